@@ -1,0 +1,762 @@
+//! Result-type inference for smelt ops. Shapes follow ONNX semantics (numpy broadcasting,
+//! explicit pads `[begin..., end...]`, negative axes counted from the back). Unknown extents
+//! propagate as `?`; an operand of unknown rank makes the result unranked.
+
+use super::OpView;
+use crate::types::{Dim, ElementType, TensorType, Type};
+
+type Result<T> = std::result::Result<T, String>;
+
+fn tensor(shape: Option<Vec<Dim>>, element: ElementType) -> Type {
+    Type::Tensor(TensorType { shape, element })
+}
+
+/// Resolves a possibly negative axis against `rank`.
+pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize> {
+    let r = rank as i64;
+    if axis < -r || axis >= r {
+        return Err(format!("axis {axis} is out of range for rank {rank}"));
+    }
+    Ok(if axis < 0 { axis + r } else { axis } as usize)
+}
+
+/// Numpy-style broadcast of several shapes.
+pub fn broadcast(shapes: &[Option<&[Dim]>]) -> Result<Option<Vec<Dim>>> {
+    let mut ranked = Vec::new();
+    for s in shapes {
+        match s {
+            Some(s) => ranked.push(*s),
+            None => return Ok(None),
+        }
+    }
+    let rank = ranked.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut out = vec![Dim::Known(1); rank];
+    for s in &ranked {
+        let offset = rank - s.len();
+        for (i, &d) in s.iter().enumerate() {
+            let o = &mut out[offset + i];
+            *o = match (*o, d) {
+                (Dim::Known(1), d) | (d, Dim::Known(1)) => d,
+                (Dim::Known(a), Dim::Known(b)) if a == b => Dim::Known(a),
+                (Dim::Known(a), Dim::Known(b)) => {
+                    return Err(format!("shapes do not broadcast: dimension {} is {a} and {b}", offset + i))
+                }
+                (Dim::Known(a), Dim::Dynamic) | (Dim::Dynamic, Dim::Known(a)) => Dim::Known(a),
+                (Dim::Dynamic, Dim::Dynamic) => Dim::Dynamic,
+            };
+        }
+    }
+    Ok(Some(out))
+}
+
+pub fn same_as_first(v: &OpView) -> Result<Vec<Type>> {
+    Ok(vec![Type::Tensor(v.tensor(0)?.clone())])
+}
+
+/// Elementwise over broadcast operands; the element type of the first operand.
+pub fn broadcast_all(v: &OpView) -> Result<Vec<Type>> {
+    let tensors = (0..v.operands().len()).map(|i| v.tensor(i)).collect::<Result<Vec<_>>>()?;
+    let element = tensors[0].element;
+    if let Some(other) = tensors.iter().find(|t| t.element != element) {
+        return Err(format!("operand element types differ: {element} and {}", other.element));
+    }
+    let shapes: Vec<_> = tensors.iter().map(|t| t.shape.as_deref()).collect();
+    Ok(vec![tensor(broadcast(&shapes)?, element)])
+}
+
+/// Comparisons: broadcast operands, `i1` result.
+pub fn compare(v: &OpView) -> Result<Vec<Type>> {
+    let t = broadcast_all(v)?.remove(0);
+    Ok(vec![Type::Tensor(t.as_tensor().unwrap().with_element(ElementType::I1))])
+}
+
+/// `where(condition, x, y)`: broadcast of all three, element type of `x`.
+pub fn select(v: &OpView) -> Result<Vec<Type>> {
+    let (c, x, y) = (v.tensor(0)?, v.tensor(1)?, v.tensor(2)?);
+    if c.element != ElementType::I1 {
+        return Err(format!("condition must be a tensor of i1, got {}", c.element));
+    }
+    if x.element != y.element {
+        return Err(format!("branches have different element types: {} and {}", x.element, y.element));
+    }
+    let shape = broadcast(&[c.shape.as_deref(), x.shape.as_deref(), y.shape.as_deref()])?;
+    Ok(vec![tensor(shape, x.element)])
+}
+
+/// Spatial output extent of a convolution or pooling window.
+fn window_out(input: Dim, kernel: u64, stride: i64, dilation: i64, pads: (i64, i64), ceil: bool) -> Result<Dim> {
+    let pad = pads.0 + pads.1;
+    let Dim::Known(input) = input else { return Ok(Dim::Dynamic) };
+    if stride <= 0 || dilation <= 0 {
+        return Err("strides and dilations must be positive".into());
+    }
+    let span = dilation * (kernel as i64 - 1) + 1;
+    let avail = input as i64 + pad - span;
+    if avail < 0 {
+        return Err(format!("window of extent {span} does not fit input extent {input} with padding {pad}"));
+    }
+    let mut out = if ceil { (avail + stride - 1) / stride + 1 } else { avail / stride + 1 };
+    if ceil && (out - 1) * stride >= input as i64 + pads.0 && out > 1 {
+        // The last window would start in the end padding only; ONNX drops it.
+        out -= 1;
+    }
+    Ok(Dim::Known(out as u64))
+}
+
+fn spatial_attrs(v: &OpView, name: &str, n: usize, default: i64) -> Result<Vec<i64>> {
+    match v.ints(name) {
+        None => Ok(vec![default; n]),
+        Some(vals) if vals.len() == n => Ok(vals.to_vec()),
+        Some(vals) => Err(format!("`{name}` has {} values, expected {n}", vals.len())),
+    }
+}
+
+pub fn conv2d(v: &OpView) -> Result<Vec<Type>> {
+    let (x, w) = (v.tensor(0)?, v.tensor(1)?);
+    let (Some(xs), Some(ws)) = (&x.shape, &w.shape) else {
+        return Ok(vec![tensor(None, x.element)]);
+    };
+    if xs.len() != 4 || ws.len() != 4 {
+        return Err(format!("expects 4-D input and weight (NCHW, OIHW), got ranks {} and {}", xs.len(), ws.len()));
+    }
+    let groups = v.int("group", 1);
+    if groups < 1 {
+        return Err(format!("group must be positive, got {groups}"));
+    }
+    if let (Dim::Known(c), Dim::Known(wc)) = (xs[1], ws[1]) {
+        if c != wc * groups as u64 {
+            return Err(format!("input has {c} channels but weight expects {wc} x {groups} groups"));
+        }
+    }
+    if let Dim::Known(o) = ws[0] {
+        if o % groups as u64 != 0 {
+            return Err(format!("{o} output channels do not divide into {groups} groups"));
+        }
+    }
+    if let Some(b) = v.operand("bias") {
+        let bt = v.module.value_type(b).as_tensor().ok_or("bias must be a tensor")?;
+        if let Some(bs) = &bt.shape {
+            if bs.len() != 1 || (bs[0] != ws[0] && bs[0] != Dim::Dynamic && ws[0] != Dim::Dynamic) {
+                return Err(format!("bias must have shape [{}], got {bt}", ws[0]));
+            }
+        }
+    }
+    let strides = spatial_attrs(v, "strides", 2, 1)?;
+    let dilations = spatial_attrs(v, "dilations", 2, 1)?;
+    let pads = spatial_attrs(v, "pads", 4, 0)?;
+    let mut out = vec![xs[0], ws[0]];
+    for i in 0..2 {
+        let Dim::Known(k) = ws[2 + i] else {
+            out.push(Dim::Dynamic);
+            continue;
+        };
+        out.push(window_out(xs[2 + i], k, strides[i], dilations[i], (pads[i], pads[i + 2]), false)?);
+    }
+    Ok(vec![tensor(Some(out), x.element)])
+}
+
+pub fn pool(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let Some(xs) = &x.shape else { return Ok(vec![tensor(None, x.element)]) };
+    if xs.len() != 4 {
+        return Err(format!("expects a 4-D NCHW input, got rank {}", xs.len()));
+    }
+    let kernel = v.ints("kernel_shape").ok_or("missing `kernel_shape`")?;
+    if kernel.len() != 2 || kernel.iter().any(|&k| k < 1) {
+        return Err("`kernel_shape` must hold two positive extents".into());
+    }
+    let strides = spatial_attrs(v, "strides", 2, 1)?;
+    let dilations = spatial_attrs(v, "dilations", 2, 1)?;
+    let pads = spatial_attrs(v, "pads", 4, 0)?;
+    let ceil = v.bool("ceil_mode", false);
+    let mut out = vec![xs[0], xs[1]];
+    for i in 0..2 {
+        out.push(window_out(xs[2 + i], kernel[i] as u64, strides[i], dilations[i], (pads[i], pads[i + 2]), ceil)?);
+    }
+    Ok(vec![tensor(Some(out), x.element)])
+}
+
+pub fn global_pool(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let shape = match &x.shape {
+        Some(s) if s.len() >= 3 => {
+            let mut out = s[..2].to_vec();
+            out.extend(std::iter::repeat_n(Dim::Known(1), s.len() - 2));
+            Some(out)
+        }
+        Some(s) => return Err(format!("expects at least 3 dimensions (N, C, spatial...), got {}", s.len())),
+        None => None,
+    };
+    Ok(vec![tensor(shape, x.element)])
+}
+
+pub fn batch_norm(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let channels = x.shape.as_ref().and_then(|s| s.get(1).copied());
+    for i in 1..5 {
+        let p = v.tensor(i)?;
+        if let (Some(ps), Some(Dim::Known(c))) = (&p.shape, channels) {
+            if ps.len() != 1 || matches!(ps[0], Dim::Known(n) if n != c) {
+                return Err(format!("parameter #{i} must have shape [{c}], got {p}"));
+            }
+        }
+    }
+    same_as_first(v)
+}
+
+pub fn matmul(v: &OpView) -> Result<Vec<Type>> {
+    let (a, b) = (v.tensor(0)?, v.tensor(1)?);
+    if a.element != b.element {
+        return Err(format!("operand element types differ: {} and {}", a.element, b.element));
+    }
+    let (Some(sa), Some(sb)) = (&a.shape, &b.shape) else {
+        return Ok(vec![tensor(None, a.element)]);
+    };
+    if sa.is_empty() || sb.is_empty() {
+        return Err("matmul operands must have rank >= 1".into());
+    }
+    // Rank-1 operands are promoted (prepend / append a 1) and the extra dim dropped after.
+    let a2: Vec<Dim> = if sa.len() == 1 { vec![Dim::Known(1), sa[0]] } else { sa.clone() };
+    let b2: Vec<Dim> = if sb.len() == 1 { vec![sb[0], Dim::Known(1)] } else { sb.clone() };
+    let (k1, k2) = (a2[a2.len() - 1], b2[b2.len() - 2]);
+    if let (Dim::Known(x), Dim::Known(y)) = (k1, k2) {
+        if x != y {
+            return Err(format!("contraction dimensions differ: {x} and {y}"));
+        }
+    }
+    let batch = broadcast(&[Some(&a2[..a2.len() - 2]), Some(&b2[..b2.len() - 2])])?.unwrap();
+    let mut out = batch;
+    if sa.len() > 1 {
+        out.push(a2[a2.len() - 2]);
+    }
+    if sb.len() > 1 {
+        out.push(b2[b2.len() - 1]);
+    }
+    Ok(vec![tensor(Some(out), a.element)])
+}
+
+pub fn gemm(v: &OpView) -> Result<Vec<Type>> {
+    let (a, b) = (v.tensor(0)?, v.tensor(1)?);
+    let (Some(sa), Some(sb)) = (&a.shape, &b.shape) else {
+        return Ok(vec![tensor(None, a.element)]);
+    };
+    if sa.len() != 2 || sb.len() != 2 {
+        return Err(format!("gemm expects 2-D operands, got ranks {} and {}", sa.len(), sb.len()));
+    }
+    let (m, ka) = if v.bool("trans_a", false) { (sa[1], sa[0]) } else { (sa[0], sa[1]) };
+    let (kb, n) = if v.bool("trans_b", false) { (sb[1], sb[0]) } else { (sb[0], sb[1]) };
+    if let (Dim::Known(x), Dim::Known(y)) = (ka, kb) {
+        if x != y {
+            return Err(format!("contraction dimensions differ: {x} and {y}"));
+        }
+    }
+    let out = vec![m, n];
+    if let Some(c) = v.operand("c") {
+        let ct = v.module.value_type(c).as_tensor().ok_or("c must be a tensor")?;
+        let b = broadcast(&[ct.shape.as_deref(), Some(&out)])?;
+        if b.as_deref().is_some_and(|b| b != out.as_slice() && out.iter().all(|d| d.known().is_some())) {
+            return Err(format!("c of type {ct} does not broadcast to [{}, {}]", out[0], out[1]));
+        }
+    }
+    Ok(vec![tensor(Some(out), a.element)])
+}
+
+pub fn reduce(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let keep = v.bool("keepdims", true);
+    let Some(xs) = &x.shape else { return Ok(vec![tensor(None, x.element)]) };
+    let axes = match v.operand("axes") {
+        Some(a) => match v.const_ints(a) {
+            Some(axes) => axes,
+            None => return Ok(vec![tensor(if keep { Some(vec![Dim::Dynamic; xs.len()]) } else { None }, x.element)]),
+        },
+        None => Vec::new(),
+    };
+    let axes: Vec<usize> = if axes.is_empty() {
+        if v.bool("noop_with_empty_axes", false) {
+            return same_as_first(v);
+        }
+        (0..xs.len()).collect()
+    } else {
+        axes.iter().map(|&a| normalize_axis(a, xs.len())).collect::<Result<_>>()?
+    };
+    let mut out = Vec::new();
+    for (i, &d) in xs.iter().enumerate() {
+        if axes.contains(&i) {
+            if keep {
+                out.push(Dim::Known(1));
+            }
+        } else {
+            out.push(d);
+        }
+    }
+    Ok(vec![tensor(Some(out), x.element)])
+}
+
+pub fn axis_in_range(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    if let Some(rank) = x.rank() {
+        normalize_axis(v.int("axis", -1), rank)?;
+    }
+    same_as_first(v)
+}
+
+pub fn transpose(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let Some(xs) = &x.shape else { return Ok(vec![tensor(None, x.element)]) };
+    let perm: Vec<i64> = match v.ints("perm") {
+        Some(p) => p.to_vec(),
+        None => (0..xs.len() as i64).rev().collect(),
+    };
+    let mut seen = vec![false; xs.len()];
+    if perm.len() != xs.len()
+        || perm.iter().any(|&p| p < 0 || p as usize >= xs.len() || std::mem::replace(&mut seen[p as usize], true))
+    {
+        return Err(format!("`perm` {perm:?} is not a permutation of 0..{}", xs.len()));
+    }
+    Ok(vec![tensor(Some(perm.iter().map(|&p| xs[p as usize]).collect()), x.element)])
+}
+
+/// Resolves an ONNX reshape target (`0` copies, `-1` infers) against the input shape.
+pub fn reshape_target(input: &[Dim], target: &[i64], allow_zero: bool) -> Result<Vec<Dim>> {
+    let mut out = Vec::with_capacity(target.len());
+    let mut infer_at = None;
+    for (i, &t) in target.iter().enumerate() {
+        out.push(match t {
+            -1 => {
+                if infer_at.replace(i).is_some() {
+                    return Err("reshape target has more than one -1".into());
+                }
+                Dim::Dynamic
+            }
+            0 if !allow_zero => *input.get(i).ok_or("reshape target copies a dimension the input lacks")?,
+            t if t >= 0 => Dim::Known(t as u64),
+            t => return Err(format!("invalid reshape extent {t}")),
+        });
+    }
+    let total: Option<u64> = input.iter().map(|d| d.known()).product();
+    if let Some(i) = infer_at {
+        let rest: Option<u64> = out.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, d)| d.known()).product();
+        if let (Some(total), Some(rest)) = (total, rest) {
+            if rest == 0 || total % rest != 0 {
+                return Err(format!("cannot reshape {total} elements with the other extents multiplying to {rest}"));
+            }
+            out[i] = Dim::Known(total / rest);
+        }
+    } else if let (Some(total), Some(new)) = (total, out.iter().map(|d| d.known()).product::<Option<u64>>()) {
+        if total != new {
+            return Err(format!("cannot reshape {total} elements into {new}"));
+        }
+    }
+    Ok(out)
+}
+
+pub fn reshape(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let shape_t = v.tensor(1)?;
+    if let Some(target) = v.const_ints(v.operands()[1]) {
+        let input = x.shape.clone().unwrap_or_default();
+        if x.shape.is_none() && target.iter().any(|&t| t == 0 || t == -1) {
+            return Ok(vec![tensor(Some(vec![Dim::Dynamic; target.len()]), x.element)]);
+        }
+        return Ok(vec![tensor(Some(reshape_target(&input, &target, v.bool("allowzero", false))?), x.element)]);
+    }
+    let rank = shape_t.static_shape().and_then(|s| s.first().copied());
+    Ok(vec![tensor(rank.map(|r| vec![Dim::Dynamic; r as usize]), x.element)])
+}
+
+pub fn flatten(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let Some(xs) = &x.shape else { return Ok(vec![tensor(Some(vec![Dim::Dynamic; 2]), x.element)]) };
+    let axis = v.int("axis", 1);
+    let axis = if axis < 0 { axis + xs.len() as i64 } else { axis };
+    if axis < 0 || axis as usize > xs.len() {
+        return Err(format!("axis {axis} is out of range for rank {}", xs.len()));
+    }
+    let prod = |d: &[Dim]| d.iter().map(|d| d.known()).product::<Option<u64>>().map_or(Dim::Dynamic, Dim::Known);
+    Ok(vec![tensor(Some(vec![prod(&xs[..axis as usize]), prod(&xs[axis as usize..])]), x.element)])
+}
+
+pub fn concat(v: &OpView) -> Result<Vec<Type>> {
+    let first = v.tensor(0)?;
+    let mut out: Option<Vec<Dim>> = None;
+    let mut axis = 0;
+    for i in 0..v.operands().len() {
+        let t = v.tensor(i)?;
+        if t.element != first.element {
+            return Err(format!("inputs have different element types: {} and {}", first.element, t.element));
+        }
+        let Some(s) = &t.shape else { return Ok(vec![tensor(None, first.element)]) };
+        match &mut out {
+            None => {
+                axis = normalize_axis(v.int("axis", 0), s.len())?;
+                out = Some(s.clone());
+            }
+            Some(o) => {
+                if o.len() != s.len() {
+                    return Err(format!("inputs have different ranks: {} and {}", o.len(), s.len()));
+                }
+                for (j, (a, b)) in o.iter_mut().zip(s).enumerate() {
+                    if j == axis {
+                        *a = match (*a, *b) {
+                            (Dim::Known(x), Dim::Known(y)) => Dim::Known(x + y),
+                            _ => Dim::Dynamic,
+                        };
+                    } else if let (Dim::Known(x), Dim::Known(y)) = (*a, *b) {
+                        if x != y {
+                            return Err(format!("inputs differ in dimension {j}: {x} and {y}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(vec![tensor(out, first.element)])
+}
+
+pub fn split(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let n = v.module.op(v.id).results().len();
+    let Some(xs) = &x.shape else { return Ok(vec![tensor(None, x.element); n]) };
+    let axis = normalize_axis(v.int("axis", 0), xs.len())?;
+    let sizes: Option<Vec<i64>> = match v.operand("split") {
+        Some(s) => v.const_ints(s),
+        None => xs[axis].known().map(|total| {
+            let chunk = total.div_ceil(n as u64) as i64;
+            (0..n as i64).map(|i| chunk.min(total as i64 - i * chunk).max(0)).collect()
+        }),
+    };
+    let Some(sizes) = sizes else {
+        let mut d = xs.clone();
+        d[axis] = Dim::Dynamic;
+        return Ok(vec![tensor(Some(d), x.element); n]);
+    };
+    if sizes.len() != n {
+        return Err(format!("split into {} pieces but the op has {n} results", sizes.len()));
+    }
+    if let Dim::Known(total) = xs[axis] {
+        if sizes.iter().sum::<i64>() != total as i64 {
+            return Err(format!("split sizes {sizes:?} do not add up to {total}"));
+        }
+    }
+    Ok(sizes
+        .iter()
+        .map(|&s| {
+            let mut d = xs.clone();
+            d[axis] = Dim::Known(s as u64);
+            tensor(Some(d), x.element)
+        })
+        .collect())
+}
+
+/// Normalized `(start, end, step)` for one sliced axis of extent `dim`, ONNX clamping rules.
+pub fn slice_bounds(start: i64, end: i64, step: i64, dim: i64) -> (i64, i64) {
+    let clamp = |v: i64, lo: i64, hi: i64| v.max(lo).min(hi);
+    let start = if start < 0 { start + dim } else { start };
+    let end = if end < 0 { end + dim } else { end };
+    if step > 0 {
+        (clamp(start, 0, dim), clamp(end, 0, dim))
+    } else {
+        (clamp(start, 0, dim - 1), clamp(end, -1, dim - 1))
+    }
+}
+
+pub fn slice(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let Some(xs) = &x.shape else { return Ok(vec![tensor(None, x.element)]) };
+    let get = |name: &str| v.operand(name).map(|o| v.const_ints(o));
+    let (Some(Some(starts)), Some(Some(ends))) = (get("starts"), get("ends")) else {
+        return Ok(vec![tensor(Some(vec![Dim::Dynamic; xs.len()]), x.element)]);
+    };
+    let axes = match get("axes") {
+        Some(Some(a)) => a,
+        Some(None) => return Ok(vec![tensor(Some(vec![Dim::Dynamic; xs.len()]), x.element)]),
+        None => (0..starts.len() as i64).collect(),
+    };
+    let steps = match get("steps") {
+        Some(Some(s)) => s,
+        Some(None) => return Ok(vec![tensor(Some(vec![Dim::Dynamic; xs.len()]), x.element)]),
+        None => vec![1; starts.len()],
+    };
+    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+        return Err("starts, ends, axes and steps must have the same length".into());
+    }
+    let mut out = xs.clone();
+    for i in 0..starts.len() {
+        let axis = normalize_axis(axes[i], xs.len())?;
+        if steps[i] == 0 {
+            return Err("slice step must not be zero".into());
+        }
+        if let Dim::Known(d) = xs[axis] {
+            let (s, e) = slice_bounds(starts[i], ends[i], steps[i], d as i64);
+            let len = if steps[i] > 0 { (e - s + steps[i] - 1) / steps[i] } else { (s - e - steps[i] - 1) / -steps[i] };
+            out[axis] = Dim::Known(len.max(0) as u64);
+        }
+    }
+    Ok(vec![tensor(Some(out), x.element)])
+}
+
+pub fn gather(v: &OpView) -> Result<Vec<Type>> {
+    let (x, idx) = (v.tensor(0)?, v.tensor(1)?);
+    if !idx.element.is_integer() {
+        return Err(format!("indices must be integers, got {}", idx.element));
+    }
+    let (Some(xs), Some(is)) = (&x.shape, &idx.shape) else { return Ok(vec![tensor(None, x.element)]) };
+    let axis = normalize_axis(v.int("axis", 0), xs.len())?;
+    let mut out = xs[..axis].to_vec();
+    out.extend_from_slice(is);
+    out.extend_from_slice(&xs[axis + 1..]);
+    Ok(vec![tensor(Some(out), x.element)])
+}
+
+pub fn squeeze(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let Some(xs) = &x.shape else { return Ok(vec![tensor(None, x.element)]) };
+    let axes: Vec<usize> = match v.operand("axes") {
+        Some(a) => match v.const_ints(a) {
+            Some(axes) => axes.iter().map(|&a| normalize_axis(a, xs.len())).collect::<Result<_>>()?,
+            None => return Ok(vec![tensor(None, x.element)]),
+        },
+        None => {
+            if xs.contains(&Dim::Dynamic) {
+                return Ok(vec![tensor(None, x.element)]);
+            }
+            (0..xs.len()).filter(|&i| xs[i] == Dim::Known(1)).collect()
+        }
+    };
+    for &a in &axes {
+        if matches!(xs[a], Dim::Known(n) if n != 1) {
+            return Err(format!("cannot squeeze dimension {a} of extent {}", xs[a]));
+        }
+    }
+    let out = xs.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, d)| *d).collect();
+    Ok(vec![tensor(Some(out), x.element)])
+}
+
+pub fn unsqueeze(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let Some(axes) = v.const_ints(v.operands()[1]) else { return Ok(vec![tensor(None, x.element)]) };
+    let Some(xs) = &x.shape else { return Ok(vec![tensor(None, x.element)]) };
+    let rank = xs.len() + axes.len();
+    let mut axes: Vec<usize> = axes.iter().map(|&a| normalize_axis(a, rank)).collect::<Result<_>>()?;
+    axes.sort_unstable();
+    if axes.windows(2).any(|w| w[0] == w[1]) {
+        return Err("unsqueeze axes repeat".into());
+    }
+    let mut rest = xs.iter();
+    let out = (0..rank).map(|i| if axes.contains(&i) { Dim::Known(1) } else { *rest.next().unwrap() }).collect();
+    Ok(vec![tensor(Some(out), x.element)])
+}
+
+pub fn expand(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let Some(target) = v.const_ints(v.operands()[1]) else {
+        let rank = v.tensor(1)?.static_shape().and_then(|s| s.first().copied());
+        return Ok(vec![tensor(rank.map(|r| vec![Dim::Dynamic; r as usize]), x.element)]);
+    };
+    if target.iter().any(|&t| t < 0) {
+        return Err(format!("expand shape {target:?} has a negative extent"));
+    }
+    let target: Vec<Dim> = target.iter().map(|&t| Dim::Known(t as u64)).collect();
+    Ok(vec![tensor(broadcast(&[x.shape.as_deref(), Some(&target)])?, x.element)])
+}
+
+pub fn tile(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let (Some(xs), Some(reps)) = (&x.shape, v.const_ints(v.operands()[1])) else {
+        return Ok(vec![tensor(x.shape.as_ref().map(|s| vec![Dim::Dynamic; s.len()]), x.element)]);
+    };
+    if reps.len() != xs.len() {
+        return Err(format!("repeats has {} entries for rank {}", reps.len(), xs.len()));
+    }
+    let out =
+        xs.iter().zip(&reps).map(|(d, &r)| d.known().map_or(Dim::Dynamic, |d| Dim::Known(d * r as u64))).collect();
+    Ok(vec![tensor(Some(out), x.element)])
+}
+
+pub fn pad(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let (Some(xs), Some(pads)) = (&x.shape, v.const_ints(v.operands()[1])) else {
+        return Ok(vec![tensor(x.shape.as_ref().map(|s| vec![Dim::Dynamic; s.len()]), x.element)]);
+    };
+    let axes: Vec<usize> = match v.operand("axes") {
+        Some(a) => match v.const_ints(a) {
+            Some(a) => a.iter().map(|&a| normalize_axis(a, xs.len())).collect::<Result<_>>()?,
+            None => return Ok(vec![tensor(Some(vec![Dim::Dynamic; xs.len()]), x.element)]),
+        },
+        None => (0..xs.len()).collect(),
+    };
+    if pads.len() != 2 * axes.len() {
+        return Err(format!("pads has {} entries for {} axes", pads.len(), axes.len()));
+    }
+    let mut out = xs.clone();
+    for (i, &a) in axes.iter().enumerate() {
+        if let Dim::Known(d) = xs[a] {
+            let n = d as i64 + pads[i] + pads[i + axes.len()];
+            if n < 0 {
+                return Err(format!("padding makes dimension {a} negative"));
+            }
+            out[a] = Dim::Known(n as u64);
+        }
+    }
+    Ok(vec![tensor(Some(out), x.element)])
+}
+
+pub fn cast(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let to = v.attr("to").and_then(|a| a.as_type()).and_then(Type::element).ok_or("`to` must be a scalar type")?;
+    Ok(vec![Type::Tensor(x.with_element(to))])
+}
+
+pub fn constant(v: &OpView) -> Result<Vec<Type>> {
+    let value = v.attr("value").and_then(|a| a.as_dense()).ok_or("`value` must be dense elements")?;
+    if value.ty.static_shape().is_none() {
+        return Err(format!("constant type {} must be static", value.ty));
+    }
+    if let Some(bytes) = value.inline_bytes() {
+        let n = value.ty.num_elements().unwrap() as usize;
+        let len = bytes.len() / value.ty.element.byte_size();
+        if len != n && len != 1 {
+            return Err(format!("constant has {len} elements but its type {} holds {n}", value.ty));
+        }
+    } else if let crate::attributes::DenseStorage::Resource(h) = &value.storage {
+        if let Some(blob) = v.module.resources.get(h) {
+            let want = value.ty.byte_size().unwrap() as usize;
+            if blob.bytes().len() != want {
+                return Err(format!(
+                    "resource `{}` has {} bytes but {} needs {want}",
+                    h.0,
+                    blob.bytes().len(),
+                    value.ty
+                ));
+            }
+        }
+    }
+    Ok(vec![Type::Tensor(value.ty.clone())])
+}
+
+pub fn shape_of(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let len = x.rank().map(|r| {
+        let r = r as i64;
+        let clamp = |a: i64| if a < 0 { (a + r).max(0) } else { a.min(r) };
+        let (s, e) = (clamp(v.int("start", 0)), clamp(v.int("end", r)));
+        Dim::Known((e - s).max(0) as u64)
+    });
+    Ok(vec![tensor(Some(vec![len.unwrap_or(Dim::Dynamic)]), ElementType::I64)])
+}
+
+pub fn range(v: &OpView) -> Result<Vec<Type>> {
+    let start = v.tensor(0)?;
+    let vals: Option<Vec<f64>> = (0..3)
+        .map(|i| {
+            v.constant_of(v.operands()[i])
+                .and_then(|d| super::fold::Literal::from_dense(d, &v.module.resources))
+                .map(|l| l.to_f64()[0])
+        })
+        .collect();
+    let len = vals.map(|v| {
+        if v[2] == 0.0 {
+            return Err("range delta must not be zero".to_string());
+        }
+        Ok(Dim::Known(((v[1] - v[0]) / v[2]).ceil().max(0.0) as u64))
+    });
+    let len = match len {
+        Some(r) => r?,
+        None => Dim::Dynamic,
+    };
+    Ok(vec![tensor(Some(vec![len]), start.element)])
+}
+
+pub fn constant_of_shape(v: &OpView) -> Result<Vec<Type>> {
+    let element = v.attr("value").and_then(|a| a.as_dense()).map_or(ElementType::F32, |d| d.ty.element);
+    let shape = match v.const_ints(v.operands()[0]) {
+        Some(s) => Some(s.iter().map(|&d| Dim::Known(d.max(0) as u64)).collect()),
+        None => v.tensor(0)?.static_shape().map(|s| vec![Dim::Dynamic; s[0] as usize]),
+    };
+    Ok(vec![tensor(shape, element)])
+}
+
+pub fn dropout(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?.clone();
+    let mut out = vec![Type::Tensor(x.clone())];
+    if v.module.op(v.id).results().len() == 2 {
+        out.push(Type::Tensor(x.with_element(ElementType::I1)));
+    }
+    Ok(out)
+}
+
+/// Ops whose results are whatever they declare (a kernel's results come from its body).
+pub fn declared(v: &OpView) -> Result<Vec<Type>> {
+    let op = v.module.op(v.id);
+    Ok(op.results().iter().map(|r| v.module.value_type(*r).clone()).collect())
+}
+
+pub fn none(_: &OpView) -> Result<Vec<Type>> {
+    Ok(Vec::new())
+}
+
+/// Whether a declared type agrees with an inferred one (`?` and unranked agree with anything).
+pub fn compatible(declared: &Type, inferred: &Type) -> bool {
+    match (declared, inferred) {
+        (Type::Tensor(d), Type::Tensor(i)) => {
+            d.element == i.element
+                && match (&d.shape, &i.shape) {
+                    (Some(ds), Some(is)) => {
+                        ds.len() == is.len()
+                            && ds.iter().zip(is).all(|(a, b)| match (a, b) {
+                                (Dim::Known(x), Dim::Known(y)) => x == y,
+                                _ => true,
+                            })
+                    }
+                    _ => true,
+                }
+        }
+        (a, b) => a == b,
+    }
+}
+
+/// The more precise of two compatible types (what shape inference writes back).
+pub fn refine(declared: &Type, inferred: &Type) -> Type {
+    match (declared, inferred) {
+        (Type::Tensor(d), Type::Tensor(i)) => match (&d.shape, &i.shape) {
+            (None, _) => inferred.clone(),
+            (Some(_), None) => declared.clone(),
+            (Some(ds), Some(is)) => Type::Tensor(TensorType {
+                shape: Some(ds.iter().zip(is).map(|(a, b)| if *a == Dim::Dynamic { *b } else { *a }).collect()),
+                element: d.element,
+            }),
+        },
+        _ => declared.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasting_follows_numpy() {
+        let k = |v: &[u64]| v.iter().map(|&d| Dim::Known(d)).collect::<Vec<_>>();
+        let out = broadcast(&[Some(&k(&[8, 1, 6, 1])), Some(&k(&[7, 1, 5]))]).unwrap().unwrap();
+        assert_eq!(out, k(&[8, 7, 6, 5]));
+        assert!(broadcast(&[Some(&k(&[3])), Some(&k(&[4]))]).is_err());
+    }
+
+    #[test]
+    fn reshape_resolves_zero_and_minus_one() {
+        let k = |v: &[u64]| v.iter().map(|&d| Dim::Known(d)).collect::<Vec<_>>();
+        assert_eq!(reshape_target(&k(&[2, 3, 4]), &[0, -1], false).unwrap(), k(&[2, 12]));
+        assert!(reshape_target(&k(&[2, 3, 4]), &[5, -1], false).is_err());
+        assert!(reshape_target(&k(&[2, 3]), &[-1, -1], false).is_err());
+    }
+
+    #[test]
+    fn pooling_windows_follow_onnx_ceil_mode() {
+        // 112 -> 56 for ResNet's 3x3/2 max pool with padding 1.
+        assert_eq!(window_out(Dim::Known(112), 3, 2, 1, (1, 1), false).unwrap(), Dim::Known(56));
+        // ONNX maxpool_2d_ceil: 4x4 input, 3x3 kernel, stride 2 -> 2x2.
+        assert_eq!(window_out(Dim::Known(4), 3, 2, 1, (0, 0), true).unwrap(), Dim::Known(2));
+        assert_eq!(window_out(Dim::Known(4), 3, 2, 1, (0, 0), false).unwrap(), Dim::Known(1));
+    }
+}

@@ -1,0 +1,21 @@
+//! Smelt's compiler core: the IR, the `smelt` dialect, the MLIR-syntax parser and printer,
+//! the verifier and diagnostics. See ARCHITECTURE.md at the repository root for the map.
+
+pub mod attributes;
+pub mod builder;
+pub mod diagnostics;
+pub mod dialect;
+pub mod ir;
+pub mod irdl;
+pub mod location;
+pub mod parser;
+pub mod printer;
+pub mod resources;
+pub mod scalar;
+pub mod types;
+pub mod verifier;
+
+pub use attributes::Attribute;
+pub use ir::{BlockId, Module, OpId, OpSpec, RegionId, ValueId};
+pub use location::Location;
+pub use types::{Dim, ElementType, TensorType, Type};

@@ -1,0 +1,159 @@
+//! `canonicalize`: a greedy worklist driver that erases dead ops, applies op fold hooks and
+//! canonicalization patterns until nothing changes (or `max-iterations` rounds pass).
+//!
+//! Patterns here are the op-pair simplifications that are always profitable: they never add
+//! work. Folding constants is the ops' own business (their `fold` hooks); this pass only drives.
+
+use crate::rewrite::{is_trivially_dead, sync_function_signatures, try_fold};
+use crate::{Diagnostic, Pass};
+use smelt_compiler::attributes::Attribute;
+use smelt_compiler::ir::{Module, OpId};
+use std::collections::HashSet;
+
+pub struct Canonicalize {
+    pub max_iterations: usize,
+    /// Only fold hooks and dead-op erasure (the `fold` pass), no patterns.
+    pub fold_only: bool,
+}
+
+impl Default for Canonicalize {
+    fn default() -> Self {
+        Canonicalize { max_iterations: 10, fold_only: false }
+    }
+}
+
+/// A rewrite of one op; returns whether it changed the IR.
+type Pattern = fn(&mut Module, OpId) -> bool;
+
+fn patterns_for(name: &str) -> &'static [Pattern] {
+    match name {
+        "smelt.transpose" => &[compose_transposes],
+        "smelt.reshape" | "smelt.flatten" | "smelt.squeeze" | "smelt.unsqueeze" => &[collapse_reshapes],
+        _ => &[],
+    }
+}
+
+impl Pass for Canonicalize {
+    fn name(&self) -> &'static str {
+        if self.fold_only {
+            "fold"
+        } else {
+            "canonicalize"
+        }
+    }
+
+    fn run(&mut self, m: &mut Module) -> Result<(), Diagnostic> {
+        for _ in 0..self.max_iterations.max(1) {
+            if !self.round(m) {
+                break;
+            }
+        }
+        sync_function_signatures(m);
+        Ok(())
+    }
+}
+
+impl Canonicalize {
+    /// One sweep over a worklist seeded with every op; returns whether anything changed.
+    fn round(&self, m: &mut Module) -> bool {
+        let mut worklist: Vec<OpId> = m.walk_pre_order(m.root());
+        worklist.reverse(); // pop() then visits in program order: producers fold first.
+        let mut queued: HashSet<OpId> = worklist.iter().copied().collect();
+        let mut changed = false;
+        while let Some(op) = worklist.pop() {
+            queued.remove(&op);
+            if !m.is_live(op) {
+                continue;
+            }
+            if is_trivially_dead(m, op) {
+                let producers: Vec<OpId> = m.op(op).operands().iter().filter_map(|v| m.defining_op(*v)).collect();
+                m.erase_op(op);
+                changed = true;
+                for p in producers {
+                    if queued.insert(p) {
+                        worklist.push(p);
+                    }
+                }
+                continue;
+            }
+            if let Some(values) = try_fold(m, op) {
+                changed = true;
+                for v in values {
+                    for u in m.value(v).uses().to_vec() {
+                        if queued.insert(u.user) {
+                            worklist.push(u.user);
+                        }
+                    }
+                    if let Some(d) = m.defining_op(v) {
+                        if queued.insert(d) {
+                            worklist.push(d);
+                        }
+                    }
+                }
+                continue;
+            }
+            if self.fold_only {
+                continue;
+            }
+            for pattern in patterns_for(m.op(op).name()) {
+                if pattern(m, op) {
+                    changed = true;
+                    if m.is_live(op) && queued.insert(op) {
+                        worklist.push(op);
+                    }
+                    break;
+                }
+            }
+        }
+        changed
+    }
+}
+
+/// `transpose(transpose(x, p), q)` -> `transpose(x, p∘q)`.
+fn compose_transposes(m: &mut Module, op: OpId) -> bool {
+    let input = m.op(op).operands()[0];
+    let Some(inner) = m.defining_op(input).filter(|i| m.op(*i).name() == "smelt.transpose") else { return false };
+    let rank = match m.value_type(input).as_tensor().and_then(|t| t.rank()) {
+        Some(r) => r,
+        None => return false,
+    };
+    let perm_of = |o: OpId| -> Vec<i64> {
+        m.op(o)
+            .attr("perm")
+            .and_then(Attribute::as_i64_array)
+            .map_or_else(|| (0..rank as i64).rev().collect(), <[i64]>::to_vec)
+    };
+    let (p, q) = (perm_of(inner), perm_of(op));
+    let composed: Vec<i64> = q.iter().map(|&i| p[i as usize]).collect();
+    let source = m.op(inner).operands()[0];
+    m.set_operand(op, 0, source);
+    m.op_mut(op).attributes.insert("perm".into(), Attribute::I64Array(composed));
+    true
+}
+
+/// A shape-only op fed by another shape-only op reads the original input instead: only the final
+/// shape matters. Reshape keeps its target operand; the others become a reshape to their result
+/// shape only when that is static, so the rewrite never loses information.
+fn collapse_reshapes(m: &mut Module, op: OpId) -> bool {
+    let input = m.op(op).operands()[0];
+    let Some(inner) = m.defining_op(input) else { return false };
+    let shape_only = ["smelt.reshape", "smelt.flatten", "smelt.squeeze", "smelt.unsqueeze"];
+    if !shape_only.contains(&m.op(inner).name()) {
+        return false;
+    }
+    let source = m.op(inner).operands()[0];
+    match m.op(op).name() {
+        // reshape's result is fully determined by its target operand.
+        "smelt.reshape" => {
+            let target_has_copy = smelt_compiler::dialect::OpView::new(m, op)
+                .const_ints(m.op(op).operands()[1])
+                .is_none_or(|t| t.contains(&0));
+            if target_has_copy {
+                return false; // `0` copies input extents, which the inner op changed.
+            }
+            m.set_operand(op, 0, source);
+            true
+        }
+        _ => false,
+    }
+}

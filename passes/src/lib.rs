@@ -1,0 +1,26 @@
+//! Smelt's pass infrastructure and passes.
+//!
+//! A pass transforms a [`Module`] in place. Passes are registered in [`registry`] by name with
+//! their options, so the same names work in `--pass-pipeline=builtin.module(canonicalize,cse)`,
+//! as per-pass flags (`--canonicalize`), and from Rust. One pass per file.
+
+pub mod canonicalize;
+pub mod cse;
+pub mod dce;
+pub mod fold;
+pub mod manager;
+pub mod pipeline;
+pub mod registry;
+pub mod rewrite;
+pub mod shape_inference;
+
+pub use manager::{PassManager, PassManagerOptions};
+pub use smelt_compiler::diagnostics::Diagnostic;
+use smelt_compiler::Module;
+
+/// A transformation of a whole module.
+pub trait Pass {
+    /// The registered name (`canonicalize`).
+    fn name(&self) -> &'static str;
+    fn run(&mut self, module: &mut Module) -> Result<(), Diagnostic>;
+}

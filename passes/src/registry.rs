@@ -1,0 +1,94 @@
+//! The pass registry: every pass by name, with its options and a constructor.
+
+use crate::Pass;
+use std::collections::BTreeMap;
+
+/// One named option of a pass (`canonicalize{max-iterations=4}`).
+pub struct PassOption {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub default: &'static str,
+}
+
+pub struct PassInfo {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub options: &'static [PassOption],
+    pub create: fn(&Options) -> Result<Box<dyn Pass>, String>,
+}
+
+/// Option values given in a pipeline, checked against the pass's declared options.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Options(pub BTreeMap<String, String>);
+
+impl Options {
+    /// The value of `name` parsed as `T`, or its declared default.
+    pub fn get<T: std::str::FromStr>(&self, info_options: &[PassOption], name: &str) -> Result<T, String> {
+        let default = info_options.iter().find(|o| o.name == name).map(|o| o.default).unwrap_or("");
+        let text = self.0.get(name).map_or(default, String::as_str);
+        text.parse().map_err(|_| format!("invalid value '{text}' for option '{name}'"))
+    }
+}
+
+const CANONICALIZE_OPTIONS: &[PassOption] =
+    &[PassOption { name: "max-iterations", help: "rounds of the worklist driver before giving up", default: "10" }];
+
+pub static PASSES: &[PassInfo] = &[
+    PassInfo {
+        name: "canonicalize",
+        summary: "fold constants, erase dead ops and apply canonicalization patterns to a fixed point",
+        options: CANONICALIZE_OPTIONS,
+        create: |o| {
+            Ok(Box::new(crate::canonicalize::Canonicalize {
+                max_iterations: o.get(CANONICALIZE_OPTIONS, "max-iterations")?,
+                fold_only: false,
+            }))
+        },
+    },
+    PassInfo {
+        name: "fold",
+        summary: "apply op fold hooks (constant folding) to a fixed point",
+        options: CANONICALIZE_OPTIONS,
+        create: |o| {
+            let mut p = crate::fold::fold_pass();
+            p.max_iterations = o.get(CANONICALIZE_OPTIONS, "max-iterations")?;
+            Ok(Box::new(p))
+        },
+    },
+    PassInfo {
+        name: "cse",
+        summary: "eliminate common subexpressions",
+        options: &[],
+        create: |_| Ok(Box::new(crate::cse::CommonSubexpressionElimination)),
+    },
+    PassInfo {
+        name: "dce",
+        summary: "erase pure operations whose results are unused",
+        options: &[],
+        create: |_| Ok(Box::new(crate::dce::DeadCodeElimination)),
+    },
+    PassInfo {
+        name: "shape-inference",
+        summary: "refine every result type to what its operands imply",
+        options: &[],
+        create: |_| Ok(Box::new(crate::shape_inference::ShapeInference)),
+    },
+];
+
+pub fn lookup(name: &str) -> Option<&'static PassInfo> {
+    PASSES.iter().find(|p| p.name == name)
+}
+
+/// Creates a pass by name with options, checking that every option is declared.
+pub fn create(name: &str, options: &Options) -> Result<Box<dyn Pass>, String> {
+    let info = lookup(name).ok_or_else(|| {
+        let known: Vec<_> = PASSES.iter().map(|p| p.name).collect();
+        format!("unknown pass '{name}' (known passes: {})", known.join(", "))
+    })?;
+    for key in options.0.keys() {
+        if !info.options.iter().any(|o| o.name == key) {
+            return Err(format!("pass '{name}' has no option '{key}'"));
+        }
+    }
+    (info.create)(options)
+}

@@ -1,0 +1,87 @@
+//! Shared rewriting helpers: materializing folded values, erasing dead ops, keeping function
+//! signatures in step with refined result types.
+
+use smelt_compiler::attributes::{Attribute, DenseElements, DenseStorage};
+use smelt_compiler::dialect::{Folded, OpView};
+use smelt_compiler::ir::{Module, OpId, OpSpec, ValueId};
+use smelt_compiler::resources::Blob;
+use smelt_compiler::types::Type;
+
+/// Constants with more elements than this are stored as resources, keeping IR text small.
+pub const INLINE_ELEMENT_LIMIT: u64 = 16;
+
+/// Creates `smelt.constant` before `anchor` and returns its value. Large constants move into
+/// the resource store.
+pub fn materialize_constant(m: &mut Module, mut value: DenseElements, anchor: OpId) -> ValueId {
+    if let DenseStorage::Inline(bytes) = &value.storage {
+        let n = value.ty.num_elements().unwrap_or(0);
+        if n > INLINE_ELEMENT_LIMIT {
+            let full =
+                if bytes.len() == value.ty.element.byte_size() { bytes.repeat(n as usize) } else { bytes.to_vec() };
+            let handle = m.resources.insert("folded", Blob::owned(full));
+            value.storage = DenseStorage::Resource(handle);
+        }
+    }
+    let loc = m.op(anchor).loc.clone();
+    let ty = Type::Tensor(value.ty.clone());
+    let c = m.create_op(OpSpec::new("smelt.constant").attr("value", Attribute::Dense(value)).results([ty]).loc(loc));
+    m.insert_op_before(anchor, c);
+    m.op(c).result()
+}
+
+/// Runs `op`'s fold hook; on success replaces its results and erases it. Returns the values
+/// that replaced the results.
+pub fn try_fold(m: &mut Module, op: OpId) -> Option<Vec<ValueId>> {
+    let fold = m.op(op).def.fold?;
+    let folded = fold(&OpView::new(m, op))?;
+    if folded.len() != m.op(op).results().len() {
+        return None;
+    }
+    let results = m.op(op).results().to_vec();
+    // A fold must not change a value's element type or contradict its known shape.
+    for (f, r) in folded.iter().zip(&results) {
+        let new_ty = match f {
+            Folded::Value(v) => m.value_type(*v).clone(),
+            Folded::Constant(d) => Type::Tensor(d.ty.clone()),
+        };
+        if !smelt_compiler::dialect::infer::compatible(m.value_type(*r), &new_ty) {
+            return None;
+        }
+    }
+    let values: Vec<ValueId> = folded
+        .into_iter()
+        .map(|f| match f {
+            Folded::Value(v) => v,
+            Folded::Constant(d) => materialize_constant(m, d, op),
+        })
+        .collect();
+    m.replace_op(op, &values);
+    Some(values)
+}
+
+/// Whether erasing `op` cannot change what the program computes.
+pub fn is_trivially_dead(m: &Module, op: OpId) -> bool {
+    let o = m.op(op);
+    o.def.traits.pure && !o.def.traits.terminator && !m.has_uses(op)
+}
+
+/// Rewrites each function's `function_type` results to the types its `func.return` returns
+/// (after inference or folding made them more precise).
+pub fn sync_function_signatures(m: &mut Module) {
+    for func in m.functions() {
+        let region = m.op(func).regions()[0];
+        let Some(&entry) = m.region(region).blocks().first() else { continue };
+        let Some(ret) = m.block_terminator(entry) else { continue };
+        if m.op(ret).name() != "func.return" {
+            continue;
+        }
+        let returned: Vec<Type> = m.op(ret).operands().iter().map(|v| m.value_type(*v).clone()).collect();
+        if let Some(Attribute::Type(Type::Function(ft))) = m.op(func).attr("function_type") {
+            if ft.results != returned && ft.results.len() == returned.len() {
+                let mut ft = (**ft).clone();
+                ft.results = returned;
+                m.op_mut(func).attributes.insert("function_type".into(), Attribute::Type(Type::Function(Box::new(ft))));
+            }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! `smelt-opt`: the mlir-opt-style driver. Reads MLIR text, verifies it, runs a pass pipeline
+//! and prints the result.
+
+use clap::{Arg, ArgAction, Command};
+use smelt::driver::{display_name, load_mlir, read_text, render, split_input, Failure};
+use smelt_compiler::diagnostics::SourceMap;
+use smelt_compiler::printer::{print_module, PrintOptions};
+use smelt_passes::pipeline::parse_pipeline;
+use smelt_passes::registry::{self, Options, PASSES};
+use smelt_passes::{PassManager, PassManagerOptions};
+use std::io::Write;
+use std::process::ExitCode;
+
+fn command() -> Command {
+    let mut cmd = Command::new("smelt-opt")
+        .about("Smelt's optimizer driver: parse, verify, run passes, print (like mlir-opt)")
+        .arg(Arg::new("input").default_value("-").help("input .mlir file ('-' for stdin)"))
+        .arg(Arg::new("output").short('o').default_value("-").help("output file ('-' for stdout)"))
+        .arg(
+            Arg::new("pass-pipeline")
+                .long("pass-pipeline")
+                .value_name("PIPELINE")
+                .help("textual pipeline, e.g. 'builtin.module(canonicalize,cse)'"),
+        )
+        .arg(
+            Arg::new("print-ir-after-all")
+                .long("print-ir-after-all")
+                .action(ArgAction::SetTrue)
+                .help("print the IR after every pass (to stderr)"),
+        )
+        .arg(
+            Arg::new("print-ir-before")
+                .long("print-ir-before")
+                .value_name("PASS")
+                .action(ArgAction::Append)
+                .help("print the IR before the named pass"),
+        )
+        .arg(
+            Arg::new("print-ir-after")
+                .long("print-ir-after")
+                .value_name("PASS")
+                .action(ArgAction::Append)
+                .help("print the IR after the named pass"),
+        )
+        .arg(Arg::new("timing").long("timing").action(ArgAction::SetTrue).help("report wall time per pass (to stderr)"))
+        .arg(
+            Arg::new("verify-each")
+                .long("verify-each")
+                .value_parser(clap::value_parser!(bool))
+                .default_value("true")
+                .num_args(0..=1)
+                .default_missing_value("true")
+                .help("verify the IR after every pass"),
+        )
+        .arg(
+            Arg::new("mlir-print-debuginfo")
+                .long("mlir-print-debuginfo")
+                .action(ArgAction::SetTrue)
+                .help("print locations"),
+        )
+        .arg(
+            Arg::new("split-input-file")
+                .long("split-input-file")
+                .action(ArgAction::SetTrue)
+                .help("process chunks separated by '// -----' independently"),
+        );
+    for pass in PASSES {
+        cmd = cmd.arg(Arg::new(pass.name).long(pass.name).action(ArgAction::Count).help(pass.summary));
+    }
+    cmd
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message)) => {
+            eprint!("{message}");
+            if !message.ends_with('\n') {
+                eprintln!();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Failure> {
+    let matches = command().get_matches();
+    let input = matches.get_one::<String>("input").unwrap().clone();
+    let output = matches.get_one::<String>("output").unwrap().clone();
+
+    // Pipeline: --pass-pipeline first, then per-pass flags in command-line order.
+    let mut entries = match matches.get_one::<String>("pass-pipeline") {
+        Some(text) => parse_pipeline(text)
+            .map_err(|e| Failure(format!("error: invalid --pass-pipeline: {e}")))?
+            .into_iter()
+            .map(|e| (0, e.name, e.options))
+            .collect(),
+        None => Vec::new(),
+    };
+    for pass in PASSES {
+        if matches.value_source(pass.name) != Some(clap::parser::ValueSource::CommandLine) {
+            continue;
+        }
+        if let Some(indices) = matches.indices_of(pass.name) {
+            for i in indices {
+                entries.push((i, pass.name.to_string(), Options::default()));
+            }
+        }
+    }
+    entries.sort_by_key(|e| e.0);
+
+    let options = PassManagerOptions {
+        verify_each: *matches.get_one::<bool>("verify-each").unwrap(),
+        print_ir_after_all: matches.get_flag("print-ir-after-all"),
+        print_ir_before: matches
+            .get_many::<String>("print-ir-before")
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default(),
+        print_ir_after: matches.get_many::<String>("print-ir-after").map(|v| v.cloned().collect()).unwrap_or_default(),
+        timing: matches.get_flag("timing"),
+        print: PrintOptions { debug_info: matches.get_flag("mlir-print-debuginfo") },
+    };
+
+    let text = read_text(&input)?;
+    let name = display_name(&input).to_string();
+    let mut sources = SourceMap::default();
+    sources.add(&name, &text);
+    let chunks = if matches.get_flag("split-input-file") { split_input(&text) } else { vec![text] };
+
+    let mut printed = Vec::new();
+    let mut failures = String::new();
+    for chunk in &chunks {
+        match process(chunk, &name, &sources, &entries, &options) {
+            Ok(out) => printed.push(out),
+            Err(Failure(f)) => failures.push_str(&f),
+        }
+    }
+    let out = printed.join("// -----\n");
+    if output == "-" {
+        let _ = std::io::stdout().write_all(out.as_bytes());
+    } else {
+        std::fs::write(&output, out).map_err(|e| Failure(format!("{output}: error: cannot write: {e}")))?;
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure(failures))
+    }
+}
+
+fn process(
+    text: &str,
+    name: &str,
+    sources: &SourceMap,
+    entries: &[(usize, String, Options)],
+    options: &PassManagerOptions,
+) -> Result<String, Failure> {
+    let mut module = load_mlir(text, name, sources)?;
+    let mut pm = PassManager::new(options.clone());
+    for (_, pass, opts) in entries {
+        pm.add(registry::create(pass, opts).map_err(|e| Failure(format!("error: {e}")))?);
+    }
+    let mut log = std::io::stderr();
+    let result = pm.run(&mut module, &mut log);
+    if options.timing {
+        eprint!("{}", pm.timing_report());
+    }
+    result.map_err(|ds| Failure(render(sources, &ds)))?;
+    Ok(print_module(&module, options.print))
+}

@@ -1,0 +1,76 @@
+//! Shared driver plumbing: reading inputs, rendering diagnostics, building pipelines.
+
+use smelt_compiler::diagnostics::{Diagnostic, SourceMap};
+use smelt_compiler::parser::parse_module;
+use smelt_compiler::verifier::verify;
+use smelt_compiler::Module;
+use std::io::Read;
+
+/// A failure already rendered for the user.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.trim_end())
+    }
+}
+
+/// Reads a file (or stdin for `-`) as text, naming the file in any error.
+pub fn read_text(path: &str) -> Result<String, Failure> {
+    let mut bytes = Vec::new();
+    let result = if path == "-" {
+        std::io::stdin().read_to_end(&mut bytes).map(|_| ())
+    } else {
+        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map(|_| ())
+    };
+    result.map_err(|e| Failure(format!("{}: error: cannot read: {e}", display_name(path))))?;
+    String::from_utf8(bytes).map_err(|e| {
+        Failure(format!(
+            "{}: error: not UTF-8 text (byte {}): expected MLIR syntax",
+            display_name(path),
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+pub fn display_name(path: &str) -> &str {
+    if path == "-" {
+        "<stdin>"
+    } else {
+        path
+    }
+}
+
+pub fn render(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
+    diagnostics.iter().map(|d| sources.render(d)).collect()
+}
+
+/// Parses and verifies MLIR text; errors come back rendered against `sources`.
+pub fn load_mlir(text: &str, name: &str, sources: &SourceMap) -> Result<Module, Failure> {
+    let module = parse_module(text, name).map_err(|d| Failure(render(sources, &[d])))?;
+    verify(&module).map_err(|ds| Failure(render(sources, &ds)))?;
+    Ok(module)
+}
+
+/// Splits at lines `// -----` (MLIR's `--split-input-file`). Each chunk is padded with the
+/// newlines that precede it so diagnostics keep the original line numbers.
+pub fn split_input(text: &str) -> Vec<String> {
+    let mut chunks = Vec::new();
+    let mut current = String::new();
+    let mut line_offset = 0;
+    let mut chunk_start = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim_end() == "// -----" {
+            chunks.push("\n".repeat(chunk_start) + &current);
+            current.clear();
+            chunk_start = i + 1;
+        } else {
+            current.push_str(line);
+        }
+        line_offset = i + 1;
+    }
+    let _ = line_offset;
+    chunks.push("\n".repeat(chunk_start) + &current);
+    chunks
+}

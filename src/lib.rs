@@ -1,0 +1,3 @@
+//! The `smelt` package: the command-line drivers (`smelt-opt`, `smelt`) and what they share.
+
+pub mod driver;
