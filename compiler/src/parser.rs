@@ -541,7 +541,7 @@ impl<'a> Parser<'a> {
     fn parse_dense(&mut self, start: usize) -> PResult<Attribute> {
         self.expect("<")?;
         let mut elements: Vec<(usize, String)> = Vec::new();
-        let mut shape = Vec::new();
+        let mut shape: Vec<Option<u64>> = Vec::new();
         self.skip_trivia();
         if self.peek() != Some(b'>') {
             self.parse_dense_literal(&mut elements, &mut shape, 0)?;
@@ -560,6 +560,7 @@ impl<'a> Parser<'a> {
         if !(literal_count == count || literal_count == 1 && count > 0 || literal_count == 0 && count == 0) {
             return self.err(start, format!("literal has {literal_count} elements but {ty} holds {count}"));
         }
+        let shape: Vec<u64> = shape.into_iter().map(|d| d.unwrap_or(0)).collect();
         if literal_count > 1 && shape != static_shape {
             return self.err(start, format!("literal shape {shape:?} does not match {ty}"));
         }
@@ -583,7 +584,7 @@ impl<'a> Parser<'a> {
     fn parse_dense_literal(
         &mut self,
         out: &mut Vec<(usize, String)>,
-        shape: &mut Vec<u64>,
+        shape: &mut Vec<Option<u64>>,
         depth: usize,
     ) -> PResult<()> {
         if depth > MAX_NESTING {
@@ -602,9 +603,12 @@ impl<'a> Parser<'a> {
                 }
             }
             if shape.len() <= depth {
-                shape.resize(depth + 1, n);
-            } else if shape[depth] != n {
-                return self.err(self.pos, "ragged dense literal");
+                shape.resize(depth + 1, None);
+            }
+            match shape[depth] {
+                None => shape[depth] = Some(n),
+                Some(m) if m != n => return self.err(self.pos, "ragged dense literal"),
+                Some(_) => {}
             }
             return Ok(());
         }

@@ -1,10 +1,12 @@
-//! `canonicalize`: a greedy worklist driver that erases dead ops, applies op fold hooks and
-//! canonicalization patterns until nothing changes (or `max-iterations` rounds pass).
+//! `canonicalize`: a greedy worklist driver that erases dead ops, refines result types, applies
+//! op fold hooks and canonicalization patterns until nothing changes (or `max-iterations` rounds
+//! pass). Type refinement is part of it because exporters' shape arithmetic only folds once
+//! shapes are known, and folding makes more shapes known.
 //!
 //! Patterns here are the op-pair simplifications that are always profitable: they never add
 //! work. Folding constants is the ops' own business (their `fold` hooks); this pass only drives.
 
-use crate::rewrite::{is_trivially_dead, sync_function_signatures, try_fold};
+use crate::rewrite::{is_trivially_dead, refine_result_types, sync_function_signatures, try_fold};
 use crate::{Diagnostic, Pass};
 use smelt_compiler::attributes::Attribute;
 use smelt_compiler::ir::{Module, OpId};
@@ -44,7 +46,7 @@ impl Pass for Canonicalize {
 
     fn run(&mut self, m: &mut Module) -> Result<(), Diagnostic> {
         for _ in 0..self.max_iterations.max(1) {
-            if !self.round(m) {
+            if !self.round(m)? {
                 break;
             }
         }
@@ -55,7 +57,7 @@ impl Pass for Canonicalize {
 
 impl Canonicalize {
     /// One sweep over a worklist seeded with every op; returns whether anything changed.
-    fn round(&self, m: &mut Module) -> bool {
+    fn round(&self, m: &mut Module) -> Result<bool, Diagnostic> {
         let mut worklist: Vec<OpId> = m.walk_pre_order(m.root());
         worklist.reverse(); // pop() then visits in program order: producers fold first.
         let mut queued: HashSet<OpId> = worklist.iter().copied().collect();
@@ -76,8 +78,15 @@ impl Canonicalize {
                 }
                 continue;
             }
+            let producers: Vec<OpId> = m.op(op).operands().iter().filter_map(|v| m.defining_op(*v)).collect();
             if let Some(values) = try_fold(m, op) {
                 changed = true;
+                // The folded op's producers may have lost their last user.
+                for p in producers {
+                    if m.is_live(p) && queued.insert(p) {
+                        worklist.push(p);
+                    }
+                }
                 for v in values {
                     for u in m.value(v).uses().to_vec() {
                         if queued.insert(u.user) {
@@ -95,6 +104,18 @@ impl Canonicalize {
             if self.fold_only {
                 continue;
             }
+            if refine_result_types(m, op)? {
+                changed = true;
+                for user in m.users(op) {
+                    if queued.insert(user) {
+                        worklist.push(user);
+                    }
+                }
+                if queued.insert(op) {
+                    worklist.push(op); // a more precise type may let it fold now
+                }
+                continue;
+            }
             for pattern in patterns_for(m.op(op).name()) {
                 if pattern(m, op) {
                     changed = true;
@@ -105,7 +126,7 @@ impl Canonicalize {
                 }
             }
         }
-        changed
+        Ok(changed)
     }
 }
 

@@ -2,7 +2,8 @@
 //! signatures in step with refined result types.
 
 use smelt_compiler::attributes::{Attribute, DenseElements, DenseStorage};
-use smelt_compiler::dialect::{Folded, OpView};
+use smelt_compiler::diagnostics::Diagnostic;
+use smelt_compiler::dialect::{infer, Folded, OpView};
 use smelt_compiler::ir::{Module, OpId, OpSpec, ValueId};
 use smelt_compiler::resources::Blob;
 use smelt_compiler::types::Type;
@@ -81,6 +82,50 @@ pub fn sync_function_signatures(m: &mut Module) {
                 let mut ft = (**ft).clone();
                 ft.results = returned;
                 m.op_mut(func).attributes.insert("function_type".into(), Attribute::Type(Type::Function(Box::new(ft))));
+            }
+        }
+    }
+}
+
+/// Rewrites `op`'s result types to what its inference function derives, where that is more
+/// precise. Kernel bodies that read a refined value get the refined type on their block argument
+/// too. Returns whether any type changed; an inference error becomes a diagnostic at the op.
+pub fn refine_result_types(m: &mut Module, op: OpId) -> Result<bool, Diagnostic> {
+    let Some(infer_fn) = m.op(op).def.infer else { return Ok(false) };
+    let inferred = infer_fn(&OpView::new(m, op))
+        .map_err(|e| Diagnostic::error(m.op(op).loc.clone(), format!("'{}' op {e}", m.op(op).name())))?;
+    let results = m.op(op).results().to_vec();
+    if inferred.len() != results.len() {
+        return Ok(false);
+    }
+    let mut changed = false;
+    for (r, t) in results.into_iter().zip(inferred) {
+        let declared = m.value_type(r).clone();
+        if !infer::compatible(&declared, &t) {
+            return Err(Diagnostic::error(
+                m.op(op).loc.clone(),
+                format!("'{}' op result is declared {declared} but the operands imply {t}", m.op(op).name()),
+            ));
+        }
+        let refined = infer::refine(&declared, &t);
+        if refined != declared {
+            set_type_through_kernels(m, r, refined);
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+/// Sets a value's type and keeps the block arguments of kernels that read it in step.
+fn set_type_through_kernels(m: &mut Module, value: ValueId, ty: Type) {
+    m.set_value_type(value, ty.clone());
+    for u in m.value(value).uses().to_vec() {
+        if m.op(u.user).name() == "smelt.kernel" {
+            let region = m.op(u.user).regions()[0];
+            if let Some(&body) = m.region(region).blocks().first() {
+                if let Some(&arg) = m.block(body).args().get(u.operand as usize) {
+                    set_type_through_kernels(m, arg, ty.clone());
+                }
             }
         }
     }

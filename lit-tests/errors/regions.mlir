@@ -1,0 +1,49 @@
+// RUN: not %smelt-opt %s --split-input-file 2>&1 | FileCheck %s
+
+func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // A kernel body is isolated: it cannot read values from outside.
+  // CHECK: error: use of undefined value '%x'
+  %k = "smelt.kernel"(%x) ({
+  ^bb0(%a: tensor<4xf32>):
+    %r = "smelt.relu"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+    "smelt.yield"(%r) : (tensor<4xf32>) -> ()
+  }) {pattern = "relu"} : (tensor<4xf32>) -> tensor<4xf32>
+  return %k : tensor<4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // CHECK: error: 'smelt.kernel' op body must end with `smelt.yield`
+  %k = "smelt.kernel"(%x) ({
+  ^bb0(%a: tensor<4xf32>):
+    %r = "smelt.relu"(%a) : (tensor<4xf32>) -> tensor<4xf32>
+  }) {pattern = "relu"} : (tensor<4xf32>) -> tensor<4xf32>
+  return %k : tensor<4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // CHECK: error: 'smelt.yield' op must be the last operation in its block
+  "smelt.yield"(%x) : (tensor<4xf32>) -> ()
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // CHECK: error: 'smelt.kernel' op body argument #0 has type tensor<8xf32> but input #0 is tensor<4xf32>
+  %k = "smelt.kernel"(%x) ({
+  ^bb0(%a: tensor<8xf32>):
+    "smelt.yield"(%a) : (tensor<8xf32>) -> ()
+  }) {pattern = "id"} : (tensor<4xf32>) -> tensor<4xf32>
+  return %k : tensor<4xf32>
+}
+
+// -----
+
+// CHECK: error: 'func.func' op body must end with `func.return`
+func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = "smelt.relu"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+}

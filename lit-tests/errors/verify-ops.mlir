@@ -1,0 +1,49 @@
+// RUN: not %smelt-opt %s --split-input-file 2>&1 | FileCheck %s
+// Op-specific verifiers.
+
+func.func @f(%x: tensor<4xf32>, %lo: tensor<2xf32>) -> tensor<4xf32> {
+  // CHECK: error: 'smelt.clip' op `min` must be a one-element tensor of f32, got tensor<2xf32>
+  %0 = "smelt.clip"(%x, %lo) : (tensor<4xf32>, tensor<2xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @f(%c: tensor<4xf32>, %x: tensor<4xf32>) -> tensor<4xf32> {
+  // CHECK: error: 'smelt.where' op condition must be a tensor of i1, got f32
+  %0 = "smelt.where"(%c, %x, %x) : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<6xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+  %s = "smelt.constant"() {value = dense<[4, 4]> : tensor<2xi64>} : () -> tensor<2xi64>
+  // CHECK: error: 'smelt.split' op split sizes [4, 4] do not add up to 6
+  %0:2 = "smelt.split"(%x, %s) : (tensor<6xf32>, tensor<2xi64>) -> (tensor<4xf32>, tensor<4xf32>)
+  return %0#0, %0#1 : tensor<4xf32>, tensor<4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>, %i: tensor<2xf32>) -> tensor<2x3xf32> {
+  // CHECK: error: 'smelt.gather' op indices must be integers, got f32
+  %0 = "smelt.gather"(%x, %i) : (tensor<2x3xf32>, tensor<2xf32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // CHECK: error: 'smelt.softmax' op axis 2 is out of range for rank 2
+  %0 = "smelt.softmax"(%x) {axis = 2 : i64} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @f() -> tensor<4xf32> {
+  // CHECK: error: 'smelt.constant' op constant type tensor<?xf32> must be static
+  %0 = "smelt.constant"() {value = dense_resource<w> : tensor<?xf32>} : () -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
