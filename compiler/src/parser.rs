@@ -59,6 +59,9 @@ struct Parser<'a> {
 
 /// Regions nest through recursion; bound it so that hostile input cannot overflow the stack.
 const MAX_NESTING: usize = 64;
+/// Largest tensor a type may describe (elements) and largest rank.
+const MAX_ELEMENTS: u64 = 1 << 48;
+const MAX_RANK: usize = 32;
 
 impl<'a> Parser<'a> {
     // ---- positions and errors ----
@@ -338,6 +341,13 @@ impl<'a> Parser<'a> {
             return self.err(start, "expected '>' to close the tensor type");
         }
         self.pos += 1;
+        // Bounding every type keeps all shape arithmetic downstream free of overflow.
+        let rank = shape.as_ref().map_or(0, Vec::len);
+        let elements = shape.iter().flatten().filter_map(|d| d.known()).try_fold(1u64, |a, d| a.checked_mul(d.max(1)));
+        if rank > MAX_RANK || elements.is_none_or(|n| n > MAX_ELEMENTS) {
+            return self
+                .err(start, format!("tensor type is too large (at most {MAX_RANK} dimensions and 2^48 elements)"));
+        }
         Ok(TensorType { shape, element })
     }
 
@@ -431,7 +441,9 @@ impl<'a> Parser<'a> {
             Some(b'{') => return Ok(Attribute::Dict(self.nested(|p| p.parse_attr_dict())?)),
             Some(b'(') => return Ok(Attribute::Type(self.parse_type()?)),
             Some(c) if c.is_ascii_digit() || c == b'-' || c == b'+' => {
-                let (s, text) = self.number_text().expect("starts with a digit or sign");
+                let Some((s, text)) = self.number_text() else {
+                    return self.err(start, format!("expected an attribute, found {}", self.describe_next()));
+                };
                 let text = text.to_string();
                 let ty = if self.eat(":") { Some(self.parse_type()?) } else { None };
                 return self.number_attribute(s, &text, ty);
@@ -555,7 +567,7 @@ impl<'a> Parser<'a> {
         let Some(static_shape) = ty.static_shape() else {
             return self.err(tpos, format!("dense elements need a static type, got {ty}"));
         };
-        let count: u64 = static_shape.iter().product();
+        let count: u64 = ty.num_elements().unwrap_or(u64::MAX);
         let literal_count = elements.len() as u64;
         if !(literal_count == count || literal_count == 1 && count > 0 || literal_count == 0 && count == 0) {
             return self.err(start, format!("literal has {literal_count} elements but {ty} holds {count}"));

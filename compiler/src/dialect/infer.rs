@@ -85,13 +85,19 @@ pub fn select(v: &OpView) -> Result<Vec<Type>> {
 
 /// Spatial output extent of a convolution or pooling window.
 fn window_out(input: Dim, kernel: u64, stride: i64, dilation: i64, pads: (i64, i64), ceil: bool) -> Result<Dim> {
-    let pad = pads.0 + pads.1;
+    if pads.0 < 0 || pads.1 < 0 {
+        return Err("pads must not be negative".into());
+    }
+    let pad = pads.0.checked_add(pads.1).ok_or("pads are out of range")?;
     let Dim::Known(input) = input else { return Ok(Dim::Dynamic) };
     if stride <= 0 || dilation <= 0 {
         return Err("strides and dilations must be positive".into());
     }
-    let span = dilation * (kernel as i64 - 1) + 1;
-    let avail = input as i64 + pad - span;
+    let span = i64::try_from(kernel).ok().and_then(|k| dilation.checked_mul(k - 1)).and_then(|s| s.checked_add(1));
+    let avail = span.and_then(|s| (input as i64).checked_add(pad)?.checked_sub(s));
+    let (Some(span), Some(avail)) = (span, avail) else {
+        return Err("window extents, dilations and padding are out of range".into());
+    };
     if avail < 0 {
         return Err(format!("window of extent {span} does not fit input extent {input} with padding {pad}"));
     }
@@ -124,7 +130,7 @@ pub fn conv2d(v: &OpView) -> Result<Vec<Type>> {
         return Err(format!("group must be positive, got {groups}"));
     }
     if let (Dim::Known(c), Dim::Known(wc)) = (xs[1], ws[1]) {
-        if c != wc * groups as u64 {
+        if Some(c) != wc.checked_mul(groups as u64) {
             return Err(format!("input has {c} channels but weight expects {wc} x {groups} groups"));
         }
     }
@@ -373,7 +379,9 @@ pub fn flatten(v: &OpView) -> Result<Vec<Type>> {
     if axis < 0 || axis as usize > xs.len() {
         return Err(format!("axis {axis} is out of range for rank {}", xs.len()));
     }
-    let prod = |d: &[Dim]| d.iter().map(|d| d.known()).product::<Option<u64>>().map_or(Dim::Dynamic, Dim::Known);
+    let prod = |d: &[Dim]| {
+        d.iter().try_fold(1u64, |a, d| d.known().and_then(|d| a.checked_mul(d))).map_or(Dim::Dynamic, Dim::Known)
+    };
     Ok(vec![tensor(Some(vec![prod(&xs[..axis as usize]), prod(&xs[axis as usize..])]), x.element)])
 }
 
@@ -592,7 +600,7 @@ pub fn pad(v: &OpView) -> Result<Vec<Type>> {
     let mut out = xs.clone();
     for (i, &a) in axes.iter().enumerate() {
         if let Dim::Known(d) = xs[a] {
-            let n = d as i64 + pads[i] + pads[i + axes.len()];
+            let n = (d as i64).saturating_add(pads[i]).saturating_add(pads[i + axes.len()]);
             if n < 0 {
                 return Err(format!("padding makes dimension {a} negative"));
             }
