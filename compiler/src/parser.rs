@@ -19,6 +19,7 @@ pub fn parse_module(source: &str, file: &str) -> PResult<Module> {
     let mut p = Parser {
         src: source.as_bytes(),
         text: source,
+        line_starts: std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect(),
         pos: 0,
         file: file.into(),
         module: Module::new(Location::file(file, 1, 1)),
@@ -50,6 +51,8 @@ type Scope = HashMap<String, ValueId>;
 struct Parser<'a> {
     src: &'a [u8],
     text: &'a str,
+    /// Byte offset of each line's start, for positions in diagnostics and locations.
+    line_starts: Vec<usize>,
     pos: usize,
     file: Arc<str>,
     module: Module,
@@ -67,11 +70,11 @@ impl<'a> Parser<'a> {
     // ---- positions and errors ----
 
     fn loc_at(&self, pos: usize) -> Location {
-        let before = &self.src[..pos.min(self.src.len())];
-        let line = before.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let pos = pos.min(self.src.len());
+        let line = self.line_starts.partition_point(|&start| start <= pos);
+        let line_start = self.line_starts[line - 1];
         let col = self.text.get(line_start..pos).map_or(pos - line_start, |s| s.chars().count()) as u32 + 1;
-        Location::FileLineCol { file: self.file.clone(), line, col }
+        Location::FileLineCol { file: self.file.clone(), line: line as u32, col }
     }
 
     fn err<T>(&self, pos: usize, msg: impl Into<String>) -> PResult<T> {
