@@ -25,6 +25,9 @@ def tool(name, fallback):
         lit_config.fatal(f"cannot find {name} (install llvm-22-tools / mlir-22-tools)")
     return found
 
+shared = os.environ.get("SMELT_SHARED_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+config.substitutions.append(("%models", os.path.join(shared, "models")))
+config.substitutions.append(("%onnx-tests", os.path.join(shared, "onnx-tests")))
 config.substitutions.append(("%smelt-opt", os.path.join(bin_dir, "smelt-opt")))
 config.substitutions.append(("%smelt", os.path.join(bin_dir, "smelt")))
 config.substitutions.append(("FileCheck", tool("FileCheck", "FileCheck-22")))

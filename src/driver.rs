@@ -1,6 +1,7 @@
 //! Shared driver plumbing: reading inputs, rendering diagnostics, building pipelines.
 
 use smelt_compiler::diagnostics::{Diagnostic, SourceMap};
+use smelt_compiler::onnx::{ImportOptions, Weights};
 use smelt_compiler::parser::parse_module;
 use smelt_compiler::verifier::verify;
 use smelt_compiler::Module;
@@ -73,4 +74,46 @@ pub fn split_input(text: &str) -> Vec<String> {
     let _ = line_offset;
     chunks.push("\n".repeat(chunk_start) + &current);
     chunks
+}
+
+/// Whether a path names an ONNX model (by extension).
+pub fn is_onnx(path: &str) -> bool {
+    path.ends_with(".onnx")
+}
+
+/// Parses `--shape name=1x3x224x224` values.
+pub fn parse_shapes(specs: &[String]) -> Result<std::collections::HashMap<String, Vec<u64>>, Failure> {
+    let mut shapes = std::collections::HashMap::new();
+    for spec in specs {
+        let (name, dims) = spec.rsplit_once('=').ok_or_else(|| {
+            Failure(format!("error: --shape expects NAME=DIMS (like input=1x3x224x224), got '{spec}'"))
+        })?;
+        let dims: Vec<u64> = dims
+            .split('x')
+            .map(|d| d.parse().map_err(|_| Failure(format!("error: --shape {spec}: '{d}' is not a dimension"))))
+            .collect::<Result<_, _>>()?;
+        shapes.insert(name.to_string(), dims);
+    }
+    Ok(shapes)
+}
+
+/// Parses `--weights=file|random|random:SEED`.
+pub fn parse_weights(spec: &str) -> Result<Weights, Failure> {
+    match spec {
+        "file" => Ok(Weights::FromFiles),
+        "random" => Ok(Weights::Random { seed: 0 }),
+        _ => match spec.strip_prefix("random:").map(str::parse) {
+            Some(Ok(seed)) => Ok(Weights::Random { seed }),
+            _ => Err(Failure(format!("error: --weights expects 'file', 'random' or 'random:SEED', got '{spec}'"))),
+        },
+    }
+}
+
+/// Imports an ONNX model and verifies the result.
+pub fn load_onnx(path: &str, options: &ImportOptions) -> Result<Module, Failure> {
+    let sources = SourceMap::default();
+    let module = smelt_compiler::onnx::import_file(std::path::Path::new(path), options)
+        .map_err(|d| Failure(render(&sources, &[d])))?;
+    verify(&module).map_err(|ds| Failure(render(&sources, &ds)))?;
+    Ok(module)
 }

@@ -8,6 +8,7 @@ pub mod dialect;
 pub mod ir;
 pub mod irdl;
 pub mod location;
+pub mod onnx;
 pub mod parser;
 pub mod printer;
 pub mod resources;

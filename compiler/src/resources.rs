@@ -37,8 +37,21 @@ impl Blob {
         (end <= source.bytes().len()).then_some(Blob { source, offset, len })
     }
 
+    /// A blob whose source produces its bytes on first access (it must produce `len` bytes).
+    pub fn lazy(source: Arc<dyn SharedBytes>, len: usize) -> Self {
+        Blob { source, offset: 0, len }
+    }
+
     pub fn bytes(&self) -> &[u8] {
         &self.source.bytes()[self.offset..self.offset + self.len]
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 

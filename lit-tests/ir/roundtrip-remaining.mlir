@@ -85,6 +85,9 @@ func.func @data_movement(%x: tensor<1x3x1x4xf32>, %s: tensor<2xi64>, %r: tensor<
   %2 = "smelt.tile"(%x, %r) : (tensor<1x3x1x4xf32>, tensor<4xi64>) -> tensor<?x?x?x?xf32>
   // CHECK: "smelt.pad"(%arg0, %arg3) {mode = "reflect"}
   %3 = "smelt.pad"(%x, %p) {mode = "reflect"} : (tensor<1x3x1x4xf32>, tensor<8xi64>) -> tensor<?x?x?x?xf32>
+  // CHECK: "smelt.gather_elements"(%arg0, %{{.*}}) {axis = 3 : i64} : (tensor<1x3x1x4xf32>, tensor<1x3x1x2xi64>) -> tensor<1x3x1x2xf32>
+  %idx = "smelt.constant"() {value = dense<1> : tensor<1x3x1x2xi64>} : () -> tensor<1x3x1x2xi64>
+  %ge = "smelt.gather_elements"(%x, %idx) {axis = 3 : i64} : (tensor<1x3x1x4xf32>, tensor<1x3x1x2xi64>) -> tensor<1x3x1x2xf32>
   // CHECK: "smelt.shape"(%arg0) : (tensor<1x3x1x4xf32>) -> tensor<4xi64>
   %4 = "smelt.shape"(%x) : (tensor<1x3x1x4xf32>) -> tensor<4xi64>
   return %0, %1, %2, %3, %4 : tensor<3x4xf32>, tensor<?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<4xi64>

@@ -15,6 +15,10 @@ pub mod rewrite;
 pub mod shape_inference;
 
 pub use manager::{PassManager, PassManagerOptions};
+
+/// What `smelt-opt MODEL.onnx` runs when no passes are named: the cleanup that turns exporter
+/// output into the ops that matter.
+pub const DEFAULT_PIPELINE: &str = "builtin.module(canonicalize,cse)";
 pub use smelt_compiler::diagnostics::Diagnostic;
 use smelt_compiler::Module;
 

@@ -2,8 +2,11 @@
 //! and prints the result.
 
 use clap::{Arg, ArgAction, Command};
-use smelt::driver::{display_name, load_mlir, read_text, render, split_input, Failure};
+use smelt::driver::{
+    display_name, is_onnx, load_mlir, load_onnx, parse_shapes, parse_weights, read_text, render, split_input, Failure,
+};
 use smelt_compiler::diagnostics::SourceMap;
+use smelt_compiler::onnx::ImportOptions;
 use smelt_compiler::printer::{print_module, PrintOptions};
 use smelt_passes::pipeline::parse_pipeline;
 use smelt_passes::registry::{self, Options, PASSES};
@@ -63,6 +66,26 @@ fn command() -> Command {
                 .long("split-input-file")
                 .action(ArgAction::SetTrue)
                 .help("process chunks separated by '// -----' independently"),
+        )
+        .arg(
+            Arg::new("shape")
+                .long("shape")
+                .value_name("NAME=DIMS")
+                .action(ArgAction::Append)
+                .help("ONNX: pin an input's shape, e.g. input=1x3x224x224"),
+        )
+        .arg(
+            Arg::new("weights")
+                .long("weights")
+                .value_name("file|random[:SEED]")
+                .default_value("file")
+                .help("ONNX: where weights come from; 'random' for graph-only models"),
+        )
+        .arg(
+            Arg::new("import-only")
+                .long("import-only")
+                .action(ArgAction::SetTrue)
+                .help("ONNX: print the imported module without the default cleanup pipeline"),
         );
     for pass in PASSES {
         cmd = cmd.arg(Arg::new(pass.name).long(pass.name).action(ArgAction::Count).help(pass.summary));
@@ -121,6 +144,25 @@ fn run() -> Result<(), Failure> {
         print: PrintOptions { debug_info: matches.get_flag("mlir-print-debuginfo") },
     };
 
+    if is_onnx(&input) {
+        let import = ImportOptions {
+            shapes: parse_shapes(
+                &matches.get_many::<String>("shape").map(|v| v.cloned().collect::<Vec<_>>()).unwrap_or_default(),
+            )?,
+            weights: parse_weights(matches.get_one::<String>("weights").unwrap())?,
+        };
+        let module = load_onnx(&input, &import)?;
+        if entries.is_empty() && !matches.get_flag("import-only") {
+            entries = parse_pipeline(smelt_passes::DEFAULT_PIPELINE)
+                .unwrap()
+                .into_iter()
+                .map(|e| (0, e.name, e.options))
+                .collect();
+        }
+        let out = run_passes(module, &SourceMap::default(), &entries, &options)?;
+        return write_output(&output, &out);
+    }
+
     let text = read_text(&input)?;
     let name = display_name(&input).to_string();
     let mut sources = SourceMap::default();
@@ -135,12 +177,7 @@ fn run() -> Result<(), Failure> {
             Err(Failure(f)) => failures.push_str(&f),
         }
     }
-    let out = printed.join("// -----\n");
-    if output == "-" {
-        let _ = std::io::stdout().write_all(out.as_bytes());
-    } else {
-        std::fs::write(&output, out).map_err(|e| Failure(format!("{output}: error: cannot write: {e}")))?;
-    }
+    write_output(&output, &printed.join("// -----\n"))?;
     if failures.is_empty() {
         Ok(())
     } else {
@@ -155,7 +192,25 @@ fn process(
     entries: &[(usize, String, Options)],
     options: &PassManagerOptions,
 ) -> Result<String, Failure> {
-    let mut module = load_mlir(text, name, sources)?;
+    let module = load_mlir(text, name, sources)?;
+    run_passes(module, sources, entries, options)
+}
+
+fn write_output(output: &str, text: &str) -> Result<(), Failure> {
+    if output == "-" {
+        let _ = std::io::stdout().write_all(text.as_bytes());
+        Ok(())
+    } else {
+        std::fs::write(output, text).map_err(|e| Failure(format!("{output}: error: cannot write: {e}")))
+    }
+}
+
+fn run_passes(
+    mut module: smelt_compiler::Module,
+    sources: &SourceMap,
+    entries: &[(usize, String, Options)],
+    options: &PassManagerOptions,
+) -> Result<String, Failure> {
     let mut pm = PassManager::new(options.clone());
     for (_, pass, opts) in entries {
         pm.add(registry::create(pass, opts).map_err(|e| Failure(format!("error: {e}")))?);

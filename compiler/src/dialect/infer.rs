@@ -517,6 +517,20 @@ pub fn gather(v: &OpView) -> Result<Vec<Type>> {
     Ok(vec![tensor(Some(out), x.element)])
 }
 
+pub fn gather_elements(v: &OpView) -> Result<Vec<Type>> {
+    let (x, idx) = (v.tensor(0)?, v.tensor(1)?);
+    if !idx.element.is_integer() {
+        return Err(format!("indices must be integers, got {}", idx.element));
+    }
+    if let (Some(xr), Some(ir)) = (x.rank(), idx.rank()) {
+        if xr != ir {
+            return Err(format!("data and indices must have the same rank, got {xr} and {ir}"));
+        }
+        normalize_axis(v.int("axis", 0), xr)?;
+    }
+    Ok(vec![tensor(idx.shape.clone(), x.element)])
+}
+
 pub fn squeeze(v: &OpView) -> Result<Vec<Type>> {
     let x = v.tensor(0)?;
     let Some(xs) = &x.shape else { return Ok(vec![tensor(None, x.element)]) };

@@ -251,6 +251,14 @@ pub static OPS: &[OpDef] = &[
         .attrs(&[attr_opt("axis", AttrKind::Int)])
         .infer(gather)
         .fold(fold_gather),
+    OpDef::new(
+        "smelt.gather_elements",
+        "picks elements along `axis` (default 0) by an index tensor of the output's shape",
+    )
+    .operands(&[one("data"), one("indices")])
+    .results(OUT)
+    .attrs(&[attr_opt("axis", AttrKind::Int)])
+    .infer(gather_elements),
     OpDef::new("smelt.expand", "broadcasts to `shape`")
         .operands(&[one("input"), one("shape")])
         .results(OUT)

@@ -1,0 +1,630 @@
+//! ONNX node -> smelt ops. One arm per ONNX operator; opset differences are normalized to the
+//! newest form here, so the dialect has one spelling for each operation.
+
+use super::proto::{self, attribute_proto::AttributeType, NodeProto};
+use super::{tensor_to_dense, Importer};
+use crate::attributes::{Attribute, DenseElements, DenseStorage};
+use crate::builder::Builder;
+use crate::ir::{BlockId, OpSpec, ValueId};
+use crate::location::Location;
+use crate::types::{ElementType, TensorType, Type};
+
+const SUPPORTED: &[&str] = &[
+    "Abs",
+    "Add",
+    "AveragePool",
+    "BatchNormalization",
+    "Cast",
+    "CastLike",
+    "Clip",
+    "Concat",
+    "Constant",
+    "ConstantOfShape",
+    "Conv",
+    "Div",
+    "Dropout",
+    "Elu",
+    "Equal",
+    "Erf",
+    "Exp",
+    "Expand",
+    "Flatten",
+    "Gather",
+    "GatherElements",
+    "Gelu",
+    "Gemm",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Greater",
+    "HardSigmoid",
+    "HardSwish",
+    "Identity",
+    "LayerNormalization",
+    "LeakyRelu",
+    "Less",
+    "Log",
+    "LogSoftmax",
+    "MatMul",
+    "Max",
+    "MaxPool",
+    "Mean",
+    "Min",
+    "Mul",
+    "Neg",
+    "Not",
+    "Pad",
+    "Pow",
+    "PRelu",
+    "Range",
+    "Reciprocal",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceSum",
+    "Relu",
+    "Reshape",
+    "Selu",
+    "Shape",
+    "Sigmoid",
+    "Slice",
+    "Softmax",
+    "Softplus",
+    "Softsign",
+    "Split",
+    "Sqrt",
+    "Squeeze",
+    "Sub",
+    "Sum",
+    "Tanh",
+    "Tile",
+    "Transpose",
+    "Unsqueeze",
+    "Where",
+];
+
+pub fn is_supported(op_type: &str) -> bool {
+    SUPPORTED.contains(&op_type)
+}
+
+type R<T> = Result<T, String>;
+
+struct Ctx<'i, 'o> {
+    imp: &'i mut Importer<'o>,
+    block: BlockId,
+    node: &'i NodeProto,
+    loc: Location,
+}
+
+impl Ctx<'_, '_> {
+    fn input(&self, i: usize) -> R<Option<ValueId>> {
+        match self.node.input.get(i).map(String::as_str) {
+            None | Some("") => Ok(None),
+            Some(name) => self
+                .imp
+                .values
+                .get(name)
+                .copied()
+                .map(Some)
+                .ok_or_else(|| format!("input '{name}' is not defined before this node")),
+        }
+    }
+
+    fn req(&self, i: usize) -> R<ValueId> {
+        self.input(i)?.ok_or_else(|| format!("input #{i} is required"))
+    }
+
+    fn attr(&self, name: &str) -> Option<&proto::AttributeProto> {
+        self.node.attribute.iter().find(|a| a.name() == name)
+    }
+
+    fn int(&self, name: &str) -> Option<i64> {
+        self.attr(name).map(|a| a.i())
+    }
+
+    fn ints(&self, name: &str) -> Option<Vec<i64>> {
+        self.attr(name).map(|a| a.ints.clone())
+    }
+
+    fn float(&self, name: &str) -> Option<f64> {
+        self.attr(name).map(|a| a.f() as f64)
+    }
+
+    fn string(&self, name: &str) -> Option<String> {
+        self.attr(name).map(|a| String::from_utf8_lossy(a.s()).into_owned())
+    }
+
+    fn ty(&self, v: ValueId) -> &Type {
+        self.imp.module.value_type(v)
+    }
+
+    fn tensor(&self, v: ValueId) -> R<TensorType> {
+        self.ty(v).as_tensor().cloned().ok_or_else(|| "operands must be tensors".to_string())
+    }
+
+    fn element(&self, v: ValueId) -> R<ElementType> {
+        Ok(self.tensor(v)?.element)
+    }
+
+    fn builder(&mut self) -> Builder<'_> {
+        let mut b = Builder::at_end(&mut self.imp.module, self.block);
+        b.loc = self.loc.clone();
+        b
+    }
+
+    fn build(&mut self, op: &str, operands: &[ValueId], attrs: &[(&str, Attribute)]) -> R<ValueId> {
+        self.builder().value(op, operands, attrs)
+    }
+
+    fn build_n(&mut self, op: &str, operands: &[ValueId], attrs: &[(&str, Attribute)], n: usize) -> R<Vec<ValueId>> {
+        let id = self.builder().build_n(op, operands, attrs, n)?;
+        Ok(self.imp.module.op(id).results().to_vec())
+    }
+
+    fn constant(&mut self, value: DenseElements) -> ValueId {
+        let ty = Type::Tensor(value.ty.clone());
+        let spec = OpSpec::new("smelt.constant").attr("value", Attribute::Dense(value)).results([ty]);
+        let op = self.builder().insert(spec);
+        self.imp.module.op(op).result()
+    }
+
+    fn const_i64(&mut self, values: &[i64]) -> ValueId {
+        self.constant(DenseElements::from_i64(TensorType::of(&[values.len() as u64], ElementType::I64), values))
+    }
+
+    /// A one-element tensor of `element` (a scalar operand like a clip bound).
+    fn scalar(&mut self, value: f64, element: ElementType) -> ValueId {
+        self.constant(DenseElements::from_f64(TensorType::of(&[], element), &[value]))
+    }
+
+    fn unary(&mut self, op: &str) -> R<Vec<ValueId>> {
+        let x = self.req(0)?;
+        Ok(vec![self.build(op, &[x], &[])?])
+    }
+
+    fn binary(&mut self, op: &str) -> R<Vec<ValueId>> {
+        let (x, y) = (self.req(0)?, self.req(1)?);
+        Ok(vec![self.build(op, &[x, y], &[])?])
+    }
+
+    /// Folds a variadic ONNX op (Max, Min, Sum) into a chain of binary smelt ops.
+    fn chain(&mut self, op: &str) -> R<ValueId> {
+        let inputs: Vec<ValueId> = (0..self.node.input.len()).map(|i| self.req(i)).collect::<R<_>>()?;
+        let (&first, rest) = inputs.split_first().ok_or("needs at least one input")?;
+        rest.iter().try_fold(first, |acc, &v| self.build(op, &[acc, v], &[]))
+    }
+
+    fn float_attr(&self, name: &str, default: f64) -> Attribute {
+        Attribute::Float(self.float(name).unwrap_or(default), ElementType::F32)
+    }
+
+    /// An attribute given as a list of axes, turned into the constant operand newer opsets take.
+    fn axes_operand(&mut self, attr: &str, input: usize) -> R<Option<ValueId>> {
+        if let Some(v) = self.input(input)? {
+            return Ok(Some(v));
+        }
+        Ok(self.ints(attr).map(|axes| self.const_i64(&axes)))
+    }
+
+    /// Explicit pads for `auto_pad` on a 2-D window op: `[top, left, bottom, right]`.
+    fn window_pads(&self, x: ValueId, kernel: &[i64], strides: &[i64], dilations: &[i64]) -> R<Option<Vec<i64>>> {
+        let mode = self.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
+        match mode.as_str() {
+            "NOTSET" => Ok(self.ints("pads")),
+            "VALID" => Ok(Some(vec![0; 4])),
+            "SAME_UPPER" | "SAME_LOWER" => {
+                let shape = self.tensor(x)?.static_shape().ok_or("auto_pad SAME needs a static input shape")?;
+                let mut begin = [0; 2];
+                let mut end = [0; 2];
+                for i in 0..2 {
+                    let input = shape[2 + i] as i64;
+                    let out = (input + strides[i] - 1) / strides[i];
+                    let total = ((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - input).max(0);
+                    let small = total / 2;
+                    (begin[i], end[i]) =
+                        if mode == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+                }
+                Ok(Some(vec![begin[0], begin[1], end[0], end[1]]))
+            }
+            other => Err(format!("unknown auto_pad '{other}'")),
+        }
+    }
+}
+
+fn i64s(v: Vec<i64>) -> Attribute {
+    Attribute::I64Array(v)
+}
+
+pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, loc: Location) -> R<Vec<ValueId>> {
+    let opset = imp.opset;
+    let mut c = Ctx { imp, block, node, loc };
+    let op = node.op_type();
+    let simple_unary = match op {
+        "Abs" => Some("smelt.abs"),
+        "Erf" => Some("smelt.erf"),
+        "Exp" => Some("smelt.exp"),
+        "Log" => Some("smelt.log"),
+        "Neg" => Some("smelt.neg"),
+        "Not" => Some("smelt.not"),
+        "Reciprocal" => Some("smelt.reciprocal"),
+        "Relu" => Some("smelt.relu"),
+        "Sigmoid" => Some("smelt.sigmoid"),
+        "Softplus" => Some("smelt.softplus"),
+        "Softsign" => Some("smelt.softsign"),
+        "Sqrt" => Some("smelt.sqrt"),
+        "Tanh" => Some("smelt.tanh"),
+        "HardSwish" => Some("smelt.hardswish"),
+        "Identity" => Some("smelt.identity"),
+        _ => None,
+    };
+    if let Some(name) = simple_unary {
+        return c.unary(name);
+    }
+    let simple_binary = match op {
+        "Add" => Some("smelt.add"),
+        "Sub" => Some("smelt.sub"),
+        "Mul" => Some("smelt.mul"),
+        "Div" => Some("smelt.div"),
+        "Pow" => Some("smelt.pow"),
+        "Equal" => Some("smelt.equal"),
+        "Less" => Some("smelt.less"),
+        "Greater" => Some("smelt.greater"),
+        "MatMul" => Some("smelt.matmul"),
+        "PRelu" => Some("smelt.prelu"),
+        _ => None,
+    };
+    if let Some(name) = simple_binary {
+        return c.binary(name);
+    }
+    Ok(match op {
+        "Max" => vec![c.chain("smelt.max")?],
+        "Min" => vec![c.chain("smelt.min")?],
+        "Sum" => vec![c.chain("smelt.add")?],
+        "Mean" => {
+            let sum = c.chain("smelt.add")?;
+            let n = c.scalar(c.node.input.len() as f64, c.element(sum)?);
+            vec![c.build("smelt.div", &[sum, n], &[])?]
+        }
+        "Where" => {
+            let (cond, x, y) = (c.req(0)?, c.req(1)?, c.req(2)?);
+            vec![c.build("smelt.where", &[cond, x, y], &[])?]
+        }
+        "LeakyRelu" => {
+            let x = c.req(0)?;
+            let alpha = c.float_attr("alpha", 0.01);
+            vec![c.build("smelt.leaky_relu", &[x], &[("alpha", alpha)])?]
+        }
+        "Elu" => {
+            let x = c.req(0)?;
+            let alpha = c.float_attr("alpha", 1.0);
+            vec![c.build("smelt.elu", &[x], &[("alpha", alpha)])?]
+        }
+        "Selu" => {
+            let x = c.req(0)?;
+            let (alpha, gamma) = (c.float_attr("alpha", 1.673_263_2), c.float_attr("gamma", 1.050_701));
+            vec![c.build("smelt.selu", &[x], &[("alpha", alpha), ("gamma", gamma)])?]
+        }
+        "HardSigmoid" => {
+            let x = c.req(0)?;
+            let (alpha, beta) = (c.float_attr("alpha", 0.2), c.float_attr("beta", 0.5));
+            vec![c.build("smelt.hardsigmoid", &[x], &[("alpha", alpha), ("beta", beta)])?]
+        }
+        "Gelu" => {
+            let x = c.req(0)?;
+            let approximate = c.string("approximate").unwrap_or_else(|| "none".into());
+            vec![c.build("smelt.gelu", &[x], &[("approximate", Attribute::String(approximate))])?]
+        }
+        "Clip" => {
+            let x = c.req(0)?;
+            let e = c.element(x)?;
+            let (mut lo, hi) = if opset < 11 {
+                let lo = c.float("min").map(|v| c.scalar(v, e));
+                let hi = c.float("max").map(|v| c.scalar(v, e));
+                (lo, hi)
+            } else {
+                (c.input(1)?, c.input(2)?)
+            };
+            // A given max with an absent min needs an explicit lowest bound: slots fill in order.
+            if hi.is_some() && lo.is_none() {
+                lo = Some(c.scalar(if e.is_float() { f64::NEG_INFINITY } else { i64::MIN as f64 }, e));
+            }
+            let operands: Vec<ValueId> = [Some(x), lo, hi].into_iter().flatten().collect();
+            vec![c.build("smelt.clip", &operands, &[])?]
+        }
+        "Cast" => {
+            let x = c.req(0)?;
+            let to = super::element_type(c.int("to").ok_or("missing 'to'")? as i32).ok_or("unsupported target type")?;
+            vec![c.build("smelt.cast", &[x], &[("to", Attribute::Type(Type::Scalar(to)))])?]
+        }
+        "CastLike" => {
+            let (x, like) = (c.req(0)?, c.req(1)?);
+            let to = c.element(like)?;
+            vec![c.build("smelt.cast", &[x], &[("to", Attribute::Type(Type::Scalar(to)))])?]
+        }
+        "Constant" => vec![constant_node(&mut c)?],
+        "ConstantOfShape" => {
+            let shape = c.req(0)?;
+            let mut attrs = Vec::new();
+            if let Some(t) = c.attr("value").and_then(|a| a.t.as_ref()) {
+                let (ty, data) = tensor_to_dense(t)?;
+                attrs.push((
+                    "value",
+                    Attribute::Dense(DenseElements { ty, storage: DenseStorage::Inline(data.to_vec().into()) }),
+                ));
+            }
+            vec![c.build("smelt.constant_of_shape", &[shape], &attrs)?]
+        }
+        "Conv" => {
+            let (x, w) = (c.req(0)?, c.req(1)?);
+            let wt = c.tensor(w)?;
+            if wt.rank() != Some(4) {
+                return Err(format!(
+                    "only 2-D convolutions are supported (the weight has rank {})",
+                    wt.rank().map_or("?".into(), |r| r.to_string())
+                ));
+            }
+            let kernel = c
+                .ints("kernel_shape")
+                .unwrap_or_else(|| wt.static_shape().map_or(vec![1, 1], |s| vec![s[2] as i64, s[3] as i64]));
+            let strides = c.ints("strides").unwrap_or_else(|| vec![1, 1]);
+            let dilations = c.ints("dilations").unwrap_or_else(|| vec![1, 1]);
+            let pads = c.window_pads(x, &kernel, &strides, &dilations)?;
+            let mut operands = vec![x, w];
+            operands.extend(c.input(2)?);
+            let mut attrs = vec![("strides", i64s(strides)), ("dilations", i64s(dilations))];
+            if let Some(p) = pads {
+                attrs.push(("pads", i64s(p)));
+            }
+            if let Some(g) = c.int("group") {
+                attrs.push(("group", Attribute::Int(g, ElementType::I64)));
+            }
+            vec![c.build("smelt.conv2d", &operands, &attrs)?]
+        }
+        "MaxPool" | "AveragePool" => {
+            let x = c.req(0)?;
+            let kernel = c.ints("kernel_shape").ok_or("missing 'kernel_shape'")?;
+            if kernel.len() != 2 {
+                return Err(format!("only 2-D pooling is supported (kernel_shape has {} entries)", kernel.len()));
+            }
+            if op == "MaxPool" && node.output.iter().skip(1).any(|o| !o.is_empty()) {
+                return Err("the Indices output of MaxPool is not supported".into());
+            }
+            let strides = c.ints("strides").unwrap_or_else(|| vec![1, 1]);
+            let dilations = c.ints("dilations").unwrap_or_else(|| vec![1, 1]);
+            let pads = c.window_pads(x, &kernel, &strides, &dilations)?;
+            let mut attrs = vec![("kernel_shape", i64s(kernel)), ("strides", i64s(strides))];
+            if c.ints("dilations").is_some() {
+                attrs.push(("dilations", i64s(dilations)));
+            }
+            if let Some(p) = pads {
+                attrs.push(("pads", i64s(p)));
+            }
+            if c.int("ceil_mode").unwrap_or(0) != 0 {
+                attrs.push(("ceil_mode", Attribute::Bool(true)));
+            }
+            if op == "AveragePool" && c.int("count_include_pad").unwrap_or(0) != 0 {
+                attrs.push(("count_include_pad", Attribute::Bool(true)));
+            }
+            let name = if op == "MaxPool" { "smelt.max_pool" } else { "smelt.avg_pool" };
+            vec![c.build(name, &[x], &attrs)?]
+        }
+        "GlobalAveragePool" => c.unary("smelt.global_avg_pool")?,
+        "GlobalMaxPool" => c.unary("smelt.global_max_pool")?,
+        "BatchNormalization" => {
+            if node.output.iter().skip(1).any(|o| !o.is_empty()) || c.int("training_mode").unwrap_or(0) != 0 {
+                return Err("training-mode batch normalization is not supported".into());
+            }
+            let operands: Vec<ValueId> = (0..5).map(|i| c.req(i)).collect::<R<_>>()?;
+            let eps = c.float_attr("epsilon", 1e-5);
+            vec![c.build("smelt.batch_norm", &operands, &[("epsilon", eps)])?]
+        }
+        "LayerNormalization" => {
+            if node.output.iter().skip(1).any(|o| !o.is_empty()) {
+                return Err("the Mean and InvStdDev outputs of LayerNormalization are not supported".into());
+            }
+            let mut operands = vec![c.req(0)?, c.req(1)?];
+            operands.extend(c.input(2)?);
+            let attrs = [
+                ("axis", Attribute::Int(c.int("axis").unwrap_or(-1), ElementType::I64)),
+                ("epsilon", c.float_attr("epsilon", 1e-5)),
+            ];
+            vec![c.build("smelt.layer_norm", &operands, &attrs)?]
+        }
+        "Gemm" => {
+            let mut operands = vec![c.req(0)?, c.req(1)?];
+            operands.extend(c.input(2)?);
+            let mut attrs = vec![("alpha", c.float_attr("alpha", 1.0)), ("beta", c.float_attr("beta", 1.0))];
+            if c.int("transA").unwrap_or(0) != 0 {
+                attrs.push(("trans_a", Attribute::Bool(true)));
+            }
+            if c.int("transB").unwrap_or(0) != 0 {
+                attrs.push(("trans_b", Attribute::Bool(true)));
+            }
+            vec![c.build("smelt.gemm", &operands, &attrs)?]
+        }
+        "Softmax" | "LogSoftmax" => {
+            let x = c.req(0)?;
+            let name = if op == "Softmax" { "smelt.softmax" } else { "smelt.log_softmax" };
+            let rank = c.tensor(x)?.rank().ok_or("needs a ranked input")? as i64;
+            let default_axis = if opset < 13 { 1 } else { -1 };
+            let axis = c.int("axis").unwrap_or(default_axis);
+            let axis = if axis < 0 { axis + rank } else { axis };
+            if opset < 13 && axis != rank - 1 {
+                // Before opset 13 the input is flattened to 2-D around `axis`.
+                let flat = c.build("smelt.flatten", &[x], &[("axis", Attribute::Int(axis, ElementType::I64))])?;
+                let s = c.build(name, &[flat], &[("axis", Attribute::Int(-1, ElementType::I64))])?;
+                let shape = c.build("smelt.shape", &[x], &[])?;
+                vec![c.build("smelt.reshape", &[s, shape], &[])?]
+            } else {
+                vec![c.build(name, &[x], &[("axis", Attribute::Int(axis, ElementType::I64))])?]
+            }
+        }
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" => {
+            let x = c.req(0)?;
+            // Axes became an input in opset 13 for ReduceSum and in opset 18 for the others.
+            let input_axes_from = if op == "ReduceSum" { 13 } else { 18 };
+            let axes = if opset >= input_axes_from { c.input(1)? } else { c.axes_operand("axes", usize::MAX)? };
+            let mut operands = vec![x];
+            operands.extend(axes);
+            let mut attrs = vec![("keepdims", Attribute::Bool(c.int("keepdims").unwrap_or(1) != 0))];
+            if c.int("noop_with_empty_axes").unwrap_or(0) != 0 {
+                attrs.push(("noop_with_empty_axes", Attribute::Bool(true)));
+            }
+            let name = format!("smelt.reduce_{}", &op["Reduce".len()..].to_lowercase());
+            vec![c.build(&name, &operands, &attrs)?]
+        }
+        "Reshape" => {
+            let (x, shape) = (c.req(0)?, c.req(1)?);
+            let mut attrs = Vec::new();
+            if c.int("allowzero").unwrap_or(0) != 0 {
+                attrs.push(("allowzero", Attribute::Bool(true)));
+            }
+            vec![c.build("smelt.reshape", &[x, shape], &attrs)?]
+        }
+        "Flatten" => {
+            let x = c.req(0)?;
+            vec![c.build(
+                "smelt.flatten",
+                &[x],
+                &[("axis", Attribute::Int(c.int("axis").unwrap_or(1), ElementType::I64))],
+            )?]
+        }
+        "Transpose" => {
+            let x = c.req(0)?;
+            let attrs: Vec<(&str, Attribute)> = c.ints("perm").map(|p| ("perm", i64s(p))).into_iter().collect();
+            vec![c.build("smelt.transpose", &[x], &attrs)?]
+        }
+        "Squeeze" => {
+            let x = c.req(0)?;
+            let axes = if opset >= 13 { c.input(1)? } else { c.axes_operand("axes", usize::MAX)? };
+            let operands: Vec<ValueId> = std::iter::once(x).chain(axes).collect();
+            vec![c.build("smelt.squeeze", &operands, &[])?]
+        }
+        "Unsqueeze" => {
+            let x = c.req(0)?;
+            let axes = if opset >= 13 { c.input(1)? } else { c.axes_operand("axes", usize::MAX)? };
+            let axes = axes.ok_or("missing axes")?;
+            vec![c.build("smelt.unsqueeze", &[x, axes], &[])?]
+        }
+        "Concat" => {
+            let inputs: Vec<ValueId> = (0..node.input.len()).map(|i| c.req(i)).collect::<R<_>>()?;
+            vec![c.build(
+                "smelt.concat",
+                &inputs,
+                &[("axis", Attribute::Int(c.int("axis").ok_or("missing 'axis'")?, ElementType::I64))],
+            )?]
+        }
+        "Split" => {
+            let x = c.req(0)?;
+            let split = if opset >= 13 { c.input(1)? } else { c.ints("split").map(|s| c.const_i64(&s)) };
+            let operands: Vec<ValueId> = std::iter::once(x).chain(split).collect();
+            let axis = Attribute::Int(c.int("axis").unwrap_or(0), ElementType::I64);
+            c.build_n("smelt.split", &operands, &[("axis", axis)], node.output.len())?
+        }
+        "Slice" => {
+            let x = c.req(0)?;
+            let operands = if opset >= 10 {
+                let (starts, ends) = (c.req(1)?, c.req(2)?);
+                let (mut axes, steps) = (c.input(3)?, c.input(4)?);
+                if axes.is_none() && steps.is_some() {
+                    let n = c
+                        .tensor(starts)?
+                        .static_shape()
+                        .and_then(|s| s.first().copied())
+                        .ok_or("starts must have a static length")?;
+                    axes = Some(c.const_i64(&(0..n as i64).collect::<Vec<_>>()));
+                }
+                [Some(x), Some(starts), Some(ends), axes, steps].into_iter().flatten().collect::<Vec<_>>()
+            } else {
+                let starts = c.ints("starts").ok_or("missing 'starts'")?;
+                let ends = c.ints("ends").ok_or("missing 'ends'")?;
+                let (s, e) = (c.const_i64(&starts), c.const_i64(&ends));
+                let axes = c.ints("axes").map(|a| c.const_i64(&a));
+                [Some(x), Some(s), Some(e), axes].into_iter().flatten().collect()
+            };
+            vec![c.build("smelt.slice", &operands, &[])?]
+        }
+        "Gather" => {
+            let (x, i) = (c.req(0)?, c.req(1)?);
+            vec![c.build(
+                "smelt.gather",
+                &[x, i],
+                &[("axis", Attribute::Int(c.int("axis").unwrap_or(0), ElementType::I64))],
+            )?]
+        }
+        "GatherElements" => {
+            let (x, i) = (c.req(0)?, c.req(1)?);
+            vec![c.build(
+                "smelt.gather_elements",
+                &[x, i],
+                &[("axis", Attribute::Int(c.int("axis").unwrap_or(0), ElementType::I64))],
+            )?]
+        }
+        "Expand" => c.binary("smelt.expand")?,
+        "Tile" => c.binary("smelt.tile")?,
+        "Shape" => {
+            let x = c.req(0)?;
+            let mut attrs = Vec::new();
+            if let Some(s) = c.int("start") {
+                attrs.push(("start", Attribute::Int(s, ElementType::I64)));
+            }
+            if let Some(e) = c.int("end") {
+                attrs.push(("end", Attribute::Int(e, ElementType::I64)));
+            }
+            vec![c.build("smelt.shape", &[x], &attrs)?]
+        }
+        "Range" => {
+            let (s, l, d) = (c.req(0)?, c.req(1)?, c.req(2)?);
+            vec![c.build("smelt.range", &[s, l, d], &[])?]
+        }
+        "Pad" => {
+            let x = c.req(0)?;
+            let mode = c.string("mode").unwrap_or_else(|| "constant".into());
+            let operands = if opset >= 11 {
+                let pads = c.req(1)?;
+                let (value, axes) = (c.input(2)?, c.input(3)?);
+                let value = match (value, axes) {
+                    (None, Some(_)) => Some(c.scalar(0.0, c.element(x)?)),
+                    (v, _) => v,
+                };
+                [Some(x), Some(pads), value, axes].into_iter().flatten().collect::<Vec<_>>()
+            } else {
+                let pads = c.ints("pads").ok_or("missing 'pads'")?;
+                let p = c.const_i64(&pads);
+                let v = c.scalar(c.float("value").unwrap_or(0.0), c.element(x)?);
+                vec![x, p, v]
+            };
+            vec![c.build("smelt.pad", &operands, &[("mode", Attribute::String(mode))])?]
+        }
+        "Dropout" => {
+            let x = c.req(0)?;
+            let outputs = node.output.iter().filter(|o| !o.is_empty()).count().max(1);
+            c.build_n("smelt.dropout", &[x], &[], outputs)?
+        }
+        other => return Err(format!("operator '{other}' is not supported")),
+    })
+}
+
+/// `Constant`: one of `value`, `value_float(s)`, `value_int(s)`.
+fn constant_node(c: &mut Ctx) -> R<ValueId> {
+    let attr = c.node.attribute.first().ok_or("has no value attribute")?;
+    let dense = match (attr.name(), attr.r#type()) {
+        ("value", AttributeType::Tensor) => {
+            let t = attr.t.as_ref().ok_or("value has no tensor")?;
+            let (ty, data) = tensor_to_dense(t)?;
+            let name = c.node.output.first().cloned().unwrap_or_default();
+            c.imp.store(name, ty, data)
+        }
+        ("value_float", _) => DenseElements::from_f64(TensorType::of(&[], ElementType::F32), &[attr.f() as f64]),
+        ("value_floats", _) => {
+            let v: Vec<f64> = attr.floats.iter().map(|&f| f as f64).collect();
+            DenseElements::from_f64(TensorType::of(&[v.len() as u64], ElementType::F32), &v)
+        }
+        ("value_int", _) => DenseElements::from_i64(TensorType::of(&[], ElementType::I64), &[attr.i()]),
+        ("value_ints", _) => {
+            DenseElements::from_i64(TensorType::of(&[attr.ints.len() as u64], ElementType::I64), &attr.ints)
+        }
+        (name, _) => return Err(format!("constant attribute '{name}' is not supported")),
+    };
+    Ok(c.constant(dense))
+}
