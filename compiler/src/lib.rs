@@ -13,6 +13,7 @@ pub mod parser;
 pub mod printer;
 pub mod resources;
 pub mod scalar;
+pub mod target;
 pub mod types;
 pub mod verifier;
 

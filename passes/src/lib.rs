@@ -5,6 +5,7 @@
 //! as per-pass flags (`--canonicalize`), and from Rust. One pass per file.
 
 pub mod canonicalize;
+pub mod characterize;
 pub mod cse;
 pub mod dce;
 pub mod fold;

@@ -68,6 +68,12 @@ pub static PASSES: &[PassInfo] = &[
         create: |_| Ok(Box::new(crate::dce::DeadCodeElimination)),
     },
     PassInfo {
+        name: "characterize",
+        summary: "annotate every op with its FLOPs and bytes (smelt.flops, smelt.bytes)",
+        options: &[],
+        create: |_| Ok(Box::new(crate::characterize::Characterize)),
+    },
+    PassInfo {
         name: "shape-inference",
         summary: "refine every result type to what its operands imply",
         options: &[],

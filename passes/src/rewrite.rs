@@ -8,7 +8,8 @@ use smelt_compiler::ir::{Module, OpId, OpSpec, ValueId};
 use smelt_compiler::resources::Blob;
 use smelt_compiler::types::Type;
 
-/// Constants with more elements than this are stored as resources, keeping IR text small.
+/// Non-splat constants with more elements than this are stored as resources, keeping IR text
+/// small.
 pub const INLINE_ELEMENT_LIMIT: u64 = 16;
 
 /// Creates `smelt.constant` before `anchor` and returns its value. Large constants move into

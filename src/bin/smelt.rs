@@ -1,6 +1,12 @@
 //! `smelt`: user commands around the compiler.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use smelt::driver::{is_onnx, load_mlir, load_onnx, parse_shapes, parse_weights, read_text, Failure};
+use smelt_compiler::diagnostics::SourceMap;
+use smelt_compiler::onnx::ImportOptions;
+use smelt_compiler::target::Target;
+use smelt_compiler::Module;
+use smelt_passes::characterize::{characterize, count_params, Characterization};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -10,8 +16,59 @@ struct Cli {
     command: Command,
 }
 
+/// How to load a model: an ONNX file or MLIR text.
+#[derive(Args)]
+struct ModelArgs {
+    /// the model: .onnx, or .mlir text
+    model: String,
+    /// ONNX: pin an input's shape (NAME=DIMS, like input=1x3x224x224); repeatable
+    #[arg(long, value_name = "NAME=DIMS")]
+    shape: Vec<String>,
+    /// ONNX: where weights come from: file, random, or random:SEED
+    #[arg(long, default_value = "file")]
+    weights: String,
+}
+
+impl ModelArgs {
+    /// Loads the model; returns it as imported and after the default cleanup pipeline.
+    fn load(&self) -> Result<(Module, Module), Failure> {
+        let mut module = if is_onnx(&self.model) {
+            let options = ImportOptions { shapes: parse_shapes(&self.shape)?, weights: parse_weights(&self.weights)? };
+            load_onnx(&self.model, &options)?
+        } else {
+            let text = read_text(&self.model)?;
+            let mut sources = SourceMap::default();
+            sources.add(&self.model, &text);
+            load_mlir(&text, &self.model, &sources)?
+        };
+        let imported = module.clone();
+        let mut pm = smelt_passes::PassManager::default();
+        for e in smelt_passes::pipeline::parse_pipeline(smelt_passes::DEFAULT_PIPELINE).unwrap() {
+            pm.add(smelt_passes::registry::create(&e.name, &e.options).unwrap());
+        }
+        pm.run(&mut module, &mut std::io::sink())
+            .map_err(|ds| Failure(smelt::driver::render(&SourceMap::default(), &ds)))?;
+        Ok((imported, module))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Characterize a model: FLOPs, parameters, bytes, arithmetic intensity, parallelism,
+    /// concurrency and the compute/memory verdict per op and in total.
+    Report {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// print one JSON object instead of the table
+        #[arg(long)]
+        json: bool,
+        /// batch size to report at (activations scale, weights do not)
+        #[arg(long)]
+        batch: Option<u64>,
+        /// target whose ridge point decides compute- versus memory-bound (name or .toml file)
+        #[arg(long, default_value = "host")]
+        target: String,
+    },
     /// List the operations of the smelt dialect with their operands, attributes and summaries.
     Ops,
     /// Write the dialect as IRDL, for `mlir-opt --irdl-file=...`.
@@ -25,6 +82,31 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Report { model, json, batch, target } => {
+            let result = (|| -> Result<String, Failure> {
+                let target = Target::load(&target).map_err(|e| Failure(format!("error: {e}")))?;
+                let (imported, module) = model.load()?;
+                let mut c = characterize(&module, &target, batch);
+                c.params = count_params(&imported);
+                Ok(if json {
+                    let mut value = serde_json::to_value(&c).expect("serializable");
+                    value["model"] = serde_json::Value::String(model.model.clone());
+                    serde_json::to_string_pretty(&value).expect("serializable") + "\n"
+                } else {
+                    report_table(&model.model, &c)
+                })
+            })();
+            match result {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(f) => {
+                    eprintln!("{f}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Ops => {
             for def in smelt_compiler::dialect::all_ops() {
                 let operands: Vec<String> = def.operands.iter().map(slot).collect();
@@ -55,4 +137,75 @@ fn slot(s: &smelt_compiler::dialect::SlotDef) -> String {
         Arity::Optional => format!("{}?", s.name),
         Arity::Variadic => format!("{}...", s.name),
     }
+}
+
+fn si(v: f64) -> String {
+    match v {
+        v if v >= 1e12 => format!("{:.2} T", v / 1e12),
+        v if v >= 1e9 => format!("{:.2} G", v / 1e9),
+        v if v >= 1e6 => format!("{:.2} M", v / 1e6),
+        v if v >= 1e3 => format!("{:.2} K", v / 1e3),
+        v => format!("{v:.0} "),
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let tail: String = s.chars().rev().take(n - 1).collect::<Vec<_>>().into_iter().rev().collect();
+        format!("~{tail}")
+    }
+}
+
+/// The human-readable report, at most 100 columns wide.
+fn report_table(model: &str, c: &Characterization) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "{model}  (target {}, ridge point {:.1} FLOP/B, batch {})", c.target, c.ridge_point, c.batch);
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<14} {:<26} {:>10} {:>10} {:>7} {:>14} {:>7}",
+        "#", "op", "name", "FLOP", "bytes", "FLOP/B", "NxCxS", "bound"
+    );
+    for r in &c.per_op {
+        let par = format!("{}x{}x{}", r.parallelism.batch, r.parallelism.channel, r.parallelism.spatial);
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<14} {:<26} {:>10} {:>10} {:>7.1} {:>14} {:>7}",
+            r.index,
+            truncate(r.op.trim_start_matches("smelt."), 14),
+            truncate(&r.name, 26),
+            si(r.cost.flops as f64),
+            si((r.cost.bytes_read + r.cost.bytes_written) as f64),
+            r.arithmetic_intensity,
+            truncate(&par, 14),
+            r.bound
+        );
+    }
+    let _ = writeln!(out);
+    let counts: Vec<String> =
+        c.op_counts.iter().map(|(k, v)| format!("{} {v}", k.trim_start_matches("smelt."))).collect();
+    let _ = writeln!(out, "ops               {} ({})", c.ops, counts.join(", "));
+    let _ = writeln!(out, "FLOPs             {} total, {} in conv/matmul/gemm", c.flops_total, c.flops_conv_matmul);
+    let _ = writeln!(out, "parameters        {}", c.params);
+    let _ = writeln!(
+        out,
+        "bytes             {}B read ({}B weights), {}B written, {}B total",
+        si(c.bytes_read as f64),
+        si(c.weight_bytes as f64),
+        si(c.bytes_written as f64),
+        si(c.bytes_total as f64)
+    );
+    let _ = writeln!(out, "intensity         {:.1} FLOP/B", c.arithmetic_intensity);
+    let _ = writeln!(
+        out,
+        "concurrency       {} stages, critical path {} ops, at most {} ops in parallel",
+        c.concurrency.stages, c.concurrency.critical_path, c.concurrency.max_parallel
+    );
+    let compute = c.per_op.iter().filter(|r| r.bound == "compute").count();
+    let memory = c.per_op.iter().filter(|r| r.bound == "memory").count();
+    let _ = writeln!(out, "verdict           {compute} ops compute-bound, {memory} memory-bound on {}", c.target);
+    out
 }

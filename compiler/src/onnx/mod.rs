@@ -137,12 +137,22 @@ struct Importer<'o> {
 }
 
 impl Importer<'_> {
+    /// `loc("node"("scope (Class)"("model.onnx":N:1)))`: the node's name, the PyTorch module it
+    /// was exported from when the exporter recorded it, and its position in the graph.
     fn node_loc(&self, node: &proto::NodeProto, index: usize) -> Location {
         let name = node.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| format!("{}_{index}", node.op_type()));
-        Location::Name {
-            name: name.into(),
-            child: Some(Box::new(Location::FileLineCol { file: self.file.clone(), line: index as u32 + 1, col: 1 })),
+        let mut child = Location::FileLineCol { file: self.file.clone(), line: index as u32 + 1, col: 1 };
+        let meta = |key: &str| node.metadata_props.iter().find(|p| p.key() == key).map(|p| list_items(p.value()));
+        if let (Some(scopes), Some(classes)) =
+            (meta("pkg.torch.onnx.name_scopes"), meta("pkg.torch.onnx.class_hierarchy"))
+        {
+            // The innermost module, skipping the trailing aten operator entries.
+            let innermost = scopes.iter().zip(&classes).rev().find(|(_, class)| !class.starts_with("aten."));
+            if let Some((scope, class)) = innermost.filter(|(scope, _)| !scope.is_empty()) {
+                child = Location::Name { name: format!("{scope} ({class})").into(), child: Some(Box::new(child)) };
+            }
         }
+        Location::Name { name: name.into(), child: Some(Box::new(child)) }
     }
 
     /// Every op type the importer cannot convert, each with the nodes using it, in one error.
@@ -353,6 +363,12 @@ fn external_fields(t: &proto::TensorProto) -> Result<(String, u64, Option<u64>),
         return Err(format!("external data location '{location}' must be relative to the model's directory"));
     }
     Ok((location, offset, length))
+}
+
+/// The elements of a Python list repr like `['', 'encoder', 'encoder.layers']`.
+fn list_items(repr: &str) -> Vec<String> {
+    let inner = repr.trim().trim_start_matches('[').trim_end_matches(']');
+    inner.split(", ").map(|item| item.trim().trim_matches('\'').trim_matches('"').to_string()).collect()
 }
 
 pub fn join_dims(dims: &[u64]) -> String {
