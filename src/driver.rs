@@ -113,7 +113,7 @@ pub fn parse_weights(spec: &str) -> Result<Weights, Failure> {
 pub fn load_onnx(path: &str, options: &ImportOptions) -> Result<Module, Failure> {
     let sources = SourceMap::default();
     let module = smelt_compiler::onnx::import_file(std::path::Path::new(path), options)
-        .map_err(|d| Failure(render(&sources, &[d])))?;
+        .map_err(|e| Failure(render(&sources, &[e.diagnostic])))?;
     verify(&module).map_err(|ds| Failure(render(&sources, &ds)))?;
     Ok(module)
 }

@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod builder;
 pub mod diagnostics;
 pub mod dialect;
+pub mod dot;
 pub mod ir;
 pub mod irdl;
 pub mod location;

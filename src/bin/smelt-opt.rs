@@ -82,6 +82,13 @@ fn command() -> Command {
                 .help("ONNX: where weights come from; 'random' for graph-only models"),
         )
         .arg(
+            Arg::new("emit")
+                .long("emit")
+                .value_parser(["mlir", "dot"])
+                .default_value("mlir")
+                .help("output: MLIR text, or the op graph as Graphviz (kernels as clusters)"),
+        )
+        .arg(
             Arg::new("import-only")
                 .long("import-only")
                 .action(ArgAction::SetTrue)
@@ -143,6 +150,7 @@ fn run() -> Result<(), Failure> {
         timing: matches.get_flag("timing"),
         print: PrintOptions { debug_info: matches.get_flag("mlir-print-debuginfo") },
     };
+    let emit_dot = matches.get_one::<String>("emit").is_some_and(|e| e == "dot");
 
     if is_onnx(&input) {
         let import = ImportOptions {
@@ -159,7 +167,7 @@ fn run() -> Result<(), Failure> {
                 .map(|e| (0, e.name, e.options))
                 .collect();
         }
-        let out = run_passes(module, &SourceMap::default(), &entries, &options)?;
+        let out = run_passes(module, &SourceMap::default(), &entries, &options, emit_dot)?;
         return write_output(&output, &out);
     }
 
@@ -172,7 +180,7 @@ fn run() -> Result<(), Failure> {
     let mut printed = Vec::new();
     let mut failures = String::new();
     for chunk in &chunks {
-        match process(chunk, &name, &sources, &entries, &options) {
+        match process(chunk, &name, &sources, &entries, &options, emit_dot) {
             Ok(out) => printed.push(out),
             Err(Failure(f)) => failures.push_str(&f),
         }
@@ -191,9 +199,10 @@ fn process(
     sources: &SourceMap,
     entries: &[(usize, String, Options)],
     options: &PassManagerOptions,
+    emit_dot: bool,
 ) -> Result<String, Failure> {
     let module = load_mlir(text, name, sources)?;
-    run_passes(module, sources, entries, options)
+    run_passes(module, sources, entries, options, emit_dot)
 }
 
 fn write_output(output: &str, text: &str) -> Result<(), Failure> {
@@ -210,6 +219,7 @@ fn run_passes(
     sources: &SourceMap,
     entries: &[(usize, String, Options)],
     options: &PassManagerOptions,
+    emit_dot: bool,
 ) -> Result<String, Failure> {
     let mut pm = PassManager::new(options.clone());
     for (_, pass, opts) in entries {
@@ -221,5 +231,5 @@ fn run_passes(
         eprint!("{}", pm.timing_report());
     }
     result.map_err(|ds| Failure(render(sources, &ds)))?;
-    Ok(print_module(&module, options.print))
+    Ok(if emit_dot { smelt_compiler::dot::to_dot(&module) } else { print_module(&module, options.print) })
 }

@@ -54,6 +54,15 @@ impl ModelArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run ONNX backend conformance cases (folders with model.onnx and test_data_set_*):
+    /// import, verify and clean up each; unsupported operators and types are skipped.
+    Conformance {
+        /// case folders, or folders of case folders
+        dirs: Vec<String>,
+        /// also list the cases that pass
+        #[arg(short, long)]
+        verbose: bool,
+    },
     /// Characterize a model: FLOPs, parameters, bytes, arithmetic intensity, parallelism,
     /// concurrency and the compute/memory verdict per op and in total.
     Report {
@@ -82,6 +91,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Conformance { dirs, verbose } => conformance(&dirs, verbose),
         Command::Report { model, json, batch, target } => {
             let result = (|| -> Result<String, Failure> {
                 let target = Target::load(&target).map_err(|e| Failure(format!("error: {e}")))?;
@@ -208,4 +218,87 @@ fn report_table(model: &str, c: &Characterization) -> String {
     let memory = c.per_op.iter().filter(|r| r.bound == "memory").count();
     let _ = writeln!(out, "verdict           {compute} ops compute-bound, {memory} memory-bound on {}", c.target);
     out
+}
+
+/// Every folder under `dirs` (or `dirs` themselves) that holds a `model.onnx`, sorted.
+fn conformance_cases(dirs: &[String]) -> Vec<std::path::PathBuf> {
+    let mut cases = Vec::new();
+    for dir in dirs {
+        let dir = std::path::Path::new(dir);
+        if dir.join("model.onnx").is_file() {
+            cases.push(dir.to_path_buf());
+            continue;
+        }
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.path().join("model.onnx").is_file() {
+                    cases.push(e.path());
+                }
+            }
+        }
+    }
+    cases.sort();
+    cases
+}
+
+fn conformance(dirs: &[String], verbose: bool) -> ExitCode {
+    let cases = conformance_cases(dirs);
+    if cases.is_empty() {
+        eprintln!("error: no conformance cases (folders with model.onnx) under {}", dirs.join(", "));
+        return ExitCode::FAILURE;
+    }
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let mut skip_reasons: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for case in &cases {
+        let name = case.file_name().map_or_else(|| case.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let first_line = |s: &str| s.lines().next().unwrap_or_default().to_string();
+        match conformance_case(case) {
+            Ok(()) => {
+                passed += 1;
+                if verbose {
+                    println!("PASS {name}");
+                }
+            }
+            Err((true, why)) => {
+                skipped += 1;
+                let reason = first_line(&why);
+                let short = reason.split(": error: ").nth(1).unwrap_or(&reason).to_string();
+                *skip_reasons.entry(short.split(" in node").next().unwrap_or_default().to_string()).or_default() += 1;
+                if verbose {
+                    println!("SKIP {name}: {short}");
+                }
+            }
+            Err((false, why)) => {
+                failed += 1;
+                println!("FAIL {name}: {}", first_line(&why));
+            }
+        }
+    }
+    if !skip_reasons.is_empty() {
+        println!("skipped, by reason:");
+        let mut reasons: Vec<_> = skip_reasons.into_iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (reason, n) in reasons {
+            println!("  {n:>4}  {reason}");
+        }
+    }
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Imports, verifies and cleans one case. `Err((unsupported, message))`.
+fn conformance_case(case: &std::path::Path) -> Result<(), (bool, String)> {
+    let sources = SourceMap::default();
+    let mut module = smelt_compiler::onnx::import_file(&case.join("model.onnx"), &ImportOptions::default())
+        .map_err(|e| (e.unsupported, smelt::driver::render(&sources, &[e.diagnostic])))?;
+    smelt_compiler::verifier::verify(&module).map_err(|ds| (false, smelt::driver::render(&sources, &ds)))?;
+    let mut pm = smelt_passes::PassManager::default();
+    for e in smelt_passes::pipeline::parse_pipeline(smelt_passes::DEFAULT_PIPELINE).unwrap() {
+        pm.add(smelt_passes::registry::create(&e.name, &e.options).unwrap());
+    }
+    pm.run(&mut module, &mut std::io::sink()).map_err(|ds| (false, smelt::driver::render(&sources, &ds)))
 }

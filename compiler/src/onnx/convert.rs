@@ -87,7 +87,30 @@ pub fn is_supported(op_type: &str) -> bool {
     SUPPORTED.contains(&op_type)
 }
 
-type R<T> = Result<T, String>;
+/// Why a node could not be converted: Smelt does not support what it asks for, or it is wrong.
+#[derive(Debug)]
+pub enum ConvError {
+    Unsupported(String),
+    Invalid(String),
+}
+
+impl From<String> for ConvError {
+    fn from(message: String) -> Self {
+        ConvError::Invalid(message)
+    }
+}
+
+impl From<&str> for ConvError {
+    fn from(message: &str) -> Self {
+        ConvError::Invalid(message.to_string())
+    }
+}
+
+fn unsupported<T>(message: impl Into<String>) -> Result<T, ConvError> {
+    Err(ConvError::Unsupported(message.into()))
+}
+
+type R<T> = Result<T, ConvError>;
 
 struct Ctx<'i, 'o> {
     imp: &'i mut Importer<'o>,
@@ -106,12 +129,12 @@ impl Ctx<'_, '_> {
                 .get(name)
                 .copied()
                 .map(Some)
-                .ok_or_else(|| format!("input '{name}' is not defined before this node")),
+                .ok_or_else(|| format!("input '{name}' is not defined before this node").into()),
         }
     }
 
     fn req(&self, i: usize) -> R<ValueId> {
-        self.input(i)?.ok_or_else(|| format!("input #{i} is required"))
+        Ok(self.input(i)?.ok_or_else(|| format!("input #{i} is required"))?)
     }
 
     fn attr(&self, name: &str) -> Option<&proto::AttributeProto> {
@@ -139,7 +162,7 @@ impl Ctx<'_, '_> {
     }
 
     fn tensor(&self, v: ValueId) -> R<TensorType> {
-        self.ty(v).as_tensor().cloned().ok_or_else(|| "operands must be tensors".to_string())
+        Ok(self.ty(v).as_tensor().cloned().ok_or_else(|| "operands must be tensors".to_string())?)
     }
 
     fn element(&self, v: ValueId) -> R<ElementType> {
@@ -153,7 +176,7 @@ impl Ctx<'_, '_> {
     }
 
     fn build(&mut self, op: &str, operands: &[ValueId], attrs: &[(&str, Attribute)]) -> R<ValueId> {
-        self.builder().value(op, operands, attrs)
+        Ok(self.builder().value(op, operands, attrs)?)
     }
 
     fn build_n(&mut self, op: &str, operands: &[ValueId], attrs: &[(&str, Attribute)], n: usize) -> R<Vec<ValueId>> {
@@ -226,7 +249,7 @@ impl Ctx<'_, '_> {
                 }
                 Ok(Some(vec![begin[0], begin[1], end[0], end[1]]))
             }
-            other => Err(format!("unknown auto_pad '{other}'")),
+            other => Err(format!("unknown auto_pad '{other}'").into()),
         }
     }
 }
@@ -236,6 +259,10 @@ fn i64s(v: Vec<i64>) -> Attribute {
 }
 
 pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, loc: Location) -> R<Vec<ValueId>> {
+    convert_node(imp, block, node, loc)
+}
+
+fn convert_node(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, loc: Location) -> R<Vec<ValueId>> {
     let opset = imp.opset;
     let mut c = Ctx { imp, block, node, loc };
     let op = node.op_type();
@@ -333,7 +360,13 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
         }
         "Cast" => {
             let x = c.req(0)?;
-            let to = super::element_type(c.int("to").ok_or("missing 'to'")? as i32).ok_or("unsupported target type")?;
+            let code = c.int("to").ok_or("missing 'to'")? as i32;
+            let Some(to) = super::element_type(code) else {
+                return unsupported(format!(
+                    "casting to element type {} is not supported",
+                    super::tensor::type_name(code)
+                ));
+            };
             vec![c.build("smelt.cast", &[x], &[("to", Attribute::Type(Type::Scalar(to)))])?]
         }
         "CastLike" => {
@@ -358,7 +391,7 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             let (x, w) = (c.req(0)?, c.req(1)?);
             let wt = c.tensor(w)?;
             if wt.rank() != Some(4) {
-                return Err(format!(
+                return unsupported(format!(
                     "only 2-D convolutions are supported (the weight has rank {})",
                     wt.rank().map_or("?".into(), |r| r.to_string())
                 ));
@@ -384,10 +417,13 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             let x = c.req(0)?;
             let kernel = c.ints("kernel_shape").ok_or("missing 'kernel_shape'")?;
             if kernel.len() != 2 {
-                return Err(format!("only 2-D pooling is supported (kernel_shape has {} entries)", kernel.len()));
+                return unsupported(format!(
+                    "only 2-D pooling is supported (kernel_shape has {} entries)",
+                    kernel.len()
+                ));
             }
             if op == "MaxPool" && node.output.iter().skip(1).any(|o| !o.is_empty()) {
-                return Err("the Indices output of MaxPool is not supported".into());
+                return unsupported("the Indices output of MaxPool is not supported");
             }
             let strides = c.ints("strides").unwrap_or_else(|| vec![1, 1]);
             let dilations = c.ints("dilations").unwrap_or_else(|| vec![1, 1]);
@@ -412,7 +448,7 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
         "GlobalMaxPool" => c.unary("smelt.global_max_pool")?,
         "BatchNormalization" => {
             if node.output.iter().skip(1).any(|o| !o.is_empty()) || c.int("training_mode").unwrap_or(0) != 0 {
-                return Err("training-mode batch normalization is not supported".into());
+                return unsupported("training-mode batch normalization is not supported");
             }
             let operands: Vec<ValueId> = (0..5).map(|i| c.req(i)).collect::<R<_>>()?;
             let eps = c.float_attr("epsilon", 1e-5);
@@ -420,7 +456,7 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
         }
         "LayerNormalization" => {
             if node.output.iter().skip(1).any(|o| !o.is_empty()) {
-                return Err("the Mean and InvStdDev outputs of LayerNormalization are not supported".into());
+                return unsupported("the Mean and InvStdDev outputs of LayerNormalization are not supported");
             }
             let mut operands = vec![c.req(0)?, c.req(1)?];
             operands.extend(c.input(2)?);
@@ -601,7 +637,7 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             let outputs = node.output.iter().filter(|o| !o.is_empty()).count().max(1);
             c.build_n("smelt.dropout", &[x], &[], outputs)?
         }
-        other => return Err(format!("operator '{other}' is not supported")),
+        other => return unsupported(format!("operator '{other}' is not supported")),
     })
 }
 
@@ -624,7 +660,7 @@ fn constant_node(c: &mut Ctx) -> R<ValueId> {
         ("value_ints", _) => {
             DenseElements::from_i64(TensorType::of(&[attr.ints.len() as u64], ElementType::I64), &attr.ints)
         }
-        (name, _) => return Err(format!("constant attribute '{name}' is not supported")),
+        (name, _) => return unsupported(format!("constant attribute '{name}' is not supported")),
     };
     Ok(c.constant(dense))
 }

@@ -14,6 +14,36 @@ mod tensor;
 
 pub use tensor::{element_type, tensor_to_dense, RandomWeights};
 
+/// An import failure: the model asks for something Smelt does not support (an operator, an
+/// element type, a configuration), or the file is not a valid model.
+#[derive(Debug)]
+pub struct ImportError {
+    pub unsupported: bool,
+    pub diagnostic: Diagnostic,
+}
+
+impl ImportError {
+    fn invalid(diagnostic: Diagnostic) -> Self {
+        ImportError { unsupported: false, diagnostic }
+    }
+
+    fn unsupported(diagnostic: Diagnostic) -> Self {
+        ImportError { unsupported: true, diagnostic }
+    }
+}
+
+impl From<Diagnostic> for ImportError {
+    fn from(diagnostic: Diagnostic) -> Self {
+        ImportError::invalid(diagnostic)
+    }
+}
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.diagnostic)
+    }
+}
+
 use crate::attributes::{Attribute, DenseElements, DenseStorage};
 use crate::builder::add_function;
 use crate::diagnostics::Diagnostic;
@@ -75,7 +105,7 @@ fn map_file(path: &Path) -> std::io::Result<Bytes> {
 }
 
 /// Imports the model at `path`.
-pub fn import_file(path: &Path, options: &ImportOptions) -> Result<Module, Diagnostic> {
+pub fn import_file(path: &Path, options: &ImportOptions) -> Result<Module, ImportError> {
     let name = path.display().to_string();
     let bytes = map_file(path).map_err(|e| file_error(&name, &format!("cannot read: {e}")))?;
     import_bytes(bytes, &name, path.parent(), options)
@@ -87,7 +117,7 @@ pub fn import_bytes(
     file: &str,
     base_dir: Option<&Path>,
     options: &ImportOptions,
-) -> Result<Module, Diagnostic> {
+) -> Result<Module, ImportError> {
     let model =
         proto::ModelProto::decode(bytes).map_err(|e| file_error(file, &format!("not a valid ONNX model: {e}")))?;
     let graph = model.graph.as_ref().ok_or_else(|| file_error(file, "the model has no graph"))?;
@@ -98,10 +128,10 @@ pub fn import_bytes(
         .and_then(|o| o.version)
         .unwrap_or(1);
     if !(7..=MAX_OPSET).contains(&opset) {
-        return Err(file_error(
+        return Err(ImportError::unsupported(file_error(
             file,
             &format!("opset {opset} is not supported (Smelt imports opsets 7 to {MAX_OPSET})"),
-        ));
+        )));
     }
     let mut importer = Importer {
         file: file.into(),
@@ -116,7 +146,7 @@ pub fn import_bytes(
             Weights::FromFiles => None,
         },
     };
-    importer.check_supported(graph)?;
+    importer.check_supported(graph).map_err(ImportError::unsupported)?;
     importer.import_graph(graph)?;
     Ok(importer.module)
 }
@@ -190,7 +220,7 @@ impl Importer<'_> {
         Err(d)
     }
 
-    fn import_graph(&mut self, graph: &proto::GraphProto) -> Result<(), Diagnostic> {
+    fn import_graph(&mut self, graph: &proto::GraphProto) -> Result<(), ImportError> {
         let initializer_names: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name()).collect();
         let mut input_types = Vec::new();
         let mut input_names = Vec::new();
@@ -213,7 +243,12 @@ impl Importer<'_> {
             let loc = self.node_loc(node, i);
             let results = convert::convert(self, entry, node, loc.clone()).map_err(|e| {
                 let name = node.name.clone().unwrap_or_default();
-                Diagnostic::error(loc.clone(), format!("'{}' node '{name}': {e}", node.op_type()))
+                let (unsupported, e) = match e {
+                    convert::ConvError::Unsupported(m) => (true, m),
+                    convert::ConvError::Invalid(m) => (false, m),
+                };
+                let diagnostic = Diagnostic::error(loc.clone(), format!("'{}' node '{name}': {e}", node.op_type()));
+                ImportError { unsupported, diagnostic }
             })?;
             for (name, v) in node.output.iter().zip(results) {
                 if !name.is_empty() {
@@ -244,13 +279,19 @@ impl Importer<'_> {
         Ok(())
     }
 
-    fn value_info_type(&self, info: &proto::ValueInfoProto) -> Result<Type, Diagnostic> {
+    fn value_info_type(&self, info: &proto::ValueInfoProto) -> Result<Type, ImportError> {
         let name = info.name();
         let Some(proto::type_proto::Value::TensorType(t)) = info.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
-            return Err(file_error(&self.file, &format!("graph input '{name}' is not a tensor")));
+            return Err(ImportError::unsupported(file_error(
+                &self.file,
+                &format!("graph input '{name}' is not a tensor"),
+            )));
         };
         let element = element_type(t.elem_type()).ok_or_else(|| {
-            file_error(&self.file, &format!("graph input '{name}' has unsupported element type {}", t.elem_type()))
+            ImportError::unsupported(file_error(
+                &self.file,
+                &format!("graph input '{name}' has unsupported element type {}", tensor::type_name(t.elem_type())),
+            ))
         })?;
         let mut shape = t.shape.as_ref().map(|s| {
             s.dim
@@ -267,10 +308,10 @@ impl Importer<'_> {
                     s.len() != pinned.len() || s.iter().zip(pinned).any(|(d, p)| matches!(d, Dim::Known(k) if k != p));
                 if conflict {
                     let have = TensorType { shape: Some(s.clone()), element };
-                    return Err(file_error(
+                    return Err(ImportError::invalid(file_error(
                         &self.file,
                         &format!("--shape {name}={} contradicts the model's {have}", join_dims(pinned)),
-                    ));
+                    )));
                 }
             }
             shape = Some(pinned.iter().map(|&d| Dim::Known(d)).collect());
@@ -279,8 +320,14 @@ impl Importer<'_> {
     }
 
     /// An initializer's contents as a dense attribute (resource-backed when large).
-    fn initializer(&mut self, t: &proto::TensorProto) -> Result<DenseElements, Diagnostic> {
+    fn initializer(&mut self, t: &proto::TensorProto) -> Result<DenseElements, ImportError> {
         let name = t.name().to_string();
+        if element_type(t.data_type()).is_none() {
+            return Err(ImportError::unsupported(file_error(
+                &self.file,
+                &format!("initializer '{name}' has unsupported element type {}", tensor::type_name(t.data_type())),
+            )));
+        }
         let external = t.data_location() == proto::tensor_proto::DataLocation::External;
         if external && self.random.is_none() {
             let (location, offset, length) =
@@ -301,10 +348,10 @@ impl Importer<'_> {
             let want = ty.byte_size().unwrap_or(u64::MAX);
             let length = length.unwrap_or(want);
             if length != want || offset.checked_add(length).is_none_or(|end| end > bytes.len() as u64) {
-                return Err(file_error(
+                return Err(ImportError::invalid(file_error(
                     &self.file,
                     &format!("initializer '{name}': {length} bytes at offset {offset} of '{location}' ({} bytes) do not hold {ty}", bytes.len()),
-                ));
+                )));
             }
             let slice = bytes.slice(offset as usize..(offset + length) as usize);
             return Ok(self.store(name, ty, slice));

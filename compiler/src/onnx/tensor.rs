@@ -26,8 +26,14 @@ pub fn element_type(code: i32) -> Option<ElementType> {
     })
 }
 
+/// ONNX's name for an element type code (`FLOAT8E4M3FN`), for messages.
+pub fn type_name(code: i32) -> String {
+    DataType::try_from(code).map_or_else(|_| format!("#{code}"), |t| t.as_str_name().to_string())
+}
+
 pub fn tensor_type(t: &proto::TensorProto) -> Result<TensorType, String> {
-    let element = element_type(t.data_type()).ok_or_else(|| format!("unsupported element type {}", t.data_type()))?;
+    let element =
+        element_type(t.data_type()).ok_or_else(|| format!("unsupported element type {}", type_name(t.data_type())))?;
     let dims: Vec<u64> = t
         .dims
         .iter()
