@@ -156,3 +156,17 @@ fn truncated_and_corrupted_models_are_errors() {
         .to_string();
     assert!(text.contains("text.onnx"), "{text}");
 }
+
+#[test]
+fn fuzzer_regressions_import_without_panicking() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "onnx") {
+            let bytes = std::fs::read(&path).unwrap();
+            if let Ok(m) = import_bytes(bytes.into(), "regression.onnx", None, &ImportOptions::default()) {
+                let _ = verify(&m);
+            }
+        }
+    }
+}

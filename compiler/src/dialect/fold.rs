@@ -162,6 +162,12 @@ pub fn binary(
     Some(Literal { shape, element, data })
 }
 
+/// Whether every operand is a constant: checked before decoding any of them, so that a weight
+/// next to a run-time value is never decoded (or generated) for nothing.
+fn all_constant(v: &OpView) -> bool {
+    v.operands().iter().all(|o| v.constant_of(*o).is_some())
+}
+
 fn literal_operand(v: &OpView, i: usize) -> Option<Literal> {
     Literal::from_dense(v.constant_of(*v.operands().get(i)?)?, &v.module.resources)
 }
@@ -176,6 +182,9 @@ fn constant(l: Literal) -> Option<Vec<Folded>> {
 
 /// Folds a broadcasting binary arithmetic or comparison op on two constants.
 pub fn fold_binary(v: &OpView) -> Option<Vec<Folded>> {
+    if !all_constant(v) {
+        return None;
+    }
     let (a, b) = (literal_operand(v, 0)?, literal_operand(v, 1)?);
     let element = result_element(v)?;
     let bool_of = |c: bool| c as i64 as f64;
@@ -198,6 +207,9 @@ pub fn fold_binary(v: &OpView) -> Option<Vec<Folded>> {
 
 /// Folds unary math on a constant.
 pub fn fold_unary(v: &OpView) -> Option<Vec<Folded>> {
+    if !all_constant(v) {
+        return None;
+    }
     let x = literal_operand(v, 0)?;
     let element = result_element(v)?;
     let f: fn(f64) -> f64 = match v.def().name {
@@ -246,6 +258,9 @@ pub fn fold_retype(v: &OpView) -> Option<Vec<Folded>> {
     if let Some(f) = fold_to_input(v) {
         return Some(f);
     }
+    if !all_constant(v) {
+        return None;
+    }
     let x = literal_operand(v, 0)?;
     let ty = v.result_type(0).as_tensor()?;
     let shape = ty.static_shape()?;
@@ -268,6 +283,9 @@ pub fn fold_cast(v: &OpView) -> Option<Vec<Folded>> {
     if let Some(f) = fold_to_input(v) {
         return Some(f);
     }
+    if !all_constant(v) {
+        return None;
+    }
     let x = literal_operand(v, 0)?;
     let to = result_element(v)?;
     let data = match (to.is_float(), x.data) {
@@ -281,6 +299,9 @@ pub fn fold_cast(v: &OpView) -> Option<Vec<Folded>> {
 }
 
 pub fn fold_gather(v: &OpView) -> Option<Vec<Folded>> {
+    if !all_constant(v) {
+        return None;
+    }
     let (x, idx) = (literal_operand(v, 0)?, literal_operand(v, 1)?);
     let axis = super::infer::normalize_axis(v.int("axis", 0), x.shape.len()).ok()?;
     let extent = x.shape[axis] as i64;
@@ -312,6 +333,9 @@ pub fn fold_gather(v: &OpView) -> Option<Vec<Folded>> {
 }
 
 pub fn fold_concat(v: &OpView) -> Option<Vec<Folded>> {
+    if !all_constant(v) {
+        return None;
+    }
     let lits: Vec<Literal> = (0..v.operands().len()).map(|i| literal_operand(v, i)).collect::<Option<_>>()?;
     let rank = lits[0].shape.len();
     let axis = super::infer::normalize_axis(v.int("axis", 0), rank).ok()?;
@@ -338,6 +362,9 @@ pub fn fold_concat(v: &OpView) -> Option<Vec<Folded>> {
 }
 
 pub fn fold_slice(v: &OpView) -> Option<Vec<Folded>> {
+    if !all_constant(v) {
+        return None;
+    }
     let x = literal_operand(v, 0)?;
     let ty = v.result_type(0).as_tensor()?.static_shape()?;
     let get = |name: &str| v.operand(name).map(|o| v.const_ints(o));
@@ -383,6 +410,9 @@ pub fn fold_expand(v: &OpView) -> Option<Vec<Folded>> {
     if let Some(f) = fold_to_input(v) {
         return Some(f);
     }
+    if !all_constant(v) {
+        return None;
+    }
     let x = literal_operand(v, 0)?;
     let shape = v.result_type(0).as_tensor()?.static_shape()?;
     let n: u64 = shape.iter().product();
@@ -397,6 +427,9 @@ pub fn fold_expand(v: &OpView) -> Option<Vec<Folded>> {
 }
 
 pub fn fold_range(v: &OpView) -> Option<Vec<Folded>> {
+    if !all_constant(v) {
+        return None;
+    }
     let vals: Vec<Literal> = (0..3).map(|i| literal_operand(v, i)).collect::<Option<_>>()?;
     let n = v.result_type(0).as_tensor()?.static_shape()?[0];
     let element = result_element(v)?;
@@ -428,6 +461,9 @@ pub fn fold_constant_of_shape(v: &OpView) -> Option<Vec<Folded>> {
 }
 
 pub fn fold_where(v: &OpView) -> Option<Vec<Folded>> {
+    if !all_constant(v) {
+        return None;
+    }
     let (c, x, y) = (literal_operand(v, 0)?, literal_operand(v, 1)?, literal_operand(v, 2)?);
     let shape = out_shape(&[&c, &x, &y])?;
     let n: u64 = shape.iter().product();
@@ -454,6 +490,9 @@ pub fn fold_where(v: &OpView) -> Option<Vec<Folded>> {
 pub fn fold_transpose(v: &OpView) -> Option<Vec<Folded>> {
     if let Some(f) = fold_to_input(v) {
         return Some(f);
+    }
+    if !all_constant(v) {
+        return None;
     }
     let x = literal_operand(v, 0)?;
     let rank = x.shape.len();

@@ -49,6 +49,19 @@ pub fn broadcast(shapes: &[Option<&[Dim]>]) -> Result<Option<Vec<Dim>>> {
     Ok(Some(out))
 }
 
+/// The length of a 1-D shape-like operand (a reshape target, an expand shape) when static.
+fn shape_operand_len(v: &OpView, i: usize) -> Result<Option<usize>> {
+    let t = v.tensor(i)?;
+    match t.shape.as_deref() {
+        None => Ok(None),
+        Some([n]) => match n.known() {
+            Some(n) if n > 64 => Err(format!("a shape operand of {n} entries is not supported (at most 64)")),
+            n => Ok(n.map(|n| n as usize)),
+        },
+        Some(_) => Err(format!("shape operand #{i} must be a 1-D tensor, got {t}")),
+    }
+}
+
 pub fn same_as_first(v: &OpView) -> Result<Vec<Type>> {
     Ok(vec![Type::Tensor(v.tensor(0)?.clone())])
 }
@@ -359,7 +372,6 @@ pub fn reshape_target(input: &[Dim], target: &[i64], allow_zero: bool) -> Result
 
 pub fn reshape(v: &OpView) -> Result<Vec<Type>> {
     let x = v.tensor(0)?;
-    let shape_t = v.tensor(1)?;
     if let Some(target) = v.const_ints(v.operands()[1]) {
         let input = x.shape.clone().unwrap_or_default();
         if x.shape.is_none() && target.iter().any(|&t| t == 0 || t == -1) {
@@ -367,8 +379,8 @@ pub fn reshape(v: &OpView) -> Result<Vec<Type>> {
         }
         return Ok(vec![tensor(Some(reshape_target(&input, &target, v.bool("allowzero", false))?), x.element)]);
     }
-    let rank = shape_t.static_shape().and_then(|s| s.first().copied());
-    Ok(vec![tensor(rank.map(|r| vec![Dim::Dynamic; r as usize]), x.element)])
+    let rank = shape_operand_len(v, 1)?;
+    Ok(vec![tensor(rank.map(|r| vec![Dim::Dynamic; r]), x.element)])
 }
 
 pub fn flatten(v: &OpView) -> Result<Vec<Type>> {
@@ -573,8 +585,8 @@ pub fn unsqueeze(v: &OpView) -> Result<Vec<Type>> {
 pub fn expand(v: &OpView) -> Result<Vec<Type>> {
     let x = v.tensor(0)?;
     let Some(target) = v.const_ints(v.operands()[1]) else {
-        let rank = v.tensor(1)?.static_shape().and_then(|s| s.first().copied());
-        return Ok(vec![tensor(rank.map(|r| vec![Dim::Dynamic; r as usize]), x.element)]);
+        let rank = shape_operand_len(v, 1)?;
+        return Ok(vec![tensor(rank.map(|r| vec![Dim::Dynamic; r]), x.element)]);
     };
     if target.iter().any(|&t| t < 0) {
         return Err(format!("expand shape {target:?} has a negative extent"));
@@ -644,13 +656,8 @@ pub fn constant(v: &OpView) -> Result<Vec<Type>> {
     } else if let crate::attributes::DenseStorage::Resource(h) = &value.storage {
         if let Some(blob) = v.module.resources.get(h) {
             let want = value.ty.byte_size().unwrap() as usize;
-            if blob.bytes().len() != want {
-                return Err(format!(
-                    "resource `{}` has {} bytes but {} needs {want}",
-                    h.0,
-                    blob.bytes().len(),
-                    value.ty
-                ));
+            if blob.len() != want {
+                return Err(format!("resource `{}` has {} bytes but {} needs {want}", h.0, blob.len(), value.ty));
             }
         }
     }
@@ -694,7 +701,7 @@ pub fn constant_of_shape(v: &OpView) -> Result<Vec<Type>> {
     let element = v.attr("value").and_then(|a| a.as_dense()).map_or(ElementType::F32, |d| d.ty.element);
     let shape = match v.const_ints(v.operands()[0]) {
         Some(s) => Some(s.iter().map(|&d| Dim::Known(d.max(0) as u64)).collect()),
-        None => v.tensor(0)?.static_shape().map(|s| vec![Dim::Dynamic; s[0] as usize]),
+        None => shape_operand_len(v, 0)?.map(|r| vec![Dim::Dynamic; r]),
     };
     Ok(vec![tensor(shape, element)])
 }

@@ -237,10 +237,16 @@ impl Ctx<'_, '_> {
             "VALID" => Ok(Some(vec![0; 4])),
             "SAME_UPPER" | "SAME_LOWER" => {
                 let shape = self.tensor(x)?.static_shape().ok_or("auto_pad SAME needs a static input shape")?;
+                if shape.len() != 4 || kernel.len() != 2 || strides.len() != 2 || dilations.len() != 2 {
+                    return Err("auto_pad SAME needs a 4-D input and two kernel extents, strides and dilations".into());
+                }
+                if strides.iter().chain(dilations).chain(kernel).any(|&v| !(1..=1 << 20).contains(&v)) {
+                    return Err("kernel extents, strides and dilations must be between 1 and 2^20".into());
+                }
                 let mut begin = [0; 2];
                 let mut end = [0; 2];
                 for i in 0..2 {
-                    let input = shape[2 + i] as i64;
+                    let input = i64::try_from(shape[2 + i]).map_err(|_| "input extent is out of range")?;
                     let out = (input + strides[i] - 1) / strides[i];
                     let total = ((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - input).max(0);
                     let small = total / 2;
