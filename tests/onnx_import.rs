@@ -3,8 +3,6 @@
 use smelt_compiler::onnx::{import_bytes, import_file, ImportOptions, Weights};
 use smelt_compiler::verifier::verify;
 use smelt_compiler::Module;
-use smelt_passes::pipeline::parse_pipeline;
-use smelt_passes::registry::create;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -19,9 +17,7 @@ fn random() -> ImportOptions {
 fn cleaned(file: &str, options: &ImportOptions) -> Module {
     let mut m = import_file(&models().join(file), options).unwrap_or_else(|d| panic!("{file}: {d}"));
     verify(&m).unwrap_or_else(|e| panic!("{file}: imported module does not verify: {e:?}"));
-    for entry in parse_pipeline(smelt_passes::DEFAULT_PIPELINE).unwrap() {
-        create(&entry.name, &entry.options).unwrap().run(&mut m).unwrap();
-    }
+    smelt_passes::run_pipeline(&mut m, smelt_passes::DEFAULT_PIPELINE).unwrap();
     verify(&m).unwrap();
     m
 }

@@ -3,17 +3,11 @@
 
 use smelt_compiler::parser::parse_module;
 use smelt_compiler::printer::{print_module, PrintOptions};
-use smelt_passes::pipeline::parse_pipeline;
 use smelt_passes::registry::create;
-use smelt_passes::{PassManager, PassManagerOptions};
 
 fn run(pipeline: &str, text: &str) -> String {
     let mut module = parse_module(text, "input.mlir").unwrap();
-    let mut pm = PassManager::new(PassManagerOptions::default());
-    for entry in parse_pipeline(pipeline).unwrap() {
-        pm.add(create(&entry.name, &entry.options).unwrap());
-    }
-    pm.run(&mut module, &mut std::io::sink()).unwrap();
+    smelt_passes::run_pipeline(&mut module, pipeline).unwrap();
     print_module(&module, PrintOptions::default())
 }
 

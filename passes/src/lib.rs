@@ -29,3 +29,13 @@ pub trait Pass {
     fn name(&self) -> &'static str;
     fn run(&mut self, module: &mut Module) -> Result<(), Diagnostic>;
 }
+
+/// Runs a textual pipeline (`DEFAULT_PIPELINE`, say) on `module` with default instrumentation.
+pub fn run_pipeline(module: &mut Module, pipeline: &str) -> Result<(), Vec<Diagnostic>> {
+    let mut pm = PassManager::default();
+    let error = |e: String| vec![Diagnostic::error(smelt_compiler::Location::Unknown, e)];
+    for entry in pipeline::parse_pipeline(pipeline).map_err(error)? {
+        pm.add(registry::create(&entry.name, &entry.options).map_err(error)?);
+    }
+    pm.run(module, &mut std::io::sink())
+}

@@ -42,11 +42,7 @@ impl ModelArgs {
             load_mlir(&text, &self.model, &sources)?
         };
         let imported = module.clone();
-        let mut pm = smelt_passes::PassManager::default();
-        for e in smelt_passes::pipeline::parse_pipeline(smelt_passes::DEFAULT_PIPELINE).unwrap() {
-            pm.add(smelt_passes::registry::create(&e.name, &e.options).unwrap());
-        }
-        pm.run(&mut module, &mut std::io::sink())
+        smelt_passes::run_pipeline(&mut module, smelt_passes::DEFAULT_PIPELINE)
             .map_err(|ds| Failure(smelt::driver::render(&SourceMap::default(), &ds)))?;
         Ok((imported, module))
     }
@@ -296,9 +292,6 @@ fn conformance_case(case: &std::path::Path) -> Result<(), (bool, String)> {
     let mut module = smelt_compiler::onnx::import_file(&case.join("model.onnx"), &ImportOptions::default())
         .map_err(|e| (e.unsupported, smelt::driver::render(&sources, &[e.diagnostic])))?;
     smelt_compiler::verifier::verify(&module).map_err(|ds| (false, smelt::driver::render(&sources, &ds)))?;
-    let mut pm = smelt_passes::PassManager::default();
-    for e in smelt_passes::pipeline::parse_pipeline(smelt_passes::DEFAULT_PIPELINE).unwrap() {
-        pm.add(smelt_passes::registry::create(&e.name, &e.options).unwrap());
-    }
-    pm.run(&mut module, &mut std::io::sink()).map_err(|ds| (false, smelt::driver::render(&sources, &ds)))
+    smelt_passes::run_pipeline(&mut module, smelt_passes::DEFAULT_PIPELINE)
+        .map_err(|ds| (false, smelt::driver::render(&sources, &ds)))
 }
