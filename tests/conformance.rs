@@ -1,5 +1,6 @@
 //! `smelt conformance` over ONNX's backend cases in `../shared/onnx-tests`: every case either
-//! imports, verifies and cleans up, or is skipped as unsupported; none fails.
+//! imports, verifies, cleans up and reproduces its expected outputs through the reference
+//! interpreter, or is skipped as unsupported; none fails.
 
 use std::process::Command;
 
@@ -15,6 +16,6 @@ fn every_supported_conformance_case_imports_and_verifies() {
     let [passed, failed, skipped] = numbers[..] else { panic!("unexpected closing line: {last}") };
     assert!(out.status.success(), "conformance reported failures");
     assert_eq!(failed, 0);
-    assert!(passed >= 570, "only {passed} cases import and verify");
+    assert!(passed >= 560, "only {passed} cases pass");
     assert_eq!(passed + skipped, 957, "every case is counted");
 }

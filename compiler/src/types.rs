@@ -80,6 +80,34 @@ impl ElementType {
     pub fn is_integer(self) -> bool {
         !self.is_float()
     }
+
+    /// The smallest value the type holds (`-inf` for floats).
+    pub fn lowest(self) -> f64 {
+        match self {
+            Self::I8 => i8::MIN as f64,
+            Self::I16 => i16::MIN as f64,
+            Self::I32 => i32::MIN as f64,
+            Self::I64 => i64::MIN as f64,
+            Self::I1 | Self::U8 | Self::U16 | Self::U32 | Self::U64 => 0.0,
+            _ => f64::NEG_INFINITY,
+        }
+    }
+
+    /// The largest value the type holds (`+inf` for floats).
+    pub fn highest(self) -> f64 {
+        match self {
+            Self::I1 => 1.0,
+            Self::I8 => i8::MAX as f64,
+            Self::U8 => u8::MAX as f64,
+            Self::I16 => i16::MAX as f64,
+            Self::U16 => u16::MAX as f64,
+            Self::I32 => i32::MAX as f64,
+            Self::U32 => u32::MAX as f64,
+            Self::I64 => i64::MAX as f64,
+            Self::U64 => u64::MAX as f64,
+            _ => f64::INFINITY,
+        }
+    }
 }
 
 impl fmt::Display for ElementType {

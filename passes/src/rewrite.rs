@@ -34,7 +34,7 @@ pub fn materialize_constant(m: &mut Module, mut value: DenseElements, anchor: Op
 /// Runs `op`'s fold hook; on success replaces its results and erases it. Returns the values
 /// that replaced the results.
 pub fn try_fold(m: &mut Module, op: OpId) -> Option<Vec<ValueId>> {
-    let fold = m.op(op).def.fold?;
+    let fold = m.op(op).def.fold_hook()?;
     let folded = fold(&OpView::new(m, op))?;
     if folded.len() != m.op(op).results().len() {
         return None;

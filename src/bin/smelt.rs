@@ -58,6 +58,9 @@ enum Command {
         /// also list the cases that pass
         #[arg(short, long)]
         verbose: bool,
+        /// only import and verify; do not run the reference interpreter on the test data
+        #[arg(long)]
+        no_execute: bool,
     },
     /// Characterize a model: FLOPs, parameters, bytes, arithmetic intensity, parallelism,
     /// concurrency and the compute/memory verdict per op and in total.
@@ -87,7 +90,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Conformance { dirs, verbose } => conformance(&dirs, verbose),
+        Command::Conformance { dirs, verbose, no_execute } => conformance(&dirs, verbose, !no_execute),
         Command::Report { model, json, batch, target } => {
             let result = (|| -> Result<String, Failure> {
                 let target = Target::load(&target).map_err(|e| Failure(format!("error: {e}")))?;
@@ -237,7 +240,7 @@ fn conformance_cases(dirs: &[String]) -> Vec<std::path::PathBuf> {
     cases
 }
 
-fn conformance(dirs: &[String], verbose: bool) -> ExitCode {
+fn conformance(dirs: &[String], verbose: bool, execute: bool) -> ExitCode {
     let cases = conformance_cases(dirs);
     if cases.is_empty() {
         eprintln!("error: no conformance cases (folders with model.onnx) under {}", dirs.join(", "));
@@ -248,7 +251,7 @@ fn conformance(dirs: &[String], verbose: bool) -> ExitCode {
     for case in &cases {
         let name = case.file_name().map_or_else(|| case.display().to_string(), |n| n.to_string_lossy().into_owned());
         let first_line = |s: &str| s.lines().next().unwrap_or_default().to_string();
-        match conformance_case(case) {
+        match conformance_case(case, execute) {
             Ok(()) => {
                 passed += 1;
                 if verbose {
@@ -286,12 +289,58 @@ fn conformance(dirs: &[String], verbose: bool) -> ExitCode {
     }
 }
 
-/// Imports, verifies and cleans one case. `Err((unsupported, message))`.
-fn conformance_case(case: &std::path::Path) -> Result<(), (bool, String)> {
+/// Imports, verifies and cleans one case, then (with `execute`) runs every
+/// `test_data_set_*` through the reference interpreter and compares with ONNX's tolerances
+/// (|actual - expected| <= 1e-7 + 1e-3 |expected|). `Err((unsupported, message))`.
+fn conformance_case(case: &std::path::Path, execute: bool) -> Result<(), (bool, String)> {
     let sources = SourceMap::default();
     let mut module = smelt_compiler::onnx::import_file(&case.join("model.onnx"), &ImportOptions::default())
         .map_err(|e| (e.unsupported, smelt::driver::render(&sources, &[e.diagnostic])))?;
     smelt_compiler::verifier::verify(&module).map_err(|ds| (false, smelt::driver::render(&sources, &ds)))?;
     smelt_passes::run_pipeline(&mut module, smelt_passes::DEFAULT_PIPELINE)
-        .map_err(|ds| (false, smelt::driver::render(&sources, &ds)))
+        .map_err(|ds| (false, smelt::driver::render(&sources, &ds)))?;
+    if execute {
+        for set in test_data_sets(case) {
+            check_test_data(&module, &set).map_err(|e| (false, format!("{}: {e}", set.display())))?;
+        }
+    }
+    Ok(())
+}
+
+fn test_data_sets(case: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut sets: Vec<_> = std::fs::read_dir(case)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_")))
+        .collect();
+    sets.sort();
+    sets
+}
+
+fn numbered(dir: &std::path::Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    (0..).map(|i| dir.join(format!("{prefix}_{i}.pb"))).take_while(|p| p.is_file()).collect()
+}
+
+fn check_test_data(module: &Module, set: &std::path::Path) -> Result<(), String> {
+    use smelt_runtime::tensor_io::read_tensor;
+    let inputs = numbered(set, "input").iter().map(|p| read_tensor(p)).collect::<Result<Vec<_>, _>>()?;
+    let expected = numbered(set, "output").iter().map(|p| read_tensor(p)).collect::<Result<Vec<_>, _>>()?;
+    let actual = smelt_runtime::reference::run(module, &inputs)?;
+    if actual.len() != expected.len() {
+        return Err(format!("{} outputs, expected {}", actual.len(), expected.len()));
+    }
+    for (k, (a, e)) in actual.iter().zip(&expected).enumerate() {
+        if a.shape != e.shape {
+            return Err(format!("output {k} has shape {:?}, expected {:?}", a.shape, e.shape));
+        }
+        for (i, (x, y)) in a.to_f64().iter().zip(e.to_f64()).enumerate() {
+            let close = (x - y).abs() <= 1e-7 + 1e-3 * y.abs() || (x.is_nan() && y.is_nan()) || x == &y;
+            if !close {
+                return Err(format!("output {k} element {i} is {x}, expected {y}"));
+            }
+        }
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@
 //! op is described twice.
 
 pub mod builtin;
+pub mod eval;
 pub mod fold;
 pub mod infer;
 pub mod smelt;
@@ -177,6 +178,18 @@ impl OpDef {
     pub const fn fold(mut self, f: FoldFn) -> Self {
         self.fold = Some(f);
         self
+    }
+
+    /// The fold hook canonicalization uses: the op's own, or for every other pure smelt op with
+    /// operands, constant evaluation through the reference semantics.
+    pub fn fold_hook(&self) -> Option<FoldFn> {
+        match self.fold {
+            Some(f) => Some(f),
+            None if self.dialect() == "smelt" && self.traits.pure && !self.operands.is_empty() && self.regions == 0 => {
+                Some(fold::fold_constant)
+            }
+            None => None,
+        }
     }
 
     /// The dialect prefix: `smelt` in `smelt.relu`.

@@ -20,7 +20,7 @@ const OUT: &[SlotDef] = &[one("output")];
 
 macro_rules! unary {
     ($name:literal, $summary:literal) => {
-        OpDef::new($name, $summary).operands(X).results(OUT).traits(ELEMENTWISE).infer(same_as_first).fold(fold_unary)
+        OpDef::new($name, $summary).operands(X).results(OUT).traits(ELEMENTWISE).infer(same_as_first)
     };
     ($name:literal, $summary:literal, $attrs:expr) => {
         unary!($name, $summary).attrs($attrs)
@@ -29,7 +29,7 @@ macro_rules! unary {
 
 macro_rules! binary {
     ($name:literal, $summary:literal, $traits:expr, $infer:expr) => {
-        OpDef::new($name, $summary).operands(XY).results(OUT).traits($traits).infer($infer).fold(fold_binary)
+        OpDef::new($name, $summary).operands(XY).results(OUT).traits($traits).infer($infer)
     };
 }
 
@@ -67,8 +67,7 @@ pub static OPS: &[OpDef] = &[
         .operands(&[one("condition"), one("x"), one("y")])
         .results(OUT)
         .traits(ELEMENTWISE)
-        .infer(select)
-        .fold(fold_where),
+        .infer(select),
     // ---- elementwise unary ----
     unary!("smelt.neg", "-x"),
     unary!("smelt.abs", "|x|"),
@@ -114,7 +113,7 @@ pub static OPS: &[OpDef] = &[
         .attrs(&[attr("to", AttrKind::Type)])
         .traits(ELEMENTWISE)
         .infer(cast)
-        .fold(fold_cast),
+        .fold(fold_to_input),
     OpDef::new("smelt.identity", "returns its input").operands(X).results(OUT).infer(same_as_first).fold(fold_to_input),
     OpDef::new("smelt.dropout", "inference-mode dropout: returns its input (and an all-true mask)")
         .operands(&[one("data"), opt("ratio"), opt("training_mode")])
@@ -206,35 +205,34 @@ pub static OPS: &[OpDef] = &[
         .results(OUT)
         .attrs(&[attr_opt("perm", AttrKind::I64Array)])
         .infer(transpose)
-        .fold(fold_transpose),
+        .fold(fold_to_input),
     OpDef::new("smelt.reshape", "reinterprets the shape; target 0 copies, -1 infers")
         .operands(&[one("data"), one("shape")])
         .results(OUT)
         .attrs(&[attr_opt("allowzero", AttrKind::Bool)])
         .infer(reshape)
-        .fold(fold_retype),
+        .fold(fold_to_input),
     OpDef::new("smelt.flatten", "collapses to 2-D around `axis` (default 1)")
         .operands(X)
         .results(OUT)
         .attrs(&[attr_opt("axis", AttrKind::Int)])
         .infer(flatten)
-        .fold(fold_retype),
+        .fold(fold_to_input),
     OpDef::new("smelt.squeeze", "removes extent-1 dimensions (`axes`, or all)")
         .operands(&[one("data"), opt("axes")])
         .results(OUT)
         .infer(squeeze)
-        .fold(fold_retype),
+        .fold(fold_to_input),
     OpDef::new("smelt.unsqueeze", "inserts extent-1 dimensions at `axes`")
         .operands(&[one("data"), one("axes")])
         .results(OUT)
         .infer(unsqueeze)
-        .fold(fold_retype),
+        .fold(fold_to_input),
     OpDef::new("smelt.concat", "joins along `axis`")
         .operands(&[many("inputs")])
         .results(OUT)
         .attrs(&[attr("axis", AttrKind::Int)])
-        .infer(concat)
-        .fold(fold_concat),
+        .infer(concat),
     OpDef::new("smelt.split", "cuts along `axis` into the results (`split` sizes, or equal parts)")
         .operands(&[one("input"), opt("split")])
         .results(&[many("outputs")])
@@ -243,14 +241,12 @@ pub static OPS: &[OpDef] = &[
     OpDef::new("smelt.slice", "strided slice with ONNX clamping")
         .operands(&[one("data"), one("starts"), one("ends"), opt("axes"), opt("steps")])
         .results(OUT)
-        .infer(slice)
-        .fold(fold_slice),
+        .infer(slice),
     OpDef::new("smelt.gather", "picks entries of `axis` (default 0) by index")
         .operands(&[one("data"), one("indices")])
         .results(OUT)
         .attrs(&[attr_opt("axis", AttrKind::Int)])
-        .infer(gather)
-        .fold(fold_gather),
+        .infer(gather),
     OpDef::new(
         "smelt.gather_elements",
         "picks elements along `axis` (default 0) by an index tensor of the output's shape",
@@ -263,7 +259,7 @@ pub static OPS: &[OpDef] = &[
         .operands(&[one("input"), one("shape")])
         .results(OUT)
         .infer(expand)
-        .fold(fold_expand),
+        .fold(fold_to_input),
     OpDef::new("smelt.tile", "repeats along each dimension")
         .operands(&[one("input"), one("repeats")])
         .results(OUT)
@@ -282,14 +278,12 @@ pub static OPS: &[OpDef] = &[
     OpDef::new("smelt.range", "start, start + delta, ... up to limit")
         .operands(&[one("start"), one("limit"), one("delta")])
         .results(OUT)
-        .infer(range)
-        .fold(fold_range),
+        .infer(range),
     OpDef::new("smelt.constant_of_shape", "a tensor of the given shape filled with `value`")
         .operands(&[one("shape")])
         .results(OUT)
         .attrs(&[attr_opt("value", AttrKind::Dense)])
-        .infer(constant_of_shape)
-        .fold(fold_constant_of_shape),
+        .infer(constant_of_shape),
     OpDef::new("smelt.constant", "a constant tensor; weights are held by resource handle")
         .results(OUT)
         .attrs(&[attr("value", AttrKind::Dense)])

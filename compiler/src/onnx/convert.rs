@@ -359,7 +359,7 @@ fn convert_node(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, loc: L
             };
             // A given max with an absent min needs an explicit lowest bound: slots fill in order.
             if hi.is_some() && lo.is_none() {
-                lo = Some(c.scalar(if e.is_float() { f64::NEG_INFINITY } else { i64::MIN as f64 }, e));
+                lo = Some(c.scalar(e.lowest(), e));
             }
             let operands: Vec<ValueId> = [Some(x), lo, hi].into_iter().flatten().collect();
             vec![c.build("smelt.clip", &operands, &[])?]
@@ -640,6 +640,22 @@ fn convert_node(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, loc: L
         }
         "Dropout" => {
             let x = c.req(0)?;
+            // Training mode drops at random: only inference mode (absent or constant false) is
+            // supported.
+            if let Some(mode) = c.input(2)? {
+                let off = c.imp.module.defining_op(mode).and_then(|d| {
+                    let dense = c.imp.module.op(d).attr("value")?.as_dense()?;
+                    Some(
+                        crate::dialect::fold::Literal::from_dense(dense, &c.imp.module.resources)?
+                            .to_i64()
+                            .iter()
+                            .all(|&v| v == 0),
+                    )
+                });
+                if off != Some(true) {
+                    return unsupported("training-mode dropout is not supported");
+                }
+            }
             let outputs = node.output.iter().filter(|o| !o.is_empty()).count().max(1);
             c.build_n("smelt.dropout", &[x], &[], outputs)?
         }

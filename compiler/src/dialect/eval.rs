@@ -1,0 +1,870 @@
+//! Reference semantics of every smelt op, on materialized tensors (`Literal`): plain loops,
+//! f64 arithmetic for floats (accumulation included), i64 for integers. The one definition of
+//! what an op computes: fold hooks call it on constants, the runtime's reference interpreter
+//! calls it on values, and tests use it as the oracle for kernels and rewrites.
+
+use super::fold::{binary, Data, Literal};
+use super::infer::{normalize_axis, reshape_target, slice_bounds};
+use crate::attributes::Attribute;
+use crate::ir::{Module, OpId};
+use crate::types::{Dim, ElementType};
+
+type R<T> = Result<T, String>;
+
+/// Row-major strides of `shape`.
+pub fn strides(shape: &[u64]) -> Vec<usize> {
+    let mut s = vec![1usize; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1] as usize;
+    }
+    s
+}
+
+fn count(shape: &[u64]) -> usize {
+    shape.iter().product::<u64>() as usize
+}
+
+/// A literal of `shape` whose element `i` is `x`'s element `source(i)` (data movement).
+fn pick(x: &Literal, shape: Vec<u64>, source: impl Fn(usize) -> usize) -> Literal {
+    let n = count(&shape);
+    let data = match &x.data {
+        Data::F(v) => Data::F((0..n).map(|i| v[source(i)]).collect()),
+        Data::I(v) => Data::I((0..n).map(|i| v[source(i)]).collect()),
+    };
+    Literal { shape, element: x.element, data }
+}
+
+fn floats(shape: Vec<u64>, element: ElementType, values: Vec<f64>) -> Literal {
+    let data =
+        if element.is_float() { Data::F(values) } else { Data::I(values.into_iter().map(|v| v as i64).collect()) };
+    Literal { shape, element, data }
+}
+
+/// Rounds floats to what the element type can hold, as a real kernel's output would be.
+fn round_to(mut l: Literal) -> Literal {
+    if let Data::F(v) = &mut l.data {
+        match l.element {
+            ElementType::F32 => v.iter_mut().for_each(|x| *x = *x as f32 as f64),
+            ElementType::F16 => v.iter_mut().for_each(|x| *x = half::f16::from_f64(*x).to_f64()),
+            ElementType::BF16 => v.iter_mut().for_each(|x| *x = half::bf16::from_f64(*x).to_f64()),
+            _ => {}
+        }
+    }
+    l
+}
+
+struct Op<'a> {
+    m: &'a Module,
+    id: OpId,
+}
+
+impl Op<'_> {
+    fn attr(&self, name: &str) -> Option<&Attribute> {
+        self.m.op(self.id).attr(name)
+    }
+    fn int(&self, name: &str, default: i64) -> i64 {
+        self.attr(name).and_then(Attribute::as_int).unwrap_or(default)
+    }
+    fn float(&self, name: &str, default: f64) -> f64 {
+        self.attr(name).and_then(Attribute::as_float).unwrap_or(default)
+    }
+    fn bool(&self, name: &str, default: bool) -> bool {
+        self.attr(name).and_then(Attribute::as_bool).unwrap_or(default)
+    }
+    fn ints(&self, name: &str, n: usize, default: i64) -> Vec<i64> {
+        self.attr(name).and_then(Attribute::as_i64_array).map_or_else(|| vec![default; n], <[i64]>::to_vec)
+    }
+    fn element(&self, i: usize) -> ElementType {
+        let results = self.m.op(self.id).results();
+        self.m.value_type(results[i]).element().unwrap_or(ElementType::F32)
+    }
+    /// The named operand's position among `inputs`, if the slot is filled.
+    fn slot(&self, name: &str) -> Option<usize> {
+        let def = self.m.op(self.id).def;
+        let ranges = super::OpDef::assign_slots(def.operands, self.m.op(self.id).operands().len())?;
+        let s = def.operands.iter().position(|s| s.name == name)?;
+        ranges[s].clone().next()
+    }
+}
+
+/// Evaluates `op` on `inputs` (one literal per operand). `smelt.kernel` is not handled here:
+/// interpreters evaluate its body.
+pub fn evaluate(m: &Module, id: OpId, inputs: &[&Literal]) -> R<Vec<Literal>> {
+    let op = Op { m, id };
+    let name = m.op(id).name();
+    let x = |i: usize| inputs.get(i).copied().ok_or_else(|| format!("'{name}' is missing operand #{i}"));
+    let out_el = op.element(0);
+    let unary = |f: &dyn Fn(f64) -> f64| -> R<Vec<Literal>> {
+        let a = x(0)?;
+        Ok(vec![round_to(floats(a.shape.clone(), out_el, a.to_f64().into_iter().map(f).collect()))])
+    };
+    let bin = |f: fn(f64, f64) -> f64, g: fn(i64, i64) -> Option<i64>| -> R<Vec<Literal>> {
+        let r = binary(x(0)?, x(1)?, out_el, f, g)
+            .ok_or_else(|| format!("'{name}': integer overflow or division by zero"))?;
+        Ok(vec![round_to(r)])
+    };
+    let b2f = |c: bool| c as i64 as f64;
+    Ok(match name {
+        "smelt.add" => bin(|a, b| a + b, i64::checked_add)?,
+        "smelt.sub" => bin(|a, b| a - b, i64::checked_sub)?,
+        "smelt.mul" => bin(|a, b| a * b, i64::checked_mul)?,
+        "smelt.div" => bin(|a, b| a / b, i64::checked_div)?,
+        "smelt.max" => bin(f64::max, |a, b| Some(a.max(b)))?,
+        "smelt.min" => bin(f64::min, |a, b| Some(a.min(b)))?,
+        "smelt.pow" => {
+            let r =
+                binary(x(0)?, x(1)?, out_el, f64::powf, |a, b| u32::try_from(b).ok().and_then(|b| a.checked_pow(b)))
+                    .ok_or("'smelt.pow': integer overflow")?;
+            vec![round_to(r)]
+        }
+        "smelt.equal" | "smelt.less" | "smelt.greater" => {
+            let f: fn(f64, f64) -> bool = match name {
+                "smelt.equal" => |a, b| a == b,
+                "smelt.less" => |a, b| a < b,
+                _ => |a, b| a > b,
+            };
+            let (a, b) = (x(0)?, x(1)?);
+            // Compare in the operands' own domain: i64 beyond 2^53 must not round.
+            let r = match (&a.data, &b.data) {
+                (Data::I(_), Data::I(_)) => {
+                    let g: fn(i64, i64) -> Option<i64> = match name {
+                        "smelt.equal" => |a, b| Some((a == b) as i64),
+                        "smelt.less" => |a, b| Some((a < b) as i64),
+                        _ => |a, b| Some((a > b) as i64),
+                    };
+                    binary(a, b, ElementType::I1, |_, _| 0.0, g)
+                }
+                _ => binary(a, b, ElementType::I1, move |p, q| b2f(f(p, q)), |_, _| None),
+            };
+            vec![r.ok_or("comparison failed")?]
+        }
+        "smelt.prelu" => bin(|a, s| if a < 0.0 { s * a } else { a }, |a, s| Some(if a < 0 { s * a } else { a }))?,
+        "smelt.where" => {
+            let (c, a, b) = (x(0)?, x(1)?, x(2)?);
+            let shape = broadcast_shape(&[&c.shape, &a.shape, &b.shape])?;
+            let (ci, ai, bi) = (c.to_i64(), bcast(&a.shape, &shape), bcast(&b.shape, &shape));
+            let cidx = bcast(&c.shape, &shape);
+            let n = count(&shape);
+            let data = match (&a.data, &b.data) {
+                (Data::I(av), Data::I(bv)) => {
+                    Data::I((0..n).map(|i| if ci[cidx(i)] != 0 { av[ai(i)] } else { bv[bi(i)] }).collect())
+                }
+                _ => {
+                    let (av, bv) = (a.to_f64(), b.to_f64());
+                    Data::F((0..n).map(|i| if ci[cidx(i)] != 0 { av[ai(i)] } else { bv[bi(i)] }).collect())
+                }
+            };
+            vec![Literal { shape: shape.clone(), element: out_el, data }]
+        }
+        "smelt.neg" => match &x(0)?.data {
+            Data::I(v) => vec![Literal {
+                shape: x(0)?.shape.clone(),
+                element: out_el,
+                data: Data::I(v.iter().map(|a| a.wrapping_neg()).collect()),
+            }],
+            _ => unary(&|a| -a)?,
+        },
+        "smelt.abs" => match &x(0)?.data {
+            Data::I(v) => vec![Literal {
+                shape: x(0)?.shape.clone(),
+                element: out_el,
+                data: Data::I(v.iter().map(|a| a.wrapping_abs()).collect()),
+            }],
+            _ => unary(&f64::abs)?,
+        },
+        "smelt.relu" => match &x(0)?.data {
+            Data::I(v) => vec![Literal {
+                shape: x(0)?.shape.clone(),
+                element: out_el,
+                data: Data::I(v.iter().map(|a| (*a).max(0)).collect()),
+            }],
+            _ => unary(&|a| a.max(0.0))?,
+        },
+        "smelt.exp" => unary(&f64::exp)?,
+        "smelt.log" => unary(&f64::ln)?,
+        "smelt.sqrt" => unary(&f64::sqrt)?,
+        "smelt.reciprocal" => unary(&|a| 1.0 / a)?,
+        "smelt.sigmoid" => unary(&sigmoid)?,
+        "smelt.tanh" => unary(&f64::tanh)?,
+        "smelt.erf" => unary(&libm::erf)?,
+        "smelt.not" => unary(&|a| b2f(a == 0.0))?,
+        "smelt.silu" => unary(&|a| a * sigmoid(a))?,
+        "smelt.softplus" => unary(&|a| if a > 30.0 { a } else { a.exp().ln_1p() })?,
+        "smelt.softsign" => unary(&|a| a / (1.0 + a.abs()))?,
+        "smelt.gelu" => {
+            if op.attr("approximate").and_then(Attribute::as_str) == Some("tanh") {
+                let c = (2.0 / std::f64::consts::PI).sqrt();
+                unary(&move |a| 0.5 * a * (1.0 + (c * (a + 0.044715 * a * a * a)).tanh()))?
+            } else {
+                unary(&|a| 0.5 * a * (1.0 + libm::erf(a / std::f64::consts::SQRT_2)))?
+            }
+        }
+        "smelt.hardswish" => unary(&|a| a * (a / 6.0 + 0.5).clamp(0.0, 1.0))?,
+        "smelt.hardsigmoid" => {
+            let (alpha, beta) = (op.float("alpha", 0.2), op.float("beta", 0.5));
+            unary(&move |a| (alpha * a + beta).clamp(0.0, 1.0))?
+        }
+        "smelt.leaky_relu" => {
+            let alpha = op.float("alpha", 0.01);
+            unary(&move |a| if a < 0.0 { alpha * a } else { a })?
+        }
+        "smelt.elu" => {
+            let alpha = op.float("alpha", 1.0);
+            unary(&move |a| if a < 0.0 { alpha * (a.exp() - 1.0) } else { a })?
+        }
+        "smelt.selu" => {
+            let (alpha, gamma) = (op.float("alpha", 1.673_263_2), op.float("gamma", 1.050_701));
+            unary(&move |a| gamma * if a <= 0.0 { alpha * (a.exp() - 1.0) } else { a })?
+        }
+        "smelt.clip" => {
+            let lo = op.slot("min").map(|i| x(i).map(|l| l.to_f64()[0])).transpose()?.unwrap_or(f64::NEG_INFINITY);
+            let hi = op.slot("max").map(|i| x(i).map(|l| l.to_f64()[0])).transpose()?.unwrap_or(f64::INFINITY);
+            match &x(0)?.data {
+                Data::I(v) => vec![Literal {
+                    shape: x(0)?.shape.clone(),
+                    element: out_el,
+                    data: Data::I(v.iter().map(|&a| (a as f64).max(lo).min(hi) as i64).collect()),
+                }],
+                _ => unary(&move |a| a.max(lo).min(hi))?,
+            }
+        }
+        "smelt.cast" => {
+            let a = x(0)?;
+            let data = match (out_el.is_float(), &a.data) {
+                (true, _) => Data::F(a.to_f64()),
+                (false, Data::I(v)) if out_el == ElementType::I1 => {
+                    Data::I(v.iter().map(|&x| (x != 0) as i64).collect())
+                }
+                (false, Data::I(v)) => Data::I(v.iter().map(|&x| wrap_int(x, out_el)).collect()),
+                (false, Data::F(v)) if out_el == ElementType::I1 => {
+                    Data::I(v.iter().map(|&x| (x != 0.0) as i64).collect())
+                }
+                (false, Data::F(v)) => Data::I(v.iter().map(|&x| wrap_int(x as i64, out_el)).collect()),
+            };
+            vec![round_to(Literal { shape: a.shape.clone(), element: out_el, data })]
+        }
+        "smelt.identity" => vec![x(0)?.clone()],
+        "smelt.dropout" => {
+            let a = x(0)?;
+            let mut out = vec![a.clone()];
+            if m.op(id).results().len() == 2 {
+                out.push(Literal { shape: a.shape.clone(), element: ElementType::I1, data: Data::I(vec![1; a.len()]) });
+            }
+            out
+        }
+        "smelt.conv2d" => vec![round_to(conv2d(&op, x(0)?, x(1)?, op.slot("bias").map(x).transpose()?)?)],
+        "smelt.batch_norm" => {
+            let (a, scale, bias, mean, var) = (x(0)?, x(1)?, x(2)?, x(3)?, x(4)?);
+            let eps = op.float("epsilon", 1e-5);
+            let (s, b, mu, v) = (scale.to_f64(), bias.to_f64(), mean.to_f64(), var.to_f64());
+            let c = a.shape.get(1).copied().unwrap_or(1) as usize;
+            let inner: usize = a.shape.iter().skip(2).product::<u64>() as usize;
+            let vals: Vec<f64> = a
+                .to_f64()
+                .iter()
+                .enumerate()
+                .map(|(i, &xv)| {
+                    let ch = (i / inner.max(1)) % c.max(1);
+                    (xv - mu[ch]) / (v[ch] + eps).sqrt() * s[ch] + b[ch]
+                })
+                .collect();
+            vec![round_to(floats(a.shape.clone(), out_el, vals))]
+        }
+        "smelt.matmul" => vec![round_to(matmul(x(0)?, x(1)?, out_el)?)],
+        "smelt.gemm" => vec![round_to(gemm(&op, x(0)?, x(1)?, op.slot("c").map(x).transpose()?, out_el)?)],
+        "smelt.max_pool" | "smelt.avg_pool" => vec![round_to(pool(&op, x(0)?, name == "smelt.max_pool")?)],
+        "smelt.global_avg_pool" | "smelt.global_max_pool" => {
+            let a = x(0)?;
+            let axes: Vec<usize> = (2..a.shape.len()).collect();
+            vec![round_to(reduce(
+                a,
+                &axes,
+                true,
+                if name == "smelt.global_max_pool" { Reduce::Max } else { Reduce::Mean },
+            )?)]
+        }
+        "smelt.reduce_mean" | "smelt.reduce_sum" | "smelt.reduce_max" | "smelt.reduce_min" | "smelt.reduce_prod" => {
+            let a = x(0)?;
+            let axes: Vec<i64> = op.slot("axes").map(x).transpose()?.map(Literal::to_i64).unwrap_or_default();
+            if axes.is_empty() && op.bool("noop_with_empty_axes", false) {
+                return Ok(vec![a.clone()]);
+            }
+            let axes: Vec<usize> = if axes.is_empty() {
+                (0..a.shape.len()).collect()
+            } else {
+                axes.iter().map(|&ax| normalize_axis(ax, a.shape.len())).collect::<R<_>>()?
+            };
+            let kind = match name {
+                "smelt.reduce_mean" => Reduce::Mean,
+                "smelt.reduce_sum" => Reduce::Sum,
+                "smelt.reduce_max" => Reduce::Max,
+                "smelt.reduce_min" => Reduce::Min,
+                _ => Reduce::Prod,
+            };
+            vec![round_to(reduce(a, &axes, op.bool("keepdims", true), kind)?)]
+        }
+        "smelt.softmax" | "smelt.log_softmax" => {
+            let a = x(0)?;
+            let axis = normalize_axis(op.int("axis", -1), a.shape.len())?;
+            vec![round_to(softmax(a, axis, name == "smelt.log_softmax", out_el))]
+        }
+        "smelt.layer_norm" => {
+            let a = x(0)?;
+            let axis = normalize_axis(op.int("axis", -1), a.shape.len())?;
+            let eps = op.float("epsilon", 1e-5);
+            let inner: usize = a.shape[axis..].iter().product::<u64>() as usize;
+            let (v, s) = (a.to_f64(), x(1)?.to_f64());
+            let b = op.slot("bias").map(x).transpose()?.map(Literal::to_f64);
+            let mut out = vec![0.0; v.len()];
+            for (row, chunk) in v.chunks(inner.max(1)).enumerate() {
+                let mean = chunk.iter().sum::<f64>() / inner as f64;
+                let var = chunk.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / inner as f64;
+                let inv = 1.0 / (var + eps).sqrt();
+                for (j, &xv) in chunk.iter().enumerate() {
+                    let y = (xv - mean) * inv * s[j % s.len()];
+                    out[row * inner + j] = y + b.as_ref().map_or(0.0, |b| b[j % b.len()]);
+                }
+            }
+            vec![round_to(floats(a.shape.clone(), out_el, out))]
+        }
+        "smelt.transpose" => {
+            let a = x(0)?;
+            let rank = a.shape.len();
+            let perm: Vec<usize> = match op.attr("perm").and_then(Attribute::as_i64_array) {
+                Some(p) => p.iter().map(|&p| p as usize).collect(),
+                None => (0..rank).rev().collect(),
+            };
+            let out: Vec<u64> = perm.iter().map(|&p| a.shape[p]).collect();
+            let (src, dst) = (strides(&a.shape), strides(&out));
+            vec![pick(a, out.clone(), |i| (0..rank).map(|d| (i / dst[d]) % out[d] as usize * src[perm[d]]).sum())]
+        }
+        "smelt.reshape" | "smelt.flatten" | "smelt.squeeze" | "smelt.unsqueeze" => {
+            let a = x(0)?;
+            let shape = match name {
+                "smelt.reshape" => {
+                    let dims: Vec<Dim> = a.shape.iter().map(|&d| Dim::Known(d)).collect();
+                    reshape_target(&dims, &x(1)?.to_i64(), op.bool("allowzero", false))?
+                        .iter()
+                        .map(|d| d.known().unwrap_or(0))
+                        .collect()
+                }
+                "smelt.flatten" => {
+                    let axis = op.int("axis", 1);
+                    let axis = if axis < 0 { axis + a.shape.len() as i64 } else { axis } as usize;
+                    vec![a.shape[..axis].iter().product(), a.shape[axis..].iter().product()]
+                }
+                "smelt.squeeze" => {
+                    let axes: Vec<usize> = match op.slot("axes") {
+                        Some(i) => {
+                            x(i)?.to_i64().iter().map(|&ax| normalize_axis(ax, a.shape.len())).collect::<R<_>>()?
+                        }
+                        None => (0..a.shape.len()).filter(|&i| a.shape[i] == 1).collect(),
+                    };
+                    a.shape.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, d)| *d).collect()
+                }
+                _ => {
+                    let rank = a.shape.len() + x(1)?.len();
+                    let axes: Vec<usize> =
+                        x(1)?.to_i64().iter().map(|&ax| normalize_axis(ax, rank)).collect::<R<_>>()?;
+                    let mut rest = a.shape.iter();
+                    (0..rank).map(|i| if axes.contains(&i) { 1 } else { *rest.next().unwrap_or(&1) }).collect()
+                }
+            };
+            if count(&shape) != a.len() {
+                return Err(format!("'{name}' cannot give {} elements the shape {shape:?}", a.len()));
+            }
+            vec![Literal { shape, element: a.element, data: a.data.clone() }]
+        }
+        "smelt.concat" => {
+            let parts: Vec<&Literal> = inputs.to_vec();
+            let axis = normalize_axis(op.int("axis", 0), parts[0].shape.len())?;
+            let mut shape = parts[0].shape.clone();
+            shape[axis] = parts.iter().map(|p| p.shape[axis]).sum();
+            let outer: usize = shape[..axis].iter().product::<u64>() as usize;
+            let mut out = Vec::new();
+            for o in 0..outer {
+                for p in &parts {
+                    let inner: usize = p.shape[axis..].iter().product::<u64>() as usize;
+                    out.push((p, o * inner..(o + 1) * inner));
+                }
+            }
+            let data = if parts[0].element.is_float() {
+                let vals: Vec<Vec<f64>> = parts.iter().map(|p| p.to_f64()).collect();
+                let at = |p: &&Literal| parts.iter().position(|q| std::ptr::eq(*q, *p)).unwrap();
+                Data::F(out.iter().flat_map(|(p, r)| vals[at(p)][r.clone()].to_vec()).collect())
+            } else {
+                let vals: Vec<Vec<i64>> = parts.iter().map(|p| p.to_i64()).collect();
+                let at = |p: &&Literal| parts.iter().position(|q| std::ptr::eq(*q, *p)).unwrap();
+                Data::I(out.iter().flat_map(|(p, r)| vals[at(p)][r.clone()].to_vec()).collect())
+            };
+            vec![Literal { shape, element: parts[0].element, data }]
+        }
+        "smelt.split" => {
+            let a = x(0)?;
+            let axis = normalize_axis(op.int("axis", 0), a.shape.len())?;
+            let n = m.op(id).results().len();
+            let total = a.shape[axis] as i64;
+            let sizes: Vec<i64> = match op.slot("split") {
+                Some(i) => x(i)?.to_i64(),
+                None => {
+                    let chunk = (total + n as i64 - 1) / n as i64;
+                    (0..n as i64).map(|i| chunk.min(total - i * chunk).max(0)).collect()
+                }
+            };
+            let mut start = 0;
+            let mut outs = Vec::new();
+            for s in sizes {
+                let mut shape = a.shape.clone();
+                shape[axis] = s as u64;
+                let (src, dst) = (strides(&a.shape), strides(&shape));
+                let rank = shape.len();
+                let base = start as usize;
+                outs.push(pick(a, shape.clone(), |i| {
+                    (0..rank)
+                        .map(|d| ((i / dst[d]) % shape[d] as usize + if d == axis { base } else { 0 }) * src[d])
+                        .sum()
+                }));
+                start += s;
+            }
+            outs
+        }
+        "smelt.slice" => {
+            let a = x(0)?;
+            let (starts, ends) = (x(1)?.to_i64(), x(2)?.to_i64());
+            let axes = match op.slot("axes") {
+                Some(i) => x(i)?.to_i64(),
+                None => (0..starts.len() as i64).collect(),
+            };
+            let steps = match op.slot("steps") {
+                Some(i) => x(i)?.to_i64(),
+                None => vec![1; starts.len()],
+            };
+            let rank = a.shape.len();
+            let (mut begin, mut step, mut shape) = (vec![0i64; rank], vec![1i64; rank], a.shape.clone());
+            for i in 0..starts.len() {
+                let ax = normalize_axis(axes[i], rank)?;
+                if steps[i] == 0 {
+                    return Err("slice step is zero".into());
+                }
+                let (s, e) = slice_bounds(starts[i], ends[i], steps[i], a.shape[ax] as i64);
+                let len =
+                    if steps[i] > 0 { (e - s + steps[i] - 1) / steps[i] } else { (s - e - steps[i] - 1) / -steps[i] };
+                begin[ax] = s;
+                step[ax] = steps[i];
+                shape[ax] = len.max(0) as u64;
+            }
+            let (src, dst) = (strides(&a.shape), strides(&shape));
+            vec![pick(a, shape.clone(), |i| {
+                (0..rank)
+                    .map(|d| ((begin[d] + ((i / dst[d]) % shape[d] as usize) as i64 * step[d]) as usize) * src[d])
+                    .sum()
+            })]
+        }
+        "smelt.gather" => {
+            let (a, idx) = (x(0)?, x(1)?);
+            let axis = normalize_axis(op.int("axis", 0), a.shape.len())?;
+            let extent = a.shape[axis] as i64;
+            let indices: Vec<usize> = idx
+                .to_i64()
+                .iter()
+                .map(|&i| {
+                    let j = if i < 0 { i + extent } else { i };
+                    (0..extent)
+                        .contains(&j)
+                        .then_some(j as usize)
+                        .ok_or(format!("gather index {i} is out of range for extent {extent}"))
+                })
+                .collect::<R<_>>()?;
+            let inner: usize = a.shape[axis + 1..].iter().product::<u64>() as usize;
+            let mut shape = a.shape[..axis].to_vec();
+            shape.extend(&idx.shape);
+            shape.extend(&a.shape[axis + 1..]);
+            let (k, e) = (indices.len(), extent as usize);
+            vec![pick(a, shape, |i| {
+                let (o, rest) = (i / (k * inner), i % (k * inner));
+                (o * e + indices[rest / inner]) * inner + rest % inner
+            })]
+        }
+        "smelt.gather_elements" => {
+            let (a, idx) = (x(0)?, x(1)?);
+            let axis = normalize_axis(op.int("axis", 0), a.shape.len())?;
+            let extent = a.shape[axis] as i64;
+            let iv = idx.to_i64();
+            if let Some(bad) = iv.iter().find(|&&i| i < -extent || i >= extent) {
+                return Err(format!("gather_elements index {bad} is out of range for extent {extent}"));
+            }
+            let (src, dst) = (strides(&a.shape), strides(&idx.shape));
+            let rank = a.shape.len();
+            vec![pick(a, idx.shape.clone(), |i| {
+                (0..rank)
+                    .map(|d| {
+                        let c = if d == axis {
+                            iv[i].rem_euclid(extent) as usize
+                        } else {
+                            (i / dst[d]) % idx.shape[d] as usize
+                        };
+                        c * src[d]
+                    })
+                    .sum()
+            })]
+        }
+        "smelt.expand" => {
+            let a = x(0)?;
+            let target: Vec<u64> = x(1)?.to_i64().iter().map(|&d| d.max(0) as u64).collect();
+            let shape = broadcast_shape(&[&a.shape, &target])?;
+            let f = bcast(&a.shape, &shape);
+            vec![pick(a, shape.clone(), f)]
+        }
+        "smelt.tile" => {
+            let a = x(0)?;
+            let reps = x(1)?.to_i64();
+            let shape: Vec<u64> = a.shape.iter().zip(&reps).map(|(&d, &r)| d * r.max(0) as u64).collect();
+            let (src, dst) = (strides(&a.shape), strides(&shape));
+            let rank = shape.len();
+            vec![pick(a, shape.clone(), |i| {
+                (0..rank).map(|d| ((i / dst[d]) % shape[d] as usize % a.shape[d] as usize) * src[d]).sum()
+            })]
+        }
+        "smelt.pad" => vec![pad(&op, inputs)?],
+        "smelt.shape" => {
+            let a = x(0)?;
+            let r = a.shape.len() as i64;
+            let clamp = |v: i64| if v < 0 { (v + r).max(0) } else { v.min(r) } as usize;
+            let (s, e) = (clamp(op.int("start", 0)), clamp(op.int("end", r)));
+            let dims: Vec<i64> = a.shape[s..e.max(s)].iter().map(|&d| d as i64).collect();
+            vec![Literal::from_i64(vec![dims.len() as u64], ElementType::I64, dims)]
+        }
+        "smelt.range" => {
+            let (s, l, d) = (x(0)?.to_f64()[0], x(1)?.to_f64()[0], x(2)?.to_f64()[0]);
+            if d == 0.0 {
+                return Err("range delta is zero".into());
+            }
+            let n = ((l - s) / d).ceil().max(0.0) as u64;
+            let values: Vec<f64> = (0..n).map(|i| s + i as f64 * d).collect();
+            vec![round_to(floats(vec![n], out_el, values))]
+        }
+        "smelt.constant_of_shape" => {
+            let shape: Vec<u64> = x(0)?.to_i64().iter().map(|&d| d.max(0) as u64).collect();
+            let value = match op.attr("value").and_then(Attribute::as_dense) {
+                Some(d) => {
+                    Literal::from_dense(d, &m.resources).ok_or("unreadable constant_of_shape value")?.to_f64()[0]
+                }
+                None => 0.0,
+            };
+            let n = count(&shape);
+            vec![floats(shape, out_el, vec![value; n])]
+        }
+        "smelt.constant" => {
+            let d = op.attr("value").and_then(Attribute::as_dense).ok_or("constant without value")?;
+            vec![Literal::decode(d, &m.resources).ok_or("constant is unreadable")?]
+        }
+        other => return Err(format!("'{other}' has no reference semantics here")),
+    })
+}
+
+fn sigmoid(a: f64) -> f64 {
+    1.0 / (1.0 + (-a).exp())
+}
+
+/// Truncates an integer to the width of `e` (two's complement), as a cast does.
+fn wrap_int(v: i64, e: ElementType) -> i64 {
+    match e {
+        ElementType::I8 => v as i8 as i64,
+        ElementType::U8 => v as u8 as i64,
+        ElementType::I16 => v as i16 as i64,
+        ElementType::U16 => v as u16 as i64,
+        ElementType::I32 => v as i32 as i64,
+        ElementType::U32 => v as u32 as i64,
+        _ => v,
+    }
+}
+
+fn broadcast_shape(shapes: &[&[u64]]) -> R<Vec<u64>> {
+    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut out = vec![1u64; rank];
+    for s in shapes {
+        for (i, &d) in s.iter().enumerate() {
+            let o = &mut out[rank - s.len() + i];
+            if *o == 1 {
+                *o = d;
+            } else if d != 1 && d != *o {
+                return Err(format!("shapes {shapes:?} do not broadcast"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Maps an output index of `out` to the broadcast source index in a tensor of `shape`.
+fn bcast<'a>(shape: &'a [u64], out: &'a [u64]) -> impl Fn(usize) -> usize + 'a {
+    let (src, dst) = (strides(shape), strides(out));
+    let offset = out.len() - shape.len();
+    move |i| {
+        (0..shape.len())
+            .map(|d| if shape[d] == 1 { 0 } else { (i / dst[d + offset]) % out[d + offset] as usize * src[d] })
+            .sum()
+    }
+}
+
+fn conv2d(op: &Op, x: &Literal, w: &Literal, bias: Option<&Literal>) -> R<Literal> {
+    let (xs, ws) = (&x.shape, &w.shape);
+    if xs.len() != 4 || ws.len() != 4 {
+        return Err("conv2d needs 4-D input and weight".into());
+    }
+    let g = op.int("group", 1).max(1) as usize;
+    let (s, d, p) = (op.ints("strides", 2, 1), op.ints("dilations", 2, 1), op.ints("pads", 4, 0));
+    let (n, c, h, wd) = (xs[0] as usize, xs[1] as usize, xs[2] as i64, xs[3] as i64);
+    let (co, ci, kh, kw) = (ws[0] as usize, ws[1] as usize, ws[2] as i64, ws[3] as i64);
+    if c != ci * g || co % g != 0 {
+        return Err("conv2d channels do not match the groups".into());
+    }
+    let ho = ((h + p[0] + p[2] - d[0] * (kh - 1) - 1) / s[0] + 1).max(0) as usize;
+    let wo = ((wd + p[1] + p[3] - d[1] * (kw - 1) - 1) / s[1] + 1).max(0) as usize;
+    let (xv, wv) = (x.to_f64(), w.to_f64());
+    let bv = bias.map(Literal::to_f64);
+    let cog = co / g;
+    let mut out = vec![0.0; n * co * ho * wo];
+    for b in 0..n {
+        for oc in 0..co {
+            let grp = oc / cog;
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let mut acc = bv.as_ref().map_or(0.0, |bv| bv[oc]);
+                    for ic in 0..ci {
+                        let xc = grp * ci + ic;
+                        for ky in 0..kh {
+                            let iy = oy as i64 * s[0] - p[0] + ky * d[0];
+                            if iy < 0 || iy >= h {
+                                continue;
+                            }
+                            for kx in 0..kw {
+                                let ix = ox as i64 * s[1] - p[1] + kx * d[1];
+                                if ix < 0 || ix >= wd {
+                                    continue;
+                                }
+                                let xi = ((b * c + xc) * h as usize + iy as usize) * wd as usize + ix as usize;
+                                let wi = ((oc * ci + ic) * kh as usize + ky as usize) * kw as usize + kx as usize;
+                                acc += xv[xi] * wv[wi];
+                            }
+                        }
+                    }
+                    out[((b * co + oc) * ho + oy) * wo + ox] = acc;
+                }
+            }
+        }
+    }
+    Ok(floats(vec![n as u64, co as u64, ho as u64, wo as u64], x.element, out))
+}
+
+fn matmul(a: &Literal, b: &Literal, element: ElementType) -> R<Literal> {
+    let a2: Vec<u64> = if a.shape.len() == 1 { vec![1, a.shape[0]] } else { a.shape.clone() };
+    let b2: Vec<u64> = if b.shape.len() == 1 { vec![b.shape[0], 1] } else { b.shape.clone() };
+    let (m, k) = (a2[a2.len() - 2] as usize, a2[a2.len() - 1] as usize);
+    let (k2, n) = (b2[b2.len() - 2] as usize, b2[b2.len() - 1] as usize);
+    if k != k2 {
+        return Err(format!("matmul contraction {k} != {k2}"));
+    }
+    let (ab, bb) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
+    let batch = broadcast_shape(&[ab, bb])?;
+    let nb = count(&batch);
+    let (ai, bi) = (bcast(ab, &batch), bcast(bb, &batch));
+    let (av, bv) = (a.to_f64(), b.to_f64());
+    let mut out = vec![0.0; nb * m * n];
+    for t in 0..nb {
+        let (ao, bo) = (ai(t) * m * k, bi(t) * k * n);
+        for i in 0..m {
+            for j in 0..n {
+                out[(t * m + i) * n + j] = (0..k).map(|p| av[ao + i * k + p] * bv[bo + p * n + j]).sum();
+            }
+        }
+    }
+    let mut shape = batch.clone();
+    if a.shape.len() > 1 {
+        shape.push(m as u64);
+    }
+    if b.shape.len() > 1 {
+        shape.push(n as u64);
+    }
+    Ok(floats(shape, element, out))
+}
+
+fn gemm(op: &Op, a: &Literal, b: &Literal, c: Option<&Literal>, element: ElementType) -> R<Literal> {
+    let (ta, tb) = (op.bool("trans_a", false), op.bool("trans_b", false));
+    let (alpha, beta) = (op.float("alpha", 1.0), op.float("beta", 1.0));
+    let (m, k) = if ta { (a.shape[1], a.shape[0]) } else { (a.shape[0], a.shape[1]) };
+    let n = if tb { b.shape[0] } else { b.shape[1] };
+    let (m, k, n) = (m as usize, k as usize, n as usize);
+    let (av, bv) = (a.to_f64(), b.to_f64());
+    let at = |i: usize, p: usize| if ta { av[p * m + i] } else { av[i * k + p] };
+    let bt = |p: usize, j: usize| if tb { bv[j * k + p] } else { bv[p * n + j] };
+    let shape = vec![m as u64, n as u64];
+    let cv = c.map(|c| (c.to_f64(), bcast(&c.shape, &shape)));
+    let out = (0..m * n)
+        .map(|o| {
+            let (i, j) = (o / n, o % n);
+            let dot: f64 = (0..k).map(|p| at(i, p) * bt(p, j)).sum();
+            alpha * dot + cv.as_ref().map_or(0.0, |(cv, idx)| beta * cv[idx(o)])
+        })
+        .collect();
+    Ok(floats(shape.clone(), element, out))
+}
+
+fn pool(op: &Op, x: &Literal, max: bool) -> R<Literal> {
+    let xs = &x.shape;
+    if xs.len() != 4 {
+        return Err("pooling needs a 4-D input".into());
+    }
+    let k = op.ints("kernel_shape", 2, 1);
+    let (s, d, p) = (op.ints("strides", 2, 1), op.ints("dilations", 2, 1), op.ints("pads", 4, 0));
+    let ceil = op.bool("ceil_mode", false);
+    let include_pad = op.bool("count_include_pad", false);
+    let (nc, h, w) = ((xs[0] * xs[1]) as usize, xs[2] as i64, xs[3] as i64);
+    let extent = |inp: i64, i: usize| {
+        let avail = inp + p[i] + p[i + 2] - d[i] * (k[i] - 1) - 1;
+        let mut o = if ceil { (avail + s[i] - 1) / s[i] + 1 } else { avail / s[i] + 1 };
+        if ceil && o > 1 && (o - 1) * s[i] >= inp + p[i] {
+            o -= 1;
+        }
+        o.max(0) as usize
+    };
+    let (ho, wo) = (extent(h, 0), extent(w, 1));
+    let v = x.to_f64();
+    let mut out = vec![0.0; nc * ho * wo];
+    for plane in 0..nc {
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let (mut acc, mut n, mut padded) = (if max { f64::NEG_INFINITY } else { 0.0 }, 0usize, 0usize);
+                for ky in 0..k[0] {
+                    let iy = oy as i64 * s[0] - p[0] + ky * d[0];
+                    for kx in 0..k[1] {
+                        let ix = ox as i64 * s[1] - p[1] + kx * d[1];
+                        // Windows may extend past the padded input with ceil_mode; those
+                        // positions count for neither average.
+                        if iy >= -p[0] && iy < h + p[2] && ix >= -p[1] && ix < w + p[3] {
+                            padded += 1;
+                        }
+                        if iy < 0 || iy >= h || ix < 0 || ix >= w {
+                            continue;
+                        }
+                        let xv = v[(plane * h as usize + iy as usize) * w as usize + ix as usize];
+                        acc = if max { acc.max(xv) } else { acc + xv };
+                        n += 1;
+                    }
+                }
+                out[(plane * ho + oy) * wo + ox] =
+                    if max { acc } else { acc / (if include_pad { padded } else { n }).max(1) as f64 };
+            }
+        }
+    }
+    Ok(floats(vec![xs[0], xs[1], ho as u64, wo as u64], x.element, out))
+}
+
+#[derive(Clone, Copy)]
+enum Reduce {
+    Sum,
+    Mean,
+    Max,
+    Min,
+    Prod,
+}
+
+fn reduce(x: &Literal, axes: &[usize], keep: bool, kind: Reduce) -> R<Literal> {
+    let out_keep: Vec<u64> = x.shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
+    let (src, dst) = (strides(&x.shape), strides(&out_keep));
+    // The identity of each reduction: what an empty reduction returns.
+    let init = match kind {
+        Reduce::Sum | Reduce::Mean => 0.0,
+        Reduce::Prod => 1.0,
+        Reduce::Max => x.element.lowest(),
+        Reduce::Min => x.element.highest(),
+    };
+    let mut acc = vec![init; count(&out_keep)];
+    let v = x.to_f64();
+    for (i, &xv) in v.iter().enumerate() {
+        let o: usize = (0..x.shape.len())
+            .map(|d| if axes.contains(&d) { 0 } else { (i / src[d]) % x.shape[d] as usize * dst[d] })
+            .sum();
+        acc[o] = match kind {
+            Reduce::Sum | Reduce::Mean => acc[o] + xv,
+            Reduce::Prod => acc[o] * xv,
+            Reduce::Max => acc[o].max(xv),
+            Reduce::Min => acc[o].min(xv),
+        };
+    }
+    if let Reduce::Mean = kind {
+        let n: u64 = axes.iter().map(|&a| x.shape[a]).product();
+        acc.iter_mut().for_each(|a| *a /= n.max(1) as f64);
+    }
+    let shape = if keep {
+        out_keep
+    } else {
+        x.shape.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, d)| *d).collect()
+    };
+    Ok(floats(shape, x.element, acc))
+}
+
+fn softmax(x: &Literal, axis: usize, log: bool, element: ElementType) -> Literal {
+    let v = x.to_f64();
+    let n = x.shape[axis] as usize;
+    let inner: usize = x.shape[axis + 1..].iter().product::<u64>() as usize;
+    let outer = v.len() / (n * inner).max(1);
+    let mut out = vec![0.0; v.len()];
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |j: usize| (o * n + j) * inner + i;
+            let max = (0..n).map(|j| v[at(j)]).fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = (0..n).map(|j| (v[at(j)] - max).exp()).sum();
+            for j in 0..n {
+                out[at(j)] = if log { v[at(j)] - max - sum.ln() } else { (v[at(j)] - max).exp() / sum };
+            }
+        }
+    }
+    floats(x.shape.clone(), element, out)
+}
+
+fn pad(op: &Op, inputs: &[&Literal]) -> R<Literal> {
+    let x = inputs[0];
+    let rank = x.shape.len();
+    let pads = inputs[1].to_i64();
+    let value = op.slot("constant_value").map(|i| inputs[i].to_f64()[0]).unwrap_or(0.0);
+    let axes: Vec<usize> = match op.slot("axes") {
+        Some(i) => inputs[i].to_i64().iter().map(|&a| normalize_axis(a, rank)).collect::<R<_>>()?,
+        None => (0..rank).collect(),
+    };
+    let (mut before, mut shape) = (vec![0i64; rank], x.shape.clone());
+    for (i, &a) in axes.iter().enumerate() {
+        before[a] = pads[i];
+        shape[a] = (x.shape[a] as i64 + pads[i] + pads[i + axes.len()]).max(0) as u64;
+    }
+    let mode = op.attr("mode").and_then(Attribute::as_str).unwrap_or("constant");
+    let (src, dst) = (strides(&x.shape), strides(&shape));
+    let v = x.to_f64();
+    let out = (0..count(&shape))
+        .map(|i| {
+            let mut idx = 0;
+            for d in 0..rank {
+                let n = x.shape[d] as i64;
+                let mut c = ((i / dst[d]) % shape[d] as usize) as i64 - before[d];
+                if c < 0 || c >= n {
+                    c = match mode {
+                        "edge" => c.clamp(0, n - 1),
+                        "reflect" if n > 1 => {
+                            let period = 2 * (n - 1);
+                            let m = c.rem_euclid(period);
+                            if m < n {
+                                m
+                            } else {
+                                period - m
+                            }
+                        }
+                        "wrap" => c.rem_euclid(n),
+                        _ => return value,
+                    };
+                }
+                idx += c as usize * src[d];
+            }
+            v[idx]
+        })
+        .collect();
+    Ok(floats(shape, x.element, out))
+}

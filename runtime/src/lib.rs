@@ -1,0 +1,7 @@
+//! Smelt's runtime. Today: the reference interpreter (the oracle every faster path is checked
+//! against) and ONNX `TensorProto` input/output.
+
+pub mod reference;
+pub mod tensor_io;
+
+pub use smelt_compiler::dialect::fold::Literal;

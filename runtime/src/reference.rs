@@ -1,0 +1,92 @@
+//! The reference interpreter: runs a function op by op with the reference semantics of
+//! `smelt_compiler::dialect::eval` (f64 arithmetic), materializing every value. Slow and
+//! obviously correct; the oracle for the JIT, fused kernels and rewrites.
+
+use smelt_compiler::dialect::eval::evaluate;
+use smelt_compiler::dialect::fold::Literal;
+use smelt_compiler::ir::{BlockId, Module, OpId, ValueId};
+use std::collections::HashMap;
+
+/// Runs `@main` (or the only function) on `inputs`; returns what it returns.
+pub fn run(m: &Module, inputs: &[Literal]) -> Result<Vec<Literal>, String> {
+    let funcs = m.functions();
+    let func = funcs
+        .iter()
+        .copied()
+        .find(|f| m.op(*f).attr("sym_name").and_then(|a| a.as_str()) == Some("main"))
+        .or_else(|| (funcs.len() == 1).then(|| funcs[0]))
+        .ok_or("the module has no @main function")?;
+    let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+    let args = m.block(entry).args();
+    if args.len() != inputs.len() {
+        return Err(format!("@main takes {} inputs, {} given", args.len(), inputs.len()));
+    }
+    for (i, (a, v)) in args.iter().zip(inputs).enumerate() {
+        let ty = m.value_type(*a).as_tensor().ok_or("@main takes a non-tensor")?;
+        let fits = ty.element == v.element
+            && ty.shape.as_ref().is_none_or(|s| {
+                s.len() == v.shape.len() && s.iter().zip(&v.shape).all(|(d, &n)| d.known().is_none_or(|k| k == n))
+            });
+        if !fits {
+            return Err(format!("input #{i} is {} but @main expects {ty}", v.ty()));
+        }
+    }
+    let mut env: HashMap<ValueId, Literal> = args.iter().copied().zip(inputs.iter().cloned()).collect();
+    run_block(m, entry, &mut env)
+}
+
+/// Interprets a block; returns the operands of its terminator.
+fn run_block(m: &Module, block: BlockId, env: &mut HashMap<ValueId, Literal>) -> Result<Vec<Literal>, String> {
+    for op in m.block_ops(block) {
+        let o = m.op(op);
+        match o.name() {
+            "func.return" | "smelt.yield" => {
+                return o
+                    .operands()
+                    .iter()
+                    .map(|v| env.get(v).cloned().ok_or_else(|| "returns an undefined value".to_string()))
+                    .collect();
+            }
+            "smelt.kernel" => {
+                let outs = run_kernel(m, op, env)?;
+                bind(m, op, outs, env)?;
+            }
+            _ => {
+                let inputs: Vec<&Literal> = o
+                    .operands()
+                    .iter()
+                    .map(|v| env.get(v).ok_or_else(|| format!("'{}' reads an undefined value", o.name())))
+                    .collect::<Result<_, _>>()?;
+                let outs = evaluate(m, op, &inputs).map_err(|e| format!("{} at {}: {e}", o.name(), o.loc))?;
+                bind(m, op, outs, env)?;
+            }
+        }
+    }
+    Err("block has no terminator".into())
+}
+
+fn run_kernel(m: &Module, op: OpId, env: &HashMap<ValueId, Literal>) -> Result<Vec<Literal>, String> {
+    let body = m.region(m.op(op).regions()[0]).blocks()[0];
+    let mut inner: HashMap<ValueId, Literal> = HashMap::new();
+    for (arg, v) in m.block(body).args().iter().zip(m.op(op).operands()) {
+        inner.insert(*arg, env.get(v).cloned().ok_or("kernel reads an undefined value")?);
+    }
+    run_block(m, body, &mut inner)
+}
+
+fn bind(m: &Module, op: OpId, outs: Vec<Literal>, env: &mut HashMap<ValueId, Literal>) -> Result<(), String> {
+    let results = m.op(op).results();
+    if outs.len() != results.len() {
+        return Err(format!("'{}' produced {} values for {} results", m.op(op).name(), outs.len(), results.len()));
+    }
+    env.extend(results.iter().copied().zip(outs));
+    Ok(())
+}
+
+/// Largest absolute and relative (to the largest expected magnitude) difference.
+pub fn max_errors(actual: &Literal, expected: &Literal) -> (f64, f64) {
+    let (a, e) = (actual.to_f64(), expected.to_f64());
+    let abs = a.iter().zip(&e).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let scale = e.iter().map(|y| y.abs()).fold(0.0, f64::max);
+    (abs, if scale == 0.0 { abs } else { abs / scale })
+}
