@@ -59,7 +59,6 @@ pub fn load_mlir(text: &str, name: &str, sources: &SourceMap) -> Result<Module, 
 pub fn split_input(text: &str) -> Vec<String> {
     let mut chunks = Vec::new();
     let mut current = String::new();
-    let mut line_offset = 0;
     let mut chunk_start = 0;
     for (i, line) in text.split_inclusive('\n').enumerate() {
         if line.trim_end() == "// -----" {
@@ -69,9 +68,7 @@ pub fn split_input(text: &str) -> Vec<String> {
         } else {
             current.push_str(line);
         }
-        line_offset = i + 1;
     }
-    let _ = line_offset;
     chunks.push("\n".repeat(chunk_start) + &current);
     chunks
 }

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use prost::Message;
 use smelt_compiler::dialect::fold::Literal;
 use smelt_compiler::onnx::{proto, tensor_to_dense};
-use smelt_compiler::{ElementType, TensorType};
+use smelt_compiler::ElementType;
 use std::path::Path;
 
 /// Reads a serialized `TensorProto`.
@@ -58,9 +58,4 @@ fn onnx_type(e: ElementType) -> Option<i32> {
         ElementType::U32 => D::Uint32,
         ElementType::U64 => D::Uint64,
     } as i32)
-}
-
-/// The type of a literal, for building inputs.
-pub fn literal_type(l: &Literal) -> TensorType {
-    l.ty()
 }

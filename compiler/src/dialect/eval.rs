@@ -3,7 +3,7 @@
 //! what an op computes: fold hooks call it on constants, the runtime's reference interpreter
 //! calls it on values, and tests use it as the oracle for kernels and rewrites.
 
-use super::fold::{binary, Data, Literal};
+use super::fold::{Data, Literal};
 use super::infer::{normalize_axis, reshape_target, slice_bounds};
 use crate::attributes::Attribute;
 use crate::ir::{Module, OpId};
@@ -579,6 +579,35 @@ fn wrap_int(v: i64, e: ElementType) -> i64 {
     }
 }
 
+/// Applies a binary function elementwise with numpy broadcasting. Integer functions return
+/// `None` to refuse (overflow, division by zero).
+pub fn binary(
+    a: &Literal,
+    b: &Literal,
+    element: ElementType,
+    float: impl Fn(f64, f64) -> f64,
+    int: impl Fn(i64, i64) -> Option<i64>,
+) -> Option<Literal> {
+    let shape = broadcast_shape(&[&a.shape, &b.shape]).ok()?;
+    let (ai, bi) = (bcast(&a.shape, &shape), bcast(&b.shape, &shape));
+    let n = count(&shape);
+    let data = match (&a.data, &b.data) {
+        (Data::I(x), Data::I(y)) if element.is_integer() => {
+            Data::I((0..n).map(|i| int(x[ai(i)], y[bi(i)])).collect::<Option<_>>()?)
+        }
+        _ => {
+            let (x, y) = (a.to_f64(), b.to_f64());
+            let vals = (0..n).map(|i| float(x[ai(i)], y[bi(i)]));
+            if element.is_float() {
+                Data::F(vals.collect())
+            } else {
+                Data::I(vals.map(|v| v as i64).collect())
+            }
+        }
+    };
+    Some(Literal { shape: shape.clone(), element, data })
+}
+
 fn broadcast_shape(shapes: &[&[u64]]) -> R<Vec<u64>> {
     let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
     let mut out = vec![1u64; rank];
@@ -867,4 +896,20 @@ fn pad(op: &Op, inputs: &[&Literal]) -> R<Literal> {
         })
         .collect();
     Ok(floats(shape, x.element, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_broadcasts_and_refuses_division_by_zero() {
+        let a = Literal::from_i64(vec![2, 1], ElementType::I64, vec![1, 2]);
+        let b = Literal::from_i64(vec![3], ElementType::I64, vec![10, 20, 30]);
+        let sum = binary(&a, &b, ElementType::I64, |x, y| x + y, |x, y| x.checked_add(y)).unwrap();
+        assert_eq!(sum.shape, vec![2, 3]);
+        assert_eq!(sum.data, Data::I(vec![11, 21, 31, 12, 22, 32]));
+        let zero = Literal::from_i64(vec![1], ElementType::I64, vec![0]);
+        assert!(binary(&a, &zero, ElementType::I64, |x, y| x / y, |x, y| x.checked_div(y)).is_none());
+    }
 }

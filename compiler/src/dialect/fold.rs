@@ -111,66 +111,6 @@ impl Literal {
             Data::I(v) => DenseElements::from_i64(ty, v),
         }
     }
-
-    /// Element `i` of this literal, with broadcasting of `self.shape` against `out_shape`.
-    fn broadcast_index(&self, out_shape: &[u64], flat: usize) -> usize {
-        let offset = out_shape.len() - self.shape.len();
-        let mut rem = flat;
-        let mut idx = 0usize;
-        let mut stride = 1usize;
-        for d in (0..out_shape.len()).rev() {
-            let coord = rem % out_shape[d] as usize;
-            rem /= out_shape[d] as usize;
-            if d >= offset {
-                let extent = self.shape[d - offset] as usize;
-                if extent != 1 {
-                    idx += coord * stride;
-                }
-                stride *= extent;
-            }
-        }
-        idx
-    }
-}
-
-fn out_shape(inputs: &[&Literal]) -> Option<Vec<u64>> {
-    let dims: Vec<Vec<crate::types::Dim>> =
-        inputs.iter().map(|l| l.shape.iter().map(|&d| crate::types::Dim::Known(d)).collect()).collect();
-    let refs: Vec<Option<&[crate::types::Dim]>> = dims.iter().map(|d| Some(d.as_slice())).collect();
-    super::infer::broadcast(&refs).ok()??.iter().map(|d| d.known()).collect()
-}
-
-/// Applies a binary function elementwise with broadcasting. Integer ops return `None` to refuse
-/// (division by zero), which abandons the fold.
-pub fn binary(
-    a: &Literal,
-    b: &Literal,
-    element: ElementType,
-    float: impl Fn(f64, f64) -> f64,
-    int: impl Fn(i64, i64) -> Option<i64>,
-) -> Option<Literal> {
-    let shape = out_shape(&[a, b])?;
-    let n: u64 = shape.iter().product();
-    if n > MAX_FOLD_ELEMENTS {
-        return None;
-    }
-    let data = match (&a.data, &b.data) {
-        (Data::I(x), Data::I(y)) if element.is_integer() => Data::I(
-            (0..n as usize)
-                .map(|i| int(x[a.broadcast_index(&shape, i)], y[b.broadcast_index(&shape, i)]))
-                .collect::<Option<_>>()?,
-        ),
-        _ => {
-            let (x, y) = (a.to_f64(), b.to_f64());
-            let vals = (0..n as usize).map(|i| float(x[a.broadcast_index(&shape, i)], y[b.broadcast_index(&shape, i)]));
-            if element.is_float() {
-                Data::F(vals.collect())
-            } else {
-                Data::I(vals.map(|v| v as i64).collect())
-            }
-        }
-    };
-    Some(Literal { shape, element, data })
 }
 
 /// Whether every operand is a constant: checked before decoding any of them, so that a weight
@@ -232,20 +172,4 @@ pub fn fold_shape(v: &OpView) -> Option<Vec<Folded>> {
     let (s, e) = (clamp(v.int("start", 0)), clamp(v.int("end", r)));
     let dims: Vec<i64> = shape[s..e.max(s)].iter().map(|&d| d as i64).collect();
     Some(vec![Folded::Constant(Literal::from_i64(vec![dims.len() as u64], ElementType::I64, dims).to_dense())])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn binary_broadcasts_and_refuses_division_by_zero() {
-        let a = Literal::from_i64(vec![2, 1], ElementType::I64, vec![1, 2]);
-        let b = Literal::from_i64(vec![3], ElementType::I64, vec![10, 20, 30]);
-        let sum = binary(&a, &b, ElementType::I64, |x, y| x + y, |x, y| x.checked_add(y)).unwrap();
-        assert_eq!(sum.shape, vec![2, 3]);
-        assert_eq!(sum.data, Data::I(vec![11, 21, 31, 12, 22, 32]));
-        let zero = Literal::from_i64(vec![1], ElementType::I64, vec![0]);
-        assert!(binary(&a, &zero, ElementType::I64, |x, y| x / y, |x, y| x.checked_div(y)).is_none());
-    }
 }

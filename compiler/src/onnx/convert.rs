@@ -265,10 +265,6 @@ fn i64s(v: Vec<i64>) -> Attribute {
 }
 
 pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, loc: Location) -> R<Vec<ValueId>> {
-    convert_node(imp, block, node, loc)
-}
-
-fn convert_node(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, loc: Location) -> R<Vec<ValueId>> {
     let opset = imp.opset;
     let mut c = Ctx { imp, block, node, loc };
     let op = node.op_type();
