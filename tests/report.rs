@@ -68,3 +68,19 @@ fn targets_change_the_verdict() {
     let compute = |r: &Value| r["per_op"].as_array().unwrap().iter().filter(|o| o["bound"] == "compute").count();
     assert!(compute(&host) > compute(&h100), "a higher ridge point makes fewer ops compute-bound");
 }
+
+#[test]
+fn report_table_fits_100_columns() {
+    for (model, extra) in [("resnet18.onnx", None), ("bert_base.graph-only.onnx", Some("--weights=random"))] {
+        let path = format!("{}/../shared/models/{model}", env!("CARGO_MANIFEST_DIR"));
+        let out = Command::new(env!("CARGO_BIN_EXE_smelt")).args(["report", &path]).args(extra).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        let first = text.lines().next().unwrap();
+        for line in text.lines().skip(1) {
+            assert!(line.chars().count() <= 100, "{model}: line wider than 100 columns:\n{line}");
+        }
+        assert!(first.contains("ridge point"), "{first}");
+        assert!(text.contains("FLOPs "));
+    }
+}

@@ -196,7 +196,17 @@ fn report_table(model: &str, c: &Characterization) -> String {
     let _ = writeln!(out);
     let counts: Vec<String> =
         c.op_counts.iter().map(|(k, v)| format!("{} {v}", k.trim_start_matches("smelt."))).collect();
-    let _ = writeln!(out, "ops               {} ({})", c.ops, counts.join(", "));
+    // Wrap the per-op counts under the value column so the table stays within 100 columns.
+    let mut line = format!("ops               {} (", c.ops);
+    for (i, item) in counts.iter().enumerate() {
+        let piece = if i + 1 == counts.len() { format!("{item})") } else { format!("{item}, ") };
+        if line.chars().count() + piece.trim_end().chars().count() > 100 {
+            let _ = writeln!(out, "{}", line.trim_end());
+            line = " ".repeat(18);
+        }
+        line.push_str(&piece);
+    }
+    let _ = writeln!(out, "{line}");
     let _ = writeln!(out, "FLOPs             {} total, {} in conv/matmul/gemm", c.flops_total, c.flops_conv_matmul);
     let _ = writeln!(out, "parameters        {}", c.params);
     let _ = writeln!(
