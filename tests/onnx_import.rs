@@ -49,7 +49,7 @@ fn resnet18_cleans_to_its_layers() {
             ("smelt.conv2d", 20),
             ("smelt.gemm", 1),
             ("smelt.max_pool", 1),
-            ("smelt.reduce_mean", 1),
+            ("smelt.global_avg_pool", 1),
             ("smelt.relu", 17),
             ("smelt.reshape", 1),
         ])
@@ -67,7 +67,7 @@ fn mobilenet_v2_cleans_to_its_layers() {
             ("smelt.clip", 35),
             ("smelt.conv2d", 52),
             ("smelt.gemm", 1),
-            ("smelt.reduce_mean", 1),
+            ("smelt.global_avg_pool", 1),
             ("smelt.reshape", 1),
         ])
     );

@@ -31,6 +31,7 @@ fn patterns_for(name: &str) -> &'static [Pattern] {
     match name {
         "smelt.transpose" => &[compose_transposes],
         "smelt.reshape" | "smelt.flatten" | "smelt.squeeze" | "smelt.unsqueeze" => &[collapse_reshapes],
+        "smelt.reduce_mean" => &[spatial_mean_to_global_pool],
         _ => &[],
     }
 }
@@ -177,4 +178,25 @@ fn collapse_reshapes(m: &mut Module, op: OpId) -> bool {
         }
         _ => false,
     }
+}
+
+/// `reduce_mean(x, axes = [2, 3], keepdims)` on an NCHW tensor is `global_avg_pool(x)`: the
+/// form exporters give `AdaptiveAvgPool2d(1)`, turned into the op fusion and kernels know.
+fn spatial_mean_to_global_pool(m: &mut Module, op: OpId) -> bool {
+    let view = smelt_compiler::dialect::OpView::new(m, op);
+    let x = m.op(op).operands()[0];
+    let Some(4) = m.value_type(x).as_tensor().and_then(|t| t.rank()) else { return false };
+    let Some(axes) = view.operand("axes").and_then(|a| view.const_ints(a)) else { return false };
+    let mut axes: Vec<i64> = axes.iter().map(|&a| if a < 0 { a + 4 } else { a }).collect();
+    axes.sort_unstable();
+    if axes != [2, 3] || !view.bool("keepdims", true) {
+        return false;
+    }
+    let loc = m.op(op).loc.clone();
+    let ty = m.value_type(m.op(op).result()).clone();
+    let pool = m.create_op(smelt_compiler::OpSpec::new("smelt.global_avg_pool").operands([x]).results([ty]).loc(loc));
+    m.insert_op_before(op, pool);
+    let v = m.op(pool).result();
+    m.replace_op(op, &[v]);
+    true
 }
