@@ -84,3 +84,15 @@ fn report_table_fits_100_columns() {
         assert!(text.contains("FLOPs "));
     }
 }
+
+#[test]
+fn roofline_latency_is_predicted_per_target() {
+    let host = report("resnet18.onnx", &["--target", "host"]);
+    let h100 = report("resnet18.onnx", &["--target", "h100-sxm"]);
+    let (h, g) = (host["predicted_ms"].as_f64().unwrap(), h100["predicted_ms"].as_f64().unwrap());
+    // 3.64 GFLOP at the host's 186 GFLOP/s peak is 19.6 ms before memory time and overheads.
+    assert!(h > 19.5 && h < 60.0, "host prediction {h} ms");
+    assert!(g < h / 10.0, "an H100 is predicted far faster: {g} ms");
+    let per_op: f64 = host["per_op"].as_array().unwrap().iter().map(|o| o["predicted_us"].as_f64().unwrap()).sum();
+    assert!((per_op / 1e3 - h).abs() < 1e-6 * h.max(1.0));
+}

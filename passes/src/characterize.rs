@@ -28,6 +28,7 @@
 //! A `smelt.kernel` counts its body's FLOPs and only its own operands and results as bytes:
 //! intermediates inside a kernel never leave the chip.
 
+use crate::cost::CostModel;
 use crate::{Diagnostic, Pass};
 use serde::Serialize;
 use smelt_compiler::attributes::Attribute;
@@ -214,6 +215,8 @@ pub struct OpReport {
     pub stage: usize,
     /// "compute", "memory", or "none" (no FLOPs and no traffic).
     pub bound: &'static str,
+    /// Roofline latency on the target, in microseconds.
+    pub predicted_us: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -248,6 +251,8 @@ pub struct Characterization {
     pub bytes_total: u64,
     pub weight_bytes: u64,
     pub arithmetic_intensity: f64,
+    /// Sum of the ops' roofline latencies (executed one after another), in milliseconds.
+    pub predicted_ms: f64,
     pub concurrency: Concurrency,
     pub per_op: Vec<OpReport>,
 }
@@ -340,6 +345,8 @@ pub fn characterize(m: &Module, target: &Target, batch: Option<u64>) -> Characte
     let mut per_op = Vec::new();
     let mut op_counts = BTreeMap::new();
     let (mut flops, mut mm, mut mm_torch, mut read, mut written, mut weights) = (0, 0, 0, 0, 0, 0);
+    let roofline = crate::cost::Roofline { target: target.clone() };
+    let mut predicted = 0.0;
     for (index, &op) in ops.iter().enumerate() {
         let raw = op_cost(m, op);
         let cost = OpCost {
@@ -359,6 +366,10 @@ pub fn characterize(m: &Module, target: &Target, batch: Option<u64>) -> Characte
         } else {
             "memory"
         };
+        let mut work = crate::cost::work_of(m, op);
+        (work.flops, work.bytes) = (cost.flops, traffic);
+        let predicted_us = if bound == "none" { 0.0 } else { roofline.estimate(m.op(op).name(), &work).seconds * 1e6 };
+        predicted += predicted_us;
         let mut par = parallelism(m, op);
         par.batch = scale(par.batch);
         flops += cost.flops;
@@ -379,6 +390,7 @@ pub fn characterize(m: &Module, target: &Target, batch: Option<u64>) -> Characte
             parallelism: par,
             stage: stage_of[&op],
             bound,
+            predicted_us,
             cost,
         });
     }
@@ -398,6 +410,7 @@ pub fn characterize(m: &Module, target: &Target, batch: Option<u64>) -> Characte
         bytes_total: total,
         weight_bytes: weights,
         arithmetic_intensity: if total == 0 { 0.0 } else { flops as f64 / total as f64 },
+        predicted_ms: predicted / 1e3,
         concurrency: Concurrency {
             stages,
             critical_path: stages,

@@ -6,6 +6,7 @@
 
 pub mod canonicalize;
 pub mod characterize;
+pub mod cost;
 pub mod cse;
 pub mod dce;
 pub mod fold;

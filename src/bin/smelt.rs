@@ -220,6 +220,11 @@ fn report_table(model: &str, c: &Characterization) -> String {
     let _ = writeln!(out, "intensity         {:.1} FLOP/B", c.arithmetic_intensity);
     let _ = writeln!(
         out,
+        "latency           {:.3} ms predicted on {} (roofline, one op after another)",
+        c.predicted_ms, c.target
+    );
+    let _ = writeln!(
+        out,
         "concurrency       {} stages, critical path {} ops, at most {} ops in parallel",
         c.concurrency.stages, c.concurrency.critical_path, c.concurrency.max_parallel
     );
