@@ -221,6 +221,16 @@ impl Ctx<'_, '_> {
         Attribute::Float(self.float(name).unwrap_or(default), ElementType::F32)
     }
 
+    fn unsqueeze(&mut self, v: ValueId, axis: i64) -> R<ValueId> {
+        let axes = self.const_i64(&[axis]);
+        self.build("smelt.unsqueeze", &[v, axes], &[])
+    }
+
+    fn squeeze(&mut self, v: ValueId, axis: i64) -> R<ValueId> {
+        let axes = self.const_i64(&[axis]);
+        self.build("smelt.squeeze", &[v, axes], &[])
+    }
+
     /// An attribute given as a list of axes, turned into the constant operand newer opsets take.
     fn axes_operand(&mut self, attr: &str, input: usize) -> R<Option<ValueId>> {
         if let Some(v) = self.input(input)? {
@@ -230,10 +240,17 @@ impl Ctx<'_, '_> {
     }
 
     /// Explicit pads for `auto_pad` on a 2-D window op: `[top, left, bottom, right]`.
-    fn window_pads(&self, x: ValueId, kernel: &[i64], strides: &[i64], dilations: &[i64]) -> R<Option<Vec<i64>>> {
+    fn window_pads(
+        &self,
+        x: ValueId,
+        kernel: &[i64],
+        strides: &[i64],
+        dilations: &[i64],
+        one_d: bool,
+    ) -> R<Option<Vec<i64>>> {
         let mode = self.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
         match mode.as_str() {
-            "NOTSET" => Ok(self.ints("pads")),
+            "NOTSET" => Ok(lift(self.ints("pads"), one_d, true)),
             "VALID" => Ok(Some(vec![0; 4])),
             "SAME_UPPER" | "SAME_LOWER" => {
                 let shape = self.tensor(x)?.static_shape().ok_or("auto_pad SAME needs a static input shape")?;
@@ -257,6 +274,16 @@ impl Ctx<'_, '_> {
             }
             other => Err(format!("unknown auto_pad '{other}'").into()),
         }
+    }
+}
+
+/// A 1-D window attribute as the 2-D one over a unit height: `[k]` -> `[1, k]`, pads
+/// `[b, e]` -> `[0, b, 0, e]`. Unchanged for 2-D.
+fn lift(values: Option<Vec<i64>>, one_d: bool, pads: bool) -> Option<Vec<i64>> {
+    match (values, one_d) {
+        (Some(v), true) if pads && v.len() == 2 => Some(vec![0, v[0], 0, v[1]]),
+        (Some(v), true) if !pads && v.len() == 1 => Some(vec![1, v[0]]),
+        (v, _) => v,
     }
 }
 
@@ -391,19 +418,19 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
         }
         "Conv" => {
             let (x, w) = (c.req(0)?, c.req(1)?);
-            let wt = c.tensor(w)?;
-            if wt.rank() != Some(4) {
-                return unsupported(format!(
-                    "only 2-D convolutions are supported (the weight has rank {})",
-                    wt.rank().map_or("?".into(), |r| r.to_string())
-                ));
+            let spatial = c.tensor(w)?.rank().map_or(0, |r| r.saturating_sub(2));
+            if !(1..=2).contains(&spatial) {
+                return unsupported(format!("only 1-D and 2-D convolutions are supported (this one is {spatial}-D)"));
             }
-            let kernel = c
-                .ints("kernel_shape")
+            // A 1-D convolution is a 2-D one over a unit height.
+            let one_d = spatial == 1;
+            let (x, w) = if one_d { (c.unsqueeze(x, 2)?, c.unsqueeze(w, 2)?) } else { (x, w) };
+            let wt = c.tensor(w)?;
+            let kernel = lift(c.ints("kernel_shape"), one_d, false)
                 .unwrap_or_else(|| wt.static_shape().map_or(vec![1, 1], |s| vec![s[2] as i64, s[3] as i64]));
-            let strides = c.ints("strides").unwrap_or_else(|| vec![1, 1]);
-            let dilations = c.ints("dilations").unwrap_or_else(|| vec![1, 1]);
-            let pads = c.window_pads(x, &kernel, &strides, &dilations)?;
+            let strides = lift(c.ints("strides"), one_d, false).unwrap_or_else(|| vec![1, 1]);
+            let dilations = lift(c.ints("dilations"), one_d, false).unwrap_or_else(|| vec![1, 1]);
+            let pads = c.window_pads(x, &kernel, &strides, &dilations, one_d)?;
             let mut operands = vec![x, w];
             operands.extend(c.input(2)?);
             let mut attrs = vec![("strides", i64s(strides)), ("dilations", i64s(dilations))];
@@ -413,23 +440,27 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             if let Some(g) = c.int("group") {
                 attrs.push(("group", Attribute::Int(g, ElementType::I64)));
             }
-            vec![c.build("smelt.conv2d", &operands, &attrs)?]
+            let y = c.build("smelt.conv2d", &operands, &attrs)?;
+            vec![if one_d { c.squeeze(y, 2)? } else { y }]
         }
         "MaxPool" | "AveragePool" => {
             let x = c.req(0)?;
-            let kernel = c.ints("kernel_shape").ok_or("missing 'kernel_shape'")?;
-            if kernel.len() != 2 {
+            let given = c.ints("kernel_shape").ok_or("missing 'kernel_shape'")?;
+            if !(1..=2).contains(&given.len()) {
                 return unsupported(format!(
-                    "only 2-D pooling is supported (kernel_shape has {} entries)",
-                    kernel.len()
+                    "only 1-D and 2-D pooling is supported (kernel_shape has {} entries)",
+                    given.len()
                 ));
             }
             if op == "MaxPool" && node.output.iter().skip(1).any(|o| !o.is_empty()) {
                 return unsupported("the Indices output of MaxPool is not supported");
             }
-            let strides = c.ints("strides").unwrap_or_else(|| vec![1, 1]);
-            let dilations = c.ints("dilations").unwrap_or_else(|| vec![1, 1]);
-            let pads = c.window_pads(x, &kernel, &strides, &dilations)?;
+            let one_d = given.len() == 1;
+            let x = if one_d { c.unsqueeze(x, 2)? } else { x };
+            let kernel = lift(Some(given), one_d, false).unwrap();
+            let strides = lift(c.ints("strides"), one_d, false).unwrap_or_else(|| vec![1, 1]);
+            let dilations = lift(c.ints("dilations"), one_d, false).unwrap_or_else(|| vec![1, 1]);
+            let pads = c.window_pads(x, &kernel, &strides, &dilations, one_d)?;
             let mut attrs = vec![("kernel_shape", i64s(kernel)), ("strides", i64s(strides))];
             if c.ints("dilations").is_some() {
                 attrs.push(("dilations", i64s(dilations)));
@@ -444,7 +475,8 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                 attrs.push(("count_include_pad", Attribute::Bool(true)));
             }
             let name = if op == "MaxPool" { "smelt.max_pool" } else { "smelt.avg_pool" };
-            vec![c.build(name, &[x], &attrs)?]
+            let y = c.build(name, &[x], &attrs)?;
+            vec![if one_d { c.squeeze(y, 2)? } else { y }]
         }
         "GlobalAveragePool" => c.unary("smelt.global_avg_pool")?,
         "GlobalMaxPool" => c.unary("smelt.global_max_pool")?,
