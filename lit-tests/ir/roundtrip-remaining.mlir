@@ -93,6 +93,15 @@ func.func @data_movement(%x: tensor<1x3x1x4xf32>, %s: tensor<2xi64>, %r: tensor<
   return %0, %1, %2, %3, %4 : tensor<3x4xf32>, tensor<?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<4xi64>
 }
 
+// CHECK-LABEL: func.func @resize
+func.func @resize(%x: tensor<1x3x8x8xf32>) -> tensor<1x3x16x16xf32> {
+  %roi = "smelt.constant"() {value = dense<> : tensor<0xf32>} : () -> tensor<0xf32>
+  %scales = "smelt.constant"() {value = dense<[1.0, 1.0, 2.0, 2.0]> : tensor<4xf32>} : () -> tensor<4xf32>
+  // CHECK: "smelt.resize"(%arg0, %0, %1) {coordinate_transformation_mode = "half_pixel", mode = "linear"} : (tensor<1x3x8x8xf32>, tensor<0xf32>, tensor<4xf32>) -> tensor<1x3x16x16xf32>
+  %0 = "smelt.resize"(%x, %roi, %scales) {mode = "linear", coordinate_transformation_mode = "half_pixel"} : (tensor<1x3x8x8xf32>, tensor<0xf32>, tensor<4xf32>) -> tensor<1x3x16x16xf32>
+  return %0 : tensor<1x3x16x16xf32>
+}
+
 // CHECK-LABEL: func.func @generators
 func.func @generators(%start: tensor<i64>, %limit: tensor<i64>, %delta: tensor<i64>, %shape: tensor<2xi64>) -> (tensor<?xi64>, tensor<?x?xf32>) {
   // CHECK: "smelt.range"(%arg0, %arg1, %arg2) : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?xi64>

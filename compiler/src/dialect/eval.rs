@@ -4,7 +4,7 @@
 //! calls it on values, and tests use it as the oracle for kernels and rewrites.
 
 use super::fold::{Data, Literal};
-use super::infer::{normalize_axis, reshape_target, slice_bounds};
+use super::infer::{normalize_axis, reshape_target, resize_plan, slice_bounds};
 use crate::attributes::Attribute;
 use crate::ir::{Module, OpId};
 use crate::types::{Dim, ElementType};
@@ -526,6 +526,7 @@ pub fn evaluate(m: &Module, id: OpId, inputs: &[&Literal]) -> R<Vec<Literal>> {
             })]
         }
         "smelt.pad" => vec![pad(&op, inputs)?],
+        "smelt.resize" => vec![round_to(resize(&op, inputs)?)],
         "smelt.shape" => {
             let a = x(0)?;
             let r = a.shape.len() as i64;
@@ -912,4 +913,149 @@ mod tests {
         let zero = Literal::from_i64(vec![1], ElementType::I64, vec![0]);
         assert!(binary(&a, &zero, ElementType::I64, |x, y| x / y, |x, y| x.checked_div(y)).is_none());
     }
+}
+
+/// One output position of a resampled axis: input indices with weights, or `None` when the
+/// position falls outside a `tf_crop_and_resize` box (the extrapolation value).
+type Taps = Option<Vec<(usize, f64)>>;
+
+fn resize(op: &Op, inputs: &[&Literal]) -> R<Literal> {
+    let x = inputs[0];
+    let rank = x.shape.len();
+    let axes: Vec<usize> = match op.attr("axes").and_then(Attribute::as_i64_array) {
+        Some(a) => a.iter().map(|&a| normalize_axis(a, rank)).collect::<R<_>>()?,
+        None => (0..rank).collect(),
+    };
+    let get = |name: &str| op.slot(name).map(|i| inputs[i].clone());
+    let roi = get("roi").map(|l| l.to_f64()).unwrap_or_default();
+    let scales = get("scales").map(|l| l.to_f64()).unwrap_or_default();
+    let sizes = get("sizes").map(|l| l.to_i64()).unwrap_or_default();
+    let text =
+        |name: &str, default: &'static str| op.attr(name).and_then(Attribute::as_str).unwrap_or(default).to_string();
+    let (mode, ctm, nearest) = (
+        text("mode", "nearest"),
+        text("coordinate_transformation_mode", "half_pixel"),
+        text("nearest_mode", "round_prefer_floor"),
+    );
+    let crop = ctm == "tf_crop_and_resize";
+    let (out, scale) =
+        resize_plan(&x.shape, &axes, &roi, &scales, &sizes, &text("keep_aspect_ratio_policy", "stretch"), crop)?;
+    let (a, exclude, extrapolation) =
+        (op.float("cubic_coeff_a", -0.75), op.bool("exclude_outside", false), op.float("extrapolation_value", 0.0));
+
+    let mut data = x.to_f64();
+    let mut shape = x.shape.clone();
+    // Innermost axis first, as ONNX's reference interpolates recursively.
+    for (i, &d) in axes.iter().enumerate().rev() {
+        let (n_in, n_out, s) = (x.shape[d] as usize, out[d] as usize, scale[d]);
+        let taps: Vec<Taps> = (0..n_out)
+            .map(|o| {
+                let o = o as f64;
+                // ONNX measures the resized length unrounded (scale x input), as given.
+                let (inf, outf) = (n_in as f64, s * n_in as f64);
+                let xo = match ctm.as_str() {
+                    "half_pixel" => (o + 0.5) / s - 0.5,
+                    "half_pixel_symmetric" => {
+                        let adjustment = n_out as f64 / outf;
+                        inf / 2.0 * (1.0 - adjustment) + (o + 0.5) / s - 0.5
+                    }
+                    "pytorch_half_pixel" => {
+                        if outf > 1.0 {
+                            (o + 0.5) / s - 0.5
+                        } else {
+                            0.0
+                        }
+                    }
+                    "align_corners" => {
+                        if outf > 1.0 {
+                            o * (inf - 1.0) / (outf - 1.0)
+                        } else {
+                            0.0
+                        }
+                    }
+                    "asymmetric" => o / s,
+                    "tf_crop_and_resize" => {
+                        let (start, end) = (roi[i], roi[i + axes.len()]);
+                        let xo = if n_out > 1 {
+                            start * (inf - 1.0) + o * (end - start) * (inf - 1.0) / (n_out as f64 - 1.0)
+                        } else {
+                            0.5 * (start + end) * (inf - 1.0)
+                        };
+                        if xo < 0.0 || xo > inf - 1.0 {
+                            return Ok(None);
+                        }
+                        xo
+                    }
+                    other => return Err(format!("unknown coordinate_transformation_mode '{other}'")),
+                };
+                let clamp = |p: f64| p.clamp(0.0, inf - 1.0) as usize;
+                let floor = xo.floor();
+                let r = xo - floor;
+                Ok(Some(match mode.as_str() {
+                    "nearest" => {
+                        let pick = match nearest.as_str() {
+                            "round_prefer_floor" => {
+                                if r <= 0.5 {
+                                    floor
+                                } else {
+                                    floor + 1.0
+                                }
+                            }
+                            "round_prefer_ceil" => {
+                                if r < 0.5 {
+                                    floor
+                                } else {
+                                    floor + 1.0
+                                }
+                            }
+                            "floor" => floor,
+                            "ceil" => xo.ceil(),
+                            other => return Err(format!("unknown nearest_mode '{other}'")),
+                        };
+                        vec![(clamp(pick), 1.0)]
+                    }
+                    "linear" => vec![(clamp(floor), 1.0 - r), (clamp(floor + 1.0), r)],
+                    "cubic" => {
+                        let w = |t: f64| {
+                            let t = t.abs();
+                            if t <= 1.0 {
+                                (a + 2.0) * t * t * t - (a + 3.0) * t * t + 1.0
+                            } else if t < 2.0 {
+                                a * t * t * t - 5.0 * a * t * t + 8.0 * a * t - 4.0 * a
+                            } else {
+                                0.0
+                            }
+                        };
+                        let mut taps: Vec<(f64, f64)> = [(-1.0, 1.0 + r), (0.0, r), (1.0, 1.0 - r), (2.0, 2.0 - r)]
+                            .iter()
+                            .map(|&(k, dist)| (floor + k, w(dist)))
+                            .collect();
+                        if exclude {
+                            taps.iter_mut().filter(|(p, _)| *p < 0.0 || *p > inf - 1.0).for_each(|t| t.1 = 0.0);
+                            let total: f64 = taps.iter().map(|t| t.1).sum();
+                            taps.iter_mut().for_each(|t| t.1 /= total);
+                        }
+                        taps.into_iter().map(|(p, w)| (clamp(p), w)).collect()
+                    }
+                    other => return Err(format!("unknown resize mode '{other}'")),
+                }))
+            })
+            .collect::<R<_>>()?;
+        let inner: usize = shape[d + 1..].iter().product::<u64>() as usize;
+        let outer: usize = shape[..d].iter().product::<u64>() as usize;
+        let mut next = vec![0.0; outer * n_out * inner];
+        for o in 0..outer {
+            for (j, t) in taps.iter().enumerate() {
+                for k in 0..inner {
+                    next[(o * n_out + j) * inner + k] = match t {
+                        None => extrapolation,
+                        Some(t) => t.iter().map(|&(src, w)| w * data[(o * n_in + src) * inner + k]).sum(),
+                    };
+                }
+            }
+        }
+        data = next;
+        shape[d] = n_out as u64;
+    }
+    Ok(floats(shape, x.element, data))
 }

@@ -595,6 +595,88 @@ pub fn expand(v: &OpView) -> Result<Vec<Type>> {
     Ok(vec![tensor(broadcast(&[x.shape.as_deref(), Some(&target)])?, x.element)])
 }
 
+/// Output extents of a resize: `sizes` (with the aspect-ratio policy) or `floor(in x scale)`
+/// (times the roi extent for `tf_crop_and_resize`), on `axes`. Also the scale per axis.
+pub fn resize_plan(
+    input: &[u64],
+    axes: &[usize],
+    roi: &[f64],
+    scales: &[f64],
+    sizes: &[i64],
+    policy: &str,
+    crop: bool,
+) -> Result<(Vec<u64>, Vec<f64>)> {
+    let mut out = input.to_vec();
+    let mut scale = vec![1.0; input.len()];
+    if !sizes.is_empty() {
+        if sizes.len() != axes.len() {
+            return Err(format!("sizes has {} entries for {} axes", sizes.len(), axes.len()));
+        }
+        let ratios: Vec<f64> = axes.iter().zip(sizes).map(|(&a, &s)| s as f64 / input[a].max(1) as f64).collect();
+        let common = match policy {
+            "stretch" => None,
+            "not_larger" => Some(ratios.iter().copied().fold(f64::INFINITY, f64::min)),
+            "not_smaller" => Some(ratios.iter().copied().fold(0.0, f64::max)),
+            other => return Err(format!("unknown keep_aspect_ratio_policy '{other}'")),
+        };
+        for (i, &a) in axes.iter().enumerate() {
+            match common {
+                None => {
+                    out[a] = sizes[i].max(0) as u64;
+                    scale[a] = ratios[i];
+                }
+                Some(c) => {
+                    out[a] = (c * input[a] as f64 + 0.5).floor() as u64;
+                    scale[a] = c;
+                }
+            }
+        }
+    } else {
+        if scales.len() != axes.len() {
+            return Err(format!("scales has {} entries for {} axes", scales.len(), axes.len()));
+        }
+        for (i, &a) in axes.iter().enumerate() {
+            if scales[i] <= 0.0 {
+                return Err(format!("scale {} must be positive", scales[i]));
+            }
+            let extent = if crop { roi[i + axes.len()] - roi[i] } else { 1.0 };
+            out[a] = (input[a] as f64 * extent * scales[i]).floor().max(0.0) as u64;
+            scale[a] = scales[i];
+        }
+    }
+    Ok((out, scale))
+}
+
+pub fn resize(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let Some(shape) = x.static_shape() else {
+        return Ok(vec![tensor(x.shape.as_ref().map(|s| vec![Dim::Dynamic; s.len()]), x.element)]);
+    };
+    let axes: Vec<usize> = match v.ints("axes") {
+        Some(a) => a.iter().map(|&a| normalize_axis(a, shape.len())).collect::<Result<_>>()?,
+        None => (0..shape.len()).collect(),
+    };
+    let floats_of = |name: &str| {
+        v.operand(name).map(|o| {
+            v.constant_of(o).and_then(|d| super::fold::Literal::from_dense(d, &v.module.resources)).map(|l| l.to_f64())
+        })
+    };
+    let ints_of = |name: &str| v.operand(name).map(|o| v.const_ints(o));
+    let (roi, scales, sizes) = (floats_of("roi"), floats_of("scales"), ints_of("sizes"));
+    if matches!(roi, Some(None)) || matches!(scales, Some(None)) || matches!(sizes, Some(None)) {
+        return Ok(vec![tensor(Some(vec![Dim::Dynamic; shape.len()]), x.element)]);
+    }
+    let (roi, scales, sizes) =
+        (roi.flatten().unwrap_or_default(), scales.flatten().unwrap_or_default(), sizes.flatten().unwrap_or_default());
+    let crop = v.string("coordinate_transformation_mode") == Some("tf_crop_and_resize");
+    if crop && roi.len() != 2 * axes.len() {
+        return Err(format!("tf_crop_and_resize needs {} roi values", 2 * axes.len()));
+    }
+    let policy = v.string("keep_aspect_ratio_policy").unwrap_or("stretch");
+    let (out, _) = resize_plan(&shape, &axes, &roi, &scales, &sizes, policy, crop)?;
+    Ok(vec![tensor(Some(out.into_iter().map(Dim::Known).collect()), x.element)])
+}
+
 pub fn tile(v: &OpView) -> Result<Vec<Type>> {
     let x = v.tensor(0)?;
     let (Some(xs), Some(reps)) = (&x.shape, v.const_ints(v.operands()[1])) else {

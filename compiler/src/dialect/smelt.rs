@@ -260,6 +260,23 @@ pub static OPS: &[OpDef] = &[
         .results(OUT)
         .infer(expand)
         .fold(fold_to_input),
+    OpDef::new(
+        "smelt.resize",
+        "resamples `axes` (default all) to `sizes` or by `scales`; ONNX Resize without antialiasing",
+    )
+    .operands(&[one("x"), opt("roi"), opt("scales"), opt("sizes")])
+    .results(OUT)
+    .attrs(&[
+        attr_opt("mode", AttrKind::String),
+        attr_opt("coordinate_transformation_mode", AttrKind::String),
+        attr_opt("nearest_mode", AttrKind::String),
+        attr_opt("cubic_coeff_a", AttrKind::Float),
+        attr_opt("exclude_outside", AttrKind::Bool),
+        attr_opt("extrapolation_value", AttrKind::Float),
+        attr_opt("keep_aspect_ratio_policy", AttrKind::String),
+        attr_opt("axes", AttrKind::I64Array),
+    ])
+    .infer(resize),
     OpDef::new("smelt.tile", "repeats along each dimension")
         .operands(&[one("input"), one("repeats")])
         .results(OUT)

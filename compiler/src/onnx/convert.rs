@@ -64,6 +64,7 @@ const SUPPORTED: &[&str] = &[
     "ReduceSum",
     "Relu",
     "Reshape",
+    "Resize",
     "Selu",
     "Shape",
     "Sigmoid",
@@ -665,6 +666,43 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                 vec![x, p, v]
             };
             vec![c.build("smelt.pad", &operands, &[("mode", Attribute::String(mode))])?]
+        }
+        "Resize" => {
+            let x = c.req(0)?;
+            if c.int("antialias").unwrap_or(0) != 0 {
+                return unsupported("antialiased Resize is not supported");
+            }
+            let (roi, scales, sizes) =
+                if opset < 11 { (None, Some(c.req(1)?), None) } else { (c.input(1)?, c.input(2)?, c.input(3)?) };
+            let empty = |c: &mut Ctx| c.constant(DenseElements::from_f64(TensorType::of(&[0], ElementType::F32), &[]));
+            // Slots fill in order: later operands need explicit empty earlier ones.
+            let scales = match (scales, sizes) {
+                (None, Some(_)) => Some(empty(&mut c)),
+                (s, _) => s,
+            };
+            let roi = match (roi, scales) {
+                (None, Some(_)) => Some(empty(&mut c)),
+                (r, _) => r,
+            };
+            let operands: Vec<ValueId> = [Some(x), roi, scales, sizes].into_iter().flatten().collect();
+            let mut attrs: Vec<(&str, Attribute)> = Vec::new();
+            for name in ["mode", "coordinate_transformation_mode", "nearest_mode", "keep_aspect_ratio_policy"] {
+                if let Some(v) = c.string(name) {
+                    attrs.push((name, Attribute::String(v)));
+                }
+            }
+            for name in ["cubic_coeff_a", "extrapolation_value"] {
+                if c.attr(name).is_some() {
+                    attrs.push((name, c.float_attr(name, 0.0)));
+                }
+            }
+            if c.int("exclude_outside").unwrap_or(0) != 0 {
+                attrs.push(("exclude_outside", Attribute::Bool(true)));
+            }
+            if let Some(axes) = c.ints("axes") {
+                attrs.push(("axes", i64s(axes)));
+            }
+            vec![c.build("smelt.resize", &operands, &attrs)?]
         }
         "Dropout" => {
             let x = c.req(0)?;
