@@ -50,6 +50,24 @@ impl ModelArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a model. Mode `reference` uses the reference interpreter (f64, every value
+    /// materialized): the oracle the JIT modes are checked against.
+    Run {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// execution mode
+        #[arg(long, default_value = "reference", value_parser = ["reference"])]
+        mode: String,
+        /// input tensors as ONNX TensorProto files, in input order (default: seeded random)
+        #[arg(long)]
+        input: Vec<String>,
+        /// write the first output as an ONNX TensorProto
+        #[arg(long)]
+        output: Option<String>,
+        /// print one JSON object
+        #[arg(long)]
+        json: bool,
+    },
     /// Run ONNX backend conformance cases (folders with model.onnx and test_data_set_*):
     /// import, verify and clean up each; unsupported operators and types are skipped.
     Conformance {
@@ -90,6 +108,18 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { model, mode, input, output, json } => {
+            match run_model(&model, &mode, &input, output.as_deref(), json) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(f) => {
+                    eprintln!("{f}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Conformance { dirs, verbose, no_execute } => conformance(&dirs, verbose, !no_execute),
         Command::Report { model, json, batch, target } => {
             let result = (|| -> Result<String, Failure> {
@@ -358,4 +388,87 @@ fn check_test_data(module: &Module, set: &std::path::Path) -> Result<(), String>
         }
     }
     Ok(())
+}
+
+/// Seeded random inputs of `@main`'s argument types (integers 0 or 1, floats in [-1, 1)).
+fn random_inputs(m: &Module) -> Result<Vec<smelt_runtime::Literal>, Failure> {
+    let func = *m.functions().first().ok_or_else(|| Failure("error: the model has no function".into()))?;
+    let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    m.block(entry)
+        .args()
+        .iter()
+        .map(|a| {
+            let ty = m.value_type(*a).as_tensor().and_then(|t| t.static_shape().map(|s| (s, t.element)));
+            let (shape, element) =
+                ty.ok_or_else(|| Failure("error: random inputs need static input shapes (use --shape)".into()))?;
+            let n: u64 = shape.iter().product();
+            let data = if element.is_float() {
+                smelt_compiler::dialect::fold::Data::F(
+                    (0..n).map(|_| (next() >> 11) as f64 / (1u64 << 52) as f64 - 1.0).collect(),
+                )
+            } else {
+                smelt_compiler::dialect::fold::Data::I((0..n).map(|_| (next() & 1) as i64).collect())
+            };
+            Ok(smelt_runtime::Literal { shape, element, data })
+        })
+        .collect()
+}
+
+fn run_model(
+    model: &ModelArgs,
+    mode: &str,
+    input: &[String],
+    output: Option<&str>,
+    json: bool,
+) -> Result<String, Failure> {
+    let (_, module) = model.load()?;
+    let inputs = if input.is_empty() {
+        random_inputs(&module)?
+    } else {
+        input
+            .iter()
+            .map(|p| {
+                smelt_runtime::tensor_io::read_tensor(std::path::Path::new(p))
+                    .map_err(|e| Failure(format!("error: {e}")))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let start = std::time::Instant::now();
+    let outputs = smelt_runtime::reference::run(&module, &inputs).map_err(|e| Failure(format!("error: {e}")))?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if let (Some(path), Some(first)) = (output, outputs.first()) {
+        smelt_runtime::tensor_io::write_tensor(std::path::Path::new(path), "output", first)
+            .map_err(|e| Failure(format!("error: {e}")))?;
+    }
+    let summary: Vec<serde_json::Value> = outputs
+        .iter()
+        .map(|o| {
+            let v = o.to_f64();
+            let mean = if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+            serde_json::json!({ "shape": o.shape, "element": o.element.name(), "mean": mean })
+        })
+        .collect();
+    Ok(if json {
+        serde_json::to_string_pretty(&serde_json::json!({ "mode": mode, "reference_ms": ms, "outputs": summary }))
+            .unwrap()
+            + "\n"
+    } else {
+        let mut text = format!("{mode}: {ms:.1} ms\n");
+        for (i, s) in summary.iter().enumerate() {
+            text.push_str(&format!(
+                "output {i}: {} {} mean {:.6}\n",
+                s["shape"],
+                s["element"],
+                s["mean"].as_f64().unwrap_or(0.0)
+            ));
+        }
+        text
+    })
 }
