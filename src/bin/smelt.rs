@@ -109,43 +109,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { model, mode, input, output, json } => {
-            match run_model(&model, &mode, &input, output.as_deref(), json) {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(f) => {
-                    eprintln!("{f}");
-                    ExitCode::FAILURE
-                }
-            }
+            finish(run_model(&model, &mode, &input, output.as_deref(), json))
         }
         Command::Conformance { dirs, verbose, no_execute } => conformance(&dirs, verbose, !no_execute),
-        Command::Report { model, json, batch, target } => {
-            let result = (|| -> Result<String, Failure> {
-                let target = Target::load(&target).map_err(|e| Failure(format!("error: {e}")))?;
-                let (imported, module) = model.load()?;
-                let mut c = characterize(&module, &target, batch);
-                c.params = count_params(&imported);
-                Ok(if json {
-                    let mut value = serde_json::to_value(&c).expect("serializable");
-                    value["model"] = serde_json::Value::String(model.model.clone());
-                    serde_json::to_string_pretty(&value).expect("serializable") + "\n"
-                } else {
-                    report_table(&model.model, &c)
-                })
-            })();
-            match result {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(f) => {
-                    eprintln!("{f}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Report { model, json, batch, target } => finish(report(&model, json, batch, &target)),
         Command::Ops => {
             for def in smelt_compiler::dialect::all_ops() {
                 let operands: Vec<String> = def.operands.iter().map(slot).collect();
@@ -176,6 +143,34 @@ fn slot(s: &smelt_compiler::dialect::SlotDef) -> String {
         Arity::Optional => format!("{}?", s.name),
         Arity::Variadic => format!("{}...", s.name),
     }
+}
+
+/// Prints a command's output, or its error to stderr with a failing exit code.
+fn finish(result: Result<String, Failure>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(f) => {
+            eprintln!("{f}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report(model: &ModelArgs, json: bool, batch: Option<u64>, target: &str) -> Result<String, Failure> {
+    let target = Target::load(target).map_err(|e| Failure(format!("error: {e}")))?;
+    let (imported, module) = model.load()?;
+    let mut c = characterize(&module, &target, batch);
+    c.params = count_params(&imported);
+    Ok(if json {
+        let mut value = serde_json::to_value(&c).expect("serializable");
+        value["model"] = serde_json::Value::String(model.model.clone());
+        serde_json::to_string_pretty(&value).expect("serializable") + "\n"
+    } else {
+        report_table(&model.model, &c)
+    })
 }
 
 fn si(v: f64) -> String {
