@@ -17,7 +17,7 @@ fn random() -> ImportOptions {
 fn cleaned(file: &str, options: &ImportOptions) -> Module {
     let mut m = import_file(&models().join(file), options).unwrap_or_else(|d| panic!("{file}: {d}"));
     verify(&m).unwrap_or_else(|e| panic!("{file}: imported module does not verify: {e:?}"));
-    smelt_passes::run_pipeline(&mut m, smelt_passes::DEFAULT_PIPELINE).unwrap();
+    smelt_passes::run_pipeline(&mut m, smelt_passes::CLEANUP_PIPELINE).unwrap();
     verify(&m).unwrap();
     m
 }

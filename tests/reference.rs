@@ -1,5 +1,5 @@
 //! The reference interpreter reproduces ONNX Runtime's outputs for the shared models
-//! (`*.test_data_set_0`), before and after cleanup.
+//! (`*.test_data_set_0`), before and after cleanup, and after fusion.
 
 use smelt_compiler::onnx::{import_file, ImportOptions};
 use smelt_runtime::reference::{max_errors, run};
@@ -13,9 +13,12 @@ fn check(model: &str) {
     let expected = read_tensor(&data.join("output_0.pb")).unwrap();
     let mut m = import_file(&dir.join(model), &ImportOptions::default()).unwrap();
     let raw = run(&m, std::slice::from_ref(&input)).unwrap();
-    smelt_passes::run_pipeline(&mut m, smelt_passes::DEFAULT_PIPELINE).unwrap();
-    let cleaned = run(&m, &[input]).unwrap();
-    for (stage, out) in [("imported", &raw[0]), ("cleaned", &cleaned[0])] {
+    smelt_passes::run_pipeline(&mut m, smelt_passes::CLEANUP_PIPELINE).unwrap();
+    let cleaned = run(&m, std::slice::from_ref(&input)).unwrap();
+    smelt_passes::run_pipeline(&mut m, "builtin.module(fuse)").unwrap();
+    smelt_compiler::verifier::verify(&m).unwrap();
+    let fused = run(&m, &[input]).unwrap();
+    for (stage, out) in [("imported", &raw[0]), ("cleaned", &cleaned[0]), ("fused", &fused[0])] {
         assert_eq!(out.shape, expected.shape, "{model} {stage}");
         let (abs, rel) = max_errors(out, &expected);
         println!("{model} {stage}: max abs err {abs:.3e}, rel {rel:.3e}");

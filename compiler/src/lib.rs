@@ -12,6 +12,7 @@ pub mod location;
 pub mod onnx;
 pub mod parser;
 pub mod printer;
+pub mod profile;
 pub mod resources;
 pub mod scalar;
 pub mod target;

@@ -97,7 +97,7 @@ fn is_weight(m: &Module, v: ValueId) -> bool {
     m.op(d).attr("value").and_then(Attribute::as_dense).is_some_and(|dense| !dense.is_splat())
 }
 
-const VIEW_OPS: &[&str] =
+pub const VIEW_OPS: &[&str] =
     &["smelt.reshape", "smelt.flatten", "smelt.squeeze", "smelt.unsqueeze", "smelt.identity", "smelt.dropout"];
 
 /// FLOPs of one op (not a kernel), and the conv/matmul part.
@@ -118,6 +118,17 @@ fn op_flops(m: &Module, op: OpId) -> (u64, u64) {
             let k = a.last().copied().unwrap_or(0);
             let f = 2 * out * k;
             (f, f)
+        }
+        "smelt.attention" => {
+            // As the ops it replaces count: two matmuls, the scale, the mask and the softmax.
+            let q = dims(m.value_type(o.operands()[0]));
+            let k = dims(m.value_type(o.operands()[1]));
+            let (d, lk) = (q.last().copied().unwrap_or(0), k.last().copied().unwrap_or(0));
+            let dv = dims(m.value_type(o.operands()[2])).last().copied().unwrap_or(0);
+            let scores = out.checked_div(dv).map_or(0, |s| s * lk);
+            let matmuls = 2 * scores * d + 2 * out * lk;
+            let mask = if o.operands().len() > 3 { scores } else { 0 };
+            (matmuls + 6 * scores + mask, matmuls)
         }
         "smelt.gemm" => {
             let a = dims(m.value_type(o.operands()[0]));

@@ -6,9 +6,12 @@
 //! nothing while they fit on chip, and full traffic once they do not.
 
 use crate::characterize::op_cost;
-use smelt_compiler::ir::{Module, OpId};
+use smelt_compiler::ir::{Module, OpId, ValueId};
+use smelt_compiler::profile::Profile;
 use smelt_compiler::target::Target;
 use smelt_compiler::ElementType;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Work {
@@ -18,6 +21,12 @@ pub struct Work {
     /// Bytes of values produced and consumed inside a fused kernel.
     pub intermediate_bytes: u64,
     pub element: ElementType,
+    /// The stable key measurements of this kernel are stored under: pattern, input and output
+    /// shapes, element type (`conv_relu(1x64x56x56,64x64x3x3,64)->1x64x56x56:f32`).
+    pub signature: String,
+    /// For a fused kernel, each body op as it would run alone (op name, work): what the
+    /// unfused alternative costs, which calibrated speedups scale.
+    pub parts: Vec<(String, Work)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -54,29 +63,218 @@ impl CostModel for Roofline {
     }
 }
 
-/// The work of one executed op; a `smelt.kernel` counts the results its body keeps inside
-/// (everything but what it yields) as intermediates.
+/// The work of one executed op; a `smelt.kernel` is the work of its body.
 pub fn work_of(m: &Module, op: OpId) -> Work {
-    let c = op_cost(m, op);
-    let element = m.op(op).results().first().and_then(|r| m.value_type(*r).element()).unwrap_or(ElementType::F32);
-    let mut intermediate_bytes = 0;
     if m.op(op).name() == "smelt.kernel" {
         let body = m.region(m.op(op).regions()[0]).blocks()[0];
-        let yielded: Vec<_> = m.block_terminator(body).map(|y| m.op(y).operands().to_vec()).unwrap_or_default();
-        for inner in m.block_ops(body) {
-            for r in m.op(inner).results() {
-                if !yielded.contains(r) {
-                    intermediate_bytes += m.value_type(*r).as_tensor().and_then(|t| t.byte_size()).unwrap_or(0);
+        let ops: Vec<OpId> = m.block_ops(body).filter(|&o| m.op(o).name() != "smelt.yield").collect();
+        let pattern = m.op(op).attr("pattern").and_then(|a| a.as_str()).unwrap_or("kernel").to_string();
+        return kernel_work(m, &pattern, &ops, m.block(body).args(), m.op(op).results());
+    }
+    let c = op_cost(m, op);
+    let o = m.op(op);
+    let pattern = o.name().trim_start_matches("smelt.");
+    let mut work = Work {
+        flops: c.flops,
+        bytes: c.bytes_read + c.bytes_written,
+        intermediate_bytes: 0,
+        element: element_of(m, o.results()),
+        signature: signature(m, pattern, o.operands(), o.results()),
+        parts: Vec::new(),
+    };
+    if o.name() == "smelt.attention" {
+        attention_parts(m, op, &mut work);
+    }
+    work
+}
+
+/// `attention` is a fused kernel in one op: its parts are the ops it stands for, and its
+/// scores (and probabilities) are intermediates.
+fn attention_parts(m: &Module, op: OpId, work: &mut Work) {
+    let o = m.op(op);
+    let dims = |v: ValueId| m.value_type(v).as_tensor().and_then(|t| t.static_shape()).unwrap_or_default();
+    let (q, k, v, out) = (dims(o.operands()[0]), dims(o.operands()[1]), dims(o.operands()[2]), dims(o.result()));
+    let (Some(&lk), Some(&d), Some(&dv)) = (k.last(), q.last(), v.last()) else { return };
+    let size = |s: &[u64]| s.iter().product::<u64>();
+    let width = work.element.byte_size() as u64;
+    let scores = size(&out).checked_div(dv).map_or(0, |s| s * lk);
+    let part = |pattern: &str, flops: u64, bytes: u64| {
+        let w =
+            Work { flops, bytes, intermediate_bytes: 0, signature: String::new(), parts: Vec::new(), ..work.clone() };
+        (format!("smelt.{pattern}"), w)
+    };
+    let (sb, qkb) = (scores * width, (size(&q) + size(&k)) * width);
+    let mut parts = vec![part("matmul", 2 * scores * d, qkb + sb), part("mul", scores, 2 * sb)];
+    if o.operands().len() > 3 {
+        let mask = size(&dims(o.operands()[3])) * width;
+        parts.push(part("add", scores, 2 * sb + mask));
+    }
+    parts.push(part("softmax", 5 * scores, 2 * sb));
+    parts.push(part("matmul", 2 * size(&out) * lk, sb + (size(&v) + size(&out)) * width));
+    work.intermediate_bytes = (parts.len() as u64 - 1) * sb;
+    work.parts = parts;
+}
+
+/// The work of `ops` run as one kernel reading `inputs` and producing `outputs`: the body's
+/// FLOPs, its boundary bytes, and the bytes of every other value it computes as intermediates.
+pub fn kernel_work(m: &Module, pattern: &str, ops: &[OpId], inputs: &[ValueId], outputs: &[ValueId]) -> Work {
+    let bytes = |v: &ValueId| m.value_type(*v).as_tensor().and_then(|t| t.byte_size()).unwrap_or(0);
+    let mut seen = HashSet::new();
+    let boundary: u64 =
+        inputs.iter().filter(|v| seen.insert(**v)).map(bytes).sum::<u64>() + outputs.iter().map(bytes).sum::<u64>();
+    let inner = ops.iter().flat_map(|&o| m.op(o).results()).filter(|r| !outputs.contains(r)).map(bytes).sum();
+    let parts: Vec<(String, Work)> = ops.iter().map(|&o| (m.op(o).name().to_string(), work_of(m, o))).collect();
+    Work {
+        flops: parts.iter().map(|(_, w)| w.flops).sum(),
+        bytes: boundary,
+        intermediate_bytes: inner,
+        element: element_of(m, outputs),
+        signature: signature(m, pattern, inputs, outputs),
+        parts,
+    }
+}
+
+fn element_of(m: &Module, results: &[ValueId]) -> ElementType {
+    results.first().and_then(|r| m.value_type(*r).element()).unwrap_or(ElementType::F32)
+}
+
+fn signature(m: &Module, pattern: &str, inputs: &[ValueId], outputs: &[ValueId]) -> String {
+    let shape = |v: &ValueId| match m.value_type(*v).as_tensor().and_then(|t| t.static_shape()) {
+        Some(s) => s.iter().map(u64::to_string).collect::<Vec<_>>().join("x"),
+        None => "?".into(),
+    };
+    let ins: Vec<String> = inputs.iter().map(shape).collect();
+    let outs: Vec<String> = outputs.iter().map(shape).collect();
+    format!("{pattern}({})->{}:{}", ins.join(","), outs.join(","), element_of(m, outputs))
+}
+
+/// The cost model for `target` (a shipped name or a .toml path), calibrated by `profile` when
+/// one is given.
+pub fn model(target: &str, profile: Option<&str>) -> Result<Box<dyn CostModel>, String> {
+    let roofline = Roofline { target: Target::load(target)? };
+    Ok(match profile {
+        None => Box::new(roofline),
+        Some(path) => Box::new(Calibrated::new(roofline, Profile::load(std::path::Path::new(path))?)),
+    })
+}
+
+/// Measurements first, the roofline where nothing was measured:
+/// 1. a kernel record with the exact signature: its measured median;
+/// 2. a fusion profile of the pattern: the unfused parts' estimates times the measured
+///    fused/unfused ratio (interpolated in log FLOPs between measured sizes);
+/// 3. operation profiles of the op: the roofline times the measured/roofline ratio, likewise
+///    interpolated;
+/// 4. the roofline, with a note (`notes`) saying nothing was measured for the pattern.
+pub struct Calibrated {
+    pub roofline: Roofline,
+    pub profile: Profile,
+    records: HashMap<String, f64>,
+    notes: Mutex<BTreeSet<String>>,
+}
+
+impl Calibrated {
+    pub fn new(roofline: Roofline, profile: Profile) -> Calibrated {
+        let records = profile
+            .kernel_records
+            .iter()
+            .filter(|r| r.measured_us > 0.0)
+            .map(|r| (r.signature.clone(), r.measured_us * 1e-6))
+            .collect();
+        Calibrated { roofline, profile, records, notes: Mutex::new(BTreeSet::new()) }
+    }
+
+    /// Patterns estimated by the roofline alone, for the log.
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.lock().map(|n| n.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    fn roofline_seconds(&self, flops: u64, bytes: u64, element: ElementType) -> f64 {
+        let w = Work { flops, bytes, intermediate_bytes: 0, element, signature: String::new(), parts: Vec::new() };
+        self.roofline.estimate("", &w).seconds
+    }
+}
+
+/// Linear interpolation of `points` (size, value) in log size, clamped at the ends.
+fn interpolate(points: &mut [(f64, f64)], at: f64) -> Option<f64> {
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let x = at.max(1.0).ln();
+    let first = points.first()?;
+    if points.len() == 1 || x <= first.0.max(1.0).ln() {
+        return Some(first.1);
+    }
+    for w in points.windows(2) {
+        let (x0, x1) = (w[0].0.max(1.0).ln(), w[1].0.max(1.0).ln());
+        if x <= x1 {
+            let t = if x1 > x0 { (x - x0) / (x1 - x0) } else { 0.0 };
+            return Some(w[0].1 + t * (w[1].1 - w[0].1));
+        }
+    }
+    points.last().map(|p| p.1)
+}
+
+impl CostModel for Calibrated {
+    fn name(&self) -> &str {
+        "calibrated"
+    }
+
+    fn estimate(&self, pattern: &str, work: &Work) -> Estimate {
+        let estimate = |seconds| Estimate { seconds, flops: work.flops, bytes: work.bytes };
+        if let Some(&s) = self.records.get(&work.signature) {
+            return estimate(s);
+        }
+        let pattern = pattern.trim_start_matches("smelt.");
+        let mut fused: Vec<(f64, f64)> = self
+            .profile
+            .fusion_profiles
+            .iter()
+            .filter(|f| f.fusion_pattern.eq_ignore_ascii_case(pattern))
+            .filter_map(|f| Some((f.flops.unwrap_or(work.flops) as f64, f.fused_ratio()?)))
+            .collect();
+        if !work.parts.is_empty() {
+            if let Some(ratio) = interpolate(&mut fused, work.flops as f64) {
+                let unfused: f64 = work.parts.iter().map(|(p, w)| self.estimate(p, w).seconds).sum();
+                return estimate(unfused * ratio);
+            }
+        }
+        let mut ops: Vec<(f64, f64)> = self
+            .profile
+            .operation_profiles
+            .iter()
+            .filter(|o| o.op == pattern && o.latency_ms > 0.0)
+            .map(|o| {
+                let roof = self.roofline_seconds(o.flops, o.bytes, work.element);
+                let size = if o.flops > 0 { o.flops } else { o.bytes };
+                (size as f64, if roof > 0.0 { o.latency_ms * 1e-3 / roof } else { 1.0 })
+            })
+            .collect();
+        let roof = self.roofline.estimate(pattern, work);
+        let size = if work.flops > 0 { work.flops } else { work.bytes };
+        match interpolate(&mut ops, size as f64) {
+            Some(ratio) => Estimate { seconds: roof.seconds * ratio, ..roof },
+            None => {
+                if let Ok(mut n) = self.notes.lock() {
+                    n.insert(pattern.to_string());
                 }
+                roof
             }
         }
     }
-    Work { flops: c.flops, bytes: c.bytes_read + c.bytes_written, intermediate_bytes, element }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn work(bytes: u64) -> Work {
+        Work {
+            flops: 0,
+            bytes,
+            intermediate_bytes: 0,
+            element: ElementType::F32,
+            signature: String::new(),
+            parts: Vec::new(),
+        }
+    }
 
     fn host() -> Roofline {
         Roofline { target: Target::load("host").unwrap() }
@@ -85,7 +283,7 @@ mod tests {
     #[test]
     fn compute_bound_work_runs_at_peak() {
         let r = host();
-        let w = Work { flops: 186_000_000_000, bytes: 0, intermediate_bytes: 0, element: ElementType::F32 };
+        let w = Work { flops: 186_000_000_000, ..work(0) };
         let e = r.estimate("matmul", &w);
         assert!((e.seconds - 1.0).abs() < 1e-3, "{}", e.seconds);
     }
@@ -93,7 +291,7 @@ mod tests {
     #[test]
     fn memory_bound_work_runs_at_bandwidth_and_spills_past_the_cache() {
         let r = host();
-        let fits = Work { flops: 0, bytes: 20_000_000_000, intermediate_bytes: 1 << 20, element: ElementType::F32 };
+        let fits = Work { intermediate_bytes: 1 << 20, ..work(20_000_000_000) };
         assert!((r.estimate("relu", &fits).seconds - 1.0).abs() < 1e-3);
         let spills = Work { intermediate_bytes: 1 << 30, ..fits.clone() };
         assert!(r.estimate("relu", &spills).seconds > r.estimate("relu", &fits).seconds);

@@ -10,6 +10,8 @@ pub mod cost;
 pub mod cse;
 pub mod dce;
 pub mod fold;
+pub mod fuse;
+pub mod fusion;
 pub mod manager;
 pub mod pipeline;
 pub mod registry;
@@ -18,9 +20,11 @@ pub mod shape_inference;
 
 pub use manager::{PassManager, PassManagerOptions};
 
-/// What `smelt-opt MODEL.onnx` runs when no passes are named: the cleanup that turns exporter
-/// output into the ops that matter.
-pub const DEFAULT_PIPELINE: &str = "builtin.module(canonicalize,cse)";
+/// The cleanup that turns exporter output into the ops that matter.
+pub const CLEANUP_PIPELINE: &str = "builtin.module(canonicalize,cse)";
+
+/// What `smelt-opt MODEL.onnx` runs when no passes are named: cleanup, then fusion.
+pub const DEFAULT_PIPELINE: &str = "builtin.module(canonicalize,cse,fuse)";
 pub use smelt_compiler::diagnostics::Diagnostic;
 use smelt_compiler::Module;
 

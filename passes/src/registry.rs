@@ -74,6 +74,12 @@ pub static PASSES: &[PassInfo] = &[
         create: |_| Ok(Box::new(crate::characterize::Characterize)),
     },
     PassInfo {
+        name: "fuse",
+        summary: "choose kernels by equality saturation under a (calibrated) cost model; emit smelt.kernel",
+        options: crate::fuse::OPTIONS,
+        create: |o| Ok(Box::new(crate::fuse::Fuse::from_options(o)?)),
+    },
+    PassInfo {
         name: "shape-inference",
         summary: "refine every result type to what its operands imply",
         options: &[],

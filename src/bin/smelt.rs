@@ -30,7 +30,7 @@ struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// Loads the model; returns it as imported and after the default cleanup pipeline.
+    /// Loads the model; returns it as imported and after the cleanup pipeline (unfused).
     fn load(&self) -> Result<(Module, Module), Failure> {
         let mut module = if is_onnx(&self.model) {
             let options = ImportOptions { shapes: parse_shapes(&self.shape)?, weights: parse_weights(&self.weights)? };
@@ -42,7 +42,7 @@ impl ModelArgs {
             load_mlir(&text, &self.model, &sources)?
         };
         let imported = module.clone();
-        smelt_passes::run_pipeline(&mut module, smelt_passes::DEFAULT_PIPELINE)
+        smelt_passes::run_pipeline(&mut module, smelt_passes::CLEANUP_PIPELINE)
             .map_err(|ds| Failure(smelt::driver::render(&SourceMap::default(), &ds)))?;
         Ok((imported, module))
     }

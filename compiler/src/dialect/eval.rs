@@ -271,6 +271,18 @@ pub fn evaluate(m: &Module, id: OpId, inputs: &[&Literal]) -> R<Vec<Literal>> {
             vec![round_to(floats(a.shape.clone(), out_el, vals))]
         }
         "smelt.matmul" => vec![round_to(matmul(x(0)?, x(1)?, out_el)?)],
+        "smelt.attention" => {
+            let scores = matmul(x(0)?, x(1)?, out_el)?;
+            let scale = op.float("scale", 1.0);
+            let scale = floats(vec![], out_el, vec![scale]);
+            let mut scores = binary(&scores, &scale, out_el, |a, b| a * b, |_, _| None).ok_or("bad scores")?;
+            if let Some(mask) = op.slot("mask").map(x).transpose()? {
+                scores = binary(&scores, mask, out_el, |a, b| a + b, |_, _| None)
+                    .ok_or("mask does not broadcast to the scores")?;
+            }
+            let axis = scores.shape.len() - 1;
+            vec![round_to(matmul(&softmax(&scores, axis, false, out_el), x(2)?, out_el)?)]
+        }
         "smelt.gemm" => vec![round_to(gemm(&op, x(0)?, x(1)?, op.slot("c").map(x).transpose()?, out_el)?)],
         "smelt.max_pool" | "smelt.avg_pool" => vec![round_to(pool(&op, x(0)?, name == "smelt.max_pool")?)],
         "smelt.global_avg_pool" | "smelt.global_max_pool" => {

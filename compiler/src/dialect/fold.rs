@@ -120,15 +120,18 @@ fn all_constant(v: &OpView) -> bool {
 }
 
 /// Folds an op whose operands are all constants by evaluating it with the reference semantics
-/// ([`super::eval`]). Results above [`MAX_FOLD_ELEMENTS`] are left to run time.
+/// ([`super::eval`]). Results above [`MAX_FOLD_ELEMENTS`] elements, and above the largest
+/// operand, are left to run time.
 pub fn fold_constant(v: &OpView) -> Option<Vec<Folded>> {
     if v.operands().is_empty() || !all_constant(v) {
         return None;
     }
     let results = v.module.op(v.id).results();
-    let small = |r: &crate::ir::ValueId| {
-        v.module.value_type(*r).as_tensor().and_then(TensorType::num_elements).is_some_and(|n| n <= MAX_FOLD_ELEMENTS)
-    };
+    // Folding may produce as much data as it consumes (a folded BatchNorm rewrites a whole
+    // weight tensor), but never blows a small constant up into a large one.
+    let elements = |x: &crate::ir::ValueId| v.module.value_type(*x).as_tensor().and_then(TensorType::num_elements);
+    let largest_input = v.operands().iter().filter_map(elements).max().unwrap_or(0);
+    let small = |r: &crate::ir::ValueId| elements(r).is_some_and(|n| n <= MAX_FOLD_ELEMENTS.max(largest_input));
     if results.is_empty() || !results.iter().all(small) {
         return None;
     }

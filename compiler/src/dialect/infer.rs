@@ -228,30 +228,60 @@ pub fn matmul(v: &OpView) -> Result<Vec<Type>> {
     if a.element != b.element {
         return Err(format!("operand element types differ: {} and {}", a.element, b.element));
     }
-    let (Some(sa), Some(sb)) = (&a.shape, &b.shape) else {
-        return Ok(vec![tensor(None, a.element)]);
+    Ok(vec![tensor(matmul_shape(a.shape.as_deref(), b.shape.as_deref())?, a.element)])
+}
+
+/// The numpy matmul result shape (None when either operand is unranked).
+fn matmul_shape(sa: Option<&[Dim]>, sb: Option<&[Dim]>) -> Result<Option<Vec<Dim>>> {
+    let (Some(sa), Some(sb)) = (sa, sb) else {
+        return Ok(None);
     };
     if sa.is_empty() || sb.is_empty() {
         return Err("matmul operands must have rank >= 1".into());
     }
     // Rank-1 operands are promoted (prepend / append a 1) and the extra dim dropped after.
-    let a2: Vec<Dim> = if sa.len() == 1 { vec![Dim::Known(1), sa[0]] } else { sa.clone() };
-    let b2: Vec<Dim> = if sb.len() == 1 { vec![sb[0], Dim::Known(1)] } else { sb.clone() };
+    let a2: Vec<Dim> = if sa.len() == 1 { vec![Dim::Known(1), sa[0]] } else { sa.to_vec() };
+    let b2: Vec<Dim> = if sb.len() == 1 { vec![sb[0], Dim::Known(1)] } else { sb.to_vec() };
     let (k1, k2) = (a2[a2.len() - 1], b2[b2.len() - 2]);
     if let (Dim::Known(x), Dim::Known(y)) = (k1, k2) {
         if x != y {
             return Err(format!("contraction dimensions differ: {x} and {y}"));
         }
     }
-    let batch = broadcast(&[Some(&a2[..a2.len() - 2]), Some(&b2[..b2.len() - 2])])?.unwrap();
-    let mut out = batch;
+    let mut out = broadcast(&[Some(&a2[..a2.len() - 2]), Some(&b2[..b2.len() - 2])])?.unwrap();
     if sa.len() > 1 {
         out.push(a2[a2.len() - 2]);
     }
     if sb.len() > 1 {
         out.push(b2[b2.len() - 1]);
     }
-    Ok(vec![tensor(Some(out), a.element)])
+    Ok(Some(out))
+}
+
+/// `attention(q, k_t, v, mask?)`: the shape of `softmax(q @ k_t + mask) @ v`; the mask must
+/// broadcast to the scores without growing them.
+pub fn attention(v: &OpView) -> Result<Vec<Type>> {
+    let (q, k, val) = (v.tensor(0)?, v.tensor(1)?, v.tensor(2)?);
+    if q.element != k.element || q.element != val.element {
+        return Err(format!("q, k_t and v element types differ: {}, {}, {}", q.element, k.element, val.element));
+    }
+    if [q, k, val].iter().any(|t| t.shape.as_ref().is_some_and(|s| s.len() < 2)) {
+        return Err("q, k_t and v must have rank >= 2".into());
+    }
+    let scores = matmul_shape(q.shape.as_deref(), k.shape.as_deref())?;
+    if let Some(mask) = v.operand("mask") {
+        let m = v.module.value_type(mask).as_tensor().ok_or("`mask` must be a tensor")?;
+        if m.element != q.element {
+            return Err(format!("mask element type {} differs from {}", m.element, q.element));
+        }
+        if let (Some(s), Some(_)) = (&scores, &m.shape) {
+            let b = broadcast(&[Some(s), m.shape.as_deref()])?;
+            if b.as_deref() != Some(&s[..]) {
+                return Err("mask must broadcast to the attention scores".into());
+            }
+        }
+    }
+    Ok(vec![tensor(matmul_shape(scores.as_deref(), val.shape.as_deref())?, q.element)])
 }
 
 pub fn gemm(v: &OpView) -> Result<Vec<Type>> {

@@ -151,6 +151,14 @@ pub static OPS: &[OpDef] = &[
             attr_opt("trans_b", AttrKind::Bool),
         ])
         .infer(gemm),
+    OpDef::new(
+        "smelt.attention",
+        "softmax(scale * (q @ k_t) + mask) @ v, softmax over the last axis (scaled-dot-product attention)",
+    )
+    .operands(&[one("q"), one("k_t"), one("v"), opt("mask")])
+    .results(OUT)
+    .attrs(&[attr_opt("scale", AttrKind::Float)])
+    .infer(super::infer::attention),
     OpDef::new("smelt.max_pool", "2-D max pooling").operands(X).results(OUT).attrs(WINDOW_ATTRS).infer(pool),
     OpDef::new("smelt.avg_pool", "2-D average pooling").operands(X).results(OUT).attrs(WINDOW_ATTRS).infer(pool),
     OpDef::new("smelt.global_avg_pool", "mean over all spatial dimensions").operands(X).results(OUT).infer(global_pool),

@@ -1,0 +1,232 @@
+//! The calibration profile: measured performance of one machine, as a versioned JSON document.
+//!
+//! It follows the seeds' `HardwareCalibration` design: metadata, peak rates, per-op profiles,
+//! per-pattern fusion profiles (the seeds' `FusionCalibration` field names), plus records of
+//! individual kernels keyed by a stable signature (pattern, shapes, element type). Cost models
+//! read it; `smelt calibrate`, `smelt run --record` and `smelt tune` write it.
+//!
+//! Compatibility: every field has a default, so older and hand-written documents load; fields
+//! this version does not know are kept (`unknown`) and written back; a document from a newer
+//! schema is refused. Writes are atomic (a temporary file renamed over the target).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+type Unknown = BTreeMap<String, serde_json::Value>;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// 0 for documents written before versioning.
+    #[serde(default)]
+    pub schema_version: u32,
+    #[serde(default)]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub peaks: Peaks,
+    #[serde(default)]
+    pub operation_profiles: Vec<OperationProfile>,
+    #[serde(default)]
+    pub fusion_profiles: Vec<FusionProfile>,
+    #[serde(default)]
+    pub kernel_records: Vec<KernelRecord>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Metadata {
+    pub machine: String,
+    pub cpu_model: String,
+    pub cores: u32,
+    pub isa_features: Vec<String>,
+    /// ISO 8601.
+    pub date: String,
+    pub smelt_version: String,
+    /// The target description the measurements belong to (`host`).
+    pub target: String,
+    /// How the numbers were obtained (`smelt calibrate`, or where they were copied from).
+    pub source: String,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Peaks {
+    pub theoretical_gflops: Option<f64>,
+    pub measured_gflops: Option<f64>,
+    pub theoretical_bandwidth_gbs: Option<f64>,
+    pub measured_bandwidth_gbs: Option<f64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// One op kind at one shape.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OperationProfile {
+    /// The op without its dialect prefix (`conv2d`, `relu`).
+    pub op: String,
+    pub signature: String,
+    pub flops: u64,
+    pub bytes: u64,
+    pub latency_ms: f64,
+    pub achieved_gflops: f64,
+    /// Achieved over peak (compute or bandwidth, whichever bounds the op).
+    pub efficiency: f64,
+    pub trials: u32,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// A fusion pattern measured fused and unfused: the seeds' `FusionCalibration`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FusionProfile {
+    /// Smelt's kernel pattern name (`conv_bn_relu`).
+    pub fusion_pattern: String,
+    pub operators: Vec<String>,
+    pub num_operators: u32,
+    pub unfused_latency_ms: f64,
+    pub unfused_gflops: f64,
+    pub unfused_memory_bytes: u64,
+    pub fused_latency_ms: f64,
+    pub fused_gflops: f64,
+    pub fused_memory_bytes: u64,
+    /// unfused / fused latency.
+    pub speedup_factor: f64,
+    /// 1 - fused bytes / unfused bytes.
+    pub memory_reduction: f64,
+    pub gflops_improvement: f64,
+    pub input_shape: Vec<u64>,
+    /// FLOPs of one run, where known: the size interpolation between shapes uses it.
+    pub flops: Option<u64>,
+    pub extra_params: BTreeMap<String, serde_json::Value>,
+    pub num_trials: u32,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// One kernel measured inside a model run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KernelRecord {
+    /// `pattern(input shapes)->output shapes:element`.
+    pub signature: String,
+    pub pattern: String,
+    pub target: String,
+    pub flops: u64,
+    pub bytes: u64,
+    pub predicted_us: f64,
+    /// Median of the measured runs.
+    pub measured_us: f64,
+    pub trials: u32,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+impl FusionProfile {
+    /// Fused over unfused latency: below 1 when fusion pays.
+    pub fn fused_ratio(&self) -> Option<f64> {
+        if self.fused_latency_ms > 0.0 && self.unfused_latency_ms > 0.0 {
+            Some(self.fused_latency_ms / self.unfused_latency_ms)
+        } else if self.speedup_factor > 0.0 {
+            Some(1.0 / self.speedup_factor)
+        } else {
+            None
+        }
+    }
+}
+
+impl Profile {
+    pub fn new() -> Profile {
+        Profile { schema_version: SCHEMA_VERSION, ..Profile::default() }
+    }
+
+    pub fn parse(text: &str, path: &str) -> Result<Profile, String> {
+        let mut p: Profile = serde_json::from_str(text).map_err(|e| {
+            let what = if e.is_eof() { "truncated" } else { "not a valid calibration profile" };
+            format!("{path}: {what}: {e}")
+        })?;
+        if p.schema_version > SCHEMA_VERSION {
+            return Err(format!(
+                "{path}: schema version {} is newer than this Smelt reads ({SCHEMA_VERSION}); upgrade Smelt",
+                p.schema_version
+            ));
+        }
+        // Version 0 (unversioned) documents have the same fields; loading upgrades them.
+        p.schema_version = SCHEMA_VERSION;
+        for (i, f) in p.fusion_profiles.iter().enumerate() {
+            if f.fusion_pattern.is_empty() || f.fused_ratio().is_none() {
+                return Err(format!(
+                    "{path}: fusion_profiles[{i}] needs `fusion_pattern` and fused/unfused latencies or a speedup"
+                ));
+            }
+        }
+        Ok(p)
+    }
+
+    pub fn load(path: &Path) -> Result<Profile, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        Profile::parse(&text, &path.display().to_string())
+    }
+
+    /// Writes atomically: readers see the old or the new document, never a partial one.
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        let err = |e: &dyn std::fmt::Display| format!("{}: cannot write: {e}", path.display());
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(&e))?;
+        serde_json::to_writer_pretty(&mut tmp, self).map_err(|e| err(&e))?;
+        std::io::Write::write_all(&mut tmp, b"\n").map_err(|e| err(&e))?;
+        tmp.persist(path).map_err(|e| err(&e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unversioned_hand_written_documents_load_and_keep_unknown_fields() {
+        let text = r#"{"fusion_profiles": [{"fusion_pattern": "conv_bn_relu", "speedup_factor": 1.13,
+                       "my_note": "x"}], "lab": {"room": 4}}"#;
+        let p = Profile::parse(text, "p.json").unwrap();
+        assert_eq!(p.schema_version, SCHEMA_VERSION);
+        assert!((p.fusion_profiles[0].fused_ratio().unwrap() - 1.0 / 1.13).abs() < 1e-12);
+        assert!(p.unknown.contains_key("lab"));
+        let again = serde_json::to_string(&p).unwrap();
+        assert!(again.contains("my_note") && again.contains("room"));
+    }
+
+    #[test]
+    fn truncated_corrupt_and_newer_documents_are_refused_with_the_path() {
+        let full = serde_json::to_string(&Profile::new()).unwrap();
+        let truncated = Profile::parse(&full[..full.len() / 2], "a.json").unwrap_err();
+        assert!(truncated.starts_with("a.json: truncated"), "{truncated}");
+        let corrupt = Profile::parse(r#"{"fusion_profiles": 7}"#, "b.json").unwrap_err();
+        assert!(corrupt.starts_with("b.json: not a valid"), "{corrupt}");
+        let newer = Profile::parse(r#"{"schema_version": 99}"#, "c.json").unwrap_err();
+        assert!(newer.contains("newer"), "{newer}");
+        let incomplete = Profile::parse(r#"{"fusion_profiles": [{"fusion_pattern": "x"}]}"#, "d.json").unwrap_err();
+        assert!(incomplete.contains("fusion_profiles[0]"), "{incomplete}");
+    }
+
+    #[test]
+    fn save_then_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let mut p = Profile::new();
+        p.kernel_records.push(KernelRecord {
+            signature: "relu(4)->4:f32".into(),
+            measured_us: 1.5,
+            ..Default::default()
+        });
+        p.save(&path).unwrap();
+        assert_eq!(Profile::load(&path).unwrap(), p);
+    }
+}

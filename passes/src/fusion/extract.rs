@@ -1,0 +1,217 @@
+//! DAG-aware extraction: choose one node per needed e-class so that the program, with every
+//! shared class computed once, costs least.
+//!
+//! The greedy pass is extraction-gym's `faster-greedy-dag`: a class's cost is the sum over the
+//! *set* of classes its best node transitively needs, so a shared input is counted once rather
+//! than once per path (a tree extractor's overcount). Greedy choices are made class by class,
+//! and a kernel that fuses a value some other consumer also needs would compute it twice; a
+//! local search then revisits each chosen kernel against the class's other nodes with the
+//! whole program's cost, and keeps changes that lower it. Ties break by node order, so the
+//! result is deterministic.
+
+use super::lang::{EGraph, Node};
+use egg::{Id, Language};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeMap;
+
+/// The chosen node for every class the roots need.
+#[derive(Clone, Debug)]
+pub struct Extraction {
+    pub choice: BTreeMap<Id, Node>,
+    /// Seconds, each needed class counted once.
+    pub cost: f64,
+}
+
+#[derive(Clone)]
+struct CostSet {
+    /// Needed classes (the class itself included) and their own node's cost.
+    costs: HashMap<Id, f64>,
+    total: f64,
+    node: Node,
+}
+
+/// `node_cost` is the cost of computing a node from its children's values (infinite when the
+/// node cannot be built).
+pub fn greedy_dag(eg: &EGraph, roots: &[Id], node_cost: &mut dyn FnMut(&Node) -> f64) -> Extraction {
+    let mut classes: Vec<Id> = eg.classes().map(|c| c.id).collect();
+    classes.sort();
+    let mut own_cost: HashMap<Node, f64> = HashMap::default();
+    let mut best: HashMap<Id, CostSet> = HashMap::default();
+    // A node is re-priced only when one of its children's best changed since it was last
+    // priced (versions count updates).
+    let mut version: HashMap<Id, u64> = HashMap::default();
+    let mut priced_at: HashMap<(Id, usize), u64> = HashMap::default();
+    let mut clock = 0u64;
+    loop {
+        let mut changed = false;
+        for &class in &classes {
+            for (index, node) in eg[class].nodes.iter().enumerate() {
+                let children: Vec<Id> = node.children().iter().map(|&c| eg.find(c)).collect();
+                if children.iter().any(|c| !best.contains_key(c)) || children.contains(&class) {
+                    continue;
+                }
+                let newest = children.iter().map(|c| version[c]).max().unwrap_or(0);
+                if priced_at.get(&(class, index)).is_some_and(|&at| at >= newest) {
+                    continue;
+                }
+                priced_at.insert((class, index), clock);
+                let cost = *own_cost.entry(node.clone()).or_insert_with(|| node_cost(node));
+                if !cost.is_finite() {
+                    continue;
+                }
+                // Start from the largest child set, then add the others' entries.
+                let largest = children.iter().max_by_key(|c| best[c].costs.len());
+                let mut costs = largest.map(|c| best[c].costs.clone()).unwrap_or_default();
+                for c in &children {
+                    if Some(c) != largest {
+                        for (&k, &v) in &best[c].costs {
+                            costs.insert(k, v);
+                        }
+                    }
+                }
+                if costs.contains_key(&class) {
+                    continue; // the node needs its own class: a cycle
+                }
+                // Leaves cannot close a cycle; leaving them out keeps the sets small.
+                if !node.is_leaf() {
+                    costs.insert(class, cost);
+                }
+                let total: f64 = costs.values().sum();
+                let better = best.get(&class).is_none_or(|b| total < b.total - 1e-15 * b.total.abs());
+                if better {
+                    best.insert(class, CostSet { costs, total, node: node.clone() });
+                    clock += 1;
+                    version.insert(class, clock);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut choice: BTreeMap<Id, Node> = best.iter().map(|(&c, s)| (c, s.node.clone())).collect();
+    let roots: Vec<Id> = roots.iter().map(|&r| eg.find(r)).collect();
+    improve(eg, &roots, &mut choice, &own_cost, node_cost);
+    let needed = needed(eg, &roots, &choice).expect("greedy choices are acyclic");
+    choice.retain(|c, _| needed.contains(c));
+    let cost = total(eg, &roots, &choice, &own_cost).unwrap_or(f64::INFINITY);
+    Extraction { choice, cost }
+}
+
+/// The classes reachable from the roots through the chosen nodes; `None` on a cycle.
+fn needed(eg: &EGraph, roots: &[Id], choice: &BTreeMap<Id, Node>) -> Option<HashSet<Id>> {
+    let mut done = HashSet::default();
+    let mut on_path = HashSet::default();
+    fn visit(
+        eg: &EGraph,
+        c: Id,
+        choice: &BTreeMap<Id, Node>,
+        done: &mut HashSet<Id>,
+        on_path: &mut HashSet<Id>,
+    ) -> Option<()> {
+        if done.contains(&c) {
+            return Some(());
+        }
+        if !on_path.insert(c) {
+            return None;
+        }
+        for &child in choice.get(&c)?.children() {
+            visit(eg, eg.find(child), choice, done, on_path)?;
+        }
+        on_path.remove(&c);
+        done.insert(c);
+        Some(())
+    }
+    for &r in roots {
+        visit(eg, r, choice, &mut done, &mut on_path)?;
+    }
+    Some(done)
+}
+
+fn total(eg: &EGraph, roots: &[Id], choice: &BTreeMap<Id, Node>, own: &HashMap<Node, f64>) -> Option<f64> {
+    let needed = needed(eg, roots, choice)?;
+    let mut classes: Vec<&Id> = needed.iter().collect();
+    classes.sort();
+    Some(classes.into_iter().map(|c| own.get(&choice[c]).copied().unwrap_or(f64::INFINITY)).sum())
+}
+
+/// Revisits each needed class whose choice is a kernel: tries every other node of the class
+/// and keeps the one with the lowest whole-program cost.
+fn improve(
+    eg: &EGraph,
+    roots: &[Id],
+    choice: &mut BTreeMap<Id, Node>,
+    own: &HashMap<Node, f64>,
+    node_cost: &mut dyn FnMut(&Node) -> f64,
+) {
+    let mut own = own.clone();
+    let Some(mut current) = total(eg, roots, choice, &own) else { return };
+    for _round in 0..4 {
+        let mut improved = false;
+        let Some(needed_now) = needed(eg, roots, choice) else { return };
+        // Only a kernel that computes, inside, a value the program also needs outside can be
+        // improved on: it computes that value twice.
+        let mut kernels: Vec<Id> = needed_now
+            .iter()
+            .copied()
+            .filter(|c| match &choice[c] {
+                Node::Kernel(t, inputs) => {
+                    let inputs: Vec<Id> = inputs.iter().map(|&i| eg.find(i)).collect();
+                    let inside = super::kernels::absorbed(eg, &eg.analysis.templates[*t as usize], &inputs);
+                    inside.iter().rev().skip(1).any(|i| needed_now.contains(&eg.find(*i)))
+                }
+                _ => false,
+            })
+            .collect();
+        kernels.sort();
+        for class in kernels {
+            let original = choice[&class].clone();
+            for node in &eg[class].nodes {
+                if *node == original || node.children().iter().any(|c| !choice.contains_key(&eg.find(*c))) {
+                    continue;
+                }
+                let cost = *own.entry(node.clone()).or_insert_with(|| node_cost(node));
+                if !cost.is_finite() {
+                    continue;
+                }
+                let previous = choice.insert(class, node.clone()).expect("class was chosen");
+                match total(eg, roots, choice, &own) {
+                    Some(t) if t < current - 1e-12 * current.abs() => {
+                        current = t;
+                        improved = true;
+                    }
+                    _ => {
+                        choice.insert(class, previous);
+                    }
+                }
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+}
+
+/// The cost of the choices a tree extractor (egg's `Extractor`) makes, counted as a DAG: the
+/// baseline the greedy DAG extractor is measured against.
+pub fn tree_choice_cost(eg: &EGraph, roots: &[Id], node_cost: &mut dyn FnMut(&Node) -> f64) -> f64 {
+    struct Tree<'a>(&'a mut dyn FnMut(&Node) -> f64);
+    impl egg::CostFunction<Node> for Tree<'_> {
+        type Cost = f64;
+        fn cost<C: FnMut(Id) -> f64>(&mut self, enode: &Node, mut costs: C) -> f64 {
+            let own = (self.0)(enode);
+            enode.children().iter().fold(own, |acc, &c| acc + costs(c))
+        }
+    }
+    let mut own: HashMap<Node, f64> = HashMap::default();
+    let choice: BTreeMap<Id, Node> = {
+        let extractor = egg::Extractor::new(eg, Tree(node_cost));
+        eg.classes().map(|c| (c.id, extractor.find_best_node(c.id).clone())).collect()
+    };
+    for node in choice.values() {
+        own.entry(node.clone()).or_insert_with(|| node_cost(node));
+    }
+    let roots: Vec<Id> = roots.iter().map(|&r| eg.find(r)).collect();
+    total(eg, &roots, &choice, &own).unwrap_or(f64::INFINITY)
+}

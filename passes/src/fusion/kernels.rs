@@ -1,0 +1,282 @@
+//! Kernel formation: grows `Kernel` alternatives in the e-graph, one op at a time.
+//!
+//! Legality follows TVM's op patterns and IREE's dispatch regions: a kernel has one *anchor*
+//! (conv, matmul, gemm, attention, pool, reduction) or is a pure elementwise chain; elementwise
+//! ops join as an epilogue when they do not broadcast the kernel's result to a larger shape; a
+//! row reduction (softmax, layer_norm) takes an elementwise prologue; a pointwise convolution
+//! follows a depthwise one (MobileNet's separable block). A value is absorbed into a kernel
+//! only when that kernel's op is its one consumer (as in TVM and IREE), so no kernel recomputes
+//! what the program also needs elsewhere. Every alternative is added beside the unfused ops,
+//! so the extractor, not this module, decides what to fuse.
+
+use super::lang::{EGraph, Node, Operand, Template, TemplateOp};
+use super::rules::{attrs, is_constant, tensor};
+use egg::Id;
+use smelt_compiler::attributes::Attribute;
+use smelt_compiler::ir::{Module, OpId};
+
+/// The largest kernel body grown.
+pub const MAX_KERNEL_OPS: usize = 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Computes from windows or contractions; takes an epilogue.
+    Anchor,
+    /// Reduces rows; takes an elementwise prologue and an epilogue.
+    RowReduction,
+    /// Maps elements (with broadcasting).
+    Elementwise,
+    /// Never inside a kernel (data movement, views, multi-result ops).
+    Opaque,
+}
+
+pub fn role(name: &str) -> Role {
+    match name {
+        "smelt.conv2d"
+        | "smelt.matmul"
+        | "smelt.gemm"
+        | "smelt.attention"
+        | "smelt.max_pool"
+        | "smelt.avg_pool"
+        | "smelt.global_avg_pool"
+        | "smelt.global_max_pool" => Role::Anchor,
+        "smelt.softmax" | "smelt.log_softmax" | "smelt.layer_norm" => Role::RowReduction,
+        "smelt.batch_norm" => Role::Elementwise,
+        "smelt.cast" => Role::Opaque,
+        _ => match smelt_compiler::dialect::lookup(name) {
+            Some(d) if d.traits.elementwise && d.traits.pure => Role::Elementwise,
+            _ => Role::Opaque,
+        },
+    }
+}
+
+/// A kernel candidate found in a class: its body and inputs.
+#[derive(Clone)]
+struct Candidate {
+    template: Template,
+    inputs: Vec<Id>,
+}
+
+fn single_op(eg: &EGraph, node: &Node) -> Option<Candidate> {
+    let Node::Op(key, children) = node else { return None };
+    if key.results != 1 || role(key.name) == Role::Opaque {
+        return None;
+    }
+    let Some(Node::Attrs(attrs)) = eg[*children.last()?].nodes.first() else { return None };
+    let operands = node.operands();
+    let mut inputs: Vec<Id> = Vec::new();
+    let mut mapped = Vec::new();
+    for &c in operands {
+        let c = eg.find(c);
+        let i = inputs.iter().position(|&x| x == c).unwrap_or_else(|| {
+            inputs.push(c);
+            inputs.len() - 1
+        });
+        mapped.push(Operand::Arg(i as u32));
+    }
+    Some(Candidate {
+        template: Template { ops: vec![TemplateOp { name: key.name, attrs: *attrs, operands: mapped }] },
+        inputs,
+    })
+}
+
+fn candidates(eg: &EGraph, class: Id) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    if is_constant(eg, class) {
+        return out;
+    }
+    for node in &eg[class].nodes {
+        match node {
+            Node::Kernel(t, inputs) => out.push(Candidate {
+                template: eg.analysis.templates[*t as usize].clone(),
+                inputs: inputs.iter().map(|&i| eg.find(i)).collect(),
+            }),
+            Node::Op(..) => out.extend(single_op(eg, node)),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn is_depthwise(eg: &EGraph, template: &Template, inputs: &[Id]) -> bool {
+    let first = &template.ops[0];
+    if first.name != "smelt.conv2d" {
+        return false;
+    }
+    let group = eg.analysis.attrs[first.attrs as usize].get("group").and_then(Attribute::as_int).unwrap_or(1);
+    let Operand::Arg(x) = first.operands[0] else { return false };
+    let channels = tensor(eg, inputs[x as usize]).and_then(|t| t.static_shape()).and_then(|s| s.get(1).copied());
+    group > 1 && channels == Some(group as u64)
+}
+
+fn is_pointwise_conv(eg: &EGraph, node: &Node) -> bool {
+    let Some(a) = node.attrs_class() else { return false };
+    let group = attrs(eg, a).get("group").and_then(Attribute::as_int).unwrap_or(1);
+    let w = node.operands().get(1).and_then(|&w| tensor(eg, w)).and_then(|t| t.static_shape());
+    node.op_name() == Some("smelt.conv2d")
+        && group == 1
+        && w.is_some_and(|s| s.len() == 4 && s[2] == 1 && s[3] == 1)
+        && node.operands()[1..].iter().all(|&c| is_constant(eg, c))
+        && attrs(eg, a).get("strides").and_then(Attribute::as_i64_array).is_none_or(|s| s.iter().all(|&x| x == 1))
+}
+
+/// Whether `node`, reading the result of `candidate` as operand `slot`, may join its kernel.
+fn may_join(eg: &EGraph, node: &Node, slot: usize, class: Id, producer: Id, candidate: &Candidate) -> bool {
+    if candidate.template.ops.len() >= MAX_KERNEL_OPS {
+        return false;
+    }
+    let name = node.op_name().unwrap_or("");
+    let same_shape = || {
+        let out = tensor(eg, class).and_then(|t| t.static_shape());
+        out.is_some() && out == tensor(eg, producer).and_then(|t| t.static_shape())
+    };
+    let template = &candidate.template;
+    match role(name) {
+        Role::Elementwise => same_shape(),
+        Role::RowReduction => {
+            slot == 0 && template.ops.iter().all(|o| role(o.name) == Role::Elementwise) && same_shape()
+        }
+        Role::Anchor if slot == 0 && is_pointwise_conv(eg, node) => {
+            is_depthwise(eg, template, &candidate.inputs)
+                && template.ops[1..].iter().all(|o| role(o.name) == Role::Elementwise)
+        }
+        _ => false,
+    }
+}
+
+/// Appends `node` (reading the candidate's result) to the candidate's body.
+fn extend(eg: &EGraph, node: &Node, producer: Id, c: &Candidate) -> Option<(Template, Vec<Id>)> {
+    let Node::Op(key, children) = node else { return None };
+    let Some(Node::Attrs(attrs)) = eg[*children.last()?].nodes.first() else { return None };
+    let mut template = c.template.clone();
+    let mut inputs = c.inputs.clone();
+    let root = (template.ops.len() - 1) as u32;
+    let mut operands = Vec::new();
+    for &operand in node.operands() {
+        let operand = eg.find(operand);
+        if operand == producer {
+            operands.push(Operand::Op(root));
+        } else {
+            let i = inputs.iter().position(|&x| x == operand).unwrap_or_else(|| {
+                inputs.push(operand);
+                inputs.len() - 1
+            });
+            operands.push(Operand::Arg(i as u32));
+        }
+    }
+    template.ops.push(TemplateOp { name: key.name, attrs: *attrs, operands });
+    Some((template, inputs))
+}
+
+/// Adds one more op to every kernel candidate that can take it; returns how many kernel nodes
+/// were new. Deterministic: classes and nodes are visited in id and node order.
+pub fn grow(eg: &mut EGraph, roots: &[Id]) -> usize {
+    let mut classes: Vec<Id> = eg.classes().map(|c| c.id).collect();
+    classes.sort();
+    let mut additions: Vec<(Id, Template, Vec<Id>)> = Vec::new();
+    for &class in &classes {
+        if is_constant(eg, class) {
+            continue;
+        }
+        for node in &eg[class].nodes {
+            if !matches!(node, Node::Op(k, _) if k.results == 1) {
+                continue;
+            }
+            for (slot, &producer) in node.operands().iter().enumerate() {
+                let producer = eg.find(producer);
+                if producer == class || eg[producer].data.uses > 1 || roots.contains(&producer) {
+                    continue;
+                }
+                for candidate in candidates(eg, producer) {
+                    if may_join(eg, node, slot, class, producer, &candidate) {
+                        if let Some((t, inputs)) = extend(eg, node, producer, &candidate) {
+                            // A kernel must not read its own result.
+                            if !inputs.contains(&class) {
+                                additions.push((class, t, inputs));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut added = 0;
+    for (class, template, inputs) in additions {
+        let t = eg.analysis.intern_template(template);
+        let node = Node::Kernel(t, inputs);
+        if eg.lookup(node.clone()).is_some() {
+            continue;
+        }
+        let id = eg.add(node);
+        eg.union(class, id);
+        added += 1;
+    }
+    eg.rebuild();
+    added
+}
+
+/// A readable name for a kernel body, the key calibration data is stored under:
+/// `conv_bn_relu`, `dwconv_relu6_conv`, `matmul_bias_gelu`, `attention`.
+pub fn pattern_name(m: &Module, ops: &[OpId]) -> String {
+    let constant = |v| m.defining_op(v).is_some_and(|d| m.op(d).name() == "smelt.constant");
+    let parts: Vec<String> = ops
+        .iter()
+        .map(|&op| {
+            let o = m.op(op);
+            let operands = o.operands();
+            match o.name() {
+                "smelt.conv2d" => {
+                    let group = o.attr("group").and_then(Attribute::as_int).unwrap_or(1);
+                    let channels = m
+                        .value_type(operands[0])
+                        .as_tensor()
+                        .and_then(|t| t.static_shape())
+                        .and_then(|s| s.get(1).copied());
+                    if group > 1 && channels == Some(group as u64) { "dwconv" } else { "conv" }.to_string()
+                }
+                "smelt.gemm" => "linear".into(),
+                "smelt.batch_norm" => "bn".into(),
+                "smelt.layer_norm" => "layernorm".into(),
+                "smelt.add" if operands.iter().any(|&v| constant(v)) => "bias".into(),
+                "smelt.mul" if operands.iter().any(|&v| constant(v)) => "scale".into(),
+                "smelt.clip" => {
+                    let bound = |i: usize| {
+                        operands.get(i).and_then(|&v| m.defining_op(v)).and_then(|d| match m.op(d).attr("value") {
+                            Some(Attribute::Dense(d)) => {
+                                smelt_compiler::dialect::fold::Literal::decode(d, &m.resources)
+                                    .and_then(|l| l.to_f64().first().copied())
+                            }
+                            _ => None,
+                        })
+                    };
+                    if bound(1) == Some(0.0) && bound(2) == Some(6.0) { "relu6" } else { "clip" }.to_string()
+                }
+                other => other.trim_start_matches("smelt.").to_string(),
+            }
+        })
+        .collect();
+    parts.join("_")
+}
+
+/// The classes a kernel node computes inside its body, in body order (the last is the
+/// kernel's own class): each body op looked up as the e-node it was grown from. Stops at the
+/// first op that is not in the e-graph (a body read from an existing `smelt.kernel`).
+pub fn absorbed(eg: &EGraph, template: &Template, inputs: &[Id]) -> Vec<Id> {
+    let mut classes: Vec<Id> = Vec::new();
+    for top in &template.ops {
+        let Some(attrs) = eg.lookup(Node::Attrs(top.attrs)) else { break };
+        let mut children: Vec<Id> = Vec::new();
+        for o in &top.operands {
+            match *o {
+                Operand::Arg(i) => children.push(inputs[i as usize]),
+                Operand::Op(i) => children.push(classes[i as usize]),
+            }
+        }
+        children.push(attrs);
+        match eg.lookup(Node::Op(super::lang::OpKey { name: top.name, results: 1 }, children)) {
+            Some(c) => classes.push(c),
+            None => break,
+        }
+    }
+    classes
+}

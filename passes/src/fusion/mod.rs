@@ -1,0 +1,426 @@
+//! E-graph fusion: the machinery behind the `fuse` pass.
+//!
+//! 1. [`Program::from_function`] turns a function body into an e-graph ([`lang`]).
+//! 2. Equality saturation with [`rules`] (bounded by nodes, iterations and time) adds the
+//!    algebraic and recognized forms beside the originals.
+//! 3. [`kernels::grow`] adds fused-kernel alternatives, one op per round.
+//! 4. [`extract::greedy_dag`] picks the cheapest program under a [`CostModel`], each shared
+//!    value counted once.
+//! 5. [`Program::rebuild`] writes the choice back as ops and `smelt.kernel` regions, with the
+//!    locations of what they replace.
+
+pub mod extract;
+pub mod kernels;
+pub mod lang;
+pub mod rules;
+
+use crate::cost::{kernel_work, work_of, CostModel, Estimate};
+use egg::Id;
+use lang::{EGraph, LeafOrigin, Node, OpKey, Operand, Template, TemplateOp, Tensors};
+use smelt_compiler::attributes::Attribute;
+use smelt_compiler::builder::Builder;
+use smelt_compiler::diagnostics::Diagnostic;
+use smelt_compiler::ir::{BlockId, Module, OpId, OpSpec, ValueId};
+use smelt_compiler::{ElementType, Location, Type};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// Bounds on saturation. Iterations and nodes bound the work deterministically; the time
+/// limit is a safety net (hitting it is reported, since the result then depends on speed).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub iterations: usize,
+    pub nodes: usize,
+    pub time: Duration,
+    pub kernel_rounds: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { iterations: 12, nodes: 200_000, time: Duration::from_secs(10), kernel_rounds: kernels::MAX_KERNEL_OPS }
+    }
+}
+
+/// What fusion did, for reports and tests.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub classes: usize,
+    pub nodes: usize,
+    pub iterations: usize,
+    pub stop_reason: String,
+    pub rules_fired: BTreeMap<String, usize>,
+    pub kernel_nodes: usize,
+    pub dag_cost_s: f64,
+    pub tree_cost_s: Option<f64>,
+}
+
+/// One function body as an e-graph.
+pub struct Program {
+    pub egraph: EGraph,
+    pub roots: Vec<Id>,
+    entry: BlockId,
+    /// Multi-result ops emitted by `rebuild`, by class.
+    tuples: HashMap<Id, OpId>,
+}
+
+impl Program {
+    /// The body of `func` as an e-graph. Existing `smelt.kernel` ops become kernel nodes, so
+    /// fusing twice keeps the first fusion as one alternative.
+    pub fn from_function(m: &Module, func: OpId) -> Result<Program, Diagnostic> {
+        let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+        let mut eg = EGraph::new(Tensors::new(m));
+        let mut class: HashMap<ValueId, Id> = HashMap::new();
+        for &arg in m.block(entry).args() {
+            let leaf = eg.analysis.add_leaf(arg, LeafOrigin::Ir(arg));
+            class.insert(arg, eg.add(Node::Leaf(leaf)));
+        }
+        let mut roots = Vec::new();
+        for op in m.block_ops(entry) {
+            let o = m.op(op);
+            let operands: Vec<Id> =
+                o.operands().iter().map(|v| class.get(v).copied()).collect::<Option<_>>().ok_or_else(|| {
+                    Diagnostic::error(o.loc.clone(), "fusion: an operand is defined outside the body")
+                })?;
+            match o.name() {
+                "func.return" => roots = operands,
+                "smelt.constant" => {
+                    let v = o.result();
+                    let leaf = eg.analysis.add_leaf(v, LeafOrigin::Ir(v));
+                    class.insert(v, eg.add(Node::Leaf(leaf)));
+                }
+                "smelt.kernel" => {
+                    let template = template_of(m, op, &mut eg.analysis).ok_or_else(|| {
+                        Diagnostic::error(o.loc.clone(), "fusion: this kernel's body has more than one result")
+                    })?;
+                    let t = eg.analysis.intern_template(template);
+                    let id = eg.add(Node::Kernel(t, operands));
+                    set_loc(&mut eg, id, &o.loc);
+                    class.insert(o.result(), id);
+                }
+                _ if o.regions().is_empty() && o.def.dialect() == "smelt" => {
+                    let attrs = eg.analysis.intern_attrs(o.attributes.clone());
+                    let mut children = operands;
+                    children.push(eg.add(Node::Attrs(attrs)));
+                    let key = OpKey { name: o.def.name, results: o.results().len() as u32 };
+                    let id = eg.add(Node::Op(key, children));
+                    set_loc(&mut eg, id, &o.loc);
+                    if o.results().len() == 1 {
+                        class.insert(o.result(), id);
+                    } else {
+                        for (i, &r) in o.results().iter().enumerate() {
+                            let g = eg.add(Node::Get(i as u32, [id]));
+                            class.insert(r, g);
+                        }
+                    }
+                }
+                other => {
+                    return Err(Diagnostic::error(o.loc.clone(), format!("fusion: cannot rewrite `{other}`")));
+                }
+            }
+        }
+        for (v, &c) in &class {
+            let uses = m.value(*v).uses().len() as u32;
+            eg[c].data.uses += uses;
+        }
+        eg.rebuild();
+        Ok(Program { egraph: eg, roots, entry, tuples: HashMap::new() })
+    }
+
+    /// Saturates with every rule, then grows kernels.
+    pub fn saturate(&mut self, limits: &Limits, stats: &mut Stats) {
+        let mut egraph = std::mem::replace(&mut self.egraph, EGraph::new(Tensors::new(&Module::default())));
+        let rules = rules::all(&mut egraph.analysis);
+        let runner = egg::Runner::<Node, Tensors, ()>::new(Tensors::new(&Module::default()))
+            .with_egraph(egraph)
+            .with_iter_limit(limits.iterations)
+            .with_node_limit(limits.nodes)
+            .with_time_limit(limits.time)
+            .with_scheduler(egg::SimpleScheduler)
+            .run(&rules);
+        stats.iterations = runner.iterations.len();
+        stats.stop_reason = format!("{:?}", runner.stop_reason);
+        for it in &runner.iterations {
+            for (rule, n) in &it.applied {
+                *stats.rules_fired.entry(rule.to_string()).or_default() += n;
+            }
+        }
+        self.egraph = runner.egraph;
+        for _ in 0..limits.kernel_rounds {
+            if self.egraph.total_number_of_nodes() >= limits.nodes {
+                break;
+            }
+            let roots: Vec<Id> = self.roots.iter().map(|&r| self.egraph.find(r)).collect();
+            let added = kernels::grow(&mut self.egraph, &roots);
+            stats.kernel_nodes += added;
+            if added == 0 {
+                break;
+            }
+        }
+        stats.classes = self.egraph.number_of_classes();
+        stats.nodes = self.egraph.total_number_of_nodes();
+    }
+
+    /// What running `node` alone costs under `model`: zero for leaves, views and anything
+    /// computable at compile time, infinite when it cannot be built.
+    pub fn node_cost(&mut self, node: &Node, model: &dyn CostModel) -> f64 {
+        self.node_estimate(node, model).map_or(f64::INFINITY, |e| e.seconds)
+    }
+
+    fn node_estimate(&mut self, node: &Node, model: &dyn CostModel) -> Option<Estimate> {
+        let zero = Estimate { seconds: 0.0, flops: 0, bytes: 0 };
+        let eg = &mut self.egraph;
+        let values: Option<Vec<ValueId>> = node.operands().iter().map(|&c| eg[c].data.value).collect();
+        match node {
+            Node::Leaf(_) | Node::Attrs(_) | Node::Get(..) => Some(zero),
+            Node::Op(key, children) => {
+                let pure = smelt_compiler::dialect::lookup(key.name).is_some_and(|d| d.traits.pure);
+                if pure && node.operands().iter().all(|&c| eg[c].data.constant) {
+                    return Some(zero);
+                }
+                let Some(Node::Attrs(attrs)) = eg[*children.last()?].nodes.first().cloned() else { return None };
+                let op = eg.analysis.build(key.name, &values?, attrs, key.results as usize).ok()?;
+                let m = &eg.analysis.scratch;
+                if crate::characterize::VIEW_OPS.contains(&key.name) {
+                    return Some(zero);
+                }
+                Some(model.estimate(key.name.trim_start_matches("smelt."), &work_of(m, op)))
+            }
+            Node::Kernel(t, _) => {
+                let values = values?;
+                let ops = eg.analysis.instantiate(*t, &values).ok()?;
+                let m = &eg.analysis.scratch;
+                let pattern = kernels::pattern_name(m, &ops);
+                let root = m.op(*ops.last()?).result();
+                Some(model.estimate(&pattern, &kernel_work(m, &pattern, &ops, &values, &[root])))
+            }
+        }
+    }
+
+    /// Extracts the cheapest program; with `compare_tree`, also prices a tree extractor's choice.
+    pub fn extract(&mut self, model: &dyn CostModel, compare_tree: bool, stats: &mut Stats) -> extract::Extraction {
+        let mut costs: HashMap<Node, f64> = HashMap::new();
+        let nodes: Vec<Node> = self.egraph.classes().flat_map(|c| c.nodes.clone()).collect();
+        for n in nodes {
+            let c = self.node_cost(&n, model);
+            costs.insert(n, c);
+        }
+        let mut lookup = |n: &Node| costs.get(n).copied().unwrap_or(f64::INFINITY);
+        let extraction = extract::greedy_dag(&self.egraph, &self.roots, &mut lookup);
+        stats.dag_cost_s = extraction.cost;
+        if compare_tree {
+            stats.tree_cost_s = Some(extract::tree_choice_cost(&self.egraph, &self.roots, &mut lookup));
+        }
+        extraction
+    }
+
+    /// Replaces the function body with the extracted program.
+    pub fn rebuild(
+        &mut self,
+        m: &mut Module,
+        x: &extract::Extraction,
+        model: &dyn CostModel,
+    ) -> Result<(), Diagnostic> {
+        let ret = m.block_terminator(self.entry).expect("a function body ends in func.return");
+        let old: Vec<OpId> = m.block_ops(self.entry).filter(|&o| o != ret).collect();
+        let mut values: HashMap<Id, ValueId> = HashMap::new();
+        let roots: Vec<Id> = self.roots.iter().map(|&r| self.egraph.find(r)).collect();
+        let mut new_values = Vec::new();
+        for &r in &roots {
+            new_values.push(self.emit(m, r, x, ret, &mut values, model)?);
+        }
+        m.set_operands(ret, &new_values);
+        for op in old.into_iter().rev() {
+            if m.is_live(op) && !m.has_uses(op) {
+                m.erase_op(op);
+            }
+        }
+        Ok(())
+    }
+
+    fn emit(
+        &mut self,
+        m: &mut Module,
+        class: Id,
+        x: &extract::Extraction,
+        before: OpId,
+        values: &mut HashMap<Id, ValueId>,
+        model: &dyn CostModel,
+    ) -> Result<ValueId, Diagnostic> {
+        let class = self.egraph.find(class);
+        if let Some(&v) = values.get(&class) {
+            return Ok(v);
+        }
+        let node =
+            x.choice.get(&class).cloned().ok_or_else(|| Diagnostic::error(Location::Unknown, "fusion: no choice"))?;
+        let loc = self.egraph[class].data.loc.clone().unwrap_or_default();
+        let mut inputs = Vec::new();
+        for &c in node.operands() {
+            inputs.push(self.emit(m, c, x, before, values, model)?);
+        }
+        let fail = |e: String| Diagnostic::error(loc.clone(), format!("fusion: {e}"));
+        let value = match &node {
+            Node::Leaf(i) => match &self.egraph.analysis.leaves[*i as usize].1 {
+                LeafOrigin::Ir(v) => *v,
+                LeafOrigin::New(d) => {
+                    let ty = Type::Tensor(d.ty.clone());
+                    let op = m.create_op(
+                        OpSpec::new("smelt.constant")
+                            .attr("value", Attribute::Dense(d.clone()))
+                            .results([ty])
+                            .loc(loc.clone()),
+                    );
+                    m.insert_op_before(before, op);
+                    m.op(op).result()
+                }
+            },
+            Node::Attrs(_) => return Err(fail("an attribute class is not a value".into())),
+            Node::Op(key, children) => {
+                let Some(Node::Attrs(a)) = self.egraph[children[children.len() - 1]].nodes.first() else {
+                    return Err(fail("op without attributes".into()));
+                };
+                let attrs: Vec<(&str, Attribute)> =
+                    self.egraph.analysis.attrs[*a as usize].iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+                let mut b = Builder::before(m, before);
+                b.loc = loc.clone();
+                let op = b.build_n(key.name, &inputs, &attrs, key.results as usize).map_err(fail)?;
+                if key.results == 1 {
+                    m.op(op).result()
+                } else {
+                    // Results are picked by Get nodes; remember the tuple under the class.
+                    values.insert(class, m.op(op).results()[0]);
+                    self.tuples.insert(class, op);
+                    return Ok(m.op(op).results()[0]);
+                }
+            }
+            Node::Get(i, [c]) => {
+                let c = self.egraph.find(*c);
+                let op = *self.tuples.get(&c).ok_or_else(|| fail("a result of an op not emitted".into()))?;
+                m.op(op).results()[*i as usize]
+            }
+            Node::Kernel(t, children) => {
+                let estimate = self.node_estimate(&node, model);
+                let _ = children;
+                self.emit_kernel(m, class, *t, &inputs, before, estimate).map_err(fail)?
+            }
+        };
+        values.insert(class, value);
+        Ok(value)
+    }
+}
+
+impl Program {
+    /// Emits `smelt.kernel` computing template `t` from `inputs`. Splat constants are cloned
+    /// into the body (a kernel is isolated from above); every other input is an operand.
+    fn emit_kernel(
+        &mut self,
+        m: &mut Module,
+        class: Id,
+        t: u32,
+        inputs: &[ValueId],
+        before: OpId,
+        estimate: Option<Estimate>,
+    ) -> Result<ValueId, String> {
+        let template = self.egraph.analysis.templates[t as usize].clone();
+        let loc = self.kernel_location(class, &template);
+        let result_ty =
+            self.egraph.analysis.ty(&self.egraph[class].data).cloned().ok_or("kernel result has no type")?;
+        let inline = |m: &Module, v: ValueId| {
+            m.defining_op(v).filter(|&d| {
+                m.op(d).name() == "smelt.constant"
+                    && matches!(m.op(d).attr("value"), Some(Attribute::Dense(d)) if d.is_splat() || d.ty.num_elements() == Some(1))
+            })
+        };
+        let operands: Vec<ValueId> = inputs.iter().copied().filter(|&v| inline(m, v).is_none()).collect();
+        let kernel = m.create_op(
+            OpSpec::new("smelt.kernel")
+                .operands(operands.iter().copied())
+                .results([result_ty])
+                .regions(1)
+                .loc(loc.clone()),
+        );
+        m.insert_op_before(before, kernel);
+        let region = m.op(kernel).regions()[0];
+        let arg_types: Vec<Type> = operands.iter().map(|&v| m.value_type(v).clone()).collect();
+        let body = m.add_block(region, &arg_types);
+        let mut args = Vec::new();
+        let mut next_arg = 0;
+        for &v in inputs {
+            match inline(m, v) {
+                Some(c) => {
+                    let mut mapping = HashMap::new();
+                    let clone = m.clone_op(c, &mut mapping);
+                    m.append_op(body, clone);
+                    args.push(m.op(clone).result());
+                }
+                None => {
+                    args.push(m.block(body).args()[next_arg]);
+                    next_arg += 1;
+                }
+            }
+        }
+        let body_ops = template.build_in(m, body, &self.egraph.analysis.attrs, &args, &loc)?;
+        let root = m.op(*body_ops.last().ok_or("empty kernel")?).result();
+        let y = m.create_op(OpSpec::new("smelt.yield").operands([root]).loc(loc));
+        m.append_op(body, y);
+        let pattern = kernels::pattern_name(m, &body_ops);
+        let o = m.op_mut(kernel);
+        o.attributes.insert("pattern".into(), Attribute::String(pattern));
+        if let Some(e) = estimate {
+            let us = (e.seconds * 1e6 * 1000.0).round() / 1000.0;
+            o.attributes.insert("predicted_latency_us".into(), Attribute::Float(us, ElementType::F64));
+            o.attributes.insert("flops".into(), Attribute::Int(e.flops as i64, ElementType::I64));
+            o.attributes.insert("bytes".into(), Attribute::Int(e.bytes as i64, ElementType::I64));
+        }
+        Ok(m.op(kernel).result())
+    }
+
+    /// The fused location of the ops a kernel replaces.
+    fn kernel_location(&self, class: Id, template: &Template) -> Location {
+        let eg = &self.egraph;
+        let inputs = self.kernel_inputs(class, template).unwrap_or_default();
+        let mut locs: Vec<Location> =
+            kernels::absorbed(eg, template, &inputs).into_iter().filter_map(|c| eg[c].data.loc.clone()).collect();
+        locs.extend(eg[class].data.loc.clone());
+        Location::fused(locs)
+    }
+
+    fn kernel_inputs(&self, class: Id, template: &Template) -> Option<Vec<Id>> {
+        let t = self.egraph.analysis.templates.iter().position(|x| x == template)? as u32;
+        self.egraph[class].nodes.iter().find_map(|n| match n {
+            Node::Kernel(k, inputs) if *k == t => Some(inputs.iter().map(|&i| self.egraph.find(i)).collect()),
+            _ => None,
+        })
+    }
+}
+
+fn set_loc(eg: &mut EGraph, id: Id, loc: &Location) {
+    if eg[id].data.loc.is_none() && *loc != Location::Unknown {
+        eg[id].data.loc = Some(loc.clone());
+    }
+}
+
+/// The body of an existing `smelt.kernel` as a template; `None` unless it yields exactly the
+/// last body op's single result.
+fn template_of(m: &Module, kernel: OpId, t: &mut Tensors) -> Option<Template> {
+    let body = m.region(m.op(kernel).regions()[0]).blocks()[0];
+    let args = m.block(body).args();
+    let mut index: HashMap<ValueId, Operand> =
+        args.iter().enumerate().map(|(i, &a)| (a, Operand::Arg(i as u32))).collect();
+    let mut ops = Vec::new();
+    let mut last = None;
+    for op in m.block_ops(body) {
+        let o = m.op(op);
+        if o.name() == "smelt.yield" {
+            return (o.operands().len() == 1 && Some(o.operands()[0]) == last).then_some(Template { ops });
+        }
+        if o.results().len() != 1 {
+            return None;
+        }
+        let operands = o.operands().iter().map(|v| index.get(v).copied()).collect::<Option<Vec<_>>>()?;
+        let attrs = t.intern_attrs(o.attributes.clone());
+        index.insert(o.result(), Operand::Op(ops.len() as u32));
+        ops.push(TemplateOp { name: o.def.name, attrs, operands });
+        last = Some(o.result());
+    }
+    None
+}
