@@ -14,7 +14,7 @@ pub struct Fuse {
     /// A calibration profile (JSON); empty for the roofline model alone.
     pub cost_profile: String,
     pub limits: Limits,
-    /// Also price a tree extractor's choice, for comparison (`Stats::tree_cost_s`).
+    /// Also price a tree extractor's choice, for comparison (`Stats::tree_extraction_ms`).
     pub compare_extractors: bool,
     /// What the last run did, one entry per function.
     pub stats: Vec<Stats>,
@@ -85,7 +85,7 @@ impl Pass for Fuse {
             let mut program = Program::from_function(m, func)?;
             program.saturate(&self.limits, &mut stats);
             let extraction = program.extract(model.as_ref(), self.compare_extractors, &mut stats);
-            program.rebuild(m, &extraction, model.as_ref())?;
+            program.rebuild(m, &extraction, Some(model.as_ref()))?;
             self.stats.push(stats);
         }
         // Folded BatchNorm weights are constant expressions until evaluated.

@@ -89,6 +89,18 @@ fn command() -> Command {
                 .help("output: MLIR text, or the op graph as Graphviz (kernels as clusters)"),
         )
         .arg(
+            Arg::new("target")
+                .long("target")
+                .value_name("NAME|FILE.toml")
+                .help("target whose cost model `fuse` uses (sets fuse{target=...} where not given)"),
+        )
+        .arg(
+            Arg::new("cost-profile")
+                .long("cost-profile")
+                .value_name("FILE")
+                .help("calibration profile for `fuse` (sets fuse{cost-profile=...} where not given)"),
+        )
+        .arg(
             Arg::new("import-only")
                 .long("import-only")
                 .action(ArgAction::SetTrue)
@@ -167,10 +179,12 @@ fn run() -> Result<(), Failure> {
                 .map(|e| (0, e.name, e.options))
                 .collect();
         }
+        apply_cost_flags(&mut entries, &matches);
         let out = run_passes(module, &SourceMap::default(), &entries, &options, emit_dot)?;
         return write_output(&output, &out);
     }
 
+    apply_cost_flags(&mut entries, &matches);
     let text = read_text(&input)?;
     let name = display_name(&input).to_string();
     let mut sources = SourceMap::default();
@@ -190,6 +204,18 @@ fn run() -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure(failures))
+    }
+}
+
+/// `--target` and `--cost-profile` fill in the `fuse` options a pipeline leaves unset.
+fn apply_cost_flags(entries: &mut [(usize, String, Options)], matches: &clap::ArgMatches) {
+    for (flag, option) in [("target", "target"), ("cost-profile", "cost-profile")] {
+        if let Some(value) = matches.get_one::<String>(flag) {
+            for (_, name, options) in entries.iter_mut().filter(|e| e.1 == "fuse") {
+                let _ = name;
+                options.0.entry(option.to_string()).or_insert_with(|| value.clone());
+            }
+        }
     }
 }
 

@@ -7,6 +7,8 @@ use smelt_compiler::onnx::ImportOptions;
 use smelt_compiler::target::Target;
 use smelt_compiler::Module;
 use smelt_passes::characterize::{characterize, count_params, Characterization};
+use smelt_passes::fuse::Fuse;
+use smelt_passes::fusion::report::{fusion_report, seed_result, FusionReport};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -94,6 +96,9 @@ enum Command {
         /// target whose ridge point decides compute- versus memory-bound (name or .toml file)
         #[arg(long, default_value = "host")]
         target: String,
+        /// calibration profile (JSON) whose measurements refine the target's roofline
+        #[arg(long, value_name = "FILE")]
+        cost_profile: Option<String>,
     },
     /// List the operations of the smelt dialect with their operands, attributes and summaries.
     Ops,
@@ -112,7 +117,9 @@ fn main() -> ExitCode {
             finish(run_model(&model, &mode, &input, output.as_deref(), json))
         }
         Command::Conformance { dirs, verbose, no_execute } => conformance(&dirs, verbose, !no_execute),
-        Command::Report { model, json, batch, target } => finish(report(&model, json, batch, &target)),
+        Command::Report { model, json, batch, target, cost_profile } => {
+            finish(report(&model, json, batch, &target, cost_profile.as_deref()))
+        }
         Command::Ops => {
             for def in smelt_compiler::dialect::all_ops() {
                 let operands: Vec<String> = def.operands.iter().map(slot).collect();
@@ -159,18 +166,74 @@ fn finish(result: Result<String, Failure>) -> ExitCode {
     }
 }
 
-fn report(model: &ModelArgs, json: bool, batch: Option<u64>, target: &str) -> Result<String, Failure> {
-    let target = Target::load(target).map_err(|e| Failure(format!("error: {e}")))?;
+fn report(
+    model: &ModelArgs,
+    json: bool,
+    batch: Option<u64>,
+    target_name: &str,
+    cost_profile: Option<&str>,
+) -> Result<String, Failure> {
+    let target = Target::load(target_name).map_err(|e| Failure(format!("error: {e}")))?;
     let (imported, module) = model.load()?;
     let mut c = characterize(&module, &target, batch);
     c.params = count_params(&imported);
+    let fusion = fuse_and_report(&module, target_name, cost_profile)?;
     Ok(if json {
         let mut value = serde_json::to_value(&c).expect("serializable");
         value["model"] = serde_json::Value::String(model.model.clone());
+        let f = serde_json::to_value(&fusion).expect("serializable");
+        for key in ["kernels_before", "kernels_after", "traffic_bytes_before", "traffic_bytes_after", "pattern_counts"]
+        {
+            value[key] = f[key].clone();
+        }
+        value["fusion"] = f;
+        if let Some((ops, subgraphs, saved)) = seed_result(&model.model) {
+            value["seeds"] = serde_json::json!({ "ops": ops, "subgraphs": subgraphs, "traffic_saved": saved });
+        }
         serde_json::to_string_pretty(&value).expect("serializable") + "\n"
     } else {
-        report_table(&model.model, &c)
+        report_table(&model.model, &c) + &fusion_table(&model.model, &fusion)
     })
+}
+
+/// Fuses a copy of the cleaned module the way the default pipeline does, with both extractors
+/// priced, and compares it with the unfused module.
+fn fuse_and_report(module: &Module, target: &str, cost_profile: Option<&str>) -> Result<FusionReport, Failure> {
+    use smelt_passes::Pass;
+    let mut fuse = Fuse {
+        target: target.to_string(),
+        cost_profile: cost_profile.unwrap_or_default().to_string(),
+        compare_extractors: true,
+        ..Fuse::default()
+    };
+    let model = fuse.model().map_err(|e| Failure(format!("error: {e}")))?;
+    let mut fused = module.clone();
+    fuse.run(&mut fused).map_err(|d| Failure(smelt::driver::render(&SourceMap::default(), &[d])))?;
+    Ok(fusion_report(module, &fused, &fuse.stats, model.as_ref()))
+}
+
+fn fusion_table(model: &str, f: &FusionReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let seeds = seed_result(model);
+    let seed_kernels = seeds.map_or(String::new(), |(o, k, _)| format!("  (seeds: {o} ops -> {k} subgraphs)"));
+    let seed_traffic = seeds.map_or(String::new(), |(_, _, t)| format!("  (seeds: {:.1}% saved)", t * 100.0));
+    let _ = writeln!(out, "fusion            {} kernels -> {}{seed_kernels}", f.kernels_before, f.kernels_after);
+    let _ = writeln!(
+        out,
+        "traffic           {}B -> {}B, {:.1}% saved{seed_traffic}",
+        si(f.traffic_bytes_before as f64),
+        si(f.traffic_bytes_after as f64),
+        f.traffic_saved * 100.0
+    );
+    let _ = writeln!(
+        out,
+        "fused latency     {:.3} ms -> {:.3} ms predicted ({})",
+        f.predicted_ms_before, f.predicted_ms_after, f.cost_model
+    );
+    let patterns: Vec<String> = f.pattern_counts.iter().map(|(p, n)| format!("{p} {n}")).collect();
+    let _ = writeln!(out, "patterns          {}", patterns.join(", "));
+    out
 }
 
 fn si(v: f64) -> String {

@@ -135,11 +135,8 @@ pub fn fold_constant(v: &OpView) -> Option<Vec<Folded>> {
     if results.is_empty() || !results.iter().all(small) {
         return None;
     }
-    let inputs: Vec<Literal> = v
-        .operands()
-        .iter()
-        .map(|o| Literal::from_dense(v.constant_of(*o)?, &v.module.resources))
-        .collect::<Option<_>>()?;
+    let inputs: Vec<Literal> =
+        v.operands().iter().map(|o| Literal::decode(v.constant_of(*o)?, &v.module.resources)).collect::<Option<_>>()?;
     let refs: Vec<&Literal> = inputs.iter().collect();
     let outputs = super::eval::evaluate(v.module, v.id, &refs).ok()?;
     Some(outputs.iter().map(|l| Folded::Constant(l.to_dense())).collect())

@@ -3,7 +3,7 @@
 //! Legality follows TVM's op patterns and IREE's dispatch regions: a kernel has one *anchor*
 //! (conv, matmul, gemm, attention, pool, reduction) or is a pure elementwise chain; elementwise
 //! ops join as an epilogue when they do not broadcast the kernel's result to a larger shape; a
-//! row reduction (softmax, layer_norm) takes an elementwise prologue; a pointwise convolution
+//! global pool joins as a reduction epilogue; a row reduction (softmax, layer_norm) takes an elementwise prologue; a pointwise convolution
 //! follows a depthwise one (MobileNet's separable block). A value is absorbed into a kernel
 //! only when that kernel's op is its one consumer (as in TVM and IREE), so no kernel recomputes
 //! what the program also needs elsewhere. Every alternative is added beside the unfused ops,
@@ -136,6 +136,10 @@ fn may_join(eg: &EGraph, node: &Node, slot: usize, class: Id, producer: Id, cand
         Role::RowReduction => {
             slot == 0 && template.ops.iter().all(|o| role(o.name) == Role::Elementwise) && same_shape()
         }
+        // A global pool reduces the finished tiles: a reduction epilogue (ResNet's last block).
+        Role::Anchor if matches!(name, "smelt.global_avg_pool" | "smelt.global_max_pool") => {
+            !template.ops.iter().any(|o| o.name.starts_with("smelt.global_"))
+        }
         Role::Anchor if slot == 0 && is_pointwise_conv(eg, node) => {
             is_depthwise(eg, template, &candidate.inputs)
                 && template.ops[1..].iter().all(|o| role(o.name) == Role::Elementwise)
@@ -237,6 +241,8 @@ pub fn pattern_name(m: &Module, ops: &[OpId]) -> String {
                 "smelt.gemm" => "linear".into(),
                 "smelt.batch_norm" => "bn".into(),
                 "smelt.layer_norm" => "layernorm".into(),
+                "smelt.global_avg_pool" => "gap".into(),
+                "smelt.global_max_pool" => "gmp".into(),
                 "smelt.add" if operands.iter().any(|&v| constant(v)) => "bias".into(),
                 "smelt.mul" if operands.iter().any(|&v| constant(v)) => "scale".into(),
                 "smelt.clip" => {

@@ -240,6 +240,9 @@ pub struct Tensors {
     attr_ids: HashMap<String, u32>,
     pub templates: Vec<Template>,
     template_ids: HashMap<Template, u32>,
+    /// Constants rewrites introduced, by printed value: applying a rule again reuses them, so
+    /// saturation can reach a fixed point.
+    constant_ids: HashMap<String, u32>,
 }
 
 pub type EGraph = egg::EGraph<Node, Tensors>;
@@ -258,6 +261,7 @@ impl Tensors {
             attr_ids: HashMap::new(),
             templates: Vec::new(),
             template_ids: HashMap::new(),
+            constant_ids: HashMap::new(),
         };
         t.intern_attrs(Attrs::new());
         t
@@ -289,15 +293,21 @@ impl Tensors {
         (self.leaves.len() - 1) as u32
     }
 
-    /// A new constant leaf, materialized in the scratch module.
+    /// A constant leaf for `value`, materialized in the scratch module the first time.
     pub fn new_constant(&mut self, value: DenseElements) -> u32 {
+        let key = Attribute::Dense(value.clone()).to_string();
+        if let Some(&leaf) = self.constant_ids.get(&key) {
+            return leaf;
+        }
         let ty = Type::Tensor(value.ty.clone());
         let op = self
             .scratch
             .create_op(OpSpec::new("smelt.constant").attr("value", Attribute::Dense(value.clone())).results([ty]));
         self.scratch.append_op(self.block, op);
         let v = self.scratch.op(op).result();
-        self.add_leaf(v, LeafOrigin::New(value))
+        let leaf = self.add_leaf(v, LeafOrigin::New(value));
+        self.constant_ids.insert(key, leaf);
+        leaf
     }
 
     /// Builds `name(operands) {attrs}` in the scratch module; `Err` when the dialect rejects it.

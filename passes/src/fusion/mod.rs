@@ -12,6 +12,7 @@
 pub mod extract;
 pub mod kernels;
 pub mod lang;
+pub mod report;
 pub mod rules;
 
 use crate::cost::{kernel_work, work_of, CostModel, Estimate};
@@ -41,17 +42,19 @@ impl Default for Limits {
     }
 }
 
-/// What fusion did, for reports and tests.
-#[derive(Clone, Debug, Default)]
+/// What the e-graph search of one function did (reported by `smelt report`).
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Stats {
-    pub classes: usize,
-    pub nodes: usize,
+    pub egraph_classes: usize,
+    pub egraph_nodes: usize,
     pub iterations: usize,
     pub stop_reason: String,
-    pub rules_fired: BTreeMap<String, usize>,
-    pub kernel_nodes: usize,
-    pub dag_cost_s: f64,
-    pub tree_cost_s: Option<f64>,
+    pub rules_applied: BTreeMap<String, usize>,
+    pub kernel_alternatives: usize,
+    /// The extracted program's predicted cost, each shared value counted once.
+    pub dag_extraction_ms: f64,
+    /// A tree extractor's choice priced the same way, where asked for.
+    pub tree_extraction_ms: Option<f64>,
 }
 
 /// One function body as an e-graph.
@@ -141,7 +144,7 @@ impl Program {
         stats.stop_reason = format!("{:?}", runner.stop_reason);
         for it in &runner.iterations {
             for (rule, n) in &it.applied {
-                *stats.rules_fired.entry(rule.to_string()).or_default() += n;
+                *stats.rules_applied.entry(rule.to_string()).or_default() += n;
             }
         }
         self.egraph = runner.egraph;
@@ -151,13 +154,13 @@ impl Program {
             }
             let roots: Vec<Id> = self.roots.iter().map(|&r| self.egraph.find(r)).collect();
             let added = kernels::grow(&mut self.egraph, &roots);
-            stats.kernel_nodes += added;
+            stats.kernel_alternatives += added;
             if added == 0 {
                 break;
             }
         }
-        stats.classes = self.egraph.number_of_classes();
-        stats.nodes = self.egraph.total_number_of_nodes();
+        stats.egraph_classes = self.egraph.number_of_classes();
+        stats.egraph_nodes = self.egraph.total_number_of_nodes();
     }
 
     /// What running `node` alone costs under `model`: zero for leaves, views and anything
@@ -198,27 +201,30 @@ impl Program {
 
     /// Extracts the cheapest program; with `compare_tree`, also prices a tree extractor's choice.
     pub fn extract(&mut self, model: &dyn CostModel, compare_tree: bool, stats: &mut Stats) -> extract::Extraction {
-        let mut costs: HashMap<Node, f64> = HashMap::new();
         let nodes: Vec<Node> = self.egraph.classes().flat_map(|c| c.nodes.clone()).collect();
-        for n in nodes {
-            let c = self.node_cost(&n, model);
-            costs.insert(n, c);
-        }
+        let costs: HashMap<Node, f64> = nodes.into_iter().map(|n| (n.clone(), self.node_cost(&n, model))).collect();
         let mut lookup = |n: &Node| costs.get(n).copied().unwrap_or(f64::INFINITY);
         let extraction = extract::greedy_dag(&self.egraph, &self.roots, &mut lookup);
-        stats.dag_cost_s = extraction.cost;
+        stats.dag_extraction_ms = extraction.cost * 1e3;
         if compare_tree {
-            stats.tree_cost_s = Some(extract::tree_choice_cost(&self.egraph, &self.roots, &mut lookup));
+            stats.tree_extraction_ms = Some(extract::tree_choice_cost(&self.egraph, &self.roots, &mut lookup) * 1e3);
         }
         extraction
     }
 
-    /// Replaces the function body with the extracted program.
+    /// Extracts under any node cost (tests and experiments: "fewest ops", "no kernels").
+    pub fn extract_by(&self, cost: impl Fn(&EGraph, &Node) -> f64) -> extract::Extraction {
+        let mut lookup = |n: &Node| cost(&self.egraph, n);
+        extract::greedy_dag(&self.egraph, &self.roots, &mut lookup)
+    }
+
+    /// Replaces the function body with the extracted program. Kernels get predicted-latency,
+    /// FLOP and byte attributes when a `model` is given.
     pub fn rebuild(
         &mut self,
         m: &mut Module,
         x: &extract::Extraction,
-        model: &dyn CostModel,
+        model: Option<&dyn CostModel>,
     ) -> Result<(), Diagnostic> {
         let ret = m.block_terminator(self.entry).expect("a function body ends in func.return");
         let old: Vec<OpId> = m.block_ops(self.entry).filter(|&o| o != ret).collect();
@@ -244,7 +250,7 @@ impl Program {
         x: &extract::Extraction,
         before: OpId,
         values: &mut HashMap<Id, ValueId>,
-        model: &dyn CostModel,
+        model: Option<&dyn CostModel>,
     ) -> Result<ValueId, Diagnostic> {
         let class = self.egraph.find(class);
         if let Some(&v) = values.get(&class) {
@@ -298,9 +304,9 @@ impl Program {
                 m.op(op).results()[*i as usize]
             }
             Node::Kernel(t, children) => {
-                let estimate = self.node_estimate(&node, model);
-                let _ = children;
-                self.emit_kernel(m, class, *t, &inputs, before, estimate).map_err(fail)?
+                let estimate = model.and_then(|model| self.node_estimate(&node, model));
+                let pattern = self.pattern_of(*t, children).map_err(fail)?;
+                self.emit_kernel(m, class, *t, &inputs, before, &pattern, estimate).map_err(fail)?
             }
         };
         values.insert(class, value);
@@ -309,8 +315,19 @@ impl Program {
 }
 
 impl Program {
+    /// The pattern name of template `t` over the input classes: named where the inputs are
+    /// still visible as constants or values (inside a kernel, every input is an argument).
+    fn pattern_of(&mut self, t: u32, inputs: &[Id]) -> Result<String, String> {
+        let eg = &mut self.egraph;
+        let values: Vec<ValueId> =
+            inputs.iter().map(|&c| eg[c].data.value).collect::<Option<_>>().ok_or("untyped input")?;
+        let ops = eg.analysis.instantiate(t, &values)?;
+        Ok(kernels::pattern_name(&eg.analysis.scratch, &ops))
+    }
+
     /// Emits `smelt.kernel` computing template `t` from `inputs`. Splat constants are cloned
     /// into the body (a kernel is isolated from above); every other input is an operand.
+    #[allow(clippy::too_many_arguments)]
     fn emit_kernel(
         &mut self,
         m: &mut Module,
@@ -318,6 +335,7 @@ impl Program {
         t: u32,
         inputs: &[ValueId],
         before: OpId,
+        pattern: &str,
         estimate: Option<Estimate>,
     ) -> Result<ValueId, String> {
         let template = self.egraph.analysis.templates[t as usize].clone();
@@ -362,9 +380,8 @@ impl Program {
         let root = m.op(*body_ops.last().ok_or("empty kernel")?).result();
         let y = m.create_op(OpSpec::new("smelt.yield").operands([root]).loc(loc));
         m.append_op(body, y);
-        let pattern = kernels::pattern_name(m, &body_ops);
         let o = m.op_mut(kernel);
-        o.attributes.insert("pattern".into(), Attribute::String(pattern));
+        o.attributes.insert("pattern".into(), Attribute::String(pattern.to_string()));
         if let Some(e) = estimate {
             let us = (e.seconds * 1e6 * 1000.0).round() / 1000.0;
             o.attributes.insert("predicted_latency_us".into(), Attribute::Float(us, ElementType::F64));

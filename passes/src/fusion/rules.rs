@@ -191,7 +191,7 @@ pub fn all(t: &mut Tensors) -> Vec<Rewrite<Node, Tensors>> {
 /// batch_norm stays and becomes a per-channel affine epilogue of the conv's kernel.
 fn batch_norm_folding() -> Vec<Rewrite<Node, Tensors>> {
     let fold = |with_bias: bool| {
-        move |eg: &mut EGraph, _: Id, s: &Subst| -> Option<Id> {
+        move |eg: &mut EGraph, root: Id, s: &Subst| -> Option<Id> {
             let [x, w, gamma, beta, mean, var_, bn, conv] =
                 ["?x", "?w", "?gamma", "?beta", "?mean", "?var", "?bn", "?conv"].map(|v| s[var(v)]);
             let bias = with_bias.then(|| s[var("?b")]);
@@ -219,7 +219,15 @@ fn batch_norm_folding() -> Vec<Rewrite<Node, Tensors>> {
             };
             let scaled = add_op(eg, "smelt.mul", &[shifted, k], none);
             let b2 = add_op(eg, "smelt.add", &[scaled, beta], none);
-            Some(add_op(eg, "smelt.conv2d", &[x, w2, b2], conv))
+            let folded = add_op(eg, "smelt.conv2d", &[x, w2, b2], conv);
+            // The folded conv stands for both ops: keep both locations.
+            let conv_class =
+                eg[root].nodes.iter().find(|n| n.op_name() == Some("smelt.batch_norm")).map(|n| n.operands()[0]);
+            let locs = conv_class.and_then(|c| eg[c].data.loc.clone()).into_iter().chain(eg[root].data.loc.clone());
+            let loc = smelt_compiler::Location::fused(locs);
+            eg[folded].data.loc = Some(loc.clone());
+            eg[root].data.loc = Some(loc);
+            Some(folded)
         }
     };
     vec![

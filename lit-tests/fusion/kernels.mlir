@@ -1,0 +1,55 @@
+// RUN: %smelt-opt %s --pass-pipeline='builtin.module(fuse)' | FileCheck %s
+// Kernel formation: an anchor takes its epilogue chain; a value with two consumers is never
+// absorbed (it would be computed twice); a depthwise conv takes the pointwise conv after it.
+
+// CHECK-LABEL: func.func @linear_bias_gelu
+// CHECK: "smelt.kernel"(%arg0, %arg1, %arg2)
+// CHECK: pattern = "matmul_add_gelu"
+// CHECK-NOT: "smelt.matmul"
+func.func @linear_bias_gelu(%x: tensor<1x16x32xf32>, %w: tensor<32x64xf32>, %b: tensor<64xf32>) -> tensor<1x16x64xf32> {
+  %0 = "smelt.matmul"(%x, %w) : (tensor<1x16x32xf32>, tensor<32x64xf32>) -> tensor<1x16x64xf32>
+  %1 = "smelt.add"(%0, %b) : (tensor<1x16x64xf32>, tensor<64xf32>) -> tensor<1x16x64xf32>
+  %2 = "smelt.gelu"(%1) : (tensor<1x16x64xf32>) -> tensor<1x16x64xf32>
+  return %2 : tensor<1x16x64xf32>
+}
+
+// The sum feeds both the ReLU and the result, so no kernel absorbs it; the product and its
+// bias become one gemm.
+// CHECK-LABEL: func.func @shared_value
+// CHECK: %[[SUM:.*]] = "smelt.gemm"(%arg0, %arg1, %arg2)
+// CHECK-NEXT: "smelt.relu"(%[[SUM]])
+// CHECK-NEXT: return %[[SUM]]
+func.func @shared_value(%x: tensor<8x32xf32>, %w: tensor<32x32xf32>, %r: tensor<8x32xf32>) -> (tensor<8x32xf32>, tensor<8x32xf32>) {
+  %0 = "smelt.matmul"(%x, %w) : (tensor<8x32xf32>, tensor<32x32xf32>) -> tensor<8x32xf32>
+  %1 = "smelt.add"(%0, %r) : (tensor<8x32xf32>, tensor<8x32xf32>) -> tensor<8x32xf32>
+  %2 = "smelt.relu"(%1) : (tensor<8x32xf32>) -> tensor<8x32xf32>
+  return %1, %2 : tensor<8x32xf32>, tensor<8x32xf32>
+}
+
+// CHECK-LABEL: func.func @separable
+// CHECK: "smelt.kernel"
+// CHECK: "smelt.conv2d"{{.*}}group = 8
+// CHECK-NEXT: "smelt.clip"
+// CHECK-NEXT: "smelt.conv2d"{{.*}}group = 1
+// CHECK: pattern = "dwconv_relu6_conv"
+func.func @separable(%x: tensor<1x8x10x10xf32>, %dw: tensor<8x1x3x3xf32>, %pw: tensor<16x8x1x1xf32>) -> tensor<1x16x10x10xf32> {
+  %lo = "smelt.constant"() {value = dense<0.0> : tensor<f32>} : () -> tensor<f32>
+  %hi = "smelt.constant"() {value = dense<6.0> : tensor<f32>} : () -> tensor<f32>
+  %w1 = "smelt.constant"() {value = dense<0.5> : tensor<8x1x3x3xf32>} : () -> tensor<8x1x3x3xf32>
+  %w2 = "smelt.constant"() {value = dense<0.25> : tensor<16x8x1x1xf32>} : () -> tensor<16x8x1x1xf32>
+  %0 = "smelt.conv2d"(%x, %w1) {group = 8 : i64, pads = array<i64: 1, 1, 1, 1>} : (tensor<1x8x10x10xf32>, tensor<8x1x3x3xf32>) -> tensor<1x8x10x10xf32>
+  %1 = "smelt.clip"(%0, %lo, %hi) : (tensor<1x8x10x10xf32>, tensor<f32>, tensor<f32>) -> tensor<1x8x10x10xf32>
+  %2 = "smelt.conv2d"(%1, %w2) {group = 1 : i64} : (tensor<1x8x10x10xf32>, tensor<16x8x1x1xf32>) -> tensor<1x16x10x10xf32>
+  return %2 : tensor<1x16x10x10xf32>
+}
+
+// CHECK-LABEL: func.func @elementwise_chain
+// CHECK: "smelt.kernel"(%arg0, %arg1)
+// CHECK: pattern = "add_tanh_scale"
+func.func @elementwise_chain(%x: tensor<4x4xf32>, %y: tensor<4x4xf32>) -> tensor<4x4xf32> {
+  %c = "smelt.constant"() {value = dense<3.0> : tensor<f32>} : () -> tensor<f32>
+  %0 = "smelt.add"(%x, %y) : (tensor<4x4xf32>, tensor<4x4xf32>) -> tensor<4x4xf32>
+  %1 = "smelt.tanh"(%0) : (tensor<4x4xf32>) -> tensor<4x4xf32>
+  %2 = "smelt.mul"(%1, %c) : (tensor<4x4xf32>, tensor<f32>) -> tensor<4x4xf32>
+  return %2 : tensor<4x4xf32>
+}
