@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds Smelt, then imports the bundled ResNet-18 (../shared/models, or the bundled .mlir
-# example when the models are absent), cleans it up and characterizes it.
+# example when the models are absent), cleans it up, fuses it and characterizes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -13,5 +13,5 @@ if [ -f "$model" ]; then
   echo "wrote target/resnet18.mlir ($(grep -c '"smelt\.' target/resnet18.mlir) ops)"
   ./target/release/smelt report "$model"
 else
-  ./target/release/smelt-opt examples/resnet-stem.mlir --pass-pipeline='builtin.module(canonicalize,cse)' --timing
+  ./target/release/smelt-opt examples/resnet-stem.mlir --pass-pipeline='builtin.module(canonicalize,cse,fuse)' --timing
 fi

@@ -13,7 +13,7 @@ use smelt_compiler::{ElementType, Module};
 use smelt_passes::fusion::lang::{EGraph, Node};
 use smelt_passes::fusion::{Limits, Program, Stats};
 use smelt_passes::Pass;
-use smelt_runtime::reference::{max_errors, run};
+use smelt_runtime::reference::{max_errors, run, run_function};
 
 fn fewest_ops(eg: &EGraph, node: &Node) -> f64 {
     match node {
@@ -321,4 +321,50 @@ fn softmax_over_another_axis_is_not_attention() {
     let text = ATTENTION.replace("{axis = 3 : i64}", "{axis = 2 : i64}");
     let (_, rewritten, _) = rewrite(&text);
     assert!(!print_module(&rewritten, PrintOptions::default()).contains("smelt.attention"));
+}
+
+/// The lit tests of `fuse` as numeric checks: every function in them, fused by the full pass
+/// (kernels included), computes what it computed before.
+#[test]
+fn fused_lit_examples_compute_the_same_values() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lit-tests/fusion");
+    for file in ["algebra.mlir", "batch-norm.mlir", "kernels.mlir", "recognize.mlir", "cost-profile.mlir"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let original = parse_module(&text, file).unwrap();
+        let mut fused = original.clone();
+        smelt_passes::fuse::Fuse::default().run(&mut fused).unwrap();
+        verify(&fused).unwrap();
+        for (&f, &g) in original.functions().iter().zip(&fused.functions()) {
+            let entry = original.region(original.op(f).regions()[0]).blocks()[0];
+            let inputs: Vec<Literal> = original
+                .block(entry)
+                .args()
+                .iter()
+                .enumerate()
+                .map(|(i, &a)| {
+                    random(
+                        &original.value_type(a).as_tensor().unwrap().static_shape().unwrap(),
+                        i as u64 + 3,
+                        -2.0,
+                        2.0,
+                    )
+                })
+                .collect();
+            let name = original.op(f).attr("sym_name").and_then(|n| n.as_str()).unwrap_or("?").to_string();
+            // BatchNorm statistics read from inputs must be positive variances.
+            let positive = |mut l: Literal| {
+                if let Data::F(v) = &mut l.data {
+                    v.iter_mut().for_each(|x| *x = x.abs() + 0.1);
+                }
+                l
+            };
+            let inputs: Vec<Literal> =
+                if name.contains("statistics") { inputs.into_iter().map(positive).collect() } else { inputs };
+            let (a, b) = (run_function(&original, f, &inputs).unwrap(), run_function(&fused, g, &inputs).unwrap());
+            for (x, y) in a.iter().zip(&b) {
+                let (abs, rel) = max_errors(y, x);
+                assert!(rel < 1e-5 || abs < 1e-6, "{file} @{name}: abs {abs} rel {rel}");
+            }
+        }
+    }
 }

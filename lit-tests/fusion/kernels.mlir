@@ -53,3 +53,35 @@ func.func @elementwise_chain(%x: tensor<4x4xf32>, %y: tensor<4x4xf32>) -> tensor
   %2 = "smelt.mul"(%1, %c) : (tensor<4x4xf32>, tensor<f32>) -> tensor<4x4xf32>
   return %2 : tensor<4x4xf32>
 }
+
+// Squeeze-excite: pool, two pointwise convs, the gate, and the scaling of the pooled input.
+// CHECK-LABEL: func.func @squeeze_excite
+// CHECK: "smelt.kernel"(%arg0)
+// CHECK: pattern = "gap_conv_relu_conv_sigmoid_mul"
+// CHECK-NOT: "smelt.global_avg_pool"
+func.func @squeeze_excite(%x: tensor<1x8x6x6xf32>) -> tensor<1x8x6x6xf32> {
+  %w1 = "smelt.constant"() {value = dense<0.25> : tensor<2x8x1x1xf32>} : () -> tensor<2x8x1x1xf32>
+  %b1 = "smelt.constant"() {value = dense<0.1> : tensor<2xf32>} : () -> tensor<2xf32>
+  %w2 = "smelt.constant"() {value = dense<-0.5> : tensor<8x2x1x1xf32>} : () -> tensor<8x2x1x1xf32>
+  %b2 = "smelt.constant"() {value = dense<0.2> : tensor<8xf32>} : () -> tensor<8xf32>
+  %0 = "smelt.global_avg_pool"(%x) : (tensor<1x8x6x6xf32>) -> tensor<1x8x1x1xf32>
+  %1 = "smelt.conv2d"(%0, %w1, %b1) : (tensor<1x8x1x1xf32>, tensor<2x8x1x1xf32>, tensor<2xf32>) -> tensor<1x2x1x1xf32>
+  %2 = "smelt.relu"(%1) : (tensor<1x2x1x1xf32>) -> tensor<1x2x1x1xf32>
+  %3 = "smelt.conv2d"(%2, %w2, %b2) : (tensor<1x2x1x1xf32>, tensor<8x2x1x1xf32>, tensor<8xf32>) -> tensor<1x8x1x1xf32>
+  %4 = "smelt.sigmoid"(%3) : (tensor<1x8x1x1xf32>) -> tensor<1x8x1x1xf32>
+  %5 = "smelt.mul"(%x, %4) : (tensor<1x8x6x6xf32>, tensor<1x8x1x1xf32>) -> tensor<1x8x6x6xf32>
+  return %5 : tensor<1x8x6x6xf32>
+}
+
+// The scores' rows are whole in a contraction's output, so softmax can follow it (QK^T +
+// softmax when the rest of attention is not fused).
+// CHECK-LABEL: func.func @scores_softmax
+// CHECK: "smelt.kernel"(%arg0, %arg1)
+// CHECK: pattern = "matmul_scale_softmax"
+func.func @scores_softmax(%q: tensor<2x16x8xf32>, %kt: tensor<2x8x16xf32>) -> tensor<2x16x16xf32> {
+  %s = "smelt.constant"() {value = dense<0.35> : tensor<f32>} : () -> tensor<f32>
+  %0 = "smelt.matmul"(%q, %kt) : (tensor<2x16x8xf32>, tensor<2x8x16xf32>) -> tensor<2x16x16xf32>
+  %1 = "smelt.mul"(%0, %s) : (tensor<2x16x16xf32>, tensor<f32>) -> tensor<2x16x16xf32>
+  %2 = "smelt.softmax"(%1) {axis = -1 : i64} : (tensor<2x16x16xf32>) -> tensor<2x16x16xf32>
+  return %2 : tensor<2x16x16xf32>
+}

@@ -41,6 +41,10 @@ pub trait CostModel {
     fn name(&self) -> &str;
     /// The cost of one kernel of `pattern` (`conv_bn_relu`, or the op name when unfused).
     fn estimate(&self, pattern: &str, work: &Work) -> Estimate;
+    /// What the estimates so far rested on that a user should know (fallbacks).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// `max(FLOPs / peak, bytes / bandwidth) + launch overhead`, with intermediates charged as
@@ -183,11 +187,6 @@ impl Calibrated {
         Calibrated { roofline, profile, records, notes: Mutex::new(BTreeSet::new()) }
     }
 
-    /// Patterns estimated by the roofline alone, for the log.
-    pub fn notes(&self) -> Vec<String> {
-        self.notes.lock().map(|n| n.iter().cloned().collect()).unwrap_or_default()
-    }
-
     fn roofline_seconds(&self, flops: u64, bytes: u64, element: ElementType) -> f64 {
         let w = Work { flops, bytes, intermediate_bytes: 0, element, signature: String::new(), parts: Vec::new() };
         self.roofline.estimate("", &w).seconds
@@ -215,6 +214,18 @@ fn interpolate(points: &mut [(f64, f64)], at: f64) -> Option<f64> {
 impl CostModel for Calibrated {
     fn name(&self) -> &str {
         "calibrated"
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let missing = self.notes.lock().map(|n| n.iter().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        if missing.is_empty() {
+            return Vec::new();
+        }
+        vec![format!(
+            "nothing measured for {}; the {} roofline estimated them",
+            missing.join(", "),
+            self.roofline.target.name
+        )]
     }
 
     fn estimate(&self, pattern: &str, work: &Work) -> Estimate {
@@ -295,5 +306,66 @@ mod tests {
         assert!((r.estimate("relu", &fits).seconds - 1.0).abs() < 1e-3);
         let spills = Work { intermediate_bytes: 1 << 30, ..fits.clone() };
         assert!(r.estimate("relu", &spills).seconds > r.estimate("relu", &fits).seconds);
+    }
+
+    fn calibrated(json: &str) -> Calibrated {
+        Calibrated::new(host(), Profile::parse(json, "test.json").unwrap())
+    }
+
+    fn fused(parts: Vec<(String, Work)>, signature: &str) -> Work {
+        let flops = parts.iter().map(|(_, w)| w.flops).sum();
+        Work { flops, bytes: 1 << 20, signature: signature.into(), parts, ..work(0) }
+    }
+
+    #[test]
+    fn an_exact_kernel_record_wins() {
+        let c = calibrated(r#"{"kernel_records": [{"signature": "relu(4)->4:f32", "measured_us": 7.5}]}"#);
+        let w = Work { signature: "relu(4)->4:f32".into(), ..work(16) };
+        assert!((c.estimate("relu", &w).seconds - 7.5e-6).abs() < 1e-15);
+        assert!(c.notes().is_empty());
+    }
+
+    #[test]
+    fn a_fusion_profile_scales_the_unfused_parts_by_the_measured_ratio() {
+        let c = calibrated(r#"{"fusion_profiles": [{"fusion_pattern": "conv_relu", "speedup_factor": 2.0}]}"#);
+        let parts = vec![
+            ("smelt.conv2d".to_string(), Work { flops: 1_000_000_000, ..work(1 << 20) }),
+            ("smelt.relu".to_string(), work(1 << 22)),
+        ];
+        let unfused: f64 = parts.iter().map(|(p, w)| c.roofline.estimate(p, w).seconds).sum();
+        let estimate = c.estimate("conv_relu", &fused(parts, "")).seconds;
+        assert!((estimate - unfused / 2.0).abs() < 1e-12 * unfused, "{estimate} vs {unfused}");
+    }
+
+    #[test]
+    fn measured_sizes_are_interpolated_in_log_flops() {
+        let c = calibrated(
+            r#"{"fusion_profiles": [
+                {"fusion_pattern": "p", "unfused_latency_ms": 1.0, "fused_latency_ms": 0.5, "flops": 1000},
+                {"fusion_pattern": "p", "unfused_latency_ms": 1.0, "fused_latency_ms": 1.0, "flops": 100000}]}"#,
+        );
+        let part = |flops| vec![("smelt.relu".to_string(), Work { flops, ..work(1 << 20) })];
+        let ratio = |flops| {
+            let w = fused(part(flops), "");
+            c.estimate("p", &w).seconds / c.roofline.estimate("smelt.relu", &w.parts[0].1).seconds
+        };
+        assert!((ratio(1000) - 0.5).abs() < 1e-9);
+        assert!((ratio(10_000) - 0.75).abs() < 1e-9, "{}", ratio(10_000));
+        assert!((ratio(10) - 0.5).abs() < 1e-9 && (ratio(10_000_000) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn unmeasured_patterns_fall_back_to_the_roofline_with_a_note() {
+        let c = calibrated("{}");
+        let w = work(1 << 20);
+        assert_eq!(c.estimate("relu", &w), c.roofline.estimate("relu", &w));
+        assert_eq!(c.notes(), vec!["nothing measured for relu; the host roofline estimated them".to_string()]);
+    }
+
+    #[test]
+    fn operation_profiles_rescale_the_roofline() {
+        let c = calibrated(r#"{"operation_profiles": [{"op": "relu", "bytes": 1048576, "latency_ms": 1.0}]}"#);
+        let measured = c.estimate("relu", &work(1 << 20)).seconds;
+        assert!((measured - 1e-3).abs() < 1e-9, "{measured}");
     }
 }

@@ -18,6 +18,7 @@ pub struct Fuse {
     pub compare_extractors: bool,
     /// What the last run did, one entry per function.
     pub stats: Vec<Stats>,
+    pub notes: Vec<String>,
 }
 
 impl Default for Fuse {
@@ -28,6 +29,7 @@ impl Default for Fuse {
             limits: Limits::default(),
             compare_extractors: false,
             stats: Vec::new(),
+            notes: Vec::new(),
         }
     }
 }
@@ -77,6 +79,10 @@ impl Pass for Fuse {
         "fuse"
     }
 
+    fn remarks(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
     fn run(&mut self, m: &mut Module) -> Result<(), Diagnostic> {
         let model = self.model().map_err(|e| Diagnostic::error(Location::Unknown, e))?;
         self.stats.clear();
@@ -88,6 +94,7 @@ impl Pass for Fuse {
             program.rebuild(m, &extraction, Some(model.as_ref()))?;
             self.stats.push(stats);
         }
+        self.notes = model.notes();
         // Folded BatchNorm weights are constant expressions until evaluated.
         crate::fold::fold_pass().run(m)
     }

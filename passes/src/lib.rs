@@ -33,6 +33,10 @@ pub trait Pass {
     /// The registered name (`canonicalize`).
     fn name(&self) -> &'static str;
     fn run(&mut self, module: &mut Module) -> Result<(), Diagnostic>;
+    /// Notes from the last run worth showing a user (printed by the pass manager).
+    fn remarks(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Runs a textual pipeline (`DEFAULT_PIPELINE`, say) on `module` with default instrumentation.

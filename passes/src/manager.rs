@@ -65,6 +65,9 @@ impl PassManager {
             let start = Instant::now();
             pass.run(m).map_err(|d| vec![d])?;
             self.timings.push((name, start.elapsed()));
+            for remark in pass.remarks() {
+                let _ = writeln!(log, "note: {remark} (pass '{name}')");
+            }
             if self.options.verify_each {
                 verify(m).map_err(|mut errors| {
                     for e in &mut errors {

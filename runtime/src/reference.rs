@@ -16,6 +16,11 @@ pub fn run(m: &Module, inputs: &[Literal]) -> Result<Vec<Literal>, String> {
         .find(|f| m.op(*f).attr("sym_name").and_then(|a| a.as_str()) == Some("main"))
         .or_else(|| (funcs.len() == 1).then(|| funcs[0]))
         .ok_or("the module has no @main function")?;
+    run_function(m, func, inputs)
+}
+
+/// Runs the function `func` on `inputs`.
+pub fn run_function(m: &Module, func: OpId, inputs: &[Literal]) -> Result<Vec<Literal>, String> {
     let entry = m.region(m.op(func).regions()[0]).blocks()[0];
     let args = m.block(entry).args();
     if args.len() != inputs.len() {

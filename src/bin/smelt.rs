@@ -209,6 +209,9 @@ fn fuse_and_report(module: &Module, target: &str, cost_profile: Option<&str>) ->
     let model = fuse.model().map_err(|e| Failure(format!("error: {e}")))?;
     let mut fused = module.clone();
     fuse.run(&mut fused).map_err(|d| Failure(smelt::driver::render(&SourceMap::default(), &[d])))?;
+    for remark in fuse.remarks() {
+        eprintln!("note: {remark}");
+    }
     Ok(fusion_report(module, &fused, &fuse.stats, model.as_ref()))
 }
 

@@ -1,13 +1,19 @@
 //! Kernel formation: grows `Kernel` alternatives in the e-graph, one op at a time.
 //!
 //! Legality follows TVM's op patterns and IREE's dispatch regions: a kernel has one *anchor*
-//! (conv, matmul, gemm, attention, pool, reduction) or is a pure elementwise chain; elementwise
-//! ops join as an epilogue when they do not broadcast the kernel's result to a larger shape; a
-//! global pool joins as a reduction epilogue; a row reduction (softmax, layer_norm) takes an elementwise prologue; a pointwise convolution
-//! follows a depthwise one (MobileNet's separable block). A value is absorbed into a kernel
-//! only when that kernel's op is its one consumer (as in TVM and IREE), so no kernel recomputes
-//! what the program also needs elsewhere. Every alternative is added beside the unfused ops,
-//! so the extractor, not this module, decides what to fuse.
+//! (conv, matmul, gemm, attention, pool, reduction) or is a pure elementwise chain;
+//! - elementwise ops join as an epilogue when they do not broadcast the kernel's result to a
+//!   larger shape;
+//! - a global pool joins as a reduction epilogue;
+//! - a row reduction (softmax, layer_norm) takes an elementwise prologue, or follows a
+//!   contraction whose rows it reduces (QK^T + softmax, linear + residual + LayerNorm);
+//! - a pointwise convolution follows a depthwise one (MobileNet's separable block);
+//! - after a global pool, pointwise convolutions and an elementwise op that scales the pooled
+//!   input form squeeze-excite (EfficientNet).
+//!
+//! A value is absorbed into a kernel only when that kernel's op is its one consumer (as in TVM
+//! and IREE), so no kernel recomputes what the program also needs elsewhere. Every alternative
+//! is added beside the unfused ops, so the extractor, not this module, decides what to fuse.
 
 use super::lang::{EGraph, Node, Operand, Template, TemplateOp};
 use super::rules::{attrs, is_constant, tensor};
@@ -131,18 +137,41 @@ fn may_join(eg: &EGraph, node: &Node, slot: usize, class: Id, producer: Id, cand
         out.is_some() && out == tensor(eg, producer).and_then(|t| t.static_shape())
     };
     let template = &candidate.template;
+    let all_elementwise = |ops: &[TemplateOp]| ops.iter().all(|o| role(o.name) == Role::Elementwise);
+    let pooled = template.ops.iter().any(|o| o.name.starts_with("smelt.global_"));
     match role(name) {
-        Role::Elementwise => same_shape(),
+        Role::Elementwise if same_shape() => true,
+        // Squeeze-excite: the pooled, transformed scale multiplies the input the pool read.
+        Role::Elementwise => {
+            let out = tensor(eg, class).and_then(|t| t.static_shape());
+            pooled
+                && node.operands().iter().any(|&o| {
+                    let o = eg.find(o);
+                    candidate.inputs.contains(&o) && tensor(eg, o).and_then(|t| t.static_shape()) == out
+                })
+        }
         Role::RowReduction => {
-            slot == 0 && template.ops.iter().all(|o| role(o.name) == Role::Elementwise) && same_shape()
+            // Rows are whole after an elementwise prologue, or after a contraction whose rows
+            // are the reduced (last) axis.
+            let last_axis = {
+                let rank = tensor(eg, class).and_then(|t| t.shape.as_ref().map(Vec::len)).unwrap_or(0) as i64;
+                let axis =
+                    node.attrs_class().map(|a| attrs(eg, a)).and_then(|a| a.get("axis").and_then(Attribute::as_int));
+                axis.is_none_or(|a| a == -1 || a == rank - 1)
+            };
+            let after_contraction = matches!(template.ops[0].name, "smelt.matmul" | "smelt.gemm")
+                && all_elementwise(&template.ops[1..])
+                && last_axis;
+            slot == 0 && same_shape() && (all_elementwise(&template.ops) || after_contraction)
         }
         // A global pool reduces the finished tiles: a reduction epilogue (ResNet's last block).
-        Role::Anchor if matches!(name, "smelt.global_avg_pool" | "smelt.global_max_pool") => {
-            !template.ops.iter().any(|o| o.name.starts_with("smelt.global_"))
-        }
+        Role::Anchor if matches!(name, "smelt.global_avg_pool" | "smelt.global_max_pool") => !pooled,
         Role::Anchor if slot == 0 && is_pointwise_conv(eg, node) => {
-            is_depthwise(eg, template, &candidate.inputs)
-                && template.ops[1..].iter().all(|o| role(o.name) == Role::Elementwise)
+            let squeezed = tensor(eg, producer)
+                .and_then(|t| t.static_shape())
+                .is_some_and(|s| s.len() == 4 && s[2] == 1 && s[3] == 1);
+            (is_depthwise(eg, template, &candidate.inputs) && all_elementwise(&template.ops[1..]))
+                || (pooled && squeezed)
         }
         _ => false,
     }

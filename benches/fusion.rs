@@ -1,0 +1,29 @@
+//! Compile time of import + cleanup + fusion on the shared models (the target: under
+//! 2 s each for ViT-B/16 and BERT-base in release). `cargo bench --bench fusion`.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use smelt_compiler::onnx::{import_file, ImportOptions, Weights};
+use std::path::Path;
+use std::time::Duration;
+
+fn compile(file: &str) -> usize {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/models").join(file);
+    let weights = if file.contains("graph-only") { Weights::Random { seed: 7 } } else { Weights::FromFiles };
+    let mut m = import_file(&path, &ImportOptions { weights, ..Default::default() }).expect("model imports");
+    smelt_passes::run_pipeline(&mut m, smelt_passes::DEFAULT_PIPELINE).expect("pipeline runs");
+    m.op_count()
+}
+
+fn fusion(c: &mut Criterion) {
+    let mut group = c.benchmark_group("import+cleanup+fuse");
+    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    for file in ["resnet18.onnx", "mobilenet_v2.onnx", "bert_base.graph-only.onnx", "vit_b_16.graph-only.onnx"] {
+        if Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/models").join(file).exists() {
+            group.bench_function(file, |b| b.iter(|| compile(file)));
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, fusion);
+criterion_main!(benches);
