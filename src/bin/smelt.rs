@@ -235,7 +235,26 @@ fn fusion_table(model: &str, f: &FusionReport) -> String {
         f.predicted_ms_before, f.predicted_ms_after, f.cost_model
     );
     let patterns: Vec<String> = f.pattern_counts.iter().map(|(p, n)| format!("{p} {n}")).collect();
-    let _ = writeln!(out, "patterns          {}", patterns.join(", "));
+    out.push_str(&wrapped("patterns          ", &patterns, ""));
+    out
+}
+
+/// `head` then the comma-separated `items` and `tail`, wrapped under the value column so the
+/// table stays within 100 columns.
+fn wrapped(head: &str, items: &[String], tail: &str) -> String {
+    let mut out = String::new();
+    let mut line = head.to_string();
+    for (i, item) in items.iter().enumerate() {
+        let piece = if i + 1 == items.len() { format!("{item}{tail}") } else { format!("{item}, ") };
+        if line.chars().count() + piece.trim_end().chars().count() > 100 {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = " ".repeat(18);
+        }
+        line.push_str(&piece);
+    }
+    out.push_str(&line);
+    out.push('\n');
     out
 }
 
@@ -287,17 +306,7 @@ fn report_table(model: &str, c: &Characterization) -> String {
     let _ = writeln!(out);
     let counts: Vec<String> =
         c.op_counts.iter().map(|(k, v)| format!("{} {v}", k.trim_start_matches("smelt."))).collect();
-    // Wrap the per-op counts under the value column so the table stays within 100 columns.
-    let mut line = format!("ops               {} (", c.ops);
-    for (i, item) in counts.iter().enumerate() {
-        let piece = if i + 1 == counts.len() { format!("{item})") } else { format!("{item}, ") };
-        if line.chars().count() + piece.trim_end().chars().count() > 100 {
-            let _ = writeln!(out, "{}", line.trim_end());
-            line = " ".repeat(18);
-        }
-        line.push_str(&piece);
-    }
-    let _ = writeln!(out, "{line}");
+    out.push_str(&wrapped(&format!("ops               {} (", c.ops), &counts, ")"));
     let _ = writeln!(out, "FLOPs             {} total, {} in conv/matmul/gemm", c.flops_total, c.flops_conv_matmul);
     let _ = writeln!(out, "parameters        {}", c.params);
     let _ = writeln!(
