@@ -5,3 +5,4 @@ pub mod reference;
 pub mod tensor_io;
 
 pub use smelt_compiler::dialect::fold::Literal;
+pub mod jit;
