@@ -386,7 +386,7 @@ mod tests {
             (Ew::Erf(0), libm::erf, 5e-7),
         ] {
             let p = Elementwise { ops: vec![Ew::Input(0), op], result: 1, strides: vec![(0, 1)] };
-            let out = run(&p, &[xs.clone()], 1, xs.len());
+            let out = run(&p, std::slice::from_ref(&xs), 1, xs.len());
             for (x, y) in xs.iter().zip(&out) {
                 let want = f(*x as f64);
                 let err = (*y as f64 - want).abs() / want.abs().max(1.0);
