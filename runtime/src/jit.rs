@@ -15,8 +15,8 @@
 //! polynomial, relative error < 3e-7; erf: Abramowitz-Stegun 7.1.26, absolute error < 5e-7 in
 //! f32 arithmetic).
 
-use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
@@ -50,6 +50,8 @@ pub struct Elementwise {
     pub result: u32,
     /// Per input: (row stride, column stride) in elements.
     pub strides: Vec<(i64, i64)>,
+    /// The output's row stride in elements; 0 for dense rows (`cols`).
+    pub out_row_stride: i64,
 }
 
 pub type EwFn = unsafe extern "C" fn(*const *mut f32, i64, i64);
@@ -142,7 +144,8 @@ impl Codegen<'_, '_> {
             .map(|i| {
                 let rs = if i == n_inputs { None } else { Some(self.program.strides[i].0) };
                 let offset = match rs {
-                    None => self.b.ins().imul(rv, cols),
+                    None if self.program.out_row_stride == 0 => self.b.ins().imul(rv, cols),
+                    None => self.b.ins().imul_imm_s(rv, self.program.out_row_stride),
                     Some(s) => self.b.ins().imul_imm_s(rv, s),
                 };
                 let bytes = self.b.ins().ishl_imm_s(offset, 2);
@@ -213,7 +216,8 @@ impl Codegen<'_, '_> {
                 Ew::Input(i) => {
                     let i = i as usize;
                     let cs = self.program.strides[i].1;
-                    let offset = if cs == 0 { self.b.ins().iconst(types::I64, 0) } else { self.b.ins().imul_imm_s(c, cs * 4) };
+                    let offset =
+                        if cs == 0 { self.b.ins().iconst(types::I64, 0) } else { self.b.ins().imul_imm_s(c, cs * 4) };
                     let addr = self.b.ins().iadd(row_bases[i], offset);
                     if ty == types::F32 || cs == 1 {
                         self.b.ins().load(ty, mem(), addr, 0)
@@ -363,6 +367,7 @@ mod tests {
             ops: vec![Ew::Input(0), Ew::Input(1), Ew::Input(2), Ew::Mul(0, 1), Ew::Add(3, 2)],
             result: 4,
             strides: vec![(7, 1), (0, 1), (1, 0)],
+            out_row_stride: 0,
         };
         let (rows, cols) = (3, 7);
         let x: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
@@ -385,7 +390,7 @@ mod tests {
             (Ew::Sigmoid(0), |x: f64| 1.0 / (1.0 + (-x).exp()), 3e-7),
             (Ew::Erf(0), libm::erf, 5e-7),
         ] {
-            let p = Elementwise { ops: vec![Ew::Input(0), op], result: 1, strides: vec![(0, 1)] };
+            let p = Elementwise { ops: vec![Ew::Input(0), op], result: 1, strides: vec![(0, 1)], out_row_stride: 0 };
             let out = run(&p, std::slice::from_ref(&xs), 1, xs.len());
             for (x, y) in xs.iter().zip(&out) {
                 let want = f(*x as f64);

@@ -5,4 +5,6 @@ pub mod reference;
 pub mod tensor_io;
 
 pub use smelt_compiler::dialect::fold::Literal;
+pub mod exec;
+pub mod gemm;
 pub mod jit;

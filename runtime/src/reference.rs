@@ -70,7 +70,8 @@ fn run_block(m: &Module, block: BlockId, env: &mut HashMap<ValueId, Literal>) ->
     Err("block has no terminator".into())
 }
 
-fn run_kernel(m: &Module, op: OpId, env: &HashMap<ValueId, Literal>) -> Result<Vec<Literal>, String> {
+/// Runs a `smelt.kernel`'s body on the values its operands have in `env`.
+pub fn run_kernel(m: &Module, op: OpId, env: &HashMap<ValueId, Literal>) -> Result<Vec<Literal>, String> {
     let body = m.region(m.op(op).regions()[0]).blocks()[0];
     let mut inner: HashMap<ValueId, Literal> = HashMap::new();
     for (arg, v) in m.block(body).args().iter().zip(m.op(op).operands()) {

@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use smelt::driver::{is_onnx, load_mlir, load_onnx, parse_shapes, parse_weights, read_text, Failure};
 use smelt_compiler::diagnostics::SourceMap;
+use smelt_compiler::dialect::fold::Literal;
 use smelt_compiler::onnx::ImportOptions;
 use smelt_compiler::target::Target;
 use smelt_compiler::Module;
@@ -52,14 +53,26 @@ impl ModelArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a model. Mode `reference` uses the reference interpreter (f64, every value
-    /// materialized): the oracle the JIT modes are checked against.
+    /// Run a model: `fused` runs the extracted kernels, `unfused` one kernel per op with every
+    /// intermediate materialized, `both` compares them; `reference` uses the reference
+    /// interpreter (f64, every value materialized), the oracle the others are checked against.
     Run {
         #[command(flatten)]
         model: ModelArgs,
         /// execution mode
-        #[arg(long, default_value = "reference", value_parser = ["reference"])]
+        #[arg(long, default_value = "fused", value_parser = ["fused", "unfused", "both", "reference"])]
         mode: String,
+        /// timed runs (after one warm-up run); the median is reported
+        #[arg(long, default_value_t = 10)]
+        iters: usize,
+        /// worker threads (default: all cores)
+        #[arg(long)]
+        threads: Option<usize>,
+        /// target and calibration profile the fusion decisions use
+        #[arg(long, default_value = "host")]
+        target: String,
+        #[arg(long, value_name = "FILE")]
+        cost_profile: Option<String>,
         /// input tensors as ONNX TensorProto files, in input order (default: seeded random)
         #[arg(long)]
         input: Vec<String>,
@@ -113,8 +126,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { model, mode, input, output, json } => {
-            finish(run_model(&model, &mode, &input, output.as_deref(), json))
+        Command::Run { model, mode, iters, threads, target, cost_profile, input, output, json } => {
+            let how = RunOptions { mode, iters, threads, target, cost_profile, output, json };
+            finish(run_model(&model, &input, &how))
         }
         Command::Conformance { dirs, verbose, no_execute } => conformance(&dirs, verbose, !no_execute),
         Command::Report { model, json, batch, target, cost_profile } => {
@@ -491,13 +505,42 @@ fn random_inputs(m: &Module) -> Result<Vec<smelt_runtime::Literal>, Failure> {
         .collect()
 }
 
-fn run_model(
-    model: &ModelArgs,
-    mode: &str,
-    input: &[String],
-    output: Option<&str>,
+struct RunOptions {
+    mode: String,
+    iters: usize,
+    threads: Option<usize>,
+    target: String,
+    cost_profile: Option<String>,
+    output: Option<String>,
     json: bool,
-) -> Result<String, Failure> {
+}
+
+/// One compiled variant's results.
+struct Timed {
+    outputs: Vec<Literal>,
+    median_ms: f64,
+    info: smelt_runtime::exec::ExecInfo,
+    compile_ms: f64,
+}
+
+fn time_module(module: Module, inputs: &[Literal], iters: usize) -> Result<Timed, Failure> {
+    let fail = |e: String| Failure(format!("error: {e}"));
+    let start = std::time::Instant::now();
+    let mut exe = smelt_runtime::exec::Executable::compile(module).map_err(fail)?;
+    let compile_ms = start.elapsed().as_secs_f64() * 1e3;
+    let mut outputs = exe.run(inputs).map_err(fail)?;
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t = std::time::Instant::now();
+        outputs = exe.run(inputs).map_err(fail)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let median_ms = times.get(times.len() / 2).copied().unwrap_or(0.0);
+    Ok(Timed { outputs, median_ms, info: exe.info.clone(), compile_ms })
+}
+
+fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<String, Failure> {
     let (_, module) = model.load()?;
     let inputs = if input.is_empty() {
         random_inputs(&module)?
@@ -510,35 +553,86 @@ fn run_model(
             })
             .collect::<Result<_, _>>()?
     };
-    let start = std::time::Instant::now();
-    let outputs = smelt_runtime::reference::run(&module, &inputs).map_err(|e| Failure(format!("error: {e}")))?;
-    let ms = start.elapsed().as_secs_f64() * 1e3;
-    if let (Some(path), Some(first)) = (output, outputs.first()) {
+    let threads = how.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut report = serde_json::json!({ "mode": how.mode, "threads_requested": threads, "threads": 1 });
+    let first_output: Option<Literal>;
+    let mut text = String::new();
+    if how.mode == "reference" {
+        let start = std::time::Instant::now();
+        let outputs = smelt_runtime::reference::run(&module, &inputs).map_err(|e| Failure(format!("error: {e}")))?;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        report["reference_ms"] = ms.into();
+        report["outputs"] = summarize(&outputs);
+        text.push_str(&format!("reference: {ms:.1} ms\n"));
+        first_output = outputs.into_iter().next();
+    } else {
+        let mut fused = None;
+        let mut unfused = None;
+        if how.mode == "unfused" || how.mode == "both" {
+            let t = time_module(module.clone(), &inputs, how.iters)?;
+            report["unfused_ms"] = t.median_ms.into();
+            report["peak_bytes_unfused"] = t.info.peak_bytes.into();
+            report["unfused"] = exec_json(&t);
+            text.push_str(&format!("unfused: {:.3} ms median, peak {} bytes\n", t.median_ms, t.info.peak_bytes));
+            unfused = Some(t);
+        }
+        if how.mode == "fused" || how.mode == "both" {
+            let mut m = module.clone();
+            let fuse = smelt_passes::fuse::Fuse {
+                target: how.target.clone(),
+                cost_profile: how.cost_profile.clone().unwrap_or_default(),
+                ..Default::default()
+            };
+            let mut pm = smelt_passes::PassManager::default();
+            pm.add(Box::new(fuse));
+            pm.run(&mut m, &mut std::io::stderr())
+                .map_err(|ds| Failure(smelt::driver::render(&SourceMap::default(), &ds)))?;
+            let t = time_module(m, &inputs, how.iters)?;
+            report["fused_ms"] = t.median_ms.into();
+            report["peak_bytes_fused"] = t.info.peak_bytes.into();
+            report["fused"] = exec_json(&t);
+            text.push_str(&format!("fused:   {:.3} ms median, peak {} bytes\n", t.median_ms, t.info.peak_bytes));
+            fused = Some(t);
+        }
+        if let (Some(f), Some(u)) = (&fused, &unfused) {
+            report["speedup"] = (u.median_ms / f.median_ms).into();
+            let (mut abs, mut rel) = (0.0f64, 0.0f64);
+            for (a, b) in f.outputs.iter().zip(&u.outputs) {
+                let (x, y) = smelt_runtime::reference::max_errors(a, b);
+                abs = abs.max(x);
+                rel = rel.max(y);
+            }
+            report["max_abs_err"] = abs.into();
+            report["max_rel_err"] = rel.into();
+            text.push_str(&format!(
+                "speedup {:.2}x, max abs err {abs:.3e}, rel {rel:.3e}\n",
+                u.median_ms / f.median_ms
+            ));
+        }
+        let outputs = fused.or(unfused).map(|t| t.outputs).unwrap_or_default();
+        report["outputs"] = summarize(&outputs);
+        first_output = outputs.into_iter().next();
+    }
+    if let (Some(path), Some(first)) = (&how.output, &first_output) {
         smelt_runtime::tensor_io::write_tensor(std::path::Path::new(path), "output", first)
             .map_err(|e| Failure(format!("error: {e}")))?;
     }
-    let summary: Vec<serde_json::Value> = outputs
+    Ok(if how.json { serde_json::to_string_pretty(&report).unwrap() + "\n" } else { text })
+}
+
+fn exec_json(t: &Timed) -> serde_json::Value {
+    let mut v = serde_json::to_value(&t.info).expect("serializable");
+    v["compile_ms"] = t.compile_ms.into();
+    v
+}
+
+fn summarize(outputs: &[Literal]) -> serde_json::Value {
+    outputs
         .iter()
         .map(|o| {
             let v = o.to_f64();
             let mean = if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
             serde_json::json!({ "shape": o.shape, "element": o.element.name(), "mean": mean })
         })
-        .collect();
-    Ok(if json {
-        serde_json::to_string_pretty(&serde_json::json!({ "mode": mode, "reference_ms": ms, "outputs": summary }))
-            .unwrap()
-            + "\n"
-    } else {
-        let mut text = format!("{mode}: {ms:.1} ms\n");
-        for (i, s) in summary.iter().enumerate() {
-            text.push_str(&format!(
-                "output {i}: {} {} mean {:.6}\n",
-                s["shape"],
-                s["element"],
-                s["mean"].as_f64().unwrap_or(0.0)
-            ));
-        }
-        text
-    })
+        .collect()
 }

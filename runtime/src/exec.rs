@@ -1,0 +1,1185 @@
+//! The executor: compiles `@main` into a list of steps over one memory arena, and runs it.
+//!
+//! - **Memory plan.** Every value gets a byte range in one arena, assigned in execution order by
+//!   first fit with liveness-based reuse (a value's range is free after its last use). Views
+//!   (reshape, flatten, squeeze, unsqueeze, identity) alias their input. Weights are read in
+//!   place from the module's resources (memory-mapped files). Kernel intermediates and im2col
+//!   buffers are arena ranges that die with their step. `peak_bytes` is the arena's size.
+//! - **Steps.** Each executed op or `smelt.kernel` becomes steps. A body is cut into segments:
+//!   an anchor (conv2d, matmul, gemm) with its elementwise epilogue runs as the packed GEMM
+//!   ([`crate::gemm`]) or the direct depthwise loop, the epilogue JIT-compiled and applied to
+//!   each finished block of the output; a run of elementwise ops is one JIT-compiled loop
+//!   ([`crate::jit`]); anything else runs through the reference semantics (f64), counted in
+//!   [`ExecInfo::reference_steps`] so it is never silent.
+
+use crate::gemm::{sgemm, View};
+use crate::jit::{Elementwise, Ew, EwFn, Jit};
+use smelt_compiler::attributes::{Attribute, DenseElements, DenseStorage};
+use smelt_compiler::dialect::eval::evaluate;
+use smelt_compiler::dialect::fold::Literal;
+use smelt_compiler::ir::{Module, OpId, ValueId};
+use smelt_compiler::{ElementType, TensorType};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What compilation produced, for reports.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ExecInfo {
+    /// Arena bytes (activations, inputs, outputs) plus kernel scratch.
+    pub peak_bytes: usize,
+    pub steps: usize,
+    pub jit_functions: usize,
+    pub gemm_steps: usize,
+    pub depthwise_steps: usize,
+    /// Ops run through the reference semantics, by name.
+    pub reference_steps: std::collections::BTreeMap<String, usize>,
+    pub micro_kernel: String,
+}
+
+/// Where a value's bytes live.
+#[derive(Clone, Copy, Debug)]
+enum Loc {
+    Arena(usize),
+    /// Weights, expanded splats and kernel scratch: stable for the executable's lifetime.
+    Raw(*mut u8),
+}
+
+type Step = Box<dyn Fn(*mut u8) -> Result<(), String>>;
+
+pub struct Executable {
+    module: Arc<Module>,
+    steps: Vec<(String, Step)>,
+    arena: Vec<u64>,
+    inputs: Vec<(usize, TensorType)>,
+    outputs: Vec<(Loc, TensorType)>,
+    _owned: Vec<Box<[u64]>>,
+    _jit: Jit,
+    pub info: ExecInfo,
+}
+
+const VIEWS: &[&str] = &["smelt.reshape", "smelt.flatten", "smelt.squeeze", "smelt.unsqueeze", "smelt.identity"];
+
+fn tensor_of(m: &Module, v: ValueId) -> Result<TensorType, String> {
+    let t = m.value_type(v).as_tensor().ok_or("a non-tensor value")?.clone();
+    if t.static_shape().is_none() {
+        return Err(format!("value of type {t} has no static shape (pin input shapes with --shape)"));
+    }
+    Ok(t)
+}
+
+fn shape(t: &TensorType) -> Vec<u64> {
+    t.static_shape().unwrap_or_default()
+}
+
+fn byte_size(t: &TensorType) -> usize {
+    t.byte_size().unwrap_or(0) as usize
+}
+
+fn align(n: usize) -> usize {
+    n.div_ceil(64) * 64
+}
+
+/// First-fit placement of live ranges in the arena.
+#[derive(Default)]
+struct Arena {
+    live: Vec<(usize, usize)>,
+    peak: usize,
+}
+
+impl Arena {
+    fn alloc(&mut self, size: usize) -> usize {
+        let size = align(size.max(1));
+        self.live.sort();
+        let mut at = 0;
+        for &(o, s) in &self.live {
+            if o >= at + size {
+                break;
+            }
+            at = at.max(o + s);
+        }
+        self.live.push((at, size));
+        self.peak = self.peak.max(at + size);
+        at
+    }
+
+    fn free(&mut self, offset: usize) {
+        self.live.retain(|&(o, _)| o != offset);
+    }
+}
+
+struct Lower {
+    module: Arc<Module>,
+    jit: Jit,
+    locs: HashMap<ValueId, Loc>,
+    owned: Vec<Box<[u64]>>,
+    info: ExecInfo,
+    arena: Arena,
+    /// Arena ranges of the op being lowered that die with it (kernel intermediates, im2col).
+    temps: Vec<usize>,
+}
+
+impl Executable {
+    /// Compiles `@main` (or the only function) of `module`.
+    pub fn compile(module: Module) -> Result<Executable, String> {
+        let module = Arc::new(module);
+        let m = &*module;
+        let funcs = m.functions();
+        let func = funcs
+            .iter()
+            .copied()
+            .find(|f| m.op(*f).attr("sym_name").and_then(|a| a.as_str()) == Some("main"))
+            .or_else(|| (funcs.len() == 1).then(|| funcs[0]))
+            .ok_or("the module has no @main function")?;
+        let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+        let ops: Vec<OpId> = m.block_ops(entry).collect();
+        let ret = *ops.last().ok_or("empty function")?;
+        let (micro, _) = (crate::gemm::micro_kernel().1, ());
+        let mut lower = Lower {
+            module: module.clone(),
+            jit: Jit::new()?,
+            locs: HashMap::new(),
+            owned: Vec::new(),
+            info: ExecInfo { micro_kernel: micro.to_string(), ..ExecInfo::default() },
+            arena: Arena::default(),
+            temps: Vec::new(),
+        };
+
+        // Liveness over alias roots: the index of the op that reads a value last.
+        let mut root: HashMap<ValueId, ValueId> = HashMap::new();
+        let root_of = |root: &HashMap<ValueId, ValueId>, v: ValueId| *root.get(&v).unwrap_or(&v);
+        let mut last_use: HashMap<ValueId, usize> = HashMap::new();
+        for (i, &op) in ops.iter().enumerate() {
+            let o = m.op(op);
+            for &v in o.operands() {
+                last_use.insert(root_of(&root, v), if op == ret { usize::MAX } else { i });
+            }
+            if VIEWS.contains(&o.name()) {
+                root.insert(o.result(), root_of(&root, o.operands()[0]));
+            }
+        }
+
+        let mut inputs = Vec::new();
+        for &a in m.block(entry).args() {
+            let t = tensor_of(m, a)?;
+            let at = lower.arena.alloc(byte_size(&t));
+            lower.locs.insert(a, Loc::Arena(at));
+            inputs.push((at, t));
+        }
+        let mut steps = Vec::new();
+        for (i, &op) in ops.iter().enumerate() {
+            let o = m.op(op);
+            match o.name() {
+                "func.return" => {}
+                "smelt.constant" => {
+                    let loc = lower.constant(op)?;
+                    lower.locs.insert(o.result(), loc);
+                }
+                name if VIEWS.contains(&name) => {
+                    let loc = lower.locs[&o.operands()[0]];
+                    lower.locs.insert(o.result(), loc);
+                }
+                _ => {
+                    for &r in o.results() {
+                        let at = lower.arena.alloc(byte_size(&tensor_of(m, r)?));
+                        lower.locs.insert(r, Loc::Arena(at));
+                    }
+                    let step = lower.lower_op(op).map_err(|e| format!("{} at {}: {e}", o.name(), o.loc))?;
+                    steps.extend(step.into_iter().map(|s| (o.name().to_string(), s)));
+                    for at in std::mem::take(&mut lower.temps) {
+                        lower.arena.free(at);
+                    }
+                }
+            }
+            // Free what this op read last (after its results were placed: no overlap).
+            for &v in o.operands() {
+                let r = root_of(&root, v);
+                if last_use.get(&r) == Some(&i) {
+                    if let Some(Loc::Arena(at)) = lower.locs.get(&r) {
+                        if m.defining_op(r).is_none_or(|d| m.op(d).name() != "smelt.constant") {
+                            lower.arena.free(*at);
+                        }
+                    }
+                }
+            }
+        }
+        let outputs = m
+            .op(ret)
+            .operands()
+            .iter()
+            .map(|v| Ok((lower.locs[v], tensor_of(m, *v)?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        lower.info.peak_bytes = lower.arena.peak;
+        lower.info.steps = steps.len();
+        Ok(Executable {
+            module,
+            steps,
+            arena: vec![0u64; lower.arena.peak.div_ceil(8)],
+            inputs,
+            outputs,
+            _owned: lower.owned,
+            _jit: lower.jit,
+            info: lower.info,
+        })
+    }
+
+    /// Runs on `inputs` (checked against `@main`'s types); returns the outputs.
+    pub fn run(&mut self, inputs: &[Literal]) -> Result<Vec<Literal>, String> {
+        if inputs.len() != self.inputs.len() {
+            return Err(format!("@main takes {} inputs, {} given", self.inputs.len(), inputs.len()));
+        }
+        let base = self.arena.as_mut_ptr() as *mut u8;
+        for (i, (l, (at, t))) in inputs.iter().zip(&self.inputs).enumerate() {
+            if l.shape != shape(t) || l.element != t.element {
+                return Err(format!("input #{i} is {} but @main expects {t}", l.ty()));
+            }
+            let bytes = literal_bytes(l);
+            // SAFETY: the input's range was allocated with exactly this size.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), base.add(*at), bytes.len()) };
+        }
+        self.run_steps(|_, step| step())?;
+        self.outputs.iter().map(|(loc, t)| Ok(read_literal(resolve(*loc, base), t))).collect()
+    }
+
+    /// Runs every step, through `wrap` (which may time it); inputs stay as last written.
+    pub fn run_steps(
+        &self,
+        mut wrap: impl FnMut(&str, &dyn Fn() -> Result<(), String>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let base = self.arena.as_ptr() as *mut u8;
+        for (name, step) in &self.steps {
+            wrap(name, &|| step(base))?;
+        }
+        Ok(())
+    }
+
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+}
+
+fn resolve(loc: Loc, base: *mut u8) -> *mut u8 {
+    match loc {
+        // SAFETY: arena offsets were allocated inside the arena.
+        Loc::Arena(at) => unsafe { base.add(at) },
+        Loc::Raw(p) => p,
+    }
+}
+
+fn literal_bytes(l: &Literal) -> Vec<u8> {
+    let mut out = Vec::with_capacity(l.len() * l.element.byte_size());
+    match &l.data {
+        smelt_compiler::dialect::fold::Data::F(v) => {
+            v.iter().for_each(|&x| smelt_compiler::scalar::encode(l.element, x, &mut out))
+        }
+        smelt_compiler::dialect::fold::Data::I(v) => {
+            v.iter().for_each(|&x| smelt_compiler::scalar::encode_int(l.element, x, &mut out))
+        }
+    }
+    out
+}
+
+fn read_literal(p: *const u8, t: &TensorType) -> Literal {
+    // SAFETY: `p` points at a value of type `t`.
+    let bytes = unsafe { std::slice::from_raw_parts(p, byte_size(t)) };
+    let d = DenseElements { ty: t.clone(), storage: DenseStorage::Inline(Arc::from(bytes)) };
+    Literal::decode(&d, &Default::default()).expect("a value of its own type decodes")
+}
+
+fn write_literal(p: *mut u8, l: &Literal) {
+    let bytes = literal_bytes(l);
+    // SAFETY: `p` points at a value of `l`'s type and size.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
+}
+
+/// Per-dimension element strides of a tensor of `s` broadcast (numpy rules) to `out`.
+fn broadcast_strides(s: &[u64], out: &[u64]) -> Vec<i64> {
+    let mut strides = vec![0i64; out.len()];
+    let mut acc = 1i64;
+    for i in (0..s.len()).rev() {
+        let d = out.len() - s.len() + i;
+        strides[d] = if s[i] == 1 && out[d] != 1 { 0 } else { acc };
+        acc *= s[i] as i64;
+    }
+    strides
+}
+
+fn f32_value(m: &Module, v: ValueId) -> bool {
+    m.value_type(v).element() == Some(ElementType::F32)
+}
+
+impl Lower {
+    fn own(&mut self, bytes: usize) -> *mut u8 {
+        let mut b = vec![0u64; bytes.div_ceil(8).max(1)].into_boxed_slice();
+        let p = b.as_mut_ptr() as *mut u8;
+        self.owned.push(b);
+        p
+    }
+
+    fn constant(&mut self, op: OpId) -> Result<Loc, String> {
+        let m = self.module.clone();
+        let Some(Attribute::Dense(d)) = m.op(op).attr("value") else { return Err("constant without value".into()) };
+        let size = byte_size(&d.ty);
+        let bytes: &[u8] = match &d.storage {
+            DenseStorage::Inline(b) => b,
+            DenseStorage::Resource(h) => m.resources.get(h).ok_or("missing resource")?.bytes(),
+        };
+        if bytes.len() == size {
+            // In place (weights stay memory-mapped); JIT and GEMM read them unaligned.
+            return Ok(Loc::Raw(bytes.as_ptr() as *mut u8));
+        }
+        let l = Literal::decode(d, &m.resources).ok_or("constant does not decode")?;
+        let p = self.own(size);
+        write_literal(p, &l);
+        Ok(Loc::Raw(p))
+    }
+
+    /// Arena space for the op being lowered only.
+    fn scratch_bytes(&mut self, bytes: usize) -> Loc {
+        let at = self.arena.alloc(bytes);
+        self.temps.push(at);
+        Loc::Arena(at)
+    }
+
+    fn scratch(&mut self, t: &TensorType) -> Loc {
+        self.scratch_bytes(byte_size(t))
+    }
+
+    fn lower_op(&mut self, op: OpId) -> Result<Vec<Step>, String> {
+        let m = self.module.clone();
+        let o = m.op(op);
+        if o.name() == "smelt.kernel" {
+            let body = m.region(o.regions()[0]).blocks()[0];
+            for (arg, v) in m.block(body).args().iter().zip(o.operands()) {
+                let loc = self.locs[v];
+                self.locs.insert(*arg, loc);
+            }
+            let ops: Vec<OpId> = m.block_ops(body).filter(|&b| m.op(b).name() != "smelt.yield").collect();
+            let y = m.block_terminator(body).ok_or("kernel without yield")?;
+            let out = m.op(y).operands()[0];
+            let loc = self.locs[&o.result()];
+            self.locs.insert(out, loc);
+            for &b in &ops {
+                if m.op(b).name() == "smelt.constant" {
+                    let c = self.constant(b)?;
+                    self.locs.insert(m.op(b).result(), c);
+                }
+            }
+            let ops: Vec<OpId> = ops.into_iter().filter(|&b| m.op(b).name() != "smelt.constant").collect();
+            return self.lower_sequence(&ops, out);
+        }
+        self.lower_sequence(&[op], o.results()[0])
+    }
+
+    /// Lowers ops (a kernel body, or one op) whose last result is `out` (already placed).
+    fn lower_sequence(&mut self, ops: &[OpId], out: ValueId) -> Result<Vec<Step>, String> {
+        let m = self.module.clone();
+        let mut steps = Vec::new();
+        let mut i = 0;
+        while i < ops.len() {
+            let op = ops[i];
+            let mut end = i + 1;
+            let anchor = is_anchor(&m, op);
+            if anchor || ew_lowerable(&m, op) {
+                // Extend with elementwise ops that read the previous result and keep its shape.
+                while end < ops.len()
+                    && ew_lowerable(&m, ops[end])
+                    && m.op(ops[end]).operands().contains(&m.op(ops[end - 1]).result())
+                    && m.value_type(m.op(ops[end]).result()) == m.value_type(m.op(op).result())
+                    && (!anchor || epilogue_mergeable(&m, op, ops[end]))
+                {
+                    end += 1;
+                }
+            }
+            let last = m.op(ops[end - 1]).result();
+            for &r in &ops[i..end].iter().flat_map(|&o| m.op(o).results().to_vec()).collect::<Vec<_>>() {
+                if !self.locs.contains_key(&r) {
+                    let loc = if r == out { self.locs[&out] } else { self.scratch(&tensor_of(&m, r)?) };
+                    self.locs.insert(r, loc);
+                }
+            }
+            let _ = last;
+            let segment = &ops[i..end];
+            let step = if anchor {
+                self.anchor(segment)?
+            } else if ew_lowerable(&m, op) {
+                self.elementwise(segment)?
+            } else {
+                self.reference(op)?
+            };
+            steps.push(step);
+            i = end;
+        }
+        Ok(steps)
+    }
+
+    fn reference(&mut self, op: OpId) -> Result<Step, String> {
+        let m = self.module.clone();
+        *self.info.reference_steps.entry(m.op(op).name().to_string()).or_default() += 1;
+        let inputs: Vec<(Loc, TensorType)> = m
+            .op(op)
+            .operands()
+            .iter()
+            .map(|v| Ok((self.locs[v], tensor_of(&m, *v)?)))
+            .collect::<Result<_, String>>()?;
+        let outputs: Vec<Loc> = m.op(op).results().iter().map(|r| self.locs[r]).collect();
+        let module = self.module.clone();
+        Ok(Box::new(move |base| {
+            let literals: Vec<Literal> = inputs.iter().map(|(l, t)| read_literal(resolve(*l, base), t)).collect();
+            let refs: Vec<&Literal> = literals.iter().collect();
+            let outs = evaluate(&module, op, &refs)?;
+            for (l, v) in outputs.iter().zip(&outs) {
+                write_literal(resolve(*l, base), v);
+            }
+            Ok(())
+        }))
+    }
+
+    /// Builds the JIT program of elementwise `ops`; `acc` (if any) is input 0, standing for
+    /// the value the first op reads from an anchor. Returns the program's inputs (values).
+    fn program(&self, ops: &[OpId], acc: Option<ValueId>) -> Result<(Vec<Ew>, Vec<ValueId>), String> {
+        let m = &self.module;
+        let mut prog = Vec::new();
+        let mut inputs: Vec<ValueId> = acc.into_iter().collect();
+        let mut index: HashMap<ValueId, u32> = HashMap::new();
+        if let Some(a) = acc {
+            prog.push(Ew::Input(0));
+            index.insert(a, 0);
+        }
+        for &op in ops {
+            let mut operands = Vec::new();
+            for &v in m.op(op).operands() {
+                let i = match index.get(&v) {
+                    Some(&i) => i,
+                    None => {
+                        inputs.push(v);
+                        prog.push(Ew::Input(inputs.len() as u32 - 1));
+                        let i = prog.len() as u32 - 1;
+                        index.insert(v, i);
+                        i
+                    }
+                };
+                operands.push(i);
+            }
+            let r = lower_ew(m, op, &operands, &mut prog).ok_or("not elementwise-lowerable")?;
+            index.insert(m.op(op).result(), r);
+        }
+        Ok((prog, inputs))
+    }
+
+    fn elementwise(&mut self, ops: &[OpId]) -> Result<Step, String> {
+        let m = self.module.clone();
+        let (prog, inputs) = self.program(ops, None)?;
+        let out = m.op(*ops.last().unwrap()).result();
+        let out_shape = shape(&tensor_of(&m, out)?);
+        // Per-dim strides of every input (BatchNorm parameters align at axis 1), then merge
+        // dimensions that are contiguous for all.
+        let mut strides: Vec<Vec<i64>> = Vec::new();
+        for &v in &inputs {
+            let s = shape(&tensor_of(&m, v)?);
+            let aligned = if is_channel_param(&m, ops, v) {
+                let mut a = vec![1u64; out_shape.len()];
+                a[1] = s.iter().product();
+                a
+            } else {
+                s
+            };
+            strides.push(broadcast_strides(&aligned, &out_shape));
+        }
+        strides.push(broadcast_strides(&out_shape, &out_shape));
+        let (dims, merged) = merge_dims(&out_shape, &strides);
+        let k = dims.len();
+        let (rows, cols) = match k {
+            0 => (1, 1),
+            1 => (1, dims[0]),
+            _ => (dims[k - 2], dims[k - 1]),
+        };
+        let two_d = |s: &Vec<i64>| match k {
+            0 => (0, 0),
+            1 => (0, s[0]),
+            _ => (s[k - 2], s[k - 1]),
+        };
+        let program = Elementwise {
+            ops: prog,
+            result: 0,
+            strides: merged[..inputs.len()].iter().map(two_d).collect(),
+            out_row_stride: two_d(&merged[inputs.len()]).0,
+        };
+        let program = Elementwise { result: program.ops.len() as u32 - 1, ..program };
+        let f = self.jit.compile(&program)?;
+        self.info.jit_functions += 1;
+        let outer: Vec<u64> = dims[..k.saturating_sub(2)].to_vec();
+        let outer_strides: Vec<Vec<i64>> = merged.iter().map(|s| s[..k.saturating_sub(2)].to_vec()).collect();
+        let locs: Vec<Loc> = inputs.iter().chain([&out]).map(|v| self.locs[v]).collect();
+        Ok(Box::new(move |base| {
+            let bases: Vec<*mut u8> = locs.iter().map(|l| resolve(*l, base)).collect();
+            for_each_index(&outer, |idx| {
+                let ptrs: Vec<*mut f32> = bases
+                    .iter()
+                    .zip(&outer_strides)
+                    .map(|(b, s)| {
+                        let off: i64 = idx.iter().zip(s).map(|(&i, &st)| i as i64 * st).sum();
+                        // SAFETY: offsets stay inside each tensor (strides from its shape).
+                        unsafe { (*b as *mut f32).offset(off as isize) }
+                    })
+                    .collect();
+                // SAFETY: the program was compiled for exactly these inputs and strides.
+                unsafe { f(ptrs.as_ptr(), rows as i64, cols as i64) };
+            });
+            Ok(())
+        }))
+    }
+
+    /// A conv2d / matmul / gemm with its epilogue `ops[1..]`.
+    fn anchor(&mut self, ops: &[OpId]) -> Result<Step, String> {
+        let m = self.module.clone();
+        let anchor = ops[0];
+        let o = m.op(anchor);
+        let out = m.op(*ops.last().unwrap()).result();
+        let acc = o.result();
+        let out_t = tensor_of(&m, out)?;
+        let os = shape(&out_t);
+        // The epilogue: gemm's alpha/beta/c first, then the ops; input 0 is the accumulator.
+        let (mut prog, mut inputs) = self.program(&[], Some(acc))?;
+        let mut prefix_result = 0u32;
+        if o.name() == "smelt.gemm" {
+            let alpha = o.attr("alpha").and_then(Attribute::as_float).unwrap_or(1.0) as f32;
+            let beta = o.attr("beta").and_then(Attribute::as_float).unwrap_or(1.0) as f32;
+            if alpha != 1.0 {
+                prog.push(Ew::Const(alpha));
+                prog.push(Ew::Mul(0, prog.len() as u32 - 1));
+                prefix_result = prog.len() as u32 - 1;
+            }
+            if let Some(&c) = o.operands().get(2) {
+                inputs.push(c);
+                prog.push(Ew::Input(inputs.len() as u32 - 1));
+                let mut ci = prog.len() as u32 - 1;
+                if beta != 1.0 {
+                    prog.push(Ew::Const(beta));
+                    prog.push(Ew::Mul(ci, prog.len() as u32 - 1));
+                    ci = prog.len() as u32 - 1;
+                }
+                prog.push(Ew::Add(prefix_result, ci));
+                prefix_result = prog.len() as u32 - 1;
+            }
+        }
+        if o.name() == "smelt.conv2d" {
+            if let Some(&b) = o.operands().get(2) {
+                inputs.push(b);
+                prog.push(Ew::Input(inputs.len() as u32 - 1));
+                prog.push(Ew::Add(prefix_result, prog.len() as u32 - 1));
+                prefix_result = prog.len() as u32 - 1;
+            }
+        }
+        // Append the epilogue ops, reading the accumulator for the anchor's result.
+        let mut index: HashMap<ValueId, u32> = HashMap::from([(acc, prefix_result)]);
+        for &op in &ops[1..] {
+            let mut operands = Vec::new();
+            for &v in m.op(op).operands() {
+                let i = match index.get(&v) {
+                    Some(&i) => i,
+                    None => {
+                        inputs.push(v);
+                        prog.push(Ew::Input(inputs.len() as u32 - 1));
+                        prog.len() as u32 - 1
+                    }
+                };
+                index.entry(v).or_insert(i);
+                operands.push(i);
+            }
+            let r = lower_ew(&m, op, &operands, &mut prog).ok_or("epilogue op is not elementwise")?;
+            index.insert(m.op(op).result(), r);
+        }
+        let result = *index.get(&out).unwrap_or(&prefix_result);
+        // 2-D view of the output: conv [N, O, H, W] -> per (n, group) [O/g, H*W]; matmul
+        // [..., M, N] -> per batch [M, N].
+        let conv = o.name() == "smelt.conv2d";
+        let full: Vec<Vec<i64>> = inputs
+            .iter()
+            .map(|&v| {
+                let s = shape(&tensor_of(&m, v)?);
+                let aligned = if conv && v != acc && (is_conv_bias(&m, anchor, v) || is_channel_param(&m, ops, v)) {
+                    let mut a = vec![1u64; os.len()];
+                    a[1] = s.iter().product();
+                    a
+                } else {
+                    s
+                };
+                Ok(broadcast_strides(&aligned, &os))
+            })
+            .collect::<Result<_, String>>()?;
+        let r = os.len();
+        let two_d: Vec<(i64, i64)> =
+            full.iter().map(|s| if conv { (s[1], s[3]) } else { (s[r - 2], s[r - 1]) }).collect();
+        let ldc = if conv { (os[2] * os[3]) as i64 } else { os[r - 1] as i64 };
+        let mut strides = two_d.clone();
+        strides[0] = (ldc, 1);
+        let program = Elementwise { ops: prog, result, strides, out_row_stride: ldc };
+        let epilogue = if program.ops.len() > 1 { Some(self.jit.compile(&program)?) } else { None };
+        if epilogue.is_some() {
+            self.info.jit_functions += 1;
+        }
+        let extra: Vec<(Loc, Vec<i64>)> =
+            inputs.iter().zip(&full).skip(1).map(|(v, s)| (self.locs[v], s.clone())).collect();
+        let extra_2d: Vec<(i64, i64)> = two_d[1..].to_vec();
+        let out_loc = self.locs[&out];
+        let operand = |i: usize| -> Result<(Loc, Vec<u64>), String> {
+            let v = o.operands()[i];
+            Ok((self.locs[&v], shape(&tensor_of(&m, v)?)))
+        };
+        let apply = Epilogue { f: epilogue, extra, extra_2d };
+        match o.name() {
+            "smelt.conv2d" => {
+                let (x, xs) = operand(0)?;
+                let (w, ws) = operand(1)?;
+                let g = o.attr("group").and_then(Attribute::as_int).unwrap_or(1).max(1) as usize;
+                let ints = |n: &str, d: i64| {
+                    o.attr(n).and_then(Attribute::as_i64_array).map(<[i64]>::to_vec).unwrap_or(vec![d; 4])
+                };
+                let conv = Conv {
+                    xs: xs.iter().map(|&d| d as usize).collect(),
+                    ws: ws.iter().map(|&d| d as usize).collect(),
+                    os: os.iter().map(|&d| d as usize).collect(),
+                    group: g,
+                    strides: ints("strides", 1),
+                    pads: ints("pads", 0),
+                    dilations: ints("dilations", 1),
+                    depthwise: false,
+                };
+                let depthwise = g > 1 && g == conv.xs[1] && conv.os[1] == g;
+                let conv = Conv { depthwise, ..conv };
+                if depthwise {
+                    self.info.depthwise_steps += 1;
+                } else {
+                    self.info.gemm_steps += 1;
+                }
+                let col_bytes = conv.im2col_len() * 4;
+                let cols = if depthwise || conv.is_pointwise() { None } else { Some(self.scratch_bytes(col_bytes)) };
+                Ok(Box::new(move |base| {
+                    let (x, w, y) = (
+                        resolve(x, base) as *const f32,
+                        resolve(w, base) as *const f32,
+                        resolve(out_loc, base) as *mut f32,
+                    );
+                    let cols = cols.map(|c| resolve(c, base) as *mut f32);
+                    // SAFETY: the locations hold tensors of the shapes the plan checked.
+                    unsafe { conv.run(x, w, y, cols, &apply, base) };
+                    Ok(())
+                }))
+            }
+            _ => {
+                self.info.gemm_steps += 1;
+                let (a, as_) = operand(0)?;
+                let (b, bs) = operand(1)?;
+                let gemm = o.name() == "smelt.gemm";
+                let ta = gemm && o.attr("trans_a").and_then(Attribute::as_bool).unwrap_or(false);
+                let tb = gemm && o.attr("trans_b").and_then(Attribute::as_bool).unwrap_or(false);
+                let mm = MatMul::new(&as_, &bs, &os, ta, tb)?;
+                Ok(Box::new(move |base| {
+                    let (a, b, c) = (
+                        resolve(a, base) as *const f32,
+                        resolve(b, base) as *const f32,
+                        resolve(out_loc, base) as *mut f32,
+                    );
+                    // SAFETY: as above.
+                    unsafe { mm.run(a, b, c, &apply, base) };
+                    Ok(())
+                }))
+            }
+        }
+    }
+}
+
+/// Rows and columns of an output block: (first row, rows, first column, columns).
+type Block = (usize, usize, usize, usize);
+
+/// A compiled epilogue and where its extra inputs are.
+struct Epilogue {
+    f: Option<EwFn>,
+    /// Extra inputs: location and per-dim strides over the anchor's output.
+    extra: Vec<(Loc, Vec<i64>)>,
+    extra_2d: Vec<(i64, i64)>,
+}
+
+impl Epilogue {
+    /// Applies to `block` = (r0, rows, c0, cols) of the 2-D output at `c` (row stride `ldc`,
+    /// also fixed at compile time), whose extra inputs start at element `offsets`.
+    unsafe fn apply(&self, c: *mut f32, ldc: usize, offsets: &[i64], block: Block, base: *mut u8) {
+        let Some(f) = self.f else { return };
+        let (r0, rows, c0, cols) = block;
+        let mut ptrs: Vec<*mut f32> = Vec::with_capacity(self.extra.len() + 2);
+        let start = c.add(r0 * ldc + c0);
+        ptrs.push(start);
+        for (((loc, _), (rs, cs)), off) in self.extra.iter().zip(&self.extra_2d).zip(offsets) {
+            let p = resolve(*loc, base) as *mut f32;
+            ptrs.push(p.offset((off + r0 as i64 * rs + c0 as i64 * cs) as isize));
+        }
+        ptrs.push(start);
+        f(ptrs.as_ptr(), rows as i64, cols as i64);
+    }
+
+    fn offsets(&self, dims: &[(usize, usize)]) -> Vec<i64> {
+        // dims: (per-dim index, dim position) pairs for the outer loop
+        self.extra.iter().map(|(_, s)| dims.iter().map(|&(i, d)| i as i64 * s[d]).sum()).collect()
+    }
+}
+
+struct Conv {
+    xs: Vec<usize>,
+    ws: Vec<usize>,
+    os: Vec<usize>,
+    group: usize,
+    strides: Vec<i64>,
+    pads: Vec<i64>,
+    dilations: Vec<i64>,
+    /// One input channel per group and one output channel per group: a direct loop.
+    depthwise: bool,
+}
+
+impl Conv {
+    fn is_pointwise(&self) -> bool {
+        self.ws[2] == 1 && self.ws[3] == 1 && self.strides[..2] == [1, 1] && self.pads.iter().all(|&p| p == 0)
+    }
+
+    fn im2col_len(&self) -> usize {
+        (self.xs[1] / self.group) * self.ws[2] * self.ws[3] * self.os[2] * self.os[3]
+    }
+
+    unsafe fn run(
+        &self,
+        x: *const f32,
+        w: *const f32,
+        y: *mut f32,
+        cols: Option<*mut f32>,
+        ep: &Epilogue,
+        base: *mut u8,
+    ) {
+        let depthwise = self.depthwise;
+        let (n, c, h, wd) = (self.xs[0], self.xs[1], self.xs[2], self.xs[3]);
+        let (o, ho, wo) = (self.os[1], self.os[2], self.os[3]);
+        let (kh, kw) = (self.ws[2], self.ws[3]);
+        let (sh, sw) = (self.strides[0] as isize, self.strides[1] as isize);
+        let (ph, pw) = (self.pads[0] as isize, self.pads[1] as isize);
+        let (dh, dw) = (self.dilations[0] as isize, self.dilations[1] as isize);
+        let (cg, og) = (c / self.group, o / self.group);
+        let hw = ho * wo;
+        let y_len = n * o * hw;
+        let ys = std::slice::from_raw_parts_mut(y, y_len);
+        for b in 0..n {
+            for g in 0..self.group {
+                let xg = x.add((b * c + g * cg) * h * wd);
+                let y_off = (b * o + g * og) * hw;
+                let offsets = ep.offsets(&[(b, 0), (g * og, 1)]);
+                if depthwise {
+                    let wk = std::slice::from_raw_parts(w.add(g * kh * kw), kh * kw);
+                    let xin = std::slice::from_raw_parts(xg, h * wd);
+                    let out = &mut ys[y_off..y_off + hw];
+                    for oy in 0..ho {
+                        for ox in 0..wo {
+                            let mut s = 0.0f32;
+                            for ky in 0..kh {
+                                let iy = oy as isize * sh - ph + ky as isize * dh;
+                                if iy < 0 || iy >= h as isize {
+                                    continue;
+                                }
+                                for kx in 0..kw {
+                                    let ix = ox as isize * sw - pw + kx as isize * dw;
+                                    if ix >= 0 && ix < wd as isize {
+                                        s += xin[iy as usize * wd + ix as usize] * wk[ky * kw + kx];
+                                    }
+                                }
+                            }
+                            out[oy * wo + ox] = s;
+                        }
+                    }
+                    ep.apply(y.add(y_off), hw, &offsets, (0, 1, 0, hw), base);
+                    continue;
+                }
+                let k = cg * kh * kw;
+                let wv = View {
+                    data: std::slice::from_raw_parts(w.add(g * og * k), og * k),
+                    rows: og,
+                    cols: k,
+                    row_stride: k,
+                    col_stride: 1,
+                };
+                let bv = match cols {
+                    None => View {
+                        data: std::slice::from_raw_parts(xg, cg * h * wd),
+                        rows: cg,
+                        cols: hw,
+                        row_stride: hw,
+                        col_stride: 1,
+                    },
+                    Some(buf) => {
+                        let col = std::slice::from_raw_parts_mut(buf, k * hw);
+                        for ci in 0..cg {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let row = &mut col[((ci * kh + ky) * kw + kx) * hw..][..hw];
+                                    for oy in 0..ho {
+                                        let iy = oy as isize * sh - ph + ky as isize * dh;
+                                        for ox in 0..wo {
+                                            let ix = ox as isize * sw - pw + kx as isize * dw;
+                                            row[oy * wo + ox] =
+                                                if iy >= 0 && iy < h as isize && ix >= 0 && ix < wd as isize {
+                                                    *xg.add(ci * h * wd + iy as usize * wd + ix as usize)
+                                                } else {
+                                                    0.0
+                                                };
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        View { data: col, rows: k, cols: hw, row_stride: hw, col_stride: 1 }
+                    }
+                };
+                let cblock = &mut ys[y_off..y_off + og * hw];
+                let cptr = cblock.as_mut_ptr();
+                sgemm(&wv, &bv, cblock, hw, false, &mut |_, r0, rows, c0, cols| {
+                    ep.apply(cptr, hw, &offsets, (r0, rows, c0, cols), base)
+                });
+            }
+        }
+    }
+}
+
+/// A batched matmul (numpy broadcasting over batch dimensions) or a gemm.
+struct MatMul {
+    m: usize,
+    k: usize,
+    n: usize,
+    a_strides: (usize, usize),
+    b_strides: (usize, usize),
+    batch: Vec<u64>,
+    a_batch: Vec<i64>,
+    b_batch: Vec<i64>,
+    a_len: usize,
+    b_len: usize,
+}
+
+impl MatMul {
+    fn new(a: &[u64], b: &[u64], out: &[u64], ta: bool, tb: bool) -> Result<MatMul, String> {
+        let a2: Vec<u64> = if a.len() == 1 { vec![1, a[0]] } else { a.to_vec() };
+        let b2: Vec<u64> = if b.len() == 1 { vec![b[0], 1] } else { b.to_vec() };
+        let (ar, br) = (a2.len(), b2.len());
+        let (m, k) = if ta { (a2[ar - 1], a2[ar - 2]) } else { (a2[ar - 2], a2[ar - 1]) };
+        let n = if tb { b2[br - 2] } else { b2[br - 1] };
+        let a_strides = if ta { (1, m as usize) } else { (k as usize, 1) };
+        let b_strides = if tb { (1, k as usize) } else { (n as usize, 1) };
+        let batch_rank = out.len().saturating_sub(if a.len() > 1 && b.len() > 1 { 2 } else { 1 });
+        let batch: Vec<u64> = out[..batch_rank].to_vec();
+        let batch_strides = |s: &[u64]| {
+            let mut full = broadcast_strides(&s[..s.len() - 2], &batch);
+            let mat = (s[s.len() - 1] * s[s.len() - 2]) as i64;
+            full.iter_mut().for_each(|x| *x *= mat);
+            full
+        };
+        Ok(MatMul {
+            m: m as usize,
+            k: k as usize,
+            n: n as usize,
+            a_strides,
+            b_strides,
+            a_batch: batch_strides(&a2),
+            b_batch: batch_strides(&b2),
+            batch,
+            a_len: (m * k) as usize,
+            b_len: (k * n) as usize,
+        })
+    }
+
+    unsafe fn run(&self, a: *const f32, b: *const f32, c: *mut f32, ep: &Epilogue, base: *mut u8) {
+        let (m, k, n) = (self.m, self.k, self.n);
+        let rank = self.batch.len();
+        let mut i = 0usize;
+        for_each_index(&self.batch, |idx| {
+            let ao: i64 = idx.iter().zip(&self.a_batch).map(|(&x, &s)| x as i64 * s).sum();
+            let bo: i64 = idx.iter().zip(&self.b_batch).map(|(&x, &s)| x as i64 * s).sum();
+            let av = View {
+                data: std::slice::from_raw_parts(a.offset(ao as isize), self.a_len),
+                rows: m,
+                cols: k,
+                row_stride: self.a_strides.0,
+                col_stride: self.a_strides.1,
+            };
+            let bv = View {
+                data: std::slice::from_raw_parts(b.offset(bo as isize), self.b_len),
+                rows: k,
+                cols: n,
+                row_stride: self.b_strides.0,
+                col_stride: self.b_strides.1,
+            };
+            let cptr = c.add(i * m * n);
+            let cs = std::slice::from_raw_parts_mut(cptr, m * n);
+            let dims: Vec<(usize, usize)> = idx.iter().enumerate().map(|(d, &x)| (x as usize, d)).collect();
+            let offsets = ep.offsets(&dims);
+            let _ = rank;
+            sgemm(&av, &bv, cs, n, false, &mut |_, r0, rows, c0, cols| {
+                ep.apply(cptr, n, &offsets, (r0, rows, c0, cols), base)
+            });
+            i += 1;
+        });
+    }
+}
+
+/// Calls `f` with every index of `dims` (row-major); once with `[]` for no dims.
+fn for_each_index(dims: &[u64], mut f: impl FnMut(&[u64])) {
+    if dims.contains(&0) {
+        return;
+    }
+    let mut idx = vec![0u64; dims.len()];
+    loop {
+        f(&idx);
+        let mut d = dims.len();
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < dims[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+/// Merges adjacent dimensions that are contiguous for every stride vector; drops extent-1
+/// dimensions.
+fn merge_dims(dims: &[u64], strides: &[Vec<i64>]) -> (Vec<u64>, Vec<Vec<i64>>) {
+    let keep: Vec<usize> = (0..dims.len()).filter(|&d| dims[d] != 1).collect();
+    let mut out_dims: Vec<u64> = Vec::new();
+    let mut out_strides: Vec<Vec<i64>> = vec![Vec::new(); strides.len()];
+    for &d in &keep {
+        let mergeable = !out_dims.is_empty()
+            && strides.iter().zip(&out_strides).all(|(s, o)| *o.last().unwrap() == s[d] * dims[d] as i64);
+        if mergeable {
+            *out_dims.last_mut().unwrap() *= dims[d];
+            for (s, o) in strides.iter().zip(&mut out_strides) {
+                *o.last_mut().unwrap() = s[d];
+            }
+        } else {
+            out_dims.push(dims[d]);
+            for (s, o) in strides.iter().zip(&mut out_strides) {
+                o.push(s[d]);
+            }
+        }
+    }
+    (out_dims, out_strides)
+}
+
+fn is_anchor(m: &Module, op: OpId) -> bool {
+    let o = m.op(op);
+    let f32s = o.operands().iter().chain(o.results()).all(|&v| f32_value(m, v));
+    f32s && match o.name() {
+        "smelt.conv2d" => {
+            m.value_type(o.operands()[0]).as_tensor().and_then(|t| t.static_shape()).is_some_and(|s| s.len() == 4)
+        }
+        "smelt.matmul" | "smelt.gemm" => true,
+        _ => false,
+    }
+}
+
+/// Whether `op`'s extra operands can be addressed in the anchor's 2-D output view.
+fn epilogue_mergeable(m: &Module, anchor: OpId, op: OpId) -> bool {
+    if m.op(anchor).name() != "smelt.conv2d" {
+        return true;
+    }
+    let os = shape(m.value_type(m.op(anchor).result()).as_tensor().unwrap());
+    m.op(op).operands().iter().all(|&v| {
+        let s = shape(m.value_type(v).as_tensor().unwrap());
+        let aligned = if is_channel_param(m, &[op], v) {
+            let mut a = vec![1u64; os.len()];
+            a[1] = s.iter().product();
+            a
+        } else {
+            s
+        };
+        let st = broadcast_strides(&aligned, &os);
+        st[2] == st[3] * os[3] as i64
+    })
+}
+
+fn is_conv_bias(m: &Module, conv: OpId, v: ValueId) -> bool {
+    m.op(conv).operands().get(2) == Some(&v)
+}
+
+/// BatchNorm's scale, bias, mean and variance: 1-D, aligned with axis 1.
+fn is_channel_param(m: &Module, ops: &[OpId], v: ValueId) -> bool {
+    ops.iter().any(|&op| m.op(op).name() == "smelt.batch_norm" && m.op(op).operands()[1..].contains(&v))
+}
+
+fn splat_of(m: &Module, v: ValueId) -> Option<f64> {
+    let d = m.defining_op(v)?;
+    match m.op(d).attr("value") {
+        Some(Attribute::Dense(dense)) if dense.ty.num_elements() == Some(1) || dense.is_splat() => {
+            Literal::decode(dense, &m.resources)?.to_f64().first().copied()
+        }
+        _ => None,
+    }
+}
+
+/// Whether `op` lowers to an elementwise program (f32 throughout).
+fn ew_lowerable(m: &Module, op: OpId) -> bool {
+    let o = m.op(op);
+    if !o.operands().iter().chain(o.results()).all(|&v| f32_value(m, v)) || o.results().len() != 1 {
+        return false;
+    }
+    match o.name() {
+        "smelt.pow" => matches!(splat_of(m, o.operands()[1]), Some(e) if e == 2.0 || e == 3.0 || e == 0.5 || e == 1.0),
+        name => EW_OPS.contains(&name),
+    }
+}
+
+const EW_OPS: &[&str] = &[
+    "smelt.add",
+    "smelt.sub",
+    "smelt.mul",
+    "smelt.div",
+    "smelt.max",
+    "smelt.min",
+    "smelt.neg",
+    "smelt.abs",
+    "smelt.relu",
+    "smelt.sqrt",
+    "smelt.exp",
+    "smelt.tanh",
+    "smelt.sigmoid",
+    "smelt.erf",
+    "smelt.gelu",
+    "smelt.silu",
+    "smelt.hardsigmoid",
+    "smelt.hardswish",
+    "smelt.leaky_relu",
+    "smelt.clip",
+    "smelt.batch_norm",
+    "smelt.prelu",
+    "smelt.reciprocal",
+    "smelt.identity",
+];
+
+/// Appends `op` (operands at program indices `x`) to `prog`; returns its result's index.
+fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> {
+    let o = m.op(op);
+    let float = |name: &str, d: f64| o.attr(name).and_then(Attribute::as_float).unwrap_or(d) as f32;
+    let mut push = |e: Ew| -> u32 {
+        prog.push(e);
+        prog.len() as u32 - 1
+    };
+    let r = match o.name() {
+        "smelt.add" => push(Ew::Add(x[0], x[1])),
+        "smelt.sub" => push(Ew::Sub(x[0], x[1])),
+        "smelt.mul" => push(Ew::Mul(x[0], x[1])),
+        "smelt.div" => push(Ew::Div(x[0], x[1])),
+        "smelt.max" if x.len() == 2 => push(Ew::Max(x[0], x[1])),
+        "smelt.min" if x.len() == 2 => push(Ew::Min(x[0], x[1])),
+        "smelt.neg" => push(Ew::Neg(x[0])),
+        "smelt.abs" => push(Ew::Abs(x[0])),
+        "smelt.sqrt" => push(Ew::Sqrt(x[0])),
+        "smelt.exp" => push(Ew::Exp(x[0])),
+        "smelt.tanh" => push(Ew::Tanh(x[0])),
+        "smelt.sigmoid" => push(Ew::Sigmoid(x[0])),
+        "smelt.erf" => push(Ew::Erf(x[0])),
+        "smelt.identity" => x[0],
+        "smelt.relu" => {
+            let z = push(Ew::Const(0.0));
+            push(Ew::Max(x[0], z))
+        }
+        "smelt.reciprocal" => {
+            let one = push(Ew::Const(1.0));
+            push(Ew::Div(one, x[0]))
+        }
+        "smelt.gelu" => {
+            let half = push(Ew::Const(0.5));
+            let one = push(Ew::Const(1.0));
+            let inner = if o.attr("approximate").and_then(|a| a.as_str()) == Some("tanh") {
+                let x2 = push(Ew::Mul(x[0], x[0]));
+                let x3 = push(Ew::Mul(x2, x[0]));
+                let k = push(Ew::Const(0.044715));
+                let kx3 = push(Ew::Mul(x3, k));
+                let s = push(Ew::Add(x[0], kx3));
+                let c = push(Ew::Const(0.797_884_6));
+                let u = push(Ew::Mul(s, c));
+                push(Ew::Tanh(u))
+            } else {
+                let c = push(Ew::Const(std::f32::consts::FRAC_1_SQRT_2));
+                let u = push(Ew::Mul(x[0], c));
+                push(Ew::Erf(u))
+            };
+            let p = push(Ew::Add(inner, one));
+            let hx = push(Ew::Mul(x[0], half));
+            push(Ew::Mul(hx, p))
+        }
+        "smelt.silu" => {
+            let s = push(Ew::Sigmoid(x[0]));
+            push(Ew::Mul(x[0], s))
+        }
+        "smelt.hardsigmoid" | "smelt.hardswish" => {
+            let (alpha, beta) = if o.name() == "smelt.hardswish" {
+                (1.0 / 6.0, 0.5)
+            } else {
+                (float("alpha", 0.2), float("beta", 0.5))
+            };
+            let a = push(Ew::Const(alpha));
+            let b = push(Ew::Const(beta));
+            let ax = push(Ew::Mul(x[0], a));
+            let t = push(Ew::Add(ax, b));
+            let zero = push(Ew::Const(0.0));
+            let one = push(Ew::Const(1.0));
+            let lo = push(Ew::Max(t, zero));
+            let hs = push(Ew::Min(lo, one));
+            if o.name() == "smelt.hardswish" {
+                push(Ew::Mul(x[0], hs))
+            } else {
+                hs
+            }
+        }
+        "smelt.leaky_relu" | "smelt.prelu" => {
+            let slope = if o.name() == "smelt.prelu" { x[1] } else { push(Ew::Const(float("alpha", 0.01))) };
+            let zero = push(Ew::Const(0.0));
+            let pos = push(Ew::Max(x[0], zero));
+            let neg = push(Ew::Min(x[0], zero));
+            let sn = push(Ew::Mul(neg, slope));
+            push(Ew::Add(pos, sn))
+        }
+        "smelt.clip" => {
+            let mut v = x[0];
+            let slots = o.def.operands.len();
+            let _ = slots;
+            // clip(x, min?, max?): operands present in order; an absent bound does not clip.
+            let names = smelt_compiler::dialect::OpView::new(m, op);
+            if let Some(lo) = names.operand("min") {
+                let i = o.operands().iter().position(|&u| u == lo)?;
+                v = push(Ew::Max(v, x[i]));
+            }
+            if let Some(hi) = names.operand("max") {
+                let i = o.operands().iter().position(|&u| u == hi)?;
+                v = push(Ew::Min(v, x[i]));
+            }
+            v
+        }
+        "smelt.batch_norm" => {
+            // (x - mean) * scale / sqrt(var + eps) + bias
+            let eps = push(Ew::Const(float("epsilon", 1e-5)));
+            let ve = push(Ew::Add(x[4], eps));
+            let sd = push(Ew::Sqrt(ve));
+            let k = push(Ew::Div(x[1], sd));
+            let c = push(Ew::Sub(x[0], x[3]));
+            let s = push(Ew::Mul(c, k));
+            push(Ew::Add(s, x[2]))
+        }
+        "smelt.pow" => match splat_of(m, o.operands()[1])? {
+            1.0 => x[0],
+            0.5 => push(Ew::Sqrt(x[0])),
+            2.0 => push(Ew::Mul(x[0], x[0])),
+            _ => {
+                let x2 = push(Ew::Mul(x[0], x[0]));
+                push(Ew::Mul(x2, x[0]))
+            }
+        },
+        _ => return None,
+    };
+    Some(r)
+}
