@@ -57,12 +57,15 @@ pub struct Executable {
     pub info: ExecInfo,
 }
 
+/// How compile errors caused by data-dependent shapes begin.
+pub const DYNAMIC: &str = "dynamic shape";
+
 const VIEWS: &[&str] = &["smelt.reshape", "smelt.flatten", "smelt.squeeze", "smelt.unsqueeze", "smelt.identity"];
 
 fn tensor_of(m: &Module, v: ValueId) -> Result<TensorType, String> {
     let t = m.value_type(v).as_tensor().ok_or("a non-tensor value")?.clone();
     if t.static_shape().is_none() {
-        return Err(format!("value of type {t} has no static shape (pin input shapes with --shape)"));
+        return Err(format!("{DYNAMIC}: a value of type {t} (pin input shapes with --shape)"));
     }
     Ok(t)
 }
@@ -977,7 +980,11 @@ fn is_anchor(m: &Module, op: OpId) -> bool {
         "smelt.conv2d" => {
             m.value_type(o.operands()[0]).as_tensor().and_then(|t| t.static_shape()).is_some_and(|s| s.len() == 4)
         }
-        "smelt.matmul" | "smelt.gemm" => true,
+        "smelt.matmul" => o
+            .operands()
+            .iter()
+            .all(|&v| m.value_type(v).as_tensor().and_then(|t| t.shape.as_ref().map(Vec::len)).is_some_and(|r| r >= 2)),
+        "smelt.gemm" => true,
         _ => false,
     }
 }

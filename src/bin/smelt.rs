@@ -91,9 +91,13 @@ enum Command {
         /// also list the cases that pass
         #[arg(short, long)]
         verbose: bool,
-        /// only import and verify; do not run the reference interpreter on the test data
+        /// only import and verify; do not run the test data
         #[arg(long)]
         no_execute: bool,
+        /// how to run each case: the JIT executor on the fused and the unfused module (`jit`),
+        /// the reference interpreter, or all three
+        #[arg(long, default_value = "all", value_parser = ["jit", "reference", "all"])]
+        mode: String,
     },
     /// Characterize a model: FLOPs, parameters, bytes, arithmetic intensity, parallelism,
     /// concurrency and the compute/memory verdict per op and in total.
@@ -130,7 +134,9 @@ fn main() -> ExitCode {
             let how = RunOptions { mode, iters, threads, target, cost_profile, output, json };
             finish(run_model(&model, &input, &how))
         }
-        Command::Conformance { dirs, verbose, no_execute } => conformance(&dirs, verbose, !no_execute),
+        Command::Conformance { dirs, verbose, no_execute, mode } => {
+            conformance(&dirs, verbose, (!no_execute).then_some(mode.as_str()))
+        }
         Command::Report { model, json, batch, target, cost_profile } => {
             finish(report(&model, json, batch, &target, cost_profile.as_deref()))
         }
@@ -369,7 +375,7 @@ fn conformance_cases(dirs: &[String]) -> Vec<std::path::PathBuf> {
     cases
 }
 
-fn conformance(dirs: &[String], verbose: bool, execute: bool) -> ExitCode {
+fn conformance(dirs: &[String], verbose: bool, execute: Option<&str>) -> ExitCode {
     let cases = conformance_cases(dirs);
     if cases.is_empty() {
         eprintln!("error: no conformance cases (folders with model.onnx) under {}", dirs.join(", "));
@@ -418,22 +424,103 @@ fn conformance(dirs: &[String], verbose: bool, execute: bool) -> ExitCode {
     }
 }
 
-/// Imports, verifies and cleans one case, then (with `execute`) runs every
-/// `test_data_set_*` through the reference interpreter and compares with ONNX's tolerances
-/// (|actual - expected| <= 1e-7 + 1e-3 |expected|). `Err((unsupported, message))`.
-fn conformance_case(case: &std::path::Path, execute: bool) -> Result<(), (bool, String)> {
+/// Imports, verifies and cleans one case, then (with `execute`) runs every `test_data_set_*`
+/// — through the JIT executor on the fused and on the unfused module, and/or the reference
+/// interpreter — and compares with ONNX's tolerances (|actual - expected| <= 1e-7 + 1e-3
+/// |expected|). `Err((unsupported, message))`.
+fn conformance_case(case: &std::path::Path, execute: Option<&str>) -> Result<(), (bool, String)> {
     let sources = SourceMap::default();
     let mut module = smelt_compiler::onnx::import_file(&case.join("model.onnx"), &ImportOptions::default())
         .map_err(|e| (e.unsupported, smelt::driver::render(&sources, &[e.diagnostic])))?;
     smelt_compiler::verifier::verify(&module).map_err(|ds| (false, smelt::driver::render(&sources, &ds)))?;
-    smelt_passes::run_pipeline(&mut module, smelt_passes::DEFAULT_PIPELINE)
+    smelt_passes::run_pipeline(&mut module, smelt_passes::CLEANUP_PIPELINE)
         .map_err(|ds| (false, smelt::driver::render(&sources, &ds)))?;
-    if execute {
+    let unfused = module.clone();
+    let fuse = |m: &mut Module| {
+        smelt_passes::run_pipeline(m, "builtin.module(fuse)").map_err(|ds| smelt::driver::render(&sources, &ds))
+    };
+    fuse(&mut module).map_err(|e| (false, e))?;
+    let Some(mode) = execute else { return Ok(()) };
+    let mut runs: Vec<&str> = Vec::new();
+    if mode != "jit" {
+        runs.push("reference");
+    }
+    if mode != "reference" {
+        runs.extend(["fused", "unfused"]);
+    }
+    for name in runs {
         for set in test_data_sets(case) {
-            check_test_data(&module, &set).map_err(|e| (false, format!("{}: {e}", set.display())))?;
+            // Shapes that depend on input values are specialized before fusion, as `smelt run`
+            // does.
+            let mut run = |inputs: &[Literal]| {
+                if name == "reference" {
+                    return smelt_runtime::reference::run(&module, inputs);
+                }
+                let (mut specialized, changed) = specialize(&unfused, inputs)?;
+                if name == "fused" {
+                    if changed {
+                        fuse(&mut specialized)?;
+                    } else {
+                        specialized = module.clone();
+                    }
+                }
+                smelt_runtime::exec::Executable::compile(specialized)?.run(inputs)
+            };
+            check_test_data(&mut run, &set).map_err(|e| (false, format!("{name}: {}: {e}", set.display())))?;
         }
     }
     Ok(())
+}
+
+/// The module specialized to concrete inputs where its shapes depend on them (as any executor
+/// with static memory plans must): argument types take the inputs' shapes, then integer
+/// inputs (shapes, pads, indices) and, if shapes are still open, small float inputs (scales,
+/// range bounds) become constants, and cleanup propagates and folds. Returns the module
+/// unchanged (and `false`) when every shape is already static.
+fn specialize(m: &Module, inputs: &[Literal]) -> Result<(Module, bool), String> {
+    if all_static(m) {
+        return Ok((m.clone(), false));
+    }
+    let mut last = Err("no specialization tried".to_string());
+    for bake_small_floats in [false, true] {
+        let mut s = m.clone();
+        let func = *s.functions().first().ok_or("the module has no function")?;
+        let entry = s.region(s.op(func).regions()[0]).blocks()[0];
+        let args = s.block(entry).args().to_vec();
+        let first = s.block_ops(entry).next().ok_or("empty function")?;
+        for (&a, l) in args.iter().zip(inputs) {
+            s.set_value_type(a, smelt_compiler::Type::Tensor(l.ty()));
+            if l.element.is_integer() || (bake_small_floats && l.len() <= 16) {
+                let c = s.create_op(
+                    smelt_compiler::OpSpec::new("smelt.constant")
+                        .attr("value", smelt_compiler::Attribute::Dense(l.to_dense()))
+                        .results([smelt_compiler::Type::Tensor(l.ty())]),
+                );
+                s.insert_op_before(first, c);
+                let v = s.op(c).result();
+                s.replace_all_uses(a, v);
+            }
+        }
+        smelt_passes::rewrite::sync_function_signatures(&mut s);
+        last = smelt_passes::run_pipeline(&mut s, "builtin.module(canonicalize)")
+            .map_err(|ds| ds.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))
+            .map(|()| (s, true));
+        if last.as_ref().is_ok_and(|(s, _)| all_static(s)) {
+            break;
+        }
+    }
+    last
+}
+
+fn all_static(m: &Module) -> bool {
+    m.functions().iter().all(|&f| {
+        let entry = m.region(m.op(f).regions()[0]).blocks()[0];
+        m.walk_pre_order(f)
+            .iter()
+            .flat_map(|&op| m.op(op).results().to_vec())
+            .chain(m.block(entry).args().iter().copied())
+            .all(|v| m.value_type(v).as_tensor().is_none_or(|t| t.static_shape().is_some()))
+    })
 }
 
 fn test_data_sets(case: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -452,11 +539,13 @@ fn numbered(dir: &std::path::Path, prefix: &str) -> Vec<std::path::PathBuf> {
     (0..).map(|i| dir.join(format!("{prefix}_{i}.pb"))).take_while(|p| p.is_file()).collect()
 }
 
-fn check_test_data(module: &Module, set: &std::path::Path) -> Result<(), String> {
+type Runner<'a> = dyn FnMut(&[Literal]) -> Result<Vec<Literal>, String> + 'a;
+
+fn check_test_data(run: &mut Runner, set: &std::path::Path) -> Result<(), String> {
     use smelt_runtime::tensor_io::read_tensor;
     let inputs = numbered(set, "input").iter().map(|p| read_tensor(p)).collect::<Result<Vec<_>, _>>()?;
     let expected = numbered(set, "output").iter().map(|p| read_tensor(p)).collect::<Result<Vec<_>, _>>()?;
-    let actual = smelt_runtime::reference::run(module, &inputs)?;
+    let actual = run(&inputs)?;
     if actual.len() != expected.len() {
         return Err(format!("{} outputs, expected {}", actual.len(), expected.len()));
     }
@@ -554,7 +643,10 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
             .collect::<Result<_, _>>()?
     };
     let threads = how.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let mut report = serde_json::json!({ "mode": how.mode, "threads_requested": threads, "threads": 1 });
+    let (module, specialized) = specialize(&module, &inputs).map_err(|e| Failure(format!("error: {e}")))?;
+    let mut report = serde_json::json!({
+        "mode": how.mode, "threads_requested": threads, "threads": 1, "specialized_to_inputs": specialized
+    });
     let first_output: Option<Literal>;
     let mut text = String::new();
     if how.mode == "reference" {
@@ -612,6 +704,9 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
         let outputs = fused.or(unfused).map(|t| t.outputs).unwrap_or_default();
         report["outputs"] = summarize(&outputs);
         first_output = outputs.into_iter().next();
+    }
+    for (i, o) in report["outputs"].as_array().into_iter().flatten().enumerate() {
+        text.push_str(&format!("output {i}: {} {} mean {:.6}\n", o["shape"], o["element"], o["mean"].as_f64().unwrap_or(0.0)));
     }
     if let (Some(path), Some(first)) = (&how.output, &first_output) {
         smelt_runtime::tensor_io::write_tensor(std::path::Path::new(path), "output", first)
