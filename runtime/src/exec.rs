@@ -14,6 +14,7 @@
 
 use crate::gemm::{sgemm, View};
 use crate::jit::{Elementwise, Ew, EwFn, Jit};
+use crate::ops::for_each_index;
 use smelt_compiler::attributes::{Attribute, DenseElements, DenseStorage};
 use smelt_compiler::dialect::eval::evaluate;
 use smelt_compiler::dialect::fold::Literal;
@@ -31,6 +32,8 @@ pub struct ExecInfo {
     pub jit_functions: usize,
     pub gemm_steps: usize,
     pub depthwise_steps: usize,
+    /// Ops run by native routines ([`crate::ops`]), by name.
+    pub native_steps: std::collections::BTreeMap<String, usize>,
     /// Ops run through the reference semantics, by name.
     pub reference_steps: std::collections::BTreeMap<String, usize>,
     pub micro_kernel: String,
@@ -258,6 +261,12 @@ impl Executable {
     pub fn module(&self) -> &Module {
         &self.module
     }
+
+    /// Fills the arena with NaNs: a run after this must still produce exact outputs, which
+    /// shows every value is written before it is read.
+    pub fn poison(&mut self) {
+        self.arena.fill(u64::from_ne_bytes([0xff; 8]));
+    }
 }
 
 fn resolve(loc: Loc, base: *mut u8) -> *mut u8 {
@@ -326,9 +335,17 @@ impl Lower {
             DenseStorage::Inline(b) => b,
             DenseStorage::Resource(h) => m.resources.get(h).ok_or("missing resource")?.bytes(),
         };
-        if bytes.len() == size {
-            // In place (weights stay memory-mapped); JIT and GEMM read them unaligned.
+        let aligned = (bytes.as_ptr() as usize).is_multiple_of(d.ty.element.byte_size().max(1));
+        if bytes.len() == size && aligned {
+            // In place: weights stay memory-mapped, read-only.
             return Ok(Loc::Raw(bytes.as_ptr() as *mut u8));
+        }
+        if bytes.len() == size {
+            // Weights inline in a protobuf sit at arbitrary offsets; typed slices need alignment.
+            let p = self.own(size);
+            // SAFETY: `p` has `size` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, size) };
+            return Ok(Loc::Raw(p));
         }
         let l = Literal::decode(d, &m.resources).ok_or("constant does not decode")?;
         let p = self.own(size);
@@ -406,6 +423,8 @@ impl Lower {
                 self.anchor(segment)?
             } else if ew_lowerable(&m, op) {
                 self.elementwise(segment)?
+            } else if let Some(step) = self.native(op)? {
+                step
             } else {
                 self.reference(op)?
             };
@@ -413,6 +432,228 @@ impl Lower {
             i = end;
         }
         Ok(steps)
+    }
+
+    /// A native routine for `op` ([`crate::ops`]), when its types and attributes allow one.
+    fn native(&mut self, op: OpId) -> Result<Option<Step>, String> {
+        let m = self.module.clone();
+        let o = m.op(op);
+        if o.results().len() != 1 {
+            return Ok(None);
+        }
+        let out_t = tensor_of(&m, o.result())?;
+        let os: Vec<usize> = shape(&out_t).iter().map(|&d| d as usize).collect();
+        let out_len: usize = os.iter().product();
+        let input = |i: usize| -> Result<(Loc, Vec<usize>, ElementType), String> {
+            let v = o.operands()[i];
+            let t = tensor_of(&m, v)?;
+            Ok((self.locs[&v], shape(&t).iter().map(|&d| d as usize).collect(), t.element))
+        };
+        let out = self.locs[&o.result()];
+        let f32_io = o.operands().iter().chain(o.results()).all(|&v| f32_value(&m, v));
+        let axis_of = |rank: usize, default: i64| {
+            let a = o.attr("axis").and_then(Attribute::as_int).unwrap_or(default);
+            if a < 0 {
+                a + rank as i64
+            } else {
+                a
+            }
+        };
+        let slice = |p: *mut u8, n: usize| unsafe { std::slice::from_raw_parts(p as *const f32, n) };
+        let slice_mut = |p: *mut u8, n: usize| unsafe { std::slice::from_raw_parts_mut(p as *mut f32, n) };
+        let step: Step = match o.name() {
+            "smelt.softmax" if f32_io && axis_of(os.len(), -1) == os.len() as i64 - 1 => {
+                let (x, _, _) = input(0)?;
+                let cols = *os.last().unwrap_or(&1);
+                Box::new(move |base| {
+                    crate::ops::softmax_rows(
+                        slice(resolve(x, base), out_len),
+                        slice_mut(resolve(out, base), out_len),
+                        cols,
+                    );
+                    Ok(())
+                })
+            }
+            "smelt.layer_norm" if f32_io => {
+                let axis = axis_of(os.len(), -1) as usize;
+                let cols: usize = os[axis..].iter().product();
+                let (x, _, _) = input(0)?;
+                let (scale, ss, _) = input(1)?;
+                let bias = if o.operands().len() > 2 { Some(input(2)?) } else { None };
+                let fits =
+                    |s: &Vec<usize>| s.iter().product::<usize>() == cols && s.as_slice() == &os[os.len() - s.len()..];
+                if !fits(&ss) || bias.as_ref().is_some_and(|b| !fits(&b.1)) {
+                    return Ok(None);
+                }
+                let eps = o.attr("epsilon").and_then(Attribute::as_float).unwrap_or(1e-5) as f32;
+                let bias = bias.map(|b| b.0);
+                Box::new(move |base| {
+                    let b = bias.map(|b| slice(resolve(b, base), cols));
+                    crate::ops::layer_norm_rows(
+                        slice(resolve(x, base), out_len),
+                        slice(resolve(scale, base), cols),
+                        b,
+                        slice_mut(resolve(out, base), out_len),
+                        cols,
+                        eps,
+                    );
+                    Ok(())
+                })
+            }
+            "smelt.transpose" if out_t.element.byte_size() == 4 => {
+                let (x, xs, _) = input(0)?;
+                let perm: Vec<usize> = match o.attr("perm").and_then(Attribute::as_i64_array) {
+                    Some(p) => p.iter().map(|&a| a as usize).collect(),
+                    None => (0..xs.len()).rev().collect(),
+                };
+                Box::new(move |base| {
+                    crate::ops::transpose(
+                        slice(resolve(x, base), out_len),
+                        &xs,
+                        &perm,
+                        slice_mut(resolve(out, base), out_len),
+                    );
+                    Ok(())
+                })
+            }
+            "smelt.gather" if out_t.element.byte_size() == 4 && axis_of(input(0)?.1.len(), 0) == 0 => {
+                let (x, xs, _) = input(0)?;
+                let (idx, is, ie) = input(1)?;
+                if ie != ElementType::I64 || xs.is_empty() {
+                    return Ok(None);
+                }
+                let (rows, row_len) = (xs[0], xs[1..].iter().product::<usize>());
+                let n_idx: usize = is.iter().product();
+                Box::new(move |base| {
+                    let indices = unsafe { std::slice::from_raw_parts(resolve(idx, base) as *const i64, n_idx) };
+                    crate::ops::gather_rows(
+                        slice(resolve(x, base), rows * row_len),
+                        rows,
+                        row_len,
+                        indices,
+                        slice_mut(resolve(out, base), out_len),
+                    )
+                })
+            }
+            "smelt.max_pool" | "smelt.avg_pool" if f32_io && os.len() == 4 => {
+                let (x, xs, _) = input(0)?;
+                let ints = |n: &str, d: usize, k: usize| -> Vec<usize> {
+                    o.attr(n)
+                        .and_then(Attribute::as_i64_array)
+                        .map(|v| v.iter().map(|&a| a as usize).collect())
+                        .unwrap_or(vec![d; k])
+                };
+                let (k, st, p, dl) =
+                    (ints("kernel_shape", 1, 2), ints("strides", 1, 2), ints("pads", 0, 4), ints("dilations", 1, 2));
+                let pool = crate::ops::Pool {
+                    n: xs[0],
+                    c: xs[1],
+                    h: xs[2],
+                    w: xs[3],
+                    ho: os[2],
+                    wo: os[3],
+                    kernel: [k[0], k[1]],
+                    strides: [st[0], st[1]],
+                    pads: [p[0], p[1], p[2], p[3]],
+                    dilations: [dl[0], dl[1]],
+                    max: o.name() == "smelt.max_pool",
+                    count_include_pad: o.attr("count_include_pad").and_then(Attribute::as_bool).unwrap_or(false),
+                };
+                let in_len: usize = xs.iter().product();
+                Box::new(move |base| {
+                    pool.run(slice(resolve(x, base), in_len), slice_mut(resolve(out, base), out_len));
+                    Ok(())
+                })
+            }
+            "smelt.global_avg_pool" | "smelt.global_max_pool" if f32_io && os.len() >= 2 => {
+                let (x, xs, _) = input(0)?;
+                let plane: usize = xs[2..].iter().product();
+                let max = o.name() == "smelt.global_max_pool";
+                Box::new(move |base| {
+                    crate::ops::global_pool(
+                        slice(resolve(x, base), out_len * plane),
+                        slice_mut(resolve(out, base), out_len),
+                        plane,
+                        max,
+                    );
+                    Ok(())
+                })
+            }
+            "smelt.attention" if f32_io => return self.attention(op).map(Some),
+            _ => return Ok(None),
+        };
+        *self.info.native_steps.entry(o.name().to_string()).or_default() += 1;
+        Ok(Some(step))
+    }
+
+    /// Attention per (batch, head): scores in arena scratch, softmax, then the value product.
+    fn attention(&mut self, op: OpId) -> Result<Step, String> {
+        let m = self.module.clone();
+        let o = m.op(op);
+        let dims = |v: ValueId| -> Result<Vec<u64>, String> { Ok(shape(&tensor_of(&m, v)?)) };
+        let (qs, ks, vs, os) =
+            (dims(o.operands()[0])?, dims(o.operands()[1])?, dims(o.operands()[2])?, dims(o.result())?);
+        let r = os.len();
+        let (lq, d, lk, dv) = (
+            qs[qs.len() - 2] as usize,
+            qs[qs.len() - 1] as usize,
+            ks[ks.len() - 1] as usize,
+            vs[vs.len() - 1] as usize,
+        );
+        let batch: Vec<u64> = os[..r - 2].to_vec();
+        let bstrides = |s: &[u64]| {
+            let mut st = broadcast_strides(&s[..s.len() - 2], &batch);
+            let mat = (s[s.len() - 1] * s[s.len() - 2]) as i64;
+            st.iter_mut().for_each(|x| *x *= mat);
+            st
+        };
+        let (qb, kb, vb) = (bstrides(&qs), bstrides(&ks), bstrides(&vs));
+        // The mask broadcast to the scores' shape [batch..., lq, lk].
+        let mut scores_shape = batch.clone();
+        scores_shape.extend([lq as u64, lk as u64]);
+        let mask = match o.operands().get(3) {
+            Some(&mv) => Some((
+                self.locs[&mv],
+                broadcast_strides(&dims(mv)?, &scores_shape),
+                dims(mv)?.iter().product::<u64>() as usize,
+            )),
+            None => None,
+        };
+        let scale = o.attr("scale").and_then(Attribute::as_float).unwrap_or(1.0) as f32;
+        let scratch = self.scratch_bytes(lq * lk * 4);
+        let locs = [
+            self.locs[&o.operands()[0]],
+            self.locs[&o.operands()[1]],
+            self.locs[&o.operands()[2]],
+            self.locs[&o.result()],
+        ];
+        *self.info.native_steps.entry("smelt.attention".into()).or_default() += 1;
+        Ok(Box::new(move |base| {
+            let p = |i: usize| resolve(locs[i], base) as *mut f32;
+            let mut head = 0usize;
+            for_each_index(&batch, |idx| {
+                let off = |st: &[i64]| idx.iter().zip(st).map(|(&i, &s)| i as i64 * s).sum::<i64>() as usize;
+                // SAFETY: offsets and lengths come from the checked shapes.
+                unsafe {
+                    let q = View::row_major(std::slice::from_raw_parts(p(0).add(off(&qb)), lq * d), lq, d);
+                    let kt = View::row_major(std::slice::from_raw_parts(p(1).add(off(&kb)), d * lk), d, lk);
+                    let v = View::row_major(std::slice::from_raw_parts(p(2).add(off(&vb)), lk * dv), lk, dv);
+                    let mask_slice = mask.as_ref().map(|(loc, st, len)| {
+                        let mo: i64 = idx.iter().zip(st).map(|(&i, &s)| i as i64 * s).sum();
+                        let data = std::slice::from_raw_parts(
+                            (resolve(*loc, base) as *const f32).offset(mo as isize),
+                            len - mo as usize,
+                        );
+                        (data, st[st.len() - 2] as usize, st[st.len() - 1] as usize)
+                    });
+                    let scores = std::slice::from_raw_parts_mut(resolve(scratch, base) as *mut f32, lq * lk);
+                    let out = std::slice::from_raw_parts_mut(p(3).add(head * lq * dv), lq * dv);
+                    crate::ops::attention_head(q, kt, v, mask_slice, scale, scores, out);
+                }
+                head += 1;
+            });
+            Ok(())
+        }))
     }
 
     fn reference(&mut self, op: OpId) -> Result<Step, String> {
@@ -611,8 +852,10 @@ impl Lower {
             })
             .collect::<Result<_, String>>()?;
         let r = os.len();
-        let two_d: Vec<(i64, i64)> =
-            full.iter().map(|s| if conv { (s[1], s[3]) } else { (s[r - 2], s[r - 1]) }).collect();
+        let two_d: Vec<(i64, i64)> = full
+            .iter()
+            .map(|s| if conv { (s[1], hw_col_stride(s, &os).unwrap_or(s[3])) } else { (s[r - 2], s[r - 1]) })
+            .collect();
         let ldc = if conv { (os[2] * os[3]) as i64 } else { os[r - 1] as i64 };
         let mut strides = two_d.clone();
         strides[0] = (ldc, 1);
@@ -676,7 +919,17 @@ impl Lower {
                 let gemm = o.name() == "smelt.gemm";
                 let ta = gemm && o.attr("trans_a").and_then(Attribute::as_bool).unwrap_or(false);
                 let tb = gemm && o.attr("trans_b").and_then(Attribute::as_bool).unwrap_or(false);
-                let mm = MatMul::new(&as_, &bs, &os, ta, tb)?;
+                let mut mm = MatMul::new(&as_, &bs, &os, ta, tb)?;
+                // A weight shared by every batch entry and a dense activation: one GEMM over
+                // all rows (ViT's [197, 1, 768] x [768, 2304] is one 197-row product, not 197
+                // one-row products), when the epilogue's inputs are laid out the same way.
+                let rank = os.len();
+                let rows_chain =
+                    |s: &Vec<i64>| (0..rank.saturating_sub(2)).all(|d| s[d] == s[d + 1] * os[d + 1] as i64);
+                if !gemm && !ta && as_.len() == rank && bs.len() == 2 && rank > 2 && full.iter().skip(1).all(rows_chain)
+                {
+                    mm = mm.fold_batch();
+                }
                 Ok(Box::new(move |base| {
                     let (a, b, c) = (
                         resolve(a, base) as *const f32,
@@ -892,6 +1145,12 @@ impl MatMul {
         })
     }
 
+    /// Batch dimensions folded into M (valid when A is dense and B has no batch dimensions).
+    fn fold_batch(self) -> MatMul {
+        let rows = self.m * self.batch.iter().product::<u64>() as usize;
+        MatMul { m: rows, a_len: rows * self.k, batch: Vec::new(), a_batch: Vec::new(), b_batch: Vec::new(), ..self }
+    }
+
     unsafe fn run(&self, a: *const f32, b: *const f32, c: *mut f32, ep: &Epilogue, base: *mut u8) {
         let (m, k, n) = (self.m, self.k, self.n);
         let rank = self.batch.len();
@@ -923,29 +1182,6 @@ impl MatMul {
             });
             i += 1;
         });
-    }
-}
-
-/// Calls `f` with every index of `dims` (row-major); once with `[]` for no dims.
-fn for_each_index(dims: &[u64], mut f: impl FnMut(&[u64])) {
-    if dims.contains(&0) {
-        return;
-    }
-    let mut idx = vec![0u64; dims.len()];
-    loop {
-        f(&idx);
-        let mut d = dims.len();
-        loop {
-            if d == 0 {
-                return;
-            }
-            d -= 1;
-            idx[d] += 1;
-            if idx[d] < dims[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
     }
 }
 
@@ -1005,8 +1241,20 @@ fn epilogue_mergeable(m: &Module, anchor: OpId, op: OpId) -> bool {
             s
         };
         let st = broadcast_strides(&aligned, &os);
-        st[2] == st[3] * os[3] as i64
+        hw_col_stride(&st, &os).is_some()
     })
+}
+
+/// The stride of the merged H x W column index of a conv output view, for an input with
+/// per-dimension strides `s` over the output `os` (NCHW); `None` when H and W do not merge.
+fn hw_col_stride(s: &[i64], os: &[u64]) -> Option<i64> {
+    if os[3] == 1 {
+        Some(s[2])
+    } else if os[2] == 1 || s[2] == s[3] * os[3] as i64 {
+        Some(s[3])
+    } else {
+        None
+    }
 }
 
 fn is_conv_bias(m: &Module, conv: OpId, v: ValueId) -> bool {

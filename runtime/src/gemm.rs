@@ -18,7 +18,12 @@ pub struct View<'a> {
     pub col_stride: usize,
 }
 
-impl View<'_> {
+impl<'a> View<'a> {
+    /// A dense row-major `rows x cols` matrix.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> View<'a> {
+        View { data, rows, cols, row_stride: cols, col_stride: 1 }
+    }
+
     #[inline]
     fn at(&self, r: usize, c: usize) -> f32 {
         self.data[r * self.row_stride + c * self.col_stride]

@@ -8,3 +8,4 @@ pub use smelt_compiler::dialect::fold::Literal;
 pub mod exec;
 pub mod gemm;
 pub mod jit;
+pub mod ops;

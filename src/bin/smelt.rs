@@ -706,7 +706,12 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
         first_output = outputs.into_iter().next();
     }
     for (i, o) in report["outputs"].as_array().into_iter().flatten().enumerate() {
-        text.push_str(&format!("output {i}: {} {} mean {:.6}\n", o["shape"], o["element"], o["mean"].as_f64().unwrap_or(0.0)));
+        text.push_str(&format!(
+            "output {i}: {} {} mean {:.6}\n",
+            o["shape"],
+            o["element"],
+            o["mean"].as_f64().unwrap_or(0.0)
+        ));
     }
     if let (Some(path), Some(first)) = (&how.output, &first_output) {
         smelt_runtime::tensor_io::write_tensor(std::path::Path::new(path), "output", first)

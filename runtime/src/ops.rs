@@ -1,0 +1,217 @@
+//! Native f32 routines for the ops between the anchors: row reductions (softmax,
+//! layer_norm), pooling, attention, and data movement (transpose, gather). Each works on
+//! dense row-major slices whose shapes the executor checked at compile time.
+
+use crate::gemm::{sgemm, View};
+
+/// Softmax over rows of `cols` elements.
+pub fn softmax_rows(x: &[f32], out: &mut [f32], cols: usize) {
+    for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
+        let max = xr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0f32;
+        for (o, &v) in or.iter_mut().zip(xr) {
+            *o = (v - max).exp();
+            sum += *o;
+        }
+        let inv = 1.0 / sum;
+        or.iter_mut().for_each(|o| *o *= inv);
+    }
+}
+
+/// LayerNorm over rows of `cols` elements with per-column scale and optional bias.
+pub fn layer_norm_rows(x: &[f32], scale: &[f32], bias: Option<&[f32]>, out: &mut [f32], cols: usize, eps: f32) {
+    for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
+        let mean = xr.iter().map(|&v| v as f64).sum::<f64>() / cols as f64;
+        let var = xr.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / cols as f64;
+        let inv = 1.0 / (var + eps as f64).sqrt();
+        for (j, (o, &v)) in or.iter_mut().zip(xr).enumerate() {
+            let n = ((v as f64 - mean) * inv) as f32;
+            *o = n * scale[j] + bias.map_or(0.0, |b| b[j]);
+        }
+    }
+}
+
+/// `out = x` permuted by `perm` (out dim i is x dim perm[i]).
+pub fn transpose(x: &[f32], shape: &[usize], perm: &[usize], out: &mut [f32]) {
+    let rank = shape.len();
+    let mut in_strides = vec![1usize; rank];
+    for d in (0..rank.saturating_sub(1)).rev() {
+        in_strides[d] = in_strides[d + 1] * shape[d + 1];
+    }
+    let out_shape: Vec<u64> = perm.iter().map(|&p| shape[p] as u64).collect();
+    let strides: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
+    if rank == 0 {
+        out.copy_from_slice(x);
+        return;
+    }
+    let inner = out_shape[rank - 1] as usize;
+    let inner_stride = strides[rank - 1];
+    let mut o = 0;
+    for_each_index(&out_shape[..rank - 1], |idx| {
+        let base: usize = idx.iter().zip(&strides).map(|(&i, s)| i as usize * s).sum();
+        for j in 0..inner {
+            out[o + j] = x[base + j * inner_stride];
+        }
+        o += inner;
+    });
+}
+
+/// Rows of `x` (`row_len` elements each) picked by `indices` (negative counts from the end).
+pub fn gather_rows(x: &[f32], rows: usize, row_len: usize, indices: &[i64], out: &mut [f32]) -> Result<(), String> {
+    for (k, &i) in indices.iter().enumerate() {
+        let r = if i < 0 { i + rows as i64 } else { i };
+        if r < 0 || r >= rows as i64 {
+            return Err(format!("gather index {i} is out of range for {rows} rows"));
+        }
+        let r = r as usize;
+        out[k * row_len..(k + 1) * row_len].copy_from_slice(&x[r * row_len..(r + 1) * row_len]);
+    }
+    Ok(())
+}
+
+/// 2-D pooling geometry (NCHW).
+#[derive(Clone, Debug)]
+pub struct Pool {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub ho: usize,
+    pub wo: usize,
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    pub pads: [usize; 4],
+    pub dilations: [usize; 2],
+    pub max: bool,
+    pub count_include_pad: bool,
+}
+
+impl Pool {
+    pub fn run(&self, x: &[f32], out: &mut [f32]) {
+        let (h, w) = (self.h as isize, self.w as isize);
+        for plane in 0..self.n * self.c {
+            let xp = &x[plane * self.h * self.w..][..self.h * self.w];
+            let op = &mut out[plane * self.ho * self.wo..][..self.ho * self.wo];
+            for oy in 0..self.ho {
+                for ox in 0..self.wo {
+                    let (mut acc, mut count) = (if self.max { f32::NEG_INFINITY } else { 0.0 }, 0usize);
+                    let y0 = (oy * self.strides[0]) as isize - self.pads[0] as isize;
+                    let x0 = (ox * self.strides[1]) as isize - self.pads[1] as isize;
+                    for ky in 0..self.kernel[0] {
+                        let iy = y0 + (ky * self.dilations[0]) as isize;
+                        for kx in 0..self.kernel[1] {
+                            let ix = x0 + (kx * self.dilations[1]) as isize;
+                            let inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                            if inside {
+                                let v = xp[iy as usize * self.w + ix as usize];
+                                acc = if self.max { acc.max(v) } else { acc + v };
+                                count += 1;
+                            } else if self.count_include_pad {
+                                // Padding positions inside the padded input count for the mean.
+                                let in_padded = iy < h + self.pads[2] as isize && ix < w + self.pads[3] as isize;
+                                count += usize::from(in_padded);
+                            }
+                        }
+                    }
+                    op[oy * self.wo + ox] = if self.max { acc } else { acc / count.max(1) as f32 };
+                }
+            }
+        }
+    }
+}
+
+/// Mean or maximum over each plane of `plane` elements.
+pub fn global_pool(x: &[f32], out: &mut [f32], plane: usize, max: bool) {
+    for (o, p) in out.iter_mut().zip(x.chunks_exact(plane)) {
+        *o = if max {
+            p.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+        } else {
+            p.iter().sum::<f32>() / plane as f32
+        };
+    }
+}
+
+/// `softmax(scale * q k_t + mask) v` for one (batch, head): q [lq, d], k_t [d, lk], v [lk, dv],
+/// mask [lq, lk] rows (`mask_row_stride` 0 broadcasts one row); `scores` is scratch.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_head(
+    q: View,
+    kt: View,
+    v: View,
+    mask: Option<(&[f32], usize, usize)>,
+    scale: f32,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    let (lq, lk, dv) = (q.rows, kt.cols, v.cols);
+    sgemm(&q, &kt, scores, lk, false, &mut |_, _, _, _, _| {});
+    for r in 0..lq {
+        let row = &mut scores[r * lk..(r + 1) * lk];
+        match mask {
+            Some((m, row_stride, col_stride)) => {
+                for (j, s) in row.iter_mut().enumerate() {
+                    *s = *s * scale + m[r * row_stride + j * col_stride];
+                }
+            }
+            None => row.iter_mut().for_each(|s| *s *= scale),
+        }
+    }
+    let probabilities = scores.to_vec();
+    softmax_rows(&probabilities, scores, lk);
+    let p = View { data: scores, rows: lq, cols: lk, row_stride: lk, col_stride: 1 };
+    sgemm(&p, &v, out, dv, false, &mut |_, _, _, _, _| {});
+}
+
+/// Calls `f` with every index of `dims` (row-major); once with `[]` for no dims.
+pub fn for_each_index(dims: &[u64], mut f: impl FnMut(&[u64])) {
+    if dims.contains(&0) {
+        return;
+    }
+    let mut idx = vec![0u64; dims.len()];
+    loop {
+        f(&idx);
+        let mut d = dims.len();
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < dims[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_permutes_like_numpy() {
+        let x: Vec<f32> = (0..24).map(|i| i as f32).collect();
+        let mut out = vec![0.0; 24];
+        transpose(&x, &[2, 3, 4], &[2, 0, 1], &mut out);
+        // out[k][i][j] = x[i][j][k]
+        for i in 0..2 {
+            for j in 0..3 {
+                for k in 0..4 {
+                    assert_eq!(out[k * 6 + i * 3 + j], x[i * 12 + j * 4 + k]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one_and_survive_large_inputs() {
+        let x = [1000.0f32, 1001.0, 1002.0, -5.0, 0.0, 5.0];
+        let mut out = [0.0f32; 6];
+        softmax_rows(&x, &mut out, 3);
+        for row in out.chunks(3) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        }
+        assert!(out[2] > out[1] && out[1] > out[0]);
+    }
+}
