@@ -945,6 +945,19 @@ impl Lower {
     }
 }
 
+/// A pointer the GEMM workers share; they touch disjoint blocks of what it points to.
+#[derive(Clone, Copy)]
+struct Ptr<T>(*mut T);
+// SAFETY: used only for buffers whose concurrent accesses are disjoint or read-only.
+unsafe impl<T> Send for Ptr<T> {}
+unsafe impl<T> Sync for Ptr<T> {}
+
+impl<T> Ptr<T> {
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 /// Rows and columns of an output block: (first row, rows, first column, columns).
 type Block = (usize, usize, usize, usize);
 
@@ -955,6 +968,10 @@ struct Epilogue {
     extra: Vec<(Loc, Vec<i64>)>,
     extra_2d: Vec<(i64, i64)>,
 }
+
+// SAFETY: an epilogue only reads its extra inputs (weights, activations finished earlier) and
+// writes the block it is given; workers get disjoint blocks.
+unsafe impl Sync for Epilogue {}
 
 impl Epilogue {
     /// Applies to `block` = (r0, rows, c0, cols) of the 2-D output at `c` (row stride `ldc`,
@@ -1091,9 +1108,9 @@ impl Conv {
                     }
                 };
                 let cblock = &mut ys[y_off..y_off + og * hw];
-                let cptr = cblock.as_mut_ptr();
-                sgemm(&wv, &bv, cblock, hw, false, &mut |_, r0, rows, c0, cols| {
-                    ep.apply(cptr, hw, &offsets, (r0, rows, c0, cols), base)
+                let (cptr, shared) = (Ptr(cblock.as_mut_ptr()), Ptr(base));
+                sgemm(&wv, &bv, cblock, hw, false, &|r0, rows, c0, cols| {
+                    ep.apply(cptr.get(), hw, &offsets, (r0, rows, c0, cols), shared.get())
                 });
             }
         }
@@ -1172,13 +1189,13 @@ impl MatMul {
                 row_stride: self.b_strides.0,
                 col_stride: self.b_strides.1,
             };
-            let cptr = c.add(i * m * n);
-            let cs = std::slice::from_raw_parts_mut(cptr, m * n);
+            let cs = std::slice::from_raw_parts_mut(c.add(i * m * n), m * n);
+            let (cptr, shared) = (Ptr(cs.as_mut_ptr()), Ptr(base));
             let dims: Vec<(usize, usize)> = idx.iter().enumerate().map(|(d, &x)| (x as usize, d)).collect();
             let offsets = ep.offsets(&dims);
             let _ = rank;
-            sgemm(&av, &bv, cs, n, false, &mut |_, r0, rows, c0, cols| {
-                ep.apply(cptr, n, &offsets, (r0, rows, c0, cols), base)
+            sgemm(&av, &bv, cs, n, false, &|r0, rows, c0, cols| {
+                ep.apply(cptr.get(), n, &offsets, (r0, rows, c0, cols), shared.get())
             });
             i += 1;
         });

@@ -8,6 +8,8 @@
 //!
 //! Matrices are described by element strides, so transposed operands need no copy.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 /// A read-only matrix view: element (r, c) is at `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy)]
 pub struct View<'a> {
@@ -131,26 +133,88 @@ pub fn micro_kernel() -> (MicroKernel, &'static str) {
     (micro_portable, "portable 6x16")
 }
 
-/// Called on each finished block of C: `(c, row0, rows, col0, cols)`.
-pub type BlockFn<'a> = dyn FnMut(&mut [f32], usize, usize, usize, usize) + 'a;
+/// Called on each finished block of C as `(row0, rows, col0, cols)`, from any worker thread
+/// (blocks never overlap).
+pub type BlockFn<'a> = dyn Fn(usize, usize, usize, usize) + Sync + 'a;
+
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Worker threads products split their columns over (default 1).
+pub fn set_threads(n: usize) {
+    THREADS.store(n.max(1), Ordering::Relaxed);
+}
+
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
+/// C's base pointer, shared by workers that write disjoint column ranges.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: each worker writes only its own columns of C.
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+impl Out {
+    /// Whole-struct access, so closures capture the `Send` wrapper, not the raw field.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
 
 /// `c[m x n]` (row stride `ldc`) = `a[m x k] b[k x n]`, or += with `accumulate`; `epilogue`
-/// runs on each finished block of C as `(row0, rows, col0, cols)`.
-pub fn sgemm(a: &View, b: &View, c: &mut [f32], ldc: usize, accumulate: bool, epilogue: &mut BlockFn) {
+/// runs on each finished block of C. Columns are split over [`threads`] workers in multiples
+/// of the micro-tile width.
+pub fn sgemm(a: &View, b: &View, c: &mut [f32], ldc: usize, accumulate: bool, epilogue: &BlockFn) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(b.rows == k && c.len() >= (m.max(1) - 1) * ldc + n, "sgemm: shapes do not agree");
+    let out = Out(c.as_mut_ptr());
+    let workers = threads().min(n.div_ceil(NR)).max(1);
+    if workers == 1 || m * n * k < 1 << 16 {
+        // SAFETY: c covers every (row, column) of the product (asserted above).
+        unsafe { sgemm_columns(a, b, out.get(), ldc, accumulate, 0, n, epilogue) };
+        return;
+    }
+    let per = n.div_ceil(NR).div_ceil(workers) * NR;
+    std::thread::scope(|scope| {
+        for w in 0..workers {
+            let (n0, n1) = (w * per, ((w + 1) * per).min(n));
+            if n0 >= n1 {
+                continue;
+            }
+            // SAFETY: workers write disjoint column ranges of c.
+            scope.spawn(move || unsafe { sgemm_columns(a, b, out.get(), ldc, accumulate, n0, n1, epilogue) });
+        }
+    });
+}
+
+/// Columns `n_start..n_end` of the product.
+#[allow(clippy::too_many_arguments)]
+unsafe fn sgemm_columns(
+    a: &View,
+    b: &View,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    n_start: usize,
+    n_end: usize,
+    epilogue: &BlockFn,
+) {
+    let (m, k) = (a.rows, a.cols);
     let (kernel, _) = micro_kernel();
     let mut packed_a = Vec::new();
     let mut packed_b = Vec::new();
     let mut tile = [0.0f32; MR * NR];
-    for n0 in (0..n).step_by(NC) {
-        let nc = NC.min(n - n0);
+    for n0 in (n_start..n_end).step_by(NC) {
+        let nc = NC.min(n_end - n0);
         if k == 0 {
             for r in 0..m {
                 if !accumulate {
-                    c[r * ldc + n0..r * ldc + n0 + nc].fill(0.0);
+                    std::slice::from_raw_parts_mut(c.add(r * ldc + n0), nc).fill(0.0);
                 }
             }
+            epilogue(0, m, n0, nc);
+            continue;
         }
         for k0 in (0..k).step_by(KC) {
             let kc = KC.min(k - k0);
@@ -167,13 +231,11 @@ pub fn sgemm(a: &View, b: &View, c: &mut [f32], ldc: usize, accumulate: bool, ep
                         let bp = packed_b[pj * NR * kc..].as_ptr();
                         let (r0, c0) = (m0 + pi * MR, n0 + pj * NR);
                         if rows == MR && cols == NR {
-                            // SAFETY: the 6 x 16 tile lies inside c (checked by the bounds above).
-                            unsafe { kernel(kc, ap, bp, c[r0 * ldc + c0..].as_mut_ptr(), ldc, !first) };
+                            kernel(kc, ap, bp, c.add(r0 * ldc + c0), ldc, !first);
                         } else {
-                            // SAFETY: the tile buffer is 6 x 16 with row stride 16.
-                            unsafe { kernel(kc, ap, bp, tile.as_mut_ptr(), NR, false) };
+                            kernel(kc, ap, bp, tile.as_mut_ptr(), NR, false);
                             for i in 0..rows {
-                                let dst = &mut c[(r0 + i) * ldc + c0..(r0 + i) * ldc + c0 + cols];
+                                let dst = std::slice::from_raw_parts_mut(c.add((r0 + i) * ldc + c0), cols);
                                 for (j, d) in dst.iter_mut().enumerate() {
                                     *d = if first { tile[i * NR + j] } else { *d + tile[i * NR + j] };
                                 }
@@ -182,13 +244,10 @@ pub fn sgemm(a: &View, b: &View, c: &mut [f32], ldc: usize, accumulate: bool, ep
                     }
                 }
                 if k0 + kc == k {
-                    epilogue(c, m0, mc, n0, nc);
+                    epilogue(m0, mc, n0, nc);
                 }
             }
         }
-    }
-    if k == 0 {
-        epilogue(c, 0, m, 0, n);
     }
 }
 
@@ -224,9 +283,11 @@ mod tests {
             ] {
                 let want = naive(&av, &bv);
                 let mut c = vec![f32::NAN; m * n];
-                let mut blocks = 0;
-                sgemm(&av, &bv, &mut c, n, false, &mut |_, _, _, _, _| blocks += 1);
-                assert!(blocks > 0);
+                let blocks = AtomicUsize::new(0);
+                sgemm(&av, &bv, &mut c, n, false, &|_, _, _, _| {
+                    blocks.fetch_add(1, Ordering::Relaxed);
+                });
+                assert!(blocks.load(Ordering::Relaxed) > 0);
                 for (x, y) in c.iter().zip(&want) {
                     assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{m}x{k}x{n}: {x} vs {y}");
                 }
@@ -236,20 +297,27 @@ mod tests {
 
     #[test]
     fn the_epilogue_sees_every_element_once_after_the_product() {
-        let (m, k, n) = (20, 600, 40);
+        let (m, k, n) = (20, 600, 400);
         let a = vec![1.0f32; m * k];
         let b = vec![1.0f32; k * n];
         let av = View { data: &a, rows: m, cols: k, row_stride: k, col_stride: 1 };
         let bv = View { data: &b, rows: k, cols: n, row_stride: n, col_stride: 1 };
-        let mut c = vec![0.0f32; m * n];
-        sgemm(&av, &bv, &mut c, n, false, &mut |c, r0, rows, c0, cols| {
-            for r in r0..r0 + rows {
-                for x in &mut c[r * n + c0..r * n + c0 + cols] {
-                    assert_eq!(*x, k as f32);
-                    *x = -1.0;
+        for workers in [1, 2, 3] {
+            set_threads(workers);
+            let mut c = vec![0.0f32; m * n];
+            let out = Out(c.as_mut_ptr());
+            sgemm(&av, &bv, &mut c, n, false, &|r0, rows, c0, cols| {
+                for r in r0..r0 + rows {
+                    // SAFETY: blocks are disjoint and inside c.
+                    let row = unsafe { std::slice::from_raw_parts_mut(out.get().add(r * n + c0), cols) };
+                    for x in row {
+                        assert_eq!(*x, k as f32);
+                        *x = -1.0;
+                    }
                 }
-            }
-        });
-        assert!(c.iter().all(|&x| x == -1.0));
+            });
+            assert!(c.iter().all(|&x| x == -1.0), "{workers} workers");
+        }
+        set_threads(1);
     }
 }

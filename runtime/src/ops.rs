@@ -144,7 +144,7 @@ pub fn attention_head(
     out: &mut [f32],
 ) {
     let (lq, lk, dv) = (q.rows, kt.cols, v.cols);
-    sgemm(&q, &kt, scores, lk, false, &mut |_, _, _, _, _| {});
+    sgemm(&q, &kt, scores, lk, false, &|_, _, _, _| {});
     for r in 0..lq {
         let row = &mut scores[r * lk..(r + 1) * lk];
         match mask {
@@ -159,7 +159,7 @@ pub fn attention_head(
     let probabilities = scores.to_vec();
     softmax_rows(&probabilities, scores, lk);
     let p = View { data: scores, rows: lq, cols: lk, row_stride: lk, col_stride: 1 };
-    sgemm(&p, &v, out, dv, false, &mut |_, _, _, _, _| {});
+    sgemm(&p, &v, out, dv, false, &|_, _, _, _| {});
 }
 
 /// Calls `f` with every index of `dims` (row-major); once with `[]` for no dims.

@@ -65,7 +65,8 @@ enum Command {
         /// timed runs (after one warm-up run); the median is reported
         #[arg(long, default_value_t = 10)]
         iters: usize,
-        /// worker threads (default: all cores)
+        /// worker threads the products (conv, matmul, gemm) split their columns over (default:
+        /// all cores)
         #[arg(long)]
         threads: Option<usize>,
         /// target and calibration profile the fusion decisions use
@@ -644,9 +645,8 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
     };
     let threads = how.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let (module, specialized) = specialize(&module, &inputs).map_err(|e| Failure(format!("error: {e}")))?;
-    let mut report = serde_json::json!({
-        "mode": how.mode, "threads_requested": threads, "threads": 1, "specialized_to_inputs": specialized
-    });
+    smelt_runtime::gemm::set_threads(threads);
+    let mut report = serde_json::json!({ "mode": how.mode, "threads": threads, "specialized_to_inputs": specialized });
     let first_output: Option<Literal>;
     let mut text = String::new();
     if how.mode == "reference" {
