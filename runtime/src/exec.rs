@@ -49,9 +49,30 @@ enum Loc {
 
 type Step = Box<dyn Fn(*mut u8) -> Result<(), String>>;
 
+/// What a step runs, for per-kernel profiles.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StepInfo {
+    /// The op (or the kernel's pattern).
+    pub name: String,
+    /// The op's location label (ONNX node name where known).
+    pub label: String,
+    /// What the cost model predicted for the op or kernel, where it says.
+    pub predicted_us: Option<f64>,
+}
+
+/// One step's measured time.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StepTime {
+    #[serde(flatten)]
+    pub step: StepInfo,
+    pub median_us: f64,
+    /// Start offset within the last profiled run, for traces.
+    pub start_us: f64,
+}
+
 pub struct Executable {
     module: Arc<Module>,
-    steps: Vec<(String, Step)>,
+    steps: Vec<(StepInfo, Step)>,
     arena: Vec<u64>,
     inputs: Vec<(usize, TensorType)>,
     outputs: Vec<(Loc, TensorType)>,
@@ -190,7 +211,12 @@ impl Executable {
                         lower.locs.insert(r, Loc::Arena(at));
                     }
                     let step = lower.lower_op(op).map_err(|e| format!("{} at {}: {e}", o.name(), o.loc))?;
-                    steps.extend(step.into_iter().map(|s| (o.name().to_string(), s)));
+                    let info = StepInfo {
+                        name: o.attr("pattern").and_then(|p| p.as_str()).unwrap_or(o.name()).to_string(),
+                        label: label_of(&o.loc),
+                        predicted_us: o.attr("predicted_latency_us").and_then(Attribute::as_float),
+                    };
+                    steps.extend(step.into_iter().map(|s| (info.clone(), s)));
                     for at in std::mem::take(&mut lower.temps) {
                         lower.arena.free(at);
                     }
@@ -249,13 +275,41 @@ impl Executable {
     /// Runs every step, through `wrap` (which may time it); inputs stay as last written.
     pub fn run_steps(
         &self,
-        mut wrap: impl FnMut(&str, &dyn Fn() -> Result<(), String>) -> Result<(), String>,
+        mut wrap: impl FnMut(&StepInfo, &dyn Fn() -> Result<(), String>) -> Result<(), String>,
     ) -> Result<(), String> {
         let base = self.arena.as_ptr() as *mut u8;
-        for (name, step) in &self.steps {
-            wrap(name, &|| step(base))?;
+        for (info, step) in &self.steps {
+            wrap(info, &|| step(base))?;
         }
         Ok(())
+    }
+
+    /// Runs `iters` times (after [`Executable::run`] has placed the inputs) timing every step;
+    /// returns each step's median.
+    pub fn profile(&self, iters: usize) -> Result<Vec<StepTime>, String> {
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); self.steps.len()];
+        let mut starts = vec![0.0; self.steps.len()];
+        for _ in 0..iters.max(1) {
+            let run_start = std::time::Instant::now();
+            let mut i = 0;
+            self.run_steps(|_, step| {
+                let t = std::time::Instant::now();
+                starts[i] = (t - run_start).as_secs_f64() * 1e6;
+                step()?;
+                samples[i].push(t.elapsed().as_secs_f64() * 1e6);
+                i += 1;
+                Ok(())
+            })?;
+        }
+        Ok(self
+            .steps
+            .iter()
+            .zip(samples.iter_mut().zip(starts))
+            .map(|((info, _), (s, start_us))| {
+                s.sort_by(f64::total_cmp);
+                StepTime { step: info.clone(), median_us: s[s.len() / 2], start_us }
+            })
+            .collect())
     }
 
     pub fn module(&self) -> &Module {
@@ -266,6 +320,17 @@ impl Executable {
     /// shows every value is written before it is read.
     pub fn poison(&mut self) {
         self.arena.fill(u64::from_ne_bytes([0xff; 8]));
+    }
+}
+
+/// The innermost name of a location (the ONNX node), or the whole location.
+fn label_of(loc: &smelt_compiler::Location) -> String {
+    use smelt_compiler::Location;
+    match loc {
+        Location::Name { name, .. } => name.to_string(),
+        Location::Fused(parts) => parts.iter().map(label_of).collect::<Vec<_>>().join("+"),
+        Location::Unknown => String::new(),
+        other => other.to_string(),
     }
 }
 

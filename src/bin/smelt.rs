@@ -69,6 +69,10 @@ enum Command {
         /// all cores)
         #[arg(long)]
         threads: Option<usize>,
+        /// time every kernel of the fused (else unfused) run beside its predicted time; with a
+        /// FILE, also write a Chrome trace (opens in Perfetto)
+        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+        profile_kernels: Option<String>,
         /// target and calibration profile the fusion decisions use
         #[arg(long, default_value = "host")]
         target: String,
@@ -131,8 +135,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { model, mode, iters, threads, target, cost_profile, input, output, json } => {
-            let how = RunOptions { mode, iters, threads, target, cost_profile, output, json };
+        Command::Run { model, mode, iters, threads, profile_kernels, target, cost_profile, input, output, json } => {
+            let how = RunOptions { mode, iters, threads, profile_kernels, target, cost_profile, output, json };
             finish(run_model(&model, &input, &how))
         }
         Command::Conformance { dirs, verbose, no_execute, mode } => {
@@ -599,6 +603,7 @@ struct RunOptions {
     mode: String,
     iters: usize,
     threads: Option<usize>,
+    profile_kernels: Option<String>,
     target: String,
     cost_profile: Option<String>,
     output: Option<String>,
@@ -611,9 +616,10 @@ struct Timed {
     median_ms: f64,
     info: smelt_runtime::exec::ExecInfo,
     compile_ms: f64,
+    kernels: Vec<smelt_runtime::exec::StepTime>,
 }
 
-fn time_module(module: Module, inputs: &[Literal], iters: usize) -> Result<Timed, Failure> {
+fn time_module(module: Module, inputs: &[Literal], iters: usize, profile: bool) -> Result<Timed, Failure> {
     let fail = |e: String| Failure(format!("error: {e}"));
     let start = std::time::Instant::now();
     let mut exe = smelt_runtime::exec::Executable::compile(module).map_err(fail)?;
@@ -627,7 +633,8 @@ fn time_module(module: Module, inputs: &[Literal], iters: usize) -> Result<Timed
     }
     times.sort_by(f64::total_cmp);
     let median_ms = times.get(times.len() / 2).copied().unwrap_or(0.0);
-    Ok(Timed { outputs, median_ms, info: exe.info.clone(), compile_ms })
+    let kernels = if profile { exe.profile(iters).map_err(fail)? } else { Vec::new() };
+    Ok(Timed { outputs, median_ms, info: exe.info.clone(), compile_ms, kernels })
 }
 
 fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<String, Failure> {
@@ -661,7 +668,12 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
         let mut fused = None;
         let mut unfused = None;
         if how.mode == "unfused" || how.mode == "both" {
-            let t = time_module(module.clone(), &inputs, how.iters)?;
+            let t = time_module(
+                module.clone(),
+                &inputs,
+                how.iters,
+                how.profile_kernels.is_some() && how.mode == "unfused",
+            )?;
             report["unfused_ms"] = t.median_ms.into();
             report["peak_bytes_unfused"] = t.info.peak_bytes.into();
             report["unfused"] = exec_json(&t);
@@ -679,7 +691,7 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
             pm.add(Box::new(fuse));
             pm.run(&mut m, &mut std::io::stderr())
                 .map_err(|ds| Failure(smelt::driver::render(&SourceMap::default(), &ds)))?;
-            let t = time_module(m, &inputs, how.iters)?;
+            let t = time_module(m, &inputs, how.iters, how.profile_kernels.is_some())?;
             report["fused_ms"] = t.median_ms.into();
             report["peak_bytes_fused"] = t.info.peak_bytes.into();
             report["fused"] = exec_json(&t);
@@ -701,6 +713,14 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
                 u.median_ms / f.median_ms
             ));
         }
+        let profiled = fused.as_ref().or(unfused.as_ref()).map(|t| t.kernels.clone()).unwrap_or_default();
+        if let Some(trace) = &how.profile_kernels {
+            report["kernels"] = serde_json::to_value(&profiled).expect("serializable");
+            text.push_str(&kernel_table(&profiled));
+            if !trace.is_empty() {
+                write_trace(trace, &profiled)?;
+            }
+        }
         let outputs = fused.or(unfused).map(|t| t.outputs).unwrap_or_default();
         report["outputs"] = summarize(&outputs);
         first_output = outputs.into_iter().next();
@@ -718,6 +738,37 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
             .map_err(|e| Failure(format!("error: {e}")))?;
     }
     Ok(if how.json { serde_json::to_string_pretty(&report).unwrap() + "\n" } else { text })
+}
+
+/// Measured against predicted time per kernel, at most 100 columns.
+fn kernel_table(kernels: &[smelt_runtime::exec::StepTime]) -> String {
+    let mut out = format!("{:>4}  {:<34} {:<30} {:>10} {:>10}\n", "#", "kernel", "node", "measured", "predicted");
+    for (i, k) in kernels.iter().enumerate() {
+        let predicted = k.step.predicted_us.map_or("-".to_string(), |p| format!("{p:.1} us"));
+        out.push_str(&format!(
+            "{i:>4}  {:<34} {:<30} {:>7.1} us {predicted:>10}\n",
+            truncate(&k.step.name, 34),
+            truncate(&k.step.label, 30),
+            k.median_us
+        ));
+    }
+    out
+}
+
+/// A Chrome trace (`chrome://tracing`, Perfetto) of one profiled run.
+fn write_trace(path: &str, kernels: &[smelt_runtime::exec::StepTime]) -> Result<(), Failure> {
+    let events: Vec<serde_json::Value> = kernels
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "name": k.step.name, "cat": "kernel", "ph": "X", "ts": k.start_us, "dur": k.median_us,
+                "pid": 1, "tid": 1, "args": { "node": k.step.label, "predicted_us": k.step.predicted_us }
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({ "traceEvents": events, "displayTimeUnit": "ms" });
+    std::fs::write(path, serde_json::to_string_pretty(&doc).expect("serializable"))
+        .map_err(|e| Failure(format!("error: {path}: cannot write: {e}")))
 }
 
 fn exec_json(t: &Timed) -> serde_json::Value {
