@@ -12,7 +12,7 @@
 //!   ([`crate::jit`]); anything else runs through the reference semantics (f64), counted in
 //!   [`ExecInfo::reference_steps`] so it is never silent.
 
-use crate::gemm::{sgemm, View};
+use crate::gemm::{sgemm_prepacked, View};
 use crate::jit::{Elementwise, Ew, EwFn, Jit};
 use crate::ops::for_each_index;
 use smelt_compiler::attributes::{Attribute, DenseElements, DenseStorage};
@@ -143,6 +143,8 @@ struct Lower {
     arena: Arena,
     /// Arena ranges of the op being lowered that die with it (kernel intermediates, im2col).
     temps: Vec<usize>,
+    /// Kernel block arguments and the values they stand for.
+    outer: HashMap<ValueId, ValueId>,
 }
 
 impl Executable {
@@ -169,6 +171,7 @@ impl Executable {
             info: ExecInfo { micro_kernel: micro.to_string(), ..ExecInfo::default() },
             arena: Arena::default(),
             temps: Vec::new(),
+            outer: HashMap::new(),
         };
 
         // Liveness over alias roots: the index of the op that reads a value last.
@@ -418,6 +421,25 @@ impl Lower {
         Ok(Loc::Raw(p))
     }
 
+    /// The f32 contents of a constant operand, readable at compile time (for packing).
+    fn constant_f32(&self, v: ValueId) -> Option<&[f32]> {
+        let m = &self.module;
+        let v = *self.outer.get(&v).unwrap_or(&v);
+        let d = m.defining_op(v)?;
+        if m.op(d).name() != "smelt.constant" || !f32_value(m, v) {
+            return None;
+        }
+        match self.locs.get(&v)? {
+            // SAFETY: constants live as long as the module and the owned buffers, which `self`
+            // keeps.
+            Loc::Raw(p) => {
+                let n = tensor_of(m, v).ok()?.num_elements()? as usize;
+                Some(unsafe { std::slice::from_raw_parts(*p as *const f32, n) })
+            }
+            Loc::Arena(_) => None,
+        }
+    }
+
     /// Arena space for the op being lowered only.
     fn scratch_bytes(&mut self, bytes: usize) -> Loc {
         let at = self.arena.alloc(bytes);
@@ -437,6 +459,7 @@ impl Lower {
             for (arg, v) in m.block(body).args().iter().zip(o.operands()) {
                 let loc = self.locs[v];
                 self.locs.insert(*arg, loc);
+                self.outer.insert(*arg, *v);
             }
             let ops: Vec<OpId> = m.block_ops(body).filter(|&b| m.op(b).name() != "smelt.yield").collect();
             let y = m.block_terminator(body).ok_or("kernel without yield")?;
@@ -955,9 +978,20 @@ impl Lower {
                     pads: ints("pads", 0),
                     dilations: ints("dilations", 1),
                     depthwise: false,
+                    packed: Vec::new(),
                 };
                 let depthwise = g > 1 && g == conv.xs[1] && conv.os[1] == g;
-                let conv = Conv { depthwise, ..conv };
+                let packed = match (self.constant_f32(o.operands()[1]), depthwise) {
+                    (Some(wdata), false) => {
+                        let og = conv.os[1] / g;
+                        let k = conv.ws[1] * conv.ws[2] * conv.ws[3];
+                        (0..g)
+                            .map(|gi| crate::gemm::Packed::a(&View::row_major(&wdata[gi * og * k..][..og * k], og, k)))
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                };
+                let conv = Conv { depthwise, packed, ..conv };
                 if depthwise {
                     self.info.depthwise_steps += 1;
                 } else {
@@ -994,6 +1028,16 @@ impl Lower {
                 if !gemm && !ta && as_.len() == rank && bs.len() == 2 && rank > 2 && full.iter().skip(1).all(rows_chain)
                 {
                     mm = mm.fold_batch();
+                }
+                if let (Some(bdata), 2) = (self.constant_f32(o.operands()[1]), bs.len()) {
+                    let view = View {
+                        data: bdata,
+                        rows: mm.k,
+                        cols: mm.n,
+                        row_stride: mm.b_strides.0,
+                        col_stride: mm.b_strides.1,
+                    };
+                    mm.packed_b = Some(crate::gemm::Packed::b(&view));
                 }
                 Ok(Box::new(move |base| {
                     let (a, b, c) = (
@@ -1071,6 +1115,8 @@ struct Conv {
     dilations: Vec<i64>,
     /// One input channel per group and one output channel per group: a direct loop.
     depthwise: bool,
+    /// Per group, the weights packed at compile time (when they are constants).
+    packed: Vec<crate::gemm::Packed>,
 }
 
 impl Conv {
@@ -1133,13 +1179,8 @@ impl Conv {
                     continue;
                 }
                 let k = cg * kh * kw;
-                let wv = View {
-                    data: std::slice::from_raw_parts(w.add(g * og * k), og * k),
-                    rows: og,
-                    cols: k,
-                    row_stride: k,
-                    col_stride: 1,
-                };
+                let wv = View::row_major(std::slice::from_raw_parts(w.add(g * og * k), og * k), og, k);
+                let pre = crate::gemm::Prepacked { a: self.packed.get(g), b: None };
                 let bv = match cols {
                     None => View {
                         data: std::slice::from_raw_parts(xg, cg * h * wd),
@@ -1174,7 +1215,7 @@ impl Conv {
                 };
                 let cblock = &mut ys[y_off..y_off + og * hw];
                 let (cptr, shared) = (Ptr(cblock.as_mut_ptr()), Ptr(base));
-                sgemm(&wv, &bv, cblock, hw, false, &|r0, rows, c0, cols| {
+                sgemm_prepacked(&wv, &bv, pre, cblock, hw, false, &|r0, rows, c0, cols| {
                     ep.apply(cptr.get(), hw, &offsets, (r0, rows, c0, cols), shared.get())
                 });
             }
@@ -1194,6 +1235,8 @@ struct MatMul {
     b_batch: Vec<i64>,
     a_len: usize,
     b_len: usize,
+    /// B packed at compile time (a constant without batch dimensions).
+    packed_b: Option<crate::gemm::Packed>,
 }
 
 impl MatMul {
@@ -1224,6 +1267,7 @@ impl MatMul {
             batch,
             a_len: (m * k) as usize,
             b_len: (k * n) as usize,
+            packed_b: None,
         })
     }
 
@@ -1259,7 +1303,8 @@ impl MatMul {
             let dims: Vec<(usize, usize)> = idx.iter().enumerate().map(|(d, &x)| (x as usize, d)).collect();
             let offsets = ep.offsets(&dims);
             let _ = rank;
-            sgemm(&av, &bv, cs, n, false, &|r0, rows, c0, cols| {
+            let pre = crate::gemm::Prepacked { a: None, b: self.packed_b.as_ref() };
+            sgemm_prepacked(&av, &bv, pre, cs, n, false, &|r0, rows, c0, cols| {
                 ep.apply(cptr.get(), n, &offsets, (r0, rows, c0, cols), shared.get())
             });
             i += 1;

@@ -133,6 +133,47 @@ pub fn micro_kernel() -> (MicroKernel, &'static str) {
     (micro_portable, "portable 6x16")
 }
 
+/// An operand packed ahead of time (weights, at compile time): one packed `KC`-deep block per
+/// K step, each the concatenation of every micro-panel, so any panel-aligned range is a slice.
+pub struct Packed {
+    blocks: Vec<Vec<f32>>,
+}
+
+impl Packed {
+    /// A as the product's left operand.
+    pub fn a(a: &View) -> Packed {
+        let blocks = (0..a.cols)
+            .step_by(KC)
+            .map(|k0| {
+                let mut out = Vec::new();
+                pack_a(a, 0, a.rows, k0, KC.min(a.cols - k0), &mut out);
+                out
+            })
+            .collect();
+        Packed { blocks }
+    }
+
+    /// B as the product's right operand.
+    pub fn b(b: &View) -> Packed {
+        let blocks = (0..b.rows)
+            .step_by(KC)
+            .map(|k0| {
+                let mut out = Vec::new();
+                pack_b(b, k0, KC.min(b.rows - k0), 0, b.cols, &mut out);
+                out
+            })
+            .collect();
+        Packed { blocks }
+    }
+}
+
+/// Operands packed ahead of time, if any.
+#[derive(Clone, Copy, Default)]
+pub struct Prepacked<'a> {
+    pub a: Option<&'a Packed>,
+    pub b: Option<&'a Packed>,
+}
+
 /// Called on each finished block of C as `(row0, rows, col0, cols)`, from any worker thread
 /// (blocks never overlap).
 pub type BlockFn<'a> = dyn Fn(usize, usize, usize, usize) + Sync + 'a;
@@ -166,13 +207,26 @@ impl Out {
 /// runs on each finished block of C. Columns are split over [`threads`] workers in multiples
 /// of the micro-tile width.
 pub fn sgemm(a: &View, b: &View, c: &mut [f32], ldc: usize, accumulate: bool, epilogue: &BlockFn) {
+    sgemm_prepacked(a, b, Prepacked::default(), c, ldc, accumulate, epilogue)
+}
+
+/// [`sgemm`] reading packed operands where given (`a` and `b` still give the shapes).
+pub fn sgemm_prepacked(
+    a: &View,
+    b: &View,
+    pre: Prepacked,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    epilogue: &BlockFn,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(b.rows == k && c.len() >= (m.max(1) - 1) * ldc + n, "sgemm: shapes do not agree");
     let out = Out(c.as_mut_ptr());
     let workers = threads().min(n.div_ceil(NR)).max(1);
     if workers == 1 || m * n * k < 1 << 16 {
         // SAFETY: c covers every (row, column) of the product (asserted above).
-        unsafe { sgemm_columns(a, b, out.get(), ldc, accumulate, 0, n, epilogue) };
+        unsafe { sgemm_columns(a, b, pre, out.get(), ldc, accumulate, (0, n), epilogue) };
         return;
     }
     let per = n.div_ceil(NR).div_ceil(workers) * NR;
@@ -183,7 +237,7 @@ pub fn sgemm(a: &View, b: &View, c: &mut [f32], ldc: usize, accumulate: bool, ep
                 continue;
             }
             // SAFETY: workers write disjoint column ranges of c.
-            scope.spawn(move || unsafe { sgemm_columns(a, b, out.get(), ldc, accumulate, n0, n1, epilogue) });
+            scope.spawn(move || unsafe { sgemm_columns(a, b, pre, out.get(), ldc, accumulate, (n0, n1), epilogue) });
         }
     });
 }
@@ -193,11 +247,11 @@ pub fn sgemm(a: &View, b: &View, c: &mut [f32], ldc: usize, accumulate: bool, ep
 unsafe fn sgemm_columns(
     a: &View,
     b: &View,
+    pre: Prepacked,
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
-    n_start: usize,
-    n_end: usize,
+    (n_start, n_end): (usize, usize),
     epilogue: &BlockFn,
 ) {
     let (m, k) = (a.rows, a.cols);
@@ -218,17 +272,29 @@ unsafe fn sgemm_columns(
         }
         for k0 in (0..k).step_by(KC) {
             let kc = KC.min(k - k0);
-            pack_b(b, k0, kc, n0, nc, &mut packed_b);
+            let pb: &[f32] = match pre.b {
+                Some(p) => &p.blocks[k0 / KC][(n0 / NR) * NR * kc..],
+                None => {
+                    pack_b(b, k0, kc, n0, nc, &mut packed_b);
+                    &packed_b
+                }
+            };
             let first = k0 == 0 && !accumulate;
             for m0 in (0..m).step_by(MC) {
                 let mc = MC.min(m - m0);
-                pack_a(a, m0, mc, k0, kc, &mut packed_a);
+                let pa: &[f32] = match pre.a {
+                    Some(p) => &p.blocks[k0 / KC][(m0 / MR) * MR * kc..],
+                    None => {
+                        pack_a(a, m0, mc, k0, kc, &mut packed_a);
+                        &packed_a
+                    }
+                };
                 for pi in 0..mc.div_ceil(MR) {
                     let rows = MR.min(mc - pi * MR);
-                    let ap = packed_a[pi * MR * kc..].as_ptr();
+                    let ap = pa[pi * MR * kc..].as_ptr();
                     for pj in 0..nc.div_ceil(NR) {
                         let cols = NR.min(nc - pj * NR);
-                        let bp = packed_b[pj * NR * kc..].as_ptr();
+                        let bp = pb[pj * NR * kc..].as_ptr();
                         let (r0, c0) = (m0 + pi * MR, n0 + pj * NR);
                         if rows == MR && cols == NR {
                             kernel(kc, ap, bp, c.add(r0 * ldc + c0), ldc, !first);
@@ -293,6 +359,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn prepacked_operands_give_the_same_product() {
+        let (m, k, n) = (50, 530, 70);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 17) as f32 - 8.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 13) as f32 - 6.0).collect();
+        let (av, bv) = (View::row_major(&a, m, k), View::row_major(&b, k, n));
+        let (pa, pb) = (Packed::a(&av), Packed::b(&bv));
+        let mut want = vec![0.0; m * n];
+        sgemm(&av, &bv, &mut want, n, false, &|_, _, _, _| {});
+        for workers in [1, 2] {
+            set_threads(workers);
+            for pre in [
+                Prepacked { a: Some(&pa), b: None },
+                Prepacked { a: None, b: Some(&pb) },
+                Prepacked { a: Some(&pa), b: Some(&pb) },
+            ] {
+                let mut c = vec![0.0; m * n];
+                sgemm_prepacked(&av, &bv, pre, &mut c, n, false, &|_, _, _, _| {});
+                assert_eq!(c, want);
+            }
+        }
+        set_threads(1);
     }
 
     #[test]
