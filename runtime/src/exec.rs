@@ -634,16 +634,18 @@ impl Lower {
                 let (k, st, p, dl) =
                     (ints("kernel_shape", 1, 2), ints("strides", 1, 2), ints("pads", 0, 4), ints("dilations", 1, 2));
                 let pool = crate::ops::Pool {
-                    n: xs[0],
-                    c: xs[1],
-                    h: xs[2],
-                    w: xs[3],
-                    ho: os[2],
-                    wo: os[3],
-                    kernel: [k[0], k[1]],
-                    strides: [st[0], st[1]],
-                    pads: [p[0], p[1], p[2], p[3]],
-                    dilations: [dl[0], dl[1]],
+                    planes: xs[0] * xs[1],
+                    window: crate::ops::Window {
+                        h: xs[2],
+                        w: xs[3],
+                        ho: os[2],
+                        wo: os[3],
+                        kernel: [k[0], k[1]],
+                        strides: [st[0], st[1]],
+                        pads: [p[0], p[1]],
+                        dilations: [dl[0], dl[1]],
+                    },
+                    pads_end: [p[2], p[3]],
                     max: o.name() == "smelt.max_pool",
                     count_include_pad: o.attr("count_include_pad").and_then(Attribute::as_bool).unwrap_or(false),
                 };
@@ -1157,24 +1159,17 @@ impl Conv {
                     let wk = std::slice::from_raw_parts(w.add(g * kh * kw), kh * kw);
                     let xin = std::slice::from_raw_parts(xg, h * wd);
                     let out = &mut ys[y_off..y_off + hw];
-                    for oy in 0..ho {
-                        for ox in 0..wo {
-                            let mut s = 0.0f32;
-                            for ky in 0..kh {
-                                let iy = oy as isize * sh - ph + ky as isize * dh;
-                                if iy < 0 || iy >= h as isize {
-                                    continue;
-                                }
-                                for kx in 0..kw {
-                                    let ix = ox as isize * sw - pw + kx as isize * dw;
-                                    if ix >= 0 && ix < wd as isize {
-                                        s += xin[iy as usize * wd + ix as usize] * wk[ky * kw + kx];
-                                    }
-                                }
-                            }
-                            out[oy * wo + ox] = s;
-                        }
-                    }
+                    let geometry = crate::ops::Window {
+                        h,
+                        w: wd,
+                        ho,
+                        wo,
+                        kernel: [kh, kw],
+                        strides: [sh as usize, sw as usize],
+                        pads: [ph as usize, pw as usize],
+                        dilations: [dh as usize, dw as usize],
+                    };
+                    crate::ops::depthwise_plane(xin, wk, out, &geometry);
                     ep.apply(y.add(y_off), hw, &offsets, (0, 1, 0, hw), base);
                     continue;
                 }

@@ -69,51 +69,157 @@ pub fn gather_rows(x: &[f32], rows: usize, row_len: usize, indices: &[i64], out:
     Ok(())
 }
 
-/// 2-D pooling geometry (NCHW).
+/// 2-D pooling over NCHW planes.
 #[derive(Clone, Debug)]
 pub struct Pool {
-    pub n: usize,
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub ho: usize,
-    pub wo: usize,
-    pub kernel: [usize; 2],
-    pub strides: [usize; 2],
-    pub pads: [usize; 4],
-    pub dilations: [usize; 2],
+    /// Planes (N x C).
+    pub planes: usize,
+    pub window: Window,
+    /// Bottom and right padding (what `count_include_pad` counts besides the top and left).
+    pub pads_end: [usize; 2],
     pub max: bool,
     pub count_include_pad: bool,
 }
 
 impl Pool {
     pub fn run(&self, x: &[f32], out: &mut [f32]) {
-        let (h, w) = (self.h as isize, self.w as isize);
-        for plane in 0..self.n * self.c {
-            let xp = &x[plane * self.h * self.w..][..self.h * self.w];
-            let op = &mut out[plane * self.ho * self.wo..][..self.ho * self.wo];
-            for oy in 0..self.ho {
-                for ox in 0..self.wo {
-                    let (mut acc, mut count) = (if self.max { f32::NEG_INFINITY } else { 0.0 }, 0usize);
-                    let y0 = (oy * self.strides[0]) as isize - self.pads[0] as isize;
-                    let x0 = (ox * self.strides[1]) as isize - self.pads[1] as isize;
-                    for ky in 0..self.kernel[0] {
-                        let iy = y0 + (ky * self.dilations[0]) as isize;
-                        for kx in 0..self.kernel[1] {
-                            let ix = x0 + (kx * self.dilations[1]) as isize;
-                            let inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
-                            if inside {
-                                let v = xp[iy as usize * self.w + ix as usize];
-                                acc = if self.max { acc.max(v) } else { acc + v };
-                                count += 1;
-                            } else if self.count_include_pad {
-                                // Padding positions inside the padded input count for the mean.
-                                let in_padded = iy < h + self.pads[2] as isize && ix < w + self.pads[3] as isize;
-                                count += usize::from(in_padded);
-                            }
+        let g = &self.window;
+        for plane in 0..self.planes {
+            let xp = &x[plane * g.h * g.w..][..g.h * g.w];
+            let op = &mut out[plane * g.ho * g.wo..][..g.ho * g.wo];
+            if self.max {
+                max_pool_plane(xp, op, g);
+            } else {
+                self.average_plane(xp, op);
+            }
+        }
+    }
+
+    fn average_plane(&self, xp: &[f32], op: &mut [f32]) {
+        let g = &self.window;
+        let (h, w) = (g.h as isize, g.w as isize);
+        for oy in 0..g.ho {
+            for ox in 0..g.wo {
+                let (mut acc, mut count) = (0.0f32, 0usize);
+                let y0 = (oy * g.strides[0]) as isize - g.pads[0] as isize;
+                let x0 = (ox * g.strides[1]) as isize - g.pads[1] as isize;
+                for ky in 0..g.kernel[0] {
+                    let iy = y0 + (ky * g.dilations[0]) as isize;
+                    for kx in 0..g.kernel[1] {
+                        let ix = x0 + (kx * g.dilations[1]) as isize;
+                        if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                            acc += xp[iy as usize * g.w + ix as usize];
+                            count += 1;
+                        } else if self.count_include_pad {
+                            // Padding positions inside the padded input count for the mean.
+                            let in_padded = iy < h + self.pads_end[0] as isize && ix < w + self.pads_end[1] as isize;
+                            count += usize::from(in_padded);
                         }
                     }
-                    op[oy * self.wo + ox] = if self.max { acc } else { acc / count.max(1) as f32 };
+                }
+                op[oy * g.wo + ox] = acc / count.max(1) as f32;
+            }
+        }
+    }
+}
+
+/// The geometry of a 2-D window over one plane.
+#[derive(Clone, Debug)]
+pub struct Window {
+    pub h: usize,
+    pub w: usize,
+    pub ho: usize,
+    pub wo: usize,
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    /// Top and left padding (the bottom and right follow from the output size).
+    pub pads: [usize; 2],
+    pub dilations: [usize; 2],
+}
+
+impl Window {
+    /// The input row window row `ky` of output row `oy` reads, if inside the input.
+    fn input_row(&self, oy: usize, ky: usize) -> Option<usize> {
+        let iy = (oy * self.strides[0] + ky * self.dilations[0]) as isize - self.pads[0] as isize;
+        (iy >= 0 && iy < self.h as isize).then_some(iy as usize)
+    }
+
+    /// Output columns `lo..hi` whose input column `ox * stride + shift` for window column
+    /// `kx` lies inside the input, and that shift.
+    fn columns(&self, kx: usize) -> (usize, usize, isize) {
+        let sw = self.strides[1];
+        let shift = (kx * self.dilations[1]) as isize - self.pads[1] as isize;
+        let lo = if shift >= 0 { 0 } else { ((-shift) as usize).div_ceil(sw) };
+        let end = self.w as isize - shift;
+        let hi = if end <= 0 { 0 } else { (end as usize).div_ceil(sw).min(self.wo) };
+        (lo, hi, shift)
+    }
+}
+
+/// One depthwise-convolution plane: `out = x (*) k`. Rows are accumulated one kernel tap at a
+/// time over the output columns whose input is in range, so the inner loop has no bounds
+/// tests and vectorizes (AVX2 where the CPU has it).
+pub fn depthwise_plane(x: &[f32], k: &[f32], out: &mut [f32], g: &Window) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // SAFETY: the features were just detected.
+        return unsafe { depthwise_plane_avx2(x, k, out, g) };
+    }
+    depthwise_plane_body(x, k, out, g)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn depthwise_plane_avx2(x: &[f32], k: &[f32], out: &mut [f32], g: &Window) {
+    depthwise_plane_body(x, k, out, g)
+}
+
+#[inline(always)]
+fn depthwise_plane_body(x: &[f32], k: &[f32], out: &mut [f32], g: &Window) {
+    let [kh, kw] = g.kernel;
+    let sw = g.strides[1];
+
+    for oy in 0..g.ho {
+        let row = &mut out[oy * g.wo..(oy + 1) * g.wo];
+        row.fill(0.0);
+        for ky in 0..kh {
+            let Some(iy) = g.input_row(oy, ky) else { continue };
+            let xin = &x[iy * g.w..(iy + 1) * g.w];
+            for kx in 0..kw {
+                let wgt = k[ky * kw + kx];
+                let (lo, hi, shift) = g.columns(kx);
+                if lo >= hi {
+                    continue;
+                }
+                let start = (lo * sw) as isize + shift;
+                if sw == 1 {
+                    let src = &xin[start as usize..start as usize + (hi - lo)];
+                    for (o, &v) in row[lo..hi].iter_mut().zip(src) {
+                        *o += wgt * v;
+                    }
+                } else {
+                    for (j, o) in row[lo..hi].iter_mut().enumerate() {
+                        *o += wgt * xin[start as usize + j * sw];
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn max_pool_plane(x: &[f32], out: &mut [f32], g: &Window) {
+    let [kh, kw] = g.kernel;
+    for oy in 0..g.ho {
+        let row = &mut out[oy * g.wo..(oy + 1) * g.wo];
+        row.fill(f32::NEG_INFINITY);
+        for ky in 0..kh {
+            let Some(iy) = g.input_row(oy, ky) else { continue };
+            let xin = &x[iy * g.w..(iy + 1) * g.w];
+            for kx in 0..kw {
+                let (lo, hi, shift) = g.columns(kx);
+                for ox in lo..hi.max(lo) {
+                    let v = xin[((ox * g.strides[1]) as isize + shift) as usize];
+                    row[ox] = row[ox].max(v);
                 }
             }
         }
