@@ -9,3 +9,15 @@ source scripts/env.sh
 cargo build --workspace --all-targets
 cargo test --workspace
 cargo test --workspace --features mlir
+
+# Undefined-behaviour check of the runtime's unsafe Rust (GEMM packing, tile edges, prepacked
+# slices, the worker split; pooling and depthwise windows) under Miri. The JIT-generated code
+# cannot run under Miri; the executor's tests poison its arena instead.
+if command -v rustup >/dev/null 2>&1; then
+  rustup toolchain install nightly --profile minimal --component miri >/dev/null
+  cargo +nightly miri setup >/dev/null
+  cargo +nightly miri test -p smelt-runtime --lib -- small_ ops::
+else
+  echo "note: no rustup, so no nightly toolchain for Miri; skipping the Miri run" >&2
+fi
+

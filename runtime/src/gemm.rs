@@ -361,6 +361,25 @@ mod tests {
         }
     }
 
+    /// Small enough for Miri (`cargo +nightly miri test -p smelt-runtime --lib small_`), which
+    /// checks the packing, tile edges, prepacked slices and worker split for undefined behaviour.
+    #[test]
+    fn small_products_agree_every_way() {
+        let (m, k, n) = (7, 300, 40);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 5) as f32 - 2.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 3) as f32 - 1.0).collect();
+        let (av, bv) = (View::row_major(&a, m, k), View::row_major(&b, k, n));
+        let want = naive(&av, &bv);
+        let (pa, pb) = (Packed::a(&av), Packed::b(&bv));
+        for workers in [1, 2] {
+            set_threads(workers);
+            let mut c = vec![f32::NAN; m * n];
+            sgemm_prepacked(&av, &bv, Prepacked { a: Some(&pa), b: Some(&pb) }, &mut c, n, false, &|_, _, _, _| {});
+            assert_eq!(c, want);
+        }
+        set_threads(1);
+    }
+
     #[test]
     fn prepacked_operands_give_the_same_product() {
         let (m, k, n) = (50, 530, 70);

@@ -320,4 +320,47 @@ mod tests {
         }
         assert!(out[2] > out[1] && out[1] > out[0]);
     }
+
+    #[test]
+    fn depthwise_and_max_pool_planes_match_a_direct_loop() {
+        let (h, w) = (7, 6);
+        let x: Vec<f32> = (0..h * w).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+        let k: Vec<f32> = (0..9).map(|i| i as f32 * 0.25 - 1.0).collect();
+        for (stride, pad, dilation) in [(1, 1, 1), (2, 0, 1), (2, 2, 2), (1, 0, 2)] {
+            let span = dilation * 2 + 1;
+            let ho = (h + 2 * pad - span) / stride + 1;
+            let wo = (w + 2 * pad - span) / stride + 1;
+            let g = Window {
+                h,
+                w,
+                ho,
+                wo,
+                kernel: [3, 3],
+                strides: [stride, stride],
+                pads: [pad, pad],
+                dilations: [dilation, dilation],
+            };
+            let (mut conv, mut pool) = (vec![f32::NAN; ho * wo], vec![f32::NAN; ho * wo]);
+            depthwise_plane(&x, &k, &mut conv, &g);
+            max_pool_plane(&x, &mut pool, &g);
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let (mut sum, mut max) = (0.0f32, f32::NEG_INFINITY);
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let iy = (oy * stride + ky * dilation) as isize - pad as isize;
+                            let ix = (ox * stride + kx * dilation) as isize - pad as isize;
+                            if iy >= 0 && iy < h as isize && ix >= 0 && ix < w as isize {
+                                let v = x[iy as usize * w + ix as usize];
+                                sum += v * k[ky * 3 + kx];
+                                max = max.max(v);
+                            }
+                        }
+                    }
+                    assert!((conv[oy * wo + ox] - sum).abs() < 1e-5, "conv {stride} {pad} {dilation}");
+                    assert_eq!(pool[oy * wo + ox], max, "pool {stride} {pad} {dilation}");
+                }
+            }
+        }
+    }
 }
