@@ -32,19 +32,23 @@ def ensure_onnxruntime():
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
             subprocess.run([str(python), "-m", "pip", "install", "-q", "onnxruntime", "numpy"], check=True)
-        if pathlib.Path(sys.executable).resolve() != python.resolve():
+        # A venv's python is a symlink to the system one: compare prefixes, not binaries.
+        if pathlib.Path(sys.prefix).resolve() != VENV.resolve():
             os.execv(str(python), [str(python), *sys.argv])
+        raise
 
 
 def peak_gflops_per_core():
-    """FMA peak of one core: clock x (2 FMA units x lanes x 2 FLOPs)."""
-    flags = pathlib.Path("/proc/cpuinfo").read_text()
-    lanes = 16 if " avx512f" in flags else 8 if " avx2" in flags else 4
+    """FMA peak of one core: clock x (2 FMA units x lanes x 2 FLOPs). The clock is lscpu's
+    maximum where it reports one, else /proc/cpuinfo's current value."""
+    info = pathlib.Path("/proc/cpuinfo").read_text()
+    lanes = 16 if " avx512f" in info else 8 if " avx2" in info else 4
     mhz = 0.0
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        if line.startswith("CPU max MHz") or (line.startswith("CPU MHz") and mhz == 0.0):
+    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+        if line.startswith("CPU max MHz"):
             mhz = float(line.split(":")[1])
+    if mhz == 0.0:
+        mhz = next((float(l.split(":")[1]) for l in info.splitlines() if l.startswith("cpu MHz")), 0.0)
     return mhz / 1000.0 * 2 * lanes * 2
 
 
@@ -113,7 +117,7 @@ def main():
             f, u, r = min(fused), min(unfused), min(reference)
             gflops = total / (f * 1e-3) / 1e9
             print(f"| {model.name} | {threads} | {f:.2f} | {u:.2f} | {r:.2f} | {f / r:.2f} | "
-                  f"{gflops:.1f} | {100 * gflops / (peak * threads):.0f}% |")
+                  f"{gflops:.1f} | {100 * gflops / (peak * threads):.0f}% |" if peak else f"{gflops:.1f} | ? |")
 
 
 if __name__ == "__main__":
