@@ -152,13 +152,7 @@ impl Executable {
     pub fn compile(module: Module) -> Result<Executable, String> {
         let module = Arc::new(module);
         let m = &*module;
-        let funcs = m.functions();
-        let func = funcs
-            .iter()
-            .copied()
-            .find(|f| m.op(*f).attr("sym_name").and_then(|a| a.as_str()) == Some("main"))
-            .or_else(|| (funcs.len() == 1).then(|| funcs[0]))
-            .ok_or("the module has no @main function")?;
+        let func = crate::reference::main_function(m)?;
         let entry = m.region(m.op(func).regions()[0]).blocks()[0];
         let ops: Vec<OpId> = m.block_ops(entry).collect();
         let ret = *ops.last().ok_or("empty function")?;
@@ -768,41 +762,13 @@ impl Lower {
         }))
     }
 
-    /// Builds the JIT program of elementwise `ops`; `acc` (if any) is input 0, standing for
-    /// the value the first op reads from an anchor. Returns the program's inputs (values).
-    fn program(&self, ops: &[OpId], acc: Option<ValueId>) -> Result<(Vec<Ew>, Vec<ValueId>), String> {
-        let m = &self.module;
-        let mut prog = Vec::new();
-        let mut inputs: Vec<ValueId> = acc.into_iter().collect();
-        let mut index: HashMap<ValueId, u32> = HashMap::new();
-        if let Some(a) = acc {
-            prog.push(Ew::Input(0));
-            index.insert(a, 0);
-        }
-        for &op in ops {
-            let mut operands = Vec::new();
-            for &v in m.op(op).operands() {
-                let i = match index.get(&v) {
-                    Some(&i) => i,
-                    None => {
-                        inputs.push(v);
-                        prog.push(Ew::Input(inputs.len() as u32 - 1));
-                        let i = prog.len() as u32 - 1;
-                        index.insert(v, i);
-                        i
-                    }
-                };
-                operands.push(i);
-            }
-            let r = lower_ew(m, op, &operands, &mut prog).ok_or("not elementwise-lowerable")?;
-            index.insert(m.op(op).result(), r);
-        }
-        Ok((prog, inputs))
-    }
-
     fn elementwise(&mut self, ops: &[OpId]) -> Result<Step, String> {
         let m = self.module.clone();
-        let (prog, inputs) = self.program(ops, None)?;
+        let mut b = ProgramBuilder::default();
+        for &op in ops {
+            b.op(&m, op)?;
+        }
+        let (prog, inputs) = (b.prog, b.inputs);
         let out = m.op(*ops.last().unwrap()).result();
         let out_shape = shape(&tensor_of(&m, out)?);
         // Per-dim strides of every input (BatchNorm parameters align at axis 1), then merge
@@ -873,56 +839,36 @@ impl Lower {
         let out_t = tensor_of(&m, out)?;
         let os = shape(&out_t);
         // The epilogue: gemm's alpha/beta/c first, then the ops; input 0 is the accumulator.
-        let (mut prog, mut inputs) = self.program(&[], Some(acc))?;
-        let mut prefix_result = 0u32;
+        let mut b = ProgramBuilder::default();
+        let mut prefix_result = b.input(acc);
         if o.name() == "smelt.gemm" {
             let alpha = o.attr("alpha").and_then(Attribute::as_float).unwrap_or(1.0) as f32;
             let beta = o.attr("beta").and_then(Attribute::as_float).unwrap_or(1.0) as f32;
             if alpha != 1.0 {
-                prog.push(Ew::Const(alpha));
-                prog.push(Ew::Mul(0, prog.len() as u32 - 1));
-                prefix_result = prog.len() as u32 - 1;
+                let k = b.push(Ew::Const(alpha));
+                prefix_result = b.push(Ew::Mul(prefix_result, k));
             }
             if let Some(&c) = o.operands().get(2) {
-                inputs.push(c);
-                prog.push(Ew::Input(inputs.len() as u32 - 1));
-                let mut ci = prog.len() as u32 - 1;
+                let mut ci = b.input(c);
                 if beta != 1.0 {
-                    prog.push(Ew::Const(beta));
-                    prog.push(Ew::Mul(ci, prog.len() as u32 - 1));
-                    ci = prog.len() as u32 - 1;
+                    let k = b.push(Ew::Const(beta));
+                    ci = b.push(Ew::Mul(ci, k));
                 }
-                prog.push(Ew::Add(prefix_result, ci));
-                prefix_result = prog.len() as u32 - 1;
+                prefix_result = b.push(Ew::Add(prefix_result, ci));
             }
         }
         if o.name() == "smelt.conv2d" {
-            if let Some(&b) = o.operands().get(2) {
-                inputs.push(b);
-                prog.push(Ew::Input(inputs.len() as u32 - 1));
-                prog.push(Ew::Add(prefix_result, prog.len() as u32 - 1));
-                prefix_result = prog.len() as u32 - 1;
+            if let Some(&bias) = o.operands().get(2) {
+                let bi = b.input(bias);
+                prefix_result = b.push(Ew::Add(prefix_result, bi));
             }
         }
-        // Append the epilogue ops, reading the accumulator for the anchor's result.
-        let mut index: HashMap<ValueId, u32> = HashMap::from([(acc, prefix_result)]);
+        // The epilogue ops read the (scaled, biased) accumulator for the anchor's result.
+        b.index.insert(acc, prefix_result);
         for &op in &ops[1..] {
-            let mut operands = Vec::new();
-            for &v in m.op(op).operands() {
-                let i = match index.get(&v) {
-                    Some(&i) => i,
-                    None => {
-                        inputs.push(v);
-                        prog.push(Ew::Input(inputs.len() as u32 - 1));
-                        prog.len() as u32 - 1
-                    }
-                };
-                index.entry(v).or_insert(i);
-                operands.push(i);
-            }
-            let r = lower_ew(&m, op, &operands, &mut prog).ok_or("epilogue op is not elementwise")?;
-            index.insert(m.op(op).result(), r);
+            b.op(&m, op)?;
         }
+        let (prog, inputs, index) = (b.prog, b.inputs, b.index);
         let result = *index.get(&out).unwrap_or(&prefix_result);
         // 2-D view of the output: conv [N, O, H, W] -> per (n, group) [O/g, H*W]; matmul
         // [..., M, N] -> per batch [M, N].
@@ -1071,6 +1017,41 @@ impl<T> Ptr<T> {
 
 /// Rows and columns of an output block: (first row, rows, first column, columns).
 type Block = (usize, usize, usize, usize);
+
+/// An elementwise program under construction: ops appended in order, each distinct outside
+/// value read once as an input.
+#[derive(Default)]
+struct ProgramBuilder {
+    prog: Vec<Ew>,
+    inputs: Vec<ValueId>,
+    /// Where each value is in `prog`.
+    index: HashMap<ValueId, u32>,
+}
+
+impl ProgramBuilder {
+    fn push(&mut self, e: Ew) -> u32 {
+        self.prog.push(e);
+        self.prog.len() as u32 - 1
+    }
+
+    /// The program index of `v`, reading it as a new input the first time.
+    fn input(&mut self, v: ValueId) -> u32 {
+        if let Some(&i) = self.index.get(&v) {
+            return i;
+        }
+        self.inputs.push(v);
+        let i = self.push(Ew::Input(self.inputs.len() as u32 - 1));
+        self.index.insert(v, i);
+        i
+    }
+
+    fn op(&mut self, m: &Module, op: OpId) -> Result<(), String> {
+        let operands: Vec<u32> = m.op(op).operands().iter().map(|&v| self.input(v)).collect();
+        let r = lower_ew(m, op, &operands, &mut self.prog).ok_or("not elementwise-lowerable")?;
+        self.index.insert(m.op(op).result(), r);
+        Ok(())
+    }
+}
 
 /// A compiled epilogue and where its extra inputs are.
 struct Epilogue {

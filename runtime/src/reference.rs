@@ -9,14 +9,18 @@ use std::collections::HashMap;
 
 /// Runs `@main` (or the only function) on `inputs`; returns what it returns.
 pub fn run(m: &Module, inputs: &[Literal]) -> Result<Vec<Literal>, String> {
+    run_function(m, main_function(m)?, inputs)
+}
+
+/// `@main`, or the only function: what runners run.
+pub fn main_function(m: &Module) -> Result<OpId, String> {
     let funcs = m.functions();
-    let func = funcs
+    funcs
         .iter()
         .copied()
         .find(|f| m.op(*f).attr("sym_name").and_then(|a| a.as_str()) == Some("main"))
         .or_else(|| (funcs.len() == 1).then(|| funcs[0]))
-        .ok_or("the module has no @main function")?;
-    run_function(m, func, inputs)
+        .ok_or_else(|| "the module has no @main function".to_string())
 }
 
 /// Runs the function `func` on `inputs`.
