@@ -716,14 +716,14 @@ impl Lower {
             let p = |i: usize| resolve(locs[i], base) as *mut f32;
             let mut head = 0usize;
             for_each_index(&batch, |idx| {
-                let off = |st: &[i64]| idx.iter().zip(st).map(|(&i, &s)| i as i64 * s).sum::<i64>() as usize;
+                let off = |st: &[i64]| element_offset(idx, st) as usize;
                 // SAFETY: offsets and lengths come from the checked shapes.
                 unsafe {
                     let q = View::row_major(std::slice::from_raw_parts(p(0).add(off(&qb)), lq * d), lq, d);
                     let kt = View::row_major(std::slice::from_raw_parts(p(1).add(off(&kb)), d * lk), d, lk);
                     let v = View::row_major(std::slice::from_raw_parts(p(2).add(off(&vb)), lk * dv), lk, dv);
                     let mask_slice = mask.as_ref().map(|(loc, st, len)| {
-                        let mo: i64 = idx.iter().zip(st).map(|(&i, &s)| i as i64 * s).sum();
+                        let mo = element_offset(idx, st);
                         let data = std::slice::from_raw_parts(
                             (resolve(*loc, base) as *const f32).offset(mo as isize),
                             len - mo as usize,
@@ -817,7 +817,7 @@ impl Lower {
                     .iter()
                     .zip(&outer_strides)
                     .map(|(b, s)| {
-                        let off: i64 = idx.iter().zip(s).map(|(&i, &st)| i as i64 * st).sum();
+                        let off = element_offset(idx, s);
                         // SAFETY: offsets stay inside each tensor (strides from its shape).
                         unsafe { (*b as *mut f32).offset(off as isize) }
                     })
@@ -978,13 +978,7 @@ impl Lower {
                     mm = mm.fold_batch();
                 }
                 if let (Some(bdata), 2) = (self.constant_f32(o.operands()[1]), bs.len()) {
-                    let view = View {
-                        data: bdata,
-                        rows: mm.k,
-                        cols: mm.n,
-                        row_stride: mm.b_strides.0,
-                        col_stride: mm.b_strides.1,
-                    };
+                    let view = View::strided(bdata, (mm.k, mm.n), mm.b_strides);
                     mm.packed_b = Some(crate::gemm::Packed::b(&view));
                 }
                 Ok(Box::new(move |base| {
@@ -1255,30 +1249,18 @@ impl MatMul {
 
     unsafe fn run(&self, a: *const f32, b: *const f32, c: *mut f32, ep: &Epilogue, base: *mut u8) {
         let (m, k, n) = (self.m, self.k, self.n);
-        let rank = self.batch.len();
         let mut i = 0usize;
         for_each_index(&self.batch, |idx| {
-            let ao: i64 = idx.iter().zip(&self.a_batch).map(|(&x, &s)| x as i64 * s).sum();
-            let bo: i64 = idx.iter().zip(&self.b_batch).map(|(&x, &s)| x as i64 * s).sum();
-            let av = View {
-                data: std::slice::from_raw_parts(a.offset(ao as isize), self.a_len),
-                rows: m,
-                cols: k,
-                row_stride: self.a_strides.0,
-                col_stride: self.a_strides.1,
-            };
-            let bv = View {
-                data: std::slice::from_raw_parts(b.offset(bo as isize), self.b_len),
-                rows: k,
-                cols: n,
-                row_stride: self.b_strides.0,
-                col_stride: self.b_strides.1,
-            };
+            let ao = element_offset(idx, &self.a_batch);
+            let bo = element_offset(idx, &self.b_batch);
+            let av =
+                View::strided(std::slice::from_raw_parts(a.offset(ao as isize), self.a_len), (m, k), self.a_strides);
+            let bv =
+                View::strided(std::slice::from_raw_parts(b.offset(bo as isize), self.b_len), (k, n), self.b_strides);
             let cs = std::slice::from_raw_parts_mut(c.add(i * m * n), m * n);
             let (cptr, shared) = (Ptr(cs.as_mut_ptr()), Ptr(base));
             let dims: Vec<(usize, usize)> = idx.iter().enumerate().map(|(d, &x)| (x as usize, d)).collect();
             let offsets = ep.offsets(&dims);
-            let _ = rank;
             let pre = crate::gemm::Prepacked { a: None, b: self.packed_b.as_ref() };
             sgemm_prepacked(&av, &bv, pre, cs, n, false, &|r0, rows, c0, cols| {
                 ep.apply(cptr.get(), n, &offsets, (r0, rows, c0, cols), shared.get())
@@ -1286,6 +1268,11 @@ impl MatMul {
             i += 1;
         });
     }
+}
+
+/// The element offset of index `idx` under per-dimension `strides`.
+fn element_offset(idx: &[u64], strides: &[i64]) -> i64 {
+    idx.iter().zip(strides).map(|(&i, &s)| i as i64 * s).sum()
 }
 
 /// Merges adjacent dimensions that are contiguous for every stride vector; drops extent-1

@@ -26,6 +26,15 @@ impl<'a> View<'a> {
         View { data, rows, cols, row_stride: cols, col_stride: 1 }
     }
 
+    /// A `rows x cols` matrix with (row, column) element strides.
+    pub fn strided(
+        data: &'a [f32],
+        (rows, cols): (usize, usize),
+        (row_stride, col_stride): (usize, usize),
+    ) -> View<'a> {
+        View { data, rows, cols, row_stride, col_stride }
+    }
+
     #[inline]
     fn at(&self, r: usize, c: usize) -> f32 {
         self.data[r * self.row_stride + c * self.col_stride]
