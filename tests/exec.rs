@@ -177,3 +177,24 @@ fn random_products_and_broadcasts_match_the_reference() {
         check(&text, &inputs);
     }
 }
+
+/// The arena reuses a dead input's range: every profiled run must place the inputs again
+/// (the ids here were once overwritten by the floats after them, and the next gather failed).
+#[test]
+fn profiling_places_the_inputs_before_every_run() {
+    let text = r#"func.func @main(%ids: tensor<32xi64>, %table: tensor<16x4xf32>) -> tensor<32x4xf32> {
+  %0 = "smelt.gather"(%table, %ids) {axis = 0 : i64} : (tensor<16x4xf32>, tensor<32xi64>) -> tensor<32x4xf32>
+  %1 = "smelt.neg"(%0) : (tensor<32x4xf32>) -> tensor<32x4xf32>
+  %2 = "smelt.mul"(%1, %1) : (tensor<32x4xf32>, tensor<32x4xf32>) -> tensor<32x4xf32>
+  return %2 : tensor<32x4xf32>
+}"#;
+    let module = parse_module(text, "ids.mlir").unwrap();
+    let ids = Literal { shape: vec![32], element: ElementType::I64, data: Data::I((0..32).map(|i| i % 16).collect()) };
+    let table = Literal { shape: vec![16, 4], element: ElementType::F32, data: Data::F(vec![-7.5; 64]) };
+    let inputs = [ids, table];
+    let mut exe = Executable::compile(module).unwrap();
+    let expected = exe.run(&inputs).unwrap();
+    let steps = exe.profile(&inputs, 5).unwrap();
+    assert!(steps.iter().all(|s| s.median_us >= 0.0));
+    assert_eq!(exe.run(&inputs).unwrap(), expected);
+}

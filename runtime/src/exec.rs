@@ -58,6 +58,8 @@ pub struct StepInfo {
     pub label: String,
     /// What the cost model predicted for the op or kernel, where it says.
     pub predicted_us: Option<f64>,
+    /// The op's position in `@main`'s body: an op lowered to several steps has one position.
+    pub op_index: usize,
 }
 
 /// One step's measured time.
@@ -212,6 +214,7 @@ impl Executable {
                         name: o.attr("pattern").and_then(|p| p.as_str()).unwrap_or(o.name()).to_string(),
                         label: label_of(&o.loc),
                         predicted_us: o.attr("predicted_latency_us").and_then(Attribute::as_float),
+                        op_index: i,
                     };
                     steps.extend(step.into_iter().map(|s| (info.clone(), s)));
                     for at in std::mem::take(&mut lower.temps) {
@@ -253,6 +256,15 @@ impl Executable {
 
     /// Runs on `inputs` (checked against `@main`'s types); returns the outputs.
     pub fn run(&mut self, inputs: &[Literal]) -> Result<Vec<Literal>, String> {
+        self.place_inputs(inputs)?;
+        self.run_steps(|_, step| step())?;
+        let base = self.arena.as_mut_ptr() as *mut u8;
+        self.outputs.iter().map(|(loc, t)| Ok(read_literal(resolve(*loc, base), t))).collect()
+    }
+
+    /// Copies `inputs` into their arena ranges. Every run needs this: the arena reuses an
+    /// input's range once the input is dead.
+    fn place_inputs(&mut self, inputs: &[Literal]) -> Result<(), String> {
         if inputs.len() != self.inputs.len() {
             return Err(format!("@main takes {} inputs, {} given", self.inputs.len(), inputs.len()));
         }
@@ -265,12 +277,12 @@ impl Executable {
             // SAFETY: the input's range was allocated with exactly this size.
             unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), base.add(*at), bytes.len()) };
         }
-        self.run_steps(|_, step| step())?;
-        self.outputs.iter().map(|(loc, t)| Ok(read_literal(resolve(*loc, base), t))).collect()
+        Ok(())
     }
 
-    /// Runs every step, through `wrap` (which may time it); inputs stay as last written.
-    pub fn run_steps(
+    /// Runs every step, through `wrap` (which may time it), on the arena as it is: callers
+    /// place the inputs first.
+    fn run_steps(
         &self,
         mut wrap: impl FnMut(&StepInfo, &dyn Fn() -> Result<(), String>) -> Result<(), String>,
     ) -> Result<(), String> {
@@ -281,12 +293,12 @@ impl Executable {
         Ok(())
     }
 
-    /// Runs `iters` times (after [`Executable::run`] has placed the inputs) timing every step;
-    /// returns each step's median.
-    pub fn profile(&self, iters: usize) -> Result<Vec<StepTime>, String> {
+    /// Runs on `inputs` `iters` times timing every step; returns each step's median.
+    pub fn profile(&mut self, inputs: &[Literal], iters: usize) -> Result<Vec<StepTime>, String> {
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); self.steps.len()];
         let mut starts = vec![0.0; self.steps.len()];
         for _ in 0..iters.max(1) {
+            self.place_inputs(inputs)?;
             let run_start = std::time::Instant::now();
             let mut i = 0;
             self.run_steps(|_, step| {
