@@ -175,6 +175,63 @@ impl Profile {
         Profile::parse(&text, &path.display().to_string())
     }
 
+    /// Changes the profile at `path` (created when missing) under an exclusive lock on a
+    /// sibling `.lock` file: concurrent writers (two `smelt run --record` at once) take turns,
+    /// each re-reading what the other wrote, so no record is lost.
+    pub fn update<T>(path: &Path, change: impl FnOnce(&mut Profile) -> T) -> Result<T, String> {
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| format!("{}: cannot create the lock file: {e}", Path::new(&lock_path).display()))?;
+        lock.lock().map_err(|e| format!("{}: cannot lock: {e}", Path::new(&lock_path).display()))?;
+        let mut profile = if path.exists() { Profile::load(path)? } else { Profile::new() };
+        let result = change(&mut profile);
+        profile.save(path)?;
+        Ok(result)
+    }
+
+    /// Adds `record`; a kernel measured before on the same target keeps the trial-weighted mean
+    /// of the old and the new median, so repeated measurements (`smelt tune` rounds) average
+    /// out noise instead of letting the last run decide.
+    pub fn record_kernel(&mut self, record: KernelRecord) {
+        match self.kernel_records.iter_mut().find(|r| r.signature == record.signature && r.target == record.target) {
+            Some(old) => {
+                let (a, b) = (old.trials.max(1) as f64, record.trials.max(1) as f64);
+                let measured_us = (old.measured_us * a + record.measured_us * b) / (a + b);
+                let trials = old.trials.max(1) + record.trials.max(1);
+                *old = KernelRecord { trials, measured_us, ..record };
+            }
+            None => self.kernel_records.push(record),
+        }
+    }
+
+    /// Adds `profile`, replacing an earlier one of the same op and signature.
+    pub fn record_operation(&mut self, profile: OperationProfile) {
+        match self.operation_profiles.iter_mut().find(|o| o.op == profile.op && o.signature == profile.signature) {
+            Some(old) => *old = profile,
+            None => self.operation_profiles.push(profile),
+        }
+    }
+
+    /// Adds `profile`, replacing an earlier one of the same pattern, operators, input shape and
+    /// size.
+    pub fn record_fusion(&mut self, profile: FusionProfile) {
+        let same = |f: &FusionProfile| {
+            f.fusion_pattern == profile.fusion_pattern
+                && f.operators == profile.operators
+                && f.input_shape == profile.input_shape
+                && f.flops == profile.flops
+        };
+        match self.fusion_profiles.iter_mut().find(|f| same(f)) {
+            Some(old) => *old = profile,
+            None => self.fusion_profiles.push(profile),
+        }
+    }
+
     /// Writes atomically: readers see the old or the new document, never a partial one.
     pub fn save(&self, path: &Path) -> Result<(), String> {
         let err = |e: &dyn std::fmt::Display| format!("{}: cannot write: {e}", path.display());
@@ -214,6 +271,41 @@ mod tests {
         assert!(newer.contains("newer"), "{newer}");
         let incomplete = Profile::parse(r#"{"fusion_profiles": [{"fusion_pattern": "x"}]}"#, "d.json").unwrap_err();
         assert!(incomplete.contains("fusion_profiles[0]"), "{incomplete}");
+    }
+
+    #[test]
+    fn concurrent_writers_lose_no_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        std::thread::scope(|s| {
+            for writer in 0..4 {
+                let path = &path;
+                s.spawn(move || {
+                    for i in 0..25 {
+                        Profile::update(path, |p| {
+                            p.record_kernel(KernelRecord {
+                                signature: format!("w{writer}k{i}"),
+                                measured_us: 1.0,
+                                trials: 1,
+                                ..Default::default()
+                            })
+                        })
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(Profile::load(&path).unwrap().kernel_records.len(), 100);
+    }
+
+    #[test]
+    fn repeated_measurements_average_by_trials() {
+        let mut p = Profile::new();
+        let record = |us| KernelRecord { signature: "s".into(), measured_us: us, trials: 10, ..Default::default() };
+        p.record_kernel(record(2.0));
+        p.record_kernel(record(3.0));
+        assert_eq!(p.kernel_records.len(), 1);
+        assert_eq!((p.kernel_records[0].measured_us, p.kernel_records[0].trials), (2.5, 20));
     }
 
     #[test]

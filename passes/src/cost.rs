@@ -9,7 +9,7 @@ use crate::characterize::op_cost;
 use smelt_compiler::ir::{Module, OpId, ValueId};
 use smelt_compiler::profile::Profile;
 use smelt_compiler::target::Target;
-use smelt_compiler::ElementType;
+use smelt_compiler::{Attribute, ElementType};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -142,7 +142,19 @@ fn element_of(m: &Module, results: &[ValueId]) -> ElementType {
     results.first().and_then(|r| m.value_type(*r).element()).unwrap_or(ElementType::F32)
 }
 
+/// The constant defining `v` when a kernel copies it into its body instead of taking it as an
+/// operand (splats and scalars: cheaper to rematerialize than to pass).
+pub fn inlined_constant(m: &Module, v: ValueId) -> Option<OpId> {
+    m.defining_op(v).filter(|&d| {
+        m.op(d).name() == "smelt.constant"
+            && matches!(m.op(d).attr("value"), Some(Attribute::Dense(d)) if d.is_splat() || d.ty.num_elements() == Some(1))
+    })
+}
+
+/// Inputs a kernel inlines are left out, so the signature the extractor prices a candidate
+/// under is the one the built kernel is measured under.
 fn signature(m: &Module, pattern: &str, inputs: &[ValueId], outputs: &[ValueId]) -> String {
+    let inputs: Vec<ValueId> = inputs.iter().copied().filter(|&v| inlined_constant(m, v).is_none()).collect();
     let shape = |v: &ValueId| match m.value_type(*v).as_tensor().and_then(|t| t.static_shape()) {
         Some(s) => s.iter().map(u64::to_string).collect::<Vec<_>>().join("x"),
         None => "?".into(),
@@ -165,7 +177,8 @@ pub fn model(target: &str, profile: Option<&str>) -> Result<Box<dyn CostModel>, 
 /// Measurements first, the roofline where nothing was measured:
 /// 1. a kernel record with the exact signature: its measured median;
 /// 2. a fusion profile of the pattern: the unfused parts' estimates times the measured
-///    fused/unfused ratio (interpolated in log FLOPs between measured sizes);
+///    fused/unfused ratio (interpolated in log FLOPs between measured sizes); without one, but
+///    with measured parts, the parts' estimates less the saving the roofline predicts;
 /// 3. operation profiles of the op: the roofline times the measured/roofline ratio, likewise
 ///    interpolated;
 /// 4. the roofline, with a note (`notes`) saying nothing was measured for the pattern.
@@ -192,6 +205,15 @@ impl Calibrated {
         self.roofline.estimate("", &w).seconds
     }
 }
+
+/// How much worse a kernel assembled from measured parts is assumed to be than the arithmetic
+/// says: such an estimate must beat a measured alternative by more than measurement noise
+/// before the extractor prefers it, so `smelt tune` does not chase ties between equivalent
+/// kernels (BatchNorm folded or kept as an epilogue) round after round.
+pub const UNMEASURED_MARGIN: f64 = 0.03;
+
+/// Ops whose work a fused kernel still does in full: fusion saves only the traffic around them.
+const CONTRACTIONS: &[&str] = &["conv2d", "matmul", "gemm", "attention"];
 
 /// Linear interpolation of `points` (size, value) in log size, clamped at the ends.
 fn interpolate(points: &mut [(f64, f64)], at: f64) -> Option<f64> {
@@ -242,9 +264,25 @@ impl CostModel for Calibrated {
             .filter_map(|f| Some((f.flops.unwrap_or(work.flops) as f64, f.fused_ratio()?)))
             .collect();
         if !work.parts.is_empty() {
+            let unfused = || work.parts.iter().map(|(p, w)| self.estimate(p, w).seconds).sum::<f64>();
             if let Some(ratio) = interpolate(&mut fused, work.flops as f64) {
-                let unfused: f64 = work.parts.iter().map(|(p, w)| self.estimate(p, w).seconds).sum();
-                return estimate(unfused * ratio);
+                return estimate(unfused() * ratio);
+            }
+            // No measured ratio for the pattern, but measured parts: the parts' times less the
+            // time the roofline says fusing them saves (the intermediates' traffic and launches).
+            // Absolute, not proportional: a slow measured product must not earn a larger saving
+            // for absorbing the same ReLU. The saving comes out of the absorbed ops' measured
+            // time only; the products' work stays.
+            if work.parts.iter().any(|(_, w)| self.records.contains_key(&w.signature)) {
+                let roof_parts: f64 = work.parts.iter().map(|(p, w)| self.roofline.estimate(p, w).seconds).sum();
+                let saving = (roof_parts - self.roofline.estimate(pattern, work).seconds).max(0.0);
+                let absorbed: f64 = work
+                    .parts
+                    .iter()
+                    .filter(|(p, _)| !CONTRACTIONS.contains(&p.trim_start_matches("smelt.")))
+                    .map(|(p, w)| self.estimate(p, w).seconds)
+                    .sum();
+                return estimate((unfused() - saving.min(absorbed)) * (1.0 + UNMEASURED_MARGIN));
             }
         }
         let mut ops: Vec<(f64, f64)> = self
@@ -352,6 +390,29 @@ mod tests {
         assert!((ratio(1000) - 0.5).abs() < 1e-9);
         assert!((ratio(10_000) - 0.75).abs() < 1e-9, "{}", ratio(10_000));
         assert!((ratio(10) - 0.5).abs() < 1e-9 && (ratio(10_000_000) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_unmeasured_kernel_of_measured_parts_saves_what_the_roofline_saves() {
+        let c = calibrated(
+            r#"{"kernel_records": [{"signature": "conv2d(a)->b:f32", "measured_us": 300.0},
+                                    {"signature": "relu(b)->b:f32", "measured_us": 150.0}]}"#,
+        );
+        let conv = Work { flops: 1_000_000_000, signature: "conv2d(a)->b:f32".into(), ..work(1 << 20) };
+        let relu = Work { signature: "relu(b)->b:f32".into(), ..work(1 << 21) };
+        let parts = vec![("conv2d".to_string(), conv), ("relu".to_string(), relu)];
+        let kernel = fused(parts.clone(), "conv_relu(a)->b:f32");
+        let roof_parts: f64 = parts.iter().map(|(p, w)| c.roofline.estimate(p, w).seconds).sum();
+        let saving = roof_parts - c.roofline.estimate("conv_relu", &kernel).seconds;
+        assert!(saving > 0.0, "fusing saves the relu's traffic");
+        let expected = (450e-6 - saving) * (1.0 + UNMEASURED_MARGIN);
+        assert!((c.estimate("conv_relu", &kernel).seconds - expected).abs() < 1e-12);
+        // The product's measured time stays whatever the roofline says fusion saves.
+        let c = calibrated(
+            r#"{"kernel_records": [{"signature": "conv2d(a)->b:f32", "measured_us": 300.0},
+                                    {"signature": "relu(b)->b:f32", "measured_us": 1.0}]}"#,
+        );
+        assert!((c.estimate("conv_relu", &kernel).seconds - 300e-6 * (1.0 + UNMEASURED_MARGIN)).abs() < 1e-12);
     }
 
     #[test]

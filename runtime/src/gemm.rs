@@ -41,8 +41,8 @@ impl<'a> View<'a> {
     }
 }
 
-const MR: usize = 6;
-const NR: usize = 16;
+pub const MR: usize = 6;
+pub const NR: usize = 16;
 const KC: usize = 256;
 const MC: usize = 72;
 const NC: usize = 2048;
@@ -86,7 +86,7 @@ fn pack_a(a: &View, m0: usize, mc: usize, k0: usize, kc: usize, out: &mut Vec<f3
     }
 }
 
-type MicroKernel = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, bool);
+pub type MicroKernel = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, bool);
 
 /// 6 x 16 tile: `c[i * ldc + j] (+)= sum_k a[k * 6 + i] * b[k * 16 + j]`.
 unsafe fn micro_portable(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool) {

@@ -1,10 +1,11 @@
-//! Smelt's runtime. Today: the reference interpreter (the oracle every faster path is checked
+//! Smelt's runtime: the reference interpreter (the oracle every faster path is checked
 //! against) and ONNX `TensorProto` input/output.
 
 pub mod reference;
 pub mod tensor_io;
 
 pub use smelt_compiler::dialect::fold::Literal;
+pub mod calibrate;
 pub mod exec;
 pub mod gemm;
 pub mod jit;

@@ -78,6 +78,10 @@ enum Command {
         target: String,
         #[arg(long, value_name = "FILE")]
         cost_profile: Option<String>,
+        /// append each kernel's measured time (of the fused, else the unfused run) to this
+        /// calibration profile (created when missing; safe with concurrent writers)
+        #[arg(long, value_name = "PROFILE")]
+        record: Option<String>,
         /// input tensors as ONNX TensorProto files, in input order (default: seeded random)
         #[arg(long)]
         input: Vec<String>,
@@ -121,6 +125,61 @@ enum Command {
         /// calibration profile (JSON) whose measurements refine the target's roofline
         #[arg(long, value_name = "FILE")]
         cost_profile: Option<String>,
+        /// also run the fused model (random inputs, one thread) and put each kernel's measured
+        /// time beside its prediction
+        #[arg(long)]
+        measure: bool,
+        /// with --measure: draw the kernels against the roofline ceilings into this SVG file
+        #[arg(long, value_name = "FILE", requires = "measure")]
+        svg: Option<String>,
+        /// with --measure: timed runs
+        #[arg(long, default_value_t = 10)]
+        iters: usize,
+    },
+    /// Measure this machine into a calibration profile: compute and bandwidth ceilings, every
+    /// op kind over a shape sweep, and the seeds' fusion patterns fused versus unfused through
+    /// the JIT runtime (one thread). Merges into an existing profile.
+    Calibrate {
+        /// the profile to write (merged into when it exists)
+        #[arg(short, default_value = "profile.json")]
+        o: String,
+        /// fewer shapes and trials (under two minutes)
+        #[arg(long)]
+        quick: bool,
+        /// fusion pattern groups: linear, conv, attention, all, or none
+        #[arg(long, default_value = "all", value_delimiter = ',')]
+        patterns: Vec<String>,
+        /// op kinds of the sweep (see the list in --help of `smelt calibrate`), all, or none
+        #[arg(long, default_value = "all", value_delimiter = ',')]
+        ops: Vec<String>,
+        /// the target description the measurements belong to
+        #[arg(long, default_value = "host")]
+        target: String,
+    },
+    /// Close the loop: measure the unfused ops, then fuse under the calibrated model, run, and
+    /// record each kernel's time into the profile, round after round, until the chosen kernels
+    /// stop changing; print predicted against measured per kernel and for the model, and the
+    /// fusion decisions that differ from the roofline's.
+    Tune {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// the profile to record into (created when missing)
+        #[arg(short, default_value = "profile.json")]
+        o: String,
+        #[arg(long, default_value = "host")]
+        target: String,
+        /// timed runs per measurement (after a warm-up run); medians are used
+        #[arg(long, default_value_t = 10)]
+        iters: usize,
+        /// at most this many fuse -> run -> record rounds
+        #[arg(long, default_value_t = 6)]
+        max_rounds: usize,
+        /// worker threads (predictions are for this count; default 1)
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// print one JSON object
+        #[arg(long)]
+        json: bool,
     },
     /// List the operations of the smelt dialect with their operands, attributes and summaries.
     Ops,
@@ -135,15 +194,34 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { model, mode, iters, threads, profile_kernels, target, cost_profile, input, output, json } => {
-            let how = RunOptions { mode, iters, threads, profile_kernels, target, cost_profile, output, json };
+        Command::Run {
+            model,
+            mode,
+            iters,
+            threads,
+            profile_kernels,
+            target,
+            cost_profile,
+            record,
+            input,
+            output,
+            json,
+        } => {
+            let how = RunOptions { mode, iters, threads, profile_kernels, target, cost_profile, record, output, json };
             finish(run_model(&model, &input, &how))
         }
         Command::Conformance { dirs, verbose, no_execute, mode } => {
             conformance(&dirs, verbose, (!no_execute).then_some(mode.as_str()))
         }
-        Command::Report { model, json, batch, target, cost_profile } => {
-            finish(report(&model, json, batch, &target, cost_profile.as_deref()))
+        Command::Report { model, json, batch, target, cost_profile, measure, svg, iters } => {
+            let measure = measure.then_some(MeasureOptions { svg, iters });
+            finish(report(&model, json, batch, &target, cost_profile.as_deref(), measure))
+        }
+        Command::Calibrate { o, quick, patterns, ops, target } => {
+            finish(calibrate(&o, smelt::calibrate::Options { quick, patterns, ops, target }))
+        }
+        Command::Tune { model, o, target, iters, max_rounds, threads, json } => {
+            finish(tune(&model, &o, &target, iters, max_rounds, threads, json))
         }
         Command::Ops => {
             for def in smelt_compiler::dialect::all_ops() {
@@ -166,6 +244,138 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+fn calibrate(path: &str, options: smelt::calibrate::Options) -> Result<String, Failure> {
+    let fail = |e: String| Failure(format!("error: {e}"));
+    for group in &options.patterns {
+        if !smelt::calibrate::PATTERN_GROUPS.contains(&group.as_str()) && group != "all" && group != "none" {
+            return Err(fail(format!(
+                "unknown pattern group '{group}' (choose from {}, all, none)",
+                smelt::calibrate::PATTERN_GROUPS.join(", ")
+            )));
+        }
+    }
+    for op in &options.ops {
+        if !smelt::calibrate::SWEPT_OPS.contains(&op.as_str()) && op != "all" && op != "none" {
+            return Err(fail(format!(
+                "unknown op '{op}' for the sweep (choose from {}, all, none)",
+                smelt::calibrate::SWEPT_OPS.join(", ")
+            )));
+        }
+    }
+    let bar = indicatif::ProgressBar::new(1);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let measured = smelt::calibrate::calibrate(&options, &mut |done, total, what| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(what.to_string());
+    })
+    .map_err(fail)?;
+    bar.finish_and_clear();
+    let merged = smelt_compiler::profile::Profile::update(std::path::Path::new(path), |p| {
+        p.metadata = measured.metadata.clone();
+        p.peaks = measured.peaks.clone();
+        for o in &measured.operation_profiles {
+            p.record_operation(o.clone());
+        }
+        for f in &measured.fusion_profiles {
+            p.record_fusion(f.clone());
+        }
+        for r in &measured.kernel_records {
+            p.record_kernel(r.clone());
+        }
+        p.clone()
+    })
+    .map_err(fail)?;
+    Ok(smelt::calibrate::summary(&merged) + &format!("\nwrote {path}\n"))
+}
+
+fn tune(
+    model: &ModelArgs,
+    path: &str,
+    target: &str,
+    iters: usize,
+    max_rounds: usize,
+    threads: usize,
+    json: bool,
+) -> Result<String, Failure> {
+    let fail = |e: String| Failure(format!("error: {e}"));
+    let (_, module) = model.load()?;
+    let inputs = smelt::measure::random_inputs(&module).map_err(fail)?;
+    let (module, _) = specialize(&module, &inputs).map_err(fail)?;
+    smelt_runtime::gemm::set_threads(threads);
+    let options = smelt::tune::Options { target, profile: std::path::Path::new(path), iters, max_rounds };
+    let t = smelt::tune::tune(&module, &inputs, &options).map_err(fail)?;
+    let last = &t.last;
+    if json {
+        let value = serde_json::json!({
+            "model": model.model,
+            "profile": path,
+            "threads": threads,
+            "rounds": t.rounds.len(),
+            "converged": t.converged,
+            "predicted_ms": last.predicted_ms(),
+            "measured_ms": last.model_ms,
+            "kernel_median_abs_error": last.kernel_median_error(),
+            "model_abs_error": last.model_error(),
+            "history": t.rounds,
+            "kernels": last.kernels,
+            "flips": t.flips,
+        });
+        return Ok(serde_json::to_string_pretty(&value).expect("serializable") + "\n");
+    }
+    let mut out = String::new();
+    for r in &t.rounds {
+        out.push_str(&format!(
+            "round {}: {} kernels ({} new), predicted {:.3} ms, measured {:.3} ms\n",
+            r.round, r.kernels, r.new_kernels, r.predicted_ms, r.measured_ms
+        ));
+    }
+    out.push_str(if t.converged { "converged: the kernels stopped changing\n" } else { "stopped at --max-rounds\n" });
+    out.push('\n');
+    out.push_str(&accuracy_table(last));
+    if t.flips.is_empty() {
+        out.push_str("no fusion decision differs from the roofline's\n");
+    }
+    for f in &t.flips {
+        out.push_str(&format!(
+            "flipped ({}x): roofline [{}] -> tuned [{}]: {:.1} us measured against {:.1} us for the roofline's\n",
+            f.count, f.roofline, f.tuned, f.tuned_choice_us, f.roofline_choice_us
+        ));
+    }
+    out.push_str(&format!("recorded into {path}\n"));
+    Ok(out)
+}
+
+/// Predicted against measured per kernel and for the model, with the errors, at most 100
+/// columns.
+fn accuracy_table(measured: &smelt::measure::Measured) -> String {
+    let kernels = &measured.kernels;
+    let mut out =
+        format!("{:>4}  {:<32} {:<22} {:>11} {:>11} {:>7}\n", "#", "kernel", "node", "predicted", "measured", "error");
+    for (i, k) in kernels.iter().enumerate() {
+        out.push_str(&format!(
+            "{i:>4}  {:<32} {:<22} {:>8.1} us {:>8.1} us {:>6.1}%\n",
+            truncate(&k.pattern, 32),
+            truncate(&k.label, 22),
+            k.predicted_us,
+            k.measured_us,
+            k.error() * 100.0
+        ));
+    }
+    out.push_str(&format!(
+        "\nmodel: predicted {:.3} ms, measured {:.3} ms, error {:.1}%; median kernel error {:.1}%\n",
+        measured.predicted_ms(),
+        measured.model_ms,
+        measured.model_error() * 100.0,
+        measured.kernel_median_error() * 100.0
+    ));
+    out
 }
 
 fn slot(s: &smelt_compiler::dialect::SlotDef) -> String {
@@ -191,18 +401,50 @@ fn finish(result: Result<String, Failure>) -> ExitCode {
     }
 }
 
+struct MeasureOptions {
+    svg: Option<String>,
+    iters: usize,
+}
+
 fn report(
     model: &ModelArgs,
     json: bool,
     batch: Option<u64>,
     target_name: &str,
     cost_profile: Option<&str>,
+    measure: Option<MeasureOptions>,
 ) -> Result<String, Failure> {
-    let target = Target::load(target_name).map_err(|e| Failure(format!("error: {e}")))?;
+    let fail = |e: String| Failure(format!("error: {e}"));
+    let target = Target::load(target_name).map_err(fail)?;
     let (imported, module) = model.load()?;
     let mut c = characterize(&module, &target, batch);
     c.params = count_params(&imported);
-    let fusion = fuse_and_report(&module, target_name, cost_profile)?;
+    let (fusion, fused) = fuse_and_report(&module, target_name, cost_profile)?;
+    let measured = match &measure {
+        None => None,
+        Some(how) => {
+            let inputs = smelt::measure::random_inputs(&module).map_err(fail)?;
+            let (specialized, changed) = specialize(&module, &inputs).map_err(fail)?;
+            let fused = if changed { fuse_and_report(&specialized, target_name, cost_profile)?.1 } else { fused };
+            smelt_runtime::gemm::set_threads(1);
+            let cost_model = smelt_passes::cost::model(target_name, cost_profile).map_err(fail)?;
+            let m = smelt::measure::measure(fused, &inputs, how.iters, cost_model.as_ref()).map_err(fail)?;
+            if let Some(svg) = &how.svg {
+                let (peak, bandwidth) = ceilings(&target, cost_profile).map_err(fail)?;
+                smelt::roofline_svg::write(svg, &model.model, &m.kernels, peak, bandwidth).map_err(fail)?;
+            }
+            Some(m)
+        }
+    };
+    let accuracy = measured.as_ref().map(|m| {
+        serde_json::json!({
+            "predicted_ms": m.predicted_ms(),
+            "measured_ms": m.model_ms,
+            "kernel_median_abs_error": m.kernel_median_error(),
+            "model_abs_error": m.model_error(),
+            "kernels": m.kernels,
+        })
+    });
     Ok(if json {
         let mut value = serde_json::to_value(&c).expect("serializable");
         value["model"] = serde_json::Value::String(model.model.clone());
@@ -212,18 +454,39 @@ fn report(
             value[key] = f[key].clone();
         }
         value["fusion"] = f;
+        if let Some(a) = accuracy {
+            value["measured"] = a;
+        }
         if let Some((ops, subgraphs, saved)) = seed_result(&model.model) {
             value["seeds"] = serde_json::json!({ "ops": ops, "subgraphs": subgraphs, "traffic_saved": saved });
         }
         serde_json::to_string_pretty(&value).expect("serializable") + "\n"
     } else {
-        report_table(&model.model, &c) + &fusion_table(&model.model, &fusion)
+        let mut text = report_table(&model.model, &c) + &fusion_table(&model.model, &fusion);
+        if let Some(m) = &measured {
+            text.push('\n');
+            text.push_str(&accuracy_table(m));
+        }
+        text
     })
+}
+
+/// The ceilings a roofline picture draws: measured ones from the profile where it has them,
+/// else one core of the target's nominal peak and its bandwidth.
+fn ceilings(target: &Target, cost_profile: Option<&str>) -> Result<(f64, f64), String> {
+    let nominal = (target.peak_flops("f32") / 1e9 / target.compute_units.max(1) as f64, target.memory_bandwidth_gbs);
+    let Some(path) = cost_profile else { return Ok(nominal) };
+    let p = smelt_compiler::profile::Profile::load(std::path::Path::new(path))?;
+    Ok((p.peaks.measured_gflops.unwrap_or(nominal.0), p.peaks.measured_bandwidth_gbs.unwrap_or(nominal.1)))
 }
 
 /// Fuses a copy of the cleaned module the way the default pipeline does, with both extractors
 /// priced, and compares it with the unfused module.
-fn fuse_and_report(module: &Module, target: &str, cost_profile: Option<&str>) -> Result<FusionReport, Failure> {
+fn fuse_and_report(
+    module: &Module,
+    target: &str,
+    cost_profile: Option<&str>,
+) -> Result<(FusionReport, Module), Failure> {
     use smelt_passes::Pass;
     let mut fuse = Fuse {
         target: target.to_string(),
@@ -237,7 +500,7 @@ fn fuse_and_report(module: &Module, target: &str, cost_profile: Option<&str>) ->
     for remark in fuse.remarks() {
         eprintln!("note: {remark}");
     }
-    Ok(fusion_report(module, &fused, &fuse.stats, model.as_ref()))
+    Ok((fusion_report(module, &fused, &fuse.stats, model.as_ref()), fused))
 }
 
 fn fusion_table(model: &str, f: &FusionReport) -> String {
@@ -568,37 +831,6 @@ fn check_test_data(run: &mut Runner, set: &std::path::Path) -> Result<(), String
     Ok(())
 }
 
-/// Seeded random inputs of `@main`'s argument types (integers 0 or 1, floats in [-1, 1)).
-fn random_inputs(m: &Module) -> Result<Vec<smelt_runtime::Literal>, Failure> {
-    let func = *m.functions().first().ok_or_else(|| Failure("error: the model has no function".into()))?;
-    let entry = m.region(m.op(func).regions()[0]).blocks()[0];
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    m.block(entry)
-        .args()
-        .iter()
-        .map(|a| {
-            let ty = m.value_type(*a).as_tensor().and_then(|t| t.static_shape().map(|s| (s, t.element)));
-            let (shape, element) =
-                ty.ok_or_else(|| Failure("error: random inputs need static input shapes (use --shape)".into()))?;
-            let n: u64 = shape.iter().product();
-            let data = if element.is_float() {
-                smelt_compiler::dialect::fold::Data::F(
-                    (0..n).map(|_| (next() >> 11) as f64 / (1u64 << 52) as f64 - 1.0).collect(),
-                )
-            } else {
-                smelt_compiler::dialect::fold::Data::I((0..n).map(|_| (next() & 1) as i64).collect())
-            };
-            Ok(smelt_runtime::Literal { shape, element, data })
-        })
-        .collect()
-}
-
 struct RunOptions {
     mode: String,
     iters: usize,
@@ -606,12 +838,14 @@ struct RunOptions {
     profile_kernels: Option<String>,
     target: String,
     cost_profile: Option<String>,
+    record: Option<String>,
     output: Option<String>,
     json: bool,
 }
 
 /// One compiled variant's results.
 struct Timed {
+    module: Module,
     outputs: Vec<Literal>,
     median_ms: f64,
     info: smelt_runtime::exec::ExecInfo,
@@ -622,7 +856,7 @@ struct Timed {
 fn time_module(module: Module, inputs: &[Literal], iters: usize, profile: bool) -> Result<Timed, Failure> {
     let fail = |e: String| Failure(format!("error: {e}"));
     let start = std::time::Instant::now();
-    let mut exe = smelt_runtime::exec::Executable::compile(module).map_err(fail)?;
+    let mut exe = smelt_runtime::exec::Executable::compile(module.clone()).map_err(fail)?;
     let compile_ms = start.elapsed().as_secs_f64() * 1e3;
     let mut outputs = exe.run(inputs).map_err(fail)?;
     let mut times = Vec::with_capacity(iters);
@@ -633,14 +867,14 @@ fn time_module(module: Module, inputs: &[Literal], iters: usize, profile: bool) 
     }
     times.sort_by(f64::total_cmp);
     let median_ms = times.get(times.len() / 2).copied().unwrap_or(0.0);
-    let kernels = if profile { exe.profile(iters).map_err(fail)? } else { Vec::new() };
-    Ok(Timed { outputs, median_ms, info: exe.info.clone(), compile_ms, kernels })
+    let kernels = if profile { exe.profile(inputs, iters).map_err(fail)? } else { Vec::new() };
+    Ok(Timed { module, outputs, median_ms, info: exe.info.clone(), compile_ms, kernels })
 }
 
 fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<String, Failure> {
     let (_, module) = model.load()?;
     let inputs = if input.is_empty() {
-        random_inputs(&module)?
+        smelt::measure::random_inputs(&module).map_err(|e| Failure(format!("error: {e}")))?
     } else {
         input
             .iter()
@@ -720,6 +954,21 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
             if !trace.is_empty() {
                 write_trace(trace, &profiled)?;
             }
+        }
+        if let (Some(path), Some(t)) = (&how.record, fused.as_ref().or(unfused.as_ref())) {
+            let fail = |e: String| Failure(format!("error: {e}"));
+            let model = smelt_passes::cost::model(&how.target, how.cost_profile.as_deref()).map_err(fail)?;
+            let m = smelt::measure::measure(t.module.clone(), &inputs, how.iters, model.as_ref()).map_err(fail)?;
+            let records = m.records(&how.target);
+            let n = records.len();
+            smelt_compiler::profile::Profile::update(std::path::Path::new(path), |p| {
+                for r in records {
+                    p.record_kernel(r);
+                }
+            })
+            .map_err(fail)?;
+            report["recorded"] = n.into();
+            text.push_str(&format!("recorded {n} kernels into {path}\n"));
         }
         let outputs = fused.or(unfused).map(|t| t.outputs).unwrap_or_default();
         report["outputs"] = summarize(&outputs);

@@ -342,12 +342,7 @@ impl Program {
         let loc = self.kernel_location(class, &template);
         let result_ty =
             self.egraph.analysis.ty(&self.egraph[class].data).cloned().ok_or("kernel result has no type")?;
-        let inline = |m: &Module, v: ValueId| {
-            m.defining_op(v).filter(|&d| {
-                m.op(d).name() == "smelt.constant"
-                    && matches!(m.op(d).attr("value"), Some(Attribute::Dense(d)) if d.is_splat() || d.ty.num_elements() == Some(1))
-            })
-        };
+        let inline = crate::cost::inlined_constant;
         let operands: Vec<ValueId> = inputs.iter().copied().filter(|&v| inline(m, v).is_none()).collect();
         let kernel = m.create_op(
             OpSpec::new("smelt.kernel")

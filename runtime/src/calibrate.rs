@@ -1,0 +1,138 @@
+//! Machine microbenchmarks: the compute ceiling the GEMM micro-kernel reaches and the memory
+//! bandwidth past the last-level cache — the two roofline ceilings a calibration profile
+//! stores. Ops and fusion patterns are measured through whole compiled modules by the driver
+//! (`smelt calibrate`); this module holds what needs no compiler.
+
+use crate::gemm::{self, View};
+use std::hint::black_box;
+use std::time::Instant;
+
+/// Repeated measurements of one thing, in seconds.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Timing {
+    pub median_s: f64,
+    pub min_s: f64,
+    pub max_s: f64,
+    /// (90th - 10th percentile) / median: how much to trust the median.
+    pub spread: f64,
+    pub trials: u32,
+}
+
+/// Times `run` `trials` times after `warmup` untimed runs.
+pub fn time(warmup: usize, trials: usize, mut run: impl FnMut()) -> Timing {
+    for _ in 0..warmup {
+        run();
+    }
+    let mut samples: Vec<f64> = (0..trials.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    let median = at(0.5);
+    Timing {
+        median_s: median,
+        min_s: samples[0],
+        max_s: samples[samples.len() - 1],
+        spread: if median > 0.0 { (at(0.9) - at(0.1)) / median } else { 0.0 },
+        trials: samples.len() as u32,
+    }
+}
+
+/// GFLOP/s of the micro-kernel alone on cache-resident packed panels: the compute ceiling no
+/// product in the runtime can pass.
+pub fn micro_kernel_gflops(trials: usize) -> f64 {
+    const KC: usize = 256;
+    const CALLS: usize = 2000;
+    let (kernel, _) = gemm::micro_kernel();
+    let a = vec![1.0f32; gemm::MR * KC];
+    let b = vec![0.5f32; KC * gemm::NR];
+    let mut c = vec![0.0f32; gemm::MR * gemm::NR];
+    let t = time(2, trials, || {
+        for _ in 0..CALLS {
+            // SAFETY: a, b and c hold exactly one MR x KC panel, one KC x NR panel and one
+            // MR x NR tile with row stride NR.
+            unsafe { kernel(KC, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), gemm::NR, true) };
+        }
+        black_box(&mut c);
+    });
+    (2 * gemm::MR * gemm::NR * KC * CALLS) as f64 / t.median_s / 1e9
+}
+
+/// GFLOP/s of a whole single-threaded `n x n x n` product (packing included).
+pub fn sgemm_gflops(n: usize, trials: usize) -> f64 {
+    let a = vec![1.0f32; n * n];
+    let b = vec![0.5f32; n * n];
+    let mut c = vec![0.0f32; n * n];
+    let threads = gemm::threads();
+    gemm::set_threads(1);
+    let t = time(1, trials, || {
+        gemm::sgemm(&View::row_major(&a, n, n), &View::row_major(&b, n, n), &mut c, n, false, &|_, _, _, _| {});
+        black_box(&mut c);
+    });
+    gemm::set_threads(threads);
+    (2 * n * n * n) as f64 / t.median_s / 1e9
+}
+
+/// Sustained bandwidth at one working-set size.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Bandwidth {
+    /// Bytes of all arrays together.
+    pub bytes: usize,
+    /// `b[i] = a[i]`, counting one read and one write per element.
+    pub copy_gbs: f64,
+    /// `a[i] = b[i] + s * c[i]` (STREAM triad), two reads and one write.
+    pub triad_gbs: f64,
+}
+
+/// STREAM-style copy and triad at each total working-set size in bytes.
+pub fn bandwidth(sizes: &[usize], trials: usize) -> Vec<Bandwidth> {
+    sizes
+        .iter()
+        .map(|&bytes| {
+            let n = (bytes / 3 / 4).max(1024);
+            let (mut a, b, c) = (vec![1.0f32; n], vec![2.0f32; n], vec![3.0f32; n]);
+            let mut copy_to = vec![0.0f32; n];
+            let copy = time(1, trials, || {
+                copy_to.copy_from_slice(black_box(&a));
+                black_box(&mut copy_to);
+            });
+            let s = black_box(0.5f32);
+            let triad = time(1, trials, || {
+                for ((x, y), z) in a.iter_mut().zip(&b).zip(&c) {
+                    *x = y + s * z;
+                }
+                black_box(&mut a);
+            });
+            Bandwidth {
+                bytes: 3 * n * 4,
+                copy_gbs: (2 * n * 4) as f64 / copy.median_s / 1e9,
+                triad_gbs: (3 * n * 4) as f64 / triad.median_s / 1e9,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timing_orders_its_statistics() {
+        let mut i = 0u64;
+        let t = time(1, 9, || i = black_box(i + 1));
+        assert_eq!(t.trials, 9);
+        assert!(t.min_s <= t.median_s && t.median_s <= t.max_s && t.spread >= 0.0);
+    }
+
+    #[test]
+    fn ceilings_are_positive_and_finite() {
+        assert!(micro_kernel_gflops(1).is_finite() && micro_kernel_gflops(1) > 0.0);
+        assert!(sgemm_gflops(32, 1) > 0.0);
+        let bw = bandwidth(&[1 << 16], 1);
+        assert!(bw[0].copy_gbs > 0.0 && bw[0].triad_gbs > 0.0 && bw[0].bytes >= 1 << 15);
+    }
+}

@@ -1,0 +1,193 @@
+//! Measuring compiled modules: per-kernel medians beside what a cost model predicted, and the
+//! whole run's median. `smelt run --record`, `smelt tune`, `smelt report --measure` and
+//! `smelt calibrate` all measure through here, so their numbers mean the same thing.
+
+use smelt_compiler::ir::OpId;
+use smelt_compiler::profile::KernelRecord;
+use smelt_compiler::Module;
+use smelt_passes::cost::{work_of, CostModel};
+use smelt_runtime::exec::Executable;
+use smelt_runtime::Literal;
+
+/// One executed op (a kernel or an op left unfused) of a measured run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KernelTime {
+    /// Position in `@main`'s body.
+    pub index: usize,
+    /// The kernel's pattern, or the op name without its dialect.
+    pub pattern: String,
+    /// ONNX node names it came from.
+    pub label: String,
+    pub signature: String,
+    pub flops: u64,
+    pub bytes: u64,
+    pub predicted_us: f64,
+    /// Median over the profiled runs (the sum of the op's steps' medians).
+    pub measured_us: f64,
+    /// A kernel's body ops as they would run alone: (op, signature).
+    #[serde(skip)]
+    pub parts: Vec<(String, String)>,
+}
+
+impl KernelTime {
+    /// |predicted - measured| / measured.
+    pub fn error(&self) -> f64 {
+        relative_error(self.predicted_us, self.measured_us)
+    }
+}
+
+pub fn relative_error(predicted: f64, measured: f64) -> f64 {
+    if measured > 0.0 {
+        (predicted - measured).abs() / measured
+    } else {
+        0.0
+    }
+}
+
+/// A module measured on given inputs.
+pub struct Measured {
+    /// Median of whole runs.
+    pub model_ms: f64,
+    pub kernels: Vec<KernelTime>,
+    pub outputs: Vec<Literal>,
+    pub info: smelt_runtime::exec::ExecInfo,
+    pub compile_ms: f64,
+    pub trials: u32,
+    /// (90th - 10th percentile) / median of the whole runs.
+    pub spread: f64,
+}
+
+impl Measured {
+    /// What the cost model predicted for the whole run: kernels run one after another.
+    pub fn predicted_ms(&self) -> f64 {
+        self.kernels.iter().map(|k| k.predicted_us).sum::<f64>() / 1e3
+    }
+
+    /// The median kernel's relative prediction error.
+    pub fn kernel_median_error(&self) -> f64 {
+        let mut errors: Vec<f64> = self.kernels.iter().map(KernelTime::error).collect();
+        errors.sort_by(f64::total_cmp);
+        errors.get(errors.len() / 2).copied().unwrap_or(0.0)
+    }
+
+    pub fn model_error(&self) -> f64 {
+        relative_error(self.predicted_ms(), self.model_ms)
+    }
+
+    /// The measurements as profile records for `target`.
+    pub fn records(&self, target: &str) -> Vec<KernelRecord> {
+        self.kernels
+            .iter()
+            .map(|k| KernelRecord {
+                signature: k.signature.clone(),
+                pattern: k.pattern.clone(),
+                target: target.to_string(),
+                flops: k.flops,
+                bytes: k.bytes,
+                predicted_us: k.predicted_us,
+                measured_us: k.measured_us,
+                trials: self.trials,
+                ..KernelRecord::default()
+            })
+            .collect()
+    }
+}
+
+/// Compiles `module`, runs it once to warm up, times `iters` whole runs, then `iters` runs with
+/// every step timed; `model` prices each executed op as the extractor would.
+pub fn measure(module: Module, inputs: &[Literal], iters: usize, model: &dyn CostModel) -> Result<Measured, String> {
+    let start = std::time::Instant::now();
+    let mut exe = Executable::compile(module)?;
+    let compile_ms = start.elapsed().as_secs_f64() * 1e3;
+    let mut outputs = exe.run(inputs)?;
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters.max(1) {
+        let t = std::time::Instant::now();
+        outputs = exe.run(inputs)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    let spread = (at(0.9) - at(0.1)) / at(0.5).max(f64::MIN_POSITIVE);
+    let steps = exe.profile(inputs, iters)?;
+    let m = exe.module();
+    let ops: Vec<OpId> = {
+        let func = smelt_runtime::reference::main_function(m)?;
+        let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+        m.block_ops(entry).collect()
+    };
+    let mut kernels: Vec<KernelTime> = Vec::new();
+    for s in &steps {
+        if let Some(k) = kernels.last_mut().filter(|k| k.index == s.step.op_index) {
+            k.measured_us += s.median_us;
+            continue;
+        }
+        let op = ops[s.step.op_index];
+        let work = work_of(m, op);
+        let pattern = m.op(op).attr("pattern").and_then(|p| p.as_str()).map(str::to_string);
+        let pattern = pattern.unwrap_or_else(|| m.op(op).name().trim_start_matches("smelt.").to_string());
+        kernels.push(KernelTime {
+            index: s.step.op_index,
+            predicted_us: model.estimate(&pattern, &work).seconds * 1e6,
+            pattern,
+            label: label(&m.op(op).loc),
+            signature: work.signature.clone(),
+            flops: work.flops,
+            bytes: work.bytes,
+            measured_us: s.median_us,
+            parts: work
+                .parts
+                .iter()
+                .map(|(p, w)| (p.trim_start_matches("smelt.").to_string(), w.signature.clone()))
+                .collect(),
+        });
+    }
+    Ok(Measured {
+        model_ms: times[times.len() / 2],
+        kernels,
+        outputs,
+        info: exe.info.clone(),
+        compile_ms,
+        trials: iters.max(1) as u32,
+        spread,
+    })
+}
+
+/// Seeded random inputs of `@main`'s argument types (integers 0 or 1, floats in [-1, 1)).
+pub fn random_inputs(m: &Module) -> Result<Vec<Literal>, String> {
+    use smelt_compiler::dialect::fold::Data;
+    let func = smelt_runtime::reference::main_function(m)?;
+    let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    m.block(entry)
+        .args()
+        .iter()
+        .map(|a| {
+            let ty = m.value_type(*a).as_tensor().and_then(|t| t.static_shape().map(|s| (s, t.element)));
+            let (shape, element) = ty.ok_or("random inputs need static input shapes (use --shape)")?;
+            let n: u64 = shape.iter().product();
+            let data = if element.is_float() {
+                Data::F((0..n).map(|_| (next() >> 11) as f64 / (1u64 << 52) as f64 - 1.0).collect())
+            } else {
+                Data::I((0..n).map(|_| (next() & 1) as i64).collect())
+            };
+            Ok(Literal { shape, element, data })
+        })
+        .collect()
+}
+
+/// The ONNX node names a location names, joined by `+` (empty when unknown).
+pub fn label(loc: &smelt_compiler::Location) -> String {
+    use smelt_compiler::Location;
+    match loc {
+        Location::Name { name, .. } => name.to_string(),
+        Location::Fused(parts) => parts.iter().map(label).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("+"),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,233 @@
+//! `smelt tune`: the measured feedback loop. Measure the unfused ops, then repeatedly fuse under
+//! the calibrated cost model, run, and record each kernel's measured time into the profile,
+//! until the chosen kernels stop changing — the same kernels as the round before, or a choice
+//! made only of kernels measured before. The last round's predictions then rest only on
+//! earlier rounds' measurements, so its predicted-versus-measured comparison is out of sample.
+
+use crate::measure::{measure, Measured};
+use smelt_compiler::profile::{FusionProfile, Profile};
+use smelt_compiler::Module;
+use smelt_passes::cost::{self, CostModel};
+use smelt_runtime::Literal;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub struct Options<'a> {
+    pub target: &'a str,
+    pub profile: &'a Path,
+    pub iters: usize,
+    pub max_rounds: usize,
+}
+
+/// One extract -> run -> record round.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Round {
+    pub round: usize,
+    pub kernels: usize,
+    pub predicted_ms: f64,
+    pub measured_ms: f64,
+    /// Kernels whose signature no earlier round ran.
+    pub new_kernels: usize,
+}
+
+/// Nodes the roofline fused one way and the tuned model another.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Flip {
+    pub roofline: String,
+    pub tuned: String,
+    /// How many places in the model made this change.
+    pub count: usize,
+    /// The roofline's kernels there, as the measured model prices them, in total.
+    pub roofline_choice_us: f64,
+    /// The tuned kernels there, measured, in total.
+    pub tuned_choice_us: f64,
+}
+
+pub struct Tuned {
+    pub rounds: Vec<Round>,
+    pub converged: bool,
+    /// The last round: predictions from earlier measurements beside fresh ones.
+    pub last: Measured,
+    pub flips: Vec<Flip>,
+}
+
+fn fused(module: &Module, target: &str, profile: Option<&Path>) -> Result<Module, String> {
+    let mut m = module.clone();
+    let profile = profile.map(|p| format!(" cost-profile={}", p.display())).unwrap_or_default();
+    smelt_passes::run_pipeline(&mut m, &format!("builtin.module(fuse{{target={target}{profile}}})"))
+        .map_err(|ds| ds.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))?;
+    Ok(m)
+}
+
+/// Records every kernel's time and, for each fused kernel whose parts were all measured alone,
+/// the fused/unfused ratio as a fusion profile of its pattern: kernels of the same pattern at
+/// other shapes are then priced by a measured ratio instead of the roofline's saving.
+fn record(path: &Path, measured: &Measured, target: &str) -> Result<(), String> {
+    Profile::update(path, |p| {
+        for r in measured.records(target) {
+            p.record_kernel(r);
+        }
+        for k in measured.kernels.iter().filter(|k| k.parts.len() > 1) {
+            let alone: Option<Vec<f64>> = k
+                .parts
+                .iter()
+                .map(|(_, sig)| {
+                    p.kernel_records.iter().find(|r| &r.signature == sig && r.target == target).map(|r| r.measured_us)
+                })
+                .collect();
+            let Some(alone) = alone else { continue };
+            let unfused_us: f64 = alone.iter().sum();
+            let mut extra = BTreeMap::new();
+            extra.insert("signature".to_string(), serde_json::Value::from(k.signature.clone()));
+            extra.insert("source".to_string(), serde_json::Value::from("smelt tune"));
+            p.record_fusion(FusionProfile {
+                fusion_pattern: k.pattern.clone(),
+                operators: k.parts.iter().map(|(op, _)| op.clone()).collect(),
+                num_operators: k.parts.len() as u32,
+                unfused_latency_ms: unfused_us / 1e3,
+                fused_latency_ms: k.measured_us / 1e3,
+                unfused_memory_bytes: 0,
+                fused_memory_bytes: k.bytes,
+                speedup_factor: unfused_us / k.measured_us.max(f64::MIN_POSITIVE),
+                flops: Some(k.flops),
+                extra_params: extra,
+                num_trials: measured.trials,
+                ..FusionProfile::default()
+            });
+        }
+    })
+}
+
+fn calibrated(target: &str, path: &Path) -> Result<Box<dyn CostModel>, String> {
+    cost::model(target, Some(&path.display().to_string()))
+}
+
+/// Tunes `module` (cleaned, unfused) on `inputs`, recording into `options.profile`.
+pub fn tune(module: &Module, inputs: &[Literal], options: &Options) -> Result<Tuned, String> {
+    let target = options.target;
+    let path = options.profile;
+    // The unfused ops first: every candidate kernel's parts then have measured times.
+    let roofline = cost::model(target, None)?;
+    let unfused = measure(module.clone(), inputs, options.iters, roofline.as_ref())?;
+    record(path, &unfused, target)?;
+
+    let mut rounds = Vec::new();
+    let mut seen: std::collections::HashSet<String> = unfused.kernels.iter().map(|k| k.signature.clone()).collect();
+    let mut previous: Option<Vec<String>> = None;
+    let mut converged = false;
+    let mut last = None;
+    for round in 1..=options.max_rounds.max(1) {
+        let model = calibrated(target, path)?;
+        let m = fused(module, target, Some(path))?;
+        let measured = measure(m, inputs, options.iters, model.as_ref())?;
+        let mut signatures: Vec<String> = measured.kernels.iter().map(|k| k.signature.clone()).collect();
+        signatures.sort();
+        rounds.push(Round {
+            round,
+            kernels: measured.kernels.len(),
+            predicted_ms: measured.predicted_ms(),
+            measured_ms: measured.model_ms,
+            new_kernels: signatures.iter().filter(|s| !seen.contains(*s)).count(),
+        });
+        let all_measured_before = signatures.iter().all(|s| seen.contains(s));
+        seen.extend(signatures.iter().cloned());
+        record(path, &measured, target)?;
+        last = Some(measured);
+        // A fixed point: the same kernels again, or a choice made entirely from measurements.
+        if previous.as_ref() == Some(&signatures) || all_measured_before {
+            converged = true;
+            break;
+        }
+        previous = Some(signatures);
+    }
+    let last = last.expect("at least one round");
+    let flips = flips(module, target, path, &last)?;
+    Ok(Tuned { rounds, converged, last, flips })
+}
+
+/// Where the tuned module's kernels differ from what the roofline alone would have chosen:
+/// groups of kernels covering the same ONNX nodes, compared as wholes.
+fn flips(module: &Module, target: &str, path: &Path, tuned: &Measured) -> Result<Vec<Flip>, String> {
+    let model = calibrated(target, path)?;
+    let roofline_module = fused(module, target, None)?;
+    // The roofline's choice priced by the measured model, without running it.
+    let m = &roofline_module;
+    let func = smelt_runtime::reference::main_function(m)?;
+    let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+    let mut chosen: Vec<(String, Vec<String>, f64)> = Vec::new();
+    for op in m.block_ops(entry) {
+        let o = m.op(op);
+        if matches!(o.name(), "func.return" | "smelt.constant")
+            || smelt_passes::characterize::VIEW_OPS.contains(&o.name())
+        {
+            continue;
+        }
+        let pattern = o.attr("pattern").and_then(|p| p.as_str()).map(str::to_string);
+        let pattern = pattern.unwrap_or_else(|| o.name().trim_start_matches("smelt.").to_string());
+        let us = model.estimate(&pattern, &cost::work_of(m, op)).seconds * 1e6;
+        chosen.push((pattern, nodes(&crate::measure::label(&o.loc)), us));
+    }
+    let tuned_kernels: Vec<(String, Vec<String>, f64)> =
+        tuned.kernels.iter().map(|k| (k.pattern.clone(), nodes(&k.label), k.measured_us)).collect();
+
+    // Union-find over both sides' kernels, joined through the nodes they cover.
+    let n = chosen.len();
+    let mut parent: Vec<usize> = (0..n + tuned_kernels.len()).collect();
+    fn find(p: &mut [usize], x: usize) -> usize {
+        let mut r = x;
+        while p[r] != r {
+            r = p[r];
+        }
+        p[x] = r;
+        r
+    }
+    let mut owner: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, (_, ns, _)) in chosen.iter().enumerate().chain(tuned_kernels.iter().enumerate().map(|(j, k)| (n + j, k))) {
+        for node in ns {
+            match owner.get(node.as_str()) {
+                Some(&o) => {
+                    let (a, b) = (find(&mut parent, o), find(&mut parent, i));
+                    parent[a] = b;
+                }
+                None => {
+                    owner.insert(node, i);
+                }
+            }
+        }
+    }
+    let mut groups: BTreeMap<usize, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    for i in 0..parent.len() {
+        let root = find(&mut parent, i);
+        let g = groups.entry(root).or_default();
+        if i < n {
+            g.0.push(i);
+        } else {
+            g.1.push(i - n);
+        }
+    }
+    let mut flips: BTreeMap<(String, String), Flip> = BTreeMap::new();
+    for (r, t) in groups.values() {
+        let names = |ids: &[usize], side: &[(String, Vec<String>, f64)]| {
+            ids.iter().map(|&i| side[i].0.clone()).collect::<Vec<_>>().join(" + ")
+        };
+        let (before, after) = (names(r, &chosen), names(t, &tuned_kernels));
+        if r.is_empty() || t.is_empty() || before == after {
+            continue;
+        }
+        let f = flips.entry((before.clone(), after.clone())).or_insert(Flip {
+            roofline: before,
+            tuned: after,
+            count: 0,
+            roofline_choice_us: 0.0,
+            tuned_choice_us: 0.0,
+        });
+        f.count += 1;
+        f.roofline_choice_us += r.iter().map(|&i| chosen[i].2).sum::<f64>();
+        f.tuned_choice_us += t.iter().map(|&j| tuned_kernels[j].2).sum::<f64>();
+    }
+    Ok(flips.into_values().collect())
+}
+
+fn nodes(label: &str) -> Vec<String> {
+    label.split('+').filter(|n| !n.is_empty()).map(str::to_string).collect()
+}

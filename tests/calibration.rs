@@ -1,0 +1,116 @@
+//! The measured feedback loop through the CLI: `smelt calibrate` writes a profile the cost
+//! model reads, `smelt run --record` appends kernels (concurrently without loss), `smelt tune`
+//! reaches a fixed point and reports its accuracy, `smelt report --measure` draws the roofline.
+//! Accuracy targets are benchmarks (BENCHMARKS.md), not assertions here: this machine is noisy.
+
+use smelt_compiler::profile::Profile;
+use std::path::Path;
+use std::process::Command;
+
+fn smelt(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_smelt")).args(args).output().unwrap();
+    assert!(out.status.success(), "smelt {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+const MLP: &str = r#"func.func @main(%x: tensor<32x64xf32>, %w: tensor<64x64xf32>, %b: tensor<64xf32>, %v: tensor<64x16xf32>) -> tensor<32x16xf32> {
+  %0 = "smelt.matmul"(%x, %w) : (tensor<32x64xf32>, tensor<64x64xf32>) -> tensor<32x64xf32>
+  %1 = "smelt.add"(%0, %b) : (tensor<32x64xf32>, tensor<64xf32>) -> tensor<32x64xf32>
+  %2 = "smelt.gelu"(%1) : (tensor<32x64xf32>) -> tensor<32x64xf32>
+  %3 = "smelt.matmul"(%2, %v) : (tensor<32x64xf32>, tensor<64x16xf32>) -> tensor<32x16xf32>
+  %4 = "smelt.relu"(%3) : (tensor<32x16xf32>) -> tensor<32x16xf32>
+  return %4 : tensor<32x16xf32>
+}
+"#;
+
+fn mlp(dir: &Path) -> String {
+    let path = dir.join("mlp.mlir");
+    std::fs::write(&path, MLP).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn calibrate_writes_the_seeds_summary_and_a_profile_the_cost_model_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("p.json");
+    let p = profile.to_str().unwrap();
+    let out = smelt(&["calibrate", "--quick", "--patterns", "conv", "--ops", "relu,matmul", "-o", p]);
+    assert!(out.contains("Conv2d_BatchNorm2d_ReLU") && out.contains("verdict"), "{out}");
+    let loaded = Profile::load(&profile).unwrap();
+    assert!(loaded.peaks.measured_gflops.unwrap() > 0.0 && loaded.peaks.measured_bandwidth_gbs.unwrap() > 0.0);
+    assert_eq!(loaded.fusion_profiles.len(), 5, "one per conv pattern");
+    assert!(loaded.operation_profiles.iter().any(|o| o.op == "relu") && !loaded.kernel_records.is_empty());
+    assert!(!loaded.metadata.cpu_model.is_empty() || !loaded.metadata.isa_features.is_empty());
+    // The cost model reads it: fusing with it prices kernels from measurements.
+    let fused = Command::new(env!("CARGO_BIN_EXE_smelt-opt"))
+        .args([mlp(dir.path()).as_str(), "--cost-profile", p])
+        .output()
+        .unwrap();
+    assert!(fused.status.success(), "{}", String::from_utf8_lossy(&fused.stderr));
+    let bad = Command::new(env!("CARGO_BIN_EXE_smelt")).args(["calibrate", "--patterns", "vision"]).output().unwrap();
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("unknown pattern group 'vision'"));
+}
+
+#[test]
+fn concurrent_recording_runs_lose_no_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = mlp(dir.path());
+    let profile = dir.path().join("shared.json");
+    let p = profile.to_str().unwrap();
+    let runs: Vec<_> = ["fused", "unfused", "fused", "unfused"]
+        .iter()
+        .map(|mode| {
+            Command::new(env!("CARGO_BIN_EXE_smelt"))
+                .args(["run", &model, "--mode", mode, "--iters", "2", "--threads", "1", "--record", p])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut r in runs {
+        assert!(r.wait().unwrap().success());
+    }
+    let recorded = Profile::load(&profile).unwrap().kernel_records;
+    let fused = smelt(&["run", &model, "--mode", "fused", "--iters", "1", "--json"]);
+    let unfused = smelt(&["run", &model, "--mode", "unfused", "--iters", "1", "--json"]);
+    let steps = |json: &str, key: &str| {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v[key]["steps"].as_u64().unwrap() as usize
+    };
+    // Distinct signatures of both runs, each recorded once with the trials of both its runs.
+    assert!(recorded.len() >= steps(&fused, "fused").max(steps(&unfused, "unfused")), "{recorded:?}");
+    assert!(recorded.iter().all(|r| r.trials == 4 && r.measured_us > 0.0), "{recorded:?}");
+}
+
+#[test]
+fn tune_reports_its_rounds_and_accuracy_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = mlp(dir.path());
+    let profile = dir.path().join("tuned.json");
+    let out = smelt(&["tune", &model, "-o", profile.to_str().unwrap(), "--iters", "5", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rounds = v["rounds"].as_u64().unwrap();
+    assert!((1..=6).contains(&rounds), "{out}");
+    for key in ["predicted_ms", "measured_ms", "kernel_median_abs_error", "model_abs_error"] {
+        let x = v[key].as_f64().unwrap_or_else(|| panic!("{key} in {out}"));
+        assert!(x.is_finite() && x >= 0.0, "{key} = {x}");
+    }
+    // Every kernel of the last round is in the profile, so the next fusion prices it exactly.
+    let recorded = Profile::load(&profile).unwrap();
+    for k in v["kernels"].as_array().unwrap() {
+        let sig = k["signature"].as_str().unwrap();
+        assert!(recorded.kernel_records.iter().any(|r| r.signature == sig), "{sig} not recorded");
+    }
+}
+
+#[test]
+fn report_measure_puts_predictions_beside_measurements_and_draws_the_roofline() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = mlp(dir.path());
+    let svg = dir.path().join("roofline.svg");
+    let out = smelt(&["report", &model, "--measure", "--iters", "3", "--svg", svg.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let kernels = v["measured"]["kernels"].as_array().unwrap();
+    assert!(!kernels.is_empty() && kernels.iter().all(|k| k["measured_us"].as_f64().unwrap() > 0.0));
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.starts_with("<svg") && picture.contains("GFLOP/s") && picture.contains("measured"));
+}
