@@ -467,11 +467,11 @@ pub fn calibrate(options: &Options, progress: &mut dyn FnMut(usize, usize, &str)
         step(&format!("{} {}", case.name, shape.join("x")), &mut done);
         let module = (case.build)(&case.shape).map_err(|e| format!("building {}: {e}", case.name))?;
         let inputs = random_inputs(&module)?;
-        let unfused = measure(module.clone(), &inputs, trials, &roofline)?;
+        let unfused = measure(module.clone(), &inputs, trials, Some(&roofline))?;
         let mut fused_module = module;
         smelt_passes::run_pipeline(&mut fused_module, &format!("builtin.module(fuse{{target={}}})", options.target))
             .map_err(|ds| format!("fusing {}: {ds:?}", case.name))?;
-        let fused = measure(fused_module, &inputs, trials, &roofline)?;
+        let fused = measure(fused_module, &inputs, trials, Some(&roofline))?;
         record_ops(&mut profile, &unfused, &ceilings, &options.target);
         for r in fused.records(&options.target) {
             profile.record_kernel(r);
@@ -510,7 +510,7 @@ pub fn calibrate(options: &Options, progress: &mut dyn FnMut(usize, usize, &str)
         step(&format!("{} size {}", case.op, case.size), &mut done);
         let module = (case.build)(case.size).map_err(|e| format!("building {}: {e}", case.op))?;
         let inputs = random_inputs(&module)?;
-        let measured = measure(module, &inputs, trials, &roofline)?;
+        let measured = measure(module, &inputs, trials, Some(&roofline))?;
         record_ops(&mut profile, &measured, &ceilings, &options.target);
     }
     progress(total, total, "done");

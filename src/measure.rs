@@ -24,6 +24,8 @@ pub struct KernelTime {
     pub predicted_us: f64,
     /// Median over the profiled runs (the sum of the op's steps' medians).
     pub measured_us: f64,
+    /// Start offset within the last profiled run, for traces.
+    pub start_us: f64,
     /// A kernel's body ops as they would run alone: (op, signature).
     #[serde(skip)]
     pub parts: Vec<(String, String)>,
@@ -93,9 +95,15 @@ impl Measured {
     }
 }
 
-/// Compiles `module`, runs it once to warm up, times `iters` whole runs, then `iters` runs with
-/// every step timed; `model` prices each executed op as the extractor would.
-pub fn measure(module: Module, inputs: &[Literal], iters: usize, model: &dyn CostModel) -> Result<Measured, String> {
+/// Compiles `module`, runs it once to warm up and times `iters` whole runs; with a `model`, then
+/// `iters` runs with every step timed, each executed op priced by `model` as the extractor
+/// would (without one, `kernels` stays empty).
+pub fn measure(
+    module: Module,
+    inputs: &[Literal],
+    iters: usize,
+    model: Option<&dyn CostModel>,
+) -> Result<Measured, String> {
     let start = std::time::Instant::now();
     let mut exe = Executable::compile(module)?;
     let compile_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -109,7 +117,10 @@ pub fn measure(module: Module, inputs: &[Literal], iters: usize, model: &dyn Cos
     times.sort_by(f64::total_cmp);
     let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
     let spread = (at(0.9) - at(0.1)) / at(0.5).max(f64::MIN_POSITIVE);
-    let steps = exe.profile(inputs, iters)?;
+    let steps = match model {
+        Some(_) => exe.profile(inputs, iters)?,
+        None => Vec::new(),
+    };
     let m = exe.module();
     let ops: Vec<OpId> = {
         let func = smelt_runtime::reference::main_function(m)?;
@@ -128,13 +139,14 @@ pub fn measure(module: Module, inputs: &[Literal], iters: usize, model: &dyn Cos
         let pattern = pattern.unwrap_or_else(|| m.op(op).name().trim_start_matches("smelt.").to_string());
         kernels.push(KernelTime {
             index: s.step.op_index,
-            predicted_us: model.estimate(&pattern, &work).seconds * 1e6,
+            predicted_us: model.map_or(0.0, |model| model.estimate(&pattern, &work).seconds * 1e6),
             pattern,
-            label: label(&m.op(op).loc),
+            label: smelt_runtime::exec::label_of(&m.op(op).loc),
             signature: work.signature.clone(),
             flops: work.flops,
             bytes: work.bytes,
             measured_us: s.median_us,
+            start_us: s.start_us,
             parts: work
                 .parts
                 .iter()
@@ -180,14 +192,4 @@ pub fn random_inputs(m: &Module) -> Result<Vec<Literal>, String> {
             Ok(Literal { shape, element, data })
         })
         .collect()
-}
-
-/// The ONNX node names a location names, joined by `+` (empty when unknown).
-pub fn label(loc: &smelt_compiler::Location) -> String {
-    use smelt_compiler::Location;
-    match loc {
-        Location::Name { name, .. } => name.to_string(),
-        Location::Fused(parts) => parts.iter().map(label).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("+"),
-        _ => String::new(),
-    }
 }

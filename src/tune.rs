@@ -108,7 +108,7 @@ pub fn tune(module: &Module, inputs: &[Literal], options: &Options) -> Result<Tu
     let path = options.profile;
     // The unfused ops first: every candidate kernel's parts then have measured times.
     let roofline = cost::model(target, None)?;
-    let unfused = measure(module.clone(), inputs, options.iters, roofline.as_ref())?;
+    let unfused = measure(module.clone(), inputs, options.iters, Some(roofline.as_ref()))?;
     record(path, &unfused, target)?;
 
     let mut rounds = Vec::new();
@@ -119,7 +119,7 @@ pub fn tune(module: &Module, inputs: &[Literal], options: &Options) -> Result<Tu
     for round in 1..=options.max_rounds.max(1) {
         let model = calibrated(target, path)?;
         let m = fused(module, target, Some(path))?;
-        let measured = measure(m, inputs, options.iters, model.as_ref())?;
+        let measured = measure(m, inputs, options.iters, Some(model.as_ref()))?;
         let mut signatures: Vec<String> = measured.kernels.iter().map(|k| k.signature.clone()).collect();
         signatures.sort();
         rounds.push(Round {
@@ -165,7 +165,7 @@ fn flips(module: &Module, target: &str, path: &Path, tuned: &Measured) -> Result
         let pattern = o.attr("pattern").and_then(|p| p.as_str()).map(str::to_string);
         let pattern = pattern.unwrap_or_else(|| o.name().trim_start_matches("smelt.").to_string());
         let us = model.estimate(&pattern, &cost::work_of(m, op)).seconds * 1e6;
-        chosen.push((pattern, nodes(&crate::measure::label(&o.loc)), us));
+        chosen.push((pattern, nodes(&smelt_runtime::exec::label_of(&o.loc)), us));
     }
     let tuned_kernels: Vec<(String, Vec<String>, f64)> =
         tuned.kernels.iter().map(|k| (k.pattern.clone(), nodes(&k.label), k.measured_us)).collect();

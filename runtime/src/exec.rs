@@ -332,8 +332,9 @@ impl Executable {
     }
 }
 
-/// The innermost name of a location (the ONNX node), or the whole location.
-fn label_of(loc: &smelt_compiler::Location) -> String {
+/// The innermost name of a location (the ONNX node), or the whole location; a fused location
+/// joins its parts with `+`.
+pub fn label_of(loc: &smelt_compiler::Location) -> String {
     use smelt_compiler::Location;
     match loc {
         Location::Name { name, .. } => name.to_string(),

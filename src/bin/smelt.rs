@@ -428,7 +428,7 @@ fn report(
             let fused = if changed { fuse_and_report(&specialized, target_name, cost_profile)?.1 } else { fused };
             smelt_runtime::gemm::set_threads(1);
             let cost_model = smelt_passes::cost::model(target_name, cost_profile).map_err(fail)?;
-            let m = smelt::measure::measure(fused, &inputs, how.iters, cost_model.as_ref()).map_err(fail)?;
+            let m = smelt::measure::measure(fused, &inputs, how.iters, Some(cost_model.as_ref())).map_err(fail)?;
             if let Some(svg) = &how.svg {
                 let (peak, bandwidth) = ceilings(&target, cost_profile).map_err(fail)?;
                 smelt::roofline_svg::write(svg, &model.model, &m.kernels, peak, bandwidth).map_err(fail)?;
@@ -843,34 +843,6 @@ struct RunOptions {
     json: bool,
 }
 
-/// One compiled variant's results.
-struct Timed {
-    module: Module,
-    outputs: Vec<Literal>,
-    median_ms: f64,
-    info: smelt_runtime::exec::ExecInfo,
-    compile_ms: f64,
-    kernels: Vec<smelt_runtime::exec::StepTime>,
-}
-
-fn time_module(module: Module, inputs: &[Literal], iters: usize, profile: bool) -> Result<Timed, Failure> {
-    let fail = |e: String| Failure(format!("error: {e}"));
-    let start = std::time::Instant::now();
-    let mut exe = smelt_runtime::exec::Executable::compile(module.clone()).map_err(fail)?;
-    let compile_ms = start.elapsed().as_secs_f64() * 1e3;
-    let mut outputs = exe.run(inputs).map_err(fail)?;
-    let mut times = Vec::with_capacity(iters);
-    for _ in 0..iters {
-        let t = std::time::Instant::now();
-        outputs = exe.run(inputs).map_err(fail)?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(f64::total_cmp);
-    let median_ms = times.get(times.len() / 2).copied().unwrap_or(0.0);
-    let kernels = if profile { exe.profile(inputs, iters).map_err(fail)? } else { Vec::new() };
-    Ok(Timed { module, outputs, median_ms, info: exe.info.clone(), compile_ms, kernels })
-}
-
 fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<String, Failure> {
     let (_, module) = model.load()?;
     let inputs = if input.is_empty() {
@@ -884,6 +856,7 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
             })
             .collect::<Result<_, _>>()?
     };
+    let fail = |e: String| Failure(format!("error: {e}"));
     let threads = how.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let (module, specialized) = specialize(&module, &inputs).map_err(|e| Failure(format!("error: {e}")))?;
     smelt_runtime::gemm::set_threads(threads);
@@ -899,19 +872,20 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
         text.push_str(&format!("reference: {ms:.1} ms\n"));
         first_output = outputs.into_iter().next();
     } else {
+        // Kernels are timed one by one only when asked for (a table, a trace or a record),
+        // and only in the run they are reported from: the fused one, else the unfused.
+        let cost_model = smelt_passes::cost::model(&how.target, how.cost_profile.as_deref()).map_err(fail)?;
+        let per_kernel = how.profile_kernels.is_some() || how.record.is_some();
+        let priced = |reported: bool| (per_kernel && reported).then_some(cost_model.as_ref());
         let mut fused = None;
         let mut unfused = None;
         if how.mode == "unfused" || how.mode == "both" {
-            let t = time_module(
-                module.clone(),
-                &inputs,
-                how.iters,
-                how.profile_kernels.is_some() && how.mode == "unfused",
-            )?;
-            report["unfused_ms"] = t.median_ms.into();
+            let t = smelt::measure::measure(module.clone(), &inputs, how.iters, priced(how.mode == "unfused"))
+                .map_err(fail)?;
+            report["unfused_ms"] = t.model_ms.into();
             report["peak_bytes_unfused"] = t.info.peak_bytes.into();
             report["unfused"] = exec_json(&t);
-            text.push_str(&format!("unfused: {:.3} ms median, peak {} bytes\n", t.median_ms, t.info.peak_bytes));
+            text.push_str(&format!("unfused: {:.3} ms median, peak {} bytes\n", t.model_ms, t.info.peak_bytes));
             unfused = Some(t);
         }
         if how.mode == "fused" || how.mode == "both" {
@@ -925,15 +899,15 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
             pm.add(Box::new(fuse));
             pm.run(&mut m, &mut std::io::stderr())
                 .map_err(|ds| Failure(smelt::driver::render(&SourceMap::default(), &ds)))?;
-            let t = time_module(m, &inputs, how.iters, how.profile_kernels.is_some())?;
-            report["fused_ms"] = t.median_ms.into();
+            let t = smelt::measure::measure(m, &inputs, how.iters, priced(true)).map_err(fail)?;
+            report["fused_ms"] = t.model_ms.into();
             report["peak_bytes_fused"] = t.info.peak_bytes.into();
             report["fused"] = exec_json(&t);
-            text.push_str(&format!("fused:   {:.3} ms median, peak {} bytes\n", t.median_ms, t.info.peak_bytes));
+            text.push_str(&format!("fused:   {:.3} ms median, peak {} bytes\n", t.model_ms, t.info.peak_bytes));
             fused = Some(t);
         }
         if let (Some(f), Some(u)) = (&fused, &unfused) {
-            report["speedup"] = (u.median_ms / f.median_ms).into();
+            report["speedup"] = (u.model_ms / f.model_ms).into();
             let (mut abs, mut rel) = (0.0f64, 0.0f64);
             for (a, b) in f.outputs.iter().zip(&u.outputs) {
                 let (x, y) = smelt_runtime::reference::max_errors(a, b);
@@ -942,33 +916,28 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
             }
             report["max_abs_err"] = abs.into();
             report["max_rel_err"] = rel.into();
-            text.push_str(&format!(
-                "speedup {:.2}x, max abs err {abs:.3e}, rel {rel:.3e}\n",
-                u.median_ms / f.median_ms
-            ));
+            text.push_str(&format!("speedup {:.2}x, max abs err {abs:.3e}, rel {rel:.3e}\n", u.model_ms / f.model_ms));
         }
-        let profiled = fused.as_ref().or(unfused.as_ref()).map(|t| t.kernels.clone()).unwrap_or_default();
-        if let Some(trace) = &how.profile_kernels {
-            report["kernels"] = serde_json::to_value(&profiled).expect("serializable");
-            text.push_str(&kernel_table(&profiled));
-            if !trace.is_empty() {
-                write_trace(trace, &profiled)?;
-            }
-        }
-        if let (Some(path), Some(t)) = (&how.record, fused.as_ref().or(unfused.as_ref())) {
-            let fail = |e: String| Failure(format!("error: {e}"));
-            let model = smelt_passes::cost::model(&how.target, how.cost_profile.as_deref()).map_err(fail)?;
-            let m = smelt::measure::measure(t.module.clone(), &inputs, how.iters, model.as_ref()).map_err(fail)?;
-            let records = m.records(&how.target);
-            let n = records.len();
-            smelt_compiler::profile::Profile::update(std::path::Path::new(path), |p| {
-                for r in records {
-                    p.record_kernel(r);
+        if let Some(profiled) = fused.as_ref().or(unfused.as_ref()).filter(|_| per_kernel) {
+            if let Some(trace) = &how.profile_kernels {
+                report["kernels"] = serde_json::to_value(&profiled.kernels).expect("serializable");
+                text.push_str(&accuracy_table(profiled));
+                if !trace.is_empty() {
+                    write_trace(trace, &profiled.kernels)?;
                 }
-            })
-            .map_err(fail)?;
-            report["recorded"] = n.into();
-            text.push_str(&format!("recorded {n} kernels into {path}\n"));
+            }
+            if let Some(path) = &how.record {
+                let records = profiled.records(&how.target);
+                let n = records.len();
+                smelt_compiler::profile::Profile::update(std::path::Path::new(path), |p| {
+                    for r in records {
+                        p.record_kernel(r);
+                    }
+                })
+                .map_err(fail)?;
+                report["recorded"] = n.into();
+                text.push_str(&format!("recorded {n} kernels into {path}\n"));
+            }
         }
         let outputs = fused.or(unfused).map(|t| t.outputs).unwrap_or_default();
         report["outputs"] = summarize(&outputs);
@@ -989,29 +958,14 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
     Ok(if how.json { serde_json::to_string_pretty(&report).unwrap() + "\n" } else { text })
 }
 
-/// Measured against predicted time per kernel, at most 100 columns.
-fn kernel_table(kernels: &[smelt_runtime::exec::StepTime]) -> String {
-    let mut out = format!("{:>4}  {:<34} {:<30} {:>10} {:>10}\n", "#", "kernel", "node", "measured", "predicted");
-    for (i, k) in kernels.iter().enumerate() {
-        let predicted = k.step.predicted_us.map_or("-".to_string(), |p| format!("{p:.1} us"));
-        out.push_str(&format!(
-            "{i:>4}  {:<34} {:<30} {:>7.1} us {predicted:>10}\n",
-            truncate(&k.step.name, 34),
-            truncate(&k.step.label, 30),
-            k.median_us
-        ));
-    }
-    out
-}
-
 /// A Chrome trace (`chrome://tracing`, Perfetto) of one profiled run.
-fn write_trace(path: &str, kernels: &[smelt_runtime::exec::StepTime]) -> Result<(), Failure> {
+fn write_trace(path: &str, kernels: &[smelt::measure::KernelTime]) -> Result<(), Failure> {
     let events: Vec<serde_json::Value> = kernels
         .iter()
         .map(|k| {
             serde_json::json!({
-                "name": k.step.name, "cat": "kernel", "ph": "X", "ts": k.start_us, "dur": k.median_us,
-                "pid": 1, "tid": 1, "args": { "node": k.step.label, "predicted_us": k.step.predicted_us }
+                "name": k.pattern, "cat": "kernel", "ph": "X", "ts": k.start_us, "dur": k.measured_us,
+                "pid": 1, "tid": 1, "args": { "node": k.label, "predicted_us": k.predicted_us }
             })
         })
         .collect();
@@ -1020,7 +974,7 @@ fn write_trace(path: &str, kernels: &[smelt_runtime::exec::StepTime]) -> Result<
         .map_err(|e| Failure(format!("error: {path}: cannot write: {e}")))
 }
 
-fn exec_json(t: &Timed) -> serde_json::Value {
+fn exec_json(t: &smelt::measure::Measured) -> serde_json::Value {
     let mut v = serde_json::to_value(&t.info).expect("serializable");
     v["compile_ms"] = t.compile_ms.into();
     v
