@@ -202,6 +202,23 @@ fn attention_case(s: &[u64], softmax: bool, values: bool) -> Result<Module, Stri
     g.finish(y)
 }
 
+impl Case {
+    /// The pattern's graph at its shape.
+    pub fn module(&self) -> Result<Module, String> {
+        (self.build)(&self.shape).map_err(|e| format!("building {}: {e}", self.name))
+    }
+}
+
+/// The seeds' pattern `name` at `shape`, when the name is one of theirs and the shape has the
+/// pattern's rank.
+pub fn pattern(name: &str, shape: &[u64]) -> Option<Case> {
+    let mut case = cases(&["all".to_string()], true).into_iter().find(|c| c.name == name)?;
+    (shape.len() == case.shape.len() && shape.iter().all(|&d| d > 0)).then(|| {
+        case.shape = shape.to_vec();
+        case
+    })
+}
+
 /// The seeds' patterns at the seeds' shapes (`quick`: the first shape of each).
 pub fn cases(groups: &[String], quick: bool) -> Vec<Case> {
     let linear_shapes: &[[u64; 3]] = if quick { &[[128, 512, 512]] } else { &[[128, 512, 512], [512, 1024, 1024]] };
@@ -465,7 +482,7 @@ pub fn calibrate(options: &Options, progress: &mut dyn FnMut(usize, usize, &str)
     for case in &fusion_cases {
         let shape: Vec<String> = case.shape.iter().map(u64::to_string).collect();
         step(&format!("{} {}", case.name, shape.join("x")), &mut done);
-        let module = (case.build)(&case.shape).map_err(|e| format!("building {}: {e}", case.name))?;
+        let module = case.module()?;
         let inputs = random_inputs(&module)?;
         let unfused = measure(module.clone(), &inputs, trials, Some(&roofline))?;
         let mut fused_module = module;

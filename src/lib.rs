@@ -2,6 +2,8 @@
 
 pub mod calibrate;
 pub mod driver;
+pub mod fit_target;
 pub mod measure;
+pub mod plan;
 pub mod roofline_svg;
 pub mod tune;

@@ -3,29 +3,19 @@
 //! snapshots (insta) of the fused IR and the fusion report under the roofline and under the
 //! checked-in sample profile (`profiles/seeds-i7-12700k.json`).
 
+mod common;
+
+use common::{cleaned, models};
 use serde_json::Value;
-use smelt_compiler::onnx::{import_file, ImportOptions, Weights};
 use smelt_compiler::printer::{print_module, PrintOptions};
 use smelt_compiler::verifier::verify;
 use smelt_compiler::Module;
 use smelt_passes::fuse::Fuse;
 use smelt_passes::fusion::report::{fusion_report, FusionReport};
 use smelt_passes::Pass;
-use std::path::Path;
 use std::process::Command;
 
 const SAMPLE_PROFILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/seeds-i7-12700k.json");
-
-fn models() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/models"))
-}
-
-fn cleaned(file: &str) -> Module {
-    let weights = if file.contains("graph-only") { Weights::Random { seed: 7 } } else { Weights::FromFiles };
-    let mut m = import_file(&models().join(file), &ImportOptions { weights, ..Default::default() }).unwrap();
-    smelt_passes::run_pipeline(&mut m, smelt_passes::CLEANUP_PIPELINE).unwrap();
-    m
-}
 
 fn fuse(module: &Module, profile: Option<&str>) -> (Module, FusionReport) {
     let mut fuse = Fuse { cost_profile: profile.unwrap_or_default().to_string(), ..Fuse::default() };

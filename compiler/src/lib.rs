@@ -6,6 +6,7 @@ pub mod builder;
 pub mod diagnostics;
 pub mod dialect;
 pub mod dot;
+pub mod gpu_calibration;
 pub mod ir;
 pub mod irdl;
 pub mod location;

@@ -1,10 +1,15 @@
 //! Hardware target descriptions: data files (`compiler/targets/*.toml`, shipped inside the
 //! binary) or any TOML file of the same shape given by path.
+//!
+//! The top-level fields are what every cost model needs (peaks, bandwidth, launch overhead,
+//! energy). The kind-specific section (`[gpu]`, `[tpu]`, `[kpu]`, `[cpu]`) is what a launch
+//! plan maps kernels onto; `[efficiency]` holds the fractions of peak that real kernels reach,
+//! nominal in the shipped files unless a comment names the measurement they were fitted to.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetKind {
     Cpu,
@@ -19,18 +24,151 @@ pub struct Target {
     pub name: String,
     pub description: String,
     pub kind: TargetKind,
-    /// Cores, SMs, TensorCore MXUs or tiles.
+    /// Cores, SMs, MXUs or tiles.
     pub compute_units: u32,
     pub clock_ghz: f64,
-    /// Peak dense throughput per element type name (`f32`, `bf16`, ...), in TFLOP/s.
+    /// Peak dense throughput per math type (`f32`, `tf32`, `bf16`, ...) of the matrix units
+    /// (tensor cores, MXUs, PE arrays; SIMD FMA on a CPU), in TFLOP/s.
     pub peak_tflops: BTreeMap<String, f64>,
+    /// Peak of the vector (non-matrix) units per element type, in TFLOP/s: what elementwise
+    /// work, reductions and depthwise convolutions run on. Missing types fall back to
+    /// `peak_tflops`.
+    #[serde(default)]
+    pub vector_tflops: BTreeMap<String, f64>,
     pub memory_bandwidth_gbs: f64,
-    /// Fixed cost of launching one kernel.
+    /// Fixed cost of launching one kernel from the host, one after another.
     pub launch_overhead_us: f64,
     /// Bytes that stay on chip (last-level cache, shared memory, scratchpads).
     pub on_chip_bytes: u64,
     pub energy_pj_per_flop: f64,
     pub energy_pj_per_byte: f64,
+    /// Power drawn while the chip is on, whatever it computes.
+    #[serde(default)]
+    pub idle_watts: f64,
+    /// Whether independent kernels may run at the same time on disjoint compute units.
+    #[serde(default)]
+    pub concurrent_kernels: bool,
+    /// The memory hierarchy, nearest first, ending with off-chip memory.
+    #[serde(default)]
+    pub memory: Vec<MemoryLevel>,
+    #[serde(default)]
+    pub efficiency: Efficiency,
+    pub gpu: Option<GpuSpec>,
+    pub tpu: Option<TpuSpec>,
+    pub kpu: Option<KpuSpec>,
+    pub cpu: Option<CpuSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryLevel {
+    pub name: String,
+    /// Capacity; per compute unit when `per_unit`.
+    pub bytes: u64,
+    #[serde(default)]
+    pub per_unit: bool,
+    /// Aggregate bandwidth over all units.
+    pub bandwidth_gbs: f64,
+    pub latency_ns: f64,
+}
+
+/// Fractions of peak that real kernels reach: what a roofline multiplies its ceilings by.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Efficiency {
+    /// Of the matrix peak, by a well-shaped contraction (largest tiles, enough work).
+    pub contraction: f64,
+    /// Per math type, where measured (overrides `contraction`).
+    pub contraction_by_math: BTreeMap<String, f64>,
+    /// Of `contraction`, what implicit-GEMM convolutions reach (window addressing, small
+    /// channel counts).
+    pub convolution: f64,
+    /// Of the vector peak.
+    pub vector: f64,
+    /// Of the off-chip bandwidth, by a large streaming kernel.
+    pub bandwidth: f64,
+    /// Time every kernel spends beyond its roofline (ramp-up, tail, synchronization), in
+    /// microseconds; launch overhead is separate.
+    pub kernel_fixed_us: f64,
+}
+
+impl Default for Efficiency {
+    fn default() -> Self {
+        Efficiency {
+            contraction: 0.8,
+            contraction_by_math: BTreeMap::new(),
+            convolution: 1.0,
+            vector: 0.7,
+            bandwidth: 0.85,
+            kernel_fixed_us: 0.0,
+        }
+    }
+}
+
+impl Efficiency {
+    pub fn contraction(&self, math: &str) -> f64 {
+        self.contraction_by_math.get(math).copied().unwrap_or(self.contraction)
+    }
+}
+
+/// A GPU's streaming multiprocessors (`compute_units` of them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuSpec {
+    pub warp_size: u32,
+    pub max_threads_per_sm: u32,
+    pub max_ctas_per_sm: u32,
+    pub registers_per_sm: u32,
+    pub max_registers_per_thread: u32,
+    pub shared_memory_per_sm_bytes: u64,
+    /// Warps an SM needs resident to hide latency at full rate.
+    pub warps_to_saturate: u32,
+    /// Bandwidth one SM can pull from memory on its own: how few CTAs limit a memory-bound
+    /// kernel.
+    pub sm_memory_gbs: f64,
+    /// Shortest time one iteration of a CTA's K loop takes however little it computes: the
+    /// latency of staging the next operand slices that the pipeline stages do not hide.
+    pub main_loop_step_ns: f64,
+    /// Per-kernel cost inside a captured graph (CUDA Graphs), replacing `launch_overhead_us`.
+    pub graph_launch_us: f64,
+    /// Math that f32 convolutions and matmuls run in: `f32` (CUDA cores) or `tf32` (tensor
+    /// cores, what cuDNN does for convolutions by default in PyTorch).
+    pub f32_conv_math: String,
+    pub f32_matmul_math: String,
+}
+
+/// A TPU chip's matrix units (`compute_units` MXUs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TpuSpec {
+    /// Systolic array side (128 for 128x128 MXUs).
+    pub mxu_dim: u32,
+    pub tensor_cores: u32,
+    /// Vector memory per TensorCore: what one fused kernel's tiles must fit in.
+    pub vmem_bytes: u64,
+    /// MXU passes per f32 product (bf16 multi-pass emulation: 3 for XLA's `HIGH`).
+    pub f32_passes: u32,
+}
+
+/// A KPU: a grid of tiles, each a PE array with a scratchpad, fed by DMA.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KpuSpec {
+    /// Side of each tile's PE array.
+    pub pe_dim: u32,
+    pub scratchpad_bytes: u64,
+    pub dma_engines: u32,
+    /// Fixed cost of one DMA transfer.
+    pub dma_setup_us: f64,
+}
+
+/// A CPU's cores (`compute_units` of them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuSpec {
+    pub simd_bits: u32,
+    pub fma_units: u32,
+    pub vector_registers: u32,
 }
 
 const SHIPPED: &[(&str, &str)] = &[
@@ -43,6 +181,17 @@ const SHIPPED: &[(&str, &str)] = &[
     ("kpu-t2", include_str!("../targets/kpu-t2.toml")),
     ("kpu-t100", include_str!("../targets/kpu-t100.toml")),
 ];
+
+impl TargetKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Cpu => "cpu",
+            TargetKind::Gpu => "gpu",
+            TargetKind::Tpu => "tpu",
+            TargetKind::Kpu => "kpu",
+        }
+    }
+}
 
 impl Target {
     /// Names of the shipped targets.
@@ -71,7 +220,46 @@ impl Target {
         if !t.peak_tflops.contains_key("f32") || t.memory_bandwidth_gbs <= 0.0 {
             return Err(format!("{origin}: a target needs peak_tflops.f32 and a positive memory_bandwidth_gbs"));
         }
+        if t.compute_units == 0 || t.clock_ghz <= 0.0 {
+            return Err(format!("{origin}: compute_units and clock_ghz must be positive"));
+        }
+        let e = &t.efficiency;
+        let fractions = [e.contraction, e.convolution, e.vector, e.bandwidth]
+            .into_iter()
+            .chain(e.contraction_by_math.values().copied());
+        if fractions.into_iter().any(|f| !(f > 0.0 && f <= 1.0)) {
+            return Err(format!("{origin}: [efficiency] fractions must lie in (0, 1]"));
+        }
+        let section = match t.kind {
+            TargetKind::Gpu => t.gpu.is_some(),
+            TargetKind::Tpu => t.tpu.is_some(),
+            TargetKind::Kpu => t.kpu.is_some(),
+            TargetKind::Cpu => t.cpu.is_some(),
+        };
+        if !section {
+            return Err(format!("{origin}: a {:?} target needs its [{}] section", t.kind, t.kind.name()));
+        }
+        if let Some(g) = &t.gpu {
+            for math in [&g.f32_conv_math, &g.f32_matmul_math] {
+                if !t.peak_tflops.contains_key(math.as_str()) {
+                    return Err(format!("{origin}: [gpu] names math '{math}' that peak_tflops lacks"));
+                }
+            }
+        }
         Ok(t)
+    }
+
+    /// Peak FLOP/s of the vector units for an element type.
+    pub fn vector_flops(&self, element: &str) -> f64 {
+        match self.vector_tflops.get(element).or_else(|| self.vector_tflops.get("f32")) {
+            Some(t) => t * 1e12,
+            None => self.peak_flops(element),
+        }
+    }
+
+    /// The memory level named `name` (`l2`, `hbm`, ...).
+    pub fn memory_level(&self, name: &str) -> Option<&MemoryLevel> {
+        self.memory.iter().find(|l| l.name == name)
     }
 
     /// Peak FLOP/s for an element type (falls back to f32).

@@ -14,6 +14,7 @@ pub mod fuse;
 pub mod fusion;
 pub mod manager;
 pub mod pipeline;
+pub mod plan;
 pub mod registry;
 pub mod rewrite;
 pub mod shape_inference;

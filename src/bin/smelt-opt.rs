@@ -81,13 +81,10 @@ fn command() -> Command {
                 .default_value("file")
                 .help("ONNX: where weights come from; 'random' for graph-only models"),
         )
-        .arg(
-            Arg::new("emit")
-                .long("emit")
-                .value_parser(["mlir", "dot"])
-                .default_value("mlir")
-                .help("output: MLIR text, or the op graph as Graphviz (kernels as clusters)"),
-        )
+        .arg(Arg::new("emit").long("emit").value_parser(["mlir", "dot", "plan"]).default_value("mlir").help(
+            "output: MLIR text, the op graph as Graphviz (kernels as clusters), or the launch plan \
+                     (JSON) of the result on --target (default host)",
+        ))
         .arg(
             Arg::new("target")
                 .long("target")
@@ -162,7 +159,11 @@ fn run() -> Result<(), Failure> {
         timing: matches.get_flag("timing"),
         print: PrintOptions { debug_info: matches.get_flag("mlir-print-debuginfo") },
     };
-    let emit_dot = matches.get_one::<String>("emit").is_some_and(|e| e == "dot");
+    let emit = match matches.get_one::<String>("emit").map(String::as_str) {
+        Some("dot") => Emit::Dot,
+        Some("plan") => Emit::Plan(matches.get_one::<String>("target").cloned().unwrap_or_else(|| "host".into())),
+        _ => Emit::Mlir,
+    };
 
     if is_onnx(&input) {
         let import = ImportOptions {
@@ -180,7 +181,7 @@ fn run() -> Result<(), Failure> {
                 .collect();
         }
         apply_cost_flags(&mut entries, &matches);
-        let out = run_passes(module, &SourceMap::default(), &entries, &options, emit_dot)?;
+        let out = run_passes(module, &SourceMap::default(), &entries, &options, &emit)?;
         return write_output(&output, &out);
     }
 
@@ -194,7 +195,7 @@ fn run() -> Result<(), Failure> {
     let mut printed = Vec::new();
     let mut failures = String::new();
     for chunk in &chunks {
-        match process(chunk, &name, &sources, &entries, &options, emit_dot) {
+        match process(chunk, &name, &sources, &entries, &options, &emit) {
             Ok(out) => printed.push(out),
             Err(Failure(f)) => failures.push_str(&f),
         }
@@ -225,10 +226,10 @@ fn process(
     sources: &SourceMap,
     entries: &[(usize, String, Options)],
     options: &PassManagerOptions,
-    emit_dot: bool,
+    emit: &Emit,
 ) -> Result<String, Failure> {
     let module = load_mlir(text, name, sources)?;
-    run_passes(module, sources, entries, options, emit_dot)
+    run_passes(module, sources, entries, options, emit)
 }
 
 fn write_output(output: &str, text: &str) -> Result<(), Failure> {
@@ -245,7 +246,7 @@ fn run_passes(
     sources: &SourceMap,
     entries: &[(usize, String, Options)],
     options: &PassManagerOptions,
-    emit_dot: bool,
+    emit: &Emit,
 ) -> Result<String, Failure> {
     let mut pm = PassManager::new(options.clone());
     for (_, pass, opts) in entries {
@@ -257,5 +258,23 @@ fn run_passes(
         eprint!("{}", pm.timing_report());
     }
     result.map_err(|ds| Failure(render(sources, &ds)))?;
-    Ok(if emit_dot { smelt_compiler::dot::to_dot(&module) } else { print_module(&module, options.print) })
+    Ok(match emit {
+        Emit::Mlir => print_module(&module, options.print),
+        Emit::Dot => smelt_compiler::dot::to_dot(&module),
+        Emit::Plan(target) => {
+            let fail = |e: String| Failure(format!("error: {e}"));
+            let target = smelt_compiler::target::Target::load(target).map_err(fail)?;
+            let plan = smelt_passes::plan::plan(&module, &target, &smelt_passes::plan::PlanOptions::default())
+                .map_err(fail)?;
+            serde_json::to_string_pretty(&plan).expect("serializable") + "\n"
+        }
+    })
+}
+
+/// What `--emit` prints.
+enum Emit {
+    Mlir,
+    Dot,
+    /// The launch plan on the named target.
+    Plan(String),
 }

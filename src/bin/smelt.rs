@@ -181,6 +181,47 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Map the fused kernels onto a target (GPU, TPU, KPU or CPU) and predict how they run:
+    /// launch geometry, buffers, time, energy, beside the same model unfused.
+    Plan {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// target: a shipped name (h100-sxm, h100-pcie, tpu-v4, kpu-t2, kpu-t100, i7-12700k,
+        /// ryzen7, host) or a .toml file
+        #[arg(long, default_value = "h100-sxm")]
+        target: String,
+        /// batch size to plan for (activations scale, weights do not)
+        #[arg(long)]
+        batch: Option<u64>,
+        /// f32, tf32 (f32 storage, TF32 matrix units) or bf16
+        #[arg(long, default_value = "f32")]
+        dtype: String,
+        /// graph (captured and replayed) or stream (each kernel launched from the host)
+        #[arg(long, default_value = "graph")]
+        launch: String,
+        /// print the plan as one JSON object instead of the table
+        #[arg(long)]
+        json: bool,
+        /// also write the JSON plan to this file
+        #[arg(short, value_name = "FILE")]
+        o: Option<String>,
+    },
+    /// Calibrate a GPU target's efficiencies from measured fusion-pattern timings (the format
+    /// of h100-fusion-patterns.json, written by scripts/gpu_fusion_patterns.py) and write the
+    /// calibrated target description.
+    FitTarget {
+        /// the measured pattern timings (JSON)
+        timings: String,
+        /// the GPU target to calibrate (name or .toml file)
+        #[arg(long, default_value = "h100-sxm")]
+        target: String,
+        /// write the calibrated target description (TOML) here
+        #[arg(short, value_name = "FILE")]
+        o: Option<String>,
+        /// print one JSON object instead of the table
+        #[arg(long)]
+        json: bool,
+    },
     /// List the operations of the smelt dialect with their operands, attributes and summaries.
     Ops,
     /// Write the dialect as IRDL, for `mlir-opt --irdl-file=...`.
@@ -223,6 +264,10 @@ fn main() -> ExitCode {
         Command::Tune { model, o, target, iters, max_rounds, threads, json } => {
             finish(tune(&model, &o, &target, iters, max_rounds, threads, json))
         }
+        Command::Plan { model, target, batch, dtype, launch, json, o } => {
+            finish(plan(&model, &target, batch, &dtype, &launch, json, o.as_deref()))
+        }
+        Command::FitTarget { timings, target, o, json } => finish(fit_target(&timings, &target, o.as_deref(), json)),
         Command::Ops => {
             for def in smelt_compiler::dialect::all_ops() {
                 let operands: Vec<String> = def.operands.iter().map(slot).collect();
@@ -244,6 +289,54 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+fn plan(
+    model: &ModelArgs,
+    target: &str,
+    batch: Option<u64>,
+    dtype: &str,
+    launch: &str,
+    json: bool,
+    out: Option<&str>,
+) -> Result<String, Failure> {
+    use smelt_passes::plan::{Dtype, LaunchMode, PlanOptions};
+    let fail = |e: String| Failure(format!("error: {e}"));
+    let options = PlanOptions {
+        batch,
+        dtype: Dtype::parse(dtype).map_err(fail)?,
+        launch: LaunchMode::parse(launch).map_err(fail)?,
+    };
+    let (_, cleaned) = model.load()?;
+    let p = smelt::plan::plan_model(&cleaned, target, &options)
+        .map_err(|e| Failure(format!("{}: error: {e}", model.model)))?;
+    let mut value = serde_json::to_value(&p).expect("serializable");
+    value["model"] = serde_json::Value::String(model.model.clone());
+    let text = serde_json::to_string_pretty(&value).expect("serializable") + "\n";
+    if let Some(path) = out {
+        std::fs::write(path, &text).map_err(|e| Failure(format!("{path}: error: cannot write: {e}")))?;
+    }
+    Ok(if json { text } else { smelt::plan::table(&model.model, &p) })
+}
+
+fn fit_target(timings: &str, target: &str, out: Option<&str>, json: bool) -> Result<String, Failure> {
+    let fail = |e: String| Failure(format!("error: {e}"));
+    let calibration =
+        smelt_compiler::gpu_calibration::GpuCalibration::load(std::path::Path::new(timings)).map_err(fail)?;
+    let fit = smelt::fit_target::fit(&calibration, target).map_err(fail)?;
+    if let Some(path) = out {
+        let header = format!(
+            "# {} with efficiencies fitted by `smelt fit-target` to {timings} ({}).\n",
+            fit.target.name, fit.gpu
+        );
+        let text = toml::to_string(&fit.target).map_err(|e| fail(format!("cannot write the target: {e}")))?;
+        std::fs::write(path, header + &text).map_err(|e| Failure(format!("{path}: error: cannot write: {e}")))?;
+    }
+    Ok(if json {
+        serde_json::to_string_pretty(&fit).expect("serializable") + "\n"
+    } else {
+        smelt::fit_target::table(&fit)
+    })
 }
 
 fn calibrate(path: &str, options: smelt::calibrate::Options) -> Result<String, Failure> {

@@ -39,3 +39,17 @@ pub fn printed_lit_chunks(options: PrintOptions) -> Vec<(PathBuf, String)> {
     }
     out
 }
+
+/// The shared model files (`../shared/models`).
+pub fn models() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/models"))
+}
+
+/// A shared model imported (graph-only files with seeded random weights) and cleaned up.
+pub fn cleaned(file: &str) -> smelt_compiler::Module {
+    use smelt_compiler::onnx::{import_file, ImportOptions, Weights};
+    let weights = if file.contains("graph-only") { Weights::Random { seed: 7 } } else { Weights::FromFiles };
+    let mut m = import_file(&models().join(file), &ImportOptions { weights, ..Default::default() }).unwrap();
+    smelt_passes::run_pipeline(&mut m, smelt_passes::CLEANUP_PIPELINE).unwrap();
+    m
+}

@@ -1,0 +1,126 @@
+//! `smelt plan`: fuse a model for a target and lay its kernels onto that target's hardware,
+//! beside the plan of the same model unfused.
+
+use smelt_compiler::diagnostics::SourceMap;
+use smelt_compiler::target::Target;
+use smelt_compiler::Module;
+use smelt_passes::fuse::Fuse;
+use smelt_passes::plan::{plan, Geometry, Plan, PlanOptions};
+use smelt_passes::Pass;
+
+/// Fuses `cleaned` under `target`'s cost model (a shipped name or a .toml path) and plans both
+/// the fused and the unfused module.
+pub fn plan_model(cleaned: &Module, target_spec: &str, options: &PlanOptions) -> Result<Plan, String> {
+    let target = Target::load(target_spec)?;
+    let mut fused = cleaned.clone();
+    let mut fuse = Fuse { target: target_spec.to_string(), ..Fuse::default() };
+    fuse.run(&mut fused).map_err(|d| crate::driver::render(&SourceMap::default(), &[d]))?;
+    let unfused = plan(cleaned, &target, options)?;
+    Ok(plan(&fused, &target, options)?.with_unfused(&unfused))
+}
+
+/// The per-kernel table and totals a person reads.
+pub fn table(model: &str, p: &Plan) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{model} on {} ({}), batch {}, {}, {} launches",
+        p.target,
+        p.kind,
+        p.batch,
+        p.dtype.name(),
+        p.launch.name()
+    );
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<28} {:<26} {:>5} {:<7} {:>9} {:>9} {:>7}  geometry",
+        "#", "kernel", "pattern", "math", "bound", "start_us", "time_us", "util"
+    );
+    for k in &p.kernels {
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<28} {:<26} {:>5} {:<7} {:>9.2} {:>9.2} {:>6.1}%  {}",
+            k.index,
+            clip(&k.name, 28),
+            clip(&k.pattern, 26),
+            k.math,
+            k.bound,
+            k.start_us,
+            k.predicted_us,
+            k.utilization * 100.0,
+            geometry(&k.geometry)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "latency      {:.3} ms fused ({} launches), serial {:.3} ms",
+        p.predicted_latency_ms, p.launches, p.predicted_serial_ms
+    );
+    if let (Some(u), Some(n)) = (p.predicted_unfused_latency_ms, p.unfused_launches) {
+        let _ = writeln!(out, "unfused      {u:.3} ms ({n} launches): fusion {:.2}x", u / p.predicted_latency_ms);
+    }
+    if let Some(d) = p.unfused_dram_bytes {
+        let _ = writeln!(
+            out,
+            "traffic      {:.1} MB off-chip fused, {:.1} MB unfused",
+            p.dram_bytes as f64 / 1e6,
+            d as f64 / 1e6
+        );
+    }
+    let _ = writeln!(
+        out,
+        "launch wait  {:.3} ms; utilization {:.1}%; energy {:.4} J{}",
+        p.launch_overhead_ms,
+        p.utilization * 100.0,
+        p.energy_j,
+        p.unfused_energy_j.map_or(String::new(), |e| format!(" ({e:.4} J unfused)"))
+    );
+    out
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let tail: String = s.chars().rev().take(n - 1).collect::<Vec<_>>().into_iter().rev().collect();
+        format!("~{tail}")
+    }
+}
+
+fn geometry(g: &Geometry) -> String {
+    match g {
+        Geometry::Gpu { grid, block, tile, split_k, ctas_per_sm, waves, sms, .. } => {
+            let tile = tile.map_or(String::new(), |t| format!(" tile {}x{}x{}", t[0], t[1], t[2]));
+            let split = if *split_k > 1 { format!(" split-k {split_k}") } else { String::new() };
+            format!(
+                "grid {}x{}x{} block {}{tile}{split} {ctas_per_sm} CTA/SM {waves} wave(s) {sms} SMs",
+                grid[0], grid[1], grid[2], block[0]
+            )
+        }
+        Geometry::Tpu { engine, mxus, weight_tiles, passes, padding_efficiency, fits_vmem, .. } => format!(
+            "{engine} {mxus} MXUs {weight_tiles} weight tiles x{passes} pad-eff {:.0}%{}",
+            padding_efficiency * 100.0,
+            if *fits_vmem { "" } else { " streams (exceeds VMEM)" }
+        ),
+        Geometry::Kpu { tile_grid, tile, tiles, rounds, scratchpad_bytes, .. } => format!(
+            "blocks {}x{} of {}x{} k-step {} on {tiles} tiles x{rounds} rounds, {} KiB scratchpad",
+            tile_grid[0],
+            tile_grid[1],
+            tile[0],
+            tile[1],
+            tile[2],
+            scratchpad_bytes / 1024
+        ),
+        Geometry::Cpu { threads, simd_lanes, register_tile, cache_blocks } => {
+            let mut s = format!("{threads} thread(s) x{simd_lanes} lanes");
+            if let Some([mr, nr]) = register_tile {
+                s += &format!(" reg {mr}x{nr}");
+            }
+            if let Some([mc, nc, kc]) = cache_blocks {
+                s += &format!(" blocks mc {mc} nc {nc} kc {kc}");
+            }
+            s
+        }
+    }
+}
