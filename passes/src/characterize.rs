@@ -49,15 +49,15 @@ pub struct OpCost {
     pub weight_bytes: u64,
 }
 
-fn elements(ty: &Type) -> u64 {
+pub(crate) fn elements(ty: &Type) -> u64 {
     ty.as_tensor().and_then(|t| t.num_elements()).unwrap_or(0)
 }
 
-fn bytes(ty: &Type) -> u64 {
+pub(crate) fn bytes(ty: &Type) -> u64 {
     ty.as_tensor().and_then(|t| t.byte_size()).unwrap_or(0)
 }
 
-fn dims(ty: &Type) -> Vec<u64> {
+pub(crate) fn dims(ty: &Type) -> Vec<u64> {
     ty.as_tensor().and_then(|t| t.static_shape()).unwrap_or_default()
 }
 

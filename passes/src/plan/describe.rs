@@ -51,15 +51,15 @@ pub struct Launch {
 }
 
 fn dims(m: &Module, v: ValueId) -> Vec<u64> {
-    m.value_type(v).as_tensor().and_then(|t| t.static_shape()).unwrap_or_default()
+    crate::characterize::dims(m.value_type(v))
 }
 
 fn elements(m: &Module, v: ValueId) -> u64 {
-    dims(m, v).iter().product()
+    crate::characterize::elements(m.value_type(v))
 }
 
 fn bytes(m: &Module, v: ValueId) -> u64 {
-    m.value_type(v).as_tensor().and_then(|t| t.byte_size()).unwrap_or(0)
+    crate::characterize::bytes(m.value_type(v))
 }
 
 const ROW_OPS: &[&str] = &[
