@@ -37,7 +37,7 @@ pub struct Flip {
     pub tuned: String,
     /// How many places in the model made this change.
     pub count: usize,
-    /// The roofline's kernels there, as the measured model prices them, in total.
+    /// The roofline's kernels there, measured, in total.
     pub roofline_choice_us: f64,
     /// The tuned kernels there, measured, in total.
     pub tuned_choice_us: f64,
@@ -49,6 +49,9 @@ pub struct Tuned {
     /// The last round: predictions from earlier measurements beside fresh ones.
     pub last: Measured,
     pub flips: Vec<Flip>,
+    /// The whole model as the roofline alone fused it, measured beside the tuned choice; only
+    /// when some decision flipped.
+    pub roofline_measured_ms: Option<f64>,
 }
 
 fn fused(module: &Module, target: &str, profile: Option<&Path>) -> Result<Module, String> {
@@ -141,21 +144,30 @@ pub fn tune(module: &Module, inputs: &[Literal], options: &Options) -> Result<Tu
         previous = Some(signatures);
     }
     let last = last.expect("at least one round");
-    let flips = flips(module, target, path, &last)?;
-    Ok(Tuned { rounds, converged, last, flips })
+    let (flips, roofline_measured_ms) = flips(module, inputs, target, path, options.iters, &last)?;
+    Ok(Tuned { rounds, converged, last, flips, roofline_measured_ms })
 }
 
 /// Where the tuned module's kernels differ from what the roofline alone would have chosen:
-/// groups of kernels covering the same ONNX nodes, compared as wholes.
-fn flips(module: &Module, target: &str, path: &Path, tuned: &Measured) -> Result<Vec<Flip>, String> {
+/// groups of kernels covering the same ONNX nodes, compared as wholes. Where any differ, the
+/// roofline's module is run too, so both sides of every flip are measurements; its whole-run
+/// median is returned beside them.
+fn flips(
+    module: &Module,
+    inputs: &[Literal],
+    target: &str,
+    path: &Path,
+    iters: usize,
+    tuned: &Measured,
+) -> Result<(Vec<Flip>, Option<f64>), String> {
     let model = calibrated(target, path)?;
     let roofline_module = fused(module, target, None)?;
-    // The roofline's choice priced by the measured model, without running it.
     let m = &roofline_module;
     let func = smelt_runtime::reference::main_function(m)?;
     let entry = m.region(m.op(func).regions()[0]).blocks()[0];
-    let mut chosen: Vec<(String, Vec<String>, f64)> = Vec::new();
-    for op in m.block_ops(entry) {
+    // (position in the body, pattern, nodes covered, time).
+    let mut chosen: Vec<(usize, String, Vec<String>, f64)> = Vec::new();
+    for (index, op) in m.block_ops(entry).enumerate() {
         let o = m.op(op);
         if matches!(o.name(), "func.return" | "smelt.constant")
             || smelt_passes::characterize::VIEW_OPS.contains(&o.name())
@@ -164,11 +176,10 @@ fn flips(module: &Module, target: &str, path: &Path, tuned: &Measured) -> Result
         }
         let pattern = o.attr("pattern").and_then(|p| p.as_str()).map(str::to_string);
         let pattern = pattern.unwrap_or_else(|| o.name().trim_start_matches("smelt.").to_string());
-        let us = model.estimate(&pattern, &cost::work_of(m, op)).seconds * 1e6;
-        chosen.push((pattern, nodes(&smelt_runtime::exec::label_of(&o.loc)), us));
+        chosen.push((index, pattern, nodes(&smelt_runtime::exec::label_of(&o.loc)), 0.0));
     }
-    let tuned_kernels: Vec<(String, Vec<String>, f64)> =
-        tuned.kernels.iter().map(|k| (k.pattern.clone(), nodes(&k.label), k.measured_us)).collect();
+    let tuned_kernels: Vec<(usize, String, Vec<String>, f64)> =
+        tuned.kernels.iter().map(|k| (k.index, k.pattern.clone(), nodes(&k.label), k.measured_us)).collect();
 
     // Union-find over both sides' kernels, joined through the nodes they cover.
     let n = chosen.len();
@@ -182,7 +193,8 @@ fn flips(module: &Module, target: &str, path: &Path, tuned: &Measured) -> Result
         r
     }
     let mut owner: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, (_, ns, _)) in chosen.iter().enumerate().chain(tuned_kernels.iter().enumerate().map(|(j, k)| (n + j, k))) {
+    for (i, (_, _, ns, _)) in chosen.iter().enumerate().chain(tuned_kernels.iter().enumerate().map(|(j, k)| (n + j, k)))
+    {
         for node in ns {
             match owner.get(node.as_str()) {
                 Some(&o) => {
@@ -205,15 +217,25 @@ fn flips(module: &Module, target: &str, path: &Path, tuned: &Measured) -> Result
             g.1.push(i - n);
         }
     }
-    let mut flips: BTreeMap<(String, String), Flip> = BTreeMap::new();
-    for (r, t) in groups.values() {
-        let names = |ids: &[usize], side: &[(String, Vec<String>, f64)]| {
-            ids.iter().map(|&i| side[i].0.clone()).collect::<Vec<_>>().join(" + ")
-        };
-        let (before, after) = (names(r, &chosen), names(t, &tuned_kernels));
-        if r.is_empty() || t.is_empty() || before == after {
-            continue;
+    let names = |ids: &[usize], side: &[(usize, String, Vec<String>, f64)]| {
+        ids.iter().map(|&i| side[i].1.clone()).collect::<Vec<_>>().join(" + ")
+    };
+    let differing: Vec<&(Vec<usize>, Vec<usize>)> = groups
+        .values()
+        .filter(|(r, t)| !r.is_empty() && !t.is_empty() && names(r, &chosen) != names(t, &tuned_kernels))
+        .collect();
+    if differing.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let measured = measure(roofline_module.clone(), inputs, iters, Some(model.as_ref()))?;
+    for k in &measured.kernels {
+        if let Some(c) = chosen.iter_mut().find(|c| c.0 == k.index) {
+            c.3 = k.measured_us;
         }
+    }
+    let mut flips: BTreeMap<(String, String), Flip> = BTreeMap::new();
+    for (r, t) in differing {
+        let (before, after) = (names(r, &chosen), names(t, &tuned_kernels));
         let f = flips.entry((before.clone(), after.clone())).or_insert(Flip {
             roofline: before,
             tuned: after,
@@ -222,10 +244,10 @@ fn flips(module: &Module, target: &str, path: &Path, tuned: &Measured) -> Result
             tuned_choice_us: 0.0,
         });
         f.count += 1;
-        f.roofline_choice_us += r.iter().map(|&i| chosen[i].2).sum::<f64>();
-        f.tuned_choice_us += t.iter().map(|&j| tuned_kernels[j].2).sum::<f64>();
+        f.roofline_choice_us += r.iter().map(|&i| chosen[i].3).sum::<f64>();
+        f.tuned_choice_us += t.iter().map(|&j| tuned_kernels[j].3).sum::<f64>();
     }
-    Ok(flips.into_values().collect())
+    Ok((flips.into_values().collect(), Some(measured.model_ms)))
 }
 
 fn nodes(label: &str) -> Vec<String> {

@@ -1,6 +1,7 @@
 //! The measured feedback loop through the CLI: `smelt calibrate` writes a profile the cost
 //! model reads, `smelt run --record` appends kernels (concurrently without loss), `smelt tune`
-//! reaches a fixed point and reports its accuracy, `smelt report --measure` draws the roofline.
+//! reaches a fixed point, reports its accuracy and flips a roofline decision to one that measures
+//! faster, `smelt report --measure` draws the roofline.
 //! Accuracy targets are benchmarks (BENCHMARKS.md), not assertions here: this machine is noisy.
 
 use smelt_compiler::profile::Profile;
@@ -100,6 +101,41 @@ fn tune_reports_its_rounds_and_accuracy_as_json() {
         let sig = k["signature"].as_str().unwrap();
         assert!(recorded.kernel_records.iter().any(|r| r.signature == sig), "{sig} not recorded");
     }
+}
+
+/// A gate computed on one row and broadcast over many. The roofline sees the gate's FLOPs as
+/// free beside the traffic and recomputes the chain in every row of the product; measured, the
+/// transcendentals dominate, and the tuned model computes the gate once.
+const GATE: &str = r#"func.func @main(%x: tensor<1x1024xf32>, %y: tensor<128x1024xf32>) -> tensor<128x1024xf32> {
+  %0 = "smelt.gelu"(%x) : (tensor<1x1024xf32>) -> tensor<1x1024xf32>
+  %1 = "smelt.tanh"(%0) : (tensor<1x1024xf32>) -> tensor<1x1024xf32>
+  %2 = "smelt.sigmoid"(%1) : (tensor<1x1024xf32>) -> tensor<1x1024xf32>
+  %3 = "smelt.mul"(%y, %2) : (tensor<128x1024xf32>, tensor<1x1024xf32>) -> tensor<128x1024xf32>
+  return %3 : tensor<128x1024xf32>
+}
+"#;
+
+#[test]
+fn measurements_flip_a_roofline_fusion_to_a_choice_that_measures_faster() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("gate.mlir");
+    std::fs::write(&model, GATE).unwrap();
+    let profile = dir.path().join("gate.json");
+    let out = smelt(&["tune", model.to_str().unwrap(), "-o", profile.to_str().unwrap(), "--iters", "5", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // The roofline fuses the whole chain into the broadcasting product...
+    let flips = v["flips"].as_array().unwrap();
+    let recompute = flips.iter().find(|f| f["roofline"] == "gelu_tanh_sigmoid_mul").unwrap_or_else(|| panic!("{out}"));
+    // ...the measured profile keeps the gate out of the per-row kernel...
+    let tuned = recompute["tuned"].as_str().unwrap();
+    assert!(!tuned.contains("_mul"), "{tuned}");
+    // ...and that choice measures faster, kernel for kernel and for the whole model. The
+    // recomputed chain costs ~128x the gate's arithmetic, far beyond this machine's noise.
+    let (roofline_us, tuned_us) =
+        (recompute["roofline_choice_us"].as_f64().unwrap(), recompute["tuned_choice_us"].as_f64().unwrap());
+    assert!(tuned_us * 2.0 < roofline_us, "{out}");
+    let (roofline_ms, tuned_ms) = (v["roofline_measured_ms"].as_f64().unwrap(), v["measured_ms"].as_f64().unwrap());
+    assert!(tuned_ms * 2.0 < roofline_ms, "{out}");
 }
 
 #[test]

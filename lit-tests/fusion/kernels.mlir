@@ -1,6 +1,7 @@
 // RUN: %smelt-opt %s --pass-pipeline='builtin.module(fuse)' | FileCheck %s
 // Kernel formation: an anchor takes its epilogue chain; a value with two consumers is never
-// absorbed (it would be computed twice); a depthwise conv takes the pointwise conv after it.
+// absorbed (it would be computed twice); a depthwise conv takes the pointwise conv after it; an
+// elementwise chain may be recomputed under a broadcast.
 
 // CHECK-LABEL: func.func @linear_bias_gelu
 // CHECK: "smelt.kernel"(%arg0, %arg1, %arg2)
@@ -84,4 +85,19 @@ func.func @scores_softmax(%q: tensor<2x16x8xf32>, %kt: tensor<2x8x16xf32>) -> te
   %1 = "smelt.mul"(%0, %s) : (tensor<2x16x16xf32>, tensor<f32>) -> tensor<2x16x16xf32>
   %2 = "smelt.softmax"(%1) {axis = -1 : i64} : (tensor<2x16x16xf32>) -> tensor<2x16x16xf32>
   return %2 : tensor<2x16x16xf32>
+}
+
+// A gate computed on one row and broadcast over many: the roofline counts the gate's few
+// FLOPs per recomputed element as free beside the traffic, so it fuses the chain into the
+// broadcasting product (recomputing it per row). Measured, that is slower; `smelt tune` flips
+// it (tests/calibration.rs).
+// CHECK-LABEL: func.func @recompute_under_broadcast
+// CHECK: "smelt.kernel"(%arg0, %arg1)
+// CHECK: "smelt.sigmoid"{{.*}} -> tensor<1x64xf32>
+// CHECK-NEXT: "smelt.mul"{{.*}} -> tensor<32x64xf32>
+// CHECK: pattern = "sigmoid_mul"
+func.func @recompute_under_broadcast(%x: tensor<1x64xf32>, %y: tensor<32x64xf32>) -> tensor<32x64xf32> {
+  %0 = "smelt.sigmoid"(%x) : (tensor<1x64xf32>) -> tensor<1x64xf32>
+  %1 = "smelt.mul"(%y, %0) : (tensor<32x64xf32>, tensor<1x64xf32>) -> tensor<32x64xf32>
+  return %1 : tensor<32x64xf32>
 }

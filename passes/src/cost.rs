@@ -6,6 +6,7 @@
 //! nothing while they fit on chip, and full traffic once they do not.
 
 use crate::characterize::op_cost;
+use crate::fusion::kernels::{role, Role};
 use smelt_compiler::ir::{Module, OpId, ValueId};
 use smelt_compiler::profile::Profile;
 use smelt_compiler::target::Target;
@@ -128,8 +129,17 @@ pub fn kernel_work(m: &Module, pattern: &str, ops: &[OpId], inputs: &[ValueId], 
         inputs.iter().filter(|v| seen.insert(**v)).map(bytes).sum::<u64>() + outputs.iter().map(bytes).sum::<u64>();
     let inner = ops.iter().flat_map(|&o| m.op(o).results()).filter(|r| !outputs.contains(r)).map(bytes).sum();
     let parts: Vec<(String, Work)> = ops.iter().map(|&o| (m.op(o).name().to_string(), work_of(m, o))).collect();
+    // A pure elementwise kernel evaluates its whole body once per output element, so a part
+    // computed on a smaller shape and broadcast is recomputed that many more times.
+    let elements = |v: ValueId| m.value_type(v).as_tensor().and_then(|t| t.num_elements()).unwrap_or(1).max(1);
+    let pure_elementwise = ops.iter().all(|&o| role(m.op(o).name()) == Role::Elementwise);
+    let out_elements = outputs.first().map_or(1, |&v| elements(v));
+    let recomputed = |op: OpId, flops: u64| match (pure_elementwise, m.op(op).results().first()) {
+        (true, Some(&r)) => flops * (out_elements / elements(r)).max(1),
+        _ => flops,
+    };
     Work {
-        flops: parts.iter().map(|(_, w)| w.flops).sum(),
+        flops: ops.iter().zip(&parts).map(|(&o, (_, w))| recomputed(o, w.flops)).sum(),
         bytes: boundary,
         intermediate_bytes: inner,
         element: element_of(m, outputs),

@@ -256,28 +256,48 @@ impl Executable {
 
     /// Runs on `inputs` (checked against `@main`'s types); returns the outputs.
     pub fn run(&mut self, inputs: &[Literal]) -> Result<Vec<Literal>, String> {
-        self.place_inputs(inputs)?;
-        self.run_steps(|_, step| step())?;
-        let base = self.arena.as_mut_ptr() as *mut u8;
-        self.outputs.iter().map(|(loc, t)| Ok(read_literal(resolve(*loc, base), t))).collect()
+        let encoded = self.encode_inputs(inputs)?;
+        self.run_encoded(&encoded)?;
+        Ok(self.outputs())
     }
 
-    /// Copies `inputs` into their arena ranges. Every run needs this: the arena reuses an
-    /// input's range once the input is dead.
-    fn place_inputs(&mut self, inputs: &[Literal]) -> Result<(), String> {
+    /// `inputs` checked against `@main`'s types and encoded as the arena holds them, once, so
+    /// that timed runs ([`Executable::run_encoded`]) measure the model, not the conversion.
+    pub fn encode_inputs(&self, inputs: &[Literal]) -> Result<EncodedInputs, String> {
         if inputs.len() != self.inputs.len() {
             return Err(format!("@main takes {} inputs, {} given", self.inputs.len(), inputs.len()));
         }
-        let base = self.arena.as_mut_ptr() as *mut u8;
-        for (i, (l, (at, t))) in inputs.iter().zip(&self.inputs).enumerate() {
+        let mut bytes = Vec::with_capacity(inputs.len());
+        for (i, (l, (_, t))) in inputs.iter().zip(&self.inputs).enumerate() {
             if l.shape != shape(t) || l.element != t.element {
                 return Err(format!("input #{i} is {} but @main expects {t}", l.ty()));
             }
-            let bytes = literal_bytes(l);
-            // SAFETY: the input's range was allocated with exactly this size.
+            bytes.push(literal_bytes(l));
+        }
+        Ok(EncodedInputs(bytes))
+    }
+
+    /// Copies the inputs into their arena ranges (every run needs this: the arena reuses an
+    /// input's range once the input is dead) and runs every step; [`Executable::outputs`] then
+    /// reads the results.
+    pub fn run_encoded(&mut self, inputs: &EncodedInputs) -> Result<(), String> {
+        self.place_inputs(inputs);
+        self.run_steps(|_, step| step())
+    }
+
+    /// The outputs of the last run.
+    pub fn outputs(&self) -> Vec<Literal> {
+        let base = self.arena.as_ptr() as *mut u8;
+        self.outputs.iter().map(|(loc, t)| read_literal(resolve(*loc, base), t)).collect()
+    }
+
+    fn place_inputs(&mut self, inputs: &EncodedInputs) {
+        let base = self.arena.as_mut_ptr() as *mut u8;
+        for (bytes, (at, _)) in inputs.0.iter().zip(&self.inputs) {
+            // SAFETY: the input's range was allocated with exactly this size, which
+            // `encode_inputs` checked `bytes` against.
             unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), base.add(*at), bytes.len()) };
         }
-        Ok(())
     }
 
     /// Runs every step, through `wrap` (which may time it), on the arena as it is: callers
@@ -294,11 +314,11 @@ impl Executable {
     }
 
     /// Runs on `inputs` `iters` times timing every step; returns each step's median.
-    pub fn profile(&mut self, inputs: &[Literal], iters: usize) -> Result<Vec<StepTime>, String> {
+    pub fn profile(&mut self, inputs: &EncodedInputs, iters: usize) -> Result<Vec<StepTime>, String> {
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); self.steps.len()];
         let mut starts = vec![0.0; self.steps.len()];
         for _ in 0..iters.max(1) {
-            self.place_inputs(inputs)?;
+            self.place_inputs(inputs);
             let run_start = std::time::Instant::now();
             let mut i = 0;
             self.run_steps(|_, step| {
@@ -351,6 +371,9 @@ fn resolve(loc: Loc, base: *mut u8) -> *mut u8 {
         Loc::Raw(p) => p,
     }
 }
+
+/// Inputs in the arena's encoding, checked against `@main`'s types.
+pub struct EncodedInputs(Vec<Vec<u8>>);
 
 fn literal_bytes(l: &Literal) -> Vec<u8> {
     let mut out = Vec::with_capacity(l.len() * l.element.byte_size());
@@ -496,10 +519,14 @@ impl Lower {
             let anchor = is_anchor(&m, op);
             if anchor || ew_lowerable(&m, op) {
                 // Extend with elementwise ops that read the previous result and keep its shape.
+                // An elementwise chain may also grow into a consumer that broadcasts it: the
+                // fused body is then evaluated per element of the larger shape (the kernel
+                // recomputes the chain; the extractor chose that).
                 while end < ops.len()
                     && ew_lowerable(&m, ops[end])
                     && m.op(ops[end]).operands().contains(&m.op(ops[end - 1]).result())
-                    && m.value_type(m.op(ops[end]).result()) == m.value_type(m.op(op).result())
+                    && (m.value_type(m.op(ops[end]).result()) == m.value_type(m.op(op).result())
+                        || (!anchor && broadcast_chain(&m, &ops[i..=end])))
                     && (!anchor || epilogue_mergeable(&m, op, ops[end]))
                 {
                     end += 1;
@@ -1310,6 +1337,19 @@ fn merge_dims(dims: &[u64], strides: &[Vec<i64>]) -> (Vec<u64>, Vec<Vec<i64>>) {
         }
     }
     (out_dims, out_strides)
+}
+
+/// Whether an elementwise chain can be evaluated over its last op's shape: each result
+/// broadcasts to the next (BatchNorm's channel-aligned parameters excluded).
+fn broadcast_chain(m: &Module, ops: &[OpId]) -> bool {
+    let dims = |op: OpId| tensor_of(m, m.op(op).result()).ok().and_then(|t| t.static_shape());
+    ops.iter().all(|&o| m.op(o).name() != "smelt.batch_norm")
+        && ops.windows(2).all(|w| match (dims(w[0]), dims(w[1])) {
+            (Some(a), Some(b)) => {
+                a.len() <= b.len() && a.iter().rev().zip(b.iter().rev()).all(|(&x, &y)| x == y || x == 1)
+            }
+            _ => false,
+        })
 }
 
 fn is_anchor(m: &Module, op: OpId) -> bool {

@@ -419,6 +419,7 @@ fn tune(
             "history": t.rounds,
             "kernels": last.kernels,
             "flips": t.flips,
+            "roofline_measured_ms": t.roofline_measured_ms,
         });
         return Ok(serde_json::to_string_pretty(&value).expect("serializable") + "\n");
     }
@@ -439,6 +440,12 @@ fn tune(
         out.push_str(&format!(
             "flipped ({}x): roofline [{}] -> tuned [{}]: {:.1} us measured against {:.1} us for the roofline's\n",
             f.count, f.roofline, f.tuned, f.tuned_choice_us, f.roofline_choice_us
+        ));
+    }
+    if let Some(ms) = t.roofline_measured_ms {
+        out.push_str(&format!(
+            "model: the roofline's fusion measured {ms:.3} ms, the tuned one {:.3} ms\n",
+            last.model_ms
         ));
     }
     out.push_str(&format!("recorded into {path}\n"));

@@ -3,7 +3,8 @@
 //! Legality follows TVM's op patterns and IREE's dispatch regions: a kernel has one *anchor*
 //! (conv, matmul, gemm, attention, pool, reduction) or is a pure elementwise chain;
 //! - elementwise ops join as an epilogue when they do not broadcast the kernel's result to a
-//!   larger shape;
+//!   larger shape; a pure elementwise chain may also join a consumer that broadcasts it, and is
+//!   then recomputed per element of the larger shape (whether that pays is the cost model's call);
 //! - a global pool joins as a reduction epilogue;
 //! - a row reduction (softmax, layer_norm) takes an elementwise prologue, or follows a
 //!   contraction whose rows it reduces (QK^T + softmax, linear + residual + LayerNorm);
@@ -141,14 +142,27 @@ fn may_join(eg: &EGraph, node: &Node, slot: usize, class: Id, producer: Id, cand
     let pooled = template.ops.iter().any(|o| o.name.starts_with("smelt.global_"));
     match role(name) {
         Role::Elementwise if same_shape() => true,
-        // Squeeze-excite: the pooled, transformed scale multiplies the input the pool read.
         Role::Elementwise => {
             let out = tensor(eg, class).and_then(|t| t.static_shape());
-            pooled
+            // Squeeze-excite: the pooled, transformed scale multiplies the input the pool read.
+            let squeeze_excite = pooled
                 && node.operands().iter().any(|&o| {
                     let o = eg.find(o);
                     candidate.inputs.contains(&o) && tensor(eg, o).and_then(|t| t.static_shape()) == out
-                })
+                });
+            // Recompute under broadcast: an elementwise chain joins a consumer that broadcasts
+            // its result, and is then evaluated once per element of the larger shape. That
+            // saves a launch and the chain's result's round trip but repeats its arithmetic:
+            // cheap for a scale, costly for a transcendental, which the cost model weighs.
+            let no_batch_norm = |ops: &[TemplateOp]| ops.iter().all(|o| o.name != "smelt.batch_norm");
+            let recompute = all_elementwise(&template.ops)
+                && no_batch_norm(&template.ops)
+                && name != "smelt.batch_norm"
+                && match (tensor(eg, producer).and_then(|t| t.static_shape()), out) {
+                    (Some(from), Some(to)) => broadcasts_to(&from, &to),
+                    _ => false,
+                };
+            squeeze_excite || recompute
         }
         Role::RowReduction => {
             // Rows are whole after an elementwise prologue, or after a contraction whose rows
@@ -175,6 +189,11 @@ fn may_join(eg: &EGraph, node: &Node, slot: usize, class: Id, producer: Id, cand
         }
         _ => false,
     }
+}
+
+/// Whether a tensor of shape `from` broadcasts (numpy rules, right-aligned) to `to`.
+pub fn broadcasts_to(from: &[u64], to: &[u64]) -> bool {
+    from.len() <= to.len() && from.iter().rev().zip(to.iter().rev()).all(|(&f, &t)| f == t || f == 1)
 }
 
 /// Appends `node` (reading the candidate's result) to the candidate's body.
