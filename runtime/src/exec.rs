@@ -985,17 +985,14 @@ impl Lower {
                 } else {
                     self.info.gemm_steps += 1;
                 }
-                let col_bytes = conv.im2col_len() * 4;
-                let cols = if depthwise || conv.is_pointwise() { None } else { Some(self.scratch_bytes(col_bytes)) };
                 Ok(Box::new(move |base| {
                     let (x, w, y) = (
                         resolve(x, base) as *const f32,
                         resolve(w, base) as *const f32,
                         resolve(out_loc, base) as *mut f32,
                     );
-                    let cols = cols.map(|c| resolve(c, base) as *mut f32);
                     // SAFETY: the locations hold tensors of the shapes the plan checked.
-                    unsafe { conv.run(x, w, y, cols, &apply, base) };
+                    unsafe { conv.run(x, w, y, &apply, base) };
                     Ok(())
                 }))
             }
@@ -1141,26 +1138,25 @@ impl Conv {
         self.ws[2] == 1 && self.ws[3] == 1 && self.strides[..2] == [1, 1] && self.pads.iter().all(|&p| p == 0)
     }
 
-    fn im2col_len(&self) -> usize {
-        (self.xs[1] / self.group) * self.ws[2] * self.ws[3] * self.os[2] * self.os[3]
+    /// The window over one input plane.
+    fn window(&self) -> crate::ops::Window {
+        crate::ops::Window {
+            h: self.xs[2],
+            w: self.xs[3],
+            ho: self.os[2],
+            wo: self.os[3],
+            kernel: [self.ws[2], self.ws[3]],
+            strides: [self.strides[0] as usize, self.strides[1] as usize],
+            pads: [self.pads[0] as usize, self.pads[1] as usize],
+            dilations: [self.dilations[0] as usize, self.dilations[1] as usize],
+        }
     }
 
-    unsafe fn run(
-        &self,
-        x: *const f32,
-        w: *const f32,
-        y: *mut f32,
-        cols: Option<*mut f32>,
-        ep: &Epilogue,
-        base: *mut u8,
-    ) {
+    unsafe fn run(&self, x: *const f32, w: *const f32, y: *mut f32, ep: &Epilogue, base: *mut u8) {
         let depthwise = self.depthwise;
         let (n, c, h, wd) = (self.xs[0], self.xs[1], self.xs[2], self.xs[3]);
         let (o, ho, wo) = (self.os[1], self.os[2], self.os[3]);
         let (kh, kw) = (self.ws[2], self.ws[3]);
-        let (sh, sw) = (self.strides[0] as isize, self.strides[1] as isize);
-        let (ph, pw) = (self.pads[0] as isize, self.pads[1] as isize);
-        let (dh, dw) = (self.dilations[0] as isize, self.dilations[1] as isize);
         let (cg, og) = (c / self.group, o / self.group);
         let hw = ho * wo;
         let y_len = n * o * hw;
@@ -1174,60 +1170,25 @@ impl Conv {
                     let wk = std::slice::from_raw_parts(w.add(g * kh * kw), kh * kw);
                     let xin = std::slice::from_raw_parts(xg, h * wd);
                     let out = &mut ys[y_off..y_off + hw];
-                    let geometry = crate::ops::Window {
-                        h,
-                        w: wd,
-                        ho,
-                        wo,
-                        kernel: [kh, kw],
-                        strides: [sh as usize, sw as usize],
-                        pads: [ph as usize, pw as usize],
-                        dilations: [dh as usize, dw as usize],
-                    };
-                    crate::ops::depthwise_plane(xin, wk, out, &geometry);
+                    crate::ops::depthwise_plane(xin, wk, out, &self.window());
                     ep.apply(y.add(y_off), hw, &offsets, (0, 1, 0, hw), base);
                     continue;
                 }
                 let k = cg * kh * kw;
                 let wv = View::row_major(std::slice::from_raw_parts(w.add(g * og * k), og * k), og, k);
                 let pre = crate::gemm::Prepacked { a: self.packed.get(g), b: None };
-                let bv = match cols {
-                    None => View {
-                        data: std::slice::from_raw_parts(xg, cg * h * wd),
-                        rows: cg,
-                        cols: hw,
-                        row_stride: hw,
-                        col_stride: 1,
-                    },
-                    Some(buf) => {
-                        let col = std::slice::from_raw_parts_mut(buf, k * hw);
-                        for ci in 0..cg {
-                            for ky in 0..kh {
-                                for kx in 0..kw {
-                                    let row = &mut col[((ci * kh + ky) * kw + kx) * hw..][..hw];
-                                    for oy in 0..ho {
-                                        let iy = oy as isize * sh - ph + ky as isize * dh;
-                                        for ox in 0..wo {
-                                            let ix = ox as isize * sw - pw + kx as isize * dw;
-                                            row[oy * wo + ox] =
-                                                if iy >= 0 && iy < h as isize && ix >= 0 && ix < wd as isize {
-                                                    *xg.add(ci * h * wd + iy as usize * wd + ix as usize)
-                                                } else {
-                                                    0.0
-                                                };
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                        View { data: col, rows: k, cols: hw, row_stride: hw, col_stride: 1 }
-                    }
-                };
+                let image = std::slice::from_raw_parts(xg, cg * h * wd);
                 let cblock = &mut ys[y_off..y_off + og * hw];
                 let (cptr, shared) = (Ptr(cblock.as_mut_ptr()), Ptr(base));
-                sgemm_prepacked(&wv, &bv, pre, cblock, hw, false, &|r0, rows, c0, cols| {
-                    ep.apply(cptr.get(), hw, &offsets, (r0, rows, c0, cols), shared.get())
-                });
+                let epilogue =
+                    |r0, rows, c0, cols| ep.apply(cptr.get(), hw, &offsets, (r0, rows, c0, cols), shared.get());
+                if self.is_pointwise() {
+                    let bv = View { data: image, rows: cg, cols: hw, row_stride: hw, col_stride: 1 };
+                    sgemm_prepacked(&wv, &bv, pre, cblock, hw, false, &epilogue);
+                } else {
+                    let im = crate::ops::Im2col { x: image, channels: cg, window: self.window() };
+                    sgemm_prepacked(&wv, &im, pre, cblock, hw, false, &epilogue);
+                }
             }
         }
     }

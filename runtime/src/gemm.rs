@@ -47,6 +47,31 @@ const KC: usize = 256;
 const MC: usize = 72;
 const NC: usize = 2048;
 
+/// The right operand of a product, packed block by block as the product reaches it: a matrix
+/// view, or an image read as its im2col matrix ([`crate::ops::Im2col`]) without materializing
+/// it, so each worker packs exactly the columns it computes.
+pub trait RightOperand: Sync {
+    fn rows(&self) -> usize;
+    fn cols(&self) -> usize;
+    /// Packs rows `k0..k0+kc`, columns `n0..n0+nc` into [`NR`]-column panels, zero-padded:
+    /// element (k, j) of panel p at `out[p * NR * kc + k * NR + j]`.
+    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut Vec<f32>);
+}
+
+impl RightOperand for View<'_> {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut Vec<f32>) {
+        pack_b(self, k0, kc, n0, nc, out)
+    }
+}
+
 /// Packs `b[k0..k0+kc, n0..n0+nc]` into 16-column panels, zero-padded.
 fn pack_b(b: &View, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut Vec<f32>) {
     let panels = nc.div_ceil(NR);
@@ -220,17 +245,17 @@ pub fn sgemm(a: &View, b: &View, c: &mut [f32], ldc: usize, accumulate: bool, ep
 }
 
 /// [`sgemm`] reading packed operands where given (`a` and `b` still give the shapes).
-pub fn sgemm_prepacked(
+pub fn sgemm_prepacked<B: RightOperand + ?Sized>(
     a: &View,
-    b: &View,
+    b: &B,
     pre: Prepacked,
     c: &mut [f32],
     ldc: usize,
     accumulate: bool,
     epilogue: &BlockFn,
 ) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(b.rows == k && c.len() >= (m.max(1) - 1) * ldc + n, "sgemm: shapes do not agree");
+    let (m, k, n) = (a.rows, a.cols, b.cols());
+    assert!(b.rows() == k && c.len() >= (m.max(1) - 1) * ldc + n, "sgemm: shapes do not agree");
     let out = Out(c.as_mut_ptr());
     let workers = threads().min(n.div_ceil(NR)).max(1);
     if workers == 1 || m * n * k < 1 << 16 {
@@ -253,9 +278,9 @@ pub fn sgemm_prepacked(
 
 /// Columns `n_start..n_end` of the product.
 #[allow(clippy::too_many_arguments)]
-unsafe fn sgemm_columns(
+unsafe fn sgemm_columns<B: RightOperand + ?Sized>(
     a: &View,
-    b: &View,
+    b: &B,
     pre: Prepacked,
     c: *mut f32,
     ldc: usize,
@@ -284,7 +309,7 @@ unsafe fn sgemm_columns(
             let pb: &[f32] = match pre.b {
                 Some(p) => &p.blocks[k0 / KC][(n0 / NR) * NR * kc..],
                 None => {
-                    pack_b(b, k0, kc, n0, nc, &mut packed_b);
+                    b.pack(k0, kc, n0, nc, &mut packed_b);
                     &packed_b
                 }
             };
@@ -298,12 +323,13 @@ unsafe fn sgemm_columns(
                         &packed_a
                     }
                 };
-                for pi in 0..mc.div_ceil(MR) {
-                    let rows = MR.min(mc - pi * MR);
-                    let ap = pa[pi * MR * kc..].as_ptr();
-                    for pj in 0..nc.div_ceil(NR) {
-                        let cols = NR.min(nc - pj * NR);
-                        let bp = pb[pj * NR * kc..].as_ptr();
+                // One B micro-panel stays in L1 while the A block (L2) streams past it.
+                for pj in 0..nc.div_ceil(NR) {
+                    let cols = NR.min(nc - pj * NR);
+                    let bp = pb[pj * NR * kc..].as_ptr();
+                    for pi in 0..mc.div_ceil(MR) {
+                        let rows = MR.min(mc - pi * MR);
+                        let ap = pa[pi * MR * kc..].as_ptr();
                         let (r0, c0) = (m0 + pi * MR, n0 + pj * NR);
                         if rows == MR && cols == NR {
                             kernel(kc, ap, bp, c.add(r0 * ldc + c0), ldc, !first);

@@ -2,7 +2,7 @@
 //! layer_norm), pooling, attention, and data movement (transpose, gather). Each works on
 //! dense row-major slices whose shapes the executor checked at compile time.
 
-use crate::gemm::{sgemm, View};
+use crate::gemm::{sgemm, RightOperand, View, NR};
 
 /// Softmax over rows of `cols` elements.
 pub fn softmax_rows(x: &[f32], out: &mut [f32], cols: usize) {
@@ -139,20 +139,96 @@ pub struct Window {
 
 impl Window {
     /// The input row window row `ky` of output row `oy` reads, if inside the input.
-    fn input_row(&self, oy: usize, ky: usize) -> Option<usize> {
+    pub(crate) fn input_row(&self, oy: usize, ky: usize) -> Option<usize> {
         let iy = (oy * self.strides[0] + ky * self.dilations[0]) as isize - self.pads[0] as isize;
         (iy >= 0 && iy < self.h as isize).then_some(iy as usize)
     }
 
     /// Output columns `lo..hi` whose input column `ox * stride + shift` for window column
     /// `kx` lies inside the input, and that shift.
-    fn columns(&self, kx: usize) -> (usize, usize, isize) {
+    pub(crate) fn columns(&self, kx: usize) -> (usize, usize, isize) {
         let sw = self.strides[1];
         let shift = (kx * self.dilations[1]) as isize - self.pads[1] as isize;
         let lo = if shift >= 0 { 0 } else { ((-shift) as usize).div_ceil(sw) };
         let end = self.w as isize - shift;
         let hi = if end <= 0 { 0 } else { (end as usize).div_ceil(sw).min(self.wo) };
         (lo, hi, shift)
+    }
+}
+
+/// `channels` planes of an image seen as the im2col matrix of a convolution over `window`:
+/// row `(c, ky, kx)`, column `(oy, ox)` holds the input under that tap (zero in the padding).
+/// It packs straight from the image, so no im2col buffer is written and read back.
+pub struct Im2col<'a> {
+    pub x: &'a [f32],
+    pub channels: usize,
+    pub window: Window,
+}
+
+impl RightOperand for Im2col<'_> {
+    fn rows(&self) -> usize {
+        self.channels * self.window.kernel[0] * self.window.kernel[1]
+    }
+
+    fn cols(&self) -> usize {
+        self.window.ho * self.window.wo
+    }
+
+    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut Vec<f32>) {
+        let g = &self.window;
+        let [kh, kw] = g.kernel;
+        let sw = g.strides[1];
+        let plane = g.h * g.w;
+        // Per packed row, decoded once for every panel: where its channel starts, its kernel
+        // row, and the output columns its kernel column keeps inside the input.
+        let taps: Vec<(usize, usize, usize, usize, isize)> = (k0..k0 + kc)
+            .map(|k| {
+                let (c, tap) = (k / (kh * kw), k % (kh * kw));
+                let (lo, hi, shift) = g.columns(tap % kw);
+                (c * plane, tap / kw, lo, hi, shift)
+            })
+            .collect();
+        let panels = nc.div_ceil(NR);
+        out.clear();
+        out.resize(panels * NR * kc, 0.0);
+        for p in 0..panels {
+            // The panel's columns as runs along one output row: (first column, length, oy, ox).
+            let mut runs = [(0usize, 0usize, 0usize, 0usize); NR];
+            let mut count = 0;
+            let (q0, cols) = (n0 + p * NR, NR.min(nc - p * NR));
+            let mut j = 0;
+            while j < cols {
+                let (oy, ox) = ((q0 + j) / g.wo, (q0 + j) % g.wo);
+                let len = (g.wo - ox).min(cols - j);
+                runs[count] = (j, len, oy, ox);
+                count += 1;
+                j += len;
+            }
+            let panel = &mut out[p * NR * kc..(p + 1) * NR * kc];
+            for (dst, &(channel, ky, lo, hi, shift)) in panel.chunks_exact_mut(NR).zip(&taps) {
+                for &(j0, len, oy, ox0) in &runs[..count] {
+                    let Some(iy) = g.input_row(oy, ky) else { continue };
+                    let row = &self.x[channel + iy * g.w..channel + (iy + 1) * g.w];
+                    let (a, b) = (ox0.max(lo), (ox0 + len).min(hi));
+                    if a >= b {
+                        continue;
+                    }
+                    let first = ((a * sw) as isize + shift) as usize;
+                    let to = &mut dst[j0 + a - ox0..j0 + b - ox0];
+                    if sw == 1 && to.len() == NR {
+                        // The common case, a whole panel from one row: a fixed-size copy.
+                        let to: &mut [f32; NR] = to.try_into().expect("NR long");
+                        *to = row[first..first + NR].try_into().expect("NR long");
+                    } else {
+                        let src = &row[first..first + (to.len() - 1) * sw + 1];
+                        for (t, v) in to.iter_mut().enumerate() {
+                            // SAFETY: t < to.len(), so t * sw < src.len() (checked above).
+                            *v = unsafe { *src.get_unchecked(t * sw) };
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -217,9 +293,16 @@ fn max_pool_plane(x: &[f32], out: &mut [f32], g: &Window) {
             let xin = &x[iy * g.w..(iy + 1) * g.w];
             for kx in 0..kw {
                 let (lo, hi, shift) = g.columns(kx);
-                for ox in lo..hi.max(lo) {
-                    let v = xin[((ox * g.strides[1]) as isize + shift) as usize];
-                    row[ox] = row[ox].max(v);
+                if lo >= hi {
+                    continue;
+                }
+                let (first, sw) = (((lo * g.strides[1]) as isize + shift) as usize, g.strides[1]);
+                let src = &xin[first..first + (hi - lo - 1) * sw + 1];
+                for (j, o) in row[lo..hi].iter_mut().enumerate() {
+                    // SAFETY: j < hi - lo, so j * sw < src.len() (the slice above is checked).
+                    let v = unsafe { *src.get_unchecked(j * sw) };
+                    // A select rather than `f32::max`: one `maxps` (a NaN input propagates).
+                    *o = if *o > v { *o } else { v };
                 }
             }
         }
@@ -359,6 +442,55 @@ mod tests {
                     }
                     assert!((conv[oy * wo + ox] - sum).abs() < 1e-5, "conv {stride} {pad} {dilation}");
                     assert_eq!(pool[oy * wo + ox], max, "pool {stride} {pad} {dilation}");
+                }
+            }
+        }
+    }
+
+    /// Packed blocks at any offset equal the im2col matrix written out, panels straddling output
+    /// rows and padding included.
+    #[test]
+    fn im2col_packs_what_the_written_out_matrix_holds() {
+        let (c, h, w) = (2, 5, 7);
+        let x: Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
+        for (stride, pad, dilation, (kh, kw)) in
+            [(1, 1, 1, (3, 3)), (2, 1, 1, (3, 2)), (1, 0, 2, (2, 3)), (3, 2, 1, (1, 1))]
+        {
+            let ho = (h + 2 * pad - (dilation * (kh - 1) + 1)) / stride + 1;
+            let wo = (w + 2 * pad - (dilation * (kw - 1) + 1)) / stride + 1;
+            let window = Window {
+                h,
+                w,
+                ho,
+                wo,
+                kernel: [kh, kw],
+                strides: [stride, stride],
+                pads: [pad, pad],
+                dilations: [dilation, dilation],
+            };
+            let im = Im2col { x: &x, channels: c, window };
+            let (rows, cols) = (im.rows(), im.cols());
+            let at = |k: usize, q: usize| {
+                let (ci, ky, kx) = (k / (kh * kw), k / kw % kh, k % kw);
+                let iy = ((q / wo) * stride + ky * dilation) as isize - pad as isize;
+                let ix = ((q % wo) * stride + kx * dilation) as isize - pad as isize;
+                let inside = iy >= 0 && iy < h as isize && ix >= 0 && ix < w as isize;
+                if inside {
+                    x[ci * h * w + iy as usize * w + ix as usize]
+                } else {
+                    0.0
+                }
+            };
+            for (k0, n0) in [(0, 0), (1, 3), (rows / 2, cols / 3)] {
+                let (kc, nc) = (rows - k0, cols - n0);
+                let mut out = Vec::new();
+                im.pack(k0, kc, n0, nc, &mut out);
+                for k in 0..kc {
+                    for j in 0..nc.div_ceil(NR) * NR {
+                        let got = out[(j / NR) * NR * kc + k * NR + j % NR];
+                        let want = if j < nc { at(k0 + k, n0 + j) } else { 0.0 };
+                        assert_eq!(got, want, "stride {stride} pad {pad} row {} column {}", k0 + k, n0 + j);
+                    }
                 }
             }
         }
