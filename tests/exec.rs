@@ -101,12 +101,21 @@ fn check(text: &str, inputs: &[Literal]) {
     smelt_passes::run_pipeline(&mut fused, "builtin.module(fuse)").unwrap();
     for m in [module, fused] {
         let mut exe = Executable::compile(m).unwrap();
-        exe.poison();
-        let got = exe.run(inputs).unwrap();
-        for (g, w) in got.iter().zip(&want) {
-            let (abs, rel) = max_errors(g, w);
-            assert!(abs <= 1e-4 * (1.0 + rel.max(0.0)) || rel < 1e-5, "abs {abs} rel {rel}\n{text}");
+        // One worker and two: the split over workers (columns, rows, planes) must not matter.
+        // Other tests may run meanwhile with either setting; both are correct for them too.
+        for threads in [1, 2] {
+            smelt_runtime::gemm::set_threads(threads);
+            exe.poison();
+            let got = exe.run(inputs).unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                let (abs, rel) = max_errors(g, w);
+                assert!(
+                    abs <= 1e-4 * (1.0 + rel.max(0.0)) || rel < 1e-5,
+                    "abs {abs} rel {rel} threads {threads}\n{text}"
+                );
+            }
         }
+        smelt_runtime::gemm::set_threads(1);
     }
 }
 

@@ -12,7 +12,7 @@
 //!   ([`crate::jit`]); anything else runs through the reference semantics (f64), counted in
 //!   [`ExecInfo::reference_steps`] so it is never silent.
 
-use crate::gemm::{sgemm_prepacked, View};
+use crate::gemm::{sgemm_prepacked, Shared, View};
 use crate::jit::{Elementwise, Ew, EwFn, Jit};
 use crate::ops::for_each_index;
 use smelt_compiler::attributes::{Attribute, DenseElements, DenseStorage};
@@ -1033,19 +1033,6 @@ impl Lower {
     }
 }
 
-/// A pointer the GEMM workers share; they touch disjoint blocks of what it points to.
-#[derive(Clone, Copy)]
-struct Ptr<T>(*mut T);
-// SAFETY: used only for buffers whose concurrent accesses are disjoint or read-only.
-unsafe impl<T> Send for Ptr<T> {}
-unsafe impl<T> Sync for Ptr<T> {}
-
-impl<T> Ptr<T> {
-    fn get(self) -> *mut T {
-        self.0
-    }
-}
-
 /// Rows and columns of an output block: (first row, rows, first column, columns).
 type Block = (usize, usize, usize, usize);
 
@@ -1161,25 +1148,38 @@ impl Conv {
         let hw = ho * wo;
         let y_len = n * o * hw;
         let ys = std::slice::from_raw_parts_mut(y, y_len);
+        if depthwise {
+            let window = self.window();
+            let (xs, ws, ys, shared) = (Shared(x as *mut f32), Shared(w as *mut f32), Shared(y), Shared(base));
+            // Channels split over the workers; each plane's epilogue runs on it while it is hot.
+            crate::gemm::parallel_ranges(n * c, 8, |planes| {
+                for plane in planes {
+                    let (b, g) = (plane / c, plane % c);
+                    // SAFETY: plane `plane` of x and y and channel g's taps lie inside the
+                    // tensors the plan checked; workers write disjoint planes.
+                    unsafe {
+                        let wk = std::slice::from_raw_parts(ws.get().add(g * kh * kw), kh * kw);
+                        let xin = std::slice::from_raw_parts(xs.get().add(plane * h * wd), h * wd);
+                        let out = std::slice::from_raw_parts_mut(ys.get().add(plane * hw), hw);
+                        crate::ops::depthwise_plane(xin, wk, out, &window);
+                        let offsets = ep.offsets(&[(b, 0), (g, 1)]);
+                        ep.apply(ys.get().add(plane * hw), hw, &offsets, (0, 1, 0, hw), shared.get());
+                    }
+                }
+            });
+            return;
+        }
         for b in 0..n {
             for g in 0..self.group {
                 let xg = x.add((b * c + g * cg) * h * wd);
                 let y_off = (b * o + g * og) * hw;
                 let offsets = ep.offsets(&[(b, 0), (g * og, 1)]);
-                if depthwise {
-                    let wk = std::slice::from_raw_parts(w.add(g * kh * kw), kh * kw);
-                    let xin = std::slice::from_raw_parts(xg, h * wd);
-                    let out = &mut ys[y_off..y_off + hw];
-                    crate::ops::depthwise_plane(xin, wk, out, &self.window());
-                    ep.apply(y.add(y_off), hw, &offsets, (0, 1, 0, hw), base);
-                    continue;
-                }
                 let k = cg * kh * kw;
                 let wv = View::row_major(std::slice::from_raw_parts(w.add(g * og * k), og * k), og, k);
                 let pre = crate::gemm::Prepacked { a: self.packed.get(g), b: None };
                 let image = std::slice::from_raw_parts(xg, cg * h * wd);
                 let cblock = &mut ys[y_off..y_off + og * hw];
-                let (cptr, shared) = (Ptr(cblock.as_mut_ptr()), Ptr(base));
+                let (cptr, shared) = (Shared(cblock.as_mut_ptr()), Shared(base));
                 let epilogue =
                     |r0, rows, c0, cols| ep.apply(cptr.get(), hw, &offsets, (r0, rows, c0, cols), shared.get());
                 if self.is_pointwise() {
@@ -1259,7 +1259,7 @@ impl MatMul {
             let bv =
                 View::strided(std::slice::from_raw_parts(b.offset(bo as isize), self.b_len), (k, n), self.b_strides);
             let cs = std::slice::from_raw_parts_mut(c.add(i * m * n), m * n);
-            let (cptr, shared) = (Ptr(cs.as_mut_ptr()), Ptr(base));
+            let (cptr, shared) = (Shared(cs.as_mut_ptr()), Shared(base));
             let dims: Vec<(usize, usize)> = idx.iter().enumerate().map(|(d, &x)| (x as usize, d)).collect();
             let offsets = ep.offsets(&dims);
             let pre = crate::gemm::Prepacked { a: None, b: self.packed_b.as_ref() };

@@ -223,23 +223,40 @@ pub fn threads() -> usize {
     THREADS.load(Ordering::Relaxed)
 }
 
-/// C's base pointer, shared by workers that write disjoint column ranges.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: each worker writes only its own columns of C.
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
+/// Runs `f` on `0..n` split into one contiguous range per worker ([`threads`]), when there
+/// are at least `min_per_worker` items for each; on the calling thread otherwise.
+pub fn parallel_ranges(n: usize, min_per_worker: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
+    let workers = threads().min(n / min_per_worker.max(1)).max(1);
+    if workers == 1 {
+        return f(0..n);
+    }
+    let per = n.div_ceil(workers);
+    std::thread::scope(|scope| {
+        for w in 1..workers {
+            let f = &f;
+            scope.spawn(move || f(w * per..((w + 1) * per).min(n)));
+        }
+        f(0..per.min(n));
+    });
+}
 
-impl Out {
+/// A pointer workers share; they touch disjoint parts of what it points to, or only read it.
+#[derive(Clone, Copy)]
+pub(crate) struct Shared<T>(pub(crate) *mut T);
+// SAFETY: every user splits the pointee into disjoint per-worker parts or only reads it.
+unsafe impl<T> Send for Shared<T> {}
+unsafe impl<T> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
     /// Whole-struct access, so closures capture the `Send` wrapper, not the raw field.
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut T {
         self.0
     }
 }
 
 /// `c[m x n]` (row stride `ldc`) = `a[m x k] b[k x n]`, or += with `accumulate`; `epilogue`
-/// runs on each finished block of C. Columns are split over [`threads`] workers in multiples
-/// of the micro-tile width.
+/// runs on each finished block of C. Columns (or, for a product with few columns, rows) are
+/// split over [`threads`] workers in multiples of the micro-tile.
 pub fn sgemm(a: &View, b: &View, c: &mut [f32], ldc: usize, accumulate: bool, epilogue: &BlockFn) {
     sgemm_prepacked(a, b, Prepacked::default(), c, ldc, accumulate, epilogue)
 }
@@ -256,39 +273,48 @@ pub fn sgemm_prepacked<B: RightOperand + ?Sized>(
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols());
     assert!(b.rows() == k && c.len() >= (m.max(1) - 1) * ldc + n, "sgemm: shapes do not agree");
-    let out = Out(c.as_mut_ptr());
-    let workers = threads().min(n.div_ceil(NR)).max(1);
+    let out = Shared(c.as_mut_ptr());
+    let column_panels = n.div_ceil(NR);
+    let workers = threads().min(column_panels.max(m.div_ceil(MR))).max(1);
     if workers == 1 || m * n * k < 1 << 16 {
         // SAFETY: c covers every (row, column) of the product (asserted above).
-        unsafe { sgemm_columns(a, b, pre, out.get(), ldc, accumulate, (0, n), epilogue) };
+        unsafe { sgemm_block(a, b, pre, out.get(), ldc, accumulate, (0, m), (0, n), epilogue) };
         return;
     }
-    let per = n.div_ceil(NR).div_ceil(workers) * NR;
+    // Columns split evenly when there are panels enough for every worker several times over;
+    // otherwise (a 7x7 feature map: 49 columns, 512 rows) rows split, each worker packing all of
+    // B's few columns itself.
+    let by_rows = column_panels < 4 * workers && m.div_ceil(MR) >= 2 * workers;
+    let (extent, unit) = if by_rows { (m, MR) } else { (n, NR) };
+    let per = extent.div_ceil(unit).div_ceil(workers) * unit;
     std::thread::scope(|scope| {
         for w in 0..workers {
-            let (n0, n1) = (w * per, ((w + 1) * per).min(n));
-            if n0 >= n1 {
+            let (lo, hi) = (w * per, ((w + 1) * per).min(extent));
+            if lo >= hi {
                 continue;
             }
-            // SAFETY: workers write disjoint column ranges of c.
-            scope.spawn(move || unsafe { sgemm_columns(a, b, pre, out.get(), ldc, accumulate, (n0, n1), epilogue) });
+            let (rows, cols) = if by_rows { ((lo, hi), (0, n)) } else { ((0, m), (lo, hi)) };
+            // SAFETY: workers write disjoint blocks of c.
+            scope.spawn(move || unsafe { sgemm_block(a, b, pre, out.get(), ldc, accumulate, rows, cols, epilogue) });
         }
     });
 }
 
-/// Columns `n_start..n_end` of the product.
+/// Rows `m_start..m_end` (a multiple of [`MR`] from the top) and columns `n_start..n_end` of
+/// the product.
 #[allow(clippy::too_many_arguments)]
-unsafe fn sgemm_columns<B: RightOperand + ?Sized>(
+unsafe fn sgemm_block<B: RightOperand + ?Sized>(
     a: &View,
     b: &B,
     pre: Prepacked,
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
+    (m_start, m_end): (usize, usize),
     (n_start, n_end): (usize, usize),
     epilogue: &BlockFn,
 ) {
-    let (m, k) = (a.rows, a.cols);
+    let k = a.cols;
     let (kernel, _) = micro_kernel();
     let mut packed_a = Vec::new();
     let mut packed_b = Vec::new();
@@ -296,12 +322,12 @@ unsafe fn sgemm_columns<B: RightOperand + ?Sized>(
     for n0 in (n_start..n_end).step_by(NC) {
         let nc = NC.min(n_end - n0);
         if k == 0 {
-            for r in 0..m {
+            for r in m_start..m_end {
                 if !accumulate {
                     std::slice::from_raw_parts_mut(c.add(r * ldc + n0), nc).fill(0.0);
                 }
             }
-            epilogue(0, m, n0, nc);
+            epilogue(m_start, m_end - m_start, n0, nc);
             continue;
         }
         for k0 in (0..k).step_by(KC) {
@@ -314,8 +340,8 @@ unsafe fn sgemm_columns<B: RightOperand + ?Sized>(
                 }
             };
             let first = k0 == 0 && !accumulate;
-            for m0 in (0..m).step_by(MC) {
-                let mc = MC.min(m - m0);
+            for m0 in (m_start..m_end).step_by(MC) {
+                let mc = MC.min(m_end - m0);
                 let pa: &[f32] = match pre.a {
                     Some(p) => &p.blocks[k0 / KC][(m0 / MR) * MR * kc..],
                     None => {
@@ -424,7 +450,7 @@ mod tests {
         let (pa, pb) = (Packed::a(&av), Packed::b(&bv));
         let mut want = vec![0.0; m * n];
         sgemm(&av, &bv, &mut want, n, false, &|_, _, _, _| {});
-        for workers in [1, 2] {
+        for workers in [1, 2, 3] {
             set_threads(workers);
             for pre in [
                 Prepacked { a: Some(&pa), b: None },
@@ -449,7 +475,7 @@ mod tests {
         for workers in [1, 2, 3] {
             set_threads(workers);
             let mut c = vec![0.0f32; m * n];
-            let out = Out(c.as_mut_ptr());
+            let out = Shared(c.as_mut_ptr());
             sgemm(&av, &bv, &mut c, n, false, &|r0, rows, c0, cols| {
                 for r in r0..r0 + rows {
                     // SAFETY: blocks are disjoint and inside c.

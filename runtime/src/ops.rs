@@ -84,15 +84,21 @@ pub struct Pool {
 impl Pool {
     pub fn run(&self, x: &[f32], out: &mut [f32]) {
         let g = &self.window;
-        for plane in 0..self.planes {
-            let xp = &x[plane * g.h * g.w..][..g.h * g.w];
-            let op = &mut out[plane * g.ho * g.wo..][..g.ho * g.wo];
-            if self.max {
-                max_pool_plane(xp, op, g);
-            } else {
-                self.average_plane(xp, op);
+        let (plane_in, plane_out) = (g.h * g.w, g.ho * g.wo);
+        assert!(x.len() >= self.planes * plane_in && out.len() >= self.planes * plane_out);
+        let shared = crate::gemm::Shared(out.as_mut_ptr());
+        crate::gemm::parallel_ranges(self.planes, 4, |planes| {
+            for plane in planes {
+                let xp = &x[plane * plane_in..][..plane_in];
+                // SAFETY: workers get disjoint planes of `out` (asserted long enough above).
+                let op = unsafe { std::slice::from_raw_parts_mut(shared.get().add(plane * plane_out), plane_out) };
+                if self.max {
+                    max_pool_plane(xp, op, g);
+                } else {
+                    self.average_plane(xp, op);
+                }
             }
-        }
+        });
     }
 
     fn average_plane(&self, xp: &[f32], op: &mut [f32]) {
