@@ -1153,6 +1153,7 @@ impl Conv {
             let (xs, ws, ys, shared) = (Shared(x as *mut f32), Shared(w as *mut f32), Shared(y), Shared(base));
             // Channels split over the workers; each plane's epilogue runs on it while it is hot.
             crate::gemm::parallel_ranges(n * c, 8, |planes| {
+                let mut scratch = Vec::new();
                 for plane in planes {
                     let (b, g) = (plane / c, plane % c);
                     // SAFETY: plane `plane` of x and y and channel g's taps lie inside the
@@ -1161,7 +1162,7 @@ impl Conv {
                         let wk = std::slice::from_raw_parts(ws.get().add(g * kh * kw), kh * kw);
                         let xin = std::slice::from_raw_parts(xs.get().add(plane * h * wd), h * wd);
                         let out = std::slice::from_raw_parts_mut(ys.get().add(plane * hw), hw);
-                        crate::ops::depthwise_plane(xin, wk, out, &window);
+                        crate::ops::depthwise_plane(xin, wk, out, &window, &mut scratch);
                         let offsets = ep.offsets(&[(b, 0), (g, 1)]);
                         ep.apply(ys.get().add(plane * hw), hw, &offsets, (0, 1, 0, hw), shared.get());
                     }

@@ -84,7 +84,12 @@ fn pack_b(b: &View, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut Vec<f3
             let row = &mut panel[k * NR..k * NR + cols];
             if b.col_stride == 1 {
                 let start = (k0 + k) * b.row_stride + n0 + p * NR;
-                row.copy_from_slice(&b.data[start..start + cols]);
+                let src = &b.data[start..start + cols];
+                // Whole panels as fixed-size copies: a 64-byte move, not a memmove call.
+                match (<&mut [f32; NR]>::try_from(&mut *row), <&[f32; NR]>::try_from(src)) {
+                    (Ok(to), Ok(from)) => *to = *from,
+                    _ => row.copy_from_slice(src),
+                }
             } else {
                 for (j, v) in row.iter_mut().enumerate() {
                     *v = b.at(k0 + k, n0 + p * NR + j);

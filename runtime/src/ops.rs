@@ -238,22 +238,103 @@ impl RightOperand for Im2col<'_> {
     }
 }
 
-/// One depthwise-convolution plane: `out = x (*) k`. Rows are accumulated one kernel tap at a
-/// time over the output columns whose input is in range, so the inner loop has no bounds
-/// tests and vectorizes (AVX2 where the CPU has it).
-pub fn depthwise_plane(x: &[f32], k: &[f32], out: &mut [f32], g: &Window) {
+/// One depthwise-convolution plane: `out = x (*) k`, `scratch` reused between planes.
+///
+/// Stride 1: the input is copied once into a zero-padded plane whose rows are as wide as an
+/// output row plus the kernel, so every tap is one long multiply-add over the whole plane
+/// (MobileNet's 7- and 14-wide rows would otherwise be all loop overhead and remainders);
+/// the columns past each output row are computed and dropped. Other strides accumulate rows
+/// one tap at a time over the output columns whose input is in range.
+pub fn depthwise_plane(x: &[f32], k: &[f32], out: &mut [f32], g: &Window, scratch: &mut Vec<f32>) {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         // SAFETY: the features were just detected.
-        return unsafe { depthwise_plane_avx2(x, k, out, g) };
+        return unsafe { depthwise_plane_avx2(x, k, out, g, scratch) };
     }
-    depthwise_plane_body(x, k, out, g)
+    depthwise_dispatch(x, k, out, g, scratch)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn depthwise_plane_avx2(x: &[f32], k: &[f32], out: &mut [f32], g: &Window) {
-    depthwise_plane_body(x, k, out, g)
+unsafe fn depthwise_plane_avx2(x: &[f32], k: &[f32], out: &mut [f32], g: &Window, scratch: &mut Vec<f32>) {
+    depthwise_dispatch(x, k, out, g, scratch)
+}
+
+#[inline(always)]
+fn depthwise_dispatch(x: &[f32], k: &[f32], out: &mut [f32], g: &Window, scratch: &mut Vec<f32>) {
+    match (g.strides, g.dilations) {
+        ([1, 1], [1, 1]) => depthwise_wide_body(x, k, out, g, scratch),
+        (_, [1, 1]) => depthwise_phased_body(x, k, out, g, scratch),
+        _ => depthwise_plane_body(x, k, out, g),
+    }
+}
+
+/// Strided: the padded input split into `stride` column phases (phase p holds columns
+/// p, p + stride, ...), so each tap reads its phase contiguously: output column ox of tap kx is
+/// phase kx % stride, column ox + kx / stride.
+#[inline(always)]
+fn depthwise_phased_body(x: &[f32], k: &[f32], out: &mut [f32], g: &Window, scratch: &mut Vec<f32>) {
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.strides;
+    let [top, left] = g.pads;
+    let rows = (g.ho - 1) * sh + kh;
+    let pitch = g.wo + (kw - 1) / sw;
+    scratch.clear();
+    scratch.resize(sw * rows * pitch, 0.0);
+    for r in 0..rows {
+        let Some(iy) = (r as isize - top as isize).try_into().ok().filter(|&iy: &usize| iy < g.h) else { continue };
+        let input = &x[iy * g.w..(iy + 1) * g.w];
+        for phase in 0..sw {
+            let row = &mut scratch[(phase * rows + r) * pitch..][..pitch];
+            for (c, v) in row.iter_mut().enumerate() {
+                // Padded column c * sw + phase is input column c * sw + phase - left.
+                if let Some(&x) = (c * sw + phase).checked_sub(left).and_then(|ix| input.get(ix)) {
+                    *v = x;
+                }
+            }
+        }
+    }
+    out.fill(0.0);
+    for (oy, o) in out.chunks_exact_mut(g.wo).enumerate() {
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let weight = k[ky * kw + kx];
+                let row = ((kx % sw) * rows + oy * sh + ky) * pitch + kx / sw;
+                for (o, &v) in o.iter_mut().zip(&scratch[row..row + g.wo]) {
+                    *o = v.mul_add(weight, *o);
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn depthwise_wide_body(x: &[f32], k: &[f32], out: &mut [f32], g: &Window, scratch: &mut Vec<f32>) {
+    let [kh, kw] = g.kernel;
+    let [top, left] = g.pads;
+    let (pitch, rows) = (g.wo + kw - 1, g.ho + kh - 1);
+    // The padded plane (plus kw - 1 zeros the last tap reads past its end), then the wide output.
+    let padded_len = rows * pitch + kw - 1;
+    scratch.clear();
+    scratch.resize(padded_len + g.ho * pitch, 0.0);
+    let (padded, wide) = scratch.split_at_mut(padded_len);
+    for (r, row) in padded.chunks_exact_mut(pitch).enumerate().take(rows) {
+        let Some(iy) = (r as isize - top as isize).try_into().ok().filter(|&iy: &usize| iy < g.h) else { continue };
+        let (from, to) = (left.min(pitch), (left + g.w).min(pitch));
+        row[from..to].copy_from_slice(&x[iy * g.w..iy * g.w + (to - from)]);
+    }
+    for ky in 0..kh {
+        for kx in 0..kw {
+            let weight = k[ky * kw + kx];
+            let src = &padded[ky * pitch + kx..][..wide.len()];
+            for (o, &v) in wide.iter_mut().zip(src) {
+                *o = v.mul_add(weight, *o);
+            }
+        }
+    }
+    for (o, w) in out.chunks_exact_mut(g.wo).zip(wide.chunks_exact(pitch)) {
+        o.copy_from_slice(&w[..g.wo]);
+    }
 }
 
 #[inline(always)]
@@ -415,7 +496,7 @@ mod tests {
         let (h, w) = (7, 6);
         let x: Vec<f32> = (0..h * w).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
         let k: Vec<f32> = (0..9).map(|i| i as f32 * 0.25 - 1.0).collect();
-        for (stride, pad, dilation) in [(1, 1, 1), (2, 0, 1), (2, 2, 2), (1, 0, 2)] {
+        for (stride, pad, dilation) in [(1, 1, 1), (2, 0, 1), (2, 2, 2), (1, 0, 2), (1, 0, 1), (1, 2, 1)] {
             let span = dilation * 2 + 1;
             let ho = (h + 2 * pad - span) / stride + 1;
             let wo = (w + 2 * pad - span) / stride + 1;
@@ -430,7 +511,7 @@ mod tests {
                 dilations: [dilation, dilation],
             };
             let (mut conv, mut pool) = (vec![f32::NAN; ho * wo], vec![f32::NAN; ho * wo]);
-            depthwise_plane(&x, &k, &mut conv, &g);
+            depthwise_plane(&x, &k, &mut conv, &g, &mut Vec::new());
             max_pool_plane(&x, &mut pool, &g);
             for oy in 0..ho {
                 for ox in 0..wo {
