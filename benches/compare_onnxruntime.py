@@ -3,8 +3,14 @@
 
     python3 benches/compare_onnxruntime.py [--rounds 3] [--iters 20] [--threads 1 2] [MODEL.onnx ...]
 
-Installs onnxruntime and numpy into target/ort-venv when they are missing (re-executing itself
-there). For each model and thread count it alternates `smelt run --mode both --json` and an ONNX
+Installs onnxruntime, onnx and numpy into target/ort-venv when they are missing (re-executing
+itself there). By default it compares the shared ResNet-18 and MobileNet-V2 exports as they are,
+copies of them with BatchNormalization folded into the convolutions (ONNX Runtime does not fold
+these exports itself), and BERT-base and ViT-B/16 with seeded random weights written into a copy
+of their graph-only files: both engines always run the identical file (copies are cached under
+target/ort-models).
+
+For each model and thread count it alternates `smelt run --mode both --json` and an ONNX
 Runtime session (all graph optimizations on) for `--rounds` rounds, keeps the best median of
 each, and prints one Markdown table: median ms, Smelt/ORT ratio, GFLOP/s and % of the machine's
 single-precision FMA peak (cores x clock x FLOPs per cycle, from lscpu and the ISA).
@@ -20,18 +26,20 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV = ROOT / "target" / "ort-venv"
+COPIES = ROOT / "target" / "ort-models"
 MODELS = ROOT.parent / "shared" / "models"
 
 
 def ensure_onnxruntime():
     try:
         import numpy  # noqa: F401
+        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
         python = VENV / "bin" / "python"
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", "onnxruntime", "numpy"], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "onnxruntime", "onnx", "numpy"], check=True)
         # A venv's python is a symlink to the system one: compare prefixes, not binaries.
         if pathlib.Path(sys.prefix).resolve() != VENV.resolve():
             os.execv(str(python), [str(python), *sys.argv])
@@ -50,6 +58,115 @@ def peak_gflops_per_core():
     if mhz == 0.0:
         mhz = next((float(l.split(":")[1]) for l in info.splitlines() if l.startswith("cpu MHz")), 0.0)
     return mhz / 1000.0 * 2 * lanes * 2
+
+
+def random_weights_copy(model):
+    """A graph-only export with its missing external weights replaced by seeded random values
+    written inline, in Smelt's `--weights=random` convention: floats uniform in [-0.05, 0.05),
+    1-D ones in [0.5, 1.5) (scales and variances stay positive), integers 0 or 1, random bools."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    out = COPIES / f"{model.stem}.random-weights.onnx"
+    if out.exists():
+        return out
+    m = onnx.load(str(model), load_external_data=False)
+    rng = np.random.default_rng(0)
+    for init in m.graph.initializer:
+        if init.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        shape, dtype = tuple(init.dims), helper.tensor_dtype_to_np_dtype(init.data_type)
+        if np.issubdtype(dtype, np.floating):
+            lo, span = (0.5, 1.0) if len(shape) == 1 else (-0.05, 0.1)
+            values = (lo + span * rng.random(shape)).astype(dtype)
+        elif dtype == np.bool_:
+            values = rng.random(shape) < 0.5
+        else:
+            values = rng.integers(0, 2, shape).astype(dtype)
+        init.CopyFrom(numpy_helper.from_array(values, init.name))
+    COPIES.mkdir(parents=True, exist_ok=True)
+    onnx.save(m, str(out))
+    return out
+
+
+def bn_folded_copy(model):
+    """The export with every BatchNormalization that directly follows a Conv (its only consumer)
+    folded into the Conv's weights and bias, as a BN-folded export would ship it."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    out = COPIES / f"{model.stem}.bn-folded.onnx"
+    if out.exists():
+        return out
+    m = onnx.load(str(model))
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    consumers = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    producer = {o: n for n in g.node for o in n.output}
+
+    # Parameters exporters compute from constant subgraphs (a zero bias as Expand(CastLike(0)))
+    # are evaluated by running the model once with them as extra outputs.
+    pairs = []
+    for bn in g.node:
+        if bn.op_type != "BatchNormalization":
+            continue
+        conv = producer.get(bn.input[0])
+        if conv is not None and conv.op_type == "Conv" and len(consumers.get(conv.output[0], [])) == 1:
+            pairs.append((conv, bn))
+    wanted = {n for conv, bn in pairs for n in [*conv.input[1:3], *bn.input[1:5]] if n and n not in inits}
+    values = {name: numpy_helper.to_array(t) for name, t in inits.items()}
+    if wanted:
+        import onnxruntime as ort
+
+        probe = onnx.ModelProto()
+        probe.CopyFrom(m)
+        probe.graph.output.extend(helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in sorted(wanted))
+        session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+        feeds = {i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32)
+                 for i in session.get_inputs()}
+        names = [o.name for o in session.get_outputs()]
+        values.update({n: v for n, v in zip(names, session.run(None, feeds)) if n in wanted})
+
+    def constant(name):
+        return values.get(name)
+
+    folded = []
+    for conv, bn in pairs:
+        params = [constant(i) for i in bn.input[1:5]]
+        w = constant(conv.input[1])
+        b = constant(conv.input[2]) if len(conv.input) > 2 and conv.input[2] else np.zeros(1)
+        if any(v is None for v in [*params, w, b]):
+            continue
+        eps = next((a.f for a in bn.attribute if a.name == "epsilon"), 1e-5)
+        scale, beta, mean, var = (v.astype(np.float64) for v in params)
+        w, b = w.astype(np.float64), b.astype(np.float64)
+        k = scale / np.sqrt(var + eps)
+        new_w = (w * k.reshape(-1, 1, 1, 1)).astype(np.float32)
+        new_b = ((b - mean) * k + beta).astype(np.float32)
+        w_name, b_name = conv.output[0] + "_folded_w", conv.output[0] + "_folded_b"
+        g.initializer.extend([numpy_helper.from_array(new_w, w_name), numpy_helper.from_array(new_b, b_name)])
+        del conv.input[1:]
+        conv.input.extend([w_name, b_name])
+        conv.output[0] = bn.output[0]
+        folded.append(bn)
+    for bn in folded:
+        g.node.remove(bn)
+    used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+    keep = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    dead = [n for n in g.node if n.op_type == "Constant" and not used & set(n.output)]
+    for n in dead:
+        g.node.remove(n)
+    COPIES.mkdir(parents=True, exist_ok=True)
+    onnx.save(m, str(out))
+    print(f"{out.name}: {len(folded)} BatchNormalizations folded", file=sys.stderr)
+    return out
 
 
 def smelt(binary, model, threads, iters):
@@ -75,9 +192,13 @@ def onnxruntime_ms(model, threads, iters):
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     feeds = {}
+    rng = np.random.default_rng(0)
     for i in session.get_inputs():
         shape = [d if isinstance(d, int) else 1 for d in i.shape]
-        feeds[i.name] = np.random.default_rng(0).random(shape, dtype=np.float32)
+        if "int" in i.type:
+            feeds[i.name] = rng.integers(0, 2, shape).astype(np.int64 if "int64" in i.type else np.int32)
+        else:
+            feeds[i.name] = rng.random(shape, dtype=np.float32)
     for _ in range(3):
         session.run(None, feeds)
     times = []
@@ -93,7 +214,7 @@ def main():
     import onnxruntime as ort
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("models", nargs="*", default=[MODELS / "resnet18.onnx", MODELS / "mobilenet_v2.onnx"])
+    parser.add_argument("models", nargs="*", help="default: the shared models and their folded / random-weight copies")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -105,7 +226,12 @@ def main():
           f"best of {args.rounds} alternating rounds of {args.iters}-run medians\n")
     print("| model | threads | Smelt fused ms | Smelt unfused ms | ORT ms | Smelt/ORT | Smelt GFLOP/s | % of peak |")
     print("|---|---|---|---|---|---|---|---|")
-    for model in map(pathlib.Path, args.models):
+    models = list(map(pathlib.Path, args.models))
+    if not models:
+        vision = [MODELS / "resnet18.onnx", MODELS / "mobilenet_v2.onnx"]
+        models = [m for v in vision for m in (v, bn_folded_copy(v))]
+        models += [random_weights_copy(MODELS / f) for f in ["bert_base.graph-only.onnx", "vit_b_16.graph-only.onnx"]]
+    for model in models:
         total = flops(binary, model)
         for threads in args.threads:
             fused, unfused, reference = [], [], []

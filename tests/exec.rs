@@ -187,6 +187,34 @@ fn random_products_and_broadcasts_match_the_reference() {
     }
 }
 
+/// Attention with odd sequence lengths and head sizes, heads split over workers, masks that
+/// broadcast over heads or rows.
+#[test]
+fn random_attention_matches_the_reference() {
+    let mut r = Lcg(31);
+    for _ in 0..12 {
+        let (batch, heads) = (1 + r.next(2), 1 + r.next(4));
+        let (lq, lk, d, dv) = (1 + r.next(20), 1 + r.next(20), 1 + r.next(16), 1 + r.next(16));
+        let (q, k, v, out) =
+            ([batch, heads, lq, d], [batch, heads, d, lk], [batch, heads, lk, dv], [batch, heads, lq, dv]);
+        let mask = [[batch, 1, 1, lk], [1, 1, lq, lk], [batch, heads, lq, lk]][r.next(3) as usize];
+        let masked = r.next(2) == 0;
+        let (tq, tk, tv, to, tm) = (ty(&q), ty(&k), ty(&v), ty(&out), ty(&mask));
+        let (mask_arg, mask_operand, mask_type) =
+            if masked { (format!(", %m: {tm}"), ", %m".to_string(), format!(", {tm}")) } else { Default::default() };
+        let text = format!(
+            "func.func @main(%q: {tq}, %k: {tk}, %v: {tv}{mask_arg}) -> {to} {{\n  \
+             %0 = \"smelt.attention\"(%q, %k, %v{mask_operand}) {{scale = 0.3 : f32}} : ({tq}, {tk}, {tv}{mask_type}) -> {to}\n  \
+             return %0 : {to}\n}}"
+        );
+        let mut inputs = vec![r.tensor(&q), r.tensor(&k), r.tensor(&v)];
+        if masked {
+            inputs.push(r.tensor(&mask));
+        }
+        check(&text, &inputs);
+    }
+}
+
 /// Elementwise chains on a smaller shape fused into a consumer that broadcasts them: the kernel
 /// evaluates the chain per element of the larger shape, each input read through its own
 /// broadcast strides (ranks differ, ones anywhere).

@@ -710,7 +710,8 @@ impl Lower {
         Ok(Some(step))
     }
 
-    /// Attention per (batch, head): scores in arena scratch, softmax, then the value product.
+    /// Attention per (batch, head), heads split over the workers: scores, softmax, then the value
+    /// product.
     fn attention(&mut self, op: OpId) -> Result<Step, String> {
         let m = self.module.clone();
         let o = m.op(op);
@@ -744,37 +745,40 @@ impl Lower {
             None => None,
         };
         let scale = o.attr("scale").and_then(Attribute::as_float).unwrap_or(1.0) as f32;
-        let scratch = self.scratch_bytes(lq * lk * 4);
         let locs = [
             self.locs[&o.operands()[0]],
             self.locs[&o.operands()[1]],
             self.locs[&o.operands()[2]],
             self.locs[&o.result()],
         ];
+        // Every (batch..., head) index, in output order: heads are split over the workers.
+        let mut heads: Vec<Vec<u64>> = Vec::new();
+        for_each_index(&batch, |idx| heads.push(idx.to_vec()));
         *self.info.native_steps.entry("smelt.attention".into()).or_default() += 1;
         Ok(Box::new(move |base| {
-            let p = |i: usize| resolve(locs[i], base) as *mut f32;
-            let mut head = 0usize;
-            for_each_index(&batch, |idx| {
-                let off = |st: &[i64]| element_offset(idx, st) as usize;
-                // SAFETY: offsets and lengths come from the checked shapes.
-                unsafe {
-                    let q = View::row_major(std::slice::from_raw_parts(p(0).add(off(&qb)), lq * d), lq, d);
-                    let kt = View::row_major(std::slice::from_raw_parts(p(1).add(off(&kb)), d * lk), d, lk);
-                    let v = View::row_major(std::slice::from_raw_parts(p(2).add(off(&vb)), lk * dv), lk, dv);
-                    let mask_slice = mask.as_ref().map(|(loc, st, len)| {
-                        let mo = element_offset(idx, st);
-                        let data = std::slice::from_raw_parts(
-                            (resolve(*loc, base) as *const f32).offset(mo as isize),
-                            len - mo as usize,
-                        );
-                        (data, st[st.len() - 2] as usize, st[st.len() - 1] as usize)
-                    });
-                    let scores = std::slice::from_raw_parts_mut(resolve(scratch, base) as *mut f32, lq * lk);
-                    let out = std::slice::from_raw_parts_mut(p(3).add(head * lq * dv), lq * dv);
-                    crate::ops::attention_head(q, kt, v, mask_slice, scale, scores, out);
+            let ptrs = locs.map(|l| Shared(resolve(l, base) as *mut f32));
+            let mask = mask.as_ref().map(|(loc, st, len)| (Shared(resolve(*loc, base) as *mut f32), st, *len));
+            crate::gemm::parallel_ranges(heads.len(), 1, |range| {
+                let p = |i: usize| ptrs[i].get();
+                let mut scores = vec![0.0f32; lq * lk];
+                for head in range {
+                    let idx = &heads[head];
+                    let off = |st: &[i64]| element_offset(idx, st) as usize;
+                    // SAFETY: offsets and lengths come from the checked shapes; workers write
+                    // disjoint heads of the output.
+                    unsafe {
+                        let q = View::row_major(std::slice::from_raw_parts(p(0).add(off(&qb)), lq * d), lq, d);
+                        let kt = View::row_major(std::slice::from_raw_parts(p(1).add(off(&kb)), d * lk), d, lk);
+                        let v = View::row_major(std::slice::from_raw_parts(p(2).add(off(&vb)), lk * dv), lk, dv);
+                        let mask_slice = mask.as_ref().map(|(at, st, len)| {
+                            let mo = element_offset(idx, st);
+                            let data = std::slice::from_raw_parts(at.get().offset(mo as isize), len - mo as usize);
+                            (data, st[st.len() - 2] as usize, st[st.len() - 1] as usize)
+                        });
+                        let out = std::slice::from_raw_parts_mut(p(3).add(head * lq * dv), lq * dv);
+                        crate::ops::attention_head(q, kt, v, mask_slice, scale, &mut scores, out);
+                    }
                 }
-                head += 1;
             });
             Ok(())
         }))

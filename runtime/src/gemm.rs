@@ -224,8 +224,27 @@ pub fn set_threads(n: usize) {
     THREADS.store(n.max(1), Ordering::Relaxed);
 }
 
+thread_local! {
+    /// Set while a thread runs one worker's share of a split: work it calls stays on it, so
+    /// splits never nest (a head of attention would otherwise split its small products again).
+    static IN_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Workers a split may use here: [`set_threads`]'s count, or 1 inside a worker.
 pub fn threads() -> usize {
-    THREADS.load(Ordering::Relaxed)
+    if IN_WORKER.with(|w| w.get()) {
+        1
+    } else {
+        THREADS.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs `f` as a worker: nothing it calls splits again.
+fn as_worker<R>(f: impl FnOnce() -> R) -> R {
+    let before = IN_WORKER.with(|w| w.replace(true));
+    let result = f();
+    IN_WORKER.with(|w| w.set(before));
+    result
 }
 
 /// Runs `f` on `0..n` split into one contiguous range per worker ([`threads`]), when there
@@ -239,9 +258,9 @@ pub fn parallel_ranges(n: usize, min_per_worker: usize, f: impl Fn(std::ops::Ran
     std::thread::scope(|scope| {
         for w in 1..workers {
             let f = &f;
-            scope.spawn(move || f(w * per..((w + 1) * per).min(n)));
+            scope.spawn(move || as_worker(|| f(w * per..((w + 1) * per).min(n))));
         }
-        f(0..per.min(n));
+        as_worker(|| f(0..per.min(n)));
     });
 }
 
@@ -300,7 +319,9 @@ pub fn sgemm_prepacked<B: RightOperand + ?Sized>(
             }
             let (rows, cols) = if by_rows { ((lo, hi), (0, n)) } else { ((0, m), (lo, hi)) };
             // SAFETY: workers write disjoint blocks of c.
-            scope.spawn(move || unsafe { sgemm_block(a, b, pre, out.get(), ldc, accumulate, rows, cols, epilogue) });
+            scope.spawn(move || {
+                as_worker(|| unsafe { sgemm_block(a, b, pre, out.get(), ldc, accumulate, rows, cols, epilogue) })
+            });
         }
     });
 }
