@@ -32,6 +32,8 @@ pub struct ExecInfo {
     pub jit_functions: usize,
     pub gemm_steps: usize,
     pub depthwise_steps: usize,
+    /// Of the `gemm_steps`, convolutions run as Winograd F(2x2, 3x3).
+    pub winograd_steps: usize,
     /// Ops run by native routines ([`crate::ops`]), by name.
     pub native_steps: std::collections::BTreeMap<String, usize>,
     /// Ops run through the reference semantics, by name.
@@ -971,9 +973,34 @@ impl Lower {
                     dilations: ints("dilations", 1),
                     depthwise: false,
                     packed: Vec::new(),
+                    winograd: None,
                 };
                 let depthwise = g > 1 && g == conv.xs[1] && conv.os[1] == g;
-                let packed = match (self.constant_f32(o.operands()[1]), depthwise) {
+                let window = conv.window();
+                let winograd = match self.constant_f32(o.operands()[1]) {
+                    Some(wdata)
+                        if crate::winograd::Winograd::applies(
+                            window.kernel,
+                            window.strides,
+                            window.dilations,
+                            g,
+                            [window.ho, window.wo],
+                        ) =>
+                    {
+                        let (cout, cin) = (conv.os[1], conv.xs[1]);
+                        let plan = crate::winograd::Winograd::new(
+                            wdata,
+                            (cout, cin),
+                            (window.h, window.w),
+                            (window.ho, window.wo),
+                            (window.pads[0], window.pads[1]),
+                        );
+                        let scratch = self.scratch_bytes(plan.scratch_len() * 4);
+                        Some((plan, scratch))
+                    }
+                    _ => None,
+                };
+                let packed = match (self.constant_f32(o.operands()[1]), depthwise || winograd.is_some()) {
                     (Some(wdata), false) => {
                         let og = conv.os[1] / g;
                         let k = conv.ws[1] * conv.ws[2] * conv.ws[3];
@@ -983,7 +1010,10 @@ impl Lower {
                     }
                     _ => Vec::new(),
                 };
-                let conv = Conv { depthwise, packed, ..conv };
+                if winograd.is_some() {
+                    self.info.winograd_steps += 1;
+                }
+                let conv = Conv { depthwise, packed, winograd, ..conv };
                 if depthwise {
                     self.info.depthwise_steps += 1;
                 } else {
@@ -1122,6 +1152,8 @@ struct Conv {
     depthwise: bool,
     /// Per group, the weights packed at compile time (when they are constants).
     packed: Vec<crate::gemm::Packed>,
+    /// A 3x3 stride-1 convolution with constant weights: Winograd F(2x2, 3x3) and its scratch.
+    winograd: Option<(crate::winograd::Winograd, Loc)>,
 }
 
 impl Conv {
@@ -1172,6 +1204,20 @@ impl Conv {
                     }
                 }
             });
+            return;
+        }
+        if let Some((plan, scratch)) = &self.winograd {
+            let scratch = resolve(*scratch, base) as *mut f32;
+            let shared = Shared(base);
+            for b in 0..n {
+                let (xb, yb) = (x.add(b * c * h * wd), y.add(b * o * hw));
+                let offsets = ep.offsets(&[(b, 0)]);
+                let out = Shared(yb);
+                // SAFETY: one image of x and y, and the scratch the plan was sized for.
+                plan.run(xb, yb, scratch, &|o0, o1| {
+                    ep.apply(out.get(), hw, &offsets, (o0, o1 - o0, 0, hw), shared.get())
+                });
+            }
             return;
         }
         for b in 0..n {

@@ -26,6 +26,12 @@ impl<'a> View<'a> {
         View { data, rows, cols, row_stride: cols, col_stride: 1 }
     }
 
+    /// The shape of an operand the product reads prepacked ([`Prepacked`]): its elements are
+    /// never read through this view.
+    pub fn packed_elsewhere(rows: usize, cols: usize) -> View<'static> {
+        View { data: &[], rows, cols, row_stride: cols, col_stride: 1 }
+    }
+
     /// A `rows x cols` matrix with (row, column) element strides.
     pub fn strided(
         data: &'a [f32],
@@ -255,13 +261,39 @@ pub fn parallel_ranges(n: usize, min_per_worker: usize, f: impl Fn(std::ops::Ran
         return f(0..n);
     }
     let per = n.div_ceil(workers);
-    std::thread::scope(|scope| {
+    split(workers, &|w| f((w * per).min(n)..((w + 1) * per).min(n)));
+}
+
+/// Runs `task(w)` for every `w` in `0..workers` as a worker ([`as_worker`]): `0` on the calling
+/// thread, the others on a pool kept between calls. A thread spawned per split cost more than
+/// the split saved: on a VM an idle core wakes slowly, and ResNet-18 splits some 50 times a run.
+fn split(workers: usize, task: &(dyn Fn(usize) + Sync)) {
+    let pool = helpers(workers - 1);
+    pool.in_place_scope(|scope| {
         for w in 1..workers {
-            let f = &f;
-            scope.spawn(move || as_worker(|| f(w * per..((w + 1) * per).min(n))));
+            scope.spawn(move |_| as_worker(|| task(w)));
         }
-        as_worker(|| f(0..per.min(n)));
+        as_worker(|| task(0));
     });
+}
+
+/// The pool of `count` helper threads (rebuilt when the count changes).
+fn helpers(count: usize) -> std::sync::Arc<rayon::ThreadPool> {
+    static POOL: std::sync::Mutex<Option<(usize, std::sync::Arc<rayon::ThreadPool>)>> = std::sync::Mutex::new(None);
+    let mut pool = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    match &*pool {
+        Some((n, p)) if *n == count => p.clone(),
+        _ => {
+            let built = rayon::ThreadPoolBuilder::new()
+                .num_threads(count)
+                .thread_name(|i| format!("smelt-worker-{i}"))
+                .build()
+                .map(std::sync::Arc::new)
+                .expect("the worker threads start");
+            *pool = Some((count, built.clone()));
+            built
+        }
+    }
 }
 
 /// A pointer workers share; they touch disjoint parts of what it points to, or only read it.
@@ -311,17 +343,12 @@ pub fn sgemm_prepacked<B: RightOperand + ?Sized>(
     let by_rows = column_panels < 4 * workers && m.div_ceil(MR) >= 2 * workers;
     let (extent, unit) = if by_rows { (m, MR) } else { (n, NR) };
     let per = extent.div_ceil(unit).div_ceil(workers) * unit;
-    std::thread::scope(|scope| {
-        for w in 0..workers {
-            let (lo, hi) = (w * per, ((w + 1) * per).min(extent));
-            if lo >= hi {
-                continue;
-            }
+    split(workers, &|w| {
+        let (lo, hi) = (w * per, ((w + 1) * per).min(extent));
+        if lo < hi {
             let (rows, cols) = if by_rows { ((lo, hi), (0, n)) } else { ((0, m), (lo, hi)) };
             // SAFETY: workers write disjoint blocks of c.
-            scope.spawn(move || {
-                as_worker(|| unsafe { sgemm_block(a, b, pre, out.get(), ldc, accumulate, rows, cols, epilogue) })
-            });
+            unsafe { sgemm_block(a, b, pre, out.get(), ldc, accumulate, rows, cols, epilogue) }
         }
     });
 }

@@ -10,3 +10,4 @@ pub mod exec;
 pub mod gemm;
 pub mod jit;
 pub mod ops;
+pub mod winograd;

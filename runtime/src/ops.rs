@@ -558,7 +558,8 @@ mod tests {
             let (got, want) = (exp(x), (x as f64).exp());
             assert!(((got as f64 - want) / want).abs() < 5e-7, "exp({x}) = {got}, want {want}");
         }
-        assert_eq!(exp(-1000.0), (-87.33f32).exp());
+        // Below the clamp, the clamp's value (compared with itself: Miri perturbs libm's).
+        assert_eq!(exp(-1000.0), exp(-87.33));
         assert!(exp(f32::NEG_INFINITY) >= 0.0 && exp(1000.0).is_finite());
     }
 
