@@ -102,28 +102,38 @@ fn layer_norm_rows_body(x: &[f32], scale: &[f32], bias: Option<&[f32]>, out: &mu
     }
 }
 
-/// `out = x` permuted by `perm` (out dim i is x dim perm[i]).
+/// `out = x` permuted by `perm` (out dim i is x dim perm[i]). Output rows are split over the
+/// workers (BERT and ViT transpose every attention's inputs and output).
 pub fn transpose(x: &[f32], shape: &[usize], perm: &[usize], out: &mut [f32]) {
     let rank = shape.len();
-    let mut in_strides = vec![1usize; rank];
-    for d in (0..rank.saturating_sub(1)).rev() {
-        in_strides[d] = in_strides[d + 1] * shape[d + 1];
-    }
-    let out_shape: Vec<u64> = perm.iter().map(|&p| shape[p] as u64).collect();
-    let strides: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
     if rank == 0 {
         out.copy_from_slice(x);
         return;
     }
-    let inner = out_shape[rank - 1] as usize;
-    let inner_stride = strides[rank - 1];
-    let mut o = 0;
-    for_each_index(&out_shape[..rank - 1], |idx| {
-        let base: usize = idx.iter().zip(&strides).map(|(&i, s)| i as usize * s).sum();
-        for j in 0..inner {
-            out[o + j] = x[base + j * inner_stride];
+    let mut in_strides = vec![1usize; rank];
+    for d in (0..rank - 1).rev() {
+        in_strides[d] = in_strides[d + 1] * shape[d + 1];
+    }
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let strides: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
+    let (inner, inner_stride) = (out_shape[rank - 1], strides[rank - 1]);
+    let rows: usize = out_shape[..rank - 1].iter().product();
+    assert!(out.len() >= rows * inner, "transpose: output too small");
+    let shared = crate::gemm::Shared(out.as_mut_ptr());
+    crate::gemm::parallel_ranges(rows, 64, |range| {
+        for row in range {
+            // The input offset of output row `row`: its index, dimension by dimension.
+            let (mut rest, mut base) = (row, 0);
+            for d in (0..rank - 1).rev() {
+                base += (rest % out_shape[d]) * strides[d];
+                rest /= out_shape[d];
+            }
+            // SAFETY: rows are disjoint ranges of `out` (asserted long enough).
+            let o = unsafe { std::slice::from_raw_parts_mut(shared.get().add(row * inner), inner) };
+            for (j, v) in o.iter_mut().enumerate() {
+                *v = x[base + j * inner_stride];
+            }
         }
-        o += inner;
     });
 }
 
@@ -548,6 +558,17 @@ mod tests {
                 }
             }
         }
+        // Rows split over two workers: the same permutation.
+        let (shape, perm) = ([3, 70, 5, 2], [1, 3, 0, 2]);
+        let x: Vec<f32> = (0..2100).map(|i| i as f32).collect();
+        let mut one = vec![0.0; 2100];
+        transpose(&x, &shape, &perm, &mut one);
+        crate::gemm::set_threads(2);
+        let mut two = vec![f32::NAN; 2100];
+        transpose(&x, &shape, &perm, &mut two);
+        crate::gemm::set_threads(1);
+        assert_eq!(one, two);
+        assert_eq!(one[1], x[2]); // out[0][0][0][1] = x[0][0][1][0]
     }
 
     #[test]
