@@ -1357,9 +1357,7 @@ fn broadcast_chain(m: &Module, ops: &[OpId]) -> bool {
     let dims = |op: OpId| tensor_of(m, m.op(op).result()).ok().and_then(|t| t.static_shape());
     ops.iter().all(|&o| m.op(o).name() != "smelt.batch_norm")
         && ops.windows(2).all(|w| match (dims(w[0]), dims(w[1])) {
-            (Some(a), Some(b)) => {
-                a.len() <= b.len() && a.iter().rev().zip(b.iter().rev()).all(|(&x, &y)| x == y || x == 1)
-            }
+            (Some(a), Some(b)) => smelt_compiler::dialect::infer::broadcasts_to(&a, &b),
             _ => false,
         })
 }

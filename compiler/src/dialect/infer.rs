@@ -20,6 +20,12 @@ pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize> {
     Ok(if axis < 0 { axis + r } else { axis } as usize)
 }
 
+/// Whether a tensor of static shape `from` broadcasts (numpy rules, right-aligned) to `to`
+/// without `to` changing: the one-directional form ONNX calls unidirectional broadcasting.
+pub fn broadcasts_to(from: &[u64], to: &[u64]) -> bool {
+    from.len() <= to.len() && from.iter().rev().zip(to.iter().rev()).all(|(&f, &t)| f == t || f == 1)
+}
+
 /// Numpy-style broadcast of several shapes.
 pub fn broadcast(shapes: &[Option<&[Dim]>]) -> Result<Option<Vec<Dim>>> {
     let mut ranked = Vec::new();

@@ -159,7 +159,7 @@ fn may_join(eg: &EGraph, node: &Node, slot: usize, class: Id, producer: Id, cand
                 && no_batch_norm(&template.ops)
                 && name != "smelt.batch_norm"
                 && match (tensor(eg, producer).and_then(|t| t.static_shape()), out) {
-                    (Some(from), Some(to)) => broadcasts_to(&from, &to),
+                    (Some(from), Some(to)) => smelt_compiler::dialect::infer::broadcasts_to(&from, &to),
                     _ => false,
                 };
             squeeze_excite || recompute
@@ -189,11 +189,6 @@ fn may_join(eg: &EGraph, node: &Node, slot: usize, class: Id, producer: Id, cand
         }
         _ => false,
     }
-}
-
-/// Whether a tensor of shape `from` broadcasts (numpy rules, right-aligned) to `to`.
-pub fn broadcasts_to(from: &[u64], to: &[u64]) -> bool {
-    from.len() <= to.len() && from.iter().rev().zip(to.iter().rev()).all(|(&f, &t)| f == t || f == 1)
 }
 
 /// Appends `node` (reading the candidate's result) to the candidate's body.
