@@ -266,3 +266,250 @@ fn profiling_places_the_inputs_before_every_run() {
     assert!(steps.iter().all(|s| s.median_us >= 0.0));
     assert_eq!(exe.run(&inputs).unwrap(), expected);
 }
+
+/// `check`, and the unfused module runs `ops` natively (JIT row, pool or copy programs), none
+/// through the reference semantics.
+fn check_native(text: &str, inputs: &[Literal]) {
+    check(text, inputs);
+    let module = parse_module(text, "random.mlir").unwrap();
+    let exe = Executable::compile(module).unwrap();
+    assert!(exe.info.reference_steps.is_empty(), "{:?}\n{text}", exe.info.reference_steps);
+}
+
+fn ints(values: &[i64]) -> String {
+    let v: Vec<String> = values.iter().map(i64::to_string).collect();
+    format!(
+        "\"smelt.constant\"() {{value = dense<[{}]> : tensor<{}xi64>}} : () -> tensor<{}xi64>",
+        v.join(", "),
+        v.len(),
+        v.len()
+    )
+}
+
+/// Softmax, log-softmax, layer_norm, reduce_* over contiguous axes, global and windowed pools
+/// with odd shapes, padding, strides and dilations.
+#[test]
+fn random_reductions_and_windows_run_natively_and_match_the_reference() {
+    let mut r = Lcg(41);
+    for case in 0..60 {
+        let rank = 2 + r.next(3) as usize;
+        let xs: Vec<u64> = (0..rank).map(|_| 1 + r.next(9)).collect();
+        let tx = ty(&xs);
+        let text = match case % 5 {
+            0 => {
+                let op = ["softmax", "log_softmax"][r.next(2) as usize];
+                format!(
+                    "func.func @main(%x: {tx}) -> {tx} {{\n  %0 = \"smelt.{op}\"(%x) {{axis = -1 : i64}} : ({tx}) -> {tx}\n  return %0 : {tx}\n}}"
+                )
+            }
+            1 => {
+                let axis = r.next(rank as u64) as usize;
+                let tp = ty(&xs[axis..]);
+                format!(
+                    "func.func @main(%x: {tx}, %s: {tp}, %b: {tp}) -> {tx} {{\n  \
+                     %0 = \"smelt.layer_norm\"(%x, %s, %b) {{axis = {axis} : i64, epsilon = 1.0e-05 : f32}} : ({tx}, {tp}, {tp}) -> {tx}\n  \
+                     return %0 : {tx}\n}}"
+                )
+            }
+            2 => {
+                let op = ["sum", "mean", "max", "min", "prod"][r.next(5) as usize];
+                let first = r.next(rank as u64) as usize;
+                let last = first + r.next((rank - first) as u64) as usize;
+                let keep = r.next(2) == 0;
+                let axes: Vec<i64> =
+                    (first..=last).map(|a| a as i64 - if r.next(2) == 0 { rank as i64 } else { 0 }).collect();
+                let os: Vec<u64> = (0..rank)
+                    .filter_map(|d| if (first..=last).contains(&d) { keep.then_some(1) } else { Some(xs[d]) })
+                    .collect();
+                let (to, n) = (ty(&os), axes.len());
+                format!(
+                    "func.func @main(%x: {tx}) -> {to} {{\n  %a = {}\n  \
+                     %0 = \"smelt.reduce_{op}\"(%x, %a) {{keepdims = {keep}}} : ({tx}, tensor<{n}xi64>) -> {to}\n  return %0 : {to}\n}}",
+                    ints(&axes)
+                )
+            }
+            3 => {
+                let xs = [xs[0], xs[1], 1 + r.next(9), 1 + r.next(9)];
+                let (tx, to) = (ty(&xs), ty(&[xs[0], xs[1], 1, 1]));
+                let op = ["global_avg_pool", "global_max_pool"][r.next(2) as usize];
+                let inputs = [r.tensor(&xs)];
+                check_native(
+                    &format!("func.func @main(%x: {tx}) -> {to} {{\n  %0 = \"smelt.{op}\"(%x) : ({tx}) -> {to}\n  return %0 : {to}\n}}"),
+                    &inputs,
+                );
+                continue;
+            }
+            _ => {
+                let (kh, kw) = (1 + r.next(3), 1 + r.next(3));
+                let (sh, sw) = (1 + r.next(2), 1 + r.next(3));
+                let (dh, dw) = (1 + r.next(2), 1 + r.next(2));
+                let pads = [r.next(kh), r.next(kw), r.next(kh), r.next(kw)];
+                let (h, w) = (kh * dh + r.next(8), kw * dw + r.next(9));
+                let ho = (h + pads[0] + pads[2] - (dh * (kh - 1) + 1)) / sh + 1;
+                let wo = (w + pads[1] + pads[3] - (dw * (kw - 1) + 1)) / sw + 1;
+                let (xs, os) = ([xs[0], xs[1], h, w], [xs[0], xs[1], ho, wo]);
+                let (tx, to) = (ty(&xs), ty(&os));
+                let op = ["max_pool", "avg_pool"][r.next(2) as usize];
+                let include = r.next(2) == 0;
+                let inputs = [r.tensor(&xs)];
+                check_native(
+                    &format!(
+                        "func.func @main(%x: {tx}) -> {to} {{\n  \
+                         %0 = \"smelt.{op}\"(%x) {{count_include_pad = {include}, dilations = array<i64: {dh}, {dw}>, kernel_shape = array<i64: {kh}, {kw}>, pads = array<i64: {}, {}, {}, {}>, strides = array<i64: {sh}, {sw}>}} : ({tx}) -> {to}\n  \
+                         return %0 : {to}\n}}",
+                        pads[0], pads[1], pads[2], pads[3]
+                    ),
+                    &inputs,
+                );
+                continue;
+            }
+        };
+        let mut inputs = vec![r.tensor(&xs)];
+        if case % 5 == 1 {
+            let axis = text.split("axis = ").nth(1).unwrap().split(' ').next().unwrap().parse::<usize>().unwrap();
+            inputs.push(r.tensor(&xs[axis..]));
+            inputs.push(r.tensor(&xs[axis..]));
+        }
+        check_native(&text, &inputs);
+    }
+}
+
+/// Concat, split, slice (negative steps, clamped bounds), transpose, expand, tile, constant
+/// padding (negative pads crop) and gathers by constant indices, as JIT strided copies.
+#[test]
+fn random_data_movement_runs_natively_and_matches_the_reference() {
+    let mut r = Lcg(43);
+    for case in 0..64 {
+        let rank = 1 + r.next(4) as usize;
+        let xs: Vec<u64> = (0..rank).map(|_| 1 + r.next(6)).collect();
+        let tx = ty(&xs);
+        let axis = r.next(rank as u64) as usize;
+        let body_and_output = |os: &[u64], line: String| (ty(os), line);
+        let mut extra_inputs: Vec<(String, Vec<u64>)> = Vec::new();
+        let (to, line) = match case % 8 {
+            0 => {
+                let other: Vec<u64> =
+                    xs.iter().enumerate().map(|(d, &n)| if d == axis { 1 + r.next(4) } else { n }).collect();
+                let mut os = xs.clone();
+                os[axis] += other[axis];
+                extra_inputs.push(("y".into(), other.clone()));
+                let (ty_o, to) = (ty(&other), ty(&os));
+                body_and_output(
+                    &os,
+                    format!("\"smelt.concat\"(%x, %y) {{axis = {axis} : i64}} : ({tx}, {ty_o}) -> {to}"),
+                )
+            }
+            1 => {
+                let first = r.next(xs[axis]);
+                let mut a = xs.clone();
+                a[axis] = first;
+                let mut b = xs.clone();
+                b[axis] -= first;
+                let (ta, tb) = (ty(&a), ty(&b));
+                let line = format!(
+                    "%s = {}\n  %p:2 = \"smelt.split\"(%x, %s) {{axis = {axis} : i64}} : ({tx}, tensor<2xi64>) -> ({ta}, {tb})\n  \
+                     %0 = \"smelt.concat\"(%p#1, %p#0) {{axis = {axis} : i64}} : ({tb}, {ta}) -> {tx}",
+                    ints(&[first as i64, (xs[axis] - first) as i64])
+                );
+                (tx.clone(), line)
+            }
+            2 => {
+                let n = xs[axis] as i64;
+                let step = [1, 2, -1, -2][r.next(4) as usize];
+                let (start, end) = (r.next(n as u64 + 2) as i64 - 1, r.next(n as u64 + 4) as i64 - 2);
+                let (start, end) =
+                    if step < 0 { (end.max(start), start.min(end) - 1) } else { (start.min(end), start.max(end) + 1) };
+                let (s, e) = smelt_compiler::dialect::infer::slice_bounds(start, end, step, n);
+                let len = if step > 0 { (e - s + step - 1) / step } else { (s - e - step - 1) / -step }.max(0) as u64;
+                let mut os = xs.clone();
+                os[axis] = len;
+                let to = ty(&os);
+                let line = format!(
+                    "%b = {}\n  %e = {}\n  %a = {}\n  %t = {}\n  \
+                     %0 = \"smelt.slice\"(%x, %b, %e, %a, %t) : ({tx}, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> {to}",
+                    ints(&[start]),
+                    ints(&[end]),
+                    ints(&[axis as i64]),
+                    ints(&[step])
+                );
+                (to, line)
+            }
+            3 => {
+                let mut perm: Vec<usize> = (0..rank).collect();
+                for i in (1..rank).rev() {
+                    perm.swap(i, r.next(i as u64 + 1) as usize);
+                }
+                let os: Vec<u64> = perm.iter().map(|&p| xs[p]).collect();
+                let p: Vec<String> = perm.iter().map(usize::to_string).collect();
+                let to = ty(&os);
+                body_and_output(
+                    &os,
+                    format!("\"smelt.transpose\"(%x) {{perm = array<i64: {}>}} : ({tx}) -> {to}", p.join(", ")),
+                )
+            }
+            4 => {
+                let small: Vec<u64> = xs.iter().map(|&d| if r.next(2) == 0 { 1 } else { d }).collect();
+                extra_inputs.push(("y".into(), small.clone()));
+                let ts = ty(&small);
+                let shape: Vec<i64> = xs.iter().map(|&d| d as i64).collect();
+                let line = format!(
+                    "%s = {}\n  %e = \"smelt.expand\"(%y, %s) : ({ts}, tensor<{rank}xi64>) -> {tx}\n  %0 = \"smelt.add\"(%e, %x) : ({tx}, {tx}) -> {tx}",
+                    ints(&shape)
+                );
+                (tx.clone(), line)
+            }
+            5 => {
+                let reps: Vec<i64> = (0..rank).map(|_| 1 + r.next(3) as i64).collect();
+                let os: Vec<u64> = xs.iter().zip(&reps).map(|(&d, &k)| d * k as u64).collect();
+                let to = ty(&os);
+                let line =
+                    format!("%k = {}\n  %0 = \"smelt.tile\"(%x, %k) : ({tx}, tensor<{rank}xi64>) -> {to}", ints(&reps));
+                (to, line)
+            }
+            6 => {
+                let mut pads: Vec<i64> = Vec::new();
+                let mut os = xs.clone();
+                let (mut before, mut after) = (Vec::new(), Vec::new());
+                for &d in &xs {
+                    let b = r.next(4) as i64 - 1;
+                    let a = (r.next(4) as i64 - 1).max(1 - d as i64 - b);
+                    before.push(b);
+                    after.push(a);
+                }
+                pads.extend(&before);
+                pads.extend(&after);
+                for d in 0..rank {
+                    os[d] = (xs[d] as i64 + before[d] + after[d]) as u64;
+                }
+                let to = ty(&os);
+                let line = format!(
+                    "%p = {}\n  %v = \"smelt.constant\"() {{value = dense<0.5> : tensor<f32>}} : () -> tensor<f32>\n  \
+                     %0 = \"smelt.pad\"(%x, %p, %v) : ({tx}, tensor<{}xi64>, tensor<f32>) -> {to}",
+                    ints(&pads),
+                    pads.len()
+                );
+                (to, line)
+            }
+            _ => {
+                let n = xs[axis] as i64;
+                let count = 1 + r.next(4) as usize;
+                let idx: Vec<i64> = (0..count).map(|_| r.next(2 * n as u64) as i64 - n).collect();
+                let mut os = xs[..axis].to_vec();
+                os.push(count as u64);
+                os.extend(&xs[axis + 1..]);
+                let to = ty(&os);
+                let line = format!(
+                    "%i = {}\n  %0 = \"smelt.gather\"(%x, %i) {{axis = {axis} : i64}} : ({tx}, tensor<{count}xi64>) -> {to}",
+                    ints(&idx)
+                );
+                (to, line)
+            }
+        };
+        let line = if line.contains("%0 =") { line } else { format!("%0 = {line}") };
+        let args: String = extra_inputs.iter().map(|(n, s)| format!(", %{n}: {}", ty(s))).collect();
+        let text = format!("func.func @main(%x: {tx}{args}) -> {to} {{\n  {line}\n  return %0 : {to}\n}}");
+        let mut inputs = vec![r.tensor(&xs)];
+        inputs.extend(extra_inputs.iter().map(|(_, s)| r.tensor(s)));
+        check_native(&text, &inputs);
+    }
+}

@@ -1,141 +1,9 @@
-//! Native f32 routines for the ops between the anchors: row reductions (softmax,
-//! layer_norm), pooling, attention, and data movement (transpose, gather). Each works on
-//! dense row-major slices whose shapes the executor checked at compile time.
+//! Native f32 routines the JIT programs do not cover: depthwise convolution planes and
+//! im2col packing (beside the GEMM micro-kernel), the attention head's two products around
+//! its JIT softmax, and gathers by indices known only at run time. Each works on dense
+//! row-major slices whose shapes the executor checked at compile time.
 
 use crate::gemm::{sgemm, RightOperand, View, NR};
-
-/// Softmax over rows of `cols` elements.
-pub fn softmax_rows(x: &[f32], out: &mut [f32], cols: usize) {
-    out.copy_from_slice(x);
-    softmax_rows_in_place(out, cols);
-}
-
-/// Softmax over rows of `cols` elements of `x`, in place.
-pub fn softmax_rows_in_place(x: &mut [f32], cols: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        // SAFETY: the features were just detected.
-        return unsafe { softmax_rows_avx2(x, cols) };
-    }
-    softmax_rows_body(x, cols)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_rows_avx2(x: &mut [f32], cols: usize) {
-    softmax_rows_body(x, cols)
-}
-
-#[inline(always)]
-fn softmax_rows_body(x: &mut [f32], cols: usize) {
-    for row in x.chunks_exact_mut(cols) {
-        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
-        row.iter_mut().for_each(|v| *v = exp(*v - max));
-        let inv = 1.0 / sum8(row.iter().copied());
-        row.iter_mut().for_each(|v| *v *= inv);
-    }
-}
-
-/// `e^x` without branches, so loops over it vectorize: `2^n e^r` with `n = round(x / ln 2)`,
-/// `|r| <= ln 2 / 2`, a degree-6 polynomial for `e^r` (relative error < 2e-7), and `2^n`
-/// built in the exponent bits. The same scheme as the JIT's (`jit.rs`).
-#[inline(always)]
-pub fn exp(x: f32) -> f32 {
-    let x = x.clamp(-87.33, 88.37);
-    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
-    let r = (x - n * 0.693_145_75) - n * 1.428_606_8e-6;
-    let mut p = 1.0 / 720.0;
-    for k in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
-        p = p * r + k;
-    }
-    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
-}
-
-/// LayerNorm over rows of `cols` elements with per-column scale and optional bias.
-pub fn layer_norm_rows(x: &[f32], scale: &[f32], bias: Option<&[f32]>, out: &mut [f32], cols: usize, eps: f32) {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        // SAFETY: the features were just detected.
-        return unsafe { layer_norm_rows_avx2(x, scale, bias, out, cols, eps) };
-    }
-    layer_norm_rows_body(x, scale, bias, out, cols, eps)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn layer_norm_rows_avx2(x: &[f32], scale: &[f32], bias: Option<&[f32]>, out: &mut [f32], cols: usize, eps: f32) {
-    layer_norm_rows_body(x, scale, bias, out, cols, eps)
-}
-
-/// Sums `values` in eight interleaved partial sums (which vectorize) added pairwise: for a row
-/// of a few thousand elements the error stays near f32's epsilon.
-#[inline(always)]
-fn sum8(values: impl Iterator<Item = f32>) -> f32 {
-    let mut partial = [0.0f32; 8];
-    for (i, v) in values.enumerate() {
-        partial[i % 8] += v;
-    }
-    let [a, b, c, d, e, f, g, h] = partial;
-    ((a + b) + (c + d)) + ((e + f) + (g + h))
-}
-
-#[inline(always)]
-fn layer_norm_rows_body(x: &[f32], scale: &[f32], bias: Option<&[f32]>, out: &mut [f32], cols: usize, eps: f32) {
-    for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
-        // Two passes (mean, then the mean squared deviation): no cancellation for rows with a
-        // large mean.
-        let mean = sum8(xr.iter().copied()) / cols as f32;
-        let var = sum8(xr.iter().map(|&v| (v - mean) * (v - mean))) / cols as f32;
-        let inv = 1.0 / (var + eps).sqrt();
-        match bias {
-            Some(b) => {
-                for (((o, &v), &s), &b) in or.iter_mut().zip(xr).zip(scale).zip(b) {
-                    *o = ((v - mean) * inv).mul_add(s, b);
-                }
-            }
-            None => {
-                for ((o, &v), &s) in or.iter_mut().zip(xr).zip(scale) {
-                    *o = (v - mean) * inv * s;
-                }
-            }
-        }
-    }
-}
-
-/// `out = x` permuted by `perm` (out dim i is x dim perm[i]). Output rows are split over the
-/// workers (BERT and ViT transpose every attention's inputs and output).
-pub fn transpose(x: &[f32], shape: &[usize], perm: &[usize], out: &mut [f32]) {
-    let rank = shape.len();
-    if rank == 0 {
-        out.copy_from_slice(x);
-        return;
-    }
-    let mut in_strides = vec![1usize; rank];
-    for d in (0..rank - 1).rev() {
-        in_strides[d] = in_strides[d + 1] * shape[d + 1];
-    }
-    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-    let strides: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
-    let (inner, inner_stride) = (out_shape[rank - 1], strides[rank - 1]);
-    let rows: usize = out_shape[..rank - 1].iter().product();
-    assert!(out.len() >= rows * inner, "transpose: output too small");
-    let shared = crate::gemm::Shared(out.as_mut_ptr());
-    crate::gemm::parallel_ranges(rows, 64, |range| {
-        for row in range {
-            // The input offset of output row `row`: its index, dimension by dimension.
-            let (mut rest, mut base) = (row, 0);
-            for d in (0..rank - 1).rev() {
-                base += (rest % out_shape[d]) * strides[d];
-                rest /= out_shape[d];
-            }
-            // SAFETY: rows are disjoint ranges of `out` (asserted long enough).
-            let o = unsafe { std::slice::from_raw_parts_mut(shared.get().add(row * inner), inner) };
-            for (j, v) in o.iter_mut().enumerate() {
-                *v = x[base + j * inner_stride];
-            }
-        }
-    });
-}
 
 /// Rows of `x` (`row_len` elements each) picked by `indices` (negative counts from the end).
 pub fn gather_rows(x: &[f32], rows: usize, row_len: usize, indices: &[i64], out: &mut [f32]) -> Result<(), String> {
@@ -148,66 +16,6 @@ pub fn gather_rows(x: &[f32], rows: usize, row_len: usize, indices: &[i64], out:
         out[k * row_len..(k + 1) * row_len].copy_from_slice(&x[r * row_len..(r + 1) * row_len]);
     }
     Ok(())
-}
-
-/// 2-D pooling over NCHW planes.
-#[derive(Clone, Debug)]
-pub struct Pool {
-    /// Planes (N x C).
-    pub planes: usize,
-    pub window: Window,
-    /// Bottom and right padding (what `count_include_pad` counts besides the top and left).
-    pub pads_end: [usize; 2],
-    pub max: bool,
-    pub count_include_pad: bool,
-}
-
-impl Pool {
-    pub fn run(&self, x: &[f32], out: &mut [f32]) {
-        let g = &self.window;
-        let (plane_in, plane_out) = (g.h * g.w, g.ho * g.wo);
-        assert!(x.len() >= self.planes * plane_in && out.len() >= self.planes * plane_out);
-        let shared = crate::gemm::Shared(out.as_mut_ptr());
-        crate::gemm::parallel_ranges(self.planes, 4, |planes| {
-            for plane in planes {
-                let xp = &x[plane * plane_in..][..plane_in];
-                // SAFETY: workers get disjoint planes of `out` (asserted long enough above).
-                let op = unsafe { std::slice::from_raw_parts_mut(shared.get().add(plane * plane_out), plane_out) };
-                if self.max {
-                    max_pool_plane(xp, op, g);
-                } else {
-                    self.average_plane(xp, op);
-                }
-            }
-        });
-    }
-
-    fn average_plane(&self, xp: &[f32], op: &mut [f32]) {
-        let g = &self.window;
-        let (h, w) = (g.h as isize, g.w as isize);
-        for oy in 0..g.ho {
-            for ox in 0..g.wo {
-                let (mut acc, mut count) = (0.0f32, 0usize);
-                let y0 = (oy * g.strides[0]) as isize - g.pads[0] as isize;
-                let x0 = (ox * g.strides[1]) as isize - g.pads[1] as isize;
-                for ky in 0..g.kernel[0] {
-                    let iy = y0 + (ky * g.dilations[0]) as isize;
-                    for kx in 0..g.kernel[1] {
-                        let ix = x0 + (kx * g.dilations[1]) as isize;
-                        if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                            acc += xp[iy as usize * g.w + ix as usize];
-                            count += 1;
-                        } else if self.count_include_pad {
-                            // Padding positions inside the padded input count for the mean.
-                            let in_padded = iy < h + self.pads_end[0] as isize && ix < w + self.pads_end[1] as isize;
-                            count += usize::from(in_padded);
-                        }
-                    }
-                }
-                op[oy * g.wo + ox] = acc / count.max(1) as f32;
-            }
-        }
-    }
 }
 
 /// The geometry of a 2-D window over one plane.
@@ -451,69 +259,20 @@ fn depthwise_plane_body(x: &[f32], k: &[f32], out: &mut [f32], g: &Window) {
     }
 }
 
-fn max_pool_plane(x: &[f32], out: &mut [f32], g: &Window) {
-    let [kh, kw] = g.kernel;
-    for oy in 0..g.ho {
-        let row = &mut out[oy * g.wo..(oy + 1) * g.wo];
-        row.fill(f32::NEG_INFINITY);
-        for ky in 0..kh {
-            let Some(iy) = g.input_row(oy, ky) else { continue };
-            let xin = &x[iy * g.w..(iy + 1) * g.w];
-            for kx in 0..kw {
-                let (lo, hi, shift) = g.columns(kx);
-                if lo >= hi {
-                    continue;
-                }
-                let (first, sw) = (((lo * g.strides[1]) as isize + shift) as usize, g.strides[1]);
-                let src = &xin[first..first + (hi - lo - 1) * sw + 1];
-                for (j, o) in row[lo..hi].iter_mut().enumerate() {
-                    // SAFETY: j < hi - lo, so j * sw < src.len() (the slice above is checked).
-                    let v = unsafe { *src.get_unchecked(j * sw) };
-                    // A select rather than `f32::max`: one `maxps` (a NaN input propagates).
-                    *o = if *o > v { *o } else { v };
-                }
-            }
-        }
-    }
-}
-
-/// Mean or maximum over each plane of `plane` elements.
-pub fn global_pool(x: &[f32], out: &mut [f32], plane: usize, max: bool) {
-    for (o, p) in out.iter_mut().zip(x.chunks_exact(plane)) {
-        *o = if max {
-            p.iter().copied().fold(f32::NEG_INFINITY, f32::max)
-        } else {
-            p.iter().sum::<f32>() / plane as f32
-        };
-    }
-}
-
-/// `softmax(scale * q k_t + mask) v` for one (batch, head): q [lq, d], k_t [d, lk], v [lk, dv],
-/// mask [lq, lk] rows (`mask_row_stride` 0 broadcasts one row); `scores` is scratch.
-#[allow(clippy::too_many_arguments)]
+/// `normalize(q k_t) v` for one (batch, head): q [lq, d], k_t [d, lk], v [lk, dv]; `scores`
+/// is scratch, and `normalize` turns the scores into probabilities in place (the executor's
+/// JIT softmax with the scale and mask).
 pub fn attention_head(
     q: View,
     kt: View,
     v: View,
-    mask: Option<(&[f32], usize, usize)>,
-    scale: f32,
+    normalize: impl FnOnce(&mut [f32]),
     scores: &mut [f32],
     out: &mut [f32],
 ) {
     let (lq, lk, dv) = (q.rows, kt.cols, v.cols);
     sgemm(&q, &kt, scores, lk, false, &|_, _, _, _| {});
-    for r in 0..lq {
-        let row = &mut scores[r * lk..(r + 1) * lk];
-        match mask {
-            Some((m, row_stride, col_stride)) => {
-                for (j, s) in row.iter_mut().enumerate() {
-                    *s = *s * scale + m[r * row_stride + j * col_stride];
-                }
-            }
-            None => row.iter_mut().for_each(|s| *s *= scale),
-        }
-    }
-    softmax_rows_in_place(scores, lk);
+    normalize(scores);
     let p = View { data: scores, rows: lq, cols: lk, row_stride: lk, col_stride: 1 };
     sgemm(&p, &v, out, dv, false, &|_, _, _, _| {});
 }
@@ -546,57 +305,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn transpose_permutes_like_numpy() {
-        let x: Vec<f32> = (0..24).map(|i| i as f32).collect();
-        let mut out = vec![0.0; 24];
-        transpose(&x, &[2, 3, 4], &[2, 0, 1], &mut out);
-        // out[k][i][j] = x[i][j][k]
-        for i in 0..2 {
-            for j in 0..3 {
-                for k in 0..4 {
-                    assert_eq!(out[k * 6 + i * 3 + j], x[i * 12 + j * 4 + k]);
-                }
-            }
-        }
-        // Rows split over two workers: the same permutation.
-        let (shape, perm) = ([3, 70, 5, 2], [1, 3, 0, 2]);
-        let x: Vec<f32> = (0..2100).map(|i| i as f32).collect();
-        let mut one = vec![0.0; 2100];
-        transpose(&x, &shape, &perm, &mut one);
-        crate::gemm::set_threads(2);
-        let mut two = vec![f32::NAN; 2100];
-        transpose(&x, &shape, &perm, &mut two);
-        crate::gemm::set_threads(1);
-        assert_eq!(one, two);
-        assert_eq!(one[1], x[2]); // out[0][0][0][1] = x[0][0][1][0]
-    }
-
-    #[test]
-    fn exp_matches_the_standard_library_across_the_range() {
-        // Inside the clamp (e^x stays a normal float).
-        for i in -1990..=2000 {
-            let x = i as f32 * 0.0437;
-            let (got, want) = (exp(x), (x as f64).exp());
-            assert!(((got as f64 - want) / want).abs() < 5e-7, "exp({x}) = {got}, want {want}");
-        }
-        // Below the clamp, the clamp's value (compared with itself: Miri perturbs libm's).
-        assert_eq!(exp(-1000.0), exp(-87.33));
-        assert!(exp(f32::NEG_INFINITY) >= 0.0 && exp(1000.0).is_finite());
-    }
-
-    #[test]
-    fn softmax_rows_sum_to_one_and_survive_large_inputs() {
-        let x = [1000.0f32, 1001.0, 1002.0, -5.0, 0.0, 5.0];
-        let mut out = [0.0f32; 6];
-        softmax_rows(&x, &mut out, 3);
-        for row in out.chunks(3) {
-            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-        }
-        assert!(out[2] > out[1] && out[1] > out[0]);
-    }
-
-    #[test]
-    fn depthwise_and_max_pool_planes_match_a_direct_loop() {
+    fn depthwise_planes_match_a_direct_loop() {
         let (h, w) = (7, 6);
         let x: Vec<f32> = (0..h * w).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
         let k: Vec<f32> = (0..9).map(|i| i as f32 * 0.25 - 1.0).collect();
@@ -614,12 +323,11 @@ mod tests {
                 pads: [pad, pad],
                 dilations: [dilation, dilation],
             };
-            let (mut conv, mut pool) = (vec![f32::NAN; ho * wo], vec![f32::NAN; ho * wo]);
+            let mut conv = vec![f32::NAN; ho * wo];
             depthwise_plane(&x, &k, &mut conv, &g, &mut Vec::new());
-            max_pool_plane(&x, &mut pool, &g);
             for oy in 0..ho {
                 for ox in 0..wo {
-                    let (mut sum, mut max) = (0.0f32, f32::NEG_INFINITY);
+                    let mut sum = 0.0f32;
                     for ky in 0..3 {
                         for kx in 0..3 {
                             let iy = (oy * stride + ky * dilation) as isize - pad as isize;
@@ -627,12 +335,10 @@ mod tests {
                             if iy >= 0 && iy < h as isize && ix >= 0 && ix < w as isize {
                                 let v = x[iy as usize * w + ix as usize];
                                 sum += v * k[ky * 3 + kx];
-                                max = max.max(v);
                             }
                         }
                     }
                     assert!((conv[oy * wo + ox] - sum).abs() < 1e-5, "conv {stride} {pad} {dilation}");
-                    assert_eq!(pool[oy * wo + ox], max, "pool {stride} {pad} {dilation}");
                 }
             }
         }

@@ -14,6 +14,10 @@
 
 use crate::gemm::{sgemm_prepacked, Shared, View};
 use crate::jit::{Elementwise, Ew, EwFn, Jit};
+
+mod movement;
+mod reduce;
+mod strided;
 use crate::ops::for_each_index;
 use smelt_compiler::attributes::{Attribute, DenseElements, DenseStorage};
 use smelt_compiler::dialect::eval::evaluate;
@@ -558,8 +562,15 @@ impl Lower {
         Ok(steps)
     }
 
-    /// A native routine for `op` ([`crate::ops`]), when its types and attributes allow one.
+    /// A native routine for `op` (JIT row, pool and copy programs; [`crate::ops`]), when its
+    /// types and attributes allow one.
     fn native(&mut self, op: OpId) -> Result<Option<Step>, String> {
+        if let Some(step) = self.reduction(op)? {
+            return Ok(Some(step));
+        }
+        if let Some(step) = self.movement(op)? {
+            return Ok(Some(step));
+        }
         let m = self.module.clone();
         let o = m.op(op);
         if o.results().len() != 1 {
@@ -586,60 +597,6 @@ impl Lower {
         let slice = |p: *mut u8, n: usize| unsafe { std::slice::from_raw_parts(p as *const f32, n) };
         let slice_mut = |p: *mut u8, n: usize| unsafe { std::slice::from_raw_parts_mut(p as *mut f32, n) };
         let step: Step = match o.name() {
-            "smelt.softmax" if f32_io && axis_of(os.len(), -1) == os.len() as i64 - 1 => {
-                let (x, _, _) = input(0)?;
-                let cols = *os.last().unwrap_or(&1);
-                Box::new(move |base| {
-                    crate::ops::softmax_rows(
-                        slice(resolve(x, base), out_len),
-                        slice_mut(resolve(out, base), out_len),
-                        cols,
-                    );
-                    Ok(())
-                })
-            }
-            "smelt.layer_norm" if f32_io => {
-                let axis = axis_of(os.len(), -1) as usize;
-                let cols: usize = os[axis..].iter().product();
-                let (x, _, _) = input(0)?;
-                let (scale, ss, _) = input(1)?;
-                let bias = if o.operands().len() > 2 { Some(input(2)?) } else { None };
-                let fits =
-                    |s: &Vec<usize>| s.iter().product::<usize>() == cols && s.as_slice() == &os[os.len() - s.len()..];
-                if !fits(&ss) || bias.as_ref().is_some_and(|b| !fits(&b.1)) {
-                    return Ok(None);
-                }
-                let eps = o.attr("epsilon").and_then(Attribute::as_float).unwrap_or(1e-5) as f32;
-                let bias = bias.map(|b| b.0);
-                Box::new(move |base| {
-                    let b = bias.map(|b| slice(resolve(b, base), cols));
-                    crate::ops::layer_norm_rows(
-                        slice(resolve(x, base), out_len),
-                        slice(resolve(scale, base), cols),
-                        b,
-                        slice_mut(resolve(out, base), out_len),
-                        cols,
-                        eps,
-                    );
-                    Ok(())
-                })
-            }
-            "smelt.transpose" if out_t.element.byte_size() == 4 => {
-                let (x, xs, _) = input(0)?;
-                let perm: Vec<usize> = match o.attr("perm").and_then(Attribute::as_i64_array) {
-                    Some(p) => p.iter().map(|&a| a as usize).collect(),
-                    None => (0..xs.len()).rev().collect(),
-                };
-                Box::new(move |base| {
-                    crate::ops::transpose(
-                        slice(resolve(x, base), out_len),
-                        &xs,
-                        &perm,
-                        slice_mut(resolve(out, base), out_len),
-                    );
-                    Ok(())
-                })
-            }
             "smelt.gather" if out_t.element.byte_size() == 4 && axis_of(input(0)?.1.len(), 0) == 0 => {
                 let (x, xs, _) = input(0)?;
                 let (idx, is, ie) = input(1)?;
@@ -657,52 +614,6 @@ impl Lower {
                         indices,
                         slice_mut(resolve(out, base), out_len),
                     )
-                })
-            }
-            "smelt.max_pool" | "smelt.avg_pool" if f32_io && os.len() == 4 => {
-                let (x, xs, _) = input(0)?;
-                let ints = |n: &str, d: usize, k: usize| -> Vec<usize> {
-                    o.attr(n)
-                        .and_then(Attribute::as_i64_array)
-                        .map(|v| v.iter().map(|&a| a as usize).collect())
-                        .unwrap_or(vec![d; k])
-                };
-                let (k, st, p, dl) =
-                    (ints("kernel_shape", 1, 2), ints("strides", 1, 2), ints("pads", 0, 4), ints("dilations", 1, 2));
-                let pool = crate::ops::Pool {
-                    planes: xs[0] * xs[1],
-                    window: crate::ops::Window {
-                        h: xs[2],
-                        w: xs[3],
-                        ho: os[2],
-                        wo: os[3],
-                        kernel: [k[0], k[1]],
-                        strides: [st[0], st[1]],
-                        pads: [p[0], p[1]],
-                        dilations: [dl[0], dl[1]],
-                    },
-                    pads_end: [p[2], p[3]],
-                    max: o.name() == "smelt.max_pool",
-                    count_include_pad: o.attr("count_include_pad").and_then(Attribute::as_bool).unwrap_or(false),
-                };
-                let in_len: usize = xs.iter().product();
-                Box::new(move |base| {
-                    pool.run(slice(resolve(x, base), in_len), slice_mut(resolve(out, base), out_len));
-                    Ok(())
-                })
-            }
-            "smelt.global_avg_pool" | "smelt.global_max_pool" if f32_io && os.len() >= 2 => {
-                let (x, xs, _) = input(0)?;
-                let plane: usize = xs[2..].iter().product();
-                let max = o.name() == "smelt.global_max_pool";
-                Box::new(move |base| {
-                    crate::ops::global_pool(
-                        slice(resolve(x, base), out_len * plane),
-                        slice_mut(resolve(out, base), out_len),
-                        plane,
-                        max,
-                    );
-                    Ok(())
                 })
             }
             "smelt.attention" if f32_io => return self.attention(op).map(Some),
@@ -753,13 +664,24 @@ impl Lower {
             self.locs[&o.operands()[2]],
             self.locs[&o.result()],
         ];
+        let softmax = crate::jit::RowProgram {
+            op: crate::jit::RowOp::Softmax {
+                log: false,
+                scale,
+                mask: mask.as_ref().map(|(_, st, _)| (st[st.len() - 2], st[st.len() - 1])),
+            },
+            len: lk,
+            inner: 1,
+        };
+        let softmax = self.jit.compile_rows(&softmax)?;
+        self.info.jit_functions += 1;
         // Every (batch..., head) index, in output order: heads are split over the workers.
         let mut heads: Vec<Vec<u64>> = Vec::new();
         for_each_index(&batch, |idx| heads.push(idx.to_vec()));
         *self.info.native_steps.entry("smelt.attention".into()).or_default() += 1;
         Ok(Box::new(move |base| {
             let ptrs = locs.map(|l| Shared(resolve(l, base) as *mut f32));
-            let mask = mask.as_ref().map(|(loc, st, len)| (Shared(resolve(*loc, base) as *mut f32), st, *len));
+            let mask = mask.as_ref().map(|(loc, st, _)| (Shared(resolve(*loc, base) as *mut f32), st));
             crate::gemm::parallel_ranges(heads.len(), 1, |range| {
                 let p = |i: usize| ptrs[i].get();
                 let mut scores = vec![0.0f32; lq * lk];
@@ -767,18 +689,22 @@ impl Lower {
                     let idx = &heads[head];
                     let off = |st: &[i64]| element_offset(idx, st) as usize;
                     // SAFETY: offsets and lengths come from the checked shapes; workers write
-                    // disjoint heads of the output.
+                    // disjoint heads of the output; the mask's rows for this head lie inside it
+                    // (its broadcast strides over the scores' shape).
                     unsafe {
                         let q = View::row_major(std::slice::from_raw_parts(p(0).add(off(&qb)), lq * d), lq, d);
                         let kt = View::row_major(std::slice::from_raw_parts(p(1).add(off(&kb)), d * lk), d, lk);
                         let v = View::row_major(std::slice::from_raw_parts(p(2).add(off(&vb)), lk * dv), lk, dv);
-                        let mask_slice = mask.as_ref().map(|(at, st, len)| {
-                            let mo = element_offset(idx, st);
-                            let data = std::slice::from_raw_parts(at.get().offset(mo as isize), len - mo as usize);
-                            (data, st[st.len() - 2] as usize, st[st.len() - 1] as usize)
-                        });
+                        let head_mask = mask.as_ref().map(|(at, st)| at.get().offset(element_offset(idx, st) as isize));
+                        let normalize = |s: &mut [f32]| {
+                            let buffers: Vec<*mut f32> = match head_mask {
+                                Some(m) => vec![s.as_mut_ptr(), m, s.as_mut_ptr()],
+                                None => vec![s.as_mut_ptr(), s.as_mut_ptr()],
+                            };
+                            softmax(buffers.as_ptr(), 0, lq as i64);
+                        };
                         let out = std::slice::from_raw_parts_mut(p(3).add(head * lq * dv), lq * dv);
-                        crate::ops::attention_head(q, kt, v, mask_slice, scale, &mut scores, out);
+                        crate::ops::attention_head(q, kt, v, normalize, &mut scores, out);
                     }
                 }
             });
@@ -831,48 +757,11 @@ impl Lower {
             };
             strides.push(broadcast_strides(&aligned, &out_shape));
         }
-        strides.push(broadcast_strides(&out_shape, &out_shape));
-        let (dims, merged) = merge_dims(&out_shape, &strides);
-        let k = dims.len();
-        let (rows, cols) = match k {
-            0 => (1, 1),
-            1 => (1, dims[0]),
-            _ => (dims[k - 2], dims[k - 1]),
-        };
-        let two_d = |s: &Vec<i64>| match k {
-            0 => (0, 0),
-            1 => (0, s[0]),
-            _ => (s[k - 2], s[k - 1]),
-        };
-        let program = Elementwise {
-            ops: prog,
-            result: 0,
-            strides: merged[..inputs.len()].iter().map(two_d).collect(),
-            out_row_stride: two_d(&merged[inputs.len()]).0,
-        };
-        let program = Elementwise { result: program.ops.len() as u32 - 1, ..program };
-        let f = self.jit.compile(&program)?;
-        self.info.jit_functions += 1;
-        let outer: Vec<u64> = dims[..k.saturating_sub(2)].to_vec();
-        let outer_strides: Vec<Vec<i64>> = merged.iter().map(|s| s[..k.saturating_sub(2)].to_vec()).collect();
-        let locs: Vec<Loc> = inputs.iter().chain([&out]).map(|v| self.locs[v]).collect();
-        Ok(Box::new(move |base| {
-            let bases: Vec<*mut u8> = locs.iter().map(|l| resolve(*l, base)).collect();
-            for_each_index(&outer, |idx| {
-                let ptrs: Vec<*mut f32> = bases
-                    .iter()
-                    .zip(&outer_strides)
-                    .map(|(b, s)| {
-                        let off = element_offset(idx, s);
-                        // SAFETY: offsets stay inside each tensor (strides from its shape).
-                        unsafe { (*b as *mut f32).offset(off as isize) }
-                    })
-                    .collect();
-                // SAFETY: the program was compiled for exactly these inputs and strides.
-                unsafe { f(ptrs.as_ptr(), rows as i64, cols as i64) };
-            });
-            Ok(())
-        }))
+        let mut operands: Vec<strided::Operand> =
+            inputs.iter().zip(strides).map(|(v, s)| strided::Operand::new(self.locs[v], s)).collect();
+        operands.push(strided::Operand::new(self.locs[&out], strided::dense_strides(&out_shape)));
+        let result = prog.len() as u32 - 1;
+        self.strided(prog, result, &out_shape, operands)
     }
 
     /// A conv2d / matmul / gemm with its epilogue `ops[1..]`.
@@ -1437,6 +1326,8 @@ fn ew_lowerable(m: &Module, op: OpId) -> bool {
     }
     match o.name() {
         "smelt.pow" => matches!(splat_of(m, o.operands()[1]), Some(e) if e == 2.0 || e == 3.0 || e == 0.5 || e == 1.0),
+        // max(x, 0) + min(alpha (e^x - 1), 0) is ELU only for alpha >= 0.
+        "smelt.elu" | "smelt.selu" => o.attr("alpha").and_then(Attribute::as_float).unwrap_or(1.0) >= 0.0,
         name => EW_OPS.contains(&name),
     }
 }
@@ -1466,6 +1357,9 @@ const EW_OPS: &[&str] = &[
     "smelt.prelu",
     "smelt.reciprocal",
     "smelt.identity",
+    "smelt.log",
+    "smelt.softsign",
+    "smelt.softplus",
 ];
 
 /// Appends `op` (operands at program indices `x`) to `prog`; returns its result's index.
@@ -1491,6 +1385,44 @@ fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> 
         "smelt.sigmoid" => push(Ew::Sigmoid(x[0])),
         "smelt.erf" => push(Ew::Erf(x[0])),
         "smelt.identity" => x[0],
+        "smelt.log" => push(Ew::Log(x[0])),
+        "smelt.softsign" => {
+            let one = push(Ew::Const(1.0));
+            let a = push(Ew::Abs(x[0]));
+            let d = push(Ew::Add(one, a));
+            push(Ew::Div(x[0], d))
+        }
+        "smelt.softplus" => {
+            // max(x, 0) + ln(1 + e^-|x|): no overflow for large x.
+            let zero = push(Ew::Const(0.0));
+            let one = push(Ew::Const(1.0));
+            let pos = push(Ew::Max(x[0], zero));
+            let a = push(Ew::Abs(x[0]));
+            let na = push(Ew::Neg(a));
+            let e = push(Ew::Exp(na));
+            let s = push(Ew::Add(one, e));
+            let l = push(Ew::Log(s));
+            push(Ew::Add(pos, l))
+        }
+        "smelt.elu" | "smelt.selu" => {
+            let selu = o.name() == "smelt.selu";
+            let alpha = float("alpha", if selu { 1.673_263_2 } else { 1.0 });
+            let zero = push(Ew::Const(0.0));
+            let one = push(Ew::Const(1.0));
+            let k = push(Ew::Const(alpha));
+            let pos = push(Ew::Max(x[0], zero));
+            let e = push(Ew::Exp(x[0]));
+            let em1 = push(Ew::Sub(e, one));
+            let scaled = push(Ew::Mul(em1, k));
+            let neg = push(Ew::Min(scaled, zero));
+            let y = push(Ew::Add(pos, neg));
+            if selu {
+                let gamma = push(Ew::Const(float("gamma", 1.050_701)));
+                push(Ew::Mul(y, gamma))
+            } else {
+                y
+            }
+        }
         "smelt.relu" => {
             let z = push(Ew::Const(0.0));
             push(Ew::Max(x[0], z))

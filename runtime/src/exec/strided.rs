@@ -1,0 +1,128 @@
+//! Strided programs: an elementwise program over an iteration space of any rank, run as a 2-D
+//! JIT loop per outer index. Elementwise kernels and every data-movement op (a copy is the
+//! program that stores its one input) lower through here.
+
+use super::{merge_dims, resolve, Loc, Lower, Step};
+use crate::gemm::Shared;
+use crate::jit::{Elementwise, Ew};
+
+/// One buffer a strided program reads or writes: its location, the element its view starts
+/// at, and its stride (in elements) along every dimension of the iteration space.
+#[derive(Clone, Debug)]
+pub(super) struct Operand {
+    pub loc: Loc,
+    pub offset: i64,
+    pub strides: Vec<i64>,
+}
+
+impl Operand {
+    pub fn new(loc: Loc, strides: Vec<i64>) -> Operand {
+        Operand { loc, offset: 0, strides }
+    }
+}
+
+/// Row-major strides of `shape`, in elements.
+pub(super) fn dense_strides(shape: &[u64]) -> Vec<i64> {
+    let mut s = vec![1i64; shape.len()];
+    for d in (0..shape.len().saturating_sub(1)).rev() {
+        s[d] = s[d + 1] * shape[d + 1] as i64;
+    }
+    s
+}
+
+/// Below this many elements per worker a split costs more than it saves.
+const ELEMENTS_PER_WORKER: usize = 16 * 1024;
+
+impl Lower {
+    /// A step computing `ops` (whose `Input(i)` reads `operands[i]`) at every index of `dims`
+    /// and storing `ops[result]` into the last operand. Rows of the merged space are split
+    /// over the workers.
+    pub(super) fn strided(
+        &mut self,
+        ops: Vec<Ew>,
+        result: u32,
+        dims: &[u64],
+        operands: Vec<Operand>,
+    ) -> Result<Step, String> {
+        if dims.contains(&0) {
+            return Ok(Box::new(|_| Ok(())));
+        }
+        let all: Vec<Vec<i64>> = operands.iter().map(|o| o.strides.clone()).collect();
+        let (mut dims, mut strides) = merge_dims(dims, &all);
+        // The JIT loop stores dense columns: give it a unit innermost dimension otherwise.
+        let n_in = operands.len() - 1;
+        if strides[n_in].last() != Some(&1) {
+            dims.push(1);
+            strides.iter_mut().for_each(|s| s.push(1));
+        }
+        let k = dims.len();
+        let (rows, cols) = if k == 1 { (1, dims[0] as usize) } else { (dims[k - 2] as usize, dims[k - 1] as usize) };
+        let two_d = |s: &Vec<i64>| if k == 1 { (0, s[0]) } else { (s[k - 2], s[k - 1]) };
+        let out_row_stride = if k == 1 { cols as i64 } else { strides[n_in][k - 2] };
+        let program = Elementwise { ops, result, strides: strides[..n_in].iter().map(two_d).collect(), out_row_stride };
+        let f = self.jit.compile(&program)?;
+        self.info.jit_functions += 1;
+        let outer: Vec<usize> = dims[..k.saturating_sub(2)].iter().map(|&d| d as usize).collect();
+        let outer_strides: Vec<Vec<i64>> = strides.iter().map(|s| s[..k.saturating_sub(2)].to_vec()).collect();
+        let row_strides: Vec<i64> =
+            strides.iter().enumerate().map(|(i, s)| if i == n_in { out_row_stride } else { two_d(s).0 }).collect();
+        let places: Vec<(Loc, i64)> = operands.iter().map(|o| (o.loc, o.offset)).collect();
+        let total_rows = outer.iter().product::<usize>() * rows;
+        let min_rows = (ELEMENTS_PER_WORKER / cols.max(1)).max(1);
+        Ok(Box::new(move |base| {
+            let bases: Vec<Shared<f32>> = places
+                .iter()
+                .map(|&(loc, offset)| Shared((resolve(loc, base) as *mut f32).wrapping_offset(offset as isize)))
+                .collect();
+            crate::gemm::parallel_ranges(total_rows, min_rows, |range| {
+                let mut at = range.start;
+                let mut ptrs: Vec<*mut f32> = vec![std::ptr::null_mut(); bases.len()];
+                while at < range.end {
+                    let (o, r0) = (at / rows, at % rows);
+                    let n = (rows - r0).min(range.end - at);
+                    // The outer index `o`, dimension by dimension.
+                    let mut offsets = vec![0i64; bases.len()];
+                    let mut rest = o;
+                    for d in (0..outer.len()).rev() {
+                        let i = (rest % outer[d]) as i64;
+                        rest /= outer[d];
+                        offsets.iter_mut().zip(&outer_strides).for_each(|(off, s)| *off += i * s[d]);
+                    }
+                    for (((p, b), off), rs) in ptrs.iter_mut().zip(&bases).zip(&offsets).zip(&row_strides) {
+                        *p = b.get().wrapping_offset((off + r0 as i64 * rs) as isize);
+                    }
+                    // SAFETY: the program was compiled for these strides; every index it
+                    // visits lies inside the operands' tensors (strides from their shapes).
+                    unsafe { f(ptrs.as_ptr(), n as i64, cols as i64) };
+                    at += n;
+                }
+            });
+            Ok(())
+        }))
+    }
+
+    /// A copy from one strided view to another over `dims`; `element_bytes` 4 or 8 (an 8-byte
+    /// element moves as two f32 lanes: loads and stores keep the bits).
+    pub(super) fn copy(
+        &mut self,
+        dims: &[u64],
+        from: Operand,
+        to: Operand,
+        element_bytes: usize,
+    ) -> Result<Step, String> {
+        match element_bytes {
+            4 => self.strided(vec![Ew::Input(0)], 0, dims, vec![from, to]),
+            8 => {
+                let widen = |o: Operand| {
+                    let mut strides: Vec<i64> = o.strides.iter().map(|s| s * 2).collect();
+                    strides.push(1);
+                    Operand { loc: o.loc, offset: o.offset * 2, strides }
+                };
+                let mut dims = dims.to_vec();
+                dims.push(2);
+                self.strided(vec![Ew::Input(0)], 0, &dims, vec![widen(from), widen(to)])
+            }
+            n => Err(format!("no copy for {n}-byte elements")),
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Elementwise programs compiled to 2-D loops.
+//!
+//! An [`Elementwise`] program is a small SSA list of f32 operations over input streams (a
+//! chain of smelt ops, a conv/matmul epilogue, or one input alone: a strided copy). It
+//! compiles to one function
+//!
+//! ```text
+//! extern "C" fn(ptrs: *const *mut f32, rows: i64, cols: i64)
+//! ```
+//!
+//! that computes `rows x cols` outputs; input `i` is read at `ptrs[i] + r * row_stride[i] +
+//! c * col_stride[i]` (strides in elements, 0 for broadcast, negative for reversed slices),
+//! the output (`ptrs[inputs]`) at `r * out_row_stride + c`. The inner loop runs on 128-bit
+//! vectors when every input is contiguous or broadcast along columns, with a scalar tail.
+
+use cranelift_codegen::ir::{types, InstBuilder, Type, Value};
+use cranelift_frontend::FunctionBuilder;
+
+use super::loops::{counted, mem, LANES};
+use super::math;
+
+/// One operation of an elementwise program; operands index earlier entries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Ew {
+    Input(u32),
+    Const(f32),
+    Add(u32, u32),
+    Sub(u32, u32),
+    Mul(u32, u32),
+    Div(u32, u32),
+    Max(u32, u32),
+    Min(u32, u32),
+    Neg(u32),
+    Abs(u32),
+    Sqrt(u32),
+    Exp(u32),
+    Log(u32),
+    Tanh(u32),
+    Sigmoid(u32),
+    Erf(u32),
+}
+
+/// An elementwise program and the layout of its inputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Elementwise {
+    pub ops: Vec<Ew>,
+    /// The value stored (an index into `ops`).
+    pub result: u32,
+    /// Per input: (row stride, column stride) in elements.
+    pub strides: Vec<(i64, i64)>,
+    /// The output's row stride in elements; 0 for dense rows (`cols`).
+    pub out_row_stride: i64,
+}
+
+pub type EwFn = unsafe extern "C" fn(*const *mut f32, i64, i64);
+
+pub(super) fn build(b: &mut FunctionBuilder, program: &Elementwise, params: &[Value], ptr: Type) {
+    let (ptrs, rows, cols) = (params[0], params[1], params[2]);
+    let n_inputs = program.strides.len();
+    let width = ptr.bytes() as i32;
+    let bases: Vec<Value> = (0..=n_inputs).map(|i| b.ins().load(ptr, mem(), ptrs, i as i32 * width)).collect();
+    let vectorizable = program.strides.iter().all(|&(_, cs)| cs == 0 || cs == 1);
+    let zero = b.ins().iconst(types::I64, 0);
+    counted(b, zero, rows, 1, |b, r| {
+        let row_bases: Vec<Value> = (0..=n_inputs)
+            .map(|i| {
+                let offset = match program.strides.get(i) {
+                    Some(&(rs, _)) => b.ins().imul_imm_s(r, rs),
+                    None if program.out_row_stride == 0 => b.ins().imul(r, cols),
+                    None => b.ins().imul_imm_s(r, program.out_row_stride),
+                };
+                let bytes = b.ins().ishl_imm_s(offset, 2);
+                b.ins().iadd(bases[i], bytes)
+            })
+            .collect();
+        let zero = b.ins().iconst(types::I64, 0);
+        let tail = if vectorizable {
+            counted(b, zero, cols, LANES, |b, c| step(b, program, types::F32X4, &row_bases, c))
+        } else {
+            zero
+        };
+        counted(b, tail, cols, 1, |b, c| step(b, program, types::F32, &row_bases, c));
+    });
+    b.ins().return_(&[]);
+}
+
+/// Computes the program at column `c` of the current row for one lane type and stores it.
+fn step(b: &mut FunctionBuilder, program: &Elementwise, ty: Type, row_bases: &[Value], c: Value) {
+    let n_inputs = program.strides.len();
+    let mut vals: Vec<Value> = Vec::with_capacity(program.ops.len());
+    for op in &program.ops {
+        let v = match *op {
+            Ew::Input(i) => {
+                let i = i as usize;
+                let cs = program.strides[i].1;
+                let addr = if cs == 0 { row_bases[i] } else { super::loops::address(b, row_bases[i], c, cs * 4) };
+                if ty == types::F32 || cs == 1 {
+                    b.ins().load(ty, mem(), addr, 0)
+                } else {
+                    let s = b.ins().load(types::F32, mem(), addr, 0);
+                    b.ins().splat(ty, s)
+                }
+            }
+            Ew::Const(k) => math::constant(b, ty, k),
+            Ew::Add(x, y) => b.ins().fadd(vals[x as usize], vals[y as usize]),
+            Ew::Sub(x, y) => b.ins().fsub(vals[x as usize], vals[y as usize]),
+            Ew::Mul(x, y) => b.ins().fmul(vals[x as usize], vals[y as usize]),
+            Ew::Div(x, y) => b.ins().fdiv(vals[x as usize], vals[y as usize]),
+            Ew::Max(x, y) => b.ins().fmax(vals[x as usize], vals[y as usize]),
+            Ew::Min(x, y) => b.ins().fmin(vals[x as usize], vals[y as usize]),
+            Ew::Neg(x) => b.ins().fneg(vals[x as usize]),
+            Ew::Abs(x) => b.ins().fabs(vals[x as usize]),
+            Ew::Sqrt(x) => b.ins().sqrt(vals[x as usize]),
+            Ew::Exp(x) => math::exp(b, ty, vals[x as usize]),
+            Ew::Log(x) => math::log(b, ty, vals[x as usize]),
+            Ew::Sigmoid(x) => math::sigmoid(b, ty, vals[x as usize]),
+            Ew::Tanh(x) => math::tanh(b, ty, vals[x as usize]),
+            Ew::Erf(x) => math::erf(b, ty, vals[x as usize]),
+        };
+        vals.push(v);
+    }
+    let addr = super::loops::address(b, row_bases[n_inputs], c, 4);
+    b.ins().store(mem(), vals[program.result as usize], addr, 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::jit::Jit;
+
+    fn run(program: &Elementwise, inputs: &[Vec<f32>], rows: usize, cols: usize) -> Vec<f32> {
+        let mut jit = Jit::new().unwrap();
+        let f = jit.compile(program).unwrap();
+        let mut out = vec![0.0f32; rows * cols];
+        let mut ptrs: Vec<*mut f32> = inputs.iter().map(|v| v.as_ptr() as *mut f32).collect();
+        ptrs.push(out.as_mut_ptr());
+        unsafe { f(ptrs.as_ptr(), rows as i64, cols as i64) };
+        out
+    }
+
+    #[test]
+    fn broadcasts_rows_and_columns_with_a_scalar_tail() {
+        // out[r][c] = x[r][c] * col[c] + row[r]
+        let p = Elementwise {
+            ops: vec![Ew::Input(0), Ew::Input(1), Ew::Input(2), Ew::Mul(0, 1), Ew::Add(3, 2)],
+            result: 4,
+            strides: vec![(7, 1), (0, 1), (1, 0)],
+            out_row_stride: 0,
+        };
+        let (rows, cols) = (3, 7);
+        let x: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+        let col: Vec<f32> = (0..cols).map(|i| i as f32 * 0.5).collect();
+        let row: Vec<f32> = (0..rows).map(|i| 100.0 * i as f32).collect();
+        let out = run(&p, &[x.clone(), col.clone(), row.clone()], rows, cols);
+        for r in 0..rows {
+            for c in 0..cols {
+                assert_eq!(out[r * cols + c], x[r * cols + c] * col[c] + row[r]);
+            }
+        }
+    }
+
+    #[test]
+    fn transcendentals_are_accurate() {
+        let xs: Vec<f32> = (0..2001).map(|i| -10.0 + i as f32 * 0.01).collect();
+        for (op, f, tol) in [
+            (Ew::Exp(0), (|x: f64| x.exp()) as fn(f64) -> f64, 3e-7),
+            (Ew::Tanh(0), f64::tanh, 5e-7),
+            (Ew::Sigmoid(0), |x: f64| 1.0 / (1.0 + (-x).exp()), 3e-7),
+            (Ew::Erf(0), libm::erf, 5e-7),
+        ] {
+            let p = Elementwise { ops: vec![Ew::Input(0), op], result: 1, strides: vec![(0, 1)], out_row_stride: 0 };
+            let out = run(&p, std::slice::from_ref(&xs), 1, xs.len());
+            for (x, y) in xs.iter().zip(&out) {
+                let want = f(*x as f64);
+                let err = (*y as f64 - want).abs() / want.abs().max(1.0);
+                assert!(err < tol, "{op:?}({x}) = {y}, want {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn tanh_keeps_relative_accuracy_near_zero() {
+        let xs: Vec<f32> = (1..2000).map(|i| (i as f32 - 1000.0) * 3e-4).collect();
+        let p =
+            Elementwise { ops: vec![Ew::Input(0), Ew::Tanh(0)], result: 1, strides: vec![(0, 1)], out_row_stride: 0 };
+        let out = run(&p, std::slice::from_ref(&xs), 1, xs.len());
+        for (x, y) in xs.iter().zip(&out) {
+            let want = (*x as f64).tanh();
+            assert!((*y as f64 - want).abs() <= 5e-7 * want.abs().max(1e-30), "tanh({x}) = {y}, want {want}");
+        }
+    }
+
+    #[test]
+    fn log_is_accurate_from_tiny_to_huge_and_exact_at_the_edges() {
+        let mut xs: Vec<f32> = (0..4000).map(|i| 1e-30f32 * 1.0318f32.powi(i)).filter(|x| x.is_finite()).collect();
+        xs.extend((1..2000).map(|i| i as f32 * 0.001));
+        let p =
+            Elementwise { ops: vec![Ew::Input(0), Ew::Log(0)], result: 1, strides: vec![(0, 1)], out_row_stride: 0 };
+        let out = run(&p, std::slice::from_ref(&xs), 1, xs.len());
+        for (x, y) in xs.iter().zip(&out) {
+            let want = (*x as f64).ln();
+            assert!((*y as f64 - want).abs() < 2e-7 * want.abs().max(1.0), "log({x}) = {y}, want {want}");
+        }
+        let edges = vec![0.0f32, -1.0, f32::INFINITY, f32::NAN, 1.0];
+        let out = run(&p, std::slice::from_ref(&edges), 1, edges.len());
+        assert_eq!(out[0], f32::NEG_INFINITY);
+        assert!(out[1].is_nan() && out[3].is_nan());
+        assert_eq!((out[2], out[4]), (f32::INFINITY, 0.0));
+    }
+}

@@ -1,0 +1,71 @@
+//! Loop shapes every program kind uses.
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_frontend::FunctionBuilder;
+
+/// Lanes of the vector type the loops use.
+pub const LANES: i64 = 4;
+
+/// Loads and stores into buffers the executor sized: they cannot trap.
+pub fn mem() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+/// Emits `i = start; while i + step <= end { body(i); i += step }` and leaves the builder in
+/// the block after the loop; returns `i` there (where a scalar tail starts).
+pub fn counted(
+    b: &mut FunctionBuilder,
+    start: Value,
+    end: Value,
+    step: i64,
+    mut body: impl FnMut(&mut FunctionBuilder, Value),
+) -> Value {
+    let i = b.declare_var(types::I64);
+    b.def_var(i, start);
+    let head = b.create_block();
+    let block = b.create_block();
+    let exit = b.create_block();
+    b.ins().jump(head, &[]);
+    b.switch_to_block(head);
+    let iv = b.use_var(i);
+    let next = b.ins().iadd_imm_s(iv, step);
+    let fits = b.ins().icmp(IntCC::SignedLessThanOrEqual, next, end);
+    b.ins().brif(fits, block, &[], exit, &[]);
+    b.seal_block(block);
+    b.seal_block(exit);
+    b.switch_to_block(block);
+    let iv = b.use_var(i);
+    body(b, iv);
+    let next = b.ins().iadd_imm_s(iv, step);
+    b.def_var(i, next);
+    b.ins().jump(head, &[]);
+    b.seal_block(head);
+    b.switch_to_block(exit);
+    b.use_var(i)
+}
+
+/// `for i in start..end` with a constant trip count known to the caller.
+pub fn range(b: &mut FunctionBuilder, start: Value, end: Value, body: impl FnMut(&mut FunctionBuilder, Value)) {
+    counted(b, start, end, 1, body);
+}
+
+/// Columns `0..cols`: 4-lane steps (`F32X4`) while they fit, when `vectorize`, then single
+/// `F32` steps. `body` gets the lane type and the column.
+pub fn columns(
+    b: &mut FunctionBuilder,
+    cols: i64,
+    vectorize: bool,
+    mut body: impl FnMut(&mut FunctionBuilder, Type, Value),
+) {
+    let zero = b.ins().iconst(types::I64, 0);
+    let end = b.ins().iconst(types::I64, cols);
+    let tail = if vectorize { counted(b, zero, end, LANES, |b, c| body(b, types::F32X4, c)) } else { zero };
+    counted(b, tail, end, 1, |b, c| body(b, types::F32, c));
+}
+
+/// `base + index * scale` (bytes).
+pub fn address(b: &mut FunctionBuilder, base: Value, index: Value, scale: i64) -> Value {
+    let off = b.ins().imul_imm_s(index, scale);
+    b.ins().iadd(base, off)
+}

@@ -1,0 +1,224 @@
+//! Polynomial transcendentals for `F32` and `F32X4` values, shared by every program kind.
+//!
+//! exp: range reduction to [-ln2/2, ln2/2] and a degree-6 polynomial (relative error
+//! < 3e-7); log: exponent split and the atanh series on [sqrt(1/2), sqrt(2)) (absolute error
+//! < 2e-7); tanh: through exp, with the odd Taylor series near zero; erf: a rational fit on
+//! [-4, 4] (absolute error < 5e-7).
+
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_frontend::FunctionBuilder;
+
+fn bits() -> MemFlagsData {
+    MemFlagsData::new().with_endianness(Endianness::Little)
+}
+
+fn int_type(ty: Type) -> Type {
+    if ty == types::F32 {
+        types::I32
+    } else {
+        types::I32X4
+    }
+}
+
+/// `k` in every lane of `ty`.
+pub fn constant(b: &mut FunctionBuilder, ty: Type, k: f32) -> Value {
+    let s = b.ins().f32const(k);
+    if ty == types::F32 {
+        s
+    } else {
+        b.ins().splat(ty, s)
+    }
+}
+
+fn int_constant(b: &mut FunctionBuilder, ty: Type, k: i64) -> Value {
+    let s = b.ins().iconst(types::I32, k);
+    if ty == types::F32 {
+        s
+    } else {
+        b.ins().splat(types::I32X4, s)
+    }
+}
+
+/// `cond ? yes : no` lane by lane (`cond` from an `fcmp` of the same lane type).
+pub fn select(b: &mut FunctionBuilder, ty: Type, cond: Value, yes: Value, no: Value) -> Value {
+    if ty == types::F32 {
+        b.ins().select(cond, yes, no)
+    } else {
+        let mask = b.ins().bitcast(ty, bits(), cond);
+        b.ins().bitselect(mask, yes, no)
+    }
+}
+
+/// Horner, highest degree first.
+fn poly(b: &mut FunctionBuilder, ty: Type, x: Value, coefficients: &[f32]) -> Value {
+    let mut acc = constant(b, ty, coefficients[0]);
+    for &k in &coefficients[1..] {
+        let m = b.ins().fmul(acc, x);
+        let c = constant(b, ty, k);
+        acc = b.ins().fadd(m, c);
+    }
+    acc
+}
+
+/// e^x = 2^n e^r with n = round(x / ln 2), |r| <= ln2 / 2. Adding 1.5 * 2^23 rounds x / ln 2
+/// to an integer held in the low mantissa bits, which then build 2^n's exponent: no rounding
+/// or (saturating, NaN-checking) conversion instructions.
+pub fn exp(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
+    const MAGIC: f32 = 12_582_912.0;
+    let hi = constant(b, ty, 88.37);
+    let lo = constant(b, ty, -87.33);
+    let x = b.ins().fmin(x, hi);
+    let x = b.ins().fmax(x, lo);
+    let log2e = constant(b, ty, std::f32::consts::LOG2_E);
+    let t = b.ins().fmul(x, log2e);
+    let magic = constant(b, ty, MAGIC);
+    let shifted = b.ins().fadd(t, magic);
+    let n = b.ins().fsub(shifted, magic);
+    let ln2_hi = constant(b, ty, 0.693_145_75);
+    let ln2_lo = constant(b, ty, 1.428_606_8e-6);
+    let a = b.ins().fmul(n, ln2_hi);
+    let r = b.ins().fsub(x, a);
+    let c = b.ins().fmul(n, ln2_lo);
+    let r = b.ins().fsub(r, c);
+    let p = poly(b, ty, r, &[1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0]);
+    // bits(shifted) - bits(MAGIC) = n; + 127 biases it; << 23 places it in the exponent.
+    let nb = b.ins().bitcast(int_type(ty), bits(), shifted);
+    let bias = int_constant(b, ty, 127 - MAGIC.to_bits() as i64);
+    let e = b.ins().iadd(nb, bias);
+    let scale_bits = b.ins().ishl_imm_s(e, 23);
+    let scale = b.ins().bitcast(ty, bits(), scale_bits);
+    b.ins().fmul(p, scale)
+}
+
+/// ln x for x > 0 (normal): x = 2^e m with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s) with
+/// s = (m - 1) / (m + 1), |s| < 0.172, to s^11. Zero gives -inf; negatives and NaN give NaN.
+pub fn log(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
+    let it = int_type(ty);
+    let xb = b.ins().bitcast(it, bits(), x);
+    // Subtracting sqrt(1/2)'s bits centres the mantissa range on 1.
+    let offset = int_constant(b, ty, 0x3f35_04f3);
+    let shifted = b.ins().isub(xb, offset);
+    let e = b.ins().sshr_imm_s(shifted, 23);
+    let e_bits = b.ins().ishl_imm_s(e, 23);
+    let mb = b.ins().isub(xb, e_bits);
+    let m = b.ins().bitcast(ty, bits(), mb);
+    let one = constant(b, ty, 1.0);
+    let num = b.ins().fsub(m, one);
+    let den = b.ins().fadd(m, one);
+    let s = b.ins().fdiv(num, den);
+    let s2 = b.ins().fmul(s, s);
+    let p = poly(b, ty, s2, &[2.0 / 11.0, 2.0 / 9.0, 2.0 / 7.0, 2.0 / 5.0, 2.0 / 3.0, 2.0]);
+    let lm = b.ins().fmul(s, p);
+    let ef = b.ins().fcvt_from_sint(ty, e);
+    let ln2 = constant(b, ty, std::f32::consts::LN_2);
+    let el = b.ins().fmul(ef, ln2);
+    let y = b.ins().fadd(el, lm);
+    // Edges: ln 0 = -inf, ln(negative or NaN) = NaN, ln inf = inf.
+    let zero = constant(b, ty, 0.0);
+    let inf = constant(b, ty, f32::INFINITY);
+    let neg_inf = constant(b, ty, f32::NEG_INFINITY);
+    let nan = constant(b, ty, f32::NAN);
+    let is_zero = b.ins().fcmp(FloatCC::Equal, x, zero);
+    let y = select(b, ty, is_zero, neg_inf, y);
+    let is_inf = b.ins().fcmp(FloatCC::Equal, x, inf);
+    let y = select(b, ty, is_inf, inf, y);
+    let bad = b.ins().fcmp(FloatCC::UnorderedOrLessThan, x, zero);
+    select(b, ty, bad, nan, y)
+}
+
+/// `1 - 2 / (e^2x + 1)`, and the odd Taylor series below |x| = 0.25, where the former
+/// cancels (relative error < 5e-7 everywhere).
+pub fn tanh(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
+    let two_x = b.ins().fadd(x, x);
+    let e = exp(b, ty, two_x);
+    let one = constant(b, ty, 1.0);
+    let two = constant(b, ty, 2.0);
+    let d = b.ins().fadd(e, one);
+    let q = b.ins().fdiv(two, d);
+    let large = b.ins().fsub(one, q);
+    // x (1 - x^2/3 + 2x^4/15 - 17x^6/315 + 62x^8/2835)
+    let x2 = b.ins().fmul(x, x);
+    let p = poly(b, ty, x2, &[62.0 / 2835.0, -17.0 / 315.0, 2.0 / 15.0, -1.0 / 3.0, 1.0]);
+    let small = b.ins().fmul(x, p);
+    let ax = b.ins().fabs(x);
+    let limit = constant(b, ty, 0.25);
+    let is_small = b.ins().fcmp(FloatCC::LessThan, ax, limit);
+    select(b, ty, is_small, small, large)
+}
+
+/// 1 / (1 + e^-x)
+pub fn sigmoid(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
+    let neg = b.ins().fneg(x);
+    let e = exp(b, ty, neg);
+    let one = constant(b, ty, 1.0);
+    let d = b.ins().fadd(one, e);
+    b.ins().fdiv(one, d)
+}
+
+/// erf(x) = x P(x^2) / Q(x^2) on [-4, 4] (outside, erf(+-4) = +-1 in f32): a rational
+/// minimax fit (degrees 13 over 8, the form XLA and Eigen use for f32), one division and no
+/// exp.
+pub fn erf(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
+    let hi = constant(b, ty, 4.0);
+    let lo = constant(b, ty, -4.0);
+    let x = b.ins().fmin(x, hi);
+    let x = b.ins().fmax(x, lo);
+    let x2 = b.ins().fmul(x, x);
+    let p = poly(
+        b,
+        ty,
+        x2,
+        &[
+            -2.726_142_3e-10,
+            2.770_681_4e-8,
+            -2.101_024e-6,
+            -5.692_506_4e-5,
+            -7.349_906_3e-4,
+            -2.954_600_1e-3,
+            -1.609_603_3e-2,
+        ],
+    );
+    let p = b.ins().fmul(x, p);
+    let q = poly(b, ty, x2, &[-1.456_607_2e-5, -2.133_740_6e-4, -1.682_827e-3, -7.373_329_2e-3, -1.426_474e-2]);
+    b.ins().fdiv(p, q)
+}
+
+/// A binary operation two values combine with (reductions, pool windows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Combine {
+    Add,
+    Mul,
+    Max,
+    Min,
+}
+
+impl Combine {
+    pub fn apply(self, b: &mut FunctionBuilder, x: Value, y: Value) -> Value {
+        match self {
+            Combine::Add => b.ins().fadd(x, y),
+            Combine::Mul => b.ins().fmul(x, y),
+            Combine::Max => b.ins().fmax(x, y),
+            Combine::Min => b.ins().fmin(x, y),
+        }
+    }
+
+    /// The value that leaves the other unchanged.
+    pub fn identity(self) -> f32 {
+        match self {
+            Combine::Add => 0.0,
+            Combine::Mul => 1.0,
+            Combine::Max => f32::NEG_INFINITY,
+            Combine::Min => f32::INFINITY,
+        }
+    }
+
+    /// The four lanes of `v` combined pairwise, then with the scalar `s`.
+    pub fn across(self, b: &mut FunctionBuilder, v: Value, s: Value) -> Value {
+        let lanes: Vec<Value> = (0..4).map(|i| b.ins().extractlane(v, i)).collect();
+        let lo = self.apply(b, lanes[0], lanes[1]);
+        let hi = self.apply(b, lanes[2], lanes[3]);
+        let all = self.apply(b, lo, hi);
+        self.apply(b, all, s)
+    }
+}
