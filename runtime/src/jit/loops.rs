@@ -64,8 +64,32 @@ pub fn columns(
     counted(b, tail, end, 1, |b, c| body(b, types::F32, c));
 }
 
-/// `base + index * scale` (bytes).
+/// Like [`columns`] with two 4-lane steps an iteration, told apart by `slot` (0, 1), so a fold
+/// can carry two independent dependency chains; then single 4-lane steps (slot 0) and `F32`
+/// steps.
+pub fn columns_unrolled(
+    b: &mut FunctionBuilder,
+    cols: i64,
+    mut body: impl FnMut(&mut FunctionBuilder, Type, Value, usize),
+) {
+    let zero = b.ins().iconst(types::I64, 0);
+    let end = b.ins().iconst(types::I64, cols);
+    let pairs = counted(b, zero, end, 2 * LANES, |b, c| {
+        body(b, types::F32X4, c, 0);
+        let next = b.ins().iadd_imm_s(c, LANES);
+        body(b, types::F32X4, next, 1);
+    });
+    let tail = counted(b, pairs, end, LANES, |b, c| body(b, types::F32X4, c, 0));
+    counted(b, tail, end, 1, |b, c| body(b, types::F32, c, 0));
+}
+
+/// `base + index * scale` (bytes). A power-of-two scale is a shift, which x86-64 lowering
+/// folds into the load's or store's addressing mode.
 pub fn address(b: &mut FunctionBuilder, base: Value, index: Value, scale: i64) -> Value {
-    let off = b.ins().imul_imm_s(index, scale);
+    let off = if scale > 0 && (scale as u64).is_power_of_two() {
+        b.ins().ishl_imm_s(index, scale.trailing_zeros() as i64)
+    } else {
+        b.ins().imul_imm_s(index, scale)
+    };
     b.ins().iadd(base, off)
 }

@@ -50,15 +50,55 @@ pub fn select(b: &mut FunctionBuilder, ty: Type, cond: Value, yes: Value, no: Va
     }
 }
 
+/// Whether the host has fused multiply-add (Cranelift then emits `vfmadd`; without it, `fma`
+/// would become a library call).
+fn host_has_fma() -> bool {
+    static FMA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FMA.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        return std::arch::is_x86_feature_detected!("fma");
+        #[cfg(target_arch = "aarch64")]
+        return true;
+        #[allow(unreachable_code)]
+        false
+    })
+}
+
+/// `a * x + c`, fused where the host can (one rounding instead of two: never less accurate).
+pub fn mul_add(b: &mut FunctionBuilder, a: Value, x: Value, c: Value) -> Value {
+    if host_has_fma() {
+        b.ins().fma(a, x, c)
+    } else {
+        let m = b.ins().fmul(a, x);
+        b.ins().fadd(m, c)
+    }
+}
+
 /// Horner, highest degree first.
 fn poly(b: &mut FunctionBuilder, ty: Type, x: Value, coefficients: &[f32]) -> Value {
     let mut acc = constant(b, ty, coefficients[0]);
     for &k in &coefficients[1..] {
-        let m = b.ins().fmul(acc, x);
         let c = constant(b, ty, k);
-        acc = b.ins().fadd(m, c);
+        acc = mul_add(b, acc, x, c);
     }
     acc
+}
+
+/// `x` clamped to `[lo, hi]` by compare-and-select (two instructions a bound, where `fmin` and
+/// `fmax` need a NaN-correcting sequence); a NaN stays NaN: both comparisons fail on it.
+pub fn clamp(b: &mut FunctionBuilder, ty: Type, x: Value, lo: f32, hi: f32) -> Value {
+    let (l, h) = (constant(b, ty, lo), constant(b, ty, hi));
+    let above = b.ins().fcmp(FloatCC::GreaterThan, x, h);
+    let x = select(b, ty, above, h, x);
+    let below = b.ins().fcmp(FloatCC::LessThan, x, l);
+    select(b, ty, below, l, x)
+}
+
+/// The larger of `acc` and `x` by compare-and-select: a NaN `x` is skipped (callers whose
+/// later steps propagate NaN anyway, like softmax's maximum).
+pub fn max_skipping_nan(b: &mut FunctionBuilder, ty: Type, acc: Value, x: Value) -> Value {
+    let greater = b.ins().fcmp(FloatCC::GreaterThan, x, acc);
+    select(b, ty, greater, x, acc)
 }
 
 /// e^x = 2^n e^r with n = round(x / ln 2), |r| <= ln2 / 2. Adding 1.5 * 2^23 rounds x / ln 2
@@ -66,21 +106,16 @@ fn poly(b: &mut FunctionBuilder, ty: Type, x: Value, coefficients: &[f32]) -> Va
 /// or (saturating, NaN-checking) conversion instructions.
 pub fn exp(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
     const MAGIC: f32 = 12_582_912.0;
-    let hi = constant(b, ty, 88.37);
-    let lo = constant(b, ty, -87.33);
-    let x = b.ins().fmin(x, hi);
-    let x = b.ins().fmax(x, lo);
+    let x = clamp(b, ty, x, -87.33, 88.37);
     let log2e = constant(b, ty, std::f32::consts::LOG2_E);
     let t = b.ins().fmul(x, log2e);
     let magic = constant(b, ty, MAGIC);
     let shifted = b.ins().fadd(t, magic);
     let n = b.ins().fsub(shifted, magic);
-    let ln2_hi = constant(b, ty, 0.693_145_75);
-    let ln2_lo = constant(b, ty, 1.428_606_8e-6);
-    let a = b.ins().fmul(n, ln2_hi);
-    let r = b.ins().fsub(x, a);
-    let c = b.ins().fmul(n, ln2_lo);
-    let r = b.ins().fsub(r, c);
+    let ln2_hi = constant(b, ty, -0.693_145_75);
+    let ln2_lo = constant(b, ty, -1.428_606_8e-6);
+    let r = mul_add(b, n, ln2_hi, x);
+    let r = mul_add(b, n, ln2_lo, r);
     let p = poly(b, ty, r, &[1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0]);
     // bits(shifted) - bits(MAGIC) = n; + 127 biases it; << 23 places it in the exponent.
     let nb = b.ins().bitcast(int_type(ty), bits(), shifted);
@@ -160,10 +195,7 @@ pub fn sigmoid(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
 /// minimax fit (degrees 13 over 8, the form XLA and Eigen use for f32), one division and no
 /// exp.
 pub fn erf(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
-    let hi = constant(b, ty, 4.0);
-    let lo = constant(b, ty, -4.0);
-    let x = b.ins().fmin(x, hi);
-    let x = b.ins().fmax(x, lo);
+    let x = clamp(b, ty, x, -4.0, 4.0);
     let x2 = b.ins().fmul(x, x);
     let p = poly(
         b,

@@ -15,7 +15,7 @@
 use cranelift_codegen::ir::{types, InstBuilder, Type, Value};
 use cranelift_frontend::{FunctionBuilder, Variable};
 
-use super::loops::{address, columns, mem, range};
+use super::loops::{address, columns, columns_unrolled, mem, range};
 use super::math::{self, Combine};
 
 /// What `reduce_*` computes.
@@ -130,31 +130,41 @@ fn splat(b: &mut FunctionBuilder, ty: Type, s: Value) -> Value {
     }
 }
 
-/// Accumulators for a fold over columns: one 4-lane, one scalar (the tail).
+/// Accumulators for a fold over columns: two 4-lane (two dependency chains), one scalar (the
+/// tail).
 struct Accumulator {
-    vector: Variable,
+    vector: [Variable; 2],
     scalar: Variable,
 }
 
 impl Accumulator {
     fn new(b: &mut FunctionBuilder, init: f32) -> Accumulator {
-        let (vector, scalar) = (b.declare_var(types::F32X4), b.declare_var(types::F32));
+        let vector = [b.declare_var(types::F32X4), b.declare_var(types::F32X4)];
+        let scalar = b.declare_var(types::F32);
         let s = b.ins().f32const(init);
         let v = b.ins().splat(types::F32X4, s);
-        b.def_var(vector, v);
+        vector.iter().for_each(|&var| b.def_var(var, v));
         b.def_var(scalar, s);
         Accumulator { vector, scalar }
     }
 
-    fn add(&self, b: &mut FunctionBuilder, ty: Type, how: Combine, v: Value) {
-        let var = if ty == types::F32 { self.scalar } else { self.vector };
+    /// Replaces the accumulator of this lane type and slot by `f(accumulator)`.
+    fn update(
+        &self,
+        b: &mut FunctionBuilder,
+        ty: Type,
+        slot: usize,
+        f: impl FnOnce(&mut FunctionBuilder, Value) -> Value,
+    ) {
+        let var = if ty == types::F32 { self.scalar } else { self.vector[slot] };
         let acc = b.use_var(var);
-        let next = how.apply(b, acc, v);
+        let next = f(b, acc);
         b.def_var(var, next);
     }
 
     fn total(&self, b: &mut FunctionBuilder, how: Combine) -> Value {
-        let (v, s) = (b.use_var(self.vector), b.use_var(self.scalar));
+        let (v0, v1, s) = (b.use_var(self.vector[0]), b.use_var(self.vector[1]), b.use_var(self.scalar));
+        let v = how.apply(b, v0, v1);
         how.across(b, v, s)
     }
 }
@@ -167,9 +177,9 @@ fn fold_row(
     mut value: impl FnMut(&mut FunctionBuilder, Type, Value) -> Value,
 ) -> Value {
     let acc = Accumulator::new(b, how.identity());
-    columns(b, len as i64, true, |b, ty, c| {
+    columns_unrolled(b, len as i64, |b, ty, c, slot| {
         let v = value(b, ty, c);
-        acc.add(b, ty, how, v);
+        acc.update(b, ty, slot, |b, a| how.apply(b, a, v));
     });
     acc.total(b, how)
 }
@@ -188,7 +198,7 @@ fn softmax(
     let prologue = scale != 1.0 || mask.is_some();
     let vectorize = mask.is_none_or(|(_, cs)| cs == 0 || cs == 1);
     let acc = Accumulator::new(b, f32::NEG_INFINITY);
-    columns(b, len as i64, vectorize, |b, ty, c| {
+    let mut pass = |b: &mut FunctionBuilder, ty: Type, c: Value, slot: usize| {
         let mut v = load(b, ty, x, c);
         if prologue {
             if scale != 1.0 {
@@ -211,12 +221,18 @@ fn softmax(
             }
             store(b, v, out, c);
         }
-        acc.add(b, ty, Combine::Max, v);
-    });
+        // A NaN score is skipped here; its exponential makes the row NaN below.
+        acc.update(b, ty, slot, |b, a| math::max_skipping_nan(b, ty, a, v));
+    };
+    if vectorize {
+        columns_unrolled(b, len as i64, &mut pass);
+    } else {
+        columns(b, len as i64, false, |b, ty, c| pass(b, ty, c, 0));
+    }
     let max = acc.total(b, Combine::Max);
     let src = if prologue { out } else { x };
     let sum = Accumulator::new(b, 0.0);
-    columns(b, len as i64, true, |b, ty, c| {
+    columns_unrolled(b, len as i64, |b, ty, c, slot| {
         let v = load(b, ty, src, c);
         let m = splat(b, ty, max);
         let shifted = b.ins().fsub(v, m);
@@ -224,7 +240,7 @@ fn softmax(
         if !log {
             store(b, e, out, c);
         }
-        sum.add(b, ty, Combine::Add, e);
+        sum.update(b, ty, slot, |b, a| b.ins().fadd(a, e));
     });
     let total = sum.total(b, Combine::Add);
     if log {
@@ -274,11 +290,13 @@ fn layer_norm(b: &mut FunctionBuilder, len: usize, x: Value, scale: Value, bias:
         let d = b.ins().fsub(v, m);
         let n = b.ins().fmul(d, k);
         let s = load(b, ty, scale, c);
-        let mut y = b.ins().fmul(n, s);
-        if let Some(bias) = bias {
-            let bv = load(b, ty, bias, c);
-            y = b.ins().fadd(y, bv);
-        }
+        let y = match bias {
+            Some(bias) => {
+                let bv = load(b, ty, bias, c);
+                math::mul_add(b, n, s, bv)
+            }
+            None => b.ins().fmul(n, s),
+        };
         store(b, y, out, c);
     });
 }

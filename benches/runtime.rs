@@ -1,0 +1,83 @@
+//! The runtime's speed: the SGEMM (micro-kernel and blocking) at 1024^3 and at a ResNet-18
+//! convolution's GEMM shape, every seeds fusion pattern fused and unfused at the seeds' shapes,
+//! the shared CNNs end to end, and JIT compile time for ResNet-18 (the target: under
+//! 300 ms). One thread throughout, so the numbers compare with `smelt calibrate` and the
+//! ONNX Runtime table in BENCHMARKS.md. `cargo bench --bench runtime [-- FILTER]`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use smelt_compiler::onnx::{import_file, ImportOptions};
+use smelt_compiler::Module;
+use smelt_runtime::exec::Executable;
+use smelt_runtime::gemm::{sgemm, View};
+use std::path::Path;
+use std::time::Duration;
+
+fn sgemm_shapes(c: &mut Criterion) {
+    smelt_runtime::gemm::set_threads(1);
+    let mut group = c.benchmark_group("sgemm");
+    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    // (m, k, n): square, and ResNet-18 layer1's 3x3 convolution as im2col GEMM.
+    for (m, k, n) in [(1024, 1024, 1024), (64, 576, 3136)] {
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.1).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.1).collect();
+        let mut out = vec![0.0f32; m * n];
+        group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        group.bench_function(BenchmarkId::from_parameter(format!("{m}x{k}x{n}")), |bench| {
+            bench.iter(|| {
+                sgemm(&View::row_major(&a, m, k), &View::row_major(&b, k, n), &mut out, n, false, &|_, _, _, _| {})
+            })
+        });
+    }
+    group.finish();
+}
+
+fn run_bench(group: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>, id: String, module: Module) {
+    let inputs = smelt::measure::random_inputs(&module).expect("inputs");
+    let mut exe = Executable::compile(module).expect("compiles");
+    let encoded = exe.encode_inputs(&inputs).expect("inputs encode");
+    group.bench_function(id, |bench| bench.iter(|| exe.run_encoded(&encoded).expect("runs")));
+}
+
+fn seed_patterns(c: &mut Criterion) {
+    smelt_runtime::gemm::set_threads(1);
+    let mut group = c.benchmark_group("seed_patterns");
+    group.sample_size(20).measurement_time(Duration::from_secs(2));
+    for case in smelt::calibrate::cases(&["all".to_string()], false) {
+        let shape: Vec<String> = case.shape.iter().map(u64::to_string).collect();
+        let unfused = case.module().expect("pattern builds");
+        let mut fused = unfused.clone();
+        smelt_passes::run_pipeline(&mut fused, "builtin.module(fuse)").expect("fuses");
+        let name = format!("{}/{}", case.name, shape.join("x"));
+        run_bench(&mut group, format!("{name}/unfused"), unfused);
+        run_bench(&mut group, format!("{name}/fused"), fused);
+    }
+    group.finish();
+}
+
+fn model(file: &str) -> Option<Module> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/models").join(file);
+    let mut m = import_file(&path, &ImportOptions::default()).ok()?;
+    smelt_passes::run_pipeline(&mut m, smelt_passes::DEFAULT_PIPELINE).ok()?;
+    Some(m)
+}
+
+fn models(c: &mut Criterion) {
+    smelt_runtime::gemm::set_threads(1);
+    let mut group = c.benchmark_group("models");
+    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    for file in ["resnet18.onnx", "mobilenet_v2.onnx"] {
+        if let Some(m) = model(file) {
+            run_bench(&mut group, format!("{file}/fused"), m);
+        }
+    }
+    group.finish();
+    let mut group = c.benchmark_group("jit_compile");
+    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    if let Some(m) = model("resnet18.onnx") {
+        group.bench_function("resnet18.onnx", |bench| bench.iter(|| Executable::compile(m.clone()).expect("compiles")));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sgemm_shapes, seed_patterns, models);
+criterion_main!(benches);
