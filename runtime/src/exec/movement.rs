@@ -177,16 +177,10 @@ impl Lower {
         let mut steps: Vec<Step> = Vec::new();
         if let Some((os, value)) = fill {
             let to = Operand::new(out_loc(0), dense_strides(&os));
-            let mut dims = os.clone();
-            let mut to = to;
-            if bytes == 8 {
-                dims.push(2);
-                to.strides = to.strides.iter().map(|s| s * 2).chain([1]).collect();
-            }
-            steps.push(self.strided(vec![Ew::Const(value)], 0, &dims, vec![to])?);
+            steps.push(self.move_elements(Ew::Const(value), &os, vec![to], bytes)?);
         }
         for (dims, from, to) in pieces {
-            steps.push(self.copy(&dims, from, to, bytes)?);
+            steps.push(self.move_elements(Ew::Input(0), &dims, vec![from, to], bytes)?);
         }
         *self.info.native_steps.entry(o.name().to_string()).or_default() += 1;
         Ok(Some(Box::new(move |base| steps.iter().try_for_each(|s| s(base)))))

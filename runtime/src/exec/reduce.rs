@@ -7,12 +7,10 @@ use smelt_compiler::dialect::infer::normalize_axis;
 use smelt_compiler::dialect::OpView;
 use smelt_compiler::ir::OpId;
 
+use super::strided::ELEMENTS_PER_WORKER;
 use super::{f32_value, resolve, shape, tensor_of, Loc, Lower, Step};
 use crate::gemm::Shared;
 use crate::jit::{PoolProgram, RangeFn, Reduction, RowOp, RowProgram};
-
-/// Below this many elements per worker a split costs more than it saves.
-const ELEMENTS_PER_WORKER: usize = 16 * 1024;
 
 /// A step calling `f` over `0..count` rows or planes of `work` elements each, split over the
 /// workers.

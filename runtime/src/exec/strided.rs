@@ -31,7 +31,7 @@ pub(super) fn dense_strides(shape: &[u64]) -> Vec<i64> {
 }
 
 /// Below this many elements per worker a split costs more than it saves.
-const ELEMENTS_PER_WORKER: usize = 16 * 1024;
+pub(super) const ELEMENTS_PER_WORKER: usize = 16 * 1024;
 
 impl Lower {
     /// A step computing `ops` (whose `Input(i)` reads `operands[i]`) at every index of `dims`
@@ -101,26 +101,26 @@ impl Lower {
         }))
     }
 
-    /// A copy from one strided view to another over `dims`; `element_bytes` 4 or 8 (an 8-byte
-    /// element moves as two f32 lanes: loads and stores keep the bits).
-    pub(super) fn copy(
+    /// [`Lower::strided`] for a program that only moves elements — a copy (`Ew::Input(0)`
+    /// from the first operand into the second) or a fill (`Ew::Const`, zero bits for 8-byte
+    /// elements) — of 4- or 8-byte elements: an 8-byte element moves as two f32 lanes (loads
+    /// and stores keep the bits).
+    pub(super) fn move_elements(
         &mut self,
+        op: Ew,
         dims: &[u64],
-        from: Operand,
-        to: Operand,
+        operands: Vec<Operand>,
         element_bytes: usize,
     ) -> Result<Step, String> {
         match element_bytes {
-            4 => self.strided(vec![Ew::Input(0)], 0, dims, vec![from, to]),
+            4 => self.strided(vec![op], 0, dims, operands),
             8 => {
                 let widen = |o: Operand| {
-                    let mut strides: Vec<i64> = o.strides.iter().map(|s| s * 2).collect();
-                    strides.push(1);
+                    let strides = o.strides.iter().map(|s| s * 2).chain([1]).collect();
                     Operand { loc: o.loc, offset: o.offset * 2, strides }
                 };
-                let mut dims = dims.to_vec();
-                dims.push(2);
-                self.strided(vec![Ew::Input(0)], 0, &dims, vec![widen(from), widen(to)])
+                let dims: Vec<u64> = dims.iter().copied().chain([2]).collect();
+                self.strided(vec![op], 0, &dims, operands.into_iter().map(widen).collect())
             }
             n => Err(format!("no copy for {n}-byte elements")),
         }
