@@ -9,15 +9,13 @@
 //!   an anchor (conv2d, matmul, gemm) with its elementwise epilogue runs as the packed GEMM
 //!   ([`crate::gemm`]) or the direct depthwise loop, the epilogue JIT-compiled and applied to
 //!   each finished block of the output; a run of elementwise ops is one JIT-compiled loop
-//!   ([`crate::jit`]); anything else runs through the reference semantics (f64), counted in
+//!   ([`crate::jit`]); reductions, pools and data movement are JIT row, pool and copy programs
+//!   (`reduce`, `movement`, `strided`); attention and run-time gathers are native routines;
+//!   anything else runs through the reference semantics (f64), counted in
 //!   [`ExecInfo::reference_steps`] so it is never silent.
 
 use crate::gemm::{sgemm_prepacked, Shared, View};
 use crate::jit::{Elementwise, Ew, EwFn, Jit};
-
-mod movement;
-mod reduce;
-mod strided;
 use crate::ops::for_each_index;
 use smelt_compiler::attributes::{Attribute, DenseElements, DenseStorage};
 use smelt_compiler::dialect::eval::evaluate;
@@ -26,6 +24,10 @@ use smelt_compiler::ir::{Module, OpId, ValueId};
 use smelt_compiler::{ElementType, TensorType};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+mod movement;
+mod reduce;
+mod strided;
 
 /// What compilation produced, for reports.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -38,7 +40,7 @@ pub struct ExecInfo {
     pub depthwise_steps: usize,
     /// Of the `gemm_steps`, convolutions run as Winograd F(2x2, 3x3).
     pub winograd_steps: usize,
-    /// Ops run by native routines ([`crate::ops`]), by name.
+    /// Ops run by native lowerings (JIT row, pool and copy programs; [`crate::ops`]), by name.
     pub native_steps: std::collections::BTreeMap<String, usize>,
     /// Ops run through the reference semantics, by name.
     pub reference_steps: std::collections::BTreeMap<String, usize>,
@@ -586,18 +588,16 @@ impl Lower {
         };
         let out = self.locs[&o.result()];
         let f32_io = o.operands().iter().chain(o.results()).all(|&v| f32_value(&m, v));
-        let axis_of = |rank: usize, default: i64| {
-            let a = o.attr("axis").and_then(Attribute::as_int).unwrap_or(default);
-            if a < 0 {
-                a + rank as i64
-            } else {
-                a
-            }
-        };
         let slice = |p: *mut u8, n: usize| unsafe { std::slice::from_raw_parts(p as *const f32, n) };
         let slice_mut = |p: *mut u8, n: usize| unsafe { std::slice::from_raw_parts_mut(p as *mut f32, n) };
         let step: Step = match o.name() {
-            "smelt.gather" if out_t.element.byte_size() == 4 && axis_of(input(0)?.1.len(), 0) == 0 => {
+            "smelt.gather"
+                if out_t.element.byte_size() == 4
+                    && smelt_compiler::dialect::infer::normalize_axis(
+                        o.attr("axis").and_then(Attribute::as_int).unwrap_or(0),
+                        input(0)?.1.len(),
+                    )? == 0 =>
+            {
                 let (x, xs, _) = input(0)?;
                 let (idx, is, ie) = input(1)?;
                 if ie != ElementType::I64 || xs.is_empty() {
