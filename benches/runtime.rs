@@ -1,5 +1,5 @@
-//! The runtime's speed: the SGEMM (micro-kernel and blocking) at 1024^3 and at a ResNet-18
-//! convolution's GEMM shape, every seeds fusion pattern fused and unfused at the seeds' shapes,
+//! The runtime's speed: the SGEMM (micro-kernel and blocking) at 1024^3, at a ResNet-18
+//! convolution's GEMM shape and at two MobileNet-V2 pointwise shapes, every seeds fusion pattern fused and unfused at the seeds' shapes,
 //! the shared CNNs end to end, and JIT compile time for ResNet-18 (the target: under
 //! 300 ms). One thread throughout, so the numbers compare with `smelt calibrate` and the
 //! ONNX Runtime table in BENCHMARKS.md. `cargo bench --bench runtime [-- FILTER]`.
@@ -16,8 +16,10 @@ fn sgemm_shapes(c: &mut Criterion) {
     smelt_runtime::gemm::set_threads(1);
     let mut group = c.benchmark_group("sgemm");
     group.sample_size(10).measurement_time(Duration::from_secs(5));
-    // (m, k, n): square, and ResNet-18 layer1's 3x3 convolution as im2col GEMM.
-    for (m, k, n) in [(1024, 1024, 1024), (64, 576, 3136)] {
+    // (m, k, n): square, ResNet-18 layer1's 3x3 convolution as im2col GEMM, and MobileNet-V2's
+    // 1x1 convolutions with few input channels (K = 16) or few output channels (M = 24, where
+    // B is read in place rather than packed).
+    for (m, k, n) in [(1024, 1024, 1024), (64, 576, 3136), (96, 16, 12544), (24, 144, 3136)] {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.1).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.1).collect();
         let mut out = vec![0.0f32; m * n];

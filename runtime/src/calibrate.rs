@@ -55,7 +55,7 @@ pub fn micro_kernel_gflops(trials: usize) -> f64 {
         for _ in 0..CALLS {
             // SAFETY: a, b and c hold exactly one MR x KC panel, one KC x NR panel and one
             // MR x NR tile with row stride NR.
-            unsafe { kernel(KC, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), gemm::NR, true) };
+            unsafe { kernel(KC, a.as_ptr(), b.as_ptr(), gemm::NR, c.as_mut_ptr(), gemm::NR, true, std::ptr::null()) };
         }
         black_box(&mut c);
     });

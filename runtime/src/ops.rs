@@ -3,7 +3,7 @@
 //! its JIT softmax, and gathers by indices known only at run time. Each works on dense
 //! row-major slices whose shapes the executor checked at compile time.
 
-use crate::gemm::{sgemm, RightOperand, View, NR};
+use crate::gemm::{sgemm, Post, RightOperand, View, NR};
 
 /// Rows of `x` (`row_len` elements each) picked by `indices` (negative counts from the end).
 pub fn gather_rows(x: &[f32], rows: usize, row_len: usize, indices: &[i64], out: &mut [f32]) -> Result<(), String> {
@@ -127,103 +127,244 @@ impl RightOperand for Im2col<'_> {
     }
 }
 
-/// One depthwise-convolution plane: `out = x (*) k`, `scratch` reused between planes.
+/// A depthwise convolution's per-plane routine, planned once for its geometry:
+/// `out = post(x (*) k)` for one channel.
 ///
-/// Stride 1: the input is copied once into a zero-padded plane whose rows are as wide as an
-/// output row plus the kernel, so every tap is one long multiply-add over the whole plane
-/// (MobileNet's 7- and 14-wide rows would otherwise be all loop overhead and remainders);
-/// the columns past each output row are computed and dropped. Other strides accumulate rows
-/// one tap at a time over the output columns whose input is in range.
-pub fn depthwise_plane(x: &[f32], k: &[f32], out: &mut [f32], g: &Window, scratch: &mut Vec<f32>) {
+/// Undilated windows of any stride: the zero-padded input is split into `sh x sw` phases (phase
+/// (py, px) holds padded rows py, py + sh, ... and columns px, px + sw, ...), so tap (ky, kx) of
+/// output row oy reads phase (ky % sh, kx % sw) contiguously at row oy + ky / sh, column
+/// ox + kx / sw. Every output vector is then one register accumulating all taps, with the
+/// bias and clamp applied before its only store. Dilated windows take a row-by-row loop.
+pub struct Depthwise {
+    window: Window,
+    phases: Phases,
+    /// Per tap (row-major over the kernel): its element offset for output (0, 0).
+    taps: Vec<usize>,
+    /// Every [`DW_LANES`]-wide output vector, row-major: (offset in a phase, offset in the
+    /// output). A row's last vector may run past the row into the next ones, which later
+    /// vectors then overwrite; only vectors running past the plane are stored masked.
+    vectors: Vec<(u32, u32)>,
+}
+
+impl Depthwise {
+    pub fn new(window: Window) -> Depthwise {
+        let phases = Phases::new(&window);
+        let [kh, kw] = window.kernel;
+        let taps = (0..kh * kw).map(|t| phases.tap(t / kw, t % kw)).collect();
+        let vectors = (0..window.ho)
+            .flat_map(|oy| {
+                (0..window.wo).step_by(DW_LANES).map(move |ox| (oy * phases.pitch + ox, oy * window.wo + ox))
+            })
+            .map(|(from, to)| (from as u32, to as u32))
+            .collect();
+        Depthwise { window, phases, taps, vectors }
+    }
+
+    /// One plane: input `x`, taps `k` (`kh x kw`), output `out`; `scratch` is reused between
+    /// planes.
+    pub fn plane(&self, x: &[f32], k: &[f32], out: &mut [f32], post: &Post, scratch: &mut Vec<f32>) {
+        let g = &self.window;
+        if out.is_empty() {
+            return;
+        }
+        if g.dilations != [1, 1] {
+            depthwise_plane_body(x, k, out, g);
+            let bias = post.bias_at(0, 0);
+            for v in out.iter_mut() {
+                *v = post.apply(*v, bias);
+            }
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the features were just detected.
+            return unsafe { self.plane_avx2(x, k, out, post, scratch) };
+        }
+        self.phases.fill(x, g, scratch, every_nth);
+        self.convolve(scratch, k, out, post)
+    }
+
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        // SAFETY: the features were just detected.
-        return unsafe { depthwise_plane_avx2(x, k, out, g, scratch) };
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn plane_avx2(&self, x: &[f32], k: &[f32], out: &mut [f32], post: &Post, scratch: &mut Vec<f32>) {
+        use std::arch::x86_64::__m256;
+        self.phases.fill(x, &self.window, scratch, |from, stride, to| {
+            let done = if stride == 2 { every_second_avx2(from, to) } else { 0 };
+            every_nth(&from[done * stride..], stride, &mut to[done..]);
+        });
+        let weight = |t: usize| (self.taps[t], std::arch::x86_64::_mm256_set1_ps(k[t]));
+        // A 3x3 window's taps in an array, so the tap loop unrolls with its offsets in registers.
+        if self.taps.len() == 9 {
+            let taps: [(usize, __m256); 9] = std::array::from_fn(weight);
+            self.convolve_avx2(&taps, scratch, out, post)
+        } else {
+            let taps: Vec<(usize, __m256)> = (0..self.taps.len()).map(weight).collect();
+            self.convolve_avx2(&taps, scratch, out, post)
+        }
     }
-    depthwise_dispatch(x, k, out, g, scratch)
+
+    fn convolve(&self, phases: &[f32], k: &[f32], out: &mut [f32], post: &Post) {
+        let bias = post.bias_at(0, 0);
+        for (oy, row) in out.chunks_exact_mut(self.window.wo).enumerate() {
+            for (ox, o) in row.iter_mut().enumerate() {
+                let at = oy * self.phases.pitch + ox;
+                let sum = self.taps.iter().zip(k).fold(0.0f32, |acc, (&off, &w)| phases[at + off].mul_add(w, acc));
+                *o = post.apply(sum, bias);
+            }
+        }
+    }
+
+    /// Four output vectors at a time, four independent multiply-add chains (the planes of
+    /// MobileNet's later layers are 7 to 28 wide: a row alone has too few vectors to hide
+    /// the chains' latency).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn convolve_avx2(
+        &self,
+        taps: &[(usize, std::arch::x86_64::__m256)],
+        phases: &[f32],
+        out: &mut [f32],
+        post: &Post,
+    ) {
+        use std::arch::x86_64::*;
+        let (bias, lo, hi) = (_mm256_set1_ps(post.bias_at(0, 0)), _mm256_set1_ps(post.lo), _mm256_set1_ps(post.hi));
+        let (src, dst) = (phases.as_ptr(), out.as_mut_ptr());
+        let finish = |acc: __m256| _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_add_ps(acc, bias)));
+        let vector = |from: u32| {
+            let from = src.add(from as usize);
+            taps.iter()
+                .fold(_mm256_setzero_ps(), |acc, &(off, w)| _mm256_fmadd_ps(_mm256_loadu_ps(from.add(off)), w, acc))
+        };
+        // Vectors ending past the plane are stored masked (not into the next plane).
+        let whole = self.vectors.partition_point(|&(_, to)| to as usize + DW_LANES <= out.len());
+        let (safe, ends) = self.vectors.split_at(whole);
+        let mut groups = safe.chunks_exact(4);
+        for group in &mut groups {
+            let from: [*const f32; 4] = std::array::from_fn(|i| src.add(group[i].0 as usize));
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for &(off, w) in taps {
+                for (a, f) in acc.iter_mut().zip(from) {
+                    *a = _mm256_fmadd_ps(_mm256_loadu_ps(f.add(off)), w, *a);
+                }
+            }
+            // In row order: a vector running past its row is overwritten by the next.
+            for (a, &(_, to)) in acc.into_iter().zip(group) {
+                _mm256_storeu_ps(dst.add(to as usize), finish(a));
+            }
+        }
+        for &(from, to) in groups.remainder() {
+            _mm256_storeu_ps(dst.add(to as usize), finish(vector(from)));
+        }
+        for &(from, to) in ends {
+            let lanes = out.len() - to as usize;
+            let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            _mm256_maskstore_ps(dst.add(to as usize), mask, finish(vector(from)));
+        }
+    }
 }
 
+/// The phase split of one padded plane (see [`Depthwise`]).
+struct Phases {
+    /// Row and column strides: the phase grid.
+    sh: usize,
+    sw: usize,
+    /// Rows and pitch of each phase; the pitch leaves room for a whole last vector per row.
+    rows: usize,
+    pitch: usize,
+}
+
+/// Output columns an AVX2 step computes; the phase pitch is rounded so a row's last step
+/// reads inside its phase.
+const DW_LANES: usize = 8;
+
+impl Phases {
+    fn new(g: &Window) -> Phases {
+        let [kh, kw] = g.kernel;
+        let [sh, sw] = g.strides;
+        let rows = ((g.ho.max(1) - 1) * sh + kh).div_ceil(sh);
+        let pitch = g.wo.div_ceil(DW_LANES) * DW_LANES + (kw - 1) / sw;
+        Phases { sh, sw, rows, pitch }
+    }
+
+    fn len(&self) -> usize {
+        self.sh * self.sw * self.rows * self.pitch
+    }
+
+    /// Element offset of tap (ky, kx) for output (0, 0).
+    fn tap(&self, ky: usize, kx: usize) -> usize {
+        ((ky % self.sh * self.sw + kx % self.sw) * self.rows + ky / self.sh) * self.pitch + kx / self.sw
+    }
+
+    /// Scatters `x` into the zero-padded phases (`scratch`), copying strided runs with
+    /// `every_nth`. Every plane writes the same elements, so the padding is zeroed only when
+    /// `scratch` is first sized for these phases.
+    #[inline(always)]
+    fn fill(&self, x: &[f32], g: &Window, scratch: &mut Vec<f32>, every_nth: impl Fn(&[f32], usize, &mut [f32])) {
+        let [top, left] = g.pads;
+        let sw = self.sw;
+        if scratch.len() != self.len() {
+            scratch.clear();
+            scratch.resize(self.len(), 0.0);
+        }
+        let used = g.w.min((self.pitch * sw).saturating_sub(left));
+        // Per column phase: the first input column it takes, where that lands, and how many
+        // (padded column c = ix + left is phase c % sw, column c / sw). Divisions are slow
+        // enough to matter per row, so they happen once here.
+        let columns: Vec<(usize, usize, usize)> = (0..sw)
+            .map(|px| {
+                let first = (px + sw - left % sw) % sw;
+                let at = (first + left) / sw;
+                (first, at, (self.pitch - at).min(used.saturating_sub(first).div_ceil(sw)))
+            })
+            .collect();
+        let (mut py, mut pr) = (top % self.sh, top / self.sh);
+        for iy in 0..g.h {
+            if pr >= self.rows {
+                break;
+            }
+            let input = &x[iy * g.w..][..used];
+            for (px, &(first, at, n)) in columns.iter().enumerate() {
+                let row = ((py * sw + px) * self.rows + pr) * self.pitch + at;
+                let to = &mut scratch[row..][..n];
+                if sw == 1 {
+                    to.copy_from_slice(&input[first..first + n]);
+                    continue;
+                }
+                every_nth(&input[first..], sw, to);
+            }
+            py += 1;
+            if py == self.sh {
+                (py, pr) = (0, pr + 1);
+            }
+        }
+    }
+}
+
+/// `to[j] = from[j * stride]` for every `j` of `to`.
+#[inline(always)]
+fn every_nth(from: &[f32], stride: usize, to: &mut [f32]) {
+    for (j, t) in to.iter_mut().enumerate() {
+        *t = from[j * stride];
+    }
+}
+
+/// The even elements of `from` into `to`, eight at a time while 16 remain; returns how many.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn depthwise_plane_avx2(x: &[f32], k: &[f32], out: &mut [f32], g: &Window, scratch: &mut Vec<f32>) {
-    depthwise_dispatch(x, k, out, g, scratch)
-}
-
-#[inline(always)]
-fn depthwise_dispatch(x: &[f32], k: &[f32], out: &mut [f32], g: &Window, scratch: &mut Vec<f32>) {
-    match (g.strides, g.dilations) {
-        ([1, 1], [1, 1]) => depthwise_wide_body(x, k, out, g, scratch),
-        (_, [1, 1]) => depthwise_phased_body(x, k, out, g, scratch),
-        _ => depthwise_plane_body(x, k, out, g),
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn every_second_avx2(from: &[f32], to: &mut [f32]) -> usize {
+    use std::arch::x86_64::*;
+    let mut j = 0;
+    while j + 8 <= to.len() && 2 * j + 16 <= from.len() {
+        let (a, b) = (_mm256_loadu_ps(from.as_ptr().add(2 * j)), _mm256_loadu_ps(from.as_ptr().add(2 * j + 8)));
+        // Per 128-bit lane a0 a2 b0 b2 | a4 a6 b4 b6, then the middle 64-bit pairs swapped.
+        let even = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
+        let even = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(even)));
+        _mm256_storeu_ps(to.as_mut_ptr().add(j), even);
+        j += 8;
     }
-}
-
-/// Strided: the padded input split into `stride` column phases (phase p holds columns
-/// p, p + stride, ...), so each tap reads its phase contiguously: output column ox of tap kx is
-/// phase kx % stride, column ox + kx / stride.
-#[inline(always)]
-fn depthwise_phased_body(x: &[f32], k: &[f32], out: &mut [f32], g: &Window, scratch: &mut Vec<f32>) {
-    let [kh, kw] = g.kernel;
-    let [sh, sw] = g.strides;
-    let [top, left] = g.pads;
-    let rows = (g.ho - 1) * sh + kh;
-    let pitch = g.wo + (kw - 1) / sw;
-    scratch.clear();
-    scratch.resize(sw * rows * pitch, 0.0);
-    for r in 0..rows {
-        let Some(iy) = (r as isize - top as isize).try_into().ok().filter(|&iy: &usize| iy < g.h) else { continue };
-        let input = &x[iy * g.w..(iy + 1) * g.w];
-        for phase in 0..sw {
-            let row = &mut scratch[(phase * rows + r) * pitch..][..pitch];
-            for (c, v) in row.iter_mut().enumerate() {
-                // Padded column c * sw + phase is input column c * sw + phase - left.
-                if let Some(&x) = (c * sw + phase).checked_sub(left).and_then(|ix| input.get(ix)) {
-                    *v = x;
-                }
-            }
-        }
-    }
-    out.fill(0.0);
-    for (oy, o) in out.chunks_exact_mut(g.wo).enumerate() {
-        for ky in 0..kh {
-            for kx in 0..kw {
-                let weight = k[ky * kw + kx];
-                let row = ((kx % sw) * rows + oy * sh + ky) * pitch + kx / sw;
-                for (o, &v) in o.iter_mut().zip(&scratch[row..row + g.wo]) {
-                    *o = v.mul_add(weight, *o);
-                }
-            }
-        }
-    }
-}
-
-#[inline(always)]
-fn depthwise_wide_body(x: &[f32], k: &[f32], out: &mut [f32], g: &Window, scratch: &mut Vec<f32>) {
-    let [kh, kw] = g.kernel;
-    let [top, left] = g.pads;
-    let (pitch, rows) = (g.wo + kw - 1, g.ho + kh - 1);
-    // The padded plane (plus kw - 1 zeros the last tap reads past its end), then the wide output.
-    let padded_len = rows * pitch + kw - 1;
-    scratch.clear();
-    scratch.resize(padded_len + g.ho * pitch, 0.0);
-    let (padded, wide) = scratch.split_at_mut(padded_len);
-    for (r, row) in padded.chunks_exact_mut(pitch).enumerate().take(rows) {
-        let Some(iy) = (r as isize - top as isize).try_into().ok().filter(|&iy: &usize| iy < g.h) else { continue };
-        let (from, to) = (left.min(pitch), (left + g.w).min(pitch));
-        row[from..to].copy_from_slice(&x[iy * g.w..iy * g.w + (to - from)]);
-    }
-    for ky in 0..kh {
-        for kx in 0..kw {
-            let weight = k[ky * kw + kx];
-            let src = &padded[ky * pitch + kx..][..wide.len()];
-            for (o, &v) in wide.iter_mut().zip(src) {
-                *o = v.mul_add(weight, *o);
-            }
-        }
-    }
-    for (o, w) in out.chunks_exact_mut(g.wo).zip(wide.chunks_exact(pitch)) {
-        o.copy_from_slice(&w[..g.wo]);
-    }
+    j
 }
 
 #[inline(always)]
@@ -306,39 +447,62 @@ mod tests {
 
     #[test]
     fn depthwise_planes_match_a_direct_loop() {
-        let (h, w) = (7, 6);
-        let x: Vec<f32> = (0..h * w).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
-        let k: Vec<f32> = (0..9).map(|i| i as f32 * 0.25 - 1.0).collect();
-        for (stride, pad, dilation) in [(1, 1, 1), (2, 0, 1), (2, 2, 2), (1, 0, 2), (1, 0, 1), (1, 2, 1)] {
-            let span = dilation * 2 + 1;
-            let ho = (h + 2 * pad - span) / stride + 1;
-            let wo = (w + 2 * pad - span) / stride + 1;
-            let g = Window {
-                h,
-                w,
-                ho,
-                wo,
-                kernel: [3, 3],
-                strides: [stride, stride],
-                pads: [pad, pad],
-                dilations: [dilation, dilation],
-            };
-            let mut conv = vec![f32::NAN; ho * wo];
-            depthwise_plane(&x, &k, &mut conv, &g, &mut Vec::new());
-            for oy in 0..ho {
-                for ox in 0..wo {
-                    let mut sum = 0.0f32;
-                    for ky in 0..3 {
-                        for kx in 0..3 {
-                            let iy = (oy * stride + ky * dilation) as isize - pad as isize;
-                            let ix = (ox * stride + kx * dilation) as isize - pad as isize;
-                            if iy >= 0 && iy < h as isize && ix >= 0 && ix < w as isize {
-                                let v = x[iy as usize * w + ix as usize];
-                                sum += v * k[ky * 3 + kx];
+        let k: Vec<f32> = (0..15).map(|i| i as f32 * 0.25 - 1.0).collect();
+        let post = Post { bias: crate::gemm::Bias::Rows(&[0.5]), lo: -2.0, hi: 3.0 };
+        for (h, w) in [(7, 6), (13, 37)] {
+            let x: Vec<f32> = (0..h * w).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+            for ([sh, sw], pad, dilation, [kh, kw]) in [
+                ([1, 1], 1, 1, [3, 3]),
+                ([2, 2], 0, 1, [3, 3]),
+                ([2, 2], 2, 2, [3, 3]),
+                ([1, 1], 0, 2, [3, 3]),
+                ([1, 1], 0, 1, [3, 3]),
+                ([1, 1], 2, 1, [3, 3]),
+                ([2, 2], 1, 1, [3, 3]),
+                ([1, 2], 2, 1, [5, 3]),
+                ([3, 1], 1, 1, [3, 5]),
+            ] {
+                let ho = (h + 2 * pad - dilation * (kh - 1) - 1) / sh + 1;
+                let wo = (w + 2 * pad - dilation * (kw - 1) - 1) / sw + 1;
+                let g = Window {
+                    h,
+                    w,
+                    ho,
+                    wo,
+                    kernel: [kh, kw],
+                    strides: [sh, sw],
+                    pads: [pad, pad],
+                    dilations: [dilation, dilation],
+                };
+                let mut conv = vec![f32::NAN; ho * wo];
+                let mut clamped = vec![f32::NAN; ho * wo];
+                let plan = Depthwise::new(g);
+                plan.plane(&x, &k, &mut conv, &Post::NONE, &mut Vec::new());
+                plan.plane(&x, &k, &mut clamped, &post, &mut Vec::new());
+                let mut portable = vec![f32::NAN; ho * wo];
+                if dilation == 1 {
+                    let mut phases = Vec::new();
+                    plan.phases.fill(&x, &plan.window, &mut phases, every_nth);
+                    plan.convolve(&phases, &k, &mut portable, &post);
+                    assert_eq!(portable, clamped, "the portable loop agrees");
+                }
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let mut sum = 0.0f32;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * sh + ky * dilation) as isize - pad as isize;
+                                let ix = (ox * sw + kx * dilation) as isize - pad as isize;
+                                if iy >= 0 && iy < h as isize && ix >= 0 && ix < w as isize {
+                                    sum += x[iy as usize * w + ix as usize] * k[ky * kw + kx];
+                                }
                             }
                         }
+                        let at = oy * wo + ox;
+                        let case = format!("{h}x{w} strides {sh},{sw} pad {pad} dilation {dilation} at {oy},{ox}");
+                        assert!((conv[at] - sum).abs() < 1e-4, "{case}: {} vs {sum}", conv[at]);
+                        assert!((clamped[at] - (sum + 0.5).clamp(-2.0, 3.0)).abs() < 1e-4, "{case} clamped");
                     }
-                    assert!((conv[oy * wo + ox] - sum).abs() < 1e-5, "conv {stride} {pad} {dilation}");
                 }
             }
         }

@@ -10,7 +10,7 @@
 //!
 //! The filter transform happens once, at compile time (`U` packed as the GEMM's left operand).
 
-use crate::gemm::{parallel_ranges, sgemm_prepacked, Packed, Prepacked, Shared, View};
+use crate::gemm::{parallel_ranges, sgemm_prepacked, Packed, Post, Prepacked, Shared, View};
 
 /// `G`, `B^T` and `A^T` of F(2x2, 3x3).
 const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
@@ -151,7 +151,7 @@ impl Winograd {
                 let mx = std::slice::from_raw_parts_mut(m.get().add(xi * ms), cout * t);
                 let (a, b) = (View::packed_elsewhere(cout, cin), View::row_major(vx, cin, t));
                 let pre = Prepacked { a: Some(&self.filters[xi]), b: None };
-                sgemm_prepacked(&a, &b, pre, mx, t, false, &|_, _, _, _| {});
+                sgemm_prepacked(&a, &b, pre, mx, t, false, Post::NONE, &|_, _, _, _| {});
             }
         });
         // Y = A^T M A per tile, clipped to the output plane; then the epilogue.

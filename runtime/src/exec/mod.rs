@@ -14,7 +14,7 @@
 //!   anything else runs through the reference semantics (f64), counted in
 //!   [`ExecInfo::reference_steps`] so it is never silent.
 
-use crate::gemm::{sgemm_prepacked, Shared, View};
+use crate::gemm::{sgemm_prepacked, Bias, Post, Shared, View};
 use crate::jit::{Elementwise, Ew, EwFn, Jit};
 use crate::ops::for_each_index;
 use smelt_compiler::attributes::{Attribute, DenseElements, DenseStorage};
@@ -26,6 +26,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 mod movement;
+mod post;
 mod reduce;
 mod strided;
 
@@ -764,6 +765,75 @@ impl Lower {
         self.strided(prog, result, &out_shape, operands)
     }
 
+    /// How the convolution `anchor` (output shape `os`) runs: Winograd, depthwise planes or a
+    /// packed GEMM, with its weights transformed or packed now.
+    fn conv_plan(&mut self, m: &Module, anchor: OpId, os: &[u64]) -> Result<Conv, String> {
+        let o = m.op(anchor);
+        let xs = shape(&tensor_of(m, o.operands()[0])?);
+        let ws = shape(&tensor_of(m, o.operands()[1])?);
+        let g = o.attr("group").and_then(Attribute::as_int).unwrap_or(1).max(1) as usize;
+        let ints =
+            |n: &str, d: i64| o.attr(n).and_then(Attribute::as_i64_array).map(<[i64]>::to_vec).unwrap_or(vec![d; 4]);
+        let conv = Conv {
+            xs: xs.iter().map(|&d| d as usize).collect(),
+            ws: ws.iter().map(|&d| d as usize).collect(),
+            os: os.iter().map(|&d| d as usize).collect(),
+            group: g,
+            strides: ints("strides", 1),
+            pads: ints("pads", 0),
+            dilations: ints("dilations", 1),
+            depthwise: None,
+            packed: Vec::new(),
+            winograd: None,
+        };
+        let depthwise = g > 1 && g == conv.xs[1] && conv.os[1] == g;
+        let window = conv.window();
+        let winograd = match self.constant_f32(o.operands()[1]) {
+            Some(wdata)
+                if crate::winograd::Winograd::applies(
+                    window.kernel,
+                    window.strides,
+                    window.dilations,
+                    g,
+                    [window.ho, window.wo],
+                ) =>
+            {
+                let (cout, cin) = (conv.os[1], conv.xs[1]);
+                let plan = crate::winograd::Winograd::new(
+                    wdata,
+                    (cout, cin),
+                    (window.h, window.w),
+                    (window.ho, window.wo),
+                    (window.pads[0], window.pads[1]),
+                );
+                let scratch = self.scratch_bytes(plan.scratch_len() * 4);
+                Some((plan, scratch))
+            }
+            _ => None,
+        };
+        let packed = match (self.constant_f32(o.operands()[1]), depthwise || winograd.is_some()) {
+            (Some(wdata), false) => {
+                let og = conv.os[1] / g;
+                let k = conv.ws[1] * conv.ws[2] * conv.ws[3];
+                (0..g)
+                    .map(|gi| crate::gemm::Packed::a(&View::row_major(&wdata[gi * og * k..][..og * k], og, k)))
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        if winograd.is_some() {
+            self.info.winograd_steps += 1;
+        }
+        let depthwise = depthwise.then(|| crate::ops::Depthwise::new(window.clone()));
+        let conv = Conv { depthwise, packed, winograd, ..conv };
+        if conv.depthwise.is_some() {
+            self.info.depthwise_steps += 1;
+        } else {
+            self.info.gemm_steps += 1;
+        }
+        Ok(conv)
+    }
+
     /// A conv2d / matmul / gemm with its epilogue `ops[1..]`.
     fn anchor(&mut self, ops: &[OpId]) -> Result<Step, String> {
         let m = self.module.clone();
@@ -830,8 +900,18 @@ impl Lower {
         let ldc = if conv { (os[2] * os[3]) as i64 } else { os[r - 1] as i64 };
         let mut strides = two_d.clone();
         strides[0] = (ldc, 1);
+        let conv_plan = if conv { Some(self.conv_plan(&m, anchor, &os)?) } else { None };
+        // The micro-kernel applies the epilogue's bias and clamp in registers; Winograd's
+        // products see transformed tiles, so its epilogue stays whole.
+        let registers = conv_plan.as_ref().is_none_or(|c| c.winograd.is_none());
+        let (head, prog, result) = match post::split(&prog, result, &strides).filter(|_| registers) {
+            Some((head, Some(rest))) => (Some(head), rest, result),
+            Some((head, None)) => (Some(head), vec![Ew::Input(0)], 0),
+            None => (None, prog, result),
+        };
         let program = Elementwise { ops: prog, result, strides, out_row_stride: ldc };
-        let epilogue = if program.ops.len() > 1 { Some(self.jit.compile(&program)?) } else { None };
+        let epilogue =
+            if program.ops[result as usize] != Ew::Input(0) { Some(self.jit.compile(&program)?) } else { None };
         if epilogue.is_some() {
             self.info.jit_functions += 1;
         }
@@ -843,71 +923,11 @@ impl Lower {
             let v = o.operands()[i];
             Ok((self.locs[&v], shape(&tensor_of(&m, v)?)))
         };
-        let apply = Epilogue { f: epilogue, extra, extra_2d };
+        let apply = Epilogue { head, f: epilogue, extra, extra_2d };
         match o.name() {
             "smelt.conv2d" => {
-                let (x, xs) = operand(0)?;
-                let (w, ws) = operand(1)?;
-                let g = o.attr("group").and_then(Attribute::as_int).unwrap_or(1).max(1) as usize;
-                let ints = |n: &str, d: i64| {
-                    o.attr(n).and_then(Attribute::as_i64_array).map(<[i64]>::to_vec).unwrap_or(vec![d; 4])
-                };
-                let conv = Conv {
-                    xs: xs.iter().map(|&d| d as usize).collect(),
-                    ws: ws.iter().map(|&d| d as usize).collect(),
-                    os: os.iter().map(|&d| d as usize).collect(),
-                    group: g,
-                    strides: ints("strides", 1),
-                    pads: ints("pads", 0),
-                    dilations: ints("dilations", 1),
-                    depthwise: false,
-                    packed: Vec::new(),
-                    winograd: None,
-                };
-                let depthwise = g > 1 && g == conv.xs[1] && conv.os[1] == g;
-                let window = conv.window();
-                let winograd = match self.constant_f32(o.operands()[1]) {
-                    Some(wdata)
-                        if crate::winograd::Winograd::applies(
-                            window.kernel,
-                            window.strides,
-                            window.dilations,
-                            g,
-                            [window.ho, window.wo],
-                        ) =>
-                    {
-                        let (cout, cin) = (conv.os[1], conv.xs[1]);
-                        let plan = crate::winograd::Winograd::new(
-                            wdata,
-                            (cout, cin),
-                            (window.h, window.w),
-                            (window.ho, window.wo),
-                            (window.pads[0], window.pads[1]),
-                        );
-                        let scratch = self.scratch_bytes(plan.scratch_len() * 4);
-                        Some((plan, scratch))
-                    }
-                    _ => None,
-                };
-                let packed = match (self.constant_f32(o.operands()[1]), depthwise || winograd.is_some()) {
-                    (Some(wdata), false) => {
-                        let og = conv.os[1] / g;
-                        let k = conv.ws[1] * conv.ws[2] * conv.ws[3];
-                        (0..g)
-                            .map(|gi| crate::gemm::Packed::a(&View::row_major(&wdata[gi * og * k..][..og * k], og, k)))
-                            .collect()
-                    }
-                    _ => Vec::new(),
-                };
-                if winograd.is_some() {
-                    self.info.winograd_steps += 1;
-                }
-                let conv = Conv { depthwise, packed, winograd, ..conv };
-                if depthwise {
-                    self.info.depthwise_steps += 1;
-                } else {
-                    self.info.gemm_steps += 1;
-                }
+                let conv = conv_plan.expect("planned above");
+                let (x, w) = (self.locs[&o.operands()[0]], self.locs[&o.operands()[1]]);
                 Ok(Box::new(move |base| {
                     let (x, w, y) = (
                         resolve(x, base) as *const f32,
@@ -986,8 +1006,22 @@ impl ProgramBuilder {
         i
     }
 
+    /// Appends `op`. A constant operand with one value throughout (a clip bound, a scale)
+    /// becomes an immediate rather than an input read per element.
     fn op(&mut self, m: &Module, op: OpId) -> Result<(), String> {
-        let operands: Vec<u32> = m.op(op).operands().iter().map(|&v| self.input(v)).collect();
+        let operands: Vec<u32> = m
+            .op(op)
+            .operands()
+            .iter()
+            .map(|&v| match (self.index.get(&v), splat_of(m, v)) {
+                (None, Some(k)) => {
+                    let i = self.push(Ew::Const(k as f32));
+                    self.index.insert(v, i);
+                    i
+                }
+                _ => self.input(v),
+            })
+            .collect();
         let r = lower_ew(m, op, &operands, &mut self.prog).ok_or("not elementwise-lowerable")?;
         self.index.insert(m.op(op).result(), r);
         Ok(())
@@ -996,6 +1030,8 @@ impl ProgramBuilder {
 
 /// A compiled epilogue and where its extra inputs are.
 struct Epilogue {
+    /// What the micro-kernel applies before `f` (the head of the fused ops).
+    head: Option<post::Head>,
     f: Option<EwFn>,
     /// Extra inputs: location and per-dim strides over the anchor's output.
     extra: Vec<(Loc, Vec<i64>)>,
@@ -1023,6 +1059,23 @@ impl Epilogue {
         f(ptrs.as_ptr(), rows as i64, cols as i64);
     }
 
+    /// The head for a `rows x cols` block of C whose extra inputs start at `offsets`.
+    unsafe fn post(&self, offsets: &[i64], base: *mut u8, rows: usize, cols: usize) -> Post<'_> {
+        let Some(head) = self.head else { return Post::NONE };
+        let bias = match head.bias {
+            None => Bias::None,
+            Some(b) => {
+                let p = (resolve(self.extra[b.input - 1].0, base) as *const f32).offset(offsets[b.input - 1] as isize);
+                if b.per_row {
+                    Bias::Rows(std::slice::from_raw_parts(p, rows))
+                } else {
+                    Bias::Columns(std::slice::from_raw_parts(p, cols))
+                }
+            }
+        };
+        Post { bias, lo: head.lo, hi: head.hi }
+    }
+
     fn offsets(&self, dims: &[(usize, usize)]) -> Vec<i64> {
         // dims: (per-dim index, dim position) pairs for the outer loop
         self.extra.iter().map(|(_, s)| dims.iter().map(|&(i, d)| i as i64 * s[d]).sum()).collect()
@@ -1038,7 +1091,7 @@ struct Conv {
     pads: Vec<i64>,
     dilations: Vec<i64>,
     /// One input channel per group and one output channel per group: a direct loop.
-    depthwise: bool,
+    depthwise: Option<crate::ops::Depthwise>,
     /// Per group, the weights packed at compile time (when they are constants).
     packed: Vec<crate::gemm::Packed>,
     /// A 3x3 stride-1 convolution with constant weights: Winograd F(2x2, 3x3) and its scratch.
@@ -1065,7 +1118,6 @@ impl Conv {
     }
 
     unsafe fn run(&self, x: *const f32, w: *const f32, y: *mut f32, ep: &Epilogue, base: *mut u8) {
-        let depthwise = self.depthwise;
         let (n, c, h, wd) = (self.xs[0], self.xs[1], self.xs[2], self.xs[3]);
         let (o, ho, wo) = (self.os[1], self.os[2], self.os[3]);
         let (kh, kw) = (self.ws[2], self.ws[3]);
@@ -1073,8 +1125,7 @@ impl Conv {
         let hw = ho * wo;
         let y_len = n * o * hw;
         let ys = std::slice::from_raw_parts_mut(y, y_len);
-        if depthwise {
-            let window = self.window();
+        if let Some(plan) = &self.depthwise {
             let (xs, ws, ys, shared) = (Shared(x as *mut f32), Shared(w as *mut f32), Shared(y), Shared(base));
             // Channels split over the workers; each plane's epilogue runs on it while it is hot.
             crate::gemm::parallel_ranges(n * c, 8, |planes| {
@@ -1087,8 +1138,9 @@ impl Conv {
                         let wk = std::slice::from_raw_parts(ws.get().add(g * kh * kw), kh * kw);
                         let xin = std::slice::from_raw_parts(xs.get().add(plane * h * wd), h * wd);
                         let out = std::slice::from_raw_parts_mut(ys.get().add(plane * hw), hw);
-                        crate::ops::depthwise_plane(xin, wk, out, &window, &mut scratch);
                         let offsets = ep.offsets(&[(b, 0), (g, 1)]);
+                        let post = ep.post(&offsets, shared.get(), 1, hw);
+                        plan.plane(xin, wk, out, &post, &mut scratch);
                         ep.apply(ys.get().add(plane * hw), hw, &offsets, (0, 1, 0, hw), shared.get());
                     }
                 }
@@ -1122,12 +1174,13 @@ impl Conv {
                 let (cptr, shared) = (Shared(cblock.as_mut_ptr()), Shared(base));
                 let epilogue =
                     |r0, rows, c0, cols| ep.apply(cptr.get(), hw, &offsets, (r0, rows, c0, cols), shared.get());
+                let post = ep.post(&offsets, base, og, hw);
                 if self.is_pointwise() {
                     let bv = View { data: image, rows: cg, cols: hw, row_stride: hw, col_stride: 1 };
-                    sgemm_prepacked(&wv, &bv, pre, cblock, hw, false, &epilogue);
+                    sgemm_prepacked(&wv, &bv, pre, cblock, hw, false, post, &epilogue);
                 } else {
                     let im = crate::ops::Im2col { x: image, channels: cg, window: self.window() };
-                    sgemm_prepacked(&wv, &im, pre, cblock, hw, false, &epilogue);
+                    sgemm_prepacked(&wv, &im, pre, cblock, hw, false, post, &epilogue);
                 }
             }
         }
@@ -1203,7 +1256,8 @@ impl MatMul {
             let dims: Vec<(usize, usize)> = idx.iter().enumerate().map(|(d, &x)| (x as usize, d)).collect();
             let offsets = ep.offsets(&dims);
             let pre = crate::gemm::Prepacked { a: None, b: self.packed_b.as_ref() };
-            sgemm_prepacked(&av, &bv, pre, cs, n, false, &|r0, rows, c0, cols| {
+            let post = ep.post(&offsets, base, m, n);
+            sgemm_prepacked(&av, &bv, pre, cs, n, false, post, &|r0, rows, c0, cols| {
                 ep.apply(cptr.get(), n, &offsets, (r0, rows, c0, cols), shared.get())
             });
             i += 1;
