@@ -70,6 +70,37 @@ impl RightOperand for Im2col<'_> {
     }
 
     fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut Vec<f32>) {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") {
+            // SAFETY: the feature was just detected.
+            return unsafe { self.pack_avx2(k0, kc, n0, nc, out) };
+        }
+        self.pack_with(k0, kc, n0, nc, out, every_nth)
+    }
+}
+
+impl Im2col<'_> {
+    /// Stride 2 (ResNet's stem and downsampling convolutions) de-interleaves eight columns per
+    /// two loads.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn pack_avx2(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut Vec<f32>) {
+        self.pack_with(k0, kc, n0, nc, out, |from, stride, to| {
+            let done = if stride == 2 { every_second_avx2(from, to) } else { 0 };
+            every_nth(&from[done * stride..], stride, &mut to[done..]);
+        })
+    }
+
+    #[inline(always)]
+    fn pack_with(
+        &self,
+        k0: usize,
+        kc: usize,
+        n0: usize,
+        nc: usize,
+        out: &mut Vec<f32>,
+        every_nth: impl Fn(&[f32], usize, &mut [f32]),
+    ) {
         let g = &self.window;
         let [kh, kw] = g.kernel;
         let sw = g.strides[1];
@@ -115,11 +146,7 @@ impl RightOperand for Im2col<'_> {
                         let to: &mut [f32; NR] = to.try_into().expect("NR long");
                         *to = row[first..first + NR].try_into().expect("NR long");
                     } else {
-                        let src = &row[first..first + (to.len() - 1) * sw + 1];
-                        for (t, v) in to.iter_mut().enumerate() {
-                            // SAFETY: t < to.len(), so t * sw < src.len() (checked above).
-                            *v = unsafe { *src.get_unchecked(t * sw) };
-                        }
+                        every_nth(&row[first..], sw, to);
                     }
                 }
             }
@@ -512,11 +539,15 @@ mod tests {
     /// rows and padding included.
     #[test]
     fn im2col_packs_what_the_written_out_matrix_holds() {
-        let (c, h, w) = (2, 5, 7);
-        let x: Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
-        for (stride, pad, dilation, (kh, kw)) in
-            [(1, 1, 1, (3, 3)), (2, 1, 1, (3, 2)), (1, 0, 2, (2, 3)), (3, 2, 1, (1, 1))]
-        {
+        // The 45-wide plane has stride-2 panels of 16 columns from one row (de-interleaved).
+        for (c, h, w, stride, pad, dilation, (kh, kw)) in [
+            (2, 5, 7, 1, 1, 1, (3, 3)),
+            (2, 5, 7, 2, 1, 1, (3, 2)),
+            (2, 5, 7, 1, 0, 2, (2, 3)),
+            (2, 5, 7, 3, 2, 1, (1, 1)),
+            (2, 6, 45, 2, 3, 1, (7, 7)),
+        ] {
+            let x: Vec<f32> = (0..c * h * w).map(|i| i as f32 + 1.0).collect();
             let ho = (h + 2 * pad - (dilation * (kh - 1) + 1)) / stride + 1;
             let wo = (w + 2 * pad - (dilation * (kw - 1) + 1)) / stride + 1;
             let window = Window {

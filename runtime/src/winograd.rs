@@ -100,45 +100,64 @@ impl Winograd {
         16 * (self.stride(self.cin) + self.stride(self.cout))
     }
 
-    /// One image: `x` is `[cin, h, w]`, `y` receives `[cout, ho, wo]`; `finish(o0, o1)` runs on
-    /// output channels `o0..o1` once they are complete (the fused epilogue).
+    /// One image: `x` is `[cin, h, w]`, `y` receives `post([cout, ho, wo])` (the post's bias
+    /// indexed by output channel); `finish(o0, o1)` runs on output channels `o0..o1` once they
+    /// are complete (the rest of the fused epilogue).
     ///
     /// # Safety
     /// `x`, `y` and `scratch` must hold the sizes above, `y` and `scratch` writable and not
     /// aliasing `x`.
-    pub unsafe fn run(&self, x: *const f32, y: *mut f32, scratch: *mut f32, finish: &(dyn Fn(usize, usize) + Sync)) {
+    pub unsafe fn run(
+        &self,
+        x: *const f32,
+        y: *mut f32,
+        scratch: *mut f32,
+        post: &Post,
+        finish: &(dyn Fn(usize, usize) + Sync),
+    ) {
+        let simd = cfg!(target_arch = "x86_64") && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+        self.run_on(x, y, scratch, post, finish, simd)
+    }
+
+    /// [`Winograd::run`] with the AVX2 transforms (`simd`, which the caller checked the CPU
+    /// has) or the portable ones.
+    unsafe fn run_on(
+        &self,
+        x: *const f32,
+        y: *mut f32,
+        scratch: *mut f32,
+        post: &Post,
+        finish: &(dyn Fn(usize, usize) + Sync),
+        simd: bool,
+    ) {
         let (cin, cout, t) = (self.cin, self.cout, self.tiles());
         let (vs, ms) = (self.stride(cin), self.stride(cout));
         let (v, m) = (Shared(scratch), Shared(scratch.add(16 * vs)));
         let (xs, ys) = (Shared(x as *mut f32), Shared(y));
-        // V_xi[c][tile] = (B^T d B)_xi, over a zero-padded copy of each plane.
+        // V_xi[c][tile] = (B^T d B)_xi, over a zero-padded copy of each plane whose rows have
+        // room for a last group of eight tiles read whole.
         parallel_ranges(cin, 4, |channels| {
-            let (pitch, rows) = (2 * self.tw + 2, 2 * self.th + 2);
+            let (pitch, rows) = (2 * self.tw + 2 + 2 * GROUP, 2 * self.th + 2);
             let mut padded = vec![0.0f32; rows * pitch];
             for c in channels {
-                padded.fill(0.0);
                 let plane = std::slice::from_raw_parts(xs.get().add(c * self.h * self.w), self.h * self.w);
                 for r in 0..rows {
                     let Some(iy) = r.checked_sub(self.top).filter(|&iy| iy < self.h) else { continue };
                     let (from, to) = (self.left.min(pitch), (self.left + self.w).min(pitch));
                     padded[r * pitch + from..r * pitch + to].copy_from_slice(&plane[iy * self.w..][..to - from]);
                 }
-                let out = |xi: usize| v.get().add(xi * vs + c * t);
+                let out = v.get().add(c * t);
                 for ty in 0..self.th {
+                    let row = padded[2 * ty * pitch..].as_ptr();
+                    #[cfg(target_arch = "x86_64")]
+                    if simd {
+                        // SAFETY: the features were checked; rows hold 2 * GROUP floats past the
+                        // last tile, and stores past the channel's tiles are masked.
+                        input_row_avx2(row, pitch, self.tw, out.add(ty * self.tw), vs, t - ty * self.tw);
+                        continue;
+                    }
                     for tx in 0..self.tw {
-                        let mut d = [[0.0f32; 4]; 4];
-                        for (i, row) in d.iter_mut().enumerate() {
-                            row.copy_from_slice(&padded[(2 * ty + i) * pitch + 2 * tx..][..4]);
-                        }
-                        // B^T d, then (B^T d) B.
-                        let bd = [sub(d[0], d[2]), add(d[1], d[2]), sub(d[2], d[1]), sub(d[1], d[3])];
-                        let tile = ty * self.tw + tx;
-                        for (i, r) in bd.iter().enumerate() {
-                            *out(i * 4).add(tile) = r[0] - r[2];
-                            *out(i * 4 + 1).add(tile) = r[1] + r[2];
-                            *out(i * 4 + 2).add(tile) = r[2] - r[1];
-                            *out(i * 4 + 3).add(tile) = r[1] - r[3];
-                        }
+                        input_tile(row.add(2 * tx), pitch, out.add(ty * self.tw + tx), vs);
                     }
                 }
             }
@@ -154,38 +173,29 @@ impl Winograd {
                 sgemm_prepacked(&a, &b, pre, mx, t, false, Post::NONE, &|_, _, _, _| {});
             }
         });
-        // Y = A^T M A per tile, clipped to the output plane; then the epilogue.
+        // Y = post(A^T M A) per tile, clipped to the output plane; then the epilogue.
         parallel_ranges(cout, 4, |channels| {
             let (first, last) = (channels.start, channels.end);
             for o in channels {
-                let at = |xi: usize| m.get().add(xi * ms + o * t);
+                let at = m.get().add(o * t);
                 let plane = ys.get().add(o * self.ho * self.wo);
+                let bias = post.bias_at(o, 0);
                 for ty in 0..self.th {
+                    let rows = (self.ho - 2 * ty).min(2);
+                    let tiles = at.add(ty * self.tw);
+                    let to = plane.add(2 * ty * self.wo);
+                    #[cfg(target_arch = "x86_64")]
+                    if simd {
+                        // SAFETY: the features were checked; reads past the row's tiles stay in
+                        // the scratch (each position's matrix is followed by 16 spare floats).
+                        output_row_avx2(tiles, ms, self.tw, to, self.wo, rows, post, bias);
+                        continue;
+                    }
                     for tx in 0..self.tw {
-                        let tile = ty * self.tw + tx;
-                        let mut s = [[0.0f32; 4]; 4];
-                        for (i, row) in s.iter_mut().enumerate() {
-                            for (j, e) in row.iter_mut().enumerate() {
-                                *e = *at(i * 4 + j).add(tile);
-                            }
-                        }
-                        // A^T s, then (A^T s) A.
-                        let r0 = add(add(s[0], s[1]), s[2]);
-                        let r1 = sub(sub(s[1], s[2]), s[3]);
-                        let out = [
-                            [r0[0] + r0[1] + r0[2], r0[1] - r0[2] - r0[3]],
-                            [r1[0] + r1[1] + r1[2], r1[1] - r1[2] - r1[3]],
-                        ];
-                        for (a, row) in out.iter().enumerate() {
-                            let oy = 2 * ty + a;
-                            if oy >= self.ho {
-                                continue;
-                            }
-                            for (b, &value) in row.iter().enumerate() {
-                                let ox = 2 * tx + b;
-                                if ox < self.wo {
-                                    *plane.add(oy * self.wo + ox) = value;
-                                }
+                        let out = output_tile(tiles.add(tx), ms);
+                        for (a, row) in out.iter().enumerate().take(rows) {
+                            for (b, &value) in row.iter().enumerate().take(self.wo - 2 * tx) {
+                                *to.add(a * self.wo + 2 * tx + b) = post.apply(value, bias);
                             }
                         }
                     }
@@ -194,6 +204,134 @@ impl Winograd {
             finish(first, last);
         });
     }
+}
+
+/// Tiles the vectorized transforms handle at once.
+const GROUP: usize = 8;
+
+/// The input transform of one tile: `d` is its 4x4 patch (rows `pitch` apart); position xi's
+/// value goes to `out + xi * stride`.
+#[inline(always)]
+unsafe fn input_tile(d: *const f32, pitch: usize, out: *mut f32, stride: usize) {
+    let mut p = [[0.0f32; 4]; 4];
+    for (i, row) in p.iter_mut().enumerate() {
+        row.copy_from_slice(std::slice::from_raw_parts(d.add(i * pitch), 4));
+    }
+    // B^T d, then (B^T d) B.
+    let bd = [sub(p[0], p[2]), add(p[1], p[2]), sub(p[2], p[1]), sub(p[1], p[3])];
+    for (i, r) in bd.iter().enumerate() {
+        *out.add(i * 4 * stride) = r[0] - r[2];
+        *out.add((i * 4 + 1) * stride) = r[1] + r[2];
+        *out.add((i * 4 + 2) * stride) = r[2] - r[1];
+        *out.add((i * 4 + 3) * stride) = r[1] - r[3];
+    }
+}
+
+/// The output transform of one tile whose position xi's product is at `s + xi * stride`.
+#[inline(always)]
+unsafe fn output_tile(s: *const f32, stride: usize) -> [[f32; 2]; 2] {
+    let m: [[f32; 4]; 4] = std::array::from_fn(|i| std::array::from_fn(|j| *s.add((i * 4 + j) * stride)));
+    // A^T m, then (A^T m) A.
+    let r0 = add(add(m[0], m[1]), m[2]);
+    let r1 = sub(sub(m[1], m[2]), m[3]);
+    [[r0[0] + r0[1] + r0[2], r0[1] - r0[2] - r0[3]], [r1[0] + r1[1] + r1[2], r1[1] - r1[2] - r1[3]]]
+}
+
+/// [`input_tile`] for a row of `tw` tiles, eight at a time: each patch row's columns 2tx + j
+/// are the even and odd elements of two loads. At most `room` tiles are stored; a group
+/// running past the row writes the next row's first tiles, which that row then overwrites.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn input_row_avx2(row: *const f32, pitch: usize, tw: usize, out: *mut f32, stride: usize, room: usize) {
+    use std::arch::x86_64::*;
+    for tx in (0..tw).step_by(GROUP) {
+        let mut d = [[_mm256_setzero_ps(); 4]; 4];
+        for (i, di) in d.iter_mut().enumerate() {
+            let r = row.add(i * pitch + 2 * tx);
+            let (e0, o0) = evens_odds(_mm256_loadu_ps(r), _mm256_loadu_ps(r.add(8)));
+            let (e2, o2) = evens_odds(_mm256_loadu_ps(r.add(2)), _mm256_loadu_ps(r.add(10)));
+            *di = [e0, o0, e2, o2];
+        }
+        let (s, a) = (_mm256_sub_ps, _mm256_add_ps);
+        // B^T d, row by row.
+        let row_of = |f: fn(__m256, __m256) -> __m256, x: usize, y: usize| -> [__m256; 4] {
+            std::array::from_fn(|j| f(d[x][j], d[y][j]))
+        };
+        let bd = [row_of(s, 0, 2), row_of(a, 1, 2), row_of(s, 2, 1), row_of(s, 1, 3)];
+        let lanes = (room - tx).min(GROUP);
+        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        for (i, r) in bd.iter().enumerate() {
+            // (B^T d) B.
+            let values = [s(r[0], r[2]), a(r[1], r[2]), s(r[2], r[1]), s(r[1], r[3])];
+            for (j, value) in values.into_iter().enumerate() {
+                let to = out.add((i * 4 + j) * stride + tx);
+                if lanes == GROUP {
+                    _mm256_storeu_ps(to, value);
+                } else {
+                    _mm256_maskstore_ps(to, mask, value);
+                }
+            }
+        }
+    }
+}
+
+/// [`output_tile`] for a row of `tw` tiles, eight at a time, with the post applied; writes
+/// `rows` (1 or 2) output rows `wo` wide at `to`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn output_row_avx2(
+    tiles: *const f32,
+    stride: usize,
+    tw: usize,
+    to: *mut f32,
+    wo: usize,
+    rows: usize,
+    post: &Post,
+    bias: f32,
+) {
+    use std::arch::x86_64::*;
+    let (lo, hi, b) = (_mm256_set1_ps(post.lo), _mm256_set1_ps(post.hi), _mm256_set1_ps(bias));
+    let finish = |v: __m256| _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_add_ps(v, b)));
+    let (s, a) = (_mm256_sub_ps, _mm256_add_ps);
+    for tx in (0..tw).step_by(GROUP) {
+        let m: [[__m256; 4]; 4] =
+            std::array::from_fn(|i| std::array::from_fn(|j| _mm256_loadu_ps(tiles.add((i * 4 + j) * stride + tx))));
+        let r0: [__m256; 4] = std::array::from_fn(|j| a(a(m[0][j], m[1][j]), m[2][j]));
+        let r1: [__m256; 4] = std::array::from_fn(|j| s(s(m[1][j], m[2][j]), m[3][j]));
+        for (row, r) in [r0, r1].iter().enumerate().take(rows) {
+            let left = finish(a(a(r[0], r[1]), r[2]));
+            let right = finish(s(s(r[1], r[2]), r[3]));
+            // Tile lanes to output columns: left0 right0 left1 right1 ...
+            let (l, h) = (_mm256_unpacklo_ps(left, right), _mm256_unpackhi_ps(left, right));
+            let (first, second) = (_mm256_permute2f128_ps::<0x20>(l, h), _mm256_permute2f128_ps::<0x31>(l, h));
+            let dst = to.add(row * wo + 2 * tx);
+            let columns = wo - 2 * tx;
+            if columns >= 2 * GROUP {
+                _mm256_storeu_ps(dst, first);
+                _mm256_storeu_ps(dst.add(GROUP), second);
+            } else {
+                let mut buffer = [0.0f32; 2 * GROUP];
+                _mm256_storeu_ps(buffer.as_mut_ptr(), first);
+                _mm256_storeu_ps(buffer.as_mut_ptr().add(GROUP), second);
+                std::ptr::copy_nonoverlapping(buffer.as_ptr(), dst, columns);
+            }
+        }
+    }
+}
+
+/// The even and the odd elements of `a` then `b`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn evens_odds(
+    a: std::arch::x86_64::__m256,
+    b: std::arch::x86_64::__m256,
+) -> (std::arch::x86_64::__m256, std::arch::x86_64::__m256) {
+    use std::arch::x86_64::*;
+    // Per 128-bit lane a0 a2 b0 b2 | a4 a6 b4 b6, then the middle 64-bit pairs swapped.
+    let order = |v: __m256| _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)));
+    (order(_mm256_shuffle_ps::<0b10_00_10_00>(a, b)), order(_mm256_shuffle_ps::<0b11_01_11_01>(a, b)))
 }
 
 /// Below this many tiles the 16 thin products lose to one im2col product (measured on
@@ -218,20 +356,26 @@ mod tests {
     /// for Miri.
     #[test]
     fn small_winograd_matches_the_direct_convolution() {
-        for (cin, cout, h, w, (top, left), (ho, wo)) in
-            [(2, 3, 5, 6, (1, 1), (5, 6)), (3, 2, 7, 4, (0, 2), (5, 5)), (1, 1, 3, 3, (0, 0), (1, 1))]
-        {
+        for (cin, cout, h, w, (top, left), (ho, wo)) in [
+            (2, 3, 5, 6, (1, 1), (5, 6)),
+            (3, 2, 7, 4, (0, 2), (5, 5)),
+            (1, 1, 3, 3, (0, 0), (1, 1)),
+            (2, 2, 9, 37, (1, 1), (9, 37)),
+        ] {
             let x: Vec<f32> = (0..cin * h * w).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
             let g: Vec<f32> = (0..cout * cin * 9).map(|i| ((i * 5) % 11) as f32 * 0.25 - 1.0).collect();
             let wino = Winograd::new(&g, (cout, cin), (h, w), (ho, wo), (top, left));
             let mut y = vec![f32::NAN; cout * ho * wo];
+            let mut portable = vec![f32::NAN; cout * ho * wo];
             let mut scratch = vec![f32::NAN; wino.scratch_len()];
             let finished = std::sync::Mutex::new(Vec::new());
             unsafe {
-                wino.run(x.as_ptr(), y.as_mut_ptr(), scratch.as_mut_ptr(), &|a, b| {
+                wino.run(x.as_ptr(), y.as_mut_ptr(), scratch.as_mut_ptr(), &Post::NONE, &|a, b| {
                     finished.lock().unwrap().push((a, b))
                 });
+                wino.run_on(x.as_ptr(), portable.as_mut_ptr(), scratch.as_mut_ptr(), &Post::NONE, &|_, _| {}, false);
             }
+            assert_eq!(y, portable, "the vector and portable transforms agree");
             let mut covered: Vec<usize> = finished.into_inner().unwrap().iter().flat_map(|&(a, b)| a..b).collect();
             covered.sort();
             assert_eq!(covered, (0..cout).collect::<Vec<_>>());

@@ -901,10 +901,12 @@ impl Lower {
         let mut strides = two_d.clone();
         strides[0] = (ldc, 1);
         let conv_plan = if conv { Some(self.conv_plan(&m, anchor, &os)?) } else { None };
-        // The micro-kernel applies the epilogue's bias and clamp in registers; Winograd's
-        // products see transformed tiles, so its epilogue stays whole.
-        let registers = conv_plan.as_ref().is_none_or(|c| c.winograd.is_none());
-        let (head, prog, result) = match post::split(&prog, result, &strides).filter(|_| registers) {
+        // The micro-kernel (or the depthwise or Winograd output loop) applies the epilogue's
+        // bias and clamp in registers; the latter two index a bias by channel only.
+        let by_channel = conv_plan.as_ref().is_some_and(|c| c.depthwise.is_some() || c.winograd.is_some());
+        let split =
+            post::split(&prog, result, &strides).filter(|(head, _)| !by_channel || head.bias.is_none_or(|b| b.per_row));
+        let (head, prog, result) = match split {
             Some((head, Some(rest))) => (Some(head), rest, result),
             Some((head, None)) => (Some(head), vec![Ew::Input(0)], 0),
             None => (None, prog, result),
@@ -1155,7 +1157,8 @@ impl Conv {
                 let offsets = ep.offsets(&[(b, 0)]);
                 let out = Shared(yb);
                 // SAFETY: one image of x and y, and the scratch the plan was sized for.
-                plan.run(xb, yb, scratch, &|o0, o1| {
+                let post = ep.post(&offsets, base, o, hw);
+                plan.run(xb, yb, scratch, &post, &|o0, o1| {
                     ep.apply(out.get(), hw, &offsets, (o0, o1 - o0, 0, hw), shared.get())
                 });
             }
