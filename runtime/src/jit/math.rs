@@ -50,6 +50,16 @@ pub fn select(b: &mut FunctionBuilder, ty: Type, cond: Value, yes: Value, no: Va
     }
 }
 
+/// Lanes 0 and 2 of `lo`, then lanes 0 and 2 of `hi` (`F32X4`): every second element of the
+/// eight `lo` and `hi` hold.
+pub fn even_lanes(b: &mut FunctionBuilder, lo: Value, hi: Value) -> Value {
+    let bytes: Vec<u8> = [0u8, 2, 4, 6].iter().flat_map(|&lane| (0..4).map(move |byte| lane * 4 + byte)).collect();
+    let mask = b.func.dfg.immediates.push(bytes.into());
+    let (lo, hi) = (b.ins().bitcast(types::I8X16, bits(), lo), b.ins().bitcast(types::I8X16, bits(), hi));
+    let even = b.ins().shuffle(lo, hi, mask);
+    b.ins().bitcast(types::F32X4, bits(), even)
+}
+
 /// Whether the host has fused multiply-add (Cranelift then emits `vfmadd`; without it, `fma`
 /// would become a library call).
 fn host_has_fma() -> bool {

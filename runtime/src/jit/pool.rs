@@ -15,7 +15,7 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, StackSlotData, StackSlotKind, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
-use super::loops::{address, columns, mem, range};
+use super::loops::{address, columns, counted, mem, range, LANES};
 use super::math::{self, Combine};
 use crate::ops::Window;
 
@@ -37,19 +37,40 @@ impl PoolProgram {
 pub(super) fn build(b: &mut FunctionBuilder, p: &PoolProgram, params: &[Value], ptr: Type) {
     let g = &p.window;
     let how = if p.max { Combine::Max } else { Combine::Add };
+    // A max skips NaN inputs as the reference's does, by compare-and-select: two instructions
+    // where `fmax`'s NaN-propagating sequence takes eight, twice per window position.
+    let combine = |b: &mut FunctionBuilder, ty: Type, acc: Value, v: Value| {
+        if p.max {
+            math::max_skipping_nan(b, ty, acc, v)
+        } else {
+            how.apply(b, acc, v)
+        }
+    };
     let (ptrs, begin, end) = (params[0], params[1], params[2]);
     let x = b.ins().load(ptr, mem(), ptrs, 0);
     let out = b.ins().load(ptr, mem(), ptrs, ptr.bytes() as i32);
-    let slot = b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (g.w * 4) as u32, 4));
-    let row = b.ins().stack_addr(ptr, slot, 0);
+    // The combined row sits inside the identity its padding and vector reads past the right
+    // edge see: a max pool's columns then combine in 4-lane steps with no bounds checks.
+    let vector_columns = p.max && matches!(g.strides[1], 1 | 2);
+    let left = g.pads[1];
+    let span = (g.kernel[1] - 1) * g.dilations[1];
+    let padded = (left + g.w).max(g.wo.next_multiple_of(LANES as usize) * g.strides[1] + span + 2 * LANES as usize);
+    let slot = b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (padded * 4) as u32, 4));
+    let padded_row = b.ins().stack_addr(ptr, slot, 0);
+    let row = b.ins().iadd_imm_s(padded_row, (left * 4) as i64);
     let (h, w) = (g.h as i64, g.w as i64);
+    columns(b, padded as i64, true, |b, ty, c| {
+        let id = math::constant(b, ty, how.identity());
+        let at = address(b, padded_row, c, 4);
+        b.ins().store(mem(), id, at, 0);
+    });
     range(b, begin, end, |b, plane| {
         let xp = address(b, x, plane, h * w * 4);
         let op = address(b, out, plane, (g.ho * g.wo * 4) as i64);
         let zero = b.ins().iconst(types::I64, 0);
         let ho = b.ins().iconst(types::I64, g.ho as i64);
         range(b, zero, ho, |b, oy| {
-            // The window's input rows combined into `row`.
+            // The window's input rows combined into `row` (its padding keeps the identity).
             columns(b, w, true, |b, ty, c| {
                 let id = math::constant(b, ty, how.identity());
                 let at = address(b, row, c, 4);
@@ -71,7 +92,7 @@ pub(super) fn build(b: &mut FunctionBuilder, p: &PoolProgram, params: &[Value], 
                     let acc = b.ins().load(ty, mem(), at, 0);
                     let src = address(b, input, c, 4);
                     let v = b.ins().load(ty, mem(), src, 0);
-                    let y = how.apply(b, acc, v);
+                    let y = combine(b, ty, acc, v);
                     b.ins().store(mem(), y, at, 0);
                 });
                 b.ins().jump(next, &[]);
@@ -84,7 +105,30 @@ pub(super) fn build(b: &mut FunctionBuilder, p: &PoolProgram, params: &[Value], 
             let out_row = address(b, op, oy, (g.wo * 4) as i64);
             let wo = b.ins().iconst(types::I64, g.wo as i64);
             let zero = b.ins().iconst(types::I64, 0);
-            range(b, zero, wo, |b, ox| {
+            let tail = if vector_columns {
+                counted(b, zero, wo, LANES, |b, ox| {
+                    // Padded column ox * stride + kx * dilation, four outputs at once.
+                    let first = b.ins().imul_imm_s(ox, g.strides[1] as i64);
+                    let mut acc = math::constant(b, types::F32X4, how.identity());
+                    for kx in 0..g.kernel[1] {
+                        let at = address(b, padded_row, first, 4);
+                        let offset = (kx * g.dilations[1] * 4) as i32;
+                        let v = if g.strides[1] == 1 {
+                            b.ins().load(types::F32X4, mem(), at, offset)
+                        } else {
+                            let lo = b.ins().load(types::F32X4, mem(), at, offset);
+                            let hi = b.ins().load(types::F32X4, mem(), at, offset + 16);
+                            math::even_lanes(b, lo, hi)
+                        };
+                        acc = combine(b, types::F32X4, acc, v);
+                    }
+                    let at = address(b, out_row, ox, 4);
+                    b.ins().store(mem(), acc, at, 0);
+                })
+            } else {
+                zero
+            };
+            range(b, tail, wo, |b, ox| {
                 let mut acc = b.ins().f32const(how.identity());
                 let mut cols_counted = b.ins().f32const(0.0);
                 let left = b.ins().imul_imm_s(ox, g.strides[1] as i64);
@@ -95,7 +139,7 @@ pub(super) fn build(b: &mut FunctionBuilder, p: &PoolProgram, params: &[Value], 
                     let safe = b.ins().select(inside, ix, zero);
                     let at = address(b, row, safe, 4);
                     let v = b.ins().load(types::F32, mem(), at, 0);
-                    let combined = how.apply(b, acc, v);
+                    let combined = combine(b, types::F32, acc, v);
                     acc = b.ins().select(inside, combined, acc);
                     let counted = if p.count_include_pad { padded } else { inside };
                     cols_counted = add_one_if(b, cols_counted, counted);
