@@ -1078,9 +1078,17 @@ impl Epilogue {
         Post { bias, lo: head.lo, hi: head.hi }
     }
 
+    /// Where each extra input starts for the block at `dims`: (index, dimension) pairs.
     fn offsets(&self, dims: &[(usize, usize)]) -> Vec<i64> {
-        // dims: (per-dim index, dim position) pairs for the outer loop
-        self.extra.iter().map(|(_, s)| dims.iter().map(|&(i, d)| i as i64 * s[d]).sum()).collect()
+        let mut out = Vec::new();
+        self.offsets_into(dims, &mut out);
+        out
+    }
+
+    /// [`Epilogue::offsets`] into a reused buffer (per depthwise plane).
+    fn offsets_into(&self, dims: &[(usize, usize)], out: &mut Vec<i64>) {
+        out.clear();
+        out.extend(self.extra.iter().map(|(_, s)| dims.iter().map(|&(i, d)| i as i64 * s[d]).sum::<i64>()));
     }
 }
 
@@ -1131,7 +1139,7 @@ impl Conv {
             let (xs, ws, ys, shared) = (Shared(x as *mut f32), Shared(w as *mut f32), Shared(y), Shared(base));
             // Channels split over the workers; each plane's epilogue runs on it while it is hot.
             crate::gemm::parallel_ranges(n * c, 8, |planes| {
-                let mut scratch = Vec::new();
+                let (mut scratch, mut offsets) = (Vec::new(), Vec::new());
                 for plane in planes {
                     let (b, g) = (plane / c, plane % c);
                     // SAFETY: plane `plane` of x and y and channel g's taps lie inside the
@@ -1140,7 +1148,7 @@ impl Conv {
                         let wk = std::slice::from_raw_parts(ws.get().add(g * kh * kw), kh * kw);
                         let xin = std::slice::from_raw_parts(xs.get().add(plane * h * wd), h * wd);
                         let out = std::slice::from_raw_parts_mut(ys.get().add(plane * hw), hw);
-                        let offsets = ep.offsets(&[(b, 0), (g, 1)]);
+                        ep.offsets_into(&[(b, 0), (g, 1)], &mut offsets);
                         let post = ep.post(&offsets, shared.get(), 1, hw);
                         plan.plane(xin, wk, out, &post, &mut scratch);
                         ep.apply(ys.get().add(plane * hw), hw, &offsets, (0, 1, 0, hw), shared.get());
