@@ -51,6 +51,8 @@ pub const MR: usize = 6;
 pub const NR: usize = 16;
 const KC: usize = 256;
 const MC: usize = 72;
+/// Rows per block of a product with K < 64 and over 1 MiB of C (see `sgemm_block`).
+const SHALLOW_MC: usize = 2 * MR;
 const NC: usize = 2048;
 /// Column panels per macro-kernel call and epilogue call: a block of `MC x EPILOGUE_PANELS * NR`
 /// floats (18 KiB) that the micro-kernels just wrote and L1 still holds.
@@ -554,8 +556,14 @@ unsafe fn sgemm_block<B: RightOperand + ?Sized>(
             };
             let first = k0 == 0 && !accumulate;
             let last = k0 + kc == k && !post.is_none();
-            for m0 in (m_start..m_end).step_by(MC) {
-                let mc = MC.min(m_end - m0);
+            // A shallow product over a large C is bound by writing C: with MC rows, each
+            // block of columns writes MC rows at once, more streams than the prefetchers
+            // follow, and every store waits for its line from memory. Fewer rows at a time
+            // keep the streams followed (MobileNet-V2's 96 x 16 x 12544: 1.03 -> 0.64 ms).
+            let shallow = kc < 64 && (m_end - m_start) * (n_end - n_start) * 4 > 1 << 20;
+            let mc_step = if shallow { SHALLOW_MC } else { MC };
+            for m0 in (m_start..m_end).step_by(mc_step) {
+                let mc = mc_step.min(m_end - m0);
                 let pa: &[f32] = match pre.a {
                     Some(p) => &p.blocks[k0 / KC][(m0 / MR) * MR * kc..],
                     None => {
