@@ -398,13 +398,24 @@ unsafe fn every_second_avx2(from: &[f32], to: &mut [f32]) -> usize {
     let mut j = 0;
     while j + 8 <= to.len() && 2 * j + 16 <= from.len() {
         let (a, b) = (_mm256_loadu_ps(from.as_ptr().add(2 * j)), _mm256_loadu_ps(from.as_ptr().add(2 * j + 8)));
-        // Per 128-bit lane a0 a2 b0 b2 | a4 a6 b4 b6, then the middle 64-bit pairs swapped.
-        let even = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
-        let even = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(even)));
-        _mm256_storeu_ps(to.as_mut_ptr().add(j), even);
+        _mm256_storeu_ps(to.as_mut_ptr().add(j), evens_odds(a, b).0);
         j += 8;
     }
     j
+}
+
+/// The even and the odd elements of `a` then `b`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) unsafe fn evens_odds(
+    a: std::arch::x86_64::__m256,
+    b: std::arch::x86_64::__m256,
+) -> (std::arch::x86_64::__m256, std::arch::x86_64::__m256) {
+    use std::arch::x86_64::*;
+    // Per 128-bit lane a0 a2 b0 b2 | a4 a6 b4 b6, then the middle 64-bit pairs swapped.
+    let order = |v: __m256| _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)));
+    (order(_mm256_shuffle_ps::<0b10_00_10_00>(a, b)), order(_mm256_shuffle_ps::<0b11_01_11_01>(a, b)))
 }
 
 #[inline(always)]

@@ -243,6 +243,7 @@ unsafe fn output_tile(s: *const f32, stride: usize) -> [[f32; 2]; 2] {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn input_row_avx2(row: *const f32, pitch: usize, tw: usize, out: *mut f32, stride: usize, room: usize) {
+    use crate::ops::evens_odds;
     use std::arch::x86_64::*;
     for tx in (0..tw).step_by(GROUP) {
         let mut d = [[_mm256_setzero_ps(); 4]; 4];
@@ -318,20 +319,6 @@ unsafe fn output_row_avx2(
             }
         }
     }
-}
-
-/// The even and the odd elements of `a` then `b`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn evens_odds(
-    a: std::arch::x86_64::__m256,
-    b: std::arch::x86_64::__m256,
-) -> (std::arch::x86_64::__m256, std::arch::x86_64::__m256) {
-    use std::arch::x86_64::*;
-    // Per 128-bit lane a0 a2 b0 b2 | a4 a6 b4 b6, then the middle 64-bit pairs swapped.
-    let order = |v: __m256| _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)));
-    (order(_mm256_shuffle_ps::<0b10_00_10_00>(a, b)), order(_mm256_shuffle_ps::<0b11_01_11_01>(a, b)))
 }
 
 /// Below this many tiles the 16 thin products lose to one im2col product (measured on
