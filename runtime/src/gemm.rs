@@ -210,6 +210,14 @@ pub struct TilePost {
     pub hi: f32,
 }
 
+impl TilePost {
+    /// The tile's element (i, j) sum as the micro-kernel stores it.
+    unsafe fn apply(&self, sum: f32, i: usize, j: usize) -> f32 {
+        let bias = |ptr: *const f32, k: usize| if ptr.is_null() { 0.0 } else { *ptr.add(k) };
+        Post { bias: Bias::None, lo: self.lo, hi: self.hi }.apply(sum, bias(self.row_bias, i) + bias(self.col_bias, j))
+    }
+}
+
 /// `kc, a panel, b panel, ldb, c, ldc, accumulate, post`: B's row k is at `b + k * ldb` (`NR`
 /// when packed); `post` is null, or applied to the sum before it is stored.
 pub type MicroKernel = unsafe fn(usize, *const f32, *const f32, usize, *mut f32, usize, bool, *const TilePost);
@@ -235,18 +243,12 @@ unsafe fn micro_portable(
             }
         }
     }
-    let post = post.as_ref().map(|p| {
-        let bias = |ptr: *const f32, i: usize| if ptr.is_null() { 0.0 } else { *ptr.add(i) };
-        (Post { bias: Bias::None, lo: p.lo, hi: p.hi }, p.row_bias, p.col_bias, bias)
-    });
+    let post = post.as_ref();
     for (i, row) in acc.iter().enumerate() {
         for (j, v) in row.iter().enumerate() {
             let p = c.add(i * ldc + j);
             let sum = if accumulate { *p + v } else { *v };
-            *p = match post {
-                Some((post, rows, cols, bias)) => post.apply(sum, bias(rows, i) + bias(cols, j)),
-                None => sum,
-            };
+            *p = post.map_or(sum, |post| post.apply(sum, i, j));
         }
     }
 }
