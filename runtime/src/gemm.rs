@@ -312,22 +312,27 @@ unsafe fn tile_avx2<const ROWS: usize>(
         }
     }
     if let Some(post) = post.as_ref() {
-        let (lo, hi) = (_mm256_set1_ps(post.lo), _mm256_set1_ps(post.hi));
-        let (b0, b1) = if post.col_bias.is_null() {
-            (_mm256_setzero_ps(), _mm256_setzero_ps())
-        } else {
-            (_mm256_loadu_ps(post.col_bias), _mm256_loadu_ps(post.col_bias.add(8)))
-        };
-        for (i, row) in acc.iter_mut().enumerate() {
-            let (mut r0, mut r1) = (_mm256_add_ps(row[0], b0), _mm256_add_ps(row[1], b1));
-            if !post.row_bias.is_null() {
-                let b = _mm256_broadcast_ss(&*post.row_bias.add(i));
-                r0 = _mm256_add_ps(r0, b);
-                r1 = _mm256_add_ps(r1, b);
+        // One pass per part of the post, so that the twelve sums and the part's operands fit
+        // the sixteen registers (all at once, they spilled: a tenth of a K = 16 product).
+        if !post.col_bias.is_null() {
+            let (b0, b1) = (_mm256_loadu_ps(post.col_bias), _mm256_loadu_ps(post.col_bias.add(8)));
+            for row in acc.iter_mut() {
+                row[0] = _mm256_add_ps(row[0], b0);
+                row[1] = _mm256_add_ps(row[1], b1);
             }
+        }
+        if !post.row_bias.is_null() {
+            for (i, row) in acc.iter_mut().enumerate() {
+                let b = _mm256_broadcast_ss(&*post.row_bias.add(i));
+                row[0] = _mm256_add_ps(row[0], b);
+                row[1] = _mm256_add_ps(row[1], b);
+            }
+        }
+        let (lo, hi) = (_mm256_set1_ps(post.lo), _mm256_set1_ps(post.hi));
+        for row in acc.iter_mut() {
             // maxps / minps return their second operand when either is NaN: a NaN sum stays.
-            row[0] = _mm256_min_ps(hi, _mm256_max_ps(lo, r0));
-            row[1] = _mm256_min_ps(hi, _mm256_max_ps(lo, r1));
+            row[0] = _mm256_min_ps(hi, _mm256_max_ps(lo, row[0]));
+            row[1] = _mm256_min_ps(hi, _mm256_max_ps(lo, row[1]));
         }
     }
     for (i, row) in acc.iter().enumerate() {
