@@ -84,13 +84,19 @@ pub struct StepTime {
 pub struct Executable {
     module: Arc<Module>,
     steps: Vec<(StepInfo, Step)>,
-    arena: Vec<u64>,
+    arena: Vec<CacheLine>,
     inputs: Vec<(usize, TensorType)>,
     outputs: Vec<(Loc, TensorType)>,
     _owned: Vec<Box<[u64]>>,
     _jit: Jit,
     pub info: ExecInfo,
 }
+
+/// The arena's unit: every tensor starts on a cache line (offsets are multiples of 64), so
+/// vector loads of a row never straddle two lines because of where the arena begins.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct CacheLine([u8; 64]);
 
 /// How compile errors caused by data-dependent shapes begin.
 pub const DYNAMIC: &str = "dynamic shape";
@@ -254,7 +260,7 @@ impl Executable {
         Ok(Executable {
             module,
             steps,
-            arena: vec![0u64; lower.arena.peak.div_ceil(8)],
+            arena: vec![CacheLine([0; 64]); lower.arena.peak.div_ceil(64)],
             inputs,
             outputs,
             _owned: lower.owned,
@@ -357,7 +363,7 @@ impl Executable {
     /// Fills the arena with NaNs: a run after this must still produce exact outputs, which
     /// shows every value is written before it is read.
     pub fn poison(&mut self) {
-        self.arena.fill(u64::from_ne_bytes([0xff; 8]));
+        self.arena.fill(CacheLine([0xff; 64]));
     }
 }
 
