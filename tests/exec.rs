@@ -166,9 +166,14 @@ fn random_clamped_epilogues_run_in_registers_and_match_the_reference() {
                 format!("\"smelt.clip\"({x}, %lo, %hi) : ({t}, tensor<f32>, tensor<f32>) -> {t}")
             }
         };
+        // Half the cases scale the product first (attention's 1 / sqrt(d), gemm's alpha); a
+        // scale of 1 is the identity multiply.
+        let scale = [1.0f32, 0.375][r.next(2) as usize];
+        let scaled = |x: &str, t: &str| format!("\"smelt.mul\"({x}, %scale) : ({t}, tensor<f32>) -> {t}");
         let bounds = format!(
             "%lo = \"smelt.constant\"() {{value = dense<{lo:?}> : tensor<f32>}} : () -> tensor<f32>\n  \
-             %hi = \"smelt.constant\"() {{value = dense<{:?}> : tensor<f32>}} : () -> tensor<f32>",
+             %hi = \"smelt.constant\"() {{value = dense<{:?}> : tensor<f32>}} : () -> tensor<f32>\n  \
+             %scale = \"smelt.constant\"() {{value = dense<{scale:?}> : tensor<f32>}} : () -> tensor<f32>",
             if hi == f32::INFINITY { 0.0 } else { hi }
         );
         if case % 2 == 0 {
@@ -181,9 +186,10 @@ fn random_clamped_epilogues_run_in_registers_and_match_the_reference() {
             let (xs, ws, bs, os) = ([1, c, h, w], [cout, c / group, k, k], [cout], [1, cout, ho, wo]);
             let text = format!(
                 "func.func @main(%x: {}, %w: {}, %b: {}) -> {} {{\n  {bounds}\n  \
-                 %0 = \"smelt.conv2d\"(%x, %w, %b) {{group = {group} : i64, pads = array<i64: {pad}, {pad}, {pad}, {pad}>, strides = array<i64: {s}, {s}>}} : ({}, {}, {}) -> {}\n  \
+                 %c = \"smelt.conv2d\"(%x, %w, %b) {{group = {group} : i64, pads = array<i64: {pad}, {pad}, {pad}, {pad}>, strides = array<i64: {s}, {s}>}} : ({}, {}, {}) -> {}\n  \
+                 %0 = {}\n  \
                  %1 = {}\n  return %1 : {}\n}}",
-                ty(&xs), ty(&ws), ty(&bs), ty(&os), ty(&xs), ty(&ws), ty(&bs), ty(&os), clip("%0", &ty(&os)), ty(&os),
+                ty(&xs), ty(&ws), ty(&bs), ty(&os), ty(&xs), ty(&ws), ty(&bs), ty(&os), scaled("%c", &ty(&os)), clip("%0", &ty(&os)), ty(&os),
             );
             check(&text, &[r.tensor(&xs), r.tensor(&ws), r.tensor(&bs)]);
         } else {
@@ -192,7 +198,8 @@ fn random_clamped_epilogues_run_in_registers_and_match_the_reference() {
             let bias = if r.next(2) == 0 { vec![n] } else { vec![m, 1] };
             let text = format!(
                 "func.func @main(%a: {}, %b: {}, %c: {}) -> {} {{\n  {bounds}\n  \
-                 %0 = \"smelt.matmul\"(%a, %b) : ({}, {}) -> {}\n  \
+                 %p = \"smelt.matmul\"(%a, %b) : ({}, {}) -> {}\n  \
+                 %0 = {}\n  \
                  %1 = \"smelt.add\"(%0, %c) : ({}, {}) -> {}\n  \
                  %2 = {}\n  return %2 : {}\n}}",
                 ty(&a),
@@ -202,6 +209,7 @@ fn random_clamped_epilogues_run_in_registers_and_match_the_reference() {
                 ty(&a),
                 ty(&b),
                 ty(&out),
+                scaled("%p", &ty(&out)),
                 ty(&out),
                 ty(&bias),
                 ty(&out),

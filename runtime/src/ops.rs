@@ -499,7 +499,7 @@ mod tests {
     #[test]
     fn depthwise_planes_match_a_direct_loop() {
         let k: Vec<f32> = (0..15).map(|i| i as f32 * 0.25 - 1.0).collect();
-        let post = Post { bias: crate::gemm::Bias::Rows(&[0.5]), lo: -2.0, hi: 3.0 };
+        let post = Post { scale: 1.0, bias: crate::gemm::Bias::Rows(&[0.5]), lo: -2.0, hi: 3.0 };
         for (h, w) in [(7, 6), (13, 37)] {
             let x: Vec<f32> = (0..h * w).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
             for ([sh, sw], pad, dilation, [kh, kw]) in [

@@ -908,10 +908,10 @@ impl Lower {
         strides[0] = (ldc, 1);
         let conv_plan = if conv { Some(self.conv_plan(&m, anchor, &os)?) } else { None };
         // The micro-kernel (or the depthwise or Winograd output loop) applies the epilogue's
-        // bias and clamp in registers; the latter two index a bias by channel only.
+        // head in registers; the latter two take a bias by channel only, and no scale.
         let by_channel = conv_plan.as_ref().is_some_and(|c| c.depthwise.is_some() || c.winograd.is_some());
-        let split =
-            post::split(&prog, result, &strides).filter(|(head, _)| !by_channel || head.bias.is_none_or(|b| b.per_row));
+        let split = post::split(&prog, result, &strides)
+            .filter(|(head, _)| !by_channel || (head.scale == 1.0 && head.bias.is_none_or(|b| b.per_row)));
         let (head, prog, result) = match split {
             Some((head, Some(rest))) => (Some(head), rest, result),
             Some((head, None)) => (Some(head), vec![Ew::Input(0)], 0),
@@ -1081,7 +1081,7 @@ impl Epilogue {
                 }
             }
         };
-        Post { bias, lo: head.lo, hi: head.hi }
+        Post { scale: head.scale, bias, lo: head.lo, hi: head.hi }
     }
 
     /// Where each extra input starts for the block at `dims`: (index, dimension) pairs.

@@ -1,5 +1,6 @@
 //! Splitting an anchor's epilogue into the head the GEMM micro-kernel applies in registers
-//! ([`crate::gemm::Post`]: a bias, then a clamp) and the rest, which stays a JIT program.
+//! ([`crate::gemm::Post`]: a scale, a bias, then a clamp) and the rest, which stays a JIT
+//! program.
 //!
 //! A conv + bias + ReLU6 whose epilogue ran as a JIT pass over C spent a fifth of MobileNet-V2's
 //! time there: the pass reads and writes every output once more, on 128-bit vectors. In the
@@ -15,9 +16,10 @@ pub(super) struct BiasInput {
     pub per_row: bool,
 }
 
-/// The register-applied head of an epilogue: `min(max(acc + bias, lo), hi)`.
+/// The register-applied head of an epilogue: `min(max(acc * scale + bias, lo), hi)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct Head {
+    pub scale: f32,
     pub bias: Option<BiasInput>,
     pub lo: f32,
     pub hi: f32,
@@ -41,13 +43,18 @@ pub(super) fn split(ops: &[Ew], result: u32, strides: &[(i64, i64)]) -> Option<(
         _ => None,
     };
     let start = ops.iter().position(|op| *op == Ew::Input(0))? as u32;
-    let mut head = Head { bias: None, lo: f32::NEG_INFINITY, hi: f32::INFINITY };
+    let mut head = Head { scale: 1.0, bias: None, lo: f32::NEG_INFINITY, hi: f32::INFINITY };
     let (mut cur, mut taken) = (start, Vec::new());
     let mut clamped = false;
     while uses[cur as usize] == 1 && cur != result {
         let Some(user) = ops.iter().position(|op| operands(op).contains(&cur)) else { break };
         let other = |x: u32, y: u32| if x == cur { y } else { x };
         match ops[user] {
+            // A scale comes first: (acc + b) * k is not acc * k + b.
+            Ew::Mul(x, y) if x != y && head.scale == 1.0 && head.bias.is_none() && !clamped => {
+                let Some(k) = constant(other(x, y)) else { break };
+                head.scale = k;
+            }
             Ew::Add(x, y) if x != y && head.bias.is_none() && !clamped => {
                 let b = other(x, y);
                 let Ew::Input(i) = ops[b as usize] else { break };
@@ -122,7 +129,7 @@ mod tests {
         let ops =
             [Ew::Input(0), Ew::Input(1), Ew::Add(0, 1), Ew::Const(0.0), Ew::Max(2, 3), Ew::Const(6.0), Ew::Min(4, 5)];
         let (head, rest) = split(&ops, 6, &[DENSE, ROW]).unwrap();
-        assert_eq!(head, Head { bias: Some(BiasInput { input: 1, per_row: true }), lo: 0.0, hi: 6.0 });
+        assert_eq!(head, Head { scale: 1.0, bias: Some(BiasInput { input: 1, per_row: true }), lo: 0.0, hi: 6.0 });
         assert!(rest.is_none());
     }
 
@@ -134,7 +141,12 @@ mod tests {
         let (head, rest) = split(&ops, 6, &[DENSE, COL, DENSE]).unwrap();
         assert_eq!(
             head,
-            Head { bias: Some(BiasInput { input: 1, per_row: false }), lo: f32::NEG_INFINITY, hi: f32::INFINITY }
+            Head {
+                scale: 1.0,
+                bias: Some(BiasInput { input: 1, per_row: false }),
+                lo: f32::NEG_INFINITY,
+                hi: f32::INFINITY
+            }
         );
         let rest = rest.unwrap();
         assert_eq!(rest[2], Ew::Input(0));
@@ -155,6 +167,22 @@ mod tests {
         let shared = [Ew::Input(0), Ew::Const(0.0), Ew::Max(0, 1), Ew::Mul(0, 2)];
         assert_eq!(split(&shared, 3, &[DENSE]), None);
         assert_eq!(split(&[Ew::Input(0)], 0, &[DENSE]), None);
+    }
+
+    #[test]
+    fn a_scale_is_peeled_only_before_the_bias() {
+        // acc * 0.125 + bias[col]: scale and bias both in registers.
+        let scaled = [Ew::Input(0), Ew::Const(0.125), Ew::Mul(0, 1), Ew::Input(1), Ew::Add(2, 3)];
+        let (head, rest) = split(&scaled, 4, &[DENSE, COL]).unwrap();
+        assert_eq!((head.scale, head.bias.map(|b| b.per_row), rest), (0.125, Some(false), None));
+        // (acc + bias[col]) * 0.125: the bias is peeled, the multiply stays in the program.
+        let late = [Ew::Input(0), Ew::Input(1), Ew::Add(0, 1), Ew::Const(0.125), Ew::Mul(2, 3)];
+        let (head, rest) = split(&late, 4, &[DENSE, COL]).unwrap();
+        assert_eq!(head.scale, 1.0);
+        assert_eq!(rest.unwrap()[2], Ew::Input(0));
+        // A scale read from memory is not a constant.
+        let loaded = [Ew::Input(0), Ew::Input(1), Ew::Mul(0, 1)];
+        assert_eq!(split(&loaded, 2, &[DENSE, (0, 0)]), None);
     }
 
     #[test]
