@@ -460,16 +460,11 @@ unsafe fn columns_portable(p: &Panels, c0: usize, cols: usize) {
 }
 
 /// Stores the sums of rows `r0..` (up to [`MR`], within the block) of column `col` of a
-/// [`Panels`] block, adding C's value when accumulating and applying the post if given.
+/// [`Panels`] block.
 #[inline(always)]
 unsafe fn store_column(p: &Panels, r0: usize, col: usize, lanes: &[f32; 8]) {
     for (i, &v) in lanes.iter().enumerate().take(MR.min(p.rows - r0)) {
-        let d = p.c.add((r0 + i) * p.ldc + col);
-        let sum = if p.accumulate { *d + v } else { v };
-        *d = match p.post {
-            Some(post) => post.apply(sum, post.bias_at(p.origin.0 + r0 + i, p.origin.1 + col)),
-            None => sum,
-        };
+        p.store(r0 + i, col, v);
     }
 }
 
@@ -794,6 +789,20 @@ pub struct Panels<'a> {
     pub origin: (usize, usize),
 }
 
+impl Panels<'_> {
+    /// Stores `v`, the sum for element (r, col) of the block, outside the micro-kernel's
+    /// registers: C's value added when accumulating, the post applied if given.
+    #[inline(always)]
+    unsafe fn store(&self, r: usize, col: usize, v: f32) {
+        let d = self.c.add(r * self.ldc + col);
+        let sum = if self.accumulate { *d + v } else { v };
+        *d = match self.post {
+            Some(post) => post.apply(sum, post.bias_at(self.origin.0 + r, self.origin.1 + col)),
+            None => sum,
+        };
+    }
+}
+
 /// Runs every micro-tile of a [`Panels`] block.
 pub type MacroKernel = unsafe fn(&Panels);
 
@@ -853,13 +862,8 @@ unsafe fn tiles(
             } else {
                 micro(rows, kc, a, b, p.ldb, tile.as_mut_ptr(), NR, false, std::ptr::null());
                 for i in 0..rows {
-                    let dst = std::slice::from_raw_parts_mut(p.c.add((r0 + i) * ldc + c0), cols);
-                    for (j, d) in dst.iter_mut().enumerate() {
-                        let sum = if p.accumulate { *d + tile[i * NR + j] } else { tile[i * NR + j] };
-                        *d = match p.post {
-                            Some(post) => post.apply(sum, post.bias_at(gr + i, gc + j)),
-                            None => sum,
-                        };
+                    for j in 0..cols {
+                        p.store(r0 + i, c0 + j, tile[i * NR + j]);
                     }
                 }
             }
