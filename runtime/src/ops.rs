@@ -201,15 +201,15 @@ impl Depthwise {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn plane_avx2(&self, x: &[f32], k: &[f32], out: &mut [f32], post: &Post, scratch: &mut Vec<f32>) {
         use std::arch::x86_64::__m256;
-        self.phases.fill(x, &self.window, scratch, |from, stride, to, n| match stride {
-            // Rows are 7 to 112 floats: vector moves, not a memmove call each.
-            1 => copy_avx2(&from[..n], to),
-            _ => {
+        if self.phases.whole_vectors {
+            self.phases.fill_avx2(x, &self.window, scratch);
+        } else {
+            self.phases.fill(x, &self.window, scratch, |from, stride, to, n| {
                 let to = &mut to[..n];
                 let done = if stride == 2 { every_second_avx2(from, to) } else { 0 };
                 every_nth(&from[done * stride..], stride, &mut to[done..]);
-            }
-        });
+            });
+        }
         let weight = |t: usize| (self.taps[t], std::arch::x86_64::_mm256_set1_ps(k[t]));
         // A 3x3 window's taps in an array, so the tap loop unrolls with its offsets in registers.
         if self.taps.len() == 9 {
@@ -295,6 +295,9 @@ struct Phases {
     /// Per column phase: the first input column it takes, where that lands in the phase row,
     /// and how many it takes (padded column c = ix + left is phase c % sw, column c / sw).
     columns: Vec<(usize, usize, usize)>,
+    /// Strides 1 or 2 whose phase rows each hold every vector [`Phases::fill_avx2`] stores
+    /// into them: rows are then copied in whole vectors, zeros past their input.
+    whole_vectors: bool,
 }
 
 /// Output columns an AVX2 step computes; the phase pitch is rounded so a row's last step
@@ -315,8 +318,14 @@ impl Phases {
                 let at = (first + left) / sw;
                 (first, at, (pitch - at).min(used.saturating_sub(first).div_ceil(sw)))
             })
-            .collect();
-        Phases { sh, sw, rows, pitch, used, columns }
+            .collect::<Vec<_>>();
+        let chunks = used.div_ceil(DW_LANES * sw);
+        let whole_vectors = matches!((sh, sw), (1, 1) | (2, 2))
+            && used > 0
+            && columns
+                .iter()
+                .all(|&(first, at, n)| n == used.saturating_sub(first).div_ceil(sw) && at + chunks * DW_LANES <= pitch);
+        Phases { sh, sw, rows, pitch, used, columns, whole_vectors }
     }
 
     fn len(&self) -> usize {
@@ -329,34 +338,91 @@ impl Phases {
     }
 
     /// Scatters `x` into the zero-padded phases (`scratch`), copying each run with
-    /// `run(from, stride, to, n)`: `to[j] = from[j * stride]` for `j < n`, where `to` runs to the
-    /// end of the scratch. A run may also write zeros up to [`DW_LANES`] - 1 floats past its end:
-    /// padding, or data of a later row, which that row's run then writes. Every plane writes the
-    /// same elements, so the padding is zeroed only when `scratch` is first sized for these
-    /// phases.
+    /// `run(from, stride, to, n)`: `to[j] = from[j * stride]` for `j < n` and nothing else (a
+    /// row's last vector stored whole could reach into another phase's rows, filled before it).
+    /// Every plane writes the same elements, so the padding is zeroed only when `scratch` is
+    /// first sized for these phases.
     #[inline(always)]
     fn fill(&self, x: &[f32], g: &Window, scratch: &mut Vec<f32>, run: impl Fn(&[f32], usize, &mut [f32], usize)) {
-        let top = g.pads[0];
-        let sw = self.sw;
+        self.size(scratch);
+        for (iy, phase_row) in self.input_rows(g) {
+            let input = &x[iy * g.w..][..self.used];
+            for (px, &(first, at, n)) in self.columns.iter().enumerate() {
+                run(&input[first..], self.sw, &mut scratch[self.row_start(phase_row, px) + at..], n);
+            }
+        }
+    }
+
+    /// [`Phases::fill`] for [`Phases::whole_vectors`] phases: each input row in vectors of
+    /// `DW_LANES * sw` floats (the last loaded masked), split into the `sw` column phases with
+    /// one shuffle. Rows of 7 to 112 floats make per-row setup the cost: offsets, bounds and
+    /// masks are settled once per plane.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn fill_avx2(&self, x: &[f32], g: &Window, scratch: &mut Vec<f32>) {
+        use std::arch::x86_64::*;
+        debug_assert!(self.whole_vectors);
+        self.size(scratch);
+        assert!(x.len() >= g.h * g.w && self.used <= g.w, "fill_avx2: the plane is shorter than its window");
+        let chunk = DW_LANES * self.sw;
+        let chunks = self.used.div_ceil(chunk);
+        let last = self.used - (chunks - 1) * chunk;
+        let mask = |lanes: usize| {
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes.min(DW_LANES) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+        };
+        let (tail, tail_high) = (mask(last), mask(last.saturating_sub(DW_LANES)));
+        // The phases of input columns 0 (evens) and 1 (odds): where each row lands in them.
+        let landing = |first: usize| self.columns.iter().position(|c| c.0 == first).map(|px| (px, self.columns[px].1));
+        let (evens, odds) = (landing(0).expect("phase of column 0"), landing(1).unwrap_or((0, 0)));
+        let dst = scratch.as_mut_ptr();
+        for (iy, phase_row) in self.input_rows(g) {
+            let from = x.as_ptr().add(iy * g.w);
+            // SAFETY (stores): `whole_vectors` keeps `at + chunks * DW_LANES` inside the pitch,
+            // and `input_rows` keeps `phase_row` inside the phase.
+            let to_evens = dst.add(self.row_start(phase_row, evens.0) + evens.1);
+            if self.sw == 1 {
+                for c in 0..chunks - 1 {
+                    _mm256_storeu_ps(to_evens.add(c * DW_LANES), _mm256_loadu_ps(from.add(c * DW_LANES)));
+                }
+                let c = chunks - 1;
+                _mm256_storeu_ps(to_evens.add(c * DW_LANES), _mm256_maskload_ps(from.add(c * chunk), tail));
+            } else {
+                let to_odds = dst.add(self.row_start(phase_row, odds.0) + odds.1);
+                let split = |c: usize, (a, b): (__m256, __m256)| {
+                    let (e, o) = evens_odds(a, b);
+                    _mm256_storeu_ps(to_evens.add(c * DW_LANES), e);
+                    _mm256_storeu_ps(to_odds.add(c * DW_LANES), o);
+                };
+                for c in 0..chunks - 1 {
+                    let at = from.add(c * chunk);
+                    split(c, (_mm256_loadu_ps(at), _mm256_loadu_ps(at.add(DW_LANES))));
+                }
+                let (c, at) = (chunks - 1, from.add((chunks - 1) * chunk));
+                // The high half may start past the row (and the plane): fully masked then.
+                let high = _mm256_maskload_ps(at.wrapping_add(DW_LANES), tail_high);
+                split(c, (_mm256_maskload_ps(at, tail), high));
+            }
+        }
+    }
+
+    /// Sizes `scratch` for these phases, zeroing it (the padding) only when it was not.
+    fn size(&self, scratch: &mut Vec<f32>) {
         if scratch.len() != self.len() + DW_LANES {
             scratch.clear();
             scratch.resize(self.len() + DW_LANES, 0.0);
         }
-        let (mut py, mut pr) = (top % self.sh, top / self.sh);
-        for iy in 0..g.h {
-            if pr >= self.rows {
-                break;
-            }
-            let input = &x[iy * g.w..][..self.used];
-            for (px, &(first, at, n)) in self.columns.iter().enumerate() {
-                let row = ((py * sw + px) * self.rows + pr) * self.pitch + at;
-                run(&input[first..], sw, &mut scratch[row..], n);
-            }
-            py += 1;
-            if py == self.sh {
-                (py, pr) = (0, pr + 1);
-            }
-        }
+    }
+
+    /// Every input row some output reads, with the phase row it lands in (its row phase is
+    /// `phase_row.0`).
+    fn input_rows(&self, g: &Window) -> impl Iterator<Item = (usize, (usize, usize))> {
+        let (sh, rows, top) = (self.sh, self.rows, g.pads[0]);
+        (0..g.h).map(move |iy| (iy, ((iy + top) % sh, (iy + top) / sh))).take_while(move |&(_, (_, pr))| pr < rows)
+    }
+
+    /// Where row `pr` of phase (`py`, `px`) starts.
+    fn row_start(&self, (py, pr): (usize, usize), px: usize) -> usize {
+        ((py * self.sw + px) * self.rows + pr) * self.pitch
     }
 }
 
@@ -365,27 +431,6 @@ impl Phases {
 fn every_nth(from: &[f32], stride: usize, to: &mut [f32]) {
     for (j, t) in to.iter_mut().enumerate() {
         *t = from[j * stride];
-    }
-}
-
-/// `to[..n] = from` (`n` floats) in eight-float moves; the last loads only what remains
-/// (masked) and stores zeros past it, so `to` must have `n` rounded up to 8 floats. (A masked
-/// store takes a dozen cycles on Zen 2.)
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn copy_avx2(from: &[f32], to: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let n = from.len();
-    assert!(to.len() >= n.next_multiple_of(8), "copy_avx2: `to` too short");
-    let mut j = 0;
-    while j + 8 <= n {
-        _mm256_storeu_ps(to.as_mut_ptr().add(j), _mm256_loadu_ps(from.as_ptr().add(j)));
-        j += 8;
-    }
-    if j < n {
-        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((n - j) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        _mm256_storeu_ps(to.as_mut_ptr().add(j), _mm256_maskload_ps(from.as_ptr().add(j), mask));
     }
 }
 
@@ -500,7 +545,9 @@ mod tests {
     fn depthwise_planes_match_a_direct_loop() {
         let k: Vec<f32> = (0..15).map(|i| i as f32 * 0.25 - 1.0).collect();
         let post = Post { scale: 1.0, bias: crate::gemm::Bias::Rows(&[0.5]), lo: -2.0, hi: 3.0 };
-        for (h, w) in [(7, 6), (13, 37)] {
+        // Whole-vector fills (rows of one or two vectors, tails of 1 to 15 floats) and the rest.
+        let mut fills = [0, 0];
+        for (h, w) in [(7, 6), (13, 37), (7, 7), (14, 14), (9, 24), (5, 17)] {
             let x: Vec<f32> = (0..h * w).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
             for ([sh, sw], pad, dilation, [kh, kw]) in [
                 ([1, 1], 1, 1, [3, 3]),
@@ -528,6 +575,7 @@ mod tests {
                 let mut conv = vec![f32::NAN; ho * wo];
                 let mut clamped = vec![f32::NAN; ho * wo];
                 let plan = Depthwise::new(g);
+                fills[plan.phases.whole_vectors as usize] += (dilation == 1) as usize;
                 plan.plane(&x, &k, &mut conv, &Post::NONE, &mut Vec::new());
                 plan.plane(&x, &k, &mut clamped, &post, &mut Vec::new());
                 let mut portable = vec![f32::NAN; ho * wo];
@@ -537,7 +585,7 @@ mod tests {
                         every_nth(from, stride, &mut to[..n])
                     });
                     plan.convolve(&phases, &k, &mut portable, &post);
-                    assert_eq!(portable, clamped, "the portable loop agrees");
+                    assert_eq!(portable, clamped, "the portable loop agrees: {h}x{w} {sh},{sw} pad {pad} k {kh}x{kw}");
                 }
                 for oy in 0..ho {
                     for ox in 0..wo {
@@ -559,6 +607,7 @@ mod tests {
                 }
             }
         }
+        assert!(fills[0] > 0 && fills[1] > 10, "both fills ran: {fills:?}");
     }
 
     /// Packed blocks at any offset equal the im2col matrix written out, panels straddling output
