@@ -254,11 +254,19 @@ impl Depthwise {
             taps.iter()
                 .fold(_mm256_setzero_ps(), |acc, &(off, w)| _mm256_fmadd_ps(_mm256_loadu_ps(from.add(off)), w, acc))
         };
-        // Vectors ending past the plane are stored masked (not into the next plane).
-        let whole = self.vectors.partition_point(|&(_, to)| to as usize + DW_LANES <= out.len());
-        let (safe, ends) = self.vectors.split_at(whole);
-        let mut groups = safe.chunks_exact(4);
-        for group in &mut groups {
+        // A vector ending past the plane (the last, if any) is stored masked, not into the
+        // next plane.
+        let store = |a: __m256, to: u32| {
+            let (to, lanes) = (to as usize, out.len() - to as usize);
+            if lanes >= DW_LANES {
+                _mm256_storeu_ps(dst.add(to), finish(a))
+            } else {
+                let mask =
+                    _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                _mm256_maskstore_ps(dst.add(to), mask, finish(a))
+            }
+        };
+        let group = |group: &[(u32, u32)], store: &dyn Fn(__m256, u32)| {
             let from: [*const f32; 4] = std::array::from_fn(|i| src.add(group[i].0 as usize));
             let mut acc = [_mm256_setzero_ps(); 4];
             for &(off, w) in taps {
@@ -268,16 +276,25 @@ impl Depthwise {
             }
             // In row order: a vector running past its row is overwritten by the next.
             for (a, &(_, to)) in acc.into_iter().zip(group) {
-                _mm256_storeu_ps(dst.add(to as usize), finish(a));
+                store(a, to);
             }
+        };
+        let vectors = &self.vectors;
+        if vectors.len() < 4 {
+            for &(from, to) in vectors {
+                store(vector(from), to);
+            }
+            return;
         }
-        for &(from, to) in groups.remainder() {
-            _mm256_storeu_ps(dst.add(to as usize), finish(vector(from)));
+        // Whole groups of four inside the plane, then the last four vectors: rather than one to
+        // three single chains (a 7x7 plane has seven vectors), that group overlaps the one
+        // before it, storing its repeated vectors' same values again, still in row order.
+        let whole = vectors.partition_point(|&(_, to)| to as usize + DW_LANES <= out.len()) / 4 * 4;
+        for four in vectors[..whole].chunks_exact(4) {
+            group(four, &|a, to| _mm256_storeu_ps(dst.add(to as usize), finish(a)));
         }
-        for &(from, to) in ends {
-            let lanes = out.len() - to as usize;
-            let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-            _mm256_maskstore_ps(dst.add(to as usize), mask, finish(vector(from)));
+        if whole < vectors.len() {
+            group(&vectors[vectors.len() - 4..], &store);
         }
     }
 }
