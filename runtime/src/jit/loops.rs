@@ -45,6 +45,26 @@ pub fn counted(
     b.use_var(i)
 }
 
+/// The `F32` `v` as the parameter of a fresh block the builder continues in. Cranelift's
+/// elaboration places a pure value at its uses and hoists it out of a loop only to the loop
+/// depth of its arguments' definitions; a value computed from a finished loop's state (a
+/// fold's total: that loop header's parameters) sits at that loop's depth, so it was
+/// recomputed on every iteration of the loops after it (softmax's cross-lane maximum inside
+/// its exponential loop). A block parameter outside those loops pins it. The two edges pass
+/// bitwise-equal values (`|v|` only when the sign bit is clear), which keeps the optimizer
+/// from folding the parameter back into `v`.
+pub fn pin(b: &mut FunctionBuilder, v: Value) -> Value {
+    let next = b.create_block();
+    let pinned = b.append_block_param(next, types::F32);
+    let bits = b.ins().bitcast(types::I32, MemFlagsData::new(), v);
+    let sign_clear = b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, bits, 0);
+    let magnitude = b.ins().fabs(v);
+    b.ins().brif(sign_clear, next, &[magnitude.into()], next, &[v.into()]);
+    b.seal_block(next);
+    b.switch_to_block(next);
+    pinned
+}
+
 /// `for i in start..end` with a constant trip count known to the caller.
 pub fn range(b: &mut FunctionBuilder, start: Value, end: Value, body: impl FnMut(&mut FunctionBuilder, Value)) {
     counted(b, start, end, 1, body);
@@ -92,4 +112,39 @@ pub fn address(b: &mut FunctionBuilder, base: Value, index: Value, scale: i64) -
         b.ins().imul_imm_s(index, scale)
     };
     b.ins().iadd(base, off)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jit::Jit;
+
+    /// A pinned value is bitwise the value: signed zeros, NaNs of either sign, infinities.
+    #[test]
+    fn pinned_values_keep_their_bits() {
+        let values =
+            [-0.0f32, 0.0, f32::NAN, -f32::NAN, f32::NEG_INFINITY, f32::INFINITY, 1.5, -2.5, f32::MIN_POSITIVE];
+        let mut jit = Jit::new().unwrap();
+        let code = jit
+            .define(|b, params, ptr| {
+                let (from, to) =
+                    (b.ins().load(ptr, mem(), params[0], 0), b.ins().load(ptr, mem(), params[0], ptr.bytes() as i32));
+                range(b, params[1], params[2], |b, i| {
+                    let (at, into) = (address(b, from, i, 4), address(b, to, i, 4));
+                    let v = b.ins().load(types::F32, mem(), at, 0);
+                    let v = pin(b, v);
+                    b.ins().store(mem(), v, into, 0);
+                });
+                b.ins().return_(&[]);
+            })
+            .unwrap();
+        // SAFETY: `define` compiled a `RangeFn`.
+        let f = unsafe { std::mem::transmute::<*const u8, crate::jit::RangeFn>(code) };
+        let mut out = vec![0.0f32; values.len()];
+        let ptrs = [values.as_ptr() as *mut f32, out.as_mut_ptr()];
+        // SAFETY: both buffers hold `values.len()` floats.
+        unsafe { f(ptrs.as_ptr(), 0, values.len() as i64) };
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&out), bits(&values));
+    }
 }

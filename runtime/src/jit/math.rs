@@ -115,8 +115,22 @@ pub fn max_skipping_nan(b: &mut FunctionBuilder, ty: Type, acc: Value, x: Value)
 /// to an integer held in the low mantissa bits, which then build 2^n's exponent: no rounding
 /// or (saturating, NaN-checking) conversion instructions.
 pub fn exp(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
-    const MAGIC: f32 = 12_582_912.0;
     let x = clamp(b, ty, x, -87.33, 88.37);
+    exp_in_range(b, ty, x)
+}
+
+/// [`exp`] of an `x` known to be at most 0 (or NaN): softmax's shifted scores, clamped below
+/// only.
+pub fn exp_of_nonpositive(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
+    let lo = constant(b, ty, -87.33);
+    let below = b.ins().fcmp(FloatCC::LessThan, x, lo);
+    let x = select(b, ty, below, lo, x);
+    exp_in_range(b, ty, x)
+}
+
+/// `exp x` for `x` in [-87.33, 88.37] (or NaN), where the result and the scale 2^n are normal.
+fn exp_in_range(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
+    const MAGIC: f32 = 12_582_912.0;
     let log2e = constant(b, ty, std::f32::consts::LOG2_E);
     let t = b.ins().fmul(x, log2e);
     let magic = constant(b, ty, MAGIC);

@@ -15,7 +15,7 @@
 use cranelift_codegen::ir::{types, InstBuilder, Type, Value};
 use cranelift_frontend::{FunctionBuilder, Variable};
 
-use super::loops::{address, columns, columns_unrolled, mem, range};
+use super::loops::{address, columns, columns_unrolled, mem, pin, range};
 use super::math::{self, Combine};
 
 /// What `reduce_*` computes.
@@ -165,7 +165,8 @@ impl Accumulator {
     fn total(&self, b: &mut FunctionBuilder, how: Combine) -> Value {
         let (v0, v1, s) = (b.use_var(self.vector[0]), b.use_var(self.vector[1]), b.use_var(self.scalar));
         let v = how.apply(b, v0, v1);
-        how.across(b, v, s)
+        let total = how.across(b, v, s);
+        pin(b, total)
     }
 }
 
@@ -236,7 +237,7 @@ fn softmax(
         let v = load(b, ty, src, c);
         let m = splat(b, ty, max);
         let shifted = b.ins().fsub(v, m);
-        let e = math::exp(b, ty, shifted);
+        let e = math::exp_of_nonpositive(b, ty, shifted);
         if !log {
             store(b, e, out, c);
         }
@@ -247,6 +248,7 @@ fn softmax(
         // (x - max) - ln(sum): x - max is exact for nearby values; subtracting max + ln(sum)
         // at once would round at the scale of the inputs.
         let ln = math::log(b, types::F32, total);
+        let ln = pin(b, ln);
         columns(b, len as i64, true, |b, ty, c| {
             let v = load(b, ty, src, c);
             let (m, l) = (splat(b, ty, max), splat(b, ty, ln));
@@ -257,6 +259,7 @@ fn softmax(
     } else {
         let one = b.ins().f32const(1.0);
         let inv = b.ins().fdiv(one, total);
+        let inv = pin(b, inv);
         columns(b, len as i64, true, |b, ty, c| {
             let v = load(b, ty, out, c);
             let k = splat(b, ty, inv);
@@ -272,6 +275,7 @@ fn layer_norm(b: &mut FunctionBuilder, len: usize, x: Value, scale: Value, bias:
     let inv_len = 1.0 / len as f32;
     let sum = fold_row(b, len, Combine::Add, |b, ty, c| load(b, ty, x, c));
     let mean = scale_by(b, sum, inv_len);
+    let mean = pin(b, mean);
     let squares = fold_row(b, len, Combine::Add, |b, ty, c| {
         let v = load(b, ty, x, c);
         let m = splat(b, ty, mean);
@@ -284,6 +288,7 @@ fn layer_norm(b: &mut FunctionBuilder, len: usize, x: Value, scale: Value, bias:
     let sd = b.ins().sqrt(ve);
     let one = b.ins().f32const(1.0);
     let inv = b.ins().fdiv(one, sd);
+    let inv = pin(b, inv);
     columns(b, len as i64, true, |b, ty, c| {
         let v = load(b, ty, x, c);
         let (m, k) = (splat(b, ty, mean), splat(b, ty, inv));
