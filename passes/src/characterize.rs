@@ -20,8 +20,9 @@
 //! | data movement (`reshape` `transpose` `concat` `gather` `cast` ...) | 0 |
 //!
 //! Bytes: each distinct operand is read once and each result written once, at its element
-//! size. View ops (`reshape`, `flatten`, `squeeze`, `unsqueeze`, `identity`, `dropout`) move no
-//! data and count 0 bytes. Weights are operands defined by `smelt.constant`. Parameters are
+//! size, except that a `gather` reads of its table only the rows it gathers (its result's
+//! bytes, at most the table's). View ops (`reshape`, `flatten`, `squeeze`, `unsqueeze`,
+//! `identity`, `dropout`) move no data and count 0 bytes. Weights are operands defined by `smelt.constant`. Parameters are
 //! counted as PyTorch counts trainable parameters: elements of floating-point constants, each
 //! once, except batch-norm running statistics (buffers) and splat constants (fill values such
 //! as the zero biases exporters materialize).
@@ -178,9 +179,9 @@ pub fn op_cost(m: &Module, op: OpId) -> OpCost {
     }
     let mut seen = HashSet::new();
     let (mut read, mut weights) = (0, 0);
-    for &v in o.operands() {
+    for (slot, &v) in o.operands().iter().enumerate() {
         if seen.insert(v) {
-            let b = bytes(m.value_type(v));
+            let b = gathered_bytes(m, op, slot).map_or(bytes(m.value_type(v)), |g| g.min(bytes(m.value_type(v))));
             read += b;
             if is_constant(m, v) {
                 weights += b;
@@ -189,6 +190,21 @@ pub fn op_cost(m: &Module, op: OpId) -> OpCost {
     }
     let written = o.results().iter().map(|r| bytes(m.value_type(*r))).sum();
     OpCost { flops, flops_conv_matmul, bytes_read: read, bytes_written: written, weight_bytes: weights }
+}
+
+/// Bytes `op` reads of its operand `slot` when that operand is only a table rows are gathered
+/// from (an embedding): the gathered rows, not the table. `None` for any other operand.
+fn gathered_bytes(m: &Module, op: OpId, slot: usize) -> Option<u64> {
+    let o = m.op(op);
+    let is_table_of = |user: OpId, index: u32| m.op(user).name() == "smelt.gather" && index == 0;
+    if o.name() != "smelt.kernel" {
+        return is_table_of(op, slot as u32).then(|| bytes(m.value_type(o.result())));
+    }
+    let body = m.region(*o.regions().first()?).blocks().first().copied()?;
+    let arg = *m.block(body).args().get(slot)?;
+    let uses = m.value(arg).uses();
+    (!uses.is_empty() && uses.iter().all(|u| is_table_of(u.user, u.operand)))
+        .then(|| uses.iter().map(|u| bytes(m.value_type(m.op(u.user).result()))).sum())
 }
 
 /// Work available in parallel inside one op, from its first result's shape: NCHW gives
@@ -453,5 +469,43 @@ impl Pass for Characterize {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smelt_compiler::parser::parse_module;
+
+    /// The ops of `source`'s function, in order, with the module.
+    fn ops(source: &str) -> (Module, Vec<OpId>) {
+        let m = parse_module(source, "test.mlir").unwrap();
+        let ops = executed_ops(&m);
+        (m, ops)
+    }
+
+    /// An embedding lookup reads the rows it gathers, not the table: 3 rows of 8 floats from a
+    /// 1000-row table, plus the 3 indices.
+    #[test]
+    fn a_gather_reads_only_the_gathered_rows_of_its_table() {
+        let (m, ops) = ops(r#"
+func.func @lookup(%x: tensor<1000x8xf32>, %i: tensor<3xi64>) -> (tensor<3x8xf32>, tensor<3x8xf32>) {
+  %g = "smelt.gather"(%x, %i) {axis = 0 : i64} : (tensor<1000x8xf32>, tensor<3xi64>) -> tensor<3x8xf32>
+  %k = "smelt.kernel"(%x, %i) ({
+  ^bb0(%t: tensor<1000x8xf32>, %j: tensor<3xi64>):
+    %r = "smelt.gather"(%t, %j) {axis = 0 : i64} : (tensor<1000x8xf32>, tensor<3xi64>) -> tensor<3x8xf32>
+    "smelt.yield"(%r) : (tensor<3x8xf32>) -> ()
+  }) : (tensor<1000x8xf32>, tensor<3xi64>) -> tensor<3x8xf32>
+  %n = "smelt.neg"(%x) : (tensor<1000x8xf32>) -> tensor<1000x8xf32>
+  return %g, %k : tensor<3x8xf32>, tensor<3x8xf32>
+}
+"#);
+        let read = |name: &str| {
+            let op = ops.iter().copied().find(|&o| m.op(o).name() == name).unwrap();
+            op_cost(&m, op).bytes_read
+        };
+        assert_eq!(read("smelt.gather"), 3 * 8 * 4 + 3 * 8);
+        assert_eq!(read("smelt.kernel"), 3 * 8 * 4 + 3 * 8);
+        assert_eq!(read("smelt.neg"), 1000 * 8 * 4, "any other reader reads the whole table");
     }
 }
