@@ -4,10 +4,19 @@
 
 use smelt_compiler::ir::OpId;
 use smelt_compiler::profile::KernelRecord;
+use smelt_compiler::target::Target;
 use smelt_compiler::Module;
 use smelt_passes::cost::{work_of, CostModel};
 use smelt_runtime::exec::Executable;
 use smelt_runtime::Literal;
+
+/// The cost model whose predictions stand beside this process's measurements: `target` (a
+/// shipped name or a .toml path) on the worker threads the runtime is set to, calibrated by
+/// `profile` when one is given.
+pub fn predictor(target: &str, profile: Option<&str>) -> Result<Box<dyn CostModel>, String> {
+    let target = Target::load(target)?.on_threads(smelt_runtime::gemm::threads());
+    smelt_passes::cost::model(target, profile)
+}
 
 /// One executed op (a kernel or an op left unfused) of a measured run.
 #[derive(Clone, Debug, serde::Serialize)]

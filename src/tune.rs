@@ -7,10 +7,10 @@
 //! from the unfused run do not count for that: there a kernel runs after different neighbours,
 //! with different caches (ResNet-18's convolutions measured 8% apart).
 
-use crate::measure::{measure, Measured};
+use crate::measure::{measure, predictor, Measured};
 use smelt_compiler::profile::{FusionProfile, Profile};
 use smelt_compiler::Module;
-use smelt_passes::cost::{self, CostModel};
+use smelt_passes::cost::CostModel;
 use smelt_runtime::Literal;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -105,7 +105,7 @@ fn record(path: &Path, measured: &Measured, target: &str) -> Result<(), String> 
 }
 
 fn calibrated(target: &str, path: &Path) -> Result<Box<dyn CostModel>, String> {
-    cost::model(target, Some(&path.display().to_string()))
+    predictor(target, Some(&path.display().to_string()))
 }
 
 /// Tunes `module` (cleaned, unfused) on `inputs`, recording into `options.profile`.
@@ -113,7 +113,7 @@ pub fn tune(module: &Module, inputs: &[Literal], options: &Options) -> Result<Tu
     let target = options.target;
     let path = options.profile;
     // The unfused ops first: every candidate kernel's parts then have measured times.
-    let roofline = cost::model(target, None)?;
+    let roofline = predictor(target, None)?;
     let unfused = measure(module.clone(), inputs, options.iters, Some(roofline.as_ref()))?;
     record(path, &unfused, target)?;
 

@@ -249,6 +249,23 @@ impl Target {
         Ok(t)
     }
 
+    /// This target as a program limited to `threads` worker threads sees it: for a CPU, that
+    /// many of its cores (at most all) with their share of the compute peaks, so predictions
+    /// follow `--threads`; memory bandwidth stays, one core already drawing most of it. Other
+    /// kinds are returned as they are: threads split host work only.
+    pub fn on_threads(mut self, threads: usize) -> Target {
+        let cores = (threads.max(1) as u32).min(self.compute_units);
+        if self.kind != TargetKind::Cpu || cores == self.compute_units {
+            return self;
+        }
+        let share = cores as f64 / self.compute_units as f64;
+        for peak in self.peak_tflops.values_mut().chain(self.vector_tflops.values_mut()) {
+            *peak *= share;
+        }
+        self.compute_units = cores;
+        self
+    }
+
     /// Peak FLOP/s of the vector units for an element type.
     pub fn vector_flops(&self, element: &str) -> f64 {
         match self.vector_tflops.get(element).or_else(|| self.vector_tflops.get("f32")) {
@@ -289,5 +306,17 @@ mod tests {
             assert!(t.ridge_point("f32") > 0.0);
         }
         assert!(Target::load("nope").unwrap_err().contains("h100-sxm"));
+    }
+
+    #[test]
+    fn a_cpu_on_fewer_threads_has_their_share_of_the_peaks() {
+        let host = Target::load("host").unwrap();
+        let one = host.clone().on_threads(1);
+        assert_eq!(one.compute_units, 1);
+        assert!((one.peak_flops("f32") * 2.0 - host.peak_flops("f32")).abs() < 1.0);
+        assert_eq!(one.memory_bandwidth_gbs, host.memory_bandwidth_gbs);
+        assert_eq!(host.clone().on_threads(64), host, "more threads than cores change nothing");
+        let gpu = Target::load("h100-sxm").unwrap();
+        assert_eq!(gpu.clone().on_threads(1), gpu);
     }
 }

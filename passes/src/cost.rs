@@ -174,10 +174,9 @@ fn signature(m: &Module, pattern: &str, inputs: &[ValueId], outputs: &[ValueId])
     format!("{pattern}({})->{}:{}", ins.join(","), outs.join(","), element_of(m, outputs))
 }
 
-/// The cost model for `target` (a shipped name or a .toml path), calibrated by `profile` when
-/// one is given.
-pub fn model(target: &str, profile: Option<&str>) -> Result<Box<dyn CostModel>, String> {
-    let roofline = Roofline { target: Target::load(target)? };
+/// The cost model for `target`, calibrated by `profile` when one is given.
+pub fn model(target: Target, profile: Option<&str>) -> Result<Box<dyn CostModel>, String> {
+    let roofline = Roofline { target };
     Ok(match profile {
         None => Box::new(roofline),
         Some(path) => Box::new(Calibrated::new(roofline, Profile::load(std::path::Path::new(path))?)),

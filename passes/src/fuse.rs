@@ -6,6 +6,7 @@
 use crate::cost::{self, CostModel};
 use crate::fusion::{Limits, Program, Stats};
 use crate::{Diagnostic, Pass};
+use smelt_compiler::target::Target;
 use smelt_compiler::{Location, Module};
 use std::time::Duration;
 
@@ -70,7 +71,7 @@ impl Fuse {
     }
 
     pub fn model(&self) -> Result<Box<dyn CostModel>, String> {
-        cost::model(&self.target, (!self.cost_profile.is_empty()).then_some(self.cost_profile.as_str()))
+        cost::model(Target::load(&self.target)?, (!self.cost_profile.is_empty()).then_some(self.cost_profile.as_str()))
     }
 }
 

@@ -527,7 +527,7 @@ fn report(
             let (specialized, changed) = specialize(&module, &inputs).map_err(fail)?;
             let fused = if changed { fuse_and_report(&specialized, target_name, cost_profile)?.1 } else { fused };
             smelt_runtime::gemm::set_threads(1);
-            let cost_model = smelt_passes::cost::model(target_name, cost_profile).map_err(fail)?;
+            let cost_model = smelt::measure::predictor(target_name, cost_profile).map_err(fail)?;
             let m = smelt::measure::measure(fused, &inputs, how.iters, Some(cost_model.as_ref())).map_err(fail)?;
             if let Some(svg) = &how.svg {
                 let (peak, bandwidth) = ceilings(&target, cost_profile).map_err(fail)?;
@@ -974,7 +974,7 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
     } else {
         // Kernels are timed one by one only when asked for (a table, a trace or a record),
         // and only in the run they are reported from: the fused one, else the unfused.
-        let cost_model = smelt_passes::cost::model(&how.target, how.cost_profile.as_deref()).map_err(fail)?;
+        let cost_model = smelt::measure::predictor(&how.target, how.cost_profile.as_deref()).map_err(fail)?;
         let per_kernel = how.profile_kernels.is_some() || how.record.is_some();
         let priced = |reported: bool| (per_kernel && reported).then_some(cost_model.as_ref());
         let mut fused = None;
