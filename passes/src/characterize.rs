@@ -22,10 +22,10 @@
 //! Bytes: each distinct operand is read once and each result written once, at its element
 //! size, except that a `gather` reads of its table only the rows it gathers (its result's
 //! bytes, at most the table's). View ops (`reshape`, `flatten`, `squeeze`, `unsqueeze`,
-//! `identity`, `dropout`) move no data and count 0 bytes. Weights are operands defined by `smelt.constant`. Parameters are
-//! counted as PyTorch counts trainable parameters: elements of floating-point constants, each
-//! once, except batch-norm running statistics (buffers) and splat constants (fill values such
-//! as the zero biases exporters materialize).
+//! `identity`, `dropout`) move no data and count 0 bytes. Weights are operands defined by
+//! `smelt.constant`. Parameters are counted as PyTorch counts trainable parameters: elements
+//! of floating-point constants, each once, except batch-norm running statistics (buffers) and
+//! splat constants (fill values such as the zero biases exporters materialize).
 //! A `smelt.kernel` counts its body's FLOPs and only its own operands and results as bytes:
 //! intermediates inside a kernel never leave the chip.
 
@@ -181,7 +181,8 @@ pub fn op_cost(m: &Module, op: OpId) -> OpCost {
     let (mut read, mut weights) = (0, 0);
     for (slot, &v) in o.operands().iter().enumerate() {
         if seen.insert(v) {
-            let b = gathered_bytes(m, op, slot).map_or(bytes(m.value_type(v)), |g| g.min(bytes(m.value_type(v))));
+            let whole = bytes(m.value_type(v));
+            let b = gathered_bytes(m, op, slot).map_or(whole, |g| g.min(whole));
             read += b;
             if is_constant(m, v) {
                 weights += b;
