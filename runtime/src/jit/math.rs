@@ -53,11 +53,30 @@ pub fn select(b: &mut FunctionBuilder, ty: Type, cond: Value, yes: Value, no: Va
 /// Lanes 0 and 2 of `lo`, then lanes 0 and 2 of `hi` (`F32X4`): every second element of the
 /// eight `lo` and `hi` hold.
 pub fn even_lanes(b: &mut FunctionBuilder, lo: Value, hi: Value) -> Value {
-    let bytes: Vec<u8> = [0u8, 2, 4, 6].iter().flat_map(|&lane| (0..4).map(move |byte| lane * 4 + byte)).collect();
+    pick_lanes(b, lo, hi, [0, 2, 4, 6])
+}
+
+/// The `F32X4` of the given lanes of the eight `lo` then `hi` hold (0..4 in `lo`, 4..8 in
+/// `hi`).
+pub fn pick_lanes(b: &mut FunctionBuilder, lo: Value, hi: Value, lanes: [u8; 4]) -> Value {
+    let bytes: Vec<u8> = lanes.iter().flat_map(|&lane| (0..4).map(move |byte| lane * 4 + byte)).collect();
     let mask = b.func.dfg.immediates.push(bytes.into());
     let (lo, hi) = (b.ins().bitcast(types::I8X16, bits(), lo), b.ins().bitcast(types::I8X16, bits(), hi));
-    let even = b.ins().shuffle(lo, hi, mask);
-    b.ins().bitcast(types::F32X4, bits(), even)
+    let picked = b.ins().shuffle(lo, hi, mask);
+    b.ins().bitcast(types::F32X4, bits(), picked)
+}
+
+/// The 4x4 block whose columns are `columns` (four `F32X4`), as its four rows.
+pub fn transpose4(b: &mut FunctionBuilder, columns: [Value; 4]) -> [Value; 4] {
+    let [a, c, e, g] = columns;
+    let (ac_lo, ac_hi) = (pick_lanes(b, a, c, [0, 4, 1, 5]), pick_lanes(b, a, c, [2, 6, 3, 7]));
+    let (eg_lo, eg_hi) = (pick_lanes(b, e, g, [0, 4, 1, 5]), pick_lanes(b, e, g, [2, 6, 3, 7]));
+    [
+        pick_lanes(b, ac_lo, eg_lo, [0, 1, 4, 5]),
+        pick_lanes(b, ac_lo, eg_lo, [2, 3, 6, 7]),
+        pick_lanes(b, ac_hi, eg_hi, [0, 1, 4, 5]),
+        pick_lanes(b, ac_hi, eg_hi, [2, 3, 6, 7]),
+    ]
 }
 
 /// Whether the host has fused multiply-add (Cranelift then emits `vfmadd`; without it, `fma`
