@@ -121,6 +121,7 @@ mod tests {
 
     /// A pinned value is bitwise the value: signed zeros, NaNs of either sign, infinities.
     #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot run JIT-compiled code (and `loops::` matches its `ops::` filter)")]
     fn pinned_values_keep_their_bits() {
         let values =
             [-0.0f32, 0.0, f32::NAN, -f32::NAN, f32::NEG_INFINITY, f32::INFINITY, 1.5, -2.5, f32::MIN_POSITIVE];
