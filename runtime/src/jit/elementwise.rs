@@ -219,10 +219,13 @@ mod tests {
 
     use crate::jit::Jit;
 
+    /// The program's output rows (`out_row_stride` apart, or `cols`), zeros where it wrote
+    /// nothing.
     fn run(program: &Elementwise, inputs: &[Vec<f32>], rows: usize, cols: usize) -> Vec<f32> {
         let mut jit = Jit::new().unwrap();
         let f = jit.compile(program).unwrap();
-        let mut out = vec![0.0f32; rows * cols];
+        let ldo = if program.out_row_stride == 0 { cols } else { program.out_row_stride as usize };
+        let mut out = vec![0.0f32; rows * ldo];
         let mut ptrs: Vec<*mut f32> = inputs.iter().map(|v| v.as_ptr() as *mut f32).collect();
         ptrs.push(out.as_mut_ptr());
         unsafe { f(ptrs.as_ptr(), rows as i64, cols as i64) };
@@ -265,17 +268,13 @@ mod tests {
         ] {
             let p = Elementwise { ops: vec![Ew::Input(0)], result: 0, strides: vec![(1, stride)], out_row_stride };
             assert_eq!(transposed_stride(&p), Some(stride));
-            let x: Vec<f32> = (0..cols * stride as usize).map(|i| i as f32).collect();
+            // No zeros, so a stray write into the rows' padding shows. rows <= stride.
+            let x: Vec<f32> = (1..=cols * stride as usize).map(|i| i as f32).collect();
             let ldo = if out_row_stride == 0 { cols } else { out_row_stride as usize };
-            let mut jit = Jit::new().unwrap();
-            let f = jit.compile(&p).unwrap();
-            let mut out = vec![-1.0f32; rows * ldo];
-            let ptrs = [x.as_ptr() as *mut f32, out.as_mut_ptr()];
-            // SAFETY: x holds cols columns of `stride` elements (rows <= stride), out rows of `ldo`.
-            unsafe { f(ptrs.as_ptr(), rows as i64, cols as i64) };
+            let out = run(&p, &[x.clone()], rows, cols);
             for r in 0..rows {
                 for c in 0..ldo {
-                    let want = if c < cols { x[c * stride as usize + r] } else { -1.0 };
+                    let want = if c < cols { x[c * stride as usize + r] } else { 0.0 };
                     assert_eq!(out[r * ldo + c], want, "{rows}x{cols}, stride {stride}: ({r}, {c})");
                 }
             }

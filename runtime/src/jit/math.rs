@@ -116,9 +116,15 @@ fn poly(b: &mut FunctionBuilder, ty: Type, x: Value, coefficients: &[f32]) -> Va
 /// `x` clamped to `[lo, hi]` by compare-and-select (two instructions a bound, where `fmin` and
 /// `fmax` need a NaN-correcting sequence); a NaN stays NaN: both comparisons fail on it.
 pub fn clamp(b: &mut FunctionBuilder, ty: Type, x: Value, lo: f32, hi: f32) -> Value {
-    let (l, h) = (constant(b, ty, lo), constant(b, ty, hi));
+    let h = constant(b, ty, hi);
     let above = b.ins().fcmp(FloatCC::GreaterThan, x, h);
     let x = select(b, ty, above, h, x);
+    at_least(b, ty, x, lo)
+}
+
+/// `lo` where `x < lo`, else `x` (NaN stays).
+fn at_least(b: &mut FunctionBuilder, ty: Type, x: Value, lo: f32) -> Value {
+    let l = constant(b, ty, lo);
     let below = b.ins().fcmp(FloatCC::LessThan, x, l);
     select(b, ty, below, l, x)
 }
@@ -134,20 +140,22 @@ pub fn max_skipping_nan(b: &mut FunctionBuilder, ty: Type, acc: Value, x: Value)
 /// to an integer held in the low mantissa bits, which then build 2^n's exponent: no rounding
 /// or (saturating, NaN-checking) conversion instructions.
 pub fn exp(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
-    let x = clamp(b, ty, x, -87.33, 88.37);
+    let x = clamp(b, ty, x, EXP_MIN, EXP_MAX);
     exp_in_range(b, ty, x)
 }
 
 /// [`exp`] of an `x` known to be at most 0 (or NaN): softmax's shifted scores, clamped below
 /// only.
 pub fn exp_of_nonpositive(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
-    let lo = constant(b, ty, -87.33);
-    let below = b.ins().fcmp(FloatCC::LessThan, x, lo);
-    let x = select(b, ty, below, lo, x);
+    let x = at_least(b, ty, x, EXP_MIN);
     exp_in_range(b, ty, x)
 }
 
-/// `exp x` for `x` in [-87.33, 88.37] (or NaN), where the result and the scale 2^n are normal.
+/// Where the result of `exp` and its scale 2^n stay normal.
+const EXP_MIN: f32 = -87.33;
+const EXP_MAX: f32 = 88.37;
+
+/// `exp x` for `x` in [`EXP_MIN`, `EXP_MAX`] (or NaN).
 fn exp_in_range(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
     const MAGIC: f32 = 12_582_912.0;
     let log2e = constant(b, ty, std::f32::consts::LOG2_E);
