@@ -1,8 +1,9 @@
 //! The runtime's speed: the SGEMM (micro-kernel and blocking) at 1024^3, at a ResNet-18
 //! convolution's GEMM shape and at two MobileNet-V2 pointwise shapes, every seeds fusion pattern fused and unfused at the seeds' shapes,
 //! the shared CNNs end to end, and JIT compile time for ResNet-18 (the target: under
-//! 300 ms). One thread throughout, so the numbers compare with `smelt calibrate` and the
-//! ONNX Runtime table in BENCHMARKS.md. `cargo bench --bench runtime [-- FILTER]`.
+//! 300 ms). One thread, so the numbers compare with `smelt calibrate` and the ONNX Runtime
+//! table in BENCHMARKS.md, except where a name says 2 threads: the models again, and what a
+//! split costs the kernels between which it falls. `cargo bench --bench runtime [-- FILTER]`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use smelt_compiler::onnx::{import_file, ImportOptions};
@@ -13,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 fn sgemm_shapes(c: &mut Criterion) {
-    smelt_runtime::gemm::set_threads(1);
+    smelt_runtime::workers::set_threads(1);
     let mut group = c.benchmark_group("sgemm");
     group.sample_size(10).measurement_time(Duration::from_secs(5));
     // (m, k, n): square, ResNet-18 layer1's 3x3 convolution as im2col GEMM, MobileNet-V2's
@@ -42,7 +43,7 @@ fn run_bench(group: &mut criterion::BenchmarkGroup<criterion::measurement::WallT
 }
 
 fn seed_patterns(c: &mut Criterion) {
-    smelt_runtime::gemm::set_threads(1);
+    smelt_runtime::workers::set_threads(1);
     let mut group = c.benchmark_group("seed_patterns");
     group.sample_size(20).measurement_time(Duration::from_secs(2));
     for case in smelt::calibrate::cases(&["all".to_string()], false) {
@@ -65,14 +66,17 @@ fn model(file: &str) -> Option<Module> {
 }
 
 fn models(c: &mut Criterion) {
-    smelt_runtime::gemm::set_threads(1);
     let mut group = c.benchmark_group("models");
     group.sample_size(10).measurement_time(Duration::from_secs(10));
     for file in ["resnet18.onnx", "mobilenet_v2.onnx"] {
         if let Some(m) = model(file) {
-            run_bench(&mut group, format!("{file}/fused"), m);
+            smelt_runtime::workers::set_threads(1);
+            run_bench(&mut group, format!("{file}/fused"), m.clone());
+            smelt_runtime::workers::set_threads(2);
+            run_bench(&mut group, format!("{file}/fused/2 threads"), m);
         }
     }
+    smelt_runtime::workers::set_threads(1);
     group.finish();
     let mut group = c.benchmark_group("jit_compile");
     group.sample_size(10).measurement_time(Duration::from_secs(10));
@@ -82,5 +86,34 @@ fn models(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sgemm_shapes, seed_patterns, models);
+/// A split of two 1 us shares after 50 us of work on the calling thread alone, as between two
+/// kernels of a model: the split's own cost is the time above 1 us. It was ~60 us while the
+/// helper parked between splits.
+fn splits(c: &mut Criterion) {
+    fn busy(span: Duration) {
+        let start = std::time::Instant::now();
+        while start.elapsed() < span {
+            std::hint::spin_loop();
+        }
+    }
+    smelt_runtime::workers::set_threads(2);
+    let mut group = c.benchmark_group("split");
+    group.sample_size(20).measurement_time(Duration::from_secs(2));
+    group.bench_function("2 threads/after 50 us", |bench| {
+        bench.iter_custom(|iters| {
+            let mut split = Duration::ZERO;
+            for _ in 0..iters {
+                busy(Duration::from_micros(50));
+                let start = std::time::Instant::now();
+                smelt_runtime::workers::split(2, &|_| busy(Duration::from_micros(1)));
+                split += start.elapsed();
+            }
+            split
+        })
+    });
+    smelt_runtime::workers::set_threads(1);
+    group.finish();
+}
+
+criterion_group!(benches, sgemm_shapes, seed_patterns, models, splits);
 criterion_main!(benches);

@@ -454,8 +454,8 @@ pub fn calibrate(options: &Options, progress: &mut dyn FnMut(usize, usize, &str)
 
     let mut profile = Profile::new();
     profile.metadata = metadata(&options.target);
-    let threads = smelt_runtime::gemm::threads();
-    smelt_runtime::gemm::set_threads(1);
+    let threads = smelt_runtime::workers::threads();
+    smelt_runtime::workers::set_threads(1);
 
     step("compute peak (micro-kernel)", &mut done);
     let micro = bench::micro_kernel_gflops(trials);
@@ -531,7 +531,7 @@ pub fn calibrate(options: &Options, progress: &mut dyn FnMut(usize, usize, &str)
         record_ops(&mut profile, &measured, &ceilings, &options.target);
     }
     progress(total, total, "done");
-    smelt_runtime::gemm::set_threads(threads);
+    smelt_runtime::workers::set_threads(threads);
     Ok(profile)
 }
 

@@ -14,7 +14,7 @@ use smelt_runtime::Literal;
 /// shipped name or a .toml path) on the worker threads the runtime is set to, calibrated by
 /// `profile` when one is given.
 pub fn predictor(target: &str, profile: Option<&str>) -> Result<Box<dyn CostModel>, String> {
-    let target = Target::load(target)?.on_threads(smelt_runtime::gemm::threads());
+    let target = Target::load(target)?.on_threads(smelt_runtime::workers::threads());
     smelt_passes::cost::model(target, profile)
 }
 

@@ -104,7 +104,7 @@ fn check(text: &str, inputs: &[Literal]) {
         // One worker and two: the split over workers (columns, rows, planes) must not matter.
         // Other tests may run meanwhile with either setting; both are correct for them too.
         for threads in [1, 2] {
-            smelt_runtime::gemm::set_threads(threads);
+            smelt_runtime::workers::set_threads(threads);
             exe.poison();
             let got = exe.run(inputs).unwrap();
             for (g, w) in got.iter().zip(&want) {
@@ -115,7 +115,7 @@ fn check(text: &str, inputs: &[Literal]) {
                 );
             }
         }
-        smelt_runtime::gemm::set_threads(1);
+        smelt_runtime::workers::set_threads(1);
     }
 }
 

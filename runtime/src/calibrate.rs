@@ -67,13 +67,13 @@ pub fn sgemm_gflops(n: usize, trials: usize) -> f64 {
     let a = vec![1.0f32; n * n];
     let b = vec![0.5f32; n * n];
     let mut c = vec![0.0f32; n * n];
-    let threads = gemm::threads();
-    gemm::set_threads(1);
+    let threads = crate::workers::threads();
+    crate::workers::set_threads(1);
     let t = time(1, trials, || {
         gemm::sgemm(&View::row_major(&a, n, n), &View::row_major(&b, n, n), &mut c, n, false, &|_, _, _, _| {});
         black_box(&mut c);
     });
-    gemm::set_threads(threads);
+    crate::workers::set_threads(threads);
     (2 * n * n * n) as f64 / t.median_s / 1e9
 }
 

@@ -10,7 +10,7 @@
 //!
 //! Matrices are described by element strides, so transposed operands need no copy.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::workers::{split, threads, Shared};
 
 /// A read-only matrix view: element (r, c) is at `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy)]
@@ -536,93 +536,6 @@ pub struct Prepacked<'a> {
 /// (blocks never overlap).
 pub type BlockFn<'a> = dyn Fn(usize, usize, usize, usize) + Sync + 'a;
 
-static THREADS: AtomicUsize = AtomicUsize::new(1);
-
-/// Worker threads products split their columns over (default 1).
-pub fn set_threads(n: usize) {
-    THREADS.store(n.max(1), Ordering::Relaxed);
-}
-
-thread_local! {
-    /// Set while a thread runs one worker's share of a split: work it calls stays on it, so
-    /// splits never nest (a head of attention would otherwise split its small products again).
-    static IN_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Workers a split may use here: [`set_threads`]'s count, or 1 inside a worker.
-pub fn threads() -> usize {
-    if IN_WORKER.with(|w| w.get()) {
-        1
-    } else {
-        THREADS.load(Ordering::Relaxed)
-    }
-}
-
-/// Runs `f` as a worker: nothing it calls splits again.
-fn as_worker<R>(f: impl FnOnce() -> R) -> R {
-    let before = IN_WORKER.with(|w| w.replace(true));
-    let result = f();
-    IN_WORKER.with(|w| w.set(before));
-    result
-}
-
-/// Runs `f` on `0..n` split into one contiguous range per worker ([`threads`]), when there
-/// are at least `min_per_worker` items for each; on the calling thread otherwise.
-pub fn parallel_ranges(n: usize, min_per_worker: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
-    let workers = threads().min(n / min_per_worker.max(1)).max(1);
-    if workers == 1 {
-        return f(0..n);
-    }
-    let per = n.div_ceil(workers);
-    split(workers, &|w| f((w * per).min(n)..((w + 1) * per).min(n)));
-}
-
-/// Runs `task(w)` for every `w` in `0..workers` as a worker ([`as_worker`]): `0` on the calling
-/// thread, the others on a pool kept between calls. A thread spawned per split cost more than
-/// the split saved: on a VM an idle core wakes slowly, and ResNet-18 splits some 50 times a run.
-fn split(workers: usize, task: &(dyn Fn(usize) + Sync)) {
-    let pool = helpers(workers - 1);
-    pool.in_place_scope(|scope| {
-        for w in 1..workers {
-            scope.spawn(move |_| as_worker(|| task(w)));
-        }
-        as_worker(|| task(0));
-    });
-}
-
-/// The pool of `count` helper threads (rebuilt when the count changes).
-fn helpers(count: usize) -> std::sync::Arc<rayon::ThreadPool> {
-    static POOL: std::sync::Mutex<Option<(usize, std::sync::Arc<rayon::ThreadPool>)>> = std::sync::Mutex::new(None);
-    let mut pool = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    match &*pool {
-        Some((n, p)) if *n == count => p.clone(),
-        _ => {
-            let built = rayon::ThreadPoolBuilder::new()
-                .num_threads(count)
-                .thread_name(|i| format!("smelt-worker-{i}"))
-                .build()
-                .map(std::sync::Arc::new)
-                .expect("the worker threads start");
-            *pool = Some((count, built.clone()));
-            built
-        }
-    }
-}
-
-/// A pointer workers share; they touch disjoint parts of what it points to, or only read it.
-#[derive(Clone, Copy)]
-pub(crate) struct Shared<T>(pub(crate) *mut T);
-// SAFETY: every user splits the pointee into disjoint per-worker parts or only reads it.
-unsafe impl<T> Send for Shared<T> {}
-unsafe impl<T> Sync for Shared<T> {}
-
-impl<T> Shared<T> {
-    /// Whole-struct access, so closures capture the `Send` wrapper, not the raw field.
-    pub(crate) fn get(self) -> *mut T {
-        self.0
-    }
-}
-
 /// `c[m x n]` (row stride `ldc`) = `a[m x k] b[k x n]`, or += with `accumulate`; `epilogue`
 /// runs on each finished block of C. Columns (or, for a product with few columns, rows) are
 /// split over [`threads`] workers in multiples of the micro-tile.
@@ -888,6 +801,8 @@ unsafe fn tiles(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workers::set_threads;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn naive(a: &View, b: &View) -> Vec<f32> {
         let mut c = vec![0.0f32; a.rows * b.cols];

@@ -11,3 +11,4 @@ pub mod gemm;
 pub mod jit;
 pub mod ops;
 pub mod winograd;
+pub mod workers;

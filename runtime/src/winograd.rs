@@ -10,7 +10,8 @@
 //!
 //! The filter transform happens once, at compile time (`U` packed as the GEMM's left operand).
 
-use crate::gemm::{parallel_ranges, sgemm_prepacked, Packed, Post, Prepacked, Shared, View};
+use crate::gemm::{sgemm_prepacked, Packed, Post, Prepacked, View};
+use crate::workers::{parallel_ranges, Shared};
 
 /// `G`, `B^T` and `A^T` of F(2x2, 3x3).
 const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];

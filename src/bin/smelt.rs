@@ -401,7 +401,7 @@ fn tune(
     let (_, module) = model.load()?;
     let inputs = smelt::measure::random_inputs(&module).map_err(fail)?;
     let (module, _) = specialize(&module, &inputs).map_err(fail)?;
-    smelt_runtime::gemm::set_threads(threads);
+    smelt_runtime::workers::set_threads(threads);
     let options = smelt::tune::Options { target, profile: std::path::Path::new(path), iters, max_rounds };
     let t = smelt::tune::tune(&module, &inputs, &options).map_err(fail)?;
     let last = &t.last;
@@ -526,7 +526,7 @@ fn report(
             let inputs = smelt::measure::random_inputs(&module).map_err(fail)?;
             let (specialized, changed) = specialize(&module, &inputs).map_err(fail)?;
             let fused = if changed { fuse_and_report(&specialized, target_name, cost_profile)?.1 } else { fused };
-            smelt_runtime::gemm::set_threads(1);
+            smelt_runtime::workers::set_threads(1);
             let cost_model = smelt::measure::predictor(target_name, cost_profile).map_err(fail)?;
             let m = smelt::measure::measure(fused, &inputs, how.iters, Some(cost_model.as_ref())).map_err(fail)?;
             if let Some(svg) = &how.svg {
@@ -959,7 +959,7 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
     let fail = |e: String| Failure(format!("error: {e}"));
     let threads = how.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let (module, specialized) = specialize(&module, &inputs).map_err(|e| Failure(format!("error: {e}")))?;
-    smelt_runtime::gemm::set_threads(threads);
+    smelt_runtime::workers::set_threads(threads);
     let mut report = serde_json::json!({ "mode": how.mode, "threads": threads, "specialized_to_inputs": specialized });
     let first_output: Option<Literal>;
     let mut text = String::new();

@@ -14,9 +14,10 @@
 //!   anything else runs through the reference semantics (f64), counted in
 //!   [`ExecInfo::reference_steps`] so it is never silent.
 
-use crate::gemm::{sgemm_prepacked, Bias, Post, Shared, View};
+use crate::gemm::{sgemm_prepacked, Bias, Post, View};
 use crate::jit::{Elementwise, Ew, EwFn, Jit};
 use crate::ops::for_each_index;
+use crate::workers::Shared;
 use smelt_compiler::attributes::{Attribute, DenseElements, DenseStorage};
 use smelt_compiler::dialect::eval::evaluate;
 use smelt_compiler::dialect::fold::Literal;
@@ -689,7 +690,7 @@ impl Lower {
         Ok(Box::new(move |base| {
             let ptrs = locs.map(|l| Shared(resolve(l, base) as *mut f32));
             let mask = mask.as_ref().map(|(loc, st, _)| (Shared(resolve(*loc, base) as *mut f32), st));
-            crate::gemm::parallel_ranges(heads.len(), 1, |range| {
+            crate::workers::parallel_ranges(heads.len(), 1, |range| {
                 let p = |i: usize| ptrs[i].get();
                 let mut scores = vec![0.0f32; lq * lk];
                 for head in range {
@@ -1144,7 +1145,7 @@ impl Conv {
         if let Some(plan) = &self.depthwise {
             let (xs, ws, ys, shared) = (Shared(x as *mut f32), Shared(w as *mut f32), Shared(y), Shared(base));
             // Channels split over the workers; each plane's epilogue runs on it while it is hot.
-            crate::gemm::parallel_ranges(n * c, 8, |planes| {
+            crate::workers::parallel_ranges(n * c, 8, |planes| {
                 let (mut scratch, mut offsets) = (Vec::new(), Vec::new());
                 for plane in planes {
                     let (b, g) = (plane / c, plane % c);

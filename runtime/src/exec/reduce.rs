@@ -9,8 +9,8 @@ use smelt_compiler::ir::OpId;
 
 use super::strided::ELEMENTS_PER_WORKER;
 use super::{f32_value, resolve, shape, tensor_of, Loc, Lower, Step};
-use crate::gemm::Shared;
 use crate::jit::{PoolProgram, RangeFn, Reduction, RowOp, RowProgram};
+use crate::workers::Shared;
 
 /// A step calling `f` over `0..count` rows or planes of `work` elements each, split over the
 /// workers.
@@ -18,7 +18,7 @@ fn split_step(f: RangeFn, buffers: Vec<Loc>, count: usize, work: usize) -> Step 
     let min = (ELEMENTS_PER_WORKER / work.max(1)).max(1);
     Box::new(move |base| {
         let ptrs: Vec<Shared<f32>> = buffers.iter().map(|&l| Shared(resolve(l, base) as *mut f32)).collect();
-        crate::gemm::parallel_ranges(count, min, |range| {
+        crate::workers::parallel_ranges(count, min, |range| {
             let raw: Vec<*mut f32> = ptrs.iter().map(|p| p.get()).collect();
             // SAFETY: the program was compiled for these buffers' shapes; workers write
             // disjoint rows.

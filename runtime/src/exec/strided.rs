@@ -3,8 +3,8 @@
 //! program that stores its one input) lower through here.
 
 use super::{merge_dims, resolve, Loc, Lower, Step};
-use crate::gemm::Shared;
 use crate::jit::{Elementwise, Ew};
+use crate::workers::Shared;
 
 /// One buffer a strided program reads or writes: its location, the element its view starts
 /// at, and its stride (in elements) along every dimension of the iteration space.
@@ -74,7 +74,7 @@ impl Lower {
                 .iter()
                 .map(|&(loc, offset)| Shared((resolve(loc, base) as *mut f32).wrapping_offset(offset as isize)))
                 .collect();
-            crate::gemm::parallel_ranges(total_rows, min_rows, |range| {
+            crate::workers::parallel_ranges(total_rows, min_rows, |range| {
                 let mut at = range.start;
                 let mut ptrs: Vec<*mut f32> = vec![std::ptr::null_mut(); bases.len()];
                 while at < range.end {
