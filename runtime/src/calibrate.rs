@@ -47,19 +47,21 @@ pub fn time(warmup: usize, trials: usize, mut run: impl FnMut()) -> Timing {
 pub fn micro_kernel_gflops(trials: usize) -> f64 {
     const KC: usize = 256;
     const CALLS: usize = 2000;
-    let (kernel, _) = gemm::micro_kernel();
-    let a = vec![1.0f32; gemm::MR * KC];
+    let micro = gemm::micro_kernel();
+    let a = vec![1.0f32; micro.rows * KC];
     let b = vec![0.5f32; KC * gemm::NR];
-    let mut c = vec![0.0f32; gemm::MR * gemm::NR];
+    let mut c = vec![0.0f32; micro.rows * gemm::NR];
     let t = time(2, trials, || {
         for _ in 0..CALLS {
-            // SAFETY: a, b and c hold exactly one MR x KC panel, one KC x NR panel and one
-            // MR x NR tile with row stride NR.
-            unsafe { kernel(KC, a.as_ptr(), b.as_ptr(), gemm::NR, c.as_mut_ptr(), gemm::NR, true, std::ptr::null()) };
+            // SAFETY: a, b and c hold exactly the kernel's rows / MR packed panels of A, one
+            // KC x NR panel of B and one tile with row stride NR.
+            unsafe {
+                (micro.kernel)(KC, a.as_ptr(), b.as_ptr(), gemm::NR, c.as_mut_ptr(), gemm::NR, true, std::ptr::null())
+            };
         }
         black_box(&mut c);
     });
-    (2 * gemm::MR * gemm::NR * KC * CALLS) as f64 / t.median_s / 1e9
+    (2 * micro.rows * gemm::NR * KC * CALLS) as f64 / t.median_s / 1e9
 }
 
 /// GFLOP/s of a whole single-threaded `n x n x n` product (packing included).

@@ -3,8 +3,8 @@
 //! GotoBLAS blocking: B is packed in `KC x NC` blocks of 16-column panels, A in `MC x KC` blocks
 //! of 6-row panels, and a register-blocked micro-kernel computes 6 x 16 tiles (fewer rows on
 //! the product's last rows; a last panel of at most [`NARROW_COLS`] columns is computed column
-//! by column instead). The micro-kernel is AVX2 + FMA (`std::arch`, chosen at run time) with a
-//! portable fallback. After the last K
+//! by column instead). The micro-kernel is chosen at run time (`std::arch`): AVX-512, 12 x 16
+//! over two A panels; AVX2 + FMA; or portable. After the last K
 //! block of an `MC x NC` block of C, `epilogue(row0, rows, col0, cols)` runs on that block while
 //! it is still in cache — fused bias, BatchNorm affine, residual add and activations.
 //!
@@ -323,6 +323,21 @@ unsafe fn tile_avx2<const ROWS: usize>(
             row[1] = _mm256_fmadd_ps(av, b1, row[1]);
         }
     }
+    finish_avx2(&mut acc, c, ldc, accumulate, post);
+}
+
+/// Stores a tile's sums (`ROWS` rows of two 8-wide halves) to C: C's value added when
+/// accumulating, the post applied when given. Callers must enable `avx2` and `fma`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn finish_avx2<const ROWS: usize>(
+    acc: &mut [[std::arch::x86_64::__m256; 2]; ROWS],
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    post: *const TilePost,
+) {
+    use std::arch::x86_64::*;
     if accumulate {
         for (i, row) in acc.iter_mut().enumerate() {
             let p = c.add(i * ldc);
@@ -368,6 +383,62 @@ unsafe fn tile_avx2<const ROWS: usize>(
     }
 }
 
+/// The AVX-512 micro-kernel as a function of its own, for [`micro_kernel`]: a 12 x 16 tile
+/// from two consecutive A panels.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_avx512(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    post: *const TilePost,
+) {
+    tile_avx512::<{ 2 * MR }>(kc, a, b, ldb, c, ldc, accumulate, post)
+}
+
+/// The AVX-512 tile: `ROWS` (<= 12) rows from two consecutive [`MR`]-row A panels by one
+/// 16-wide B panel, one 512-bit sum per row. Twelve independent sums cover the FMA latency
+/// times its two ports, where one 6-row panel's six would leave a quarter of them idle, and
+/// one B panel per tile keeps `KC x 16` floats (16 KiB) in L1 as the AVX2 tile does; A's
+/// values are broadcast from memory into the FMA. The sums then go through
+/// [`finish_avx2`] as 256-bit halves: the post runs once per tile, and one post is one
+/// post's rounding and NaN behaviour. Callers must enable `avx512f`, `avx2` and `fma`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_avx512<const ROWS: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    post: *const TilePost,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_setzero_ps(); ROWS];
+    // Not dereferenced for a tile of at most MR rows, which may have no second panel.
+    let second = a.wrapping_add(MR * kc);
+    for k in 0..kc {
+        let bv = _mm512_loadu_ps(b.add(k * ldb));
+        for (i, sum) in acc.iter_mut().enumerate() {
+            let av = if i < MR { *a.add(k * MR + i) } else { *second.add(k * MR + i - MR) };
+            *sum = _mm512_fmadd_ps(_mm512_set1_ps(av), bv, *sum);
+        }
+    }
+    let mut halves = [[_mm256_setzero_ps(); 2]; ROWS];
+    for (half, sum) in halves.iter_mut().zip(acc) {
+        *half = [_mm512_castps512_ps256(sum), _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(sum)))];
+    }
+    finish_avx2(&mut halves, c, ldc, accumulate, post);
+}
+
 /// Calls `$kernel::<rows>($args)` for a tile of `rows` (1..=[`MR`]) rows.
 macro_rules! with_rows {
     ($rows:expr, $kernel:ident($($arg:expr),*)) => {
@@ -378,6 +449,27 @@ macro_rules! with_rows {
             4 => $kernel::<4>($($arg),*),
             5 => $kernel::<5>($($arg),*),
             _ => $kernel::<MR>($($arg),*),
+        }
+    };
+}
+
+/// Calls `$kernel::<rows>($args)` for a tile of `rows` (1..=2 [`MR`]) rows over two A panels.
+#[cfg(target_arch = "x86_64")]
+macro_rules! with_two_panel_rows {
+    ($rows:expr, $kernel:ident($($arg:expr),*)) => {
+        match $rows {
+            1 => $kernel::<1>($($arg),*),
+            2 => $kernel::<2>($($arg),*),
+            3 => $kernel::<3>($($arg),*),
+            4 => $kernel::<4>($($arg),*),
+            5 => $kernel::<5>($($arg),*),
+            6 => $kernel::<6>($($arg),*),
+            7 => $kernel::<7>($($arg),*),
+            8 => $kernel::<8>($($arg),*),
+            9 => $kernel::<9>($($arg),*),
+            10 => $kernel::<10>($($arg),*),
+            11 => $kernel::<11>($($arg),*),
+            _ => $kernel::<{ 2 * MR }>($($arg),*),
         }
     };
 }
@@ -482,13 +574,25 @@ unsafe fn store_column(p: &Panels, r0: usize, col: usize, lanes: &[f32; 8]) {
     }
 }
 
-/// The best micro-kernel this CPU runs, and its name.
-pub fn micro_kernel() -> (MicroKernel, &'static str) {
+/// A micro-kernel and the tile it computes.
+pub struct Micro {
+    pub kernel: MicroKernel,
+    /// Rows of its tile: its A operand is `rows / MR` consecutive packed panels.
+    pub rows: usize,
+    pub name: &'static str,
+}
+
+/// The best micro-kernel this CPU runs.
+pub fn micro_kernel() -> Micro {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        return Micro { kernel: micro_avx512, rows: 2 * MR, name: "avx512f 12x16" };
+    }
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        return (micro_avx2, "avx2+fma 6x16");
+        return Micro { kernel: micro_avx2, rows: MR, name: "avx2+fma 6x16" };
     }
-    (micro_portable::<MR>, "portable 6x16")
+    Micro { kernel: micro_portable::<MR>, rows: MR, name: "portable 6x16" }
 }
 
 /// An operand packed ahead of time (weights, at compile time): one packed `KC`-deep block per
@@ -745,6 +849,10 @@ pub type MacroKernel = unsafe fn(&Panels);
 /// loops (a call per 6 x 16 tile cost a third of the time when K is 16).
 pub fn macro_kernel() -> MacroKernel {
     #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        return macro_avx512;
+    }
+    #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         return macro_avx2;
     }
@@ -752,10 +860,24 @@ pub fn macro_kernel() -> MacroKernel {
 }
 
 #[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn macro_avx512(p: &Panels) {
+    tiles(
+        p,
+        2 * MR,
+        |rows, kc, a, b, ldb, c, ldc, acc, post| {
+            with_two_panel_rows!(rows, tile_avx512(kc, a, b, ldb, c, ldc, acc, post))
+        },
+        |p, c0, cols| columns_avx2(p, c0, cols),
+    )
+}
+
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn macro_avx2(p: &Panels) {
     tiles(
         p,
+        MR,
         |rows, kc, a, b, ldb, c, ldc, acc, post| with_rows!(rows, tile_avx2(kc, a, b, ldb, c, ldc, acc, post)),
         |p, c0, cols| columns_avx2(p, c0, cols),
     )
@@ -764,6 +886,7 @@ unsafe fn macro_avx2(p: &Panels) {
 unsafe fn macro_portable(p: &Panels) {
     tiles(
         p,
+        MR,
         |rows, kc, a, b, ldb, c, ldc, acc, post| with_rows!(rows, micro_portable(kc, a, b, ldb, c, ldc, acc, post)),
         |p, c0, cols| columns_portable(p, c0, cols),
     )
@@ -773,11 +896,12 @@ unsafe fn macro_portable(p: &Panels) {
 #[allow(clippy::type_complexity)]
 unsafe fn tiles(
     p: &Panels,
+    tile_rows: usize,
     micro: impl Fn(usize, usize, *const f32, *const f32, usize, *mut f32, usize, bool, *const TilePost),
     columns: impl Fn(&Panels, usize, usize),
 ) {
     let (kc, ldc) = (p.kc, p.ldc);
-    let mut tile = [0.0f32; MR * NR];
+    let mut tile = [0.0f32; 2 * MR * NR];
     for pj in 0..p.cols.div_ceil(NR) {
         let cols = NR.min(p.cols - pj * NR);
         if cols <= NARROW_COLS {
@@ -785,8 +909,8 @@ unsafe fn tiles(
             continue;
         }
         let b = p.b.add(pj * p.b_panel);
-        for pi in 0..p.rows.div_ceil(MR) {
-            let rows = MR.min(p.rows - pi * MR);
+        for pi in (0..p.rows.div_ceil(MR)).step_by(tile_rows / MR) {
+            let rows = tile_rows.min(p.rows - pi * MR);
             let a = p.a.add(pi * MR * kc);
             let (r0, c0) = (pi * MR, pj * NR);
             let (gr, gc) = (p.origin.0 + r0, p.origin.1 + c0);
@@ -902,7 +1026,8 @@ mod tests {
 
     /// Every tile shape the macro-kernels meet (short rows, narrow and partial column panels),
     /// fresh and accumulating, under a post with a row or column bias and a clamp; the
-    /// portable and (where the CPU has it) AVX2 kernels both.
+    /// portable kernel and (where the CPU has them) the AVX2 and AVX-512 ones. Miri runs it
+    /// a second time with `avx512f` enabled, as no CPU here has it.
     #[test]
     fn small_tile_edges_apply_the_post_like_the_naive_product() {
         let kc = 37;
@@ -911,7 +1036,11 @@ mod tests {
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             kernels.push((macro_avx2, "avx2"));
         }
-        for (rows, cols) in [(1, 1), (5, 3), (6, 16), (7, 22), (13, 49), (12, 36), (1, 40), (20, 6)] {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx512f") {
+            kernels.push((macro_avx512, "avx512f"));
+        }
+        for (rows, cols) in [(1, 1), (5, 3), (6, 16), (7, 22), (13, 49), (12, 36), (1, 40), (20, 6), (30, 33)] {
             let a: Vec<f32> = (0..rows * kc).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
             let b: Vec<f32> = (0..kc * cols).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
             let (av, bv) = (View::row_major(&a, rows, kc), View::row_major(&b, kc, cols));

@@ -174,7 +174,7 @@ impl Executable {
         let entry = m.region(m.op(func).regions()[0]).blocks()[0];
         let ops: Vec<OpId> = m.block_ops(entry).collect();
         let ret = *ops.last().ok_or("empty function")?;
-        let (micro, _) = (crate::gemm::micro_kernel().1, ());
+        let micro = crate::gemm::micro_kernel().name;
         let mut lower = Lower {
             module: module.clone(),
             jit: Jit::new()?,
