@@ -1,12 +1,12 @@
 //! Packed single-precision matrix multiplication: `C = A B` (`C += A B` with `accumulate`).
 //!
 //! GotoBLAS blocking: B is packed in `KC x NC` blocks of 16-column panels, A in `MC x KC` blocks
-//! of 6-row panels, and a register-blocked micro-kernel computes 6 x 16 tiles (fewer rows on
-//! the product's last rows; a last panel of at most [`NARROW_COLS`] columns is computed column
-//! by column instead). The micro-kernel is chosen at run time (`std::arch`): AVX-512, 12 x 16
-//! over two A panels; AVX2 + FMA; or portable. After the last K
-//! block of an `MC x NC` block of C, `epilogue(row0, rows, col0, cols)` runs on that block while
-//! it is still in cache — fused bias, BatchNorm affine, residual add and activations.
+//! of 6-row panels, and a register-blocked micro-kernel, chosen at run time (`std::arch`),
+//! computes tiles of one B panel by one A panel (AVX2 + FMA, or portable) or two (AVX-512), with
+//! fewer rows on the product's last rows; a last panel of at most [`NARROW_COLS`] columns is
+//! computed column by column instead. After the last K block of an `MC x NC` block of C,
+//! `epilogue(row0, rows, col0, cols)` runs on that block while it is still in cache — fused
+//! bias, BatchNorm affine, residual add and activations.
 //!
 //! Matrices are described by element strides, so transposed operands need no copy.
 
