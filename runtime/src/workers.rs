@@ -42,12 +42,16 @@ pub fn threads() -> usize {
     }
 }
 
-/// Runs `f` as a worker: nothing it calls splits again.
+/// Runs `f` as a worker: nothing it calls splits again (until it returns or unwinds).
 fn as_worker<R>(f: impl FnOnce() -> R) -> R {
-    let before = IN_WORKER.with(|w| w.replace(true));
-    let result = f();
-    IN_WORKER.with(|w| w.set(before));
-    result
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            IN_WORKER.with(|w| w.set(self.0));
+        }
+    }
+    let _restore = Restore(IN_WORKER.with(|w| w.replace(true)));
+    f()
 }
 
 /// Runs `f` on `0..n` split into one contiguous range per worker ([`threads`]), when there
@@ -74,14 +78,14 @@ pub fn split(workers: usize, task: &(dyn Fn(usize) + Sync)) {
         Err(TryLockError::WouldBlock) => return (0..workers).for_each(|w| as_worker(|| task(w))),
     };
     while helpers.len() < workers - 1 {
-        let helper = Helper::start(helpers.len() + 1);
-        helpers.push(helper);
+        let index = helpers.len() + 1;
+        helpers.push(Helper::start(index));
     }
     let job = Job { task, pending: AtomicUsize::new(workers - 1), panicked: AtomicBool::new(false) };
     let shared = &job as *const Job as *mut Job<'static>;
     for helper in &helpers[..workers - 1] {
-        helper.slot.store(shared, Ordering::Release);
-        helper.thread().unpark();
+        helper.slot.0.store(shared, Ordering::Release);
+        helper.thread.unpark();
     }
     // Helpers hold `job` (and `task`, borrowed from the caller) until they count themselves
     // out: wait for that even when the calling thread's share unwinds.
@@ -118,32 +122,32 @@ impl Drop for WaitFor<'_, '_> {
     }
 }
 
-static HELPERS: Mutex<Vec<Arc<Helper>>> = Mutex::new(Vec::new());
+static HELPERS: Mutex<Vec<Helper>> = Mutex::new(Vec::new());
 
 /// A helper thread and the slot it takes its next job from.
-#[repr(align(64))]
 struct Helper {
-    slot: AtomicPtr<Job<'static>>,
-    thread: std::sync::OnceLock<Thread>,
+    slot: Arc<Slot>,
+    thread: Thread,
 }
+
+/// Where a split leaves a helper's job; a cache line of its own, as the helper polls it.
+#[repr(align(64))]
+struct Slot(AtomicPtr<Job<'static>>);
 
 impl Helper {
     /// Starts the helper that runs worker `index`'s shares.
-    fn start(index: usize) -> Arc<Helper> {
-        let helper = Arc::new(Helper { slot: AtomicPtr::new(null_mut()), thread: std::sync::OnceLock::new() });
-        let serving = helper.clone();
+    fn start(index: usize) -> Helper {
+        let slot = Arc::new(Slot(AtomicPtr::new(null_mut())));
+        let polled = slot.clone();
         let handle = std::thread::Builder::new()
             .name(format!("smelt-worker-{index}"))
-            .spawn(move || serving.serve(index))
+            .spawn(move || polled.serve(index))
             .expect("a worker thread starts");
-        let _ = helper.thread.set(handle.thread().clone());
-        helper
+        Helper { slot, thread: handle.thread().clone() }
     }
+}
 
-    fn thread(&self) -> &Thread {
-        self.thread.get().expect("set when the helper started")
-    }
-
+impl Slot {
     fn serve(&self, index: usize) -> ! {
         IN_WORKER.with(|w| w.set(true));
         loop {
@@ -158,12 +162,12 @@ impl Helper {
         }
     }
 
-    /// Polls the slot for [`SPIN`], then parks until a split unparks it.
+    /// Polls for [`SPIN`], then parks until a split unparks it.
     fn next_job(&self) -> *mut Job<'static> {
         let deadline = Instant::now() + SPIN;
         let mut polls = 0u32;
         loop {
-            let job = self.slot.swap(null_mut(), Ordering::Acquire);
+            let job = self.0.swap(null_mut(), Ordering::Acquire);
             if !job.is_null() {
                 return job;
             }
@@ -214,18 +218,22 @@ mod tests {
 
     #[test]
     fn a_panicking_share_is_raised_after_every_share_finished() {
-        let finished = AtomicUsize::new(0);
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            split(3, &|w| {
-                if w == 1 {
-                    panic!("share 1 fails");
-                }
-                std::thread::sleep(Duration::from_millis(20));
-                finished.fetch_add(1, Ordering::Relaxed);
-            })
-        }));
-        assert!(outcome.is_err());
-        assert_eq!(finished.load(Ordering::Relaxed), 2);
+        // Share 1 runs on a helper, share 0 on the calling thread.
+        for failing in [1, 0] {
+            let finished = AtomicUsize::new(0);
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                split(3, &|w| {
+                    if w == failing {
+                        panic!("share {w} fails");
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                    finished.fetch_add(1, Ordering::Relaxed);
+                })
+            }));
+            assert!(outcome.is_err());
+            assert_eq!(finished.load(Ordering::Relaxed), 2);
+            assert!(!IN_WORKER.with(|w| w.get()), "the calling thread splits again afterwards");
+        }
         // The helpers are still there for the next split.
         let ran = AtomicUsize::new(0);
         split(3, &|_| {
