@@ -65,8 +65,8 @@ enum Command {
         /// timed runs (after one warm-up run); the median is reported
         #[arg(long, default_value_t = 10)]
         iters: usize,
-        /// worker threads the products (conv, matmul, gemm) split their columns over (default:
-        /// all cores)
+        /// worker threads every kernel splits its work over: products, convolutions, attention
+        /// heads, rows of elementwise and reduction programs (default: all cores)
         #[arg(long)]
         threads: Option<usize>,
         /// time every kernel of the fused (else unfused) run beside its predicted time; with a
