@@ -19,12 +19,20 @@ use std::time::{Duration, Instant};
 
 /// How long a helper polls for its next share before it parks.
 const SPIN: Duration = Duration::from_micros(500);
+/// Polls a helper makes back to back (some tens of microseconds) before it yields between them.
+const EAGER_POLLS: u32 = 1024;
 
 static THREADS: AtomicUsize = AtomicUsize::new(1);
 
-/// Worker threads kernels split over (default 1).
-pub fn set_threads(n: usize) {
-    THREADS.store(n.max(1), Ordering::Relaxed);
+/// Sets the worker threads kernels split over (default 1) to `n`, at most the cores this
+/// process may run on, and returns the count set. Helpers poll between splits, so more of
+/// them than cores take turns polling while the thread with work waits for a core: MobileNet-V2
+/// at 4 threads on 2 cores took 66 ms, against 5 ms at 2.
+pub fn set_threads(n: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let n = n.clamp(1, cores);
+    THREADS.store(n, Ordering::Relaxed);
+    n
 }
 
 thread_local! {
@@ -162,21 +170,26 @@ impl Slot {
         }
     }
 
-    /// Polls for [`SPIN`], then parks until a split unparks it.
+    /// Polls for [`SPIN`], then parks until a split unparks it. After the first
+    /// [`EAGER_POLLS`] it yields between polls, so that helpers beyond the free cores (more
+    /// `--threads` than cores, or other busy processes) hand the core to the thread that has
+    /// work rather than burn it.
     fn next_job(&self) -> *mut Job<'static> {
         let deadline = Instant::now() + SPIN;
         let mut polls = 0u32;
         loop {
-            let job = self.0.swap(null_mut(), Ordering::Acquire);
-            if !job.is_null() {
-                return job;
+            // Only the helper clears its slot: a job seen here is still there for the swap.
+            if !self.0.load(Ordering::Relaxed).is_null() {
+                return self.0.swap(null_mut(), Ordering::Acquire);
             }
             polls = polls.wrapping_add(1);
             // Reading the clock costs more than a poll: look at it every 64th.
             if polls.is_multiple_of(64) && Instant::now() >= deadline {
-                // A split stores the job before it unparks, so an unpark between the swap
+                // A split stores the job before it unparks, so an unpark between the load
                 // above and this park is not lost: park returns at once.
                 std::thread::park();
+            } else if polls > EAGER_POLLS {
+                std::thread::yield_now();
             } else {
                 std::hint::spin_loop();
             }

@@ -957,9 +957,11 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
             .collect::<Result<_, _>>()?
     };
     let fail = |e: String| Failure(format!("error: {e}"));
-    let threads = how.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let (module, specialized) = specialize(&module, &inputs).map_err(|e| Failure(format!("error: {e}")))?;
-    smelt_runtime::workers::set_threads(threads);
+    let threads = smelt_runtime::workers::set_threads(how.threads.unwrap_or(usize::MAX));
+    if let Some(asked) = how.threads.filter(|&asked| asked > threads) {
+        eprintln!("note: --threads {asked}: this process may run on {threads} cores; using {threads} threads");
+    }
     let mut report = serde_json::json!({ "mode": how.mode, "threads": threads, "specialized_to_inputs": specialized });
     let first_output: Option<Literal>;
     let mut text = String::new();
