@@ -7,8 +7,9 @@
 //! 2-core VM this was written on, a split of 5 us of work took 64 us when the helper had parked
 //! (it parked within 20 us under a general-purpose pool) and 6 us when it was still polling.
 //!
-//! Splits never nest: a worker's share runs with [`threads`] at 1. Two threads splitting at
-//! once do not share helpers: the second runs all its shares itself.
+//! Workers never outnumber the cores ([`set_threads`]). Splits never nest: a worker's share
+//! runs with [`threads`] at 1. Two threads splitting at once do not share helpers: the second
+//! runs all its shares itself.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
