@@ -10,7 +10,7 @@
 //!
 //! Matrices are described by element strides, so transposed operands need no copy.
 
-use crate::workers::{split, threads, Shared};
+use crate::workers::{share_start, split, threads, Shared};
 
 /// A read-only matrix view: element (r, c) is at `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy)]
@@ -690,15 +690,6 @@ pub fn sgemm_prepacked<B: RightOperand + ?Sized>(
     });
 }
 
-/// Where worker `w`'s share of `0..extent` starts: the multiple of `unit` nearest an even
-/// split. Rounding up instead gave a 14x14 map's 196 columns to two workers as 112 and 84.
-fn share_start(w: usize, workers: usize, extent: usize, unit: usize) -> usize {
-    if w >= workers {
-        return extent;
-    }
-    ((w * extent + workers * unit / 2) / (workers * unit) * unit).min(extent)
-}
-
 /// Rows `m_start..m_end` (a multiple of [`MR`] from the top) and columns `n_start..n_end` of
 /// the product.
 #[allow(clippy::too_many_arguments)]
@@ -1006,22 +997,6 @@ mod tests {
             assert_eq!(c, want);
         }
         set_threads(1);
-    }
-
-    #[test]
-    fn shares_start_at_the_unit_nearest_an_even_split() {
-        for (extent, unit) in [(196, 16), (112, 16), (3136, 16), (5, 16), (49, 6), (1280, 6)] {
-            for workers in 1..=4 {
-                let starts: Vec<usize> = (0..=workers).map(|w| share_start(w, workers, extent, unit)).collect();
-                assert_eq!((starts[0], starts[workers]), (0, extent));
-                for (w, pair) in starts.windows(2).enumerate() {
-                    assert!(pair[0] <= pair[1] && pair[0] % unit == 0, "{extent}/{unit}: {starts:?}");
-                    let off = (pair[0] * workers).abs_diff(w * extent);
-                    assert!(off <= unit * workers / 2, "{extent}/{unit} over {workers}: {starts:?}");
-                }
-            }
-        }
-        assert_eq!(share_start(1, 2, 196, 16), 96);
     }
 
     /// Every tile shape the macro-kernels meet (short rows, narrow and partial column panels),

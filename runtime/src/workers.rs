@@ -72,8 +72,16 @@ pub fn parallel_ranges(n: usize, min_per_worker: usize, f: impl Fn(std::ops::Ran
     if workers == 1 {
         return f(0..n);
     }
-    let per = n.div_ceil(workers);
-    split(workers, &|w| f((w * per).min(n)..((w + 1) * per).min(n)));
+    split(workers, &|w| f(share_start(w, workers, n, 1)..share_start(w + 1, workers, n, 1)));
+}
+
+/// Where worker `w`'s share of `0..extent` starts: the multiple of `unit` nearest an even
+/// split. Rounding up instead gave a 14x14 map's 196 columns to two workers as 112 and 84.
+pub(crate) fn share_start(w: usize, workers: usize, extent: usize, unit: usize) -> usize {
+    if w >= workers {
+        return extent;
+    }
+    ((w * extent + workers * unit / 2) / (workers * unit) * unit).min(extent)
 }
 
 /// Runs `task(w)` for every `w` in `0..workers`, each as a worker; returns when all have
@@ -221,6 +229,22 @@ impl<T> Shared<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_start_at_the_unit_nearest_an_even_split() {
+        for (extent, unit) in [(196, 16), (112, 16), (3136, 16), (5, 16), (49, 6), (1280, 6)] {
+            for workers in 1..=4 {
+                let starts: Vec<usize> = (0..=workers).map(|w| share_start(w, workers, extent, unit)).collect();
+                assert_eq!((starts[0], starts[workers]), (0, extent));
+                for (w, pair) in starts.windows(2).enumerate() {
+                    assert!(pair[0] <= pair[1] && pair[0] % unit == 0, "{extent}/{unit}: {starts:?}");
+                    let off = (pair[0] * workers).abs_diff(w * extent);
+                    assert!(off <= unit * workers / 2, "{extent}/{unit} over {workers}: {starts:?}");
+                }
+            }
+        }
+        assert_eq!(share_start(1, 2, 196, 16), 96);
+    }
 
     #[test]
     fn every_share_runs_once_on_its_own_worker() {
