@@ -96,7 +96,7 @@ fn bind(m: &Module, op: OpId, outs: Vec<Literal>, env: &mut HashMap<ValueId, Lit
 /// Largest absolute and relative (to the largest expected magnitude) difference.
 pub fn max_errors(actual: &Literal, expected: &Literal) -> (f64, f64) {
     let (a, e) = (actual.to_f64(), expected.to_f64());
-    let abs = a.iter().zip(&e).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let abs = a.iter().zip(e.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
     let scale = e.iter().map(|y| y.abs()).fold(0.0, f64::max);
     (abs, if scale == 0.0 { abs } else { abs / scale })
 }

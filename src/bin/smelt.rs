@@ -921,8 +921,8 @@ fn check_test_data(run: &mut Runner, set: &std::path::Path) -> Result<(), String
         if a.shape != e.shape {
             return Err(format!("output {k} has shape {:?}, expected {:?}", a.shape, e.shape));
         }
-        for (i, (x, y)) in a.to_f64().iter().zip(e.to_f64()).enumerate() {
-            let close = (x - y).abs() <= 1e-7 + 1e-3 * y.abs() || (x.is_nan() && y.is_nan()) || x == &y;
+        for (i, (x, y)) in a.to_f64().iter().zip(e.to_f64().iter()).enumerate() {
+            let close = (x - y).abs() <= 1e-7 + 1e-3 * y.abs() || (x.is_nan() && y.is_nan()) || x == y;
             if !close {
                 return Err(format!("output {k} element {i} is {x}, expected {y}"));
             }

@@ -24,14 +24,15 @@ fn count(shape: &[u64]) -> usize {
     shape.iter().product::<u64>() as usize
 }
 
-/// A literal of `shape` whose element `i` is `x`'s element `source(i)` (data movement).
-fn pick(x: &Literal, shape: Vec<u64>, source: impl Fn(usize) -> usize) -> Literal {
-    let n = count(&shape);
+/// A literal of `shape` whose elements are `x`'s elements at `sources`, in order (data movement).
+fn pick(x: &Literal, shape: Vec<u64>, sources: impl Iterator<Item = usize>) -> Literal {
     let data = match &x.data {
-        Data::F(v) => Data::F((0..n).map(|i| v[source(i)]).collect()),
-        Data::I(v) => Data::I((0..n).map(|i| v[source(i)]).collect()),
+        Data::F(v) => Data::F(sources.map(|i| v[i]).collect()),
+        Data::I(v) => Data::I(sources.map(|i| v[i]).collect()),
     };
-    Literal { shape, element: x.element, data }
+    let picked = Literal { shape, element: x.element, data };
+    debug_assert_eq!(picked.len(), count(&picked.shape));
+    picked
 }
 
 fn floats(shape: Vec<u64>, element: ElementType, values: Vec<f64>) -> Literal {
@@ -96,7 +97,7 @@ pub fn evaluate(m: &Module, id: OpId, inputs: &[&Literal]) -> R<Vec<Literal>> {
     let out_el = op.element(0);
     let unary = |f: &dyn Fn(f64) -> f64| -> R<Vec<Literal>> {
         let a = x(0)?;
-        Ok(vec![round_to(floats(a.shape.clone(), out_el, a.to_f64().into_iter().map(f).collect()))])
+        Ok(vec![round_to(floats(a.shape.clone(), out_el, a.to_f64().iter().map(|&v| f(v)).collect()))])
     };
     let bin = |f: fn(f64, f64) -> f64, g: fn(i64, i64) -> Option<i64>| -> R<Vec<Literal>> {
         let r = binary(x(0)?, x(1)?, out_el, f, g)
@@ -142,16 +143,18 @@ pub fn evaluate(m: &Module, id: OpId, inputs: &[&Literal]) -> R<Vec<Literal>> {
         "smelt.where" => {
             let (c, a, b) = (x(0)?, x(1)?, x(2)?);
             let shape = broadcast_shape(&[&c.shape, &a.shape, &b.shape])?;
-            let (ci, ai, bi) = (c.to_i64(), bcast(&a.shape, &shape), bcast(&b.shape, &shape));
-            let cidx = bcast(&c.shape, &shape);
-            let n = count(&shape);
+            let ci = c.to_i64();
+            let walk = || {
+                let [ci, ai, bi] = [&c.shape, &a.shape, &b.shape].map(|s| broadcast_offsets(s, &shape));
+                ci.zip(ai).zip(bi)
+            };
             let data = match (&a.data, &b.data) {
                 (Data::I(av), Data::I(bv)) => {
-                    Data::I((0..n).map(|i| if ci[cidx(i)] != 0 { av[ai(i)] } else { bv[bi(i)] }).collect())
+                    Data::I(walk().map(|((c, i), j)| if ci[c] != 0 { av[i] } else { bv[j] }).collect())
                 }
                 _ => {
                     let (av, bv) = (a.to_f64(), b.to_f64());
-                    Data::F((0..n).map(|i| if ci[cidx(i)] != 0 { av[ai(i)] } else { bv[bi(i)] }).collect())
+                    Data::F(walk().map(|((c, i), j)| if ci[c] != 0 { av[i] } else { bv[j] }).collect())
                 }
             };
             vec![Literal { shape: shape.clone(), element: out_el, data }]
@@ -231,7 +234,7 @@ pub fn evaluate(m: &Module, id: OpId, inputs: &[&Literal]) -> R<Vec<Literal>> {
         "smelt.cast" => {
             let a = x(0)?;
             let data = match (out_el.is_float(), &a.data) {
-                (true, _) => Data::F(a.to_f64()),
+                (true, _) => Data::F(a.to_f64().into_owned()),
                 (false, Data::I(v)) if out_el == ElementType::I1 => {
                     Data::I(v.iter().map(|&x| (x != 0) as i64).collect())
                 }
@@ -347,8 +350,9 @@ pub fn evaluate(m: &Module, id: OpId, inputs: &[&Literal]) -> R<Vec<Literal>> {
                 None => (0..rank).rev().collect(),
             };
             let out: Vec<u64> = perm.iter().map(|&p| a.shape[p]).collect();
-            let (src, dst) = (strides(&a.shape), strides(&out));
-            vec![pick(a, out.clone(), |i| (0..rank).map(|d| (i / dst[d]) % out[d] as usize * src[perm[d]]).sum())]
+            let src = strides(&a.shape);
+            let walk = StridedWalk::new(0, &out, perm.iter().map(|&p| src[p] as isize).collect());
+            vec![pick(a, out, walk)]
         }
         "smelt.reshape" | "smelt.flatten" | "smelt.squeeze" | "smelt.unsqueeze" => {
             let a = x(0)?;
@@ -401,7 +405,7 @@ pub fn evaluate(m: &Module, id: OpId, inputs: &[&Literal]) -> R<Vec<Literal>> {
                 }
             }
             let data = if parts[0].element.is_float() {
-                let vals: Vec<Vec<f64>> = parts.iter().map(|p| p.to_f64()).collect();
+                let vals: Vec<_> = parts.iter().map(|p| p.to_f64()).collect();
                 let at = |p: &&Literal| parts.iter().position(|q| std::ptr::eq(*q, *p)).unwrap();
                 Data::F(out.iter().flat_map(|(p, r)| vals[at(p)][r.clone()].to_vec()).collect())
             } else {
@@ -428,14 +432,10 @@ pub fn evaluate(m: &Module, id: OpId, inputs: &[&Literal]) -> R<Vec<Literal>> {
             for s in sizes {
                 let mut shape = a.shape.clone();
                 shape[axis] = s as u64;
-                let (src, dst) = (strides(&a.shape), strides(&shape));
-                let rank = shape.len();
-                let base = start as usize;
-                outs.push(pick(a, shape.clone(), |i| {
-                    (0..rank)
-                        .map(|d| ((i / dst[d]) % shape[d] as usize + if d == axis { base } else { 0 }) * src[d])
-                        .sum()
-                }));
+                let src = strides(&a.shape);
+                let walk =
+                    StridedWalk::new(start as usize * src[axis], &shape, src.iter().map(|&s| s as isize).collect());
+                outs.push(pick(a, shape, walk));
                 start += s;
             }
             outs
@@ -465,12 +465,10 @@ pub fn evaluate(m: &Module, id: OpId, inputs: &[&Literal]) -> R<Vec<Literal>> {
                 step[ax] = steps[i];
                 shape[ax] = len.max(0) as u64;
             }
-            let (src, dst) = (strides(&a.shape), strides(&shape));
-            vec![pick(a, shape.clone(), |i| {
-                (0..rank)
-                    .map(|d| ((begin[d] + ((i / dst[d]) % shape[d] as usize) as i64 * step[d]) as usize) * src[d])
-                    .sum()
-            })]
+            let src = strides(&a.shape);
+            let base = (0..rank).map(|d| begin[d] as usize * src[d]).sum();
+            let walk = StridedWalk::new(base, &shape, (0..rank).map(|d| step[d] as isize * src[d] as isize).collect());
+            vec![pick(a, shape, walk)]
         }
         "smelt.gather" => {
             let (a, idx) = (x(0)?, x(1)?);
@@ -492,10 +490,11 @@ pub fn evaluate(m: &Module, id: OpId, inputs: &[&Literal]) -> R<Vec<Literal>> {
             shape.extend(&idx.shape);
             shape.extend(&a.shape[axis + 1..]);
             let (k, e) = (indices.len(), extent as usize);
-            vec![pick(a, shape, |i| {
+            let sources = (0..count(&shape)).map(|i| {
                 let (o, rest) = (i / (k * inner), i % (k * inner));
                 (o * e + indices[rest / inner]) * inner + rest % inner
-            })]
+            });
+            vec![pick(a, shape, sources)]
         }
         "smelt.gather_elements" => {
             let (a, idx) = (x(0)?, x(1)?);
@@ -507,7 +506,7 @@ pub fn evaluate(m: &Module, id: OpId, inputs: &[&Literal]) -> R<Vec<Literal>> {
             }
             let (src, dst) = (strides(&a.shape), strides(&idx.shape));
             let rank = a.shape.len();
-            vec![pick(a, idx.shape.clone(), |i| {
+            let sources = (0..iv.len()).map(|i| {
                 (0..rank)
                     .map(|d| {
                         let c = if d == axis {
@@ -518,14 +517,15 @@ pub fn evaluate(m: &Module, id: OpId, inputs: &[&Literal]) -> R<Vec<Literal>> {
                         c * src[d]
                     })
                     .sum()
-            })]
+            });
+            vec![pick(a, idx.shape.clone(), sources)]
         }
         "smelt.expand" => {
             let a = x(0)?;
             let target: Vec<u64> = x(1)?.to_i64().iter().map(|&d| d.max(0) as u64).collect();
             let shape = broadcast_shape(&[&a.shape, &target])?;
-            let f = bcast(&a.shape, &shape);
-            vec![pick(a, shape.clone(), f)]
+            let sources = broadcast_offsets(&a.shape, &shape);
+            vec![pick(a, shape, sources)]
         }
         "smelt.tile" => {
             let a = x(0)?;
@@ -533,9 +533,9 @@ pub fn evaluate(m: &Module, id: OpId, inputs: &[&Literal]) -> R<Vec<Literal>> {
             let shape: Vec<u64> = a.shape.iter().zip(&reps).map(|(&d, &r)| d * r.max(0) as u64).collect();
             let (src, dst) = (strides(&a.shape), strides(&shape));
             let rank = shape.len();
-            vec![pick(a, shape.clone(), |i| {
-                (0..rank).map(|d| ((i / dst[d]) % shape[d] as usize % a.shape[d] as usize) * src[d]).sum()
-            })]
+            let sources = (0..count(&shape))
+                .map(|i| (0..rank).map(|d| ((i / dst[d]) % shape[d] as usize % a.shape[d] as usize) * src[d]).sum());
+            vec![pick(a, shape.clone(), sources)]
         }
         "smelt.pad" => vec![pad(&op, inputs)?],
         "smelt.resize" => vec![round_to(resize(&op, inputs)?)],
@@ -602,15 +602,14 @@ pub fn binary(
     int: impl Fn(i64, i64) -> Option<i64>,
 ) -> Option<Literal> {
     let shape = broadcast_shape(&[&a.shape, &b.shape]).ok()?;
-    let (ai, bi) = (bcast(&a.shape, &shape), bcast(&b.shape, &shape));
-    let n = count(&shape);
+    let walk = || broadcast_offsets(&a.shape, &shape).zip(broadcast_offsets(&b.shape, &shape));
     let data = match (&a.data, &b.data) {
         (Data::I(x), Data::I(y)) if element.is_integer() => {
-            Data::I((0..n).map(|i| int(x[ai(i)], y[bi(i)])).collect::<Option<_>>()?)
+            Data::I(walk().map(|(i, j)| int(x[i], y[j])).collect::<Option<_>>()?)
         }
         _ => {
             let (x, y) = (a.to_f64(), b.to_f64());
-            let vals = (0..n).map(|i| float(x[ai(i)], y[bi(i)]));
+            let vals = walk().map(|(i, j)| float(x[i], y[j]));
             if element.is_float() {
                 Data::F(vals.collect())
             } else {
@@ -637,15 +636,60 @@ fn broadcast_shape(shapes: &[&[u64]]) -> R<Vec<u64>> {
     Ok(out)
 }
 
-/// Maps an output index of `out` to the broadcast source index in a tensor of `shape`.
-fn bcast<'a>(shape: &'a [u64], out: &'a [u64]) -> impl Fn(usize) -> usize + 'a {
-    let (src, dst) = (strides(shape), strides(out));
-    let offset = out.len() - shape.len();
-    move |i| {
-        (0..shape.len())
-            .map(|d| if shape[d] == 1 { 0 } else { (i / dst[d + offset]) % out[d + offset] as usize * src[d] })
-            .sum()
+/// Walks an index space of `extents` in row-major order, yielding `base + Σ index[d] *
+/// strides[d]` for each point: the source offsets of a transpose, slice, split or broadcast.
+/// Stepping costs one add per element where the closed form divides once per axis (folding a
+/// BatchNorm into ResNet-18's weights spent most of its time in those divisions).
+struct StridedWalk {
+    extents: Vec<usize>,
+    strides: Vec<isize>,
+    index: Vec<usize>,
+    offset: isize,
+    left: usize,
+}
+
+impl StridedWalk {
+    fn new(base: usize, extents: &[u64], strides: Vec<isize>) -> Self {
+        let extents: Vec<usize> = extents.iter().map(|&e| e as usize).collect();
+        let left = extents.iter().product();
+        StridedWalk { index: vec![0; extents.len()], extents, strides, offset: base as isize, left }
     }
+}
+
+impl Iterator for StridedWalk {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        self.left = self.left.checked_sub(1)?;
+        let current = self.offset as usize;
+        for d in (0..self.extents.len()).rev() {
+            self.index[d] += 1;
+            self.offset += self.strides[d];
+            if self.index[d] < self.extents[d] {
+                break;
+            }
+            self.offset -= self.strides[d] * self.extents[d] as isize;
+            self.index[d] = 0;
+        }
+        Some(current)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for StridedWalk {}
+
+/// The offsets in a tensor of `shape` of the elements of its broadcast to `out`, in order.
+fn broadcast_offsets(shape: &[u64], out: &[u64]) -> StridedWalk {
+    let src = strides(shape);
+    let lead = out.len() - shape.len();
+    let walk = (0..out.len()).map(|axis| match axis.checked_sub(lead) {
+        Some(d) if shape[d] != 1 => src[d] as isize,
+        _ => 0,
+    });
+    StridedWalk::new(0, out, walk.collect())
 }
 
 fn conv2d(op: &Op, x: &Literal, w: &Literal, bias: Option<&Literal>) -> R<Literal> {
@@ -709,11 +753,11 @@ fn matmul(a: &Literal, b: &Literal, element: ElementType) -> R<Literal> {
     let (ab, bb) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
     let batch = broadcast_shape(&[ab, bb])?;
     let nb = count(&batch);
-    let (ai, bi) = (bcast(ab, &batch), bcast(bb, &batch));
+    let (ai, bi): (Vec<_>, Vec<_>) = broadcast_offsets(ab, &batch).zip(broadcast_offsets(bb, &batch)).unzip();
     let (av, bv) = (a.to_f64(), b.to_f64());
     let mut out = vec![0.0; nb * m * n];
     for t in 0..nb {
-        let (ao, bo) = (ai(t) * m * k, bi(t) * k * n);
+        let (ao, bo) = (ai[t] * m * k, bi[t] * k * n);
         for i in 0..m {
             for j in 0..n {
                 out[(t * m + i) * n + j] = (0..k).map(|p| av[ao + i * k + p] * bv[bo + p * n + j]).sum();
@@ -740,12 +784,12 @@ fn gemm(op: &Op, a: &Literal, b: &Literal, c: Option<&Literal>, element: Element
     let at = |i: usize, p: usize| if ta { av[p * m + i] } else { av[i * k + p] };
     let bt = |p: usize, j: usize| if tb { bv[j * k + p] } else { bv[p * n + j] };
     let shape = vec![m as u64, n as u64];
-    let cv = c.map(|c| (c.to_f64(), bcast(&c.shape, &shape)));
+    let cv = c.map(|c| (c.to_f64(), broadcast_offsets(&c.shape, &shape).collect::<Vec<_>>()));
     let out = (0..m * n)
         .map(|o| {
             let (i, j) = (o / n, o % n);
             let dot: f64 = (0..k).map(|p| at(i, p) * bt(p, j)).sum();
-            alpha * dot + cv.as_ref().map_or(0.0, |(cv, idx)| beta * cv[idx(o)])
+            alpha * dot + cv.as_ref().map_or(0.0, |(cv, idx)| beta * cv[idx[o]])
         })
         .collect();
     Ok(floats(shape.clone(), element, out))
@@ -925,6 +969,19 @@ mod tests {
         let zero = Literal::from_i64(vec![1], ElementType::I64, vec![0]);
         assert!(binary(&a, &zero, ElementType::I64, |x, y| x / y, |x, y| x.checked_div(y)).is_none());
     }
+
+    #[test]
+    fn strided_walk_visits_the_closed_form_offsets() {
+        // A reversed middle axis (negative stride) from a base, as a slice with step -1 walks.
+        let (extents, strides, base) = ([2u64, 3, 4], [12isize, -4, 1], 8usize);
+        let closed: Vec<usize> = (0..24)
+            .map(|i| (base as isize + (i / 12) * strides[0] + (i / 4 % 3) * strides[1] + (i % 4) * strides[2]) as usize)
+            .collect();
+        assert_eq!(StridedWalk::new(base, &extents, strides.to_vec()).collect::<Vec<_>>(), closed);
+        assert_eq!(broadcast_offsets(&[3, 1], &[2, 3, 2]).collect::<Vec<_>>(), [0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2]);
+        assert_eq!(StridedWalk::new(5, &[], vec![]).collect::<Vec<_>>(), [5], "a scalar is one element");
+        assert_eq!(broadcast_offsets(&[4], &[0, 4]).count(), 0);
+    }
 }
 
 /// One output position of a resampled axis: input indices with weights, or `None` when the
@@ -939,8 +996,8 @@ fn resize(op: &Op, inputs: &[&Literal]) -> R<Literal> {
         None => (0..rank).collect(),
     };
     let get = |name: &str| op.slot(name).map(|i| inputs[i].clone());
-    let roi = get("roi").map(|l| l.to_f64()).unwrap_or_default();
-    let scales = get("scales").map(|l| l.to_f64()).unwrap_or_default();
+    let roi = get("roi").map(|l| l.to_f64().into_owned()).unwrap_or_default();
+    let scales = get("scales").map(|l| l.to_f64().into_owned()).unwrap_or_default();
     let sizes = get("sizes").map(|l| l.to_i64()).unwrap_or_default();
     let text =
         |name: &str, default: &'static str| op.attr(name).and_then(Attribute::as_str).unwrap_or(default).to_string();
@@ -955,7 +1012,7 @@ fn resize(op: &Op, inputs: &[&Literal]) -> R<Literal> {
     let (a, exclude, extrapolation) =
         (op.float("cubic_coeff_a", -0.75), op.bool("exclude_outside", false), op.float("extrapolation_value", 0.0));
 
-    let mut data = x.to_f64();
+    let mut data = x.to_f64().into_owned();
     let mut shape = x.shape.clone();
     // Innermost axis first, as ONNX's reference interpolates recursively.
     for (i, &d) in axes.iter().enumerate().rev() {

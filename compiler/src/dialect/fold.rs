@@ -4,6 +4,8 @@
 //! -> Reshape`) into plain constants. Values are evaluated in f64 (floats) or i64 (integers);
 //! results are rounded to the op's element type when materialized.
 
+use std::borrow::Cow;
+
 use super::{Folded, OpView};
 use crate::attributes::{DenseElements, DenseStorage};
 use crate::resources::ResourceStore;
@@ -56,7 +58,10 @@ impl Literal {
             return None;
         }
         let at = |i: usize| if count == 1 { &bytes[..size] } else { &bytes[i * size..(i + 1) * size] };
-        let data = if d.ty.element.is_float() {
+        let data = if d.ty.element == ElementType::F32 && count > 1 {
+            // Weights are f32: one pass without a per-element type dispatch.
+            Data::F(bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64).collect())
+        } else if d.ty.element.is_float() {
             Data::F((0..n as usize).map(|i| crate::scalar::decode(d.ty.element, at(i))).collect())
         } else {
             Data::I((0..n as usize).map(|i| crate::scalar::decode_int(d.ty.element, at(i))).collect())
@@ -88,10 +93,11 @@ impl Literal {
         }
     }
 
-    pub fn to_f64(&self) -> Vec<f64> {
+    /// The values as f64: borrowed for floats, converted for integers.
+    pub fn to_f64(&self) -> Cow<'_, [f64]> {
         match &self.data {
-            Data::F(v) => v.clone(),
-            Data::I(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::F(v) => Cow::Borrowed(v),
+            Data::I(v) => Cow::Owned(v.iter().map(|&x| x as f64).collect()),
         }
     }
 

@@ -694,7 +694,9 @@ pub fn resize(v: &OpView) -> Result<Vec<Type>> {
     };
     let floats_of = |name: &str| {
         v.operand(name).map(|o| {
-            v.constant_of(o).and_then(|d| super::fold::Literal::from_dense(d, &v.module.resources)).map(|l| l.to_f64())
+            v.constant_of(o)
+                .and_then(|d| super::fold::Literal::from_dense(d, &v.module.resources))
+                .map(|l| l.to_f64().into_owned())
         })
     };
     let ints_of = |name: &str| v.operand(name).map(|o| v.const_ints(o));
