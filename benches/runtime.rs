@@ -17,11 +17,23 @@ fn sgemm_shapes(c: &mut Criterion) {
     smelt_runtime::workers::set_threads(1);
     let mut group = c.benchmark_group("sgemm");
     group.sample_size(10).measurement_time(Duration::from_secs(5));
-    // (m, k, n): square, ResNet-18 layer1's 3x3 convolution as im2col GEMM, MobileNet-V2's
+    // (m, k, n): square; ResNet-18's convolutions as im2col GEMMs: its 7x7 stem, layer1's 3x3,
+    // the first 3x3 of layers 2-4 (stride 2) and their 1x1 stride-2 shortcuts; MobileNet-V2's
     // 1x1 convolutions with few input channels (K = 16) or few output channels (M = 24, where
     // B is read in place rather than packed), and its last one on a 7x7 map (49 columns: the
     // last column is computed down A's panels, not as a 16-wide tile).
-    for (m, k, n) in [(1024, 1024, 1024), (64, 576, 3136), (96, 16, 12544), (24, 144, 3136), (1280, 320, 49)] {
+    let resnet18 = [
+        (64, 147, 12544),
+        (64, 576, 3136),
+        (128, 576, 784),
+        (256, 1152, 196),
+        (512, 2304, 49),
+        (128, 64, 784),
+        (256, 128, 196),
+        (512, 256, 49),
+    ];
+    let mobilenet_v2 = [(96, 16, 12544), (24, 144, 3136), (1280, 320, 49)];
+    for (m, k, n) in [(1024, 1024, 1024)].into_iter().chain(resnet18).chain(mobilenet_v2) {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.1).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.1).collect();
         let mut out = vec![0.0f32; m * n];

@@ -458,6 +458,7 @@ pub fn calibrate(options: &Options, progress: &mut dyn FnMut(usize, usize, &str)
     smelt_runtime::workers::set_threads(1);
 
     step("compute peak (micro-kernel)", &mut done);
+    let fma = bench::fma_peak(trials);
     let micro = bench::micro_kernel_gflops(trials);
     let gemm = bench::sgemm_gflops(if options.quick { 256 } else { 512 }, trials);
     step("memory bandwidth (copy, triad)", &mut done);
@@ -475,6 +476,9 @@ pub fn calibrate(options: &Options, progress: &mut dyn FnMut(usize, usize, &str)
         ..Peaks::default()
     };
     profile.peaks.unknown.insert("sgemm_gflops".into(), gemm.into());
+    if let Some(fma) = fma {
+        profile.peaks.unknown.insert("fma_peak".into(), serde_json::to_value(fma).expect("serializable"));
+    }
     profile.peaks.unknown.insert("threads".into(), 1.into());
     profile.peaks.unknown.insert("bandwidth_sweep".into(), serde_json::to_value(&bandwidth).expect("serializable"));
     let ceilings = Ceilings { gflops: micro, bandwidth_gbs: measured_bw };
@@ -565,13 +569,22 @@ pub fn summary(profile: &Profile) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let p = &profile.peaks;
+    let (micro, sgemm) = (p.measured_gflops.unwrap_or(0.0), p.unknown.get("sgemm_gflops").and_then(|v| v.as_f64()));
     let _ = writeln!(
         out,
-        "compute   {:.1} GFLOP/s micro-kernel (1 core), {:.1} GFLOP/s whole sgemm; nominal {:.1}",
-        p.measured_gflops.unwrap_or(0.0),
-        p.unknown.get("sgemm_gflops").and_then(|v| v.as_f64()).unwrap_or(0.0),
+        "compute   {micro:.1} GFLOP/s micro-kernel (1 core), {:.1} GFLOP/s whole sgemm; nominal {:.1}",
+        sgemm.unwrap_or(0.0),
         p.theoretical_gflops.unwrap_or(0.0)
     );
+    let fma = p.unknown.get("fma_peak").and_then(|v| Some((v.get("gflops")?.as_f64()?, v.get("bits")?.as_u64()?)));
+    if let Some((peak, bits)) = fma {
+        let _ = writeln!(
+            out,
+            "          {peak:.1} GFLOP/s {bits}-bit FMA peak (1 core): micro-kernel {:.0}%, whole sgemm {:.0}% of it",
+            100.0 * micro / peak,
+            100.0 * sgemm.unwrap_or(0.0) / peak
+        );
+    }
     let _ = writeln!(
         out,
         "memory    {:.1} GB/s past the last-level cache; nominal {:.1}",

@@ -42,6 +42,12 @@ fn calibrate_writes_the_seeds_summary_and_a_profile_the_cost_model_reads() {
     assert_eq!(loaded.fusion_profiles.len(), 5, "one per conv pattern");
     assert!(loaded.operation_profiles.iter().any(|o| o.op == "relu") && !loaded.kernel_records.is_empty());
     assert!(!loaded.metadata.cpu_model.is_empty() || !loaded.metadata.isa_features.is_empty());
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        let peak = &loaded.peaks.unknown["fma_peak"];
+        assert!(peak["gflops"].as_f64().unwrap() > 0.0 && peak["bits"].as_u64().unwrap() >= 256, "{peak}");
+        assert!(out.contains("FMA peak (1 core): micro-kernel"), "{out}");
+    }
     // The cost model reads it: fusing with it prices kernels from measurements.
     let fused = Command::new(env!("CARGO_BIN_EXE_smelt-opt"))
         .args([mlp(dir.path()).as_str(), "--cost-profile", p])
@@ -50,6 +56,29 @@ fn calibrate_writes_the_seeds_summary_and_a_profile_the_cost_model_reads() {
     assert!(fused.status.success(), "{}", String::from_utf8_lossy(&fused.stderr));
     let bad = Command::new(env!("CARGO_BIN_EXE_smelt")).args(["calibrate", "--patterns", "vision"]).output().unwrap();
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("unknown pattern group 'vision'"));
+}
+
+#[test]
+fn kernel_profiles_report_rates_against_the_peak_measured_beside_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = mlp(dir.path());
+    let out = smelt(&["run", &model, "--iters", "2", "--threads", "1", "--profile-kernels"]);
+    let header = out.lines().find(|l| l.contains("predicted")).unwrap_or_else(|| panic!("{out}"));
+    assert!(header.contains("GFLOP/s"), "{out}");
+    // Each kernel (both are products) reports a positive rate; where the CPU has a vector FMA
+    // the peak is measured, and each kernel's share of it is the last column.
+    let with_peak = header.contains("% peak");
+    let rates: Vec<f64> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.first().is_some_and(|i| i.parse::<usize>().is_ok()))
+        .map(|f| f[f.len() - 1 - with_peak as usize].parse().unwrap_or_else(|_| panic!("{f:?}")))
+        .collect();
+    assert!(rates.len() == 2 && rates.iter().all(|&r| r > 0.0), "{rates:?}\n{out}");
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        assert!(header.contains("% peak") && out.contains("FMA peak of one core"), "{out}");
+    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Machine microbenchmarks: the compute ceiling the GEMM micro-kernel reaches and the memory
 //! bandwidth past the last-level cache — the two roofline ceilings a calibration profile
-//! stores. Ops and fusion patterns are measured through whole compiled modules by the driver
+//! stores — and the core's vector FMA peak that "% of peak" figures divide by. Ops and fusion patterns are measured through whole compiled modules by the driver
 //! (`smelt calibrate`); this module holds what needs no compiler.
 
 use crate::gemm::{self, View};
@@ -62,6 +62,80 @@ pub fn micro_kernel_gflops(trials: usize) -> f64 {
         black_box(&mut c);
     });
     (2 * micro.rows * gemm::NR * KC * CALLS) as f64 / t.median_s / 1e9
+}
+
+/// The vector FMA throughput of one core: the peak that "% of peak" divides by.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct FmaPeak {
+    pub gflops: f64,
+    /// Vector width the peak was measured at (512 with AVX-512, 256 with AVX2 + FMA).
+    pub bits: u32,
+}
+
+/// Independent FMA chains, more than the FMA latency times the FMA ports of any x86 core
+/// (Zen 2: 5 x 2, Skylake-X: 4 x 2), so that only the ports limit the rate.
+#[cfg(target_arch = "x86_64")]
+const FMA_CHAINS: usize = 12;
+
+/// GFLOP/s of independent vector FMAs on the calling thread at the widest width the CPU has;
+/// `None` without a vector FMA. Measured beside what it is compared with (same run, same
+/// load), never taken from a datasheet: these cores boost past their nominal clock, and a VM
+/// may not get all of a core.
+pub fn fma_peak(trials: usize) -> Option<FmaPeak> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        const STEPS: usize = 200_000;
+        let (bits, lanes, chains): (u32, usize, unsafe fn(usize) -> f32) = if is_x86_feature_detected!("avx512f") {
+            (512, 16, fma_chains_avx512)
+        } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            (256, 8, fma_chains_avx2)
+        } else {
+            return None;
+        };
+        // SAFETY: `chains` needs exactly the features just detected.
+        let t = time(2, trials, || {
+            black_box(unsafe { chains(black_box(STEPS)) });
+        });
+        let flops = 2 * lanes * FMA_CHAINS * STEPS;
+        Some(FmaPeak { gflops: flops as f64 / t.median_s / 1e9, bits })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = trials;
+        None
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_chains_avx512(steps: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let (x, y) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+    let mut acc = [_mm512_set1_ps(1.0); FMA_CHAINS];
+    for _ in 0..steps {
+        for a in &mut acc {
+            *a = _mm512_fmadd_ps(*a, x, y);
+        }
+    }
+    acc.iter().map(|&a| _mm512_reduce_add_ps(a)).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_chains_avx2(steps: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let (x, y) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+    let mut acc = [_mm256_set1_ps(1.0); FMA_CHAINS];
+    for _ in 0..steps {
+        for a in &mut acc {
+            *a = _mm256_fmadd_ps(*a, x, y);
+        }
+    }
+    let mut lanes = [0.0f32; 8];
+    acc.iter().fold(0.0, |sum, &a| {
+        _mm256_storeu_ps(lanes.as_mut_ptr(), a);
+        sum + lanes.iter().sum::<f32>()
+    })
 }
 
 /// GFLOP/s of a whole single-threaded `n x n x n` product (packing included).
@@ -134,6 +208,9 @@ mod tests {
     fn ceilings_are_positive_and_finite() {
         assert!(micro_kernel_gflops(1).is_finite() && micro_kernel_gflops(1) > 0.0);
         assert!(sgemm_gflops(32, 1) > 0.0);
+        if let Some(peak) = fma_peak(1) {
+            assert!(peak.gflops.is_finite() && peak.gflops > 0.0 && peak.bits >= 256);
+        }
         let bw = bandwidth(&[1 << 16], 1);
         assert!(bw[0].copy_gbs > 0.0 && bw[0].triad_gbs > 0.0 && bw[0].bytes >= 1 << 15);
     }

@@ -432,7 +432,7 @@ fn tune(
     }
     out.push_str(if t.converged { "converged: the kernels stopped changing\n" } else { "stopped at --max-rounds\n" });
     out.push('\n');
-    out.push_str(&accuracy_table(last));
+    out.push_str(&accuracy_table(last, None));
     if t.flips.is_empty() {
         out.push_str("no fusion decision differs from the roofline's\n");
     }
@@ -454,13 +454,31 @@ fn tune(
 
 /// Predicted against measured per kernel and for the model, with the errors, at most 100
 /// columns.
-fn accuracy_table(measured: &smelt::measure::Measured) -> String {
+/// Predicted against measured time per kernel, and each kernel's GFLOP/s; with `peak` (the
+/// FMA peak of the cores the run used, measured in the same process), also its share of it.
+fn accuracy_table(measured: &smelt::measure::Measured, peak: Option<&Peak>) -> String {
     let kernels = &measured.kernels;
-    let mut out =
-        format!("{:>4}  {:<32} {:<22} {:>11} {:>11} {:>7}\n", "#", "kernel", "node", "predicted", "measured", "error");
+    let mut out = format!(
+        "{:>4}  {:<32} {:<22} {:>11} {:>11} {:>7} {:>8}{}\n",
+        "#",
+        "kernel",
+        "node",
+        "predicted",
+        "measured",
+        "error",
+        "GFLOP/s",
+        if peak.is_some() { "  % peak" } else { "" }
+    );
     for (i, k) in kernels.iter().enumerate() {
+        let gflops = k.flops as f64 / k.measured_us / 1e3;
+        let (rate, share) = match (k.flops, peak) {
+            (0, _) => (format!("{:>8}", "-"), peak.map_or(String::new(), |_| format!("{:>8}", "-"))),
+            (_, p) => {
+                (format!("{gflops:>8.1}"), p.map_or(String::new(), |p| format!("{:>7.0}%", 100.0 * gflops / p.gflops)))
+            }
+        };
         out.push_str(&format!(
-            "{i:>4}  {:<32} {:<22} {:>8.1} us {:>8.1} us {:>6.1}%\n",
+            "{i:>4}  {:<32} {:<22} {:>8.1} us {:>8.1} us {:>6.1}% {rate}{share}\n",
             truncate(&k.pattern, 32),
             truncate(&k.label, 22),
             k.predicted_us,
@@ -475,7 +493,32 @@ fn accuracy_table(measured: &smelt::measure::Measured) -> String {
         measured.model_error() * 100.0,
         measured.kernel_median_error() * 100.0
     ));
+    if let Some(p) = peak {
+        out.push_str(&format!("peak: {}\n", p.describe));
+    }
     out
+}
+
+/// The vector FMA peak of the cores a run uses, measured just before it.
+struct Peak {
+    gflops: f64,
+    describe: String,
+}
+
+impl Peak {
+    fn measure(threads: usize) -> Option<Peak> {
+        let core = smelt_runtime::calibrate::fma_peak(5)?;
+        Some(Peak {
+            gflops: core.gflops * threads as f64,
+            describe: format!(
+                "{:.1} GFLOP/s = {threads} x {:.1}, the {}-bit FMA peak of one core measured before the run \
+                 (FLOPs count the direct computation: a Winograd convolution can pass 100%)",
+                core.gflops * threads as f64,
+                core.gflops,
+                core.bits
+            ),
+        })
+    }
 }
 
 fn slot(s: &smelt_compiler::dialect::SlotDef) -> String {
@@ -565,7 +608,7 @@ fn report(
         let mut text = report_table(&model.model, &c) + &fusion_table(&model.model, &fusion);
         if let Some(m) = &measured {
             text.push('\n');
-            text.push_str(&accuracy_table(m));
+            text.push_str(&accuracy_table(m, None));
         }
         text
     })
@@ -1023,7 +1066,11 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
         if let Some(profiled) = fused.as_ref().or(unfused.as_ref()).filter(|_| per_kernel) {
             if let Some(trace) = &how.profile_kernels {
                 report["kernels"] = serde_json::to_value(&profiled.kernels).expect("serializable");
-                text.push_str(&accuracy_table(profiled));
+                let peak = Peak::measure(threads);
+                if let Some(p) = &peak {
+                    report["peak_gflops"] = p.gflops.into();
+                }
+                text.push_str(&accuracy_table(profiled, peak.as_ref()));
                 if !trace.is_empty() {
                     write_trace(trace, &profiled.kernels)?;
                 }
