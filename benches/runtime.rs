@@ -1,9 +1,11 @@
-//! The runtime's speed: the SGEMM (micro-kernel and blocking) at 1024^3, at a ResNet-18
-//! convolution's GEMM shape and at two MobileNet-V2 pointwise shapes, every seeds fusion pattern fused and unfused at the seeds' shapes,
-//! the shared CNNs end to end, and JIT compile time for ResNet-18 (the target: under
-//! 300 ms). One thread, so the numbers compare with `smelt calibrate` and the ONNX Runtime
-//! table in BENCHMARKS.md, except where a name says 2 threads: the models again, and what a
-//! split costs the kernels between which it falls. `cargo bench --bench runtime [-- FILTER]`.
+//! The runtime's speed: the SGEMM (micro-kernel and blocking) at 1024^3, at ResNet-18's
+//! convolutions' GEMM shapes and at three MobileNet-V2 pointwise shapes, beside the core's FMA
+//! peak (throughput in elements is FLOPs, so "Gelem/s" reads GFLOP/s); every seeds fusion
+//! pattern fused and unfused at the seeds' shapes; the shared CNNs end to end; and JIT compile
+//! time for ResNet-18 (the target: under 300 ms). One thread, so the numbers compare
+//! with `smelt calibrate` and the ONNX Runtime table in BENCHMARKS.md, except where a name says
+//! 2 threads: the models again, and what a split costs the kernels between which it falls.
+//! `cargo bench --bench runtime [-- FILTER]`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use smelt_compiler::onnx::{import_file, ImportOptions};
@@ -33,6 +35,11 @@ fn sgemm_shapes(c: &mut Criterion) {
         (512, 256, 49),
     ];
     let mobilenet_v2 = [(96, 16, 12544), (24, 144, 3136), (1280, 320, 49)];
+    // What the products' rates divide by, measured in the same run.
+    if let Some(fma) = smelt_runtime::calibrate::FmaLoop::new() {
+        group.throughput(Throughput::Elements(fma.flops as u64));
+        group.bench_function(format!("FMA peak ({}-bit)", fma.bits), |bench| bench.iter(|| fma.run()));
+    }
     for (m, k, n) in [(1024, 1024, 1024)].into_iter().chain(resnet18).chain(mobilenet_v2) {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.1).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.1).collect();

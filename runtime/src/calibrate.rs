@@ -77,33 +77,49 @@ pub struct FmaPeak {
 #[cfg(target_arch = "x86_64")]
 const FMA_CHAINS: usize = 12;
 
-/// GFLOP/s of independent vector FMAs on the calling thread at the widest width the CPU has;
-/// `None` without a vector FMA. Measured beside what it is compared with (same run, same
-/// load), never taken from a datasheet: these cores boost past their nominal clock, and a VM
-/// may not get all of a core.
-pub fn fma_peak(trials: usize) -> Option<FmaPeak> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        const STEPS: usize = 200_000;
-        let (bits, lanes, chains): (u32, usize, unsafe fn(usize) -> f32) = if is_x86_feature_detected!("avx512f") {
-            (512, 16, fma_chains_avx512)
-        } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            (256, 8, fma_chains_avx2)
-        } else {
-            return None;
-        };
-        // SAFETY: `chains` needs exactly the features just detected.
-        let t = time(2, trials, || {
-            black_box(unsafe { chains(black_box(STEPS)) });
-        });
-        let flops = 2 * lanes * FMA_CHAINS * STEPS;
-        Some(FmaPeak { gflops: flops as f64 / t.median_s / 1e9, bits })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = trials;
+/// Independent vector FMAs at the widest width the CPU has: a fixed amount of work whose
+/// rate is the core's FMA peak.
+pub struct FmaLoop {
+    /// Vector width (512 with AVX-512, 256 with AVX2 + FMA).
+    pub bits: u32,
+    /// Floating-point operations of one [`FmaLoop::run`].
+    pub flops: usize,
+    chains: unsafe fn(usize) -> f32,
+}
+
+impl FmaLoop {
+    const STEPS: usize = 200_000;
+
+    /// `None` without a vector FMA.
+    pub fn new() -> Option<FmaLoop> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (bits, lanes, chains): (u32, usize, unsafe fn(usize) -> f32) = if is_x86_feature_detected!("avx512f") {
+                (512, 16, fma_chains_avx512)
+            } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                (256, 8, fma_chains_avx2)
+            } else {
+                return None;
+            };
+            Some(FmaLoop { bits, flops: 2 * lanes * FMA_CHAINS * Self::STEPS, chains })
+        }
+        #[cfg(not(target_arch = "x86_64"))]
         None
     }
+
+    pub fn run(&self) {
+        // SAFETY: `new` chose `chains` for features it detected on this CPU.
+        black_box(unsafe { (self.chains)(black_box(Self::STEPS)) });
+    }
+}
+
+/// GFLOP/s of [`FmaLoop`] on the calling thread; `None` without a vector FMA. Measured beside
+/// what it is compared with (same run, same load), never taken from a datasheet: these cores
+/// boost past their nominal clock, and a VM may not get all of a core.
+pub fn fma_peak(trials: usize) -> Option<FmaPeak> {
+    let fma = FmaLoop::new()?;
+    let t = time(2, trials, || fma.run());
+    Some(FmaPeak { gflops: fma.flops as f64 / t.median_s / 1e9, bits: fma.bits })
 }
 
 #[cfg(target_arch = "x86_64")]
