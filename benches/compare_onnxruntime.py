@@ -12,8 +12,9 @@ target/ort-models).
 
 For each model and thread count it alternates `smelt run --mode both --json` and an ONNX
 Runtime session (all graph optimizations on) for `--rounds` rounds, keeps the best median of
-each, and prints one Markdown table: median ms, Smelt/ORT ratio, GFLOP/s and % of the machine's
-single-precision FMA peak (cores x clock x FLOPs per cycle, from lscpu and the ISA).
+each, and prints one Markdown table: median ms, Smelt/ORT ratio, GFLOP/s and % of the FMA peak
+of the cores used (threads x one core's peak, measured by `smelt calibrate` in every round; the
+best of the rounds).
 """
 
 import argparse
@@ -46,18 +47,18 @@ def ensure_onnxruntime():
         raise
 
 
-def peak_gflops_per_core():
-    """FMA peak of one core: clock x (2 FMA units x lanes x 2 FLOPs). The clock is lscpu's
-    maximum where it reports one, else /proc/cpuinfo's current value."""
-    info = pathlib.Path("/proc/cpuinfo").read_text()
-    lanes = 16 if " avx512f" in info else 8 if " avx2" in info else 4
-    mhz = 0.0
-    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-        if line.startswith("CPU max MHz"):
-            mhz = float(line.split(":")[1])
-    if mhz == 0.0:
-        mhz = next((float(l.split(":")[1]) for l in info.splitlines() if l.startswith("cpu MHz")), 0.0)
-    return mhz / 1000.0 * 2 * lanes * 2
+def peak_gflops_per_core(binary):
+    """The vector FMA peak of one core as `smelt calibrate` measures it (independent FMA chains
+    at the widest width the CPU has), or None without a vector FMA. Measured in every round, so
+    the peak a row divides by saw the same load as the row."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        profile = pathlib.Path(tmp) / "peak.json"
+        subprocess.run([binary, "calibrate", "--quick", "--patterns", "none", "--ops", "none", "-o", str(profile)],
+                       check=True, capture_output=True)
+        peak = json.loads(profile.read_text())["peaks"].get("fma_peak")
+    return peak["gflops"] if peak else None
 
 
 def random_weights_copy(model):
@@ -221,9 +222,8 @@ def main():
     args = parser.parse_args()
     binary = str(ROOT / "target" / "release" / "smelt")
     subprocess.run(["cargo", "build", "--release", "-q", "--bin", "smelt"], cwd=ROOT, check=True)
-    peak = peak_gflops_per_core()
-    print(f"ONNX Runtime {ort.__version__}; FMA peak {peak:.0f} GFLOP/s per core; "
-          f"best of {args.rounds} alternating rounds of {args.iters}-run medians\n")
+    print(f"ONNX Runtime {ort.__version__}; best of {args.rounds} alternating rounds of {args.iters}-run medians; "
+          "% of peak divides by threads x the measured FMA peak of one core (in brackets)\n")
     print("| model | threads | Smelt fused ms | Smelt unfused ms | ORT ms | Smelt/ORT | Smelt GFLOP/s | % of peak |")
     print("|---|---|---|---|---|---|---|---|")
     models = list(map(pathlib.Path, args.models))
@@ -234,16 +234,18 @@ def main():
     for model in models:
         total = flops(binary, model)
         for threads in args.threads:
-            fused, unfused, reference = [], [], []
+            fused, unfused, reference, peaks = [], [], [], []
             for _ in range(args.rounds):
+                peaks.append(peak_gflops_per_core(binary))
                 s = smelt(binary, model, threads, args.iters)
                 fused.append(s["fused_ms"])
                 unfused.append(s["unfused_ms"])
                 reference.append(onnxruntime_ms(model, threads, args.iters))
             f, u, r = min(fused), min(unfused), min(reference)
             gflops = total / (f * 1e-3) / 1e9
-            print(f"| {model.name} | {threads} | {f:.2f} | {u:.2f} | {r:.2f} | {f / r:.2f} | "
-                  f"{gflops:.1f} | {100 * gflops / (peak * threads):.0f}% |" if peak else f"{gflops:.1f} | ? |")
+            peak = max(peaks) if all(peaks) else None
+            share = f"{100 * gflops / (peak * threads):.0f}% ({peak:.0f})" if peak else "?"
+            print(f"| {model.name} | {threads} | {f:.2f} | {u:.2f} | {r:.2f} | {f / r:.2f} | {gflops:.1f} | {share} |")
 
 
 if __name__ == "__main__":
