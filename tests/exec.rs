@@ -562,8 +562,7 @@ fn random_data_movement_runs_natively_and_matches_the_reference() {
                 (to, line)
             }
             _ => {
-                // One index selects a contiguous range when the axes before `axis` are units:
-                // the executor aliases it (a scalar index, as ViT's query/key/value selects).
+                // Scalar indices too, as ViT selects its query, key and value.
                 let n = xs[axis] as i64;
                 let count = 1 + r.next(4) as usize;
                 let idx: Vec<i64> = (0..count).map(|_| r.next(2 * n as u64) as i64 - n).collect();

@@ -2,8 +2,7 @@
 //!
 //! - **Memory plan.** Every value gets a byte range in one arena, assigned in execution order by
 //!   first fit with liveness-based reuse (a value's range is free after its last use). Views
-//!   (reshape, flatten, squeeze, unsqueeze, identity, and a gather by one constant index that
-//!   selects a contiguous range) alias their input, at an offset. Weights are read in
+//!   (reshape, flatten, squeeze, unsqueeze, identity) alias their input. Weights are read in
 //!   place from the module's resources (memory-mapped files). Kernel intermediates and im2col
 //!   buffers are arena ranges that die with their step. `peak_bytes` is the arena's size.
 //! - **Steps.** Each executed op or `smelt.kernel` becomes steps. A body is cut into segments:
@@ -105,29 +104,6 @@ pub const DYNAMIC: &str = "dynamic shape";
 
 const VIEWS: &[&str] = &["smelt.reshape", "smelt.flatten", "smelt.squeeze", "smelt.unsqueeze", "smelt.identity"];
 
-/// Where in its first operand's bytes the result of `op` lies, when the result is a contiguous
-/// range of them and so needs no step: the reshaping views, and a gather of one constant index
-/// with nothing but unit axes before its axis (ViT selects its query, key and value this way,
-/// 37 copies of 0.6 MB).
-fn view_offset(m: &Module, op: OpId) -> Option<usize> {
-    let o = m.op(op);
-    if VIEWS.contains(&o.name()) {
-        return Some(0);
-    }
-    if o.name() != "smelt.gather" {
-        return None;
-    }
-    let view = smelt_compiler::dialect::OpView::new(m, op);
-    let x = tensor_of(m, o.operands()[0]).ok()?;
-    let xs = shape(&x);
-    let axis = smelt_compiler::dialect::infer::normalize_axis(view.int("axis", 0), xs.len()).ok()?;
-    let [index] = view.const_ints(o.operands()[1])?[..] else { return None };
-    let extent = xs[axis] as i64;
-    let index = if index < 0 { index + extent } else { index };
-    let contiguous = xs[..axis].iter().all(|&d| d == 1) && (0..extent).contains(&index);
-    contiguous.then(|| index as usize * xs[axis + 1..].iter().product::<u64>() as usize * x.element.byte_size())
-}
-
 fn tensor_of(m: &Module, v: ValueId) -> Result<TensorType, String> {
     let t = m.value_type(v).as_tensor().ok_or("a non-tensor value")?.clone();
     if t.static_shape().is_none() {
@@ -219,7 +195,7 @@ impl Executable {
             for &v in o.operands() {
                 last_use.insert(root_of(&root, v), if op == ret { usize::MAX } else { i });
             }
-            if view_offset(m, op).is_some() {
+            if VIEWS.contains(&o.name()) {
                 root.insert(o.result(), root_of(&root, o.operands()[0]));
             }
         }
@@ -234,18 +210,14 @@ impl Executable {
         let mut steps = Vec::new();
         for (i, &op) in ops.iter().enumerate() {
             let o = m.op(op);
-            match (o.name(), view_offset(m, op)) {
-                ("func.return", _) => {}
-                ("smelt.constant", _) => {
+            match o.name() {
+                "func.return" => {}
+                "smelt.constant" => {
                     let loc = lower.constant(op)?;
                     lower.locs.insert(o.result(), loc);
                 }
-                (_, Some(offset)) => {
-                    let loc = match lower.locs[&o.operands()[0]] {
-                        Loc::Arena(at) => Loc::Arena(at + offset),
-                        // SAFETY: the offset lies within the operand's bytes (`view_offset`).
-                        Loc::Raw(p) => Loc::Raw(unsafe { p.add(offset) }),
-                    };
+                name if VIEWS.contains(&name) => {
+                    let loc = lower.locs[&o.operands()[0]];
                     lower.locs.insert(o.result(), loc);
                 }
                 _ => {
