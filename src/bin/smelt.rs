@@ -452,10 +452,9 @@ fn tune(
     Ok(out)
 }
 
-/// Predicted against measured per kernel and for the model, with the errors, at most 100
-/// columns.
-/// Predicted against measured time per kernel, and each kernel's GFLOP/s; with `peak` (the
-/// FMA peak of the cores the run used, measured in the same process), also its share of it.
+/// Predicted against measured time per kernel and for the model, with the errors, and each
+/// kernel's GFLOP/s; with `peak` (of the cores the run used, measured in the same process),
+/// also its share of it.
 fn accuracy_table(measured: &smelt::measure::Measured, peak: Option<&Peak>) -> String {
     let kernels = &measured.kernels;
     let mut out = format!(
@@ -470,12 +469,12 @@ fn accuracy_table(measured: &smelt::measure::Measured, peak: Option<&Peak>) -> S
         if peak.is_some() { "  % peak" } else { "" }
     );
     for (i, k) in kernels.iter().enumerate() {
-        let gflops = k.flops as f64 / k.measured_us / 1e3;
-        let (rate, share) = match (k.flops, peak) {
-            (0, _) => (format!("{:>8}", "-"), peak.map_or(String::new(), |_| format!("{:>8}", "-"))),
-            (_, p) => {
-                (format!("{gflops:>8.1}"), p.map_or(String::new(), |p| format!("{:>7.0}%", 100.0 * gflops / p.gflops)))
-            }
+        let gflops = (k.flops > 0).then(|| k.flops as f64 / k.measured_us / 1e3);
+        let rate = gflops.map_or(format!("{:>8}", "-"), |g| format!("{g:>8.1}"));
+        let share = match (peak, gflops) {
+            (None, _) => String::new(),
+            (Some(p), Some(g)) => format!("{:>7.0}%", 100.0 * g / p.gflops()),
+            (Some(_), None) => format!("{:>8}", "-"),
         };
         out.push_str(&format!(
             "{i:>4}  {:<32} {:<22} {:>8.1} us {:>8.1} us {:>6.1}% {rate}{share}\n",
@@ -494,30 +493,31 @@ fn accuracy_table(measured: &smelt::measure::Measured, peak: Option<&Peak>) -> S
         measured.kernel_median_error() * 100.0
     ));
     if let Some(p) = peak {
-        out.push_str(&format!("peak: {}\n", p.describe));
+        out.push_str(&format!(
+            "peak: {:.1} GFLOP/s = {} x {:.1}, the {}-bit FMA peak of one core measured before the run \
+             (FLOPs count the direct computation: a Winograd convolution can pass 100%)\n",
+            p.gflops(),
+            p.threads,
+            p.core.gflops,
+            p.core.bits
+        ));
     }
     out
 }
 
 /// The vector FMA peak of the cores a run uses, measured just before it.
 struct Peak {
-    gflops: f64,
-    describe: String,
+    core: smelt_runtime::calibrate::FmaPeak,
+    threads: usize,
 }
 
 impl Peak {
     fn measure(threads: usize) -> Option<Peak> {
-        let core = smelt_runtime::calibrate::fma_peak(5)?;
-        Some(Peak {
-            gflops: core.gflops * threads as f64,
-            describe: format!(
-                "{:.1} GFLOP/s = {threads} x {:.1}, the {}-bit FMA peak of one core measured before the run \
-                 (FLOPs count the direct computation: a Winograd convolution can pass 100%)",
-                core.gflops * threads as f64,
-                core.gflops,
-                core.bits
-            ),
-        })
+        Some(Peak { core: smelt_runtime::calibrate::fma_peak(5)?, threads })
+    }
+
+    fn gflops(&self) -> f64 {
+        self.core.gflops * self.threads as f64
     }
 }
 
@@ -1068,7 +1068,7 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
                 report["kernels"] = serde_json::to_value(&profiled.kernels).expect("serializable");
                 let peak = Peak::measure(threads);
                 if let Some(p) = &peak {
-                    report["peak_gflops"] = p.gflops.into();
+                    report["peak_gflops"] = p.gflops().into();
                 }
                 text.push_str(&accuracy_table(profiled, peak.as_ref()));
                 if !trace.is_empty() {
