@@ -457,7 +457,7 @@ pub fn calibrate(options: &Options, progress: &mut dyn FnMut(usize, usize, &str)
     let threads = smelt_runtime::workers::threads();
     smelt_runtime::workers::set_threads(1);
 
-    step("compute peak (micro-kernel)", &mut done);
+    step("compute peaks (FMA, micro-kernel, sgemm)", &mut done);
     let fma = bench::fma_peak(trials);
     let micro = bench::micro_kernel_gflops(trials);
     let gemm = bench::sgemm_gflops(if options.quick { 256 } else { 512 }, trials);
