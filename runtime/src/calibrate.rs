@@ -122,37 +122,29 @@ pub fn fma_peak(trials: usize) -> Option<FmaPeak> {
     Some(FmaPeak { gflops: fma.flops as f64 / t.median_s / 1e9, bits: fma.bits })
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn fma_chains_avx512(steps: usize) -> f32 {
-    use std::arch::x86_64::*;
-    let (x, y) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
-    let mut acc = [_mm512_set1_ps(1.0); FMA_CHAINS];
-    for _ in 0..steps {
-        for a in &mut acc {
-            *a = _mm512_fmadd_ps(*a, x, y);
+/// One FMA loop per vector width: the same chains, with that width's intrinsics.
+macro_rules! fma_chains {
+    ($name:ident, $features:literal, $vector:ident, $set1:ident, $fmadd:ident, $lanes:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name(steps: usize) -> f32 {
+            use std::arch::x86_64::*;
+            let (x, y) = ($set1(0.999_999), $set1(1e-7));
+            let mut acc = [$set1(1.0); FMA_CHAINS];
+            for _ in 0..steps {
+                for a in &mut acc {
+                    *a = $fmadd(*a, x, y);
+                }
+            }
+            // Summing every lane keeps every chain live.
+            // SAFETY: a vector register is its lanes' f32s, in order.
+            acc.iter().map(|&a| std::mem::transmute::<$vector, [f32; $lanes]>(a).iter().sum::<f32>()).sum()
         }
-    }
-    acc.iter().map(|&a| _mm512_reduce_add_ps(a)).sum()
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn fma_chains_avx2(steps: usize) -> f32 {
-    use std::arch::x86_64::*;
-    let (x, y) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
-    let mut acc = [_mm256_set1_ps(1.0); FMA_CHAINS];
-    for _ in 0..steps {
-        for a in &mut acc {
-            *a = _mm256_fmadd_ps(*a, x, y);
-        }
-    }
-    let mut lanes = [0.0f32; 8];
-    acc.iter().fold(0.0, |sum, &a| {
-        _mm256_storeu_ps(lanes.as_mut_ptr(), a);
-        sum + lanes.iter().sum::<f32>()
-    })
-}
+fma_chains!(fma_chains_avx512, "avx512f", __m512, _mm512_set1_ps, _mm512_fmadd_ps, 16);
+fma_chains!(fma_chains_avx2, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, 8);
 
 /// GFLOP/s of a whole single-threaded `n x n x n` product (packing included).
 pub fn sgemm_gflops(n: usize, trials: usize) -> f64 {
