@@ -35,14 +35,7 @@ impl DenseElements {
     /// element count of `ty`.
     pub fn from_f64(ty: TensorType, values: &[f64]) -> Self {
         let mut bytes = Vec::with_capacity(values.len() * ty.element.byte_size());
-        if ty.element == ElementType::F32 {
-            // Folded weights are f32: one pass without a per-element type dispatch.
-            bytes.extend(values.iter().flat_map(|&v| (v as f32).to_le_bytes()));
-        } else {
-            for &v in values {
-                crate::scalar::encode(ty.element, v, &mut bytes);
-            }
-        }
+        crate::scalar::encode_floats(ty.element, values, &mut bytes);
         DenseElements { ty, storage: DenseStorage::Inline(bytes.into()) }
     }
 

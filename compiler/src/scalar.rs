@@ -14,6 +14,15 @@ pub fn encode(ty: ElementType, value: f64, out: &mut Vec<u8>) {
     }
 }
 
+/// Encodes every value, choosing the element type's encoding once (weights are f32, and a
+/// choice per element was most of the time of folding a BatchNorm into them).
+pub fn encode_floats(ty: ElementType, values: &[f64], out: &mut Vec<u8>) {
+    match ty {
+        ElementType::F32 => out.extend(values.iter().flat_map(|&v| (v as f32).to_le_bytes())),
+        _ => values.iter().for_each(|&v| encode(ty, v, out)),
+    }
+}
+
 pub fn encode_int(ty: ElementType, value: i64, out: &mut Vec<u8>) {
     match ty {
         ElementType::I1 => out.push((value != 0) as u8),
@@ -37,6 +46,14 @@ pub fn decode(ty: ElementType, bytes: &[u8]) -> f64 {
         ElementType::F64 => f64::from_le_bytes(bytes[..8].try_into().unwrap()),
         ElementType::U64 => u64::from_le_bytes(bytes[..8].try_into().unwrap()) as f64,
         int => decode_int(int, bytes) as f64,
+    }
+}
+
+/// Decodes every element of `bytes` as f64, choosing the element type's decoding once.
+pub fn decode_floats(ty: ElementType, bytes: &[u8]) -> Vec<f64> {
+    match ty {
+        ElementType::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64).collect(),
+        _ => bytes.chunks_exact(ty.byte_size()).map(|b| decode(ty, b)).collect(),
     }
 }
 

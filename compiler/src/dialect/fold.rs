@@ -58,9 +58,8 @@ impl Literal {
             return None;
         }
         let at = |i: usize| if count == 1 { &bytes[..size] } else { &bytes[i * size..(i + 1) * size] };
-        let data = if d.ty.element == ElementType::F32 && count > 1 {
-            // Weights are f32: one pass without a per-element type dispatch.
-            Data::F(bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64).collect())
+        let data = if d.ty.element.is_float() && count > 1 {
+            Data::F(crate::scalar::decode_floats(d.ty.element, &bytes[..count * size]))
         } else if d.ty.element.is_float() {
             Data::F((0..n as usize).map(|i| crate::scalar::decode(d.ty.element, at(i))).collect())
         } else {
