@@ -1,6 +1,7 @@
 //! The runtime's speed: the SGEMM (micro-kernel and blocking) at 1024^3, at ResNet-18's
-//! convolutions' GEMM shapes and at three MobileNet-V2 pointwise shapes, beside the core's FMA
-//! peak (throughput in elements is FLOPs, so "Gelem/s" reads GFLOP/s); every seeds fusion
+//! convolutions' GEMM shapes and at three MobileNet-V2 pointwise shapes, and those
+//! convolutions again as the model runs them (weights packed ahead, the image read as its
+//! im2col matrix), beside the core's FMA peak (throughput in elements is FLOPs, so "Gelem/s" reads GFLOP/s); every seeds fusion
 //! pattern fused and unfused at the seeds' shapes; the shared CNNs end to end; and JIT compile
 //! time for ResNet-18 (the target: under 300 ms). One thread, so the numbers compare
 //! with `smelt calibrate` and the ONNX Runtime table in BENCHMARKS.md, except where a name says
@@ -48,6 +49,61 @@ fn sgemm_shapes(c: &mut Criterion) {
         group.bench_function(BenchmarkId::from_parameter(format!("{m}x{k}x{n}")), |bench| {
             bench.iter(|| {
                 sgemm(&View::row_major(&a, m, k), &View::row_major(&b, k, n), &mut out, n, false, &|_, _, _, _| {})
+            })
+        });
+    }
+    group.finish();
+}
+
+/// ResNet-18's convolutions that run as im2col products, as the model runs them: the weights
+/// (A) packed once ahead, the image read as its im2col matrix (B) block by block. Named by
+/// the product's `M x K x N`, as in the `sgemm` group, whose A is packed on every call and
+/// whose B is a row-major matrix.
+fn conv_products(c: &mut Criterion) {
+    use smelt_runtime::gemm::{sgemm_prepacked, Packed, Post, Prepacked};
+    use smelt_runtime::ops::{Im2col, Window};
+    smelt_runtime::workers::set_threads(1);
+    let mut group = c.benchmark_group("conv_products");
+    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    if let Some(fma) = smelt_runtime::calibrate::FmaLoop::new() {
+        group.throughput(Throughput::Elements(fma.flops as u64));
+        group.bench_function(format!("FMA peak ({}-bit)", fma.bits), |bench| bench.iter(|| fma.run()));
+    }
+    // (input channels, input size, kernel, stride, padding, output channels): the 7x7 stem, the
+    // first 3x3 of layers 2-4 and their 1x1 shortcuts, all stride 2.
+    let convolutions = [
+        (3, 224, 7, 2, 3, 64),
+        (64, 56, 3, 2, 1, 128),
+        (128, 28, 3, 2, 1, 256),
+        (256, 14, 3, 2, 1, 512),
+        (64, 56, 1, 2, 0, 128),
+        (128, 28, 1, 2, 0, 256),
+        (256, 14, 1, 2, 0, 512),
+    ];
+    for (channels, size, kernel, stride, pad, m) in convolutions {
+        let out = (size + 2 * pad - kernel) / stride + 1;
+        let window = Window {
+            h: size,
+            w: size,
+            ho: out,
+            wo: out,
+            kernel: [kernel, kernel],
+            strides: [stride, stride],
+            pads: [pad, pad],
+            dilations: [1, 1],
+        };
+        let (k, n) = (channels * kernel * kernel, out * out);
+        let weights: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.1).collect();
+        let image: Vec<f32> = (0..channels * size * size).map(|i| (i % 7) as f32 * 0.1).collect();
+        let a = View::row_major(&weights, m, k);
+        let packed = Packed::a(&a);
+        let im = Im2col { x: &image, channels, window };
+        let mut c = vec![0.0f32; m * n];
+        group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        group.bench_function(BenchmarkId::from_parameter(format!("{m}x{k}x{n}")), |bench| {
+            bench.iter(|| {
+                let pre = Prepacked { a: Some(&packed), b: None };
+                sgemm_prepacked(&a, &im, pre, &mut c, n, false, Post::NONE, &|_, _, _, _| {})
             })
         });
     }
@@ -134,5 +190,5 @@ fn splits(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sgemm_shapes, seed_patterns, models, splits);
+criterion_group!(benches, sgemm_shapes, conv_products, seed_patterns, models, splits);
 criterion_main!(benches);

@@ -59,7 +59,8 @@ const NC: usize = 2048;
 /// Column panels per macro-kernel call and epilogue call: a block of `MC x EPILOGUE_PANELS * NR`
 /// floats (18 KiB) that the micro-kernels just wrote and L1 still holds.
 const EPILOGUE_PANELS: usize = 4;
-/// Products with at most this many rows read a row-major B in place rather than packing it.
+/// Products with at most this many rows read B in place, where it can be ([`RightOperand::in_place`]),
+/// rather than packing it.
 const DIRECT_B_MAX_ROWS: usize = 96;
 
 /// The right operand of a product, packed block by block as the product reaches it: a matrix
@@ -69,10 +70,19 @@ pub trait RightOperand: Sync {
     fn rows(&self) -> usize;
     fn cols(&self) -> usize;
     /// Packs rows `k0..k0+kc`, columns `n0..n0+nc` into [`NR`]-column panels, zero-padded:
-    /// element (k, j) of panel p at `out[p * NR * kc + k * NR + j]`.
-    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut Vec<f32>);
-    /// The operand as a dense row-major matrix (its elements and row stride), when it is one.
-    fn row_major(&self) -> Option<(&[f32], usize)> {
+    /// element (k, j) of panel p at `out[p * NR * kc + k * NR + j]`. `scratch` is the
+    /// operand's to use.
+    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut Vec<f32>, scratch: &mut Vec<f32>);
+    /// Rows `k0..k0+kc`, columns `n0..n0+nc` where the micro-kernel can read them without
+    /// packing, if the operand can lie so: column `n0 + j` of row `k0 + i` at
+    /// `elements[offsets[i] + j]`. The elements may be gathered into `scratch`.
+    fn in_place<'s>(
+        &'s self,
+        _rows: (usize, usize),
+        _columns: (usize, usize),
+        _scratch: &'s mut Vec<f32>,
+        _offsets: &mut Vec<usize>,
+    ) -> Option<&'s [f32]> {
         None
     }
 }
@@ -86,12 +96,25 @@ impl RightOperand for View<'_> {
         self.cols
     }
 
-    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut Vec<f32>) {
+    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut Vec<f32>, _scratch: &mut Vec<f32>) {
         pack_b(self, k0, kc, n0, nc, out)
     }
 
-    fn row_major(&self) -> Option<(&[f32], usize)> {
-        (self.col_stride == 1).then_some((self.data, self.row_stride))
+    /// Rows of unit column stride, unless they are a multiple of 1 KiB apart: they would share
+    /// a few L1 sets (a 1024-wide B ran at 60% of its packed speed).
+    fn in_place<'s>(
+        &'s self,
+        (k0, kc): (usize, usize),
+        (n0, _): (usize, usize),
+        _scratch: &'s mut Vec<f32>,
+        offsets: &mut Vec<usize>,
+    ) -> Option<&'s [f32]> {
+        if self.col_stride != 1 || self.row_stride.is_multiple_of(256) {
+            return None;
+        }
+        offsets.clear();
+        offsets.extend((k0..k0 + kc).map(|k| k * self.row_stride + n0));
+        Some(self.data)
     }
 }
 
@@ -243,14 +266,43 @@ impl TilePost {
     }
 }
 
+/// Where row k of a B panel starts, given the panel's start: the micro-kernels read packed
+/// panels ([`Stride`] `NR`) and operands read where they lie ([`Offsets`]) alike.
+trait RowAt: Copy {
+    /// # Safety
+    /// `k` is a row of the panel.
+    unsafe fn at(self, b: *const f32, k: usize) -> *const f32;
+}
+
+/// Row k at `b + k * stride`.
+#[derive(Clone, Copy)]
+struct Stride(usize);
+
+impl RowAt for Stride {
+    #[inline(always)]
+    unsafe fn at(self, b: *const f32, k: usize) -> *const f32 {
+        b.add(k * self.0)
+    }
+}
+
+/// Row k at `b + offsets[k]`.
+#[derive(Clone, Copy)]
+struct Offsets(*const usize);
+
+impl RowAt for Offsets {
+    #[inline(always)]
+    unsafe fn at(self, b: *const f32, k: usize) -> *const f32 {
+        b.add(*self.0.add(k))
+    }
+}
+
 /// `kc, a panel, b panel, ldb, c, ldc, accumulate, post`: B's row k is at `b + k * ldb` (`NR`
 /// when packed); `post` is null, or applied to the sum before it is stored.
 pub type MicroKernel = unsafe fn(usize, *const f32, *const f32, usize, *mut f32, usize, bool, *const TilePost);
 
-/// `ROWS` x 16 tile (`ROWS` <= 6): `c[i * ldc + j] (+)= sum_k a[k * 6 + i] * b[k * ldb + j]`.
-/// A tile on the product's last rows computes and stores only the rows it has.
+/// The portable micro-kernel as a function of its own, for [`micro_kernel`].
 #[allow(clippy::too_many_arguments)]
-unsafe fn micro_portable<const ROWS: usize>(
+unsafe fn micro_portable(
     kc: usize,
     a: *const f32,
     b: *const f32,
@@ -260,12 +312,31 @@ unsafe fn micro_portable<const ROWS: usize>(
     accumulate: bool,
     post: *const TilePost,
 ) {
+    tile_portable::<MR>(kc, a, b, Stride(ldb), c, ldc, accumulate, post)
+}
+
+/// `ROWS` x 16 tile (`ROWS` <= 6): `c[i * ldc + j] (+)= sum_k a[k * 6 + i] * b_k[j]`, B's row k
+/// at `b_row.at(b, k)`. A tile on the product's last rows computes and stores only the rows it
+/// has.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn tile_portable<const ROWS: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    b_row: impl RowAt,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    post: *const TilePost,
+) {
     let mut acc = [[0.0f32; NR]; ROWS];
     for k in 0..kc {
         for (i, row) in acc.iter_mut().enumerate() {
             let av = *a.add(k * MR + i);
+            let bk = b_row.at(b, k);
             for (j, v) in row.iter_mut().enumerate() {
-                *v += av * *b.add(k * ldb + j);
+                *v += av * *bk.add(j);
             }
         }
     }
@@ -293,7 +364,7 @@ unsafe fn micro_avx2(
     accumulate: bool,
     post: *const TilePost,
 ) {
-    tile_avx2::<MR>(kc, a, b, ldb, c, ldc, accumulate, post)
+    tile_avx2::<MR>(kc, a, b, Stride(ldb), c, ldc, accumulate, post)
 }
 
 /// The AVX2 + FMA tile, inlined into its callers, which must enable `avx2` and `fma` (a
@@ -306,7 +377,7 @@ unsafe fn tile_avx2<const ROWS: usize>(
     kc: usize,
     a: *const f32,
     b: *const f32,
-    ldb: usize,
+    b_row: impl RowAt,
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
@@ -315,8 +386,9 @@ unsafe fn tile_avx2<const ROWS: usize>(
     use std::arch::x86_64::*;
     let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
     for k in 0..kc {
-        let b0 = _mm256_loadu_ps(b.add(k * ldb));
-        let b1 = _mm256_loadu_ps(b.add(k * ldb + 8));
+        let bk = b_row.at(b, k);
+        let b0 = _mm256_loadu_ps(bk);
+        let b1 = _mm256_loadu_ps(bk.add(8));
         for (i, row) in acc.iter_mut().enumerate() {
             let av = _mm256_broadcast_ss(&*a.add(k * MR + i));
             row[0] = _mm256_fmadd_ps(av, b0, row[0]);
@@ -398,7 +470,7 @@ unsafe fn micro_avx512(
     accumulate: bool,
     post: *const TilePost,
 ) {
-    tile_avx512::<{ 2 * MR }>(kc, a, b, ldb, c, ldc, accumulate, post)
+    tile_avx512::<{ 2 * MR }>(kc, a, b, Stride(ldb), c, ldc, accumulate, post)
 }
 
 /// The AVX-512 tile: `ROWS` (<= 12) rows from two consecutive [`MR`]-row A panels by one
@@ -415,7 +487,7 @@ unsafe fn tile_avx512<const ROWS: usize>(
     kc: usize,
     a: *const f32,
     b: *const f32,
-    ldb: usize,
+    b_row: impl RowAt,
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
@@ -426,7 +498,7 @@ unsafe fn tile_avx512<const ROWS: usize>(
     // Not dereferenced for a tile of at most MR rows, which may have no second panel.
     let second = a.wrapping_add(MR * kc);
     for k in 0..kc {
-        let bv = _mm512_loadu_ps(b.add(k * ldb));
+        let bv = _mm512_loadu_ps(b_row.at(b, k));
         for (i, sum) in acc.iter_mut().enumerate() {
             let av = if i < MR { *a.add(k * MR + i) } else { *second.add(k * MR + i - MR) };
             *sum = _mm512_fmadd_ps(_mm512_set1_ps(av), bv, *sum);
@@ -485,7 +557,7 @@ const NARROW_COLS: usize = 6;
 /// value broadcast; four row panels and two columns at a time.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn columns_avx2(p: &Panels, c0: usize, cols: usize) {
+unsafe fn columns_avx2(p: &Panels, b_row: impl RowAt, c0: usize, cols: usize) {
     use std::arch::x86_64::*;
     let panels = p.rows.div_ceil(MR);
     let b = p.b.add(c0 / NR * p.b_panel + c0 % NR);
@@ -497,14 +569,14 @@ unsafe fn columns_avx2(p: &Panels, c0: usize, cols: usize) {
         for j in (0..cols).step_by(2) {
             let (b, pair) = (b.add(j), (cols - j).min(2));
             match (group, pair) {
-                (4, 2) => column_sums::<4, 2>(p.kc, a, b, p.ldb, &mut sums),
-                (4, _) => column_sums::<4, 1>(p.kc, a, b, p.ldb, &mut sums),
-                (3, 2) => column_sums::<3, 2>(p.kc, a, b, p.ldb, &mut sums),
-                (3, _) => column_sums::<3, 1>(p.kc, a, b, p.ldb, &mut sums),
-                (2, 2) => column_sums::<2, 2>(p.kc, a, b, p.ldb, &mut sums),
-                (2, _) => column_sums::<2, 1>(p.kc, a, b, p.ldb, &mut sums),
-                (_, 2) => column_sums::<1, 2>(p.kc, a, b, p.ldb, &mut sums),
-                _ => column_sums::<1, 1>(p.kc, a, b, p.ldb, &mut sums),
+                (4, 2) => column_sums::<4, 2>(p.kc, a, b, b_row, &mut sums),
+                (4, _) => column_sums::<4, 1>(p.kc, a, b, b_row, &mut sums),
+                (3, 2) => column_sums::<3, 2>(p.kc, a, b, b_row, &mut sums),
+                (3, _) => column_sums::<3, 1>(p.kc, a, b, b_row, &mut sums),
+                (2, 2) => column_sums::<2, 2>(p.kc, a, b, b_row, &mut sums),
+                (2, _) => column_sums::<2, 1>(p.kc, a, b, b_row, &mut sums),
+                (_, 2) => column_sums::<1, 2>(p.kc, a, b, b_row, &mut sums),
+                _ => column_sums::<1, 1>(p.kc, a, b, b_row, &mut sums),
             }
             for (q, panel) in sums.iter().enumerate().take(group) {
                 let r0 = (first + q) * MR;
@@ -525,15 +597,15 @@ unsafe fn column_sums<const P: usize, const J: usize>(
     kc: usize,
     a: *const f32,
     b: *const f32,
-    ldb: usize,
+    b_row: impl RowAt,
     sums: &mut [[std::arch::x86_64::__m256; 2]; 4],
 ) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm256_setzero_ps(); J]; P];
     for k in 0..kc {
-        let mut bk = [_mm256_setzero_ps(); J];
+        let (row, mut bk) = (b_row.at(b, k), [_mm256_setzero_ps(); J]);
         for (j, v) in bk.iter_mut().enumerate() {
-            *v = _mm256_broadcast_ss(&*b.add(k * ldb + j));
+            *v = _mm256_broadcast_ss(&*row.add(j));
         }
         for (q, row) in acc.iter_mut().enumerate() {
             let av = _mm256_loadu_ps(a.add(q * MR * kc + k * MR));
@@ -548,14 +620,14 @@ unsafe fn column_sums<const P: usize, const J: usize>(
 }
 
 /// The portable twin of [`columns_avx2`].
-unsafe fn columns_portable(p: &Panels, c0: usize, cols: usize) {
+unsafe fn columns_portable(p: &Panels, b_row: impl RowAt, c0: usize, cols: usize) {
     let b = p.b.add(c0 / NR * p.b_panel + c0 % NR);
     for panel in 0..p.rows.div_ceil(MR) {
         let a = p.a.add(panel * MR * p.kc);
         for j in 0..cols {
             let mut lanes = [0.0f32; 8];
             for k in 0..p.kc {
-                let bv = *b.add(k * p.ldb + j);
+                let bv = *b_row.at(b, k).add(j);
                 for (i, v) in lanes.iter_mut().take(MR).enumerate() {
                     *v += *a.add(k * MR + i) * bv;
                 }
@@ -592,7 +664,7 @@ pub fn micro_kernel() -> Micro {
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         return Micro { kernel: micro_avx2, rows: MR, name: "avx2+fma 6x16" };
     }
-    Micro { kernel: micro_portable::<MR>, rows: MR, name: "portable 6x16" }
+    Micro { kernel: micro_portable, rows: MR, name: "portable 6x16" }
 }
 
 /// An operand packed ahead of time (weights, at compile time): one packed `KC`-deep block per
@@ -707,17 +779,13 @@ unsafe fn sgemm_block<B: RightOperand + ?Sized>(
 ) {
     let k = a.cols;
     let kernel = macro_kernel();
-    let mut packed_a = Vec::new();
-    let mut packed_b = Vec::new();
+    let (mut packed_a, mut packed_b, mut pack_scratch) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut gathered, mut offsets) = (Vec::new(), Vec::new());
     // A product with few rows uses each element of B only a few times, so packing B costs as
-    // much as the product; the micro-kernel then reads B's rows where they are (16 columns
-    // are two loads either way), packing only a last partial panel.
-    // Not when rows are a multiple of 1 KiB apart: they would share a few L1 sets (a
-    // 1024-wide B ran at 60% of its packed speed).
-    let direct = match (pre.b, b.row_major()) {
-        (None, Some((data, ldb))) if m_end - m_start <= DIRECT_B_MAX_ROWS && ldb % 256 != 0 => Some((data, ldb)),
-        _ => None,
-    };
+    // much as the product; the micro-kernel then reads B's whole panels where the operand
+    // lays them out ([`RightOperand::in_place`]: 16 columns are two loads either way),
+    // packing only a last partial panel.
+    let try_in_place = pre.b.is_none() && m_end - m_start <= DIRECT_B_MAX_ROWS;
     for n0 in (n_start..n_end).step_by(NC) {
         let nc = NC.min(n_end - n0);
         if k == 0 {
@@ -731,15 +799,18 @@ unsafe fn sgemm_block<B: RightOperand + ?Sized>(
             epilogue(m_start, m_end - m_start, n0, nc);
             continue;
         }
-        // Columns read in place (whole panels), then the packed ones.
-        let in_place = if direct.is_some() { nc / NR * NR } else { 0 };
         for k0 in (0..k).step_by(KC) {
             let kc = KC.min(k - k0);
+            // Columns read in place (whole panels), then the packed ones.
+            let whole = if try_in_place { nc / NR * NR } else { 0 };
+            let rows_in_place =
+                if whole > 0 { b.in_place((k0, kc), (n0, whole), &mut gathered, &mut offsets) } else { None };
+            let in_place = if rows_in_place.is_some() { whole } else { 0 };
             let pb: &[f32] = match pre.b {
-                Some(p) => &p.blocks[k0 / KC][((n0 + in_place) / NR) * NR * kc..],
+                Some(p) => &p.blocks[k0 / KC][(n0 / NR) * NR * kc..],
                 None => {
                     if in_place < nc {
-                        b.pack(k0, kc, n0 + in_place, nc - in_place, &mut packed_b);
+                        b.pack(k0, kc, n0 + in_place, nc - in_place, &mut packed_b, &mut pack_scratch);
                     }
                     &packed_b
                 }
@@ -768,18 +839,20 @@ unsafe fn sgemm_block<B: RightOperand + ?Sized>(
                 let mut col = 0;
                 while col < nc {
                     let cols = (nc - col).min(EPILOGUE_PANELS * NR);
-                    let (cols, (b, b_panel, ldb)) = match direct {
-                        Some((data, ldb)) if col < in_place => {
-                            ((in_place - col).min(cols), (data[k0 * ldb + n0 + col..].as_ptr(), NR, ldb))
+                    let (cols, (b, b_panel, b_offsets)) = match rows_in_place {
+                        // The offsets lead from the elements' start to each row's column n0.
+                        Some(elements) if col < in_place => {
+                            ((in_place - col).min(cols), (elements.as_ptr().wrapping_add(col), NR, offsets.as_ptr()))
                         }
-                        _ => (cols, (pb[(col - in_place) * kc..].as_ptr(), NR * kc, NR)),
+                        _ => (cols, (pb[(col - in_place) * kc..].as_ptr(), NR * kc, std::ptr::null())),
                     };
                     let block = Panels {
                         kc,
                         a: pa.as_ptr(),
                         b,
                         b_panel,
-                        ldb,
+                        ldb: NR,
+                        b_offsets,
                         rows: mc,
                         cols,
                         c: c.add(m0 * ldc + n0 + col),
@@ -806,10 +879,13 @@ unsafe fn sgemm_block<B: RightOperand + ?Sized>(
 pub struct Panels<'a> {
     pub kc: usize,
     pub a: *const f32,
-    /// B: row k of panel p at `b + p * b_panel + k * ldb` (`NR * kc` and `NR` when packed).
+    /// B: row k of panel p at `b + p * b_panel + k * ldb` (`NR * kc` and `NR` when packed), or
+    /// at `b + p * b_panel + b_offsets[k]` when `b_offsets` is not null (an operand read in
+    /// place, [`RightOperand::in_place`]).
     pub b: *const f32,
     pub b_panel: usize,
     pub ldb: usize,
+    pub b_offsets: *const usize,
     pub rows: usize,
     pub cols: usize,
     pub c: *mut f32,
@@ -836,6 +912,20 @@ impl Panels<'_> {
 /// Runs every micro-tile of a [`Panels`] block.
 pub type MacroKernel = unsafe fn(&Panels);
 
+/// Evaluates `$body` with `$b_row` the [`RowAt`] of a [`Panels`] block's B: each way of
+/// finding B's rows gets its own copy of the tile loops.
+macro_rules! with_b_rows {
+    ($p:expr, |$b_row:ident| $body:expr) => {
+        if $p.b_offsets.is_null() {
+            let $b_row = Stride($p.ldb);
+            $body
+        } else {
+            let $b_row = Offsets($p.b_offsets);
+            $body
+        }
+    };
+}
+
 /// The macro-kernel matching [`micro_kernel`]: the same micro-kernel inlined into the tile
 /// loops (a call per 6 x 16 tile cost a third of the time when K is 16).
 pub fn macro_kernel() -> MacroKernel {
@@ -853,34 +943,34 @@ pub fn macro_kernel() -> MacroKernel {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn macro_avx512(p: &Panels) {
-    tiles(
+    with_b_rows!(p, |b_row| tiles(
         p,
         2 * MR,
-        |rows, kc, a, b, ldb, c, ldc, acc, post| {
-            with_two_panel_rows!(rows, tile_avx512(kc, a, b, ldb, c, ldc, acc, post))
+        |rows, kc, a, b, c, ldc, acc, post| {
+            with_two_panel_rows!(rows, tile_avx512(kc, a, b, b_row, c, ldc, acc, post))
         },
-        |p, c0, cols| columns_avx2(p, c0, cols),
-    )
+        |p, c0, cols| columns_avx2(p, b_row, c0, cols),
+    ))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn macro_avx2(p: &Panels) {
-    tiles(
+    with_b_rows!(p, |b_row| tiles(
         p,
         MR,
-        |rows, kc, a, b, ldb, c, ldc, acc, post| with_rows!(rows, tile_avx2(kc, a, b, ldb, c, ldc, acc, post)),
-        |p, c0, cols| columns_avx2(p, c0, cols),
-    )
+        |rows, kc, a, b, c, ldc, acc, post| with_rows!(rows, tile_avx2(kc, a, b, b_row, c, ldc, acc, post)),
+        |p, c0, cols| columns_avx2(p, b_row, c0, cols),
+    ))
 }
 
 unsafe fn macro_portable(p: &Panels) {
-    tiles(
+    with_b_rows!(p, |b_row| tiles(
         p,
         MR,
-        |rows, kc, a, b, ldb, c, ldc, acc, post| with_rows!(rows, micro_portable(kc, a, b, ldb, c, ldc, acc, post)),
-        |p, c0, cols| columns_portable(p, c0, cols),
-    )
+        |rows, kc, a, b, c, ldc, acc, post| with_rows!(rows, tile_portable(kc, a, b, b_row, c, ldc, acc, post)),
+        |p, c0, cols| columns_portable(p, b_row, c0, cols),
+    ))
 }
 
 #[inline(always)]
@@ -888,7 +978,7 @@ unsafe fn macro_portable(p: &Panels) {
 unsafe fn tiles(
     p: &Panels,
     tile_rows: usize,
-    micro: impl Fn(usize, usize, *const f32, *const f32, usize, *mut f32, usize, bool, *const TilePost),
+    micro: impl Fn(usize, usize, *const f32, *const f32, *mut f32, usize, bool, *const TilePost),
     columns: impl Fn(&Panels, usize, usize),
 ) {
     let (kc, ldc) = (p.kc, p.ldc);
@@ -908,9 +998,9 @@ unsafe fn tiles(
             if cols == NR {
                 let tile_post = p.post.map(|post| post.tile(gr, gc));
                 let tp = tile_post.as_ref().map_or(std::ptr::null(), |t| t as *const TilePost);
-                micro(rows, kc, a, b, p.ldb, p.c.add(r0 * ldc + c0), ldc, p.accumulate, tp);
+                micro(rows, kc, a, b, p.c.add(r0 * ldc + c0), ldc, p.accumulate, tp);
             } else {
-                micro(rows, kc, a, b, p.ldb, tile.as_mut_ptr(), NR, false, std::ptr::null());
+                micro(rows, kc, a, b, tile.as_mut_ptr(), NR, false, std::ptr::null());
                 for i in 0..rows {
                     for j in 0..cols {
                         p.store(r0 + i, c0 + j, tile[i * NR + j]);
@@ -980,7 +1070,8 @@ mod tests {
     }
 
     /// Small enough for Miri (`cargo +nightly miri test -p smelt-runtime --lib small_`), which
-    /// checks the packing, tile edges, prepacked slices and worker split for undefined behaviour.
+    /// checks the packing, tile edges, prepacked slices, B read in place and worker split for
+    /// undefined behaviour.
     #[test]
     fn small_products_agree_every_way() {
         let (m, k, n) = (7, 300, 40);
@@ -991,10 +1082,12 @@ mod tests {
         let (pa, pb) = (Packed::a(&av), Packed::b(&bv));
         for workers in [1, 2] {
             set_threads(workers);
-            let mut c = vec![f32::NAN; m * n];
-            let pre = Prepacked { a: Some(&pa), b: Some(&pb) };
-            sgemm_prepacked(&av, &bv, pre, &mut c, n, false, Post::NONE, &|_, _, _, _| {});
-            assert_eq!(c, want);
+            // Packed ahead, and B read in place (two whole panels, then one packed).
+            for pre in [Prepacked { a: Some(&pa), b: Some(&pb) }, Prepacked::default()] {
+                let mut c = vec![f32::NAN; m * n];
+                sgemm_prepacked(&av, &bv, pre, &mut c, n, false, Post::NONE, &|_, _, _, _| {});
+                assert_eq!(c, want);
+            }
         }
         set_threads(1);
     }
@@ -1037,6 +1130,7 @@ mod tests {
                             b: pb.as_ptr(),
                             b_panel: NR * kc,
                             ldb: NR,
+                            b_offsets: std::ptr::null(),
                             rows,
                             cols,
                             c: c.as_mut_ptr(),
