@@ -300,21 +300,6 @@ impl RowAt for Offsets {
 /// when packed); `post` is null, or applied to the sum before it is stored.
 pub type MicroKernel = unsafe fn(usize, *const f32, *const f32, usize, *mut f32, usize, bool, *const TilePost);
 
-/// The portable micro-kernel as a function of its own, for [`micro_kernel`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn micro_portable(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-    post: *const TilePost,
-) {
-    tile_portable::<MR>(kc, a, b, Stride(ldb), c, ldc, accumulate, post)
-}
-
 /// `ROWS` x 16 tile (`ROWS` <= 6): `c[i * ldc + j] (+)= sum_k a[k * 6 + i] * b_k[j]`, B's row k
 /// at `b_row.at(b, k)`. A tile on the product's last rows computes and stores only the rows it
 /// has.
@@ -348,23 +333,6 @@ unsafe fn tile_portable<const ROWS: usize>(
             *p = post.map_or(sum, |post| post.apply(sum, i, j));
         }
     }
-}
-
-/// The AVX2 + FMA micro-kernel as a function of its own, for [`micro_kernel`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn micro_avx2(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-    post: *const TilePost,
-) {
-    tile_avx2::<MR>(kc, a, b, Stride(ldb), c, ldc, accumulate, post)
 }
 
 /// The AVX2 + FMA tile, inlined into its callers, which must enable `avx2` and `fma` (a
@@ -453,24 +421,6 @@ unsafe fn finish_avx2<const ROWS: usize>(
         _mm256_storeu_ps(p, row[0]);
         _mm256_storeu_ps(p.add(8), row[1]);
     }
-}
-
-/// The AVX-512 micro-kernel as a function of its own, for [`micro_kernel`]: a 12 x 16 tile
-/// from two consecutive A panels.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn micro_avx512(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-    post: *const TilePost,
-) {
-    tile_avx512::<{ 2 * MR }>(kc, a, b, Stride(ldb), c, ldc, accumulate, post)
 }
 
 /// The AVX-512 tile: `ROWS` (<= 12) rows from two consecutive [`MR`]-row A panels by one
@@ -653,6 +603,41 @@ pub struct Micro {
     pub rows: usize,
     pub name: &'static str,
 }
+
+/// Defines `$name`, a [`MicroKernel`]: the tile `$tile` of `$rows` rows as a function of its
+/// own, reading packed B panels `ldb` apart.
+macro_rules! micro_kernel_fn {
+    ($(#[$attr:meta])* $name:ident = $tile:ident, $rows:expr) => {
+        $(#[$attr])*
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $name(
+            kc: usize,
+            a: *const f32,
+            b: *const f32,
+            ldb: usize,
+            c: *mut f32,
+            ldc: usize,
+            accumulate: bool,
+            post: *const TilePost,
+        ) {
+            $tile::<{ $rows }>(kc, a, b, Stride(ldb), c, ldc, accumulate, post)
+        }
+    };
+}
+
+micro_kernel_fn!(micro_portable = tile_portable, MR);
+micro_kernel_fn!(
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    micro_avx2 = tile_avx2,
+    MR
+);
+micro_kernel_fn!(
+    /// A 12 x 16 tile from two consecutive A panels.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    micro_avx512 = tile_avx512, 2 * MR
+);
 
 /// The best micro-kernel this CPU runs.
 pub fn micro_kernel() -> Micro {
