@@ -767,6 +767,7 @@ unsafe fn sgemm_block<B: RightOperand + ?Sized>(
     let k = a.cols;
     let kernel = macro_kernel();
     let (mut packed_a, mut packed_b, mut pack_scratch) = (Vec::new(), Vec::new(), Vec::new());
+    // What B's rows read in place borrow while a last partial panel packs through `pack_scratch`.
     let (mut gathered, mut offsets) = (Vec::new(), Vec::new());
     // A product with few rows uses each element of B only a few times, so packing B costs as
     // much as the product; the micro-kernel then reads B's whole panels where the operand
@@ -838,7 +839,6 @@ unsafe fn sgemm_block<B: RightOperand + ?Sized>(
                         a: pa.as_ptr(),
                         b,
                         b_panel,
-                        ldb: NR,
                         b_offsets,
                         rows: mc,
                         cols,
@@ -866,12 +866,11 @@ unsafe fn sgemm_block<B: RightOperand + ?Sized>(
 pub struct Panels<'a> {
     pub kc: usize,
     pub a: *const f32,
-    /// B: row k of panel p at `b + p * b_panel + k * ldb` (`NR * kc` and `NR` when packed), or
-    /// at `b + p * b_panel + b_offsets[k]` when `b_offsets` is not null (an operand read in
-    /// place, [`RightOperand::in_place`]).
+    /// B: packed panels (row k of panel p at `b + p * b_panel + k * NR`, `b_panel` being
+    /// `NR * kc`), or, when `b_offsets` is not null, an operand read in place
+    /// ([`RightOperand::in_place`]): row k of panel p at `b + p * b_panel + b_offsets[k]`.
     pub b: *const f32,
     pub b_panel: usize,
-    pub ldb: usize,
     pub b_offsets: *const usize,
     pub rows: usize,
     pub cols: usize,
@@ -904,7 +903,7 @@ pub type MacroKernel = unsafe fn(&Panels);
 macro_rules! with_b_rows {
     ($p:expr, |$b_row:ident| $body:expr) => {
         if $p.b_offsets.is_null() {
-            let $b_row = Stride($p.ldb);
+            let $b_row = Stride(NR);
             $body
         } else {
             let $b_row = Offsets($p.b_offsets);
@@ -1116,7 +1115,6 @@ mod tests {
                             a: pa.as_ptr(),
                             b: pb.as_ptr(),
                             b_panel: NR * kc,
-                            ldb: NR,
                             b_offsets: std::ptr::null(),
                             rows,
                             cols,

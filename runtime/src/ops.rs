@@ -53,7 +53,8 @@ impl Window {
 
 /// `channels` planes of an image seen as the im2col matrix of a convolution over `window`:
 /// row `(c, ky, kx)`, column `(oy, ox)` holds the input under that tap (zero in the padding).
-/// It packs straight from the image, so no im2col buffer is written and read back.
+/// Its blocks are packed from, or read in place in, shifted planes gathered from the image per
+/// block ([`Im2col::gather`]), so the whole matrix is never written out.
 pub struct Im2col<'a> {
     pub x: &'a [f32],
     pub channels: usize,
