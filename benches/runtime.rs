@@ -36,11 +36,7 @@ fn sgemm_shapes(c: &mut Criterion) {
         (512, 256, 49),
     ];
     let mobilenet_v2 = [(96, 16, 12544), (24, 144, 3136), (1280, 320, 49)];
-    // What the products' rates divide by, measured in the same run.
-    if let Some(fma) = smelt_runtime::calibrate::FmaLoop::new() {
-        group.throughput(Throughput::Elements(fma.flops as u64));
-        group.bench_function(format!("FMA peak ({}-bit)", fma.bits), |bench| bench.iter(|| fma.run()));
-    }
+    fma_peak(&mut group);
     for (m, k, n) in [(1024, 1024, 1024)].into_iter().chain(resnet18).chain(mobilenet_v2) {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.1).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.1).collect();
@@ -55,6 +51,14 @@ fn sgemm_shapes(c: &mut Criterion) {
     group.finish();
 }
 
+/// What the group's rates divide by, measured in the same run: the core's FMA peak.
+fn fma_peak(group: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>) {
+    if let Some(fma) = smelt_runtime::calibrate::FmaLoop::new() {
+        group.throughput(Throughput::Elements(fma.flops as u64));
+        group.bench_function(format!("FMA peak ({}-bit)", fma.bits), |bench| bench.iter(|| fma.run()));
+    }
+}
+
 /// ResNet-18's convolutions that run as im2col products, as the model runs them: the weights
 /// (A) packed once ahead, the image read as its im2col matrix (B) block by block. Named by
 /// the product's `M x K x N`, as in the `sgemm` group, whose A is packed on every call and
@@ -65,10 +69,7 @@ fn conv_products(c: &mut Criterion) {
     smelt_runtime::workers::set_threads(1);
     let mut group = c.benchmark_group("conv_products");
     group.sample_size(10).measurement_time(Duration::from_secs(5));
-    if let Some(fma) = smelt_runtime::calibrate::FmaLoop::new() {
-        group.throughput(Throughput::Elements(fma.flops as u64));
-        group.bench_function(format!("FMA peak ({}-bit)", fma.bits), |bench| bench.iter(|| fma.run()));
-    }
+    fma_peak(&mut group);
     // (input channels, input size, kernel, stride, padding, output channels): the 7x7 stem, the
     // first 3x3 of layers 2-4 and their 1x1 shortcuts, all stride 2.
     let convolutions = [

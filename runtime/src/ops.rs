@@ -111,7 +111,8 @@ impl RightOperand for Im2col<'_> {
 const LINE: usize = 16;
 
 /// Where [`Im2col::gather`] put a block's shifted planes.
-struct ShiftedPlanes {
+struct ShiftedPlanes<'w> {
+    window: &'w Window,
     /// The block's first channel, whose planes come first.
     first_channel: usize,
     /// Elements per plane: whole output rows, the block's and `(kh - 1) * dh / sh` after,
@@ -121,24 +122,21 @@ struct ShiftedPlanes {
     base: usize,
     /// The block's first column from its first output row's start.
     skip: usize,
-    taps: usize,
-    kw: usize,
-    sh: usize,
-    dh: usize,
-    wo: usize,
 }
 
-impl ShiftedPlanes {
+impl ShiftedPlanes<'_> {
     fn plane(&self, c: usize, kx: usize, phase: usize) -> usize {
-        ((c - self.first_channel) * self.kw + kx) * self.sh + phase
+        ((c - self.first_channel) * self.window.kernel[1] + kx) * self.window.strides[0] + phase
     }
 
     /// Where row `k` (tap (c, ky, kx)) of the block starts: `q` rows down its plane, with
     /// `ky * dh = q * sh + phase`.
     fn row_start(&self, k: usize) -> usize {
-        let (c, ky, kx) = (k / self.taps, k % self.taps / self.kw, k % self.kw);
-        let (q, phase) = (ky * self.dh / self.sh, ky * self.dh % self.sh);
-        self.base + self.plane(c, kx, phase) * self.plane_len + q * self.wo + self.skip
+        let g = self.window;
+        let ([kh, kw], sh, dh) = (g.kernel, g.strides[0], g.dilations[0]);
+        let (c, ky, kx) = (k / (kh * kw), k % (kh * kw) / kw, k % kw);
+        let (q, phase) = (ky * dh / sh, ky * dh % sh);
+        self.base + self.plane(c, kx, phase) * self.plane_len + q * g.wo + self.skip
     }
 }
 
@@ -153,7 +151,7 @@ impl Im2col<'_> {
     /// columns `n0..n0+nc` into `planes` (a 7x7 stride-2 stem: 14 planes per channel where
     /// the im2col matrix has 49 rows). Gathering every packed row straight from the image,
     /// split at panel and output-row boundaries, cost the stem a quarter of its time.
-    fn gather(&self, (k0, kc): (usize, usize), (n0, nc): (usize, usize), planes: &mut Vec<f32>) -> ShiftedPlanes {
+    fn gather(&self, (k0, kc): (usize, usize), (n0, nc): (usize, usize), planes: &mut Vec<f32>) -> ShiftedPlanes<'_> {
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") {
             // SAFETY: the feature was just detected.
@@ -171,7 +169,7 @@ impl Im2col<'_> {
         rows: (usize, usize),
         columns: (usize, usize),
         planes: &mut Vec<f32>,
-    ) -> ShiftedPlanes {
+    ) -> ShiftedPlanes<'_> {
         self.gather_with(rows, columns, planes, |from, stride, to| {
             let done = if stride == 2 { every_second_avx2(from, to) } else { 0 };
             every_nth(&from[done * stride..], stride, &mut to[done..]);
@@ -185,7 +183,7 @@ impl Im2col<'_> {
         (n0, nc): (usize, usize),
         planes: &mut Vec<f32>,
         every_nth: impl Fn(&[f32], usize, &mut [f32]),
-    ) -> ShiftedPlanes {
+    ) -> ShiftedPlanes<'_> {
         let g = &self.window;
         let [kh, kw] = g.kernel;
         let ([sh, sw], [dh, _]) = (g.strides, g.dilations);
@@ -199,8 +197,7 @@ impl Im2col<'_> {
         let plane_len = (plane_rows * g.wo).next_multiple_of(LINE);
         planes.resize((end_channel - first_channel) * kw * sh * plane_len + LINE, 0.0);
         let base = planes.as_ptr().align_offset(LINE * std::mem::size_of::<f32>()).min(LINE);
-        let layout =
-            ShiftedPlanes { first_channel, plane_len, skip: n0 - first_row * g.wo, base, taps, kw, sh, dh, wo: g.wo };
+        let layout = ShiftedPlanes { window: g, first_channel, plane_len, skip: n0 - first_row * g.wo, base };
         for c in first_channel..end_channel {
             let image = &self.x[c * g.h * g.w..][..g.h * g.w];
             for kx in 0..kw {
