@@ -16,7 +16,7 @@
 use cranelift_codegen::ir::{types, InstBuilder, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
-use super::loops::{counted, mem, LANES};
+use super::loops::{columns_until, counted, mem};
 use super::math;
 
 /// One operation of an elementwise program; operands index earlier entries.
@@ -76,13 +76,7 @@ pub(super) fn build(b: &mut FunctionBuilder, program: &Elementwise, params: &[Va
                 b.ins().iadd(bases[i], bytes)
             })
             .collect();
-        let zero = b.ins().iconst(types::I64, 0);
-        let tail = if vectorizable {
-            counted(b, zero, cols, LANES, |b, c| step(b, program, types::F32X4, &row_bases, c))
-        } else {
-            zero
-        };
-        counted(b, tail, cols, 1, |b, c| step(b, program, types::F32, &row_bases, c));
+        columns_until(b, cols, vectorizable, |b, ty, c, _| step(b, program, ty, &row_bases, c));
     });
     b.ins().return_(&[]);
 }
@@ -234,14 +228,15 @@ mod tests {
 
     #[test]
     fn broadcasts_rows_and_columns_with_a_scalar_tail() {
-        // out[r][c] = x[r][c] * col[c] + row[r]
+        // out[r][c] = x[r][c] * col[c] + row[r]; 15 columns: a pair of vectors, one vector,
+        // three scalars.
         let p = Elementwise {
             ops: vec![Ew::Input(0), Ew::Input(1), Ew::Input(2), Ew::Mul(0, 1), Ew::Add(3, 2)],
             result: 4,
-            strides: vec![(7, 1), (0, 1), (1, 0)],
+            strides: vec![(15, 1), (0, 1), (1, 0)],
             out_row_stride: 0,
         };
-        let (rows, cols) = (3, 7);
+        let (rows, cols) = (3, 15);
         let x: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
         let col: Vec<f32> = (0..cols).map(|i| i as f32 * 0.5).collect();
         let row: Vec<f32> = (0..rows).map(|i| 100.0 * i as f32).collect();

@@ -70,36 +70,49 @@ pub fn range(b: &mut FunctionBuilder, start: Value, end: Value, body: impl FnMut
     counted(b, start, end, 1, body);
 }
 
-/// Columns `0..cols`: 4-lane steps (`F32X4`) while they fit, when `vectorize`, then single
-/// `F32` steps. `body` gets the lane type and the column.
+/// Columns `0..cols`: two 4-lane (`F32X4`) steps an iteration while they fit, when
+/// `vectorize`, then one, then single `F32` steps. `body` gets the lane type and the column.
+/// Two steps an iteration let the next vector's work start while the last one's long chains
+/// (erf, exp) finish: GELU 1.36 -> 1.24 ns an element.
 pub fn columns(
     b: &mut FunctionBuilder,
     cols: i64,
     vectorize: bool,
     mut body: impl FnMut(&mut FunctionBuilder, Type, Value),
 ) {
-    let zero = b.ins().iconst(types::I64, 0);
     let end = b.ins().iconst(types::I64, cols);
-    let tail = if vectorize { counted(b, zero, end, LANES, |b, c| body(b, types::F32X4, c)) } else { zero };
-    counted(b, tail, end, 1, |b, c| body(b, types::F32, c));
+    columns_until(b, end, vectorize, |b, ty, c, _| body(b, ty, c));
 }
 
-/// Like [`columns`] with two 4-lane steps an iteration, told apart by `slot` (0, 1), so a fold
-/// can carry two independent dependency chains; then single 4-lane steps (slot 0) and `F32`
-/// steps.
+/// Like [`columns`], telling the two 4-lane steps of an iteration apart by `slot` (0, 1), so a
+/// fold can carry two independent dependency chains; the remaining steps are slot 0.
 pub fn columns_unrolled(
     b: &mut FunctionBuilder,
     cols: i64,
+    body: impl FnMut(&mut FunctionBuilder, Type, Value, usize),
+) {
+    let end = b.ins().iconst(types::I64, cols);
+    columns_until(b, end, true, body);
+}
+
+/// [`columns_unrolled`] up to a run-time column count, vector steps only when `vectorize`.
+pub fn columns_until(
+    b: &mut FunctionBuilder,
+    end: Value,
+    vectorize: bool,
     mut body: impl FnMut(&mut FunctionBuilder, Type, Value, usize),
 ) {
     let zero = b.ins().iconst(types::I64, 0);
-    let end = b.ins().iconst(types::I64, cols);
-    let pairs = counted(b, zero, end, 2 * LANES, |b, c| {
-        body(b, types::F32X4, c, 0);
-        let next = b.ins().iadd_imm_s(c, LANES);
-        body(b, types::F32X4, next, 1);
-    });
-    let tail = counted(b, pairs, end, LANES, |b, c| body(b, types::F32X4, c, 0));
+    let tail = if vectorize {
+        let pairs = counted(b, zero, end, 2 * LANES, |b, c| {
+            body(b, types::F32X4, c, 0);
+            let next = b.ins().iadd_imm_s(c, LANES);
+            body(b, types::F32X4, next, 1);
+        });
+        counted(b, pairs, end, LANES, |b, c| body(b, types::F32X4, c, 0))
+    } else {
+        zero
+    };
     counted(b, tail, end, 1, |b, c| body(b, types::F32, c, 0));
 }
 
