@@ -286,6 +286,64 @@ fn random_attention_matches_the_reference() {
     }
 }
 
+/// Attention over a fused QKV product split the way ViT-B/16's export splits it (reshape,
+/// transpose, a select per operand, transposes into heads, the keys into `K^T`): the unfused
+/// executor reads all three operands in place as strided views, none copied; when the keys
+/// are also returned, their chain is copied as before. Both match the reference.
+#[test]
+fn attention_reads_split_projections_in_place() {
+    let mut r = Lcg(7);
+    for case in 0..6 {
+        let (heads, lq, d) = (1 + r.next(4), 1 + r.next(20), 1 + r.next(16));
+        let keys_returned = case % 3 == 2;
+        let (x, split, moved) = ([lq, 3 * heads * d], [lq, 3, heads, d], [3, heads, lq, d]);
+        let (head, kt, out) = ([1, heads, lq, d], [heads, d, lq], [1, heads, lq, d]);
+        let (tx, ts, tm, th, tk) = (ty(&x), ty(&split), ty(&moved), ty(&[heads, lq, d]), ty(&kt));
+        let (tq, tkt, to) = (ty(&head), ty(&[1, heads, d, lq]), ty(&out));
+        let select = |i: usize, name: &str| {
+            format!(
+                "%i{i} = \"smelt.constant\"() {{value = dense<{i}> : tensor<i64>}} : () -> tensor<i64>\n  \
+                 %{name} = \"smelt.gather\"(%m, %i{i}) {{axis = 0 : i64}} : ({tm}, tensor<i64>) -> {th}\n  "
+            )
+        };
+        let (returned, result_types, results) = if keys_returned {
+            (format!(", {tk}"), format!("({to}, {tk})"), ", %kt")
+        } else {
+            (String::new(), to.clone(), "")
+        };
+        let text = format!(
+            "func.func @main(%x: {tx}) -> {result_types} {{\n  \
+             %s0 = {shape_split}\n  \
+             %s = \"smelt.reshape\"(%x, %s0) : ({tx}, tensor<4xi64>) -> {ts}\n  \
+             %m = \"smelt.transpose\"(%s) {{perm = array<i64: 1, 2, 0, 3>}} : ({ts}) -> {tm}\n  \
+             {sq}{sk}{sv}\
+             %kt = \"smelt.transpose\"(%k) {{perm = array<i64: 0, 2, 1>}} : ({th}) -> {tk}\n  \
+             %h0 = {shape_head}\n  \
+             %h1 = {shape_keys}\n  \
+             %q4 = \"smelt.reshape\"(%q, %h0) : ({th}, tensor<4xi64>) -> {tq}\n  \
+             %k4 = \"smelt.reshape\"(%kt, %h1) : ({tk}, tensor<4xi64>) -> {tkt}\n  \
+             %v4 = \"smelt.reshape\"(%v, %h0) : ({th}, tensor<4xi64>) -> {tq}\n  \
+             %0 = \"smelt.attention\"(%q4, %k4, %v4) {{scale = 0.25 : f32}} : ({tq}, {tkt}, {tq}) -> {to}\n  \
+             return %0{results} : {to}{returned}\n}}",
+            shape_split = ints(&[lq as i64, 3, heads as i64, d as i64]),
+            shape_head = ints(&[1, heads as i64, lq as i64, d as i64]),
+            shape_keys = ints(&[1, heads as i64, d as i64, lq as i64]),
+            sq = select(0, "q"),
+            sk = select(1, "k"),
+            sv = select(2, "v"),
+        );
+        let inputs = [r.tensor(&x)];
+        check(&text, &inputs);
+        let exe = Executable::compile(parse_module(&text, "split.mlir").unwrap()).unwrap();
+        // Reshape, transpose, three selects, the keys' transpose, three reshapes; with the
+        // keys returned, the split stays a copy (the keys' select reads it), and the views are
+        // the selects and reshapes of queries and values and the reshape of the copied keys.
+        let views = if keys_returned { 5 } else { 9 };
+        assert_eq!(exe.info.strided_views, views, "{text}");
+        assert!(!exe.info.native_steps.contains_key("smelt.transpose") || keys_returned, "{text}");
+    }
+}
+
 /// Elementwise chains on a smaller shape fused into a consumer that broadcasts them: the kernel
 /// evaluates the chain per element of the larger shape, each input read through its own
 /// broadcast strides (ranks differ, ones anywhere).

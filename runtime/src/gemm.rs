@@ -126,21 +126,31 @@ fn pack_b(b: &View, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut Vec<f3
     out.clear();
     out.resize(panels * NR * kc, 0.0);
     for p in 0..panels {
-        let cols = NR.min(nc - p * NR);
+        let (c0, cols) = (n0 + p * NR, NR.min(nc - p * NR));
         let panel = &mut out[p * NR * kc..(p + 1) * NR * kc];
-        for k in 0..kc {
-            let row = &mut panel[k * NR..k * NR + cols];
-            if b.col_stride == 1 {
-                let start = (k0 + k) * b.row_stride + n0 + p * NR;
+        if b.col_stride == 1 {
+            for (k, row) in panel.chunks_exact_mut(NR).enumerate() {
+                let start = (k0 + k) * b.row_stride + c0;
                 let src = &b.data[start..start + cols];
                 // Whole panels as fixed-size copies: a 64-byte move, not a memmove call.
                 match (<&mut [f32; NR]>::try_from(&mut *row), <&[f32; NR]>::try_from(src)) {
                     (Ok(to), Ok(from)) => *to = *from,
-                    _ => row.copy_from_slice(src),
+                    _ => row[..cols].copy_from_slice(src),
                 }
-            } else {
-                for (j, v) in row.iter_mut().enumerate() {
-                    *v = b.at(k0 + k, n0 + p * NR + j);
+            }
+        } else if b.row_stride == 1 {
+            // A column-major B (attention's keys read in place as K^T): each column is a
+            // contiguous run, written down the panel.
+            for j in 0..cols {
+                let column = &b.data[(c0 + j) * b.col_stride + k0..][..kc];
+                for (k, &x) in column.iter().enumerate() {
+                    panel[k * NR + j] = x;
+                }
+            }
+        } else {
+            for (k, row) in panel.chunks_exact_mut(NR).enumerate() {
+                for (j, v) in row[..cols].iter_mut().enumerate() {
+                    *v = b.at(k0 + k, c0 + j);
                 }
             }
         }

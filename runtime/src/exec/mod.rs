@@ -2,9 +2,11 @@
 //!
 //! - **Memory plan.** Every value gets a byte range in one arena, assigned in execution order by
 //!   first fit with liveness-based reuse (a value's range is free after its last use). Views
-//!   (reshape, flatten, squeeze, unsqueeze, identity) alias their input. Weights are read in
-//!   place from the module's resources (memory-mapped files). Kernel intermediates and im2col
-//!   buffers are arena ranges that die with their step. `peak_bytes` is the arena's size.
+//!   (reshape, flatten, squeeze, unsqueeze, identity) alias their input; movement ops that
+//!   only attention reads are strided views of their root ([`views`]), never run. Weights are
+//!   read in place from the module's resources (memory-mapped files). Kernel intermediates and
+//!   im2col buffers are arena ranges that die with their step. `peak_bytes` is the arena's
+//!   size.
 //! - **Steps.** Each executed op or `smelt.kernel` becomes steps. A body is cut into segments:
 //!   an anchor (conv2d, matmul, gemm) with its elementwise epilogue runs as the packed GEMM
 //!   ([`crate::gemm`]) or the direct depthwise loop, the epilogue JIT-compiled and applied to
@@ -30,6 +32,7 @@ mod movement;
 mod post;
 mod reduce;
 mod strided;
+mod views;
 
 /// What compilation produced, for reports.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -42,6 +45,8 @@ pub struct ExecInfo {
     pub depthwise_steps: usize,
     /// Of the `gemm_steps`, convolutions run as Winograd F(2x2, 3x3).
     pub winograd_steps: usize,
+    /// Movement ops whose results attention reads in place rather than copied.
+    pub strided_views: usize,
     /// Ops run by native lowerings (JIT row, pool and copy programs; [`crate::ops`]), by name.
     pub native_steps: std::collections::BTreeMap<String, usize>,
     /// Ops run through the reference semantics, by name.
@@ -163,6 +168,8 @@ struct Lower {
     temps: Vec<usize>,
     /// Kernel block arguments and the values they stand for.
     outer: HashMap<ValueId, ValueId>,
+    /// Values never materialized: attention reads them in place ([`views`]).
+    views: HashMap<ValueId, views::StridedView>,
 }
 
 impl Executable {
@@ -184,7 +191,9 @@ impl Executable {
             arena: Arena::default(),
             temps: Vec::new(),
             outer: HashMap::new(),
+            views: views::strided_views(m, &ops),
         };
+        lower.info.strided_views = lower.views.len();
 
         // Liveness over alias roots: the index of the op that reads a value last.
         let mut root: HashMap<ValueId, ValueId> = HashMap::new();
@@ -195,7 +204,7 @@ impl Executable {
             for &v in o.operands() {
                 last_use.insert(root_of(&root, v), if op == ret { usize::MAX } else { i });
             }
-            if VIEWS.contains(&o.name()) {
+            if VIEWS.contains(&o.name()) || o.results().first().is_some_and(|r| lower.views.contains_key(r)) {
                 root.insert(o.result(), root_of(&root, o.operands()[0]));
             }
         }
@@ -212,6 +221,7 @@ impl Executable {
             let o = m.op(op);
             match o.name() {
                 "func.return" => {}
+                _ if o.results().first().is_some_and(|r| lower.views.contains_key(r)) => {}
                 "smelt.constant" => {
                     let loc = lower.constant(op)?;
                     lower.locs.insert(o.result(), loc);
@@ -575,6 +585,10 @@ impl Lower {
     /// A native routine for `op` (JIT row, pool and copy programs; [`crate::ops`]), when its
     /// types and attributes allow one.
     fn native(&mut self, op: OpId) -> Result<Option<Step>, String> {
+        if views::native_attention(&self.module, op) {
+            // First: its operands may be strided views, which have no location of their own.
+            return self.attention(op).map(Some);
+        }
         if let Some(step) = self.reduction(op)? {
             return Ok(Some(step));
         }
@@ -595,7 +609,6 @@ impl Lower {
             Ok((self.locs[&v], shape(&t).iter().map(|&d| d as usize).collect(), t.element))
         };
         let out = self.locs[&o.result()];
-        let f32_io = o.operands().iter().chain(o.results()).all(|&v| f32_value(&m, v));
         let slice = |p: *mut u8, n: usize| unsafe { std::slice::from_raw_parts(p as *const f32, n) };
         let slice_mut = |p: *mut u8, n: usize| unsafe { std::slice::from_raw_parts_mut(p as *mut f32, n) };
         let step: Step = match o.name() {
@@ -624,7 +637,6 @@ impl Lower {
                     )
                 })
             }
-            "smelt.attention" if f32_io => return self.attention(op).map(Some),
             _ => return Ok(None),
         };
         *self.info.native_steps.entry(o.name().to_string()).or_default() += 1;
@@ -647,13 +659,25 @@ impl Lower {
             vs[vs.len() - 1] as usize,
         );
         let batch: Vec<u64> = os[..r - 2].to_vec();
-        let bstrides = |s: &[u64]| {
-            let mut st = broadcast_strides(&s[..s.len() - 2], &batch);
-            let mat = (s[s.len() - 1] * s[s.len() - 2]) as i64;
-            st.iter_mut().for_each(|x| *x *= mat);
-            st
+        // Each operand as (where, first element, per-head strides, (row, column) strides):
+        // materialized (dense), or a strided view of another value's buffer.
+        let operand = |v: ValueId, s: &[u64]| {
+            let (loc, offset, strides) = match self.views.get(&v) {
+                Some(view) => (self.locs[&view.root], view.offset, view.strides.clone()),
+                None => (self.locs[&v], 0, strided::dense_strides(s)),
+            };
+            let n = s.len();
+            let mut head_strides = vec![0i64; batch.len()];
+            for i in 0..n - 2 {
+                if s[i] != 1 {
+                    head_strides[batch.len() + 2 + i - n] = strides[i];
+                }
+            }
+            (loc, offset, head_strides, (strides[n - 2], strides[n - 1]))
         };
-        let (qb, kb, vb) = (bstrides(&qs), bstrides(&ks), bstrides(&vs));
+        let q = operand(o.operands()[0], &qs);
+        let k = operand(o.operands()[1], &ks);
+        let v = operand(o.operands()[2], &vs);
         // The mask broadcast to the scores' shape [batch..., lq, lk].
         let mut scores_shape = batch.clone();
         scores_shape.extend([lq as u64, lk as u64]);
@@ -666,12 +690,7 @@ impl Lower {
             None => None,
         };
         let scale = o.attr("scale").and_then(Attribute::as_float).unwrap_or(1.0) as f32;
-        let locs = [
-            self.locs[&o.operands()[0]],
-            self.locs[&o.operands()[1]],
-            self.locs[&o.operands()[2]],
-            self.locs[&o.result()],
-        ];
+        let out_loc = self.locs[&o.result()];
         let softmax = crate::jit::RowProgram {
             op: crate::jit::RowOp::Softmax {
                 log: false,
@@ -688,21 +707,29 @@ impl Lower {
         for_each_index(&batch, |idx| heads.push(idx.to_vec()));
         *self.info.native_steps.entry("smelt.attention".into()).or_default() += 1;
         Ok(Box::new(move |base| {
-            let ptrs = locs.map(|l| Shared(resolve(l, base) as *mut f32));
+            let out = Shared(resolve(out_loc, base) as *mut f32);
+            let operands = [&q, &k, &v].map(|(loc, offset, head_strides, rc)| {
+                // SAFETY: the offset of a view's first element lies inside its root.
+                (Shared(unsafe { (resolve(*loc, base) as *mut f32).offset(*offset as isize) }), head_strides, *rc)
+            });
             let mask = mask.as_ref().map(|(loc, st, _)| (Shared(resolve(*loc, base) as *mut f32), st));
             crate::workers::parallel_ranges(heads.len(), 1, |range| {
-                let p = |i: usize| ptrs[i].get();
                 let mut scores = vec![0.0f32; lq * lk];
                 for head in range {
                     let idx = &heads[head];
-                    let off = |st: &[i64]| element_offset(idx, st) as usize;
-                    // SAFETY: offsets and lengths come from the checked shapes; workers write
-                    // disjoint heads of the output; the mask's rows for this head lie inside it
-                    // (its broadcast strides over the scores' shape).
+                    // SAFETY: offsets, strides and lengths come from the checked shapes (and
+                    // views' strides from the movement ops they replace); workers write
+                    // disjoint heads of the output; the mask's rows for this head lie inside
+                    // it (its broadcast strides over the scores' shape).
                     unsafe {
-                        let q = View::row_major(std::slice::from_raw_parts(p(0).add(off(&qb)), lq * d), lq, d);
-                        let kt = View::row_major(std::slice::from_raw_parts(p(1).add(off(&kb)), d * lk), d, lk);
-                        let v = View::row_major(std::slice::from_raw_parts(p(2).add(off(&vb)), lk * dv), lk, dv);
+                        let matrix = |i: usize, rows: usize, cols: usize| {
+                            let (at, head_strides, (rs, cs)) = &operands[i];
+                            let start = at.get().offset(element_offset(idx, head_strides) as isize);
+                            let (rs, cs) = (*rs as usize, *cs as usize);
+                            let len = if rows * cols == 0 { 0 } else { (rows - 1) * rs + (cols - 1) * cs + 1 };
+                            View::strided(std::slice::from_raw_parts(start, len), (rows, cols), (rs, cs))
+                        };
+                        let (q, kt, v) = (matrix(0, lq, d), matrix(1, d, lk), matrix(2, lk, dv));
                         let head_mask = mask.as_ref().map(|(at, st)| at.get().offset(element_offset(idx, st) as isize));
                         let normalize = |s: &mut [f32]| {
                             let buffers: Vec<*mut f32> = match head_mask {
@@ -711,7 +738,7 @@ impl Lower {
                             };
                             softmax(buffers.as_ptr(), 0, lq as i64);
                         };
-                        let out = std::slice::from_raw_parts_mut(p(3).add(head * lq * dv), lq * dv);
+                        let out = std::slice::from_raw_parts_mut(out.get().add(head * lq * dv), lq * dv);
                         crate::ops::attention_head(q, kt, v, normalize, &mut scores, out);
                     }
                 }

@@ -1,0 +1,182 @@
+//! Strided views: values that data-movement ops make from another value and that only
+//! attention reads. They are never copied: attention's products read the root buffer
+//! through the view's strides.
+//!
+//! A ViT-B/16 layer splits its fused QKV product into queries, keys and values by a
+//! transpose, three selects by a constant index and three more transposes into heads, each a
+//! copy of the activations. Seen as strides over the product's output, a query head is a
+//! row-major slice, a key head a column-major one (what `K^T` needs) and a value head
+//! another row-major slice: no copy is needed.
+//!
+//! A movement op becomes a view when every user of its result is attention (as queries, keys
+//! or values, not the mask) or another such view. Transposes, selects (a gather by one
+//! constant index) and the aliasing ops (reshape, squeeze, ...) compose; a reshape that would
+//! merge axes the strides keep apart is copied as before.
+
+use std::collections::{HashMap, HashSet};
+
+use smelt_compiler::dialect::OpView;
+use smelt_compiler::ir::{Module, OpId, ValueId};
+use smelt_compiler::ElementType;
+
+use super::strided::dense_strides;
+use super::{shape, tensor_of, VIEWS};
+
+/// A value read in place from `root`'s buffer: element `idx` is at
+/// `offset + sum(idx[d] * strides[d])` (in elements) from the root's start.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct StridedView {
+    pub root: ValueId,
+    pub offset: i64,
+    pub strides: Vec<i64>,
+}
+
+/// The results of `ops` (one block, in order) that attention reads as strided views.
+pub(super) fn strided_views(m: &Module, ops: &[OpId]) -> HashMap<ValueId, StridedView> {
+    // Which candidates could be views, assuming every candidate input is one.
+    let mut possible: HashMap<ValueId, StridedView> = HashMap::new();
+    for &op in ops {
+        if let Some(view) = view_of(m, op, &possible) {
+            possible.insert(m.op(op).result(), view);
+        }
+    }
+    // Which of them only attention and other views read: users come after their producers,
+    // so one backward sweep decides every candidate after all of its users.
+    let mut deferred: HashSet<ValueId> = HashSet::new();
+    for &op in ops.iter().rev() {
+        let o = m.op(op);
+        if o.results().len() != 1 || !possible.contains_key(&o.result()) {
+            continue;
+        }
+        let uses = m.value(o.result()).uses();
+        let read_as_view = |u: &smelt_compiler::ir::Use| {
+            let user = m.op(u.user);
+            (native_attention(m, u.user) && u.operand < 3)
+                || user.results().len() == 1 && deferred.contains(&user.result())
+        };
+        if !uses.is_empty() && uses.iter().all(read_as_view) {
+            deferred.insert(o.result());
+        }
+    }
+    // The views again, now that inputs that stay materialized are roots of their own.
+    let mut views: HashMap<ValueId, StridedView> = HashMap::new();
+    for &op in ops {
+        let r = m.op(op).results().first().copied();
+        if r.is_some_and(|r| deferred.contains(&r)) {
+            let view = view_of(m, op, &views).expect("a view over a materialized input exists");
+            views.insert(m.op(op).result(), view);
+        }
+    }
+    views
+}
+
+/// Whether `op` is attention the executor runs natively (f32 throughout), reading its
+/// queries, keys and values through strides.
+pub(super) fn native_attention(m: &Module, op: OpId) -> bool {
+    let o = m.op(op);
+    o.name() == "smelt.attention"
+        && o.operands().iter().chain(o.results()).all(|&v| m.value_type(v).element() == Some(ElementType::F32))
+}
+
+/// The view `op`'s result is of its input (itself a view in `views`, or materialized).
+fn view_of(m: &Module, op: OpId, views: &HashMap<ValueId, StridedView>) -> Option<StridedView> {
+    let o = m.op(op);
+    let is_view = VIEWS.contains(&o.name());
+    if !(is_view || matches!(o.name(), "smelt.transpose" | "smelt.gather")) || o.results().len() != 1 {
+        return None;
+    }
+    let x = o.operands()[0];
+    let (xt, rt) = (tensor_of(m, x).ok()?, tensor_of(m, o.result()).ok()?);
+    if xt.element != ElementType::F32 || rt.element != xt.element {
+        return None;
+    }
+    let (xs, rs) = (shape(&xt), shape(&rt));
+    if xs.contains(&0) {
+        return None;
+    }
+    let input =
+        views.get(&x).cloned().unwrap_or_else(|| StridedView { root: x, offset: 0, strides: dense_strides(&xs) });
+    let view = OpView::new(m, op);
+    match o.name() {
+        "smelt.transpose" => {
+            let perm: Vec<i64> =
+                view.ints("perm").map_or_else(|| (0..xs.len() as i64).rev().collect(), <[i64]>::to_vec);
+            let strides = perm.iter().map(|&p| input.strides.get(p as usize).copied()).collect::<Option<Vec<_>>>()?;
+            (strides.len() == xs.len()).then_some(StridedView { strides, ..input })
+        }
+        "smelt.gather" => {
+            // A select: one constant index (a 0-d indices tensor) drops the axis.
+            let indices = o.operands()[1];
+            if !shape(&tensor_of(m, indices).ok()?).is_empty() {
+                return None;
+            }
+            let &[i] = view.const_ints(indices)?.as_slice() else { return None };
+            let axis = smelt_compiler::dialect::infer::normalize_axis(view.int("axis", 0), xs.len()).ok()?;
+            let n = xs[axis] as i64;
+            let i = if i < 0 { i + n } else { i };
+            if !(0..n).contains(&i) {
+                return None;
+            }
+            let mut strides = input.strides.clone();
+            let stride = strides.remove(axis);
+            Some(StridedView { root: input.root, offset: input.offset + i * stride, strides })
+        }
+        _ => {
+            let strides = reshaped_strides(&xs, &input.strides, &rs)?;
+            Some(StridedView { strides, ..input })
+        }
+    }
+}
+
+/// The strides of a view of `dims` (under `strides`) reshaped to `to`, when no axis of `to`
+/// spans axes of `dims` that are not laid out contiguously one after the other.
+fn reshaped_strides(dims: &[u64], strides: &[i64], to: &[u64]) -> Option<Vec<i64>> {
+    let (from, from_strides): (Vec<u64>, Vec<i64>) =
+        dims.iter().zip(strides).filter(|(&d, _)| d != 1).map(|(&d, &s)| (d, s)).unzip();
+    let kept: Vec<usize> = (0..to.len()).filter(|&d| to[d] != 1).collect();
+    let mut out = vec![0i64; to.len()];
+    // Groups of axes with equal products, matched left to right.
+    let (mut i, mut j) = (0, 0);
+    while i < from.len() && j < kept.len() {
+        let (i0, j0) = (i, j);
+        let (mut a, mut b) = (from[i], to[kept[j]]);
+        while a != b {
+            if a < b {
+                i += 1;
+                a *= *from.get(i)?;
+            } else {
+                j += 1;
+                b *= to[*kept.get(j)?];
+            }
+        }
+        if (i0..i).any(|k| from_strides[k] != from_strides[k + 1] * from[k + 1] as i64) {
+            return None;
+        }
+        out[kept[j]] = from_strides[i];
+        for k in (j0..j).rev() {
+            out[kept[k]] = out[kept[k + 1]] * to[kept[k + 1]] as i64;
+        }
+        i += 1;
+        j += 1;
+    }
+    (i == from.len() && j == kept.len()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reshapes_split_and_merge_contiguous_axes_only() {
+        // 197 x 768 rows of a 2304-wide buffer, split into 12 heads of 64.
+        assert_eq!(reshaped_strides(&[197, 1, 768], &[2304, 7, 1], &[197, 12, 64]), Some(vec![2304, 64, 1]));
+        // Unit axes come and go with any stride.
+        assert_eq!(reshaped_strides(&[12, 197, 64], &[64, 2304, 1], &[1, 12, 197, 64]), Some(vec![0, 64, 2304, 1]));
+        // Merging two axes the strides keep apart needs a copy.
+        assert_eq!(reshaped_strides(&[12, 197, 64], &[64, 2304, 1], &[12, 12608]), None);
+        // Merging contiguous ones does not.
+        assert_eq!(reshaped_strides(&[2, 3, 4], &[24, 4, 1], &[2, 12]), Some(vec![24, 1]));
+        assert_eq!(reshaped_strides(&[2, 3, 4], &[12, 4, 1], &[24]), Some(vec![1]));
+        assert_eq!(reshaped_strides(&[6], &[2], &[2, 3]), Some(vec![6, 2]));
+    }
+}
