@@ -49,19 +49,19 @@ pub fn micro_kernel_gflops(trials: usize) -> f64 {
     const CALLS: usize = 2000;
     let micro = gemm::micro_kernel();
     let a = vec![1.0f32; micro.rows * KC];
-    let b = vec![0.5f32; KC * gemm::NR];
-    let mut c = vec![0.0f32; micro.rows * gemm::NR];
+    let b = vec![0.5f32; KC * micro.cols];
+    let mut c = vec![0.0f32; micro.rows * micro.cols];
     let t = time(2, trials, || {
         for _ in 0..CALLS {
-            // SAFETY: a, b and c hold exactly the kernel's rows / MR packed panels of A, one
-            // KC x NR panel of B and one tile with row stride NR.
+            // SAFETY: a, b and c hold exactly the kernel's packed A panel, its cols / NR
+            // consecutive KC x NR panels of B and one tile with row stride cols.
             unsafe {
-                (micro.kernel)(KC, a.as_ptr(), b.as_ptr(), gemm::NR, c.as_mut_ptr(), gemm::NR, true, std::ptr::null())
+                (micro.kernel)(KC, a.as_ptr(), b.as_ptr(), gemm::NR, c.as_mut_ptr(), micro.cols, true, std::ptr::null())
             };
         }
         black_box(&mut c);
     });
-    (2 * micro.rows * gemm::NR * KC * CALLS) as f64 / t.median_s / 1e9
+    (2 * micro.rows * micro.cols * KC * CALLS) as f64 / t.median_s / 1e9
 }
 
 /// The vector FMA throughput of one core: the peak that "% of peak" divides by.

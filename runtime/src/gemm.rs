@@ -2,7 +2,7 @@
 //!
 //! GotoBLAS blocking: B is packed in `KC x NC` blocks of 16-column panels, A in `MC x KC` blocks
 //! of 6-row panels, and a register-blocked micro-kernel, chosen at run time (`std::arch`),
-//! computes tiles of one B panel by one A panel (AVX2 + FMA, or portable) or two (AVX-512), with
+//! computes tiles of one A panel by one B panel (AVX2 + FMA, or portable) or two (AVX-512), with
 //! fewer rows on the product's last rows; a last panel of at most [`NARROW_COLS`] columns is
 //! computed column by column instead. After the last K block of an `MC x NC` block of C,
 //! `epilogue(row0, rows, col0, cols)` runs on that block while it is still in cache — fused
@@ -236,11 +236,11 @@ impl Post<'_> {
     }
 
     /// The tile at (`r0`, `c0`): up to [`MR`] rows, [`NR`] columns.
-    fn tile(&self, r0: usize, c0: usize) -> TilePost {
+    fn tile(&self, r0: usize, c0: usize, cols: usize) -> TilePost {
         let (row_bias, col_bias) = match self.bias {
             Bias::None => (std::ptr::null(), std::ptr::null()),
             Bias::Rows(b) => (b[r0..].as_ptr(), std::ptr::null()),
-            Bias::Columns(b) => (std::ptr::null(), b[c0..c0 + NR].as_ptr()),
+            Bias::Columns(b) => (std::ptr::null(), b[c0..c0 + cols].as_ptr()),
         };
         TilePost { row_bias, col_bias, scale: self.scale, lo: self.lo, hi: self.hi }
     }
@@ -259,7 +259,7 @@ impl Post<'_> {
 }
 
 /// [`Post`] for one micro-tile: bias pointers already at the tile's first row (as many values
-/// as the tile has rows) or first column ([`NR`] values), null when absent.
+/// as the tile has rows) or first column (as many as it has columns), null when absent.
 #[repr(C)]
 pub struct TilePost {
     pub row_bias: *const f32,
@@ -308,8 +308,9 @@ impl RowAt for Offsets {
     }
 }
 
-/// `kc, a panel, b panel, ldb, c, ldc, accumulate, post`: B's row k is at `b + k * ldb` (`NR`
-/// when packed); `post` is null, or applied to the sum before it is stored.
+/// `kc, a panel, b panels, ldb, c, ldc, accumulate, post`: B's row k is at `b + k * ldb` (`NR`
+/// when packed), a tile of two panels' second panel `ldb * kc` further; `post` is null, or
+/// applied to the sum before it is stored.
 pub type MicroKernel = unsafe fn(usize, *const f32, *const f32, usize, *mut f32, usize, bool, *const TilePost);
 
 /// `ROWS` x 16 tile (`ROWS` <= 6): `c[i * ldc + j] (+)= sum_k a[k * 6 + i] * b_k[j]`, B's row k
@@ -435,13 +436,14 @@ unsafe fn finish_avx2<const ROWS: usize>(
     }
 }
 
-/// The AVX-512 tile: `ROWS` (<= 12) rows from two consecutive [`MR`]-row A panels by one
-/// 16-wide B panel, one 512-bit sum per row. Twelve independent sums cover the FMA latency
-/// times its two ports, where one 6-row panel's six would leave a quarter of them idle, and
-/// one B panel per tile keeps `KC x 16` floats (16 KiB) in L1 as the AVX2 tile does; A's
-/// values are broadcast from memory into the FMA. The sums then go through
-/// [`finish_avx2`] as 256-bit halves: the post runs once per tile, and one post is one
-/// post's rounding and NaN behaviour. Callers must enable `avx512f`, `avx2` and `fma`.
+/// The AVX-512 tile: `ROWS` (<= [`MR`]) rows of one A panel by two consecutive 16-wide B
+/// panels (the second `b_panel` after the first), two 512-bit sums per row. Each step loads
+/// two B vectors and broadcasts six A values for twelve FMAs: eight loads, where a 12 x 16
+/// tile over two A panels needed thirteen, more than Skylake-X's two load ports serve in the
+/// six cycles its two FMA ports take (`llvm-mca -mcpu=skylake-avx512`: 6.5 cycles a step
+/// against 6.0). The sums go through [`finish_avx2`] as 256-bit halves, one panel at a time:
+/// one post is one post's rounding and NaN behaviour. Callers must enable `avx512f`, `avx2`
+/// and `fma`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -449,6 +451,7 @@ unsafe fn tile_avx512<const ROWS: usize>(
     kc: usize,
     a: *const f32,
     b: *const f32,
+    b_panel: usize,
     b_row: impl RowAt,
     c: *mut f32,
     ldc: usize,
@@ -456,21 +459,31 @@ unsafe fn tile_avx512<const ROWS: usize>(
     post: *const TilePost,
 ) {
     use std::arch::x86_64::*;
-    let mut acc = [_mm512_setzero_ps(); ROWS];
-    // Not dereferenced for a tile of at most MR rows, which may have no second panel.
-    let second = a.wrapping_add(MR * kc);
+    let mut acc = [[_mm512_setzero_ps(); 2]; ROWS];
+    let second = b.add(b_panel);
     for k in 0..kc {
-        let bv = _mm512_loadu_ps(b_row.at(b, k));
-        for (i, sum) in acc.iter_mut().enumerate() {
-            let av = if i < MR { *a.add(k * MR + i) } else { *second.add(k * MR + i - MR) };
-            *sum = _mm512_fmadd_ps(_mm512_set1_ps(av), bv, *sum);
+        let b0 = _mm512_loadu_ps(b_row.at(b, k));
+        let b1 = _mm512_loadu_ps(b_row.at(second, k));
+        for (i, row) in acc.iter_mut().enumerate() {
+            let av = _mm512_set1_ps(*a.add(k * MR + i));
+            row[0] = _mm512_fmadd_ps(av, b0, row[0]);
+            row[1] = _mm512_fmadd_ps(av, b1, row[1]);
         }
     }
-    let mut halves = [[_mm256_setzero_ps(); 2]; ROWS];
-    for (half, sum) in halves.iter_mut().zip(acc) {
-        *half = [_mm512_castps512_ps256(sum), _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(sum)))];
+    for panel in 0..2 {
+        let mut halves = [[_mm256_setzero_ps(); 2]; ROWS];
+        for (half, row) in halves.iter_mut().zip(&acc) {
+            let sum = row[panel];
+            *half = [_mm512_castps512_ps256(sum), _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(sum)))];
+        }
+        // The second panel's post: its columns' biases start NR further.
+        let panel_post = post.as_ref().map(|t| TilePost {
+            col_bias: if t.col_bias.is_null() { t.col_bias } else { t.col_bias.add(panel * NR) },
+            ..*t
+        });
+        let pp = panel_post.as_ref().map_or(std::ptr::null(), |t| t as *const TilePost);
+        finish_avx2(&mut halves, c.add(panel * NR), ldc, accumulate, pp);
     }
-    finish_avx2(&mut halves, c, ldc, accumulate, post);
 }
 
 /// Calls `$kernel::<rows>($args)` for a tile of `rows` (1..=[`MR`]) rows.
@@ -483,27 +496,6 @@ macro_rules! with_rows {
             4 => $kernel::<4>($($arg),*),
             5 => $kernel::<5>($($arg),*),
             _ => $kernel::<MR>($($arg),*),
-        }
-    };
-}
-
-/// Calls `$kernel::<rows>($args)` for a tile of `rows` (1..=2 [`MR`]) rows over two A panels.
-#[cfg(target_arch = "x86_64")]
-macro_rules! with_two_panel_rows {
-    ($rows:expr, $kernel:ident($($arg:expr),*)) => {
-        match $rows {
-            1 => $kernel::<1>($($arg),*),
-            2 => $kernel::<2>($($arg),*),
-            3 => $kernel::<3>($($arg),*),
-            4 => $kernel::<4>($($arg),*),
-            5 => $kernel::<5>($($arg),*),
-            6 => $kernel::<6>($($arg),*),
-            7 => $kernel::<7>($($arg),*),
-            8 => $kernel::<8>($($arg),*),
-            9 => $kernel::<9>($($arg),*),
-            10 => $kernel::<10>($($arg),*),
-            11 => $kernel::<11>($($arg),*),
-            _ => $kernel::<{ 2 * MR }>($($arg),*),
         }
     };
 }
@@ -611,8 +603,10 @@ unsafe fn store_column(p: &Panels, r0: usize, col: usize, lanes: &[f32; 8]) {
 /// A micro-kernel and the tile it computes.
 pub struct Micro {
     pub kernel: MicroKernel,
-    /// Rows of its tile: its A operand is `rows / MR` consecutive packed panels.
+    /// Rows of its tile ([`MR`]: one packed A panel).
     pub rows: usize,
+    /// Columns of its tile: its B operand is `cols / NR` consecutive packed panels.
+    pub cols: usize,
     pub name: &'static str,
 }
 
@@ -644,24 +638,34 @@ micro_kernel_fn!(
     micro_avx2 = tile_avx2,
     MR
 );
-micro_kernel_fn!(
-    /// A 12 x 16 tile from two consecutive A panels.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    micro_avx512 = tile_avx512, 2 * MR
-);
+/// A 6 x 32 tile over two consecutive packed B panels.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_avx512(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    post: *const TilePost,
+) {
+    tile_avx512::<MR>(kc, a, b, ldb * kc, Stride(ldb), c, ldc, accumulate, post)
+}
 
 /// The best micro-kernel this CPU runs.
 pub fn micro_kernel() -> Micro {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512f") {
-        return Micro { kernel: micro_avx512, rows: 2 * MR, name: "avx512f 12x16" };
+        return Micro { kernel: micro_avx512, rows: MR, cols: 2 * NR, name: "avx512f 6x32" };
     }
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        return Micro { kernel: micro_avx2, rows: MR, name: "avx2+fma 6x16" };
+        return Micro { kernel: micro_avx2, rows: MR, cols: NR, name: "avx2+fma 6x16" };
     }
-    Micro { kernel: micro_portable, rows: MR, name: "portable 6x16" }
+    Micro { kernel: micro_portable, rows: MR, cols: NR, name: "portable 6x16" }
 }
 
 /// An operand packed ahead of time (weights, at compile time): one packed `KC`-deep block per
@@ -936,17 +940,35 @@ pub fn macro_kernel() -> MacroKernel {
     macro_portable
 }
 
+/// Pairs of whole B panels as 6 x 32 tiles ([`tile_avx512`]); the columns after the last
+/// pair as the AVX2 macro-kernel computes them.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn macro_avx512(p: &Panels) {
-    with_b_rows!(p, |b_row| tiles(
-        p,
-        2 * MR,
-        |rows, kc, a, b, c, ldc, acc, post| {
-            with_two_panel_rows!(rows, tile_avx512(kc, a, b, b_row, c, ldc, acc, post))
-        },
-        |p, c0, cols| columns_avx2(p, b_row, c0, cols),
-    ))
+    let pairs = p.cols / (2 * NR);
+    with_b_rows!(p, |b_row| {
+        for pair in 0..pairs {
+            let (c0, b) = (2 * pair * NR, p.b.add(2 * pair * p.b_panel));
+            for pi in 0..p.rows.div_ceil(MR) {
+                let (r0, rows) = (pi * MR, MR.min(p.rows - pi * MR));
+                let (a, c) = (p.a.add(r0 * p.kc), p.c.add(r0 * p.ldc + c0));
+                let tile_post = p.post.map(|post| post.tile(p.origin.0 + r0, p.origin.1 + c0, 2 * NR));
+                let tp = tile_post.as_ref().map_or(std::ptr::null(), |t| t as *const TilePost);
+                with_rows!(rows, tile_avx512(p.kc, a, b, p.b_panel, b_row, c, p.ldc, p.accumulate, tp))
+            }
+        }
+    });
+    let done = 2 * pairs * NR;
+    if done < p.cols {
+        let rest = Panels {
+            b: p.b.add(2 * pairs * p.b_panel),
+            cols: p.cols - done,
+            c: p.c.add(done),
+            origin: (p.origin.0, p.origin.1 + done),
+            ..*p
+        };
+        macro_avx2(&rest);
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -954,7 +976,6 @@ unsafe fn macro_avx512(p: &Panels) {
 unsafe fn macro_avx2(p: &Panels) {
     with_b_rows!(p, |b_row| tiles(
         p,
-        MR,
         |rows, kc, a, b, c, ldc, acc, post| with_rows!(rows, tile_avx2(kc, a, b, b_row, c, ldc, acc, post)),
         |p, c0, cols| columns_avx2(p, b_row, c0, cols),
     ))
@@ -963,7 +984,6 @@ unsafe fn macro_avx2(p: &Panels) {
 unsafe fn macro_portable(p: &Panels) {
     with_b_rows!(p, |b_row| tiles(
         p,
-        MR,
         |rows, kc, a, b, c, ldc, acc, post| with_rows!(rows, tile_portable(kc, a, b, b_row, c, ldc, acc, post)),
         |p, c0, cols| columns_portable(p, b_row, c0, cols),
     ))
@@ -973,12 +993,11 @@ unsafe fn macro_portable(p: &Panels) {
 #[allow(clippy::type_complexity)]
 unsafe fn tiles(
     p: &Panels,
-    tile_rows: usize,
     micro: impl Fn(usize, usize, *const f32, *const f32, *mut f32, usize, bool, *const TilePost),
     columns: impl Fn(&Panels, usize, usize),
 ) {
     let (kc, ldc) = (p.kc, p.ldc);
-    let mut tile = [0.0f32; 2 * MR * NR];
+    let mut tile = [0.0f32; MR * NR];
     for pj in 0..p.cols.div_ceil(NR) {
         let cols = NR.min(p.cols - pj * NR);
         if cols <= NARROW_COLS {
@@ -986,13 +1005,13 @@ unsafe fn tiles(
             continue;
         }
         let b = p.b.add(pj * p.b_panel);
-        for pi in (0..p.rows.div_ceil(MR)).step_by(tile_rows / MR) {
-            let rows = tile_rows.min(p.rows - pi * MR);
+        for pi in 0..p.rows.div_ceil(MR) {
+            let rows = MR.min(p.rows - pi * MR);
             let a = p.a.add(pi * MR * kc);
             let (r0, c0) = (pi * MR, pj * NR);
             let (gr, gc) = (p.origin.0 + r0, p.origin.1 + c0);
             if cols == NR {
-                let tile_post = p.post.map(|post| post.tile(gr, gc));
+                let tile_post = p.post.map(|post| post.tile(gr, gc, NR));
                 let tp = tile_post.as_ref().map_or(std::ptr::null(), |t| t as *const TilePost);
                 micro(rows, kc, a, b, p.c.add(r0 * ldc + c0), ldc, p.accumulate, tp);
             } else {
@@ -1104,7 +1123,11 @@ mod tests {
         if is_x86_feature_detected!("avx512f") {
             kernels.push((macro_avx512, "avx512f"));
         }
-        for (rows, cols) in [(1, 1), (5, 3), (6, 16), (7, 22), (13, 49), (12, 36), (1, 40), (20, 6), (30, 33)] {
+        // AVX-512 tiles pair whole panels: none, one pair and a remainder of every kind, two
+        // pairs; whole panels are read in place too.
+        let shapes =
+            [(1, 1), (5, 3), (6, 16), (7, 22), (13, 49), (12, 36), (1, 40), (20, 6), (30, 33), (7, 64), (6, 48)];
+        for (rows, cols) in shapes {
             let a: Vec<f32> = (0..rows * kc).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
             let b: Vec<f32> = (0..kc * cols).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
             let (av, bv) = (View::row_major(&a, rows, kc), View::row_major(&b, kc, cols));
@@ -1116,16 +1139,23 @@ mod tests {
             let col_bias: Vec<f32> = (0..cols + 2).map(|c| 0.5 - c as f32 * 0.125).collect();
             for (bias, name) in [(Bias::Rows(&row_bias), "rows"), (Bias::Columns(&col_bias), "columns")] {
                 let post = Post { scale: 0.75, bias, lo: -1.5, hi: 2.0 };
-                for accumulate in [false, true] {
+                let offsets: Vec<usize> = (0..kc).map(|k| k * cols).collect();
+                let mut layouts = vec![(pb.as_ptr(), NR * kc, std::ptr::null())];
+                if cols % NR == 0 {
+                    layouts.push((b.as_ptr(), NR, offsets.as_ptr()));
+                }
+                for (accumulate, &(b_data, b_panel, b_offsets)) in
+                    [false, true].into_iter().flat_map(|acc| layouts.iter().map(move |l| (acc, l)))
+                {
                     for &(kernel, kernel_name) in &kernels {
                         let mut c: Vec<f32> = (0..rows * cols).map(|i| (i % 3) as f32).collect();
                         let before = c.clone();
                         let block = Panels {
                             kc,
                             a: pa.as_ptr(),
-                            b: pb.as_ptr(),
-                            b_panel: NR * kc,
-                            b_offsets: std::ptr::null(),
+                            b: b_data,
+                            b_panel,
+                            b_offsets,
                             rows,
                             cols,
                             c: c.as_mut_ptr(),
@@ -1134,7 +1164,8 @@ mod tests {
                             post: Some(&post),
                             origin: (3, 2),
                         };
-                        // SAFETY: the panels were packed for this block; c is rows x cols.
+                        // SAFETY: the panels were packed for this block (or B is read in place,
+                        // whole panels only); c is rows x cols.
                         unsafe { kernel(&block) };
                         for (i, (&got, (&sum, &old))) in c.iter().zip(product.iter().zip(&before)).enumerate() {
                             let (r, j) = (i / cols, i % cols);
@@ -1142,8 +1173,9 @@ mod tests {
                             let want = post.apply(total, post.bias_at(3 + r, 2 + j));
                             assert!(
                                 (got - want).abs() <= 1e-5,
-                                "{kernel_name} {rows}x{cols} {name} bias, accumulate {accumulate}: \
-                                 ({r}, {j}) is {got}, want {want}"
+                                "{kernel_name} {rows}x{cols} {name} bias, accumulate {accumulate}, in place \
+                                 {}: ({r}, {j}) is {got}, want {want}",
+                                !b_offsets.is_null()
                             );
                         }
                     }
