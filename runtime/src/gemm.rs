@@ -610,10 +610,10 @@ pub struct Micro {
     pub name: &'static str,
 }
 
-/// Defines `$name`, a [`MicroKernel`]: the tile `$tile` of `$rows` rows as a function of its
-/// own, reading packed B panels `ldb` apart.
+/// Defines `$name`, a [`MicroKernel`]: the tile `$tile` of [`MR`] rows as a function of its
+/// own, reading packed B panels `ldb` apart; `(b_panel)` for a tile of two consecutive panels.
 macro_rules! micro_kernel_fn {
-    ($(#[$attr:meta])* $name:ident = $tile:ident, $rows:expr) => {
+    ($(#[$attr:meta])* $name:ident = $tile:ident($($two_panels:ident)?)) => {
         $(#[$attr])*
         #[allow(clippy::too_many_arguments)]
         unsafe fn $name(
@@ -626,34 +626,26 @@ macro_rules! micro_kernel_fn {
             accumulate: bool,
             post: *const TilePost,
         ) {
-            $tile::<{ $rows }>(kc, a, b, Stride(ldb), c, ldc, accumulate, post)
+            $tile::<MR>(kc, a, b, $(micro_kernel_fn!(@$two_panels ldb, kc),)? Stride(ldb), c, ldc, accumulate, post)
         }
+    };
+    (@b_panel $ldb:ident, $kc:ident) => {
+        $ldb * $kc
     };
 }
 
-micro_kernel_fn!(micro_portable = tile_portable, MR);
+micro_kernel_fn!(micro_portable = tile_portable());
 micro_kernel_fn!(
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    micro_avx2 = tile_avx2,
-    MR
+    micro_avx2 = tile_avx2()
 );
-/// A 6 x 32 tile over two consecutive packed B panels.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn micro_avx512(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-    post: *const TilePost,
-) {
-    tile_avx512::<MR>(kc, a, b, ldb * kc, Stride(ldb), c, ldc, accumulate, post)
-}
+micro_kernel_fn!(
+    /// A 6 x 32 tile over two consecutive packed B panels.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    micro_avx512 = tile_avx512(b_panel)
+);
 
 /// The best micro-kernel this CPU runs.
 pub fn micro_kernel() -> Micro {
@@ -1181,6 +1173,28 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The micro-kernel `micro_kernel` reports (calibration times it alone) computes its
+    /// whole tile from packed panels.
+    #[test]
+    fn small_micro_kernel_tile_is_the_naive_product() {
+        let micro = micro_kernel();
+        let kc = 19;
+        let (rows, cols) = (micro.rows, micro.cols);
+        let a: Vec<f32> = (0..rows * kc).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
+        let b: Vec<f32> = (0..kc * cols).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
+        let (av, bv) = (View::row_major(&a, rows, kc), View::row_major(&b, kc, cols));
+        let (mut pa, mut pb) = (Vec::new(), Vec::new());
+        pack_a(&av, 0, rows, 0, kc, &mut pa);
+        pack_b(&bv, 0, kc, 0, cols, &mut pb);
+        let mut c = vec![0.0f32; rows * cols];
+        // SAFETY: one packed A panel, cols / NR consecutive packed B panels, a rows x cols C.
+        unsafe { (micro.kernel)(kc, pa.as_ptr(), pb.as_ptr(), NR, c.as_mut_ptr(), cols, false, std::ptr::null()) };
+        let want = naive(&av, &bv);
+        for (i, (got, want)) in c.iter().zip(&want).enumerate() {
+            assert!((got - want).abs() <= 1e-5, "{}: ({}, {}) is {got}, want {want}", micro.name, i / cols, i % cols);
         }
     }
 
