@@ -1024,6 +1024,19 @@ mod tests {
     use crate::workers::set_threads;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// A `rows x kc` by `kc x cols` product's operands: B row-major, A and B packed whole, and
+    /// the naive product.
+    fn packed_operands(rows: usize, kc: usize, cols: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+        let a: Vec<f32> = (0..rows * kc).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
+        let b: Vec<f32> = (0..kc * cols).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
+        let (av, bv) = (View::row_major(&a, rows, kc), View::row_major(&b, kc, cols));
+        let (mut pa, mut pb) = (Vec::new(), Vec::new());
+        pack_a(&av, 0, rows, 0, kc, &mut pa);
+        pack_b(&bv, 0, kc, 0, cols, &mut pb);
+        let product = naive(&av, &bv);
+        (b, pa, pb, product)
+    }
+
     fn naive(a: &View, b: &View) -> Vec<f32> {
         let mut c = vec![0.0f32; a.rows * b.cols];
         for i in 0..a.rows {
@@ -1120,18 +1133,12 @@ mod tests {
         let shapes =
             [(1, 1), (5, 3), (6, 16), (7, 22), (13, 49), (12, 36), (1, 40), (20, 6), (30, 33), (7, 64), (6, 48)];
         for (rows, cols) in shapes {
-            let a: Vec<f32> = (0..rows * kc).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
-            let b: Vec<f32> = (0..kc * cols).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
-            let (av, bv) = (View::row_major(&a, rows, kc), View::row_major(&b, kc, cols));
-            let (mut pa, mut pb) = (Vec::new(), Vec::new());
-            pack_a(&av, 0, rows, 0, kc, &mut pa);
-            pack_b(&bv, 0, kc, 0, cols, &mut pb);
-            let product = naive(&av, &bv);
+            let (b, pa, pb, product) = packed_operands(rows, kc, cols);
+            let offsets: Vec<usize> = (0..kc).map(|k| k * cols).collect();
             let row_bias: Vec<f32> = (0..rows + 3).map(|r| r as f32 * 0.25 - 1.0).collect();
             let col_bias: Vec<f32> = (0..cols + 2).map(|c| 0.5 - c as f32 * 0.125).collect();
             for (bias, name) in [(Bias::Rows(&row_bias), "rows"), (Bias::Columns(&col_bias), "columns")] {
                 let post = Post { scale: 0.75, bias, lo: -1.5, hi: 2.0 };
-                let offsets: Vec<usize> = (0..kc).map(|k| k * cols).collect();
                 let mut layouts = vec![(pb.as_ptr(), NR * kc, std::ptr::null())];
                 if cols % NR == 0 {
                     layouts.push((b.as_ptr(), NR, offsets.as_ptr()));
@@ -1183,17 +1190,11 @@ mod tests {
         let micro = micro_kernel();
         let kc = 19;
         let (rows, cols) = (micro.rows, micro.cols);
-        let a: Vec<f32> = (0..rows * kc).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0).collect();
-        let b: Vec<f32> = (0..kc * cols).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
-        let (av, bv) = (View::row_major(&a, rows, kc), View::row_major(&b, kc, cols));
-        let (mut pa, mut pb) = (Vec::new(), Vec::new());
-        pack_a(&av, 0, rows, 0, kc, &mut pa);
-        pack_b(&bv, 0, kc, 0, cols, &mut pb);
+        let (_, pa, pb, product) = packed_operands(rows, kc, cols);
         let mut c = vec![0.0f32; rows * cols];
         // SAFETY: one packed A panel, cols / NR consecutive packed B panels, a rows x cols C.
         unsafe { (micro.kernel)(kc, pa.as_ptr(), pb.as_ptr(), NR, c.as_mut_ptr(), cols, false, std::ptr::null()) };
-        let want = naive(&av, &bv);
-        for (i, (got, want)) in c.iter().zip(&want).enumerate() {
+        for (i, (got, want)) in c.iter().zip(&product).enumerate() {
             assert!((got - want).abs() <= 1e-5, "{}: ({}, {}) is {got}, want {want}", micro.name, i / cols, i % cols);
         }
     }
