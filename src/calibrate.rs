@@ -11,6 +11,7 @@ use crate::measure::{measure, random_inputs, Measured};
 use smelt_compiler::attributes::DenseElements;
 use smelt_compiler::builder::{add_function, Builder};
 use smelt_compiler::ir::{BlockId, ValueId};
+use smelt_compiler::names;
 use smelt_compiler::profile::{FusionProfile, Metadata, OperationProfile, Peaks, Profile};
 use smelt_compiler::target::Target;
 use smelt_compiler::{Attribute, Dim, ElementType, Module, OpSpec, TensorType, Type};
@@ -77,7 +78,7 @@ impl Graph {
     fn constant(&mut self, shape: &[u64], values: &[f64]) -> ValueId {
         let ty = f32_tensor(shape);
         let op = self.m.create_op(
-            OpSpec::new("smelt.constant")
+            OpSpec::new(names::CONSTANT)
                 .attr("value", Attribute::Dense(DenseElements::from_f64(ty.clone(), values)))
                 .results([Type::Tensor(ty)]),
         );
@@ -90,7 +91,7 @@ impl Graph {
     }
 
     fn finish(mut self, result: ValueId) -> Result<Module, String> {
-        let ret = self.m.create_op(OpSpec::new("func.return").operands([result]));
+        let ret = self.m.create_op(OpSpec::new(names::RETURN).operands([result]));
         self.m.append_op(self.entry, ret);
         let func = self.m.functions()[0];
         let inputs = self.m.block(self.entry).args().iter().map(|&a| self.m.value_type(a).clone()).collect();
@@ -111,7 +112,7 @@ fn conv(g: &mut Graph, x: ValueId, cin: u64, cout: u64, k: u64, group: u64) -> R
     let w = g.weight(&[cout, cin / group, k, k]);
     let p = (k / 2) as i64;
     g.op(
-        "smelt.conv2d",
+        names::CONV2D,
         &[x, w],
         &[("pads", ints(&[p, p, p, p])), ("group", Attribute::Int(group as i64, ElementType::I64))],
     )
@@ -122,13 +123,13 @@ fn batch_norm(g: &mut Graph, x: ValueId, c: u64) -> Result<ValueId, String> {
     let bias = g.weight(&[c]);
     let mean = g.weight(&[c]);
     let var = g.constant(&[c], &[1.5]);
-    g.op("smelt.batch_norm", &[x, scale, bias, mean, var], &[])
+    g.op(names::BATCH_NORM, &[x, scale, bias, mean, var], &[])
 }
 
 fn relu6(g: &mut Graph, x: ValueId) -> Result<ValueId, String> {
     let lo = g.constant(&[], &[0.0]);
     let hi = g.constant(&[], &[6.0]);
-    g.op("smelt.clip", &[x, lo, hi], &[])
+    g.op(names::CLIP, &[x, lo, hi], &[])
 }
 
 /// One of the seeds' fusion patterns at one shape.
@@ -148,13 +149,13 @@ fn linear(s: &[u64], bias: bool, then: &[&str], residual: bool) -> Result<Module
     let inputs: Vec<&[u64]> = if residual { vec![&x, &r] } else { vec![&x] };
     let (mut g, args) = Graph::new(&inputs);
     let w = g.weight(&[k, n]);
-    let mut y = g.op("smelt.matmul", &[args[0], w], &[])?;
+    let mut y = g.op(names::MATMUL, &[args[0], w], &[])?;
     if bias {
         let b = g.weight(&[n]);
-        y = g.op("smelt.add", &[y, b], &[])?;
+        y = g.op(names::ADD, &[y, b], &[])?;
     }
     if residual {
-        y = g.op("smelt.add", &[y, args[1]], &[])?;
+        y = g.op(names::ADD, &[y, args[1]], &[])?;
     }
     for op in then {
         y = g.op(op, &[y], &[])?;
@@ -179,8 +180,8 @@ fn conv_case(s: &[u64], bn: bool, act: Option<&str>, depthwise: bool) -> Result<
 
 fn add_relu(s: &[u64]) -> Result<Module, String> {
     let (mut g, args) = Graph::new(&[s, s]);
-    let y = g.op("smelt.add", &[args[0], args[1]], &[])?;
-    let y = g.op("smelt.relu", &[y], &[])?;
+    let y = g.op(names::ADD, &[args[0], args[1]], &[])?;
+    let y = g.op(names::RELU, &[y], &[])?;
     g.finish(y)
 }
 
@@ -189,15 +190,15 @@ fn attention_case(s: &[u64], softmax: bool, values: bool) -> Result<Module, Stri
     let (b, h, seq, d) = (s[0], s[1], s[2], s[3]);
     let qkv = [b, h, seq, d];
     let (mut g, args) = Graph::new(&[&qkv, &qkv, &qkv]);
-    let kt = g.op("smelt.transpose", &[args[1]], &[("perm", ints(&[0, 1, 3, 2]))])?;
-    let mut y = g.op("smelt.matmul", &[args[0], kt], &[])?;
+    let kt = g.op(names::TRANSPOSE, &[args[1]], &[("perm", ints(&[0, 1, 3, 2]))])?;
+    let mut y = g.op(names::MATMUL, &[args[0], kt], &[])?;
     let scale = g.constant(&[], &[1.0 / (d as f64).sqrt()]);
-    y = g.op("smelt.mul", &[y, scale], &[])?;
+    y = g.op(names::MUL, &[y, scale], &[])?;
     if softmax {
-        y = g.op("smelt.softmax", &[y], &[("axis", Attribute::Int(-1, ElementType::I64))])?;
+        y = g.op(names::SOFTMAX, &[y], &[("axis", Attribute::Int(-1, ElementType::I64))])?;
     }
     if values {
-        y = g.op("smelt.matmul", &[y, args[2]], &[])?;
+        y = g.op(names::MATMUL, &[y, args[2]], &[])?;
     }
     g.finish(y)
 }
@@ -227,14 +228,14 @@ pub fn cases(groups: &[String], quick: bool) -> Vec<Case> {
     type Build = fn(&[u64]) -> Result<Module, String>;
     let linear_patterns: [(&str, Build); 4] = [
         ("Linear_Bias", |s| linear(s, true, &[], false)),
-        ("Linear_Bias_ReLU", |s| linear(s, true, &["smelt.relu"], false)),
-        ("Linear_Bias_GELU", |s| linear(s, true, &["smelt.gelu"], false)),
-        ("Linear_Bias_Residual_ReLU", |s| linear(s, true, &["smelt.relu"], true)),
+        ("Linear_Bias_ReLU", |s| linear(s, true, &[names::RELU], false)),
+        ("Linear_Bias_GELU", |s| linear(s, true, &[names::GELU], false)),
+        ("Linear_Bias_Residual_ReLU", |s| linear(s, true, &[names::RELU], true)),
     ];
     let conv_patterns: [(&str, Build); 5] = [
-        ("Conv2d_ReLU", |s| conv_case(s, false, Some("smelt.relu"), false)),
+        ("Conv2d_ReLU", |s| conv_case(s, false, Some(names::RELU), false)),
         ("Conv2d_BatchNorm2d", |s| conv_case(s, true, None, false)),
-        ("Conv2d_BatchNorm2d_ReLU", |s| conv_case(s, true, Some("smelt.relu"), false)),
+        ("Conv2d_BatchNorm2d_ReLU", |s| conv_case(s, true, Some(names::RELU), false)),
         ("DepthwiseConv2d_BatchNorm2d_ReLU6", |s| conv_case(s, true, Some("relu6"), true)),
         ("add_ReLU", add_relu),
     ];
@@ -300,16 +301,16 @@ pub fn op_cases(ops: &[String], quick: bool) -> Vec<OpCase> {
         ("depthwise_conv2d", |c| conv_case(&[1, c, 28, 28], false, None, true), [64, 128, 256]),
         ("matmul", |n| linear(&[n, n, n], false, &[], false), [64, 256, 512]),
         ("gemm", |n| linear(&[n, n, n], true, &[], false), [64, 256, 512]),
-        ("relu", |n| unary("smelt.relu")(n), [64, 512, 4096]),
-        ("add", |n| binary("smelt.add")(n), [64, 512, 4096]),
-        ("mul", |n| binary("smelt.mul")(n), [64, 512, 4096]),
-        ("sigmoid", |n| unary("smelt.sigmoid")(n), [64, 512, 4096]),
-        ("gelu", |n| unary("smelt.gelu")(n), [64, 512, 4096]),
-        ("softmax", |n| unary("smelt.softmax")(n), [64, 512, 4096]),
+        ("relu", |n| unary(names::RELU)(n), [64, 512, 4096]),
+        ("add", |n| binary(names::ADD)(n), [64, 512, 4096]),
+        ("mul", |n| binary(names::MUL)(n), [64, 512, 4096]),
+        ("sigmoid", |n| unary(names::SIGMOID)(n), [64, 512, 4096]),
+        ("gelu", |n| unary(names::GELU)(n), [64, 512, 4096]),
+        ("softmax", |n| unary(names::SOFTMAX)(n), [64, 512, 4096]),
         ("layer_norm", layer_norm_case, [64, 512, 4096]),
         ("batch_norm", |c| bn_case(&[1, c, 28, 28]), [32, 128, 512]),
-        ("max_pool", |c| pool_case(&[1, c, 56, 56], "smelt.max_pool"), [16, 64, 128]),
-        ("global_avg_pool", |c| pool_case(&[1, c, 7, 7], "smelt.global_avg_pool"), [128, 512, 2048]),
+        ("max_pool", |c| pool_case(&[1, c, 56, 56], names::MAX_POOL), [16, 64, 128]),
+        ("global_avg_pool", |c| pool_case(&[1, c, 7, 7], names::GLOBAL_AVG_POOL), [128, 512, 2048]),
         ("transpose", transpose_case, [64, 512, 2048]),
     ];
     let wanted = |op: &str| ops.iter().any(|x| x == op || x == "all");
@@ -334,7 +335,7 @@ fn binary(op: &'static str) -> impl Fn(u64) -> Result<Module, String> {
 fn layer_norm_case(n: u64) -> Result<Module, String> {
     let (mut g, a) = Graph::new(&[&[n, 1024]]);
     let (scale, bias) = (g.weight(&[1024]), g.weight(&[1024]));
-    let y = g.op("smelt.layer_norm", &[a[0], scale, bias], &[])?;
+    let y = g.op(names::LAYER_NORM, &[a[0], scale, bias], &[])?;
     g.finish(y)
 }
 
@@ -346,7 +347,7 @@ fn bn_case(s: &[u64]) -> Result<Module, String> {
 
 fn pool_case(s: &[u64], op: &str) -> Result<Module, String> {
     let (mut g, a) = Graph::new(&[s]);
-    let attrs: Vec<(&str, Attribute)> = if op == "smelt.max_pool" {
+    let attrs: Vec<(&str, Attribute)> = if op == names::MAX_POOL {
         vec![("kernel_shape", ints(&[3, 3])), ("strides", ints(&[2, 2])), ("pads", ints(&[1, 1, 1, 1]))]
     } else {
         Vec::new()
@@ -357,7 +358,7 @@ fn pool_case(s: &[u64], op: &str) -> Result<Module, String> {
 
 fn transpose_case(n: u64) -> Result<Module, String> {
     let (mut g, a) = Graph::new(&[&[n, 1024]]);
-    let y = g.op("smelt.transpose", &[a[0]], &[("perm", ints(&[1, 0]))])?;
+    let y = g.op(names::TRANSPOSE, &[a[0]], &[("perm", ints(&[1, 0]))])?;
     g.finish(y)
 }
 

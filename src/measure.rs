@@ -180,7 +180,7 @@ pub fn measure(
 
 /// Seeded random inputs of `@main`'s argument types (integers 0 or 1, floats in [-1, 1)).
 pub fn random_inputs(m: &Module) -> Result<Vec<Literal>, String> {
-    use smelt_compiler::dialect::fold::Data;
+    use smelt_compiler::literal::Data;
     let func = smelt_runtime::reference::main_function(m)?;
     let entry = m.region(m.op(func).regions()[0]).blocks()[0];
     let mut state = 0x2545_f491_4f6c_dd1du64;

@@ -8,6 +8,7 @@
 //! with different caches (ResNet-18's convolutions measured 8% apart).
 
 use crate::measure::{measure, predictor, Measured};
+use smelt_compiler::names;
 use smelt_compiler::profile::{FusionProfile, Profile};
 use smelt_compiler::Module;
 use smelt_passes::cost::CostModel;
@@ -173,7 +174,7 @@ fn flips(
     let mut chosen: Vec<(usize, String, Vec<String>, f64)> = Vec::new();
     for (index, op) in m.block_ops(entry).enumerate() {
         let o = m.op(op);
-        if matches!(o.name(), "func.return" | "smelt.constant")
+        if matches!(o.name(), names::RETURN | names::CONSTANT)
             || smelt_passes::characterize::VIEW_OPS.contains(&o.name())
         {
             continue;

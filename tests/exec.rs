@@ -2,7 +2,7 @@
 //! models fused and unfused, randomized convolutions, products and broadcasts, and a poisoned
 //! arena (every value is written before it is read).
 
-use smelt_compiler::dialect::fold::{Data, Literal};
+use smelt_compiler::literal::{Data, Literal};
 use smelt_compiler::onnx::{import_file, ImportOptions, Weights};
 use smelt_compiler::parser::parse_module;
 use smelt_compiler::{ElementType, Module};

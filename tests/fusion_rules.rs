@@ -5,7 +5,7 @@
 //! Extraction here prefers the fewest ops (constant expressions cost nothing, kernels are not
 //! grown), so the test sees the rule's result whenever the rule fired.
 
-use smelt_compiler::dialect::fold::{Data, Literal};
+use smelt_compiler::literal::{Data, Literal};
 use smelt_compiler::parser::parse_module;
 use smelt_compiler::printer::{print_module, PrintOptions};
 use smelt_compiler::verifier::verify;

@@ -2,6 +2,7 @@
 //! op registry when asked to.
 
 use crate::attributes::Attribute;
+use crate::dialect::names;
 use crate::dialect::OpView;
 use crate::ir::{BlockId, Module, OpId, OpSpec, ValueId};
 use crate::location::Location;
@@ -111,7 +112,7 @@ pub fn add_function(
 ) -> (OpId, BlockId) {
     let ft = FunctionType { inputs: inputs.clone(), results };
     let func = module.create_op(
-        OpSpec::new("func.func")
+        OpSpec::new(names::FUNC)
             .attr("sym_name", Attribute::String(name.into()))
             .attr("function_type", Attribute::Type(Type::Function(Box::new(ft))))
             .regions(1)

@@ -2,6 +2,7 @@
 //! into their users' labels), edges labelled with tensor types, `smelt.kernel` bodies drawn as
 //! clusters around their ops.
 
+use crate::dialect::names;
 use crate::ir::{Module, OpId, ValueId};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -30,21 +31,21 @@ impl Dot<'_> {
         let weights = o
             .operands()
             .iter()
-            .filter(|v| self.m.defining_op(**v).is_some_and(|d| self.m.op(d).name() == "smelt.constant"))
+            .filter(|v| self.m.defining_op(**v).is_some_and(|d| self.m.op(d).name() == names::CONSTANT))
             .count();
         let mut label = o.name().trim_start_matches("smelt.").to_string();
         if weights > 0 {
             let _ = write!(label, "\\n+{weights} const");
         }
-        let shape = if o.name() == "smelt.kernel" { "box3d" } else { "box" };
+        let shape = if o.name() == names::KERNEL { "box3d" } else { "box" };
         let _ = writeln!(self.out, "{indent}{id} [label=\"{}\", shape={shape}];", escape(&label));
     }
 
     fn block(&mut self, ops: &[OpId], indent: &str) {
         for &op in ops {
             match self.m.op(op).name() {
-                "smelt.constant" | "func.return" | "smelt.yield" => {}
-                "smelt.kernel" => {
+                names::CONSTANT | names::RETURN | names::YIELD => {}
+                names::KERNEL => {
                     let c = self.next_cluster;
                     self.next_cluster += 1;
                     let pattern =
@@ -115,7 +116,7 @@ pub fn to_dot(m: &Module) -> String {
 /// For a kernel result, the body op that produced the yielded value.
 fn kernel_yield_source(d: &Dot, m: &Module, v: ValueId) -> Option<String> {
     let k = m.defining_op(v)?;
-    if m.op(k).name() != "smelt.kernel" {
+    if m.op(k).name() != names::KERNEL {
         return None;
     }
     let crate::ir::ValueDef::Result { index, .. } = m.value(v).def else { return None };

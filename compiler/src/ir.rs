@@ -10,7 +10,8 @@
 //! - a region's blocks, and a block's region, point at each other.
 
 use crate::attributes::Attribute;
-use crate::dialect::{self, OpDef};
+use crate::dialect::names;
+use crate::dialect::{self, AttrDefault, OpDef};
 use crate::location::Location;
 use crate::resources::ResourceStore;
 use crate::types::Type;
@@ -102,6 +103,64 @@ impl Operation {
     }
     pub fn attr(&self, name: &str) -> Option<&Attribute> {
         self.attributes.get(name)
+    }
+
+    /// The table's default for the attribute `name`, when the op declares one.
+    fn default_of(&self, name: &str) -> AttrDefault {
+        let default = self.def.attr_def(name).map_or(AttrDefault::None, |a| a.default);
+        debug_assert!(
+            self.def.attr_def(name).is_some(),
+            "'{}' declares no attribute '{name}' (the op table is the place to add it)",
+            self.name()
+        );
+        default
+    }
+
+    /// An integer attribute, or the op table's default when absent.
+    pub fn int_attr(&self, name: &str) -> i64 {
+        match (self.attr(name).and_then(Attribute::as_int), self.default_of(name)) {
+            (Some(v), _) | (None, AttrDefault::Int(v)) => v,
+            _ => 0,
+        }
+    }
+
+    /// A float attribute, or the op table's default when absent.
+    pub fn float_attr(&self, name: &str) -> f64 {
+        match (self.attr(name).and_then(Attribute::as_float), self.default_of(name)) {
+            (Some(v), _) | (None, AttrDefault::Float(v)) => v,
+            _ => 0.0,
+        }
+    }
+
+    /// A bool attribute, or the op table's default when absent.
+    pub fn bool_attr(&self, name: &str) -> bool {
+        match (self.attr(name).and_then(Attribute::as_bool), self.default_of(name)) {
+            (Some(v), _) | (None, AttrDefault::Bool(v)) => v,
+            _ => false,
+        }
+    }
+
+    /// A string attribute, or the op table's default when absent.
+    pub fn string_attr(&self, name: &str) -> &str {
+        match (self.attr(name).and_then(Attribute::as_str), self.default_of(name)) {
+            (Some(v), _) => v,
+            (None, AttrDefault::String(v)) => v,
+            _ => "",
+        }
+    }
+
+    /// An `array<i64>` attribute, or `n` copies of the table's per-axis default when absent.
+    pub fn ints_attr(&self, name: &str, n: usize) -> Vec<i64> {
+        match (self.attr(name).and_then(Attribute::as_i64_array), self.default_of(name)) {
+            (Some(v), _) => v.to_vec(),
+            (None, AttrDefault::Each(d)) => vec![d; n],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether this op is `name` (one of [`crate::dialect::names`]).
+    pub fn is(&self, name: &str) -> bool {
+        self.def.name == name
     }
 }
 
@@ -211,7 +270,7 @@ impl Module {
             root: OpId(0),
             resources: ResourceStore::default(),
         };
-        let root = m.create_op(OpSpec::new("builtin.module").regions(1).loc(loc));
+        let root = m.create_op(OpSpec::new(names::MODULE).regions(1).loc(loc));
         let region = m.op(root).regions[0];
         m.add_block(region, &[]);
         m.root = root;
@@ -365,7 +424,7 @@ impl Module {
 
     /// Makes a detached `builtin.module` op the root.
     pub fn set_root(&mut self, op: OpId) {
-        assert_eq!(self.ops[op.index()].def.name, "builtin.module");
+        assert_eq!(self.ops[op.index()].def.name, names::MODULE);
         self.root = op;
     }
 
@@ -586,7 +645,7 @@ impl Module {
 
     /// Every `func.func` directly in the module.
     pub fn functions(&self) -> Vec<OpId> {
-        self.block_ops(self.body()).filter(|&op| self.op(op).name() == "func.func").collect()
+        self.block_ops(self.body()).filter(|&op| self.op(op).name() == names::FUNC).collect()
     }
 
     /// Checks the arena's structural invariants; returns the first violation found.

@@ -9,6 +9,7 @@ pub mod dot;
 pub mod gpu_calibration;
 pub mod ir;
 pub mod irdl;
+pub mod literal;
 pub mod location;
 pub mod onnx;
 pub mod parser;
@@ -21,6 +22,8 @@ pub mod types;
 pub mod verifier;
 
 pub use attributes::Attribute;
+pub use dialect::names;
 pub use ir::{BlockId, Module, OpId, OpSpec, RegionId, ValueId};
+pub use literal::Literal;
 pub use location::Location;
 pub use types::{Dim, ElementType, TensorType, Type};

@@ -4,6 +4,7 @@
 
 use crate::attributes::{Attribute, DenseElements, DenseStorage, ResourceHandle};
 use crate::diagnostics::Diagnostic;
+use crate::dialect::names;
 use crate::dialect::{self, OpDef};
 use crate::ir::{BlockId, Module, OpId, OpSpec, RegionId, ValueId};
 use crate::location::Location;
@@ -35,7 +36,7 @@ pub fn parse_module(source: &str, file: &str) -> PResult<Module> {
     }
     // `module { ... }` written out: make it the root instead of nesting it.
     if let [only] = top[..] {
-        if p.module.op(only).name() == "builtin.module" {
+        if p.module.op(only).name() == names::MODULE {
             p.module.detach_op(only);
             let old_root = p.module.root();
             p.module.set_root(only);
@@ -782,9 +783,9 @@ impl<'a> Parser<'a> {
             self.parse_generic(name_pos)?
         } else {
             match self.bare_id().map(str::to_string) {
-                Some(k) if k == "module" || k == "builtin.module" => self.parse_custom_module(name_pos)?,
-                Some(k) if k == "func.func" => self.parse_custom_func(name_pos)?,
-                Some(k) if k == "return" || k == "func.return" => self.parse_custom_return(name_pos)?,
+                Some(k) if k == "module" || k == names::MODULE => self.parse_custom_module(name_pos)?,
+                Some(k) if k == names::FUNC => self.parse_custom_func(name_pos)?,
+                Some(k) if k == "return" || k == names::RETURN => self.parse_custom_return(name_pos)?,
                 Some(k) => return self.err(name_pos, format!("unknown operation '{k}' (custom syntax is supported for module, func.func and return; use the generic form \"dialect.op\"(...) for others)")),
                 None => return self.err(name_pos, format!("expected an operation, found {}", self.describe_next())),
             }
@@ -1004,7 +1005,7 @@ impl<'a> Parser<'a> {
         let region = self.nested(|p| p.parse_region(&[], true))?;
         let loc = self.parse_trailing_loc()?.unwrap_or_else(|| self.loc_at(name_pos));
         let op = self.module.create_op(OpSpec {
-            def: dialect::lookup("builtin.module").unwrap(),
+            def: dialect::lookup(names::MODULE).unwrap(),
             operands: vec![],
             result_types: vec![],
             attributes,
@@ -1061,7 +1062,7 @@ impl<'a> Parser<'a> {
         let region = self.nested(|p| p.parse_region(&args, true))?;
         let loc = self.parse_trailing_loc()?.unwrap_or_else(|| self.loc_at(name_pos));
         let op = self.module.create_op(OpSpec {
-            def: dialect::lookup("func.func").unwrap(),
+            def: dialect::lookup(names::FUNC).unwrap(),
             operands: vec![],
             result_types: vec![],
             attributes,
@@ -1106,7 +1107,7 @@ impl<'a> Parser<'a> {
         let values: Vec<ValueId> = operands.iter().map(|(p, n)| self.lookup(*p, n)).collect::<PResult<_>>()?;
         let loc = self.parse_trailing_loc()?.unwrap_or_else(|| self.loc_at(name_pos));
         Ok(self.module.create_op(OpSpec {
-            def: dialect::lookup("func.return").unwrap(),
+            def: dialect::lookup(names::RETURN).unwrap(),
             operands: values,
             result_types: vec![],
             attributes: BTreeMap::new(),

@@ -7,6 +7,7 @@
 //! `print(parse(text))` equals `text` for everything this printer emits.
 
 use crate::attributes::{write_dict, write_symbol_name, Attribute};
+use crate::dialect::names;
 use crate::ir::{BlockId, Module, OpId, RegionId, ValueId};
 use crate::types::Type;
 use std::collections::HashMap;
@@ -87,9 +88,9 @@ impl Printer<'_> {
 
     fn print_op(&mut self, op: OpId, depth: usize) {
         match self.m.op(op).name() {
-            "builtin.module" => self.print_module_op(op, depth),
-            "func.func" => self.print_func(op, depth),
-            "func.return" => self.print_return(op, depth),
+            names::MODULE => self.print_module_op(op, depth),
+            names::FUNC => self.print_func(op, depth),
+            names::RETURN => self.print_return(op, depth),
             _ => self.print_generic(op, depth),
         }
     }

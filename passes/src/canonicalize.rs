@@ -10,6 +10,7 @@ use crate::rewrite::{is_trivially_dead, refine_result_types, sync_function_signa
 use crate::{Diagnostic, Pass};
 use smelt_compiler::attributes::Attribute;
 use smelt_compiler::ir::{Module, OpId};
+use smelt_compiler::names;
 use std::collections::HashSet;
 
 pub struct Canonicalize {
@@ -29,9 +30,9 @@ type Pattern = fn(&mut Module, OpId) -> bool;
 
 fn patterns_for(name: &str) -> &'static [Pattern] {
     match name {
-        "smelt.transpose" => &[compose_transposes],
-        "smelt.reshape" | "smelt.flatten" | "smelt.squeeze" | "smelt.unsqueeze" => &[collapse_reshapes],
-        "smelt.reduce_mean" => &[spatial_mean_to_global_pool],
+        names::TRANSPOSE => &[compose_transposes],
+        names::RESHAPE | names::FLATTEN | names::SQUEEZE | names::UNSQUEEZE => &[collapse_reshapes],
+        names::REDUCE_MEAN => &[spatial_mean_to_global_pool],
         _ => &[],
     }
 }
@@ -134,7 +135,7 @@ impl Canonicalize {
 /// `transpose(transpose(x, p), q)` -> `transpose(x, p∘q)`.
 fn compose_transposes(m: &mut Module, op: OpId) -> bool {
     let input = m.op(op).operands()[0];
-    let Some(inner) = m.defining_op(input).filter(|i| m.op(*i).name() == "smelt.transpose") else { return false };
+    let Some(inner) = m.defining_op(input).filter(|i| m.op(*i).name() == names::TRANSPOSE) else { return false };
     let rank = match m.value_type(input).as_tensor().and_then(|t| t.rank()) {
         Some(r) => r,
         None => return false,
@@ -159,14 +160,14 @@ fn compose_transposes(m: &mut Module, op: OpId) -> bool {
 fn collapse_reshapes(m: &mut Module, op: OpId) -> bool {
     let input = m.op(op).operands()[0];
     let Some(inner) = m.defining_op(input) else { return false };
-    let shape_only = ["smelt.reshape", "smelt.flatten", "smelt.squeeze", "smelt.unsqueeze"];
+    let shape_only = [names::RESHAPE, names::FLATTEN, names::SQUEEZE, names::UNSQUEEZE];
     if !shape_only.contains(&m.op(inner).name()) {
         return false;
     }
     let source = m.op(inner).operands()[0];
     match m.op(op).name() {
         // reshape's result is fully determined by its target operand.
-        "smelt.reshape" => {
+        names::RESHAPE => {
             let target_has_copy = smelt_compiler::dialect::OpView::new(m, op)
                 .const_ints(m.op(op).operands()[1])
                 .is_none_or(|t| t.contains(&0));
@@ -189,12 +190,12 @@ fn spatial_mean_to_global_pool(m: &mut Module, op: OpId) -> bool {
     let Some(axes) = view.operand("axes").and_then(|a| view.const_ints(a)) else { return false };
     let mut axes: Vec<i64> = axes.iter().map(|&a| if a < 0 { a + 4 } else { a }).collect();
     axes.sort_unstable();
-    if axes != [2, 3] || !view.bool("keepdims", true) {
+    if axes != [2, 3] || !view.bool("keepdims") {
         return false;
     }
     let loc = m.op(op).loc.clone();
     let ty = m.value_type(m.op(op).result()).clone();
-    let pool = m.create_op(smelt_compiler::OpSpec::new("smelt.global_avg_pool").operands([x]).results([ty]).loc(loc));
+    let pool = m.create_op(smelt_compiler::OpSpec::new(names::GLOBAL_AVG_POOL).operands([x]).results([ty]).loc(loc));
     m.insert_op_before(op, pool);
     let v = m.op(pool).result();
     m.replace_op(op, &[v]);

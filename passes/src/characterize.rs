@@ -34,6 +34,7 @@ use crate::{Diagnostic, Pass};
 use serde::Serialize;
 use smelt_compiler::attributes::Attribute;
 use smelt_compiler::ir::{Module, OpId, ValueId};
+use smelt_compiler::names;
 use smelt_compiler::target::Target;
 use smelt_compiler::{ElementType, Type};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -63,7 +64,7 @@ pub(crate) fn dims(ty: &Type) -> Vec<u64> {
 }
 
 fn is_constant(m: &Module, v: ValueId) -> bool {
-    m.defining_op(v).is_some_and(|d| m.op(d).name() == "smelt.constant")
+    m.defining_op(v).is_some_and(|d| m.op(d).name() == names::CONSTANT)
 }
 
 /// Parameters read by each op: floating-point weights, each counted once, excluding batch-norm
@@ -74,7 +75,7 @@ fn params_per_op(m: &Module, ops: &[OpId]) -> HashMap<OpId, u64> {
     for &op in ops {
         let mut p = 0;
         for (slot, &v) in m.op(op).operands().iter().enumerate() {
-            let buffer = m.op(op).name() == "smelt.batch_norm" && slot >= 3;
+            let buffer = m.op(op).name() == names::BATCH_NORM && slot >= 3;
             let float = m.value_type(v).element().is_some_and(ElementType::is_float);
             if float && !buffer && is_weight(m, v) && counted.insert(v) {
                 p += elements(m.value_type(v));
@@ -94,12 +95,12 @@ pub fn count_params(imported: &Module) -> u64 {
 
 /// A constant that holds real data (not a splat fill value).
 fn is_weight(m: &Module, v: ValueId) -> bool {
-    let Some(d) = m.defining_op(v).filter(|d| m.op(*d).name() == "smelt.constant") else { return false };
+    let Some(d) = m.defining_op(v).filter(|d| m.op(*d).name() == names::CONSTANT) else { return false };
     m.op(d).attr("value").and_then(Attribute::as_dense).is_some_and(|dense| !dense.is_splat())
 }
 
 pub const VIEW_OPS: &[&str] =
-    &["smelt.reshape", "smelt.flatten", "smelt.squeeze", "smelt.unsqueeze", "smelt.identity", "smelt.dropout"];
+    &[names::RESHAPE, names::FLATTEN, names::SQUEEZE, names::UNSQUEEZE, names::IDENTITY, names::DROPOUT];
 
 /// FLOPs of one op (not a kernel), and the conv/matmul part.
 fn op_flops(m: &Module, op: OpId) -> (u64, u64) {
@@ -108,19 +109,19 @@ fn op_flops(m: &Module, op: OpId) -> (u64, u64) {
     let input = |i: usize| o.operands().get(i).map_or(0, |v| elements(m.value_type(*v)));
     let ints = |name: &str| o.attr(name).and_then(Attribute::as_i64_array).map(<[i64]>::to_vec);
     match o.name() {
-        "smelt.conv2d" => {
+        names::CONV2D => {
             let w = dims(m.value_type(o.operands()[1]));
             let per_output = w.get(1..).map_or(0, |d| d.iter().product::<u64>());
             let f = 2 * out * per_output;
             (f, f)
         }
-        "smelt.matmul" => {
+        names::MATMUL => {
             let a = dims(m.value_type(o.operands()[0]));
             let k = a.last().copied().unwrap_or(0);
             let f = 2 * out * k;
             (f, f)
         }
-        "smelt.attention" => {
+        names::ATTENTION => {
             // As the ops it replaces count: two matmuls, the scale, the mask and the softmax.
             let q = dims(m.value_type(o.operands()[0]));
             let k = dims(m.value_type(o.operands()[1]));
@@ -131,33 +132,49 @@ fn op_flops(m: &Module, op: OpId) -> (u64, u64) {
             let mask = if o.operands().len() > 3 { scores } else { 0 };
             (matmuls + 6 * scores + mask, matmuls)
         }
-        "smelt.gemm" => {
+        names::GEMM => {
             let a = dims(m.value_type(o.operands()[0]));
             let trans_a = o.attr("trans_a").and_then(Attribute::as_bool).unwrap_or(false);
             let k = if trans_a { a.first() } else { a.get(1) }.copied().unwrap_or(0);
             let f = 2 * out * k;
             (f, f)
         }
-        "smelt.add" | "smelt.sub" | "smelt.mul" | "smelt.div" | "smelt.pow" | "smelt.max" | "smelt.min"
-        | "smelt.neg" | "smelt.abs" | "smelt.relu" | "smelt.sqrt" | "smelt.exp" | "smelt.log" | "smelt.erf"
-        | "smelt.tanh" | "smelt.reciprocal" | "smelt.equal" | "smelt.less" | "smelt.greater" | "smelt.not"
-        | "smelt.where" | "smelt.prelu" => (out, 0),
-        "smelt.leaky_relu" | "smelt.clip" | "smelt.batch_norm" => (2 * out, 0),
-        "smelt.sigmoid" | "smelt.hardsigmoid" | "smelt.elu" | "smelt.softplus" | "smelt.softsign" => (3 * out, 0),
-        "smelt.silu" | "smelt.hardswish" | "smelt.selu" => (4 * out, 0),
-        "smelt.gelu" | "smelt.layer_norm" => (8 * out, 0),
-        "smelt.softmax" | "smelt.log_softmax" => (5 * out, 0),
-        "smelt.max_pool" | "smelt.avg_pool" => {
+        names::ADD
+        | names::SUB
+        | names::MUL
+        | names::DIV
+        | names::POW
+        | names::MAX
+        | names::MIN
+        | names::NEG
+        | names::ABS
+        | names::RELU
+        | names::SQRT
+        | names::EXP
+        | names::LOG
+        | names::ERF
+        | names::TANH
+        | names::RECIPROCAL
+        | names::EQUAL
+        | names::LESS
+        | names::GREATER
+        | names::NOT
+        | names::WHERE
+        | names::PRELU => (out, 0),
+        names::LEAKY_RELU | names::CLIP | names::BATCH_NORM => (2 * out, 0),
+        names::SIGMOID | names::HARDSIGMOID | names::ELU | names::SOFTPLUS | names::SOFTSIGN => (3 * out, 0),
+        names::SILU | names::HARDSWISH | names::SELU => (4 * out, 0),
+        names::GELU | names::LAYER_NORM => (8 * out, 0),
+        names::SOFTMAX | names::LOG_SOFTMAX => (5 * out, 0),
+        names::MAX_POOL | names::AVG_POOL => {
             let window: u64 = ints("kernel_shape").unwrap_or_default().iter().map(|&k| k.max(0) as u64).product();
-            let extra = u64::from(o.name() == "smelt.avg_pool");
+            let extra = u64::from(o.name() == names::AVG_POOL);
             (out * (window + extra), 0)
         }
-        "smelt.global_max_pool"
-        | "smelt.reduce_max"
-        | "smelt.reduce_min"
-        | "smelt.reduce_sum"
-        | "smelt.reduce_prod" => (input(0), 0),
-        "smelt.global_avg_pool" | "smelt.reduce_mean" => (input(0) + out, 0),
+        names::GLOBAL_MAX_POOL | names::REDUCE_MAX | names::REDUCE_MIN | names::REDUCE_SUM | names::REDUCE_PROD => {
+            (input(0), 0)
+        }
+        names::GLOBAL_AVG_POOL | names::REDUCE_MEAN => (input(0) + out, 0),
         _ => (0, 0),
     }
 }
@@ -165,7 +182,7 @@ fn op_flops(m: &Module, op: OpId) -> (u64, u64) {
 /// The cost of `op` (a kernel counts its body's FLOPs and only its boundary bytes).
 pub fn op_cost(m: &Module, op: OpId) -> OpCost {
     let o = m.op(op);
-    let (flops, flops_conv_matmul) = if o.name() == "smelt.kernel" {
+    let (flops, flops_conv_matmul) = if o.name() == names::KERNEL {
         m.walk_pre_order(op)
             .into_iter()
             .skip(1)
@@ -174,7 +191,7 @@ pub fn op_cost(m: &Module, op: OpId) -> OpCost {
     } else {
         op_flops(m, op)
     };
-    if VIEW_OPS.contains(&o.name()) || o.name() == "smelt.constant" {
+    if VIEW_OPS.contains(&o.name()) || o.name() == names::CONSTANT {
         return OpCost { flops, flops_conv_matmul, ..OpCost::default() };
     }
     let mut seen = HashSet::new();
@@ -197,8 +214,8 @@ pub fn op_cost(m: &Module, op: OpId) -> OpCost {
 /// from (an embedding): the gathered rows, not the table. `None` for any other operand.
 fn gathered_bytes(m: &Module, op: OpId, slot: usize) -> Option<u64> {
     let o = m.op(op);
-    let is_table_of = |user: OpId, index: u32| m.op(user).name() == "smelt.gather" && index == 0;
-    if o.name() != "smelt.kernel" {
+    let is_table_of = |user: OpId, index: u32| m.op(user).name() == names::GATHER && index == 0;
+    if o.name() != names::KERNEL {
         return is_table_of(op, slot as u32).then(|| bytes(m.value_type(o.result())));
     }
     let body = m.region(*o.regions().first()?).blocks().first().copied()?;
@@ -330,7 +347,7 @@ pub fn op_label(m: &Module, op: OpId) -> String {
 pub fn executed_ops(m: &Module) -> Vec<OpId> {
     let Some(func) = m.functions().into_iter().next() else { return Vec::new() };
     let entry = m.region(m.op(func).regions()[0]).blocks()[0];
-    m.block_ops(entry).filter(|&op| !matches!(m.op(op).name(), "smelt.constant" | "func.return")).collect()
+    m.block_ops(entry).filter(|&op| !matches!(m.op(op).name(), names::CONSTANT | names::RETURN)).collect()
 }
 
 /// Characterizes `@main` against `target`. `batch` rescales activations (not weights) from the
@@ -505,8 +522,8 @@ func.func @lookup(%x: tensor<1000x8xf32>, %i: tensor<3xi64>) -> (tensor<3x8xf32>
             let op = ops.iter().copied().find(|&o| m.op(o).name() == name).unwrap();
             op_cost(&m, op).bytes_read
         };
-        assert_eq!(read("smelt.gather"), 3 * 8 * 4 + 3 * 8);
-        assert_eq!(read("smelt.kernel"), 3 * 8 * 4 + 3 * 8);
-        assert_eq!(read("smelt.neg"), 1000 * 8 * 4, "any other reader reads the whole table");
+        assert_eq!(read(names::GATHER), 3 * 8 * 4 + 3 * 8);
+        assert_eq!(read(names::KERNEL), 3 * 8 * 4 + 3 * 8);
+        assert_eq!(read(names::NEG), 1000 * 8 * 4, "any other reader reads the whole table");
     }
 }

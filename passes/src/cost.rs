@@ -8,6 +8,7 @@
 use crate::characterize::op_cost;
 use crate::fusion::kernels::{role, Role};
 use smelt_compiler::ir::{Module, OpId, ValueId};
+use smelt_compiler::names;
 use smelt_compiler::profile::Profile;
 use smelt_compiler::target::Target;
 use smelt_compiler::{Attribute, ElementType};
@@ -70,9 +71,9 @@ impl CostModel for Roofline {
 
 /// The work of one executed op; a `smelt.kernel` is the work of its body.
 pub fn work_of(m: &Module, op: OpId) -> Work {
-    if m.op(op).name() == "smelt.kernel" {
+    if m.op(op).name() == names::KERNEL {
         let body = m.region(m.op(op).regions()[0]).blocks()[0];
-        let ops: Vec<OpId> = m.block_ops(body).filter(|&o| m.op(o).name() != "smelt.yield").collect();
+        let ops: Vec<OpId> = m.block_ops(body).filter(|&o| m.op(o).name() != names::YIELD).collect();
         let pattern = m.op(op).attr("pattern").and_then(|a| a.as_str()).unwrap_or("kernel").to_string();
         return kernel_work(m, &pattern, &ops, m.block(body).args(), m.op(op).results());
     }
@@ -87,7 +88,7 @@ pub fn work_of(m: &Module, op: OpId) -> Work {
         signature: signature(m, pattern, o.operands(), o.results()),
         parts: Vec::new(),
     };
-    if o.name() == "smelt.attention" {
+    if o.name() == names::ATTENTION {
         attention_parts(m, op, &mut work);
     }
     work
@@ -156,7 +157,7 @@ fn element_of(m: &Module, results: &[ValueId]) -> ElementType {
 /// operand (splats and scalars: cheaper to rematerialize than to pass).
 pub fn inlined_constant(m: &Module, v: ValueId) -> Option<OpId> {
     m.defining_op(v).filter(|&d| {
-        m.op(d).name() == "smelt.constant"
+        m.op(d).name() == names::CONSTANT
             && matches!(m.op(d).attr("value"), Some(Attribute::Dense(d)) if d.is_splat() || d.ty.num_elements() == Some(1))
     })
 }
@@ -377,8 +378,8 @@ mod tests {
     fn a_fusion_profile_scales_the_unfused_parts_by_the_measured_ratio() {
         let c = calibrated(r#"{"fusion_profiles": [{"fusion_pattern": "conv_relu", "speedup_factor": 2.0}]}"#);
         let parts = vec![
-            ("smelt.conv2d".to_string(), Work { flops: 1_000_000_000, ..work(1 << 20) }),
-            ("smelt.relu".to_string(), work(1 << 22)),
+            (names::CONV2D.to_string(), Work { flops: 1_000_000_000, ..work(1 << 20) }),
+            (names::RELU.to_string(), work(1 << 22)),
         ];
         let unfused: f64 = parts.iter().map(|(p, w)| c.roofline.estimate(p, w).seconds).sum();
         let estimate = c.estimate("conv_relu", &fused(parts, "")).seconds;
@@ -392,10 +393,10 @@ mod tests {
                 {"fusion_pattern": "p", "unfused_latency_ms": 1.0, "fused_latency_ms": 0.5, "flops": 1000},
                 {"fusion_pattern": "p", "unfused_latency_ms": 1.0, "fused_latency_ms": 1.0, "flops": 100000}]}"#,
         );
-        let part = |flops| vec![("smelt.relu".to_string(), Work { flops, ..work(1 << 20) })];
+        let part = |flops| vec![(names::RELU.to_string(), Work { flops, ..work(1 << 20) })];
         let ratio = |flops| {
             let w = fused(part(flops), "");
-            c.estimate("p", &w).seconds / c.roofline.estimate("smelt.relu", &w.parts[0].1).seconds
+            c.estimate("p", &w).seconds / c.roofline.estimate(names::RELU, &w.parts[0].1).seconds
         };
         assert!((ratio(1000) - 0.5).abs() < 1e-9);
         assert!((ratio(10_000) - 0.75).abs() < 1e-9, "{}", ratio(10_000));

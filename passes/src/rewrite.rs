@@ -5,6 +5,7 @@ use smelt_compiler::attributes::{Attribute, DenseElements, DenseStorage};
 use smelt_compiler::diagnostics::Diagnostic;
 use smelt_compiler::dialect::{infer, Folded, OpView};
 use smelt_compiler::ir::{Module, OpId, OpSpec, ValueId};
+use smelt_compiler::names;
 use smelt_compiler::resources::Blob;
 use smelt_compiler::types::Type;
 
@@ -26,7 +27,7 @@ pub fn materialize_constant(m: &mut Module, mut value: DenseElements, anchor: Op
     }
     let loc = m.op(anchor).loc.clone();
     let ty = Type::Tensor(value.ty.clone());
-    let c = m.create_op(OpSpec::new("smelt.constant").attr("value", Attribute::Dense(value)).results([ty]).loc(loc));
+    let c = m.create_op(OpSpec::new(names::CONSTANT).attr("value", Attribute::Dense(value)).results([ty]).loc(loc));
     m.insert_op_before(anchor, c);
     m.op(c).result()
 }
@@ -74,7 +75,7 @@ pub fn sync_function_signatures(m: &mut Module) {
         let region = m.op(func).regions()[0];
         let Some(&entry) = m.region(region).blocks().first() else { continue };
         let Some(ret) = m.block_terminator(entry) else { continue };
-        if m.op(ret).name() != "func.return" {
+        if m.op(ret).name() != names::RETURN {
             continue;
         }
         let returned: Vec<Type> = m.op(ret).operands().iter().map(|v| m.value_type(*v).clone()).collect();
@@ -121,7 +122,7 @@ pub fn refine_result_types(m: &mut Module, op: OpId) -> Result<bool, Diagnostic>
 fn set_type_through_kernels(m: &mut Module, value: ValueId, ty: Type) {
     m.set_value_type(value, ty.clone());
     for u in m.value(value).uses().to_vec() {
-        if m.op(u.user).name() == "smelt.kernel" {
+        if m.op(u.user).name() == names::KERNEL {
             let region = m.op(u.user).regions()[0];
             if let Some(&body) = m.region(region).blocks().first() {
                 if let Some(&arg) = m.block(body).args().get(u.operand as usize) {

@@ -5,8 +5,8 @@
 use proptest::prelude::*;
 use smelt_compiler::attributes::{Attribute, DenseElements};
 use smelt_compiler::builder::{add_function, Builder};
-use smelt_compiler::dialect::fold::Literal;
 use smelt_compiler::ir::OpSpec;
+use smelt_compiler::literal::Literal;
 use smelt_compiler::parser::parse_module;
 use smelt_compiler::printer::{print_module, PrintOptions};
 use smelt_compiler::verifier::verify;

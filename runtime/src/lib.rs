@@ -4,7 +4,7 @@
 pub mod reference;
 pub mod tensor_io;
 
-pub use smelt_compiler::dialect::fold::Literal;
+pub use smelt_compiler::literal::Literal;
 pub mod calibrate;
 pub mod exec;
 pub mod gemm;

@@ -3,8 +3,9 @@
 //! obviously correct; the oracle for the JIT, fused kernels and rewrites.
 
 use smelt_compiler::dialect::eval::evaluate;
-use smelt_compiler::dialect::fold::Literal;
 use smelt_compiler::ir::{BlockId, Module, OpId, ValueId};
+use smelt_compiler::literal::Literal;
+use smelt_compiler::names;
 use std::collections::HashMap;
 
 /// Runs `@main` (or the only function) on `inputs`; returns what it returns.
@@ -49,14 +50,14 @@ fn run_block(m: &Module, block: BlockId, env: &mut HashMap<ValueId, Literal>) ->
     for op in m.block_ops(block) {
         let o = m.op(op);
         match o.name() {
-            "func.return" | "smelt.yield" => {
+            names::RETURN | names::YIELD => {
                 return o
                     .operands()
                     .iter()
                     .map(|v| env.get(v).cloned().ok_or_else(|| "returns an undefined value".to_string()))
                     .collect();
             }
-            "smelt.kernel" => {
+            names::KERNEL => {
                 let outs = run_kernel(m, op, env)?;
                 bind(m, op, outs, env)?;
             }

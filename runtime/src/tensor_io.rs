@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use prost::Message;
-use smelt_compiler::dialect::fold::Literal;
+use smelt_compiler::literal::Literal;
 use smelt_compiler::onnx::{proto, tensor_to_dense};
 use smelt_compiler::ElementType;
 use std::path::Path;

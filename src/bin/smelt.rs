@@ -3,7 +3,8 @@
 use clap::{Args, Parser, Subcommand};
 use smelt::driver::{is_onnx, load_mlir, load_onnx, parse_shapes, parse_weights, read_text, Failure};
 use smelt_compiler::diagnostics::SourceMap;
-use smelt_compiler::dialect::fold::Literal;
+use smelt_compiler::literal::Literal;
+use smelt_compiler::names;
 use smelt_compiler::onnx::ImportOptions;
 use smelt_compiler::target::Target;
 use smelt_compiler::Module;
@@ -903,7 +904,7 @@ fn specialize(m: &Module, inputs: &[Literal]) -> Result<(Module, bool), String> 
             s.set_value_type(a, smelt_compiler::Type::Tensor(l.ty()));
             if l.element.is_integer() || (bake_small_floats && l.len() <= 16) {
                 let c = s.create_op(
-                    smelt_compiler::OpSpec::new("smelt.constant")
+                    smelt_compiler::OpSpec::new(names::CONSTANT)
                         .attr("value", smelt_compiler::Attribute::Dense(l.to_dense()))
                         .results([smelt_compiler::Type::Tensor(l.ty())]),
                 );

@@ -5,19 +5,24 @@
 use super::*;
 use crate::types::Type;
 
-const ISOLATED: Traits =
-    Traits { pure: false, commutative: false, elementwise: false, terminator: false, isolated_from_above: true };
+const ISOLATED: Traits = Traits { pure: false, commutative: false, terminator: false, isolated_from_above: true };
 
-const TERMINATOR: Traits =
-    Traits { pure: false, commutative: false, elementwise: false, terminator: true, isolated_from_above: false };
+const TERMINATOR: Traits = Traits { pure: false, commutative: false, terminator: true, isolated_from_above: false };
+
+/// The names of the builtin ops.
+pub mod names {
+    pub const MODULE: &str = "builtin.module";
+    pub const FUNC: &str = "func.func";
+    pub const RETURN: &str = "func.return";
+}
 
 pub static OPS: &[OpDef] = &[
-    OpDef::new("builtin.module", "a container of functions")
+    OpDef::new(names::MODULE, "a container of functions")
         .attrs(&[attr_opt("sym_name", AttrKind::Symbol)])
         .regions(1)
         .traits(ISOLATED)
         .infer(no_results),
-    OpDef::new("func.func", "a function: one block whose arguments are the inputs")
+    OpDef::new(names::FUNC, "a function: one block whose arguments are the inputs")
         .attrs(&[
             attr("sym_name", AttrKind::String),
             attr("function_type", AttrKind::Type),
@@ -27,7 +32,7 @@ pub static OPS: &[OpDef] = &[
         .traits(ISOLATED)
         .infer(no_results)
         .verify(verify_func),
-    OpDef::new("func.return", "returns values from a function")
+    OpDef::new(names::RETURN, "returns values from a function")
         .operands(&[many("operands")])
         .traits(TERMINATOR)
         .infer(no_results)

@@ -3,10 +3,11 @@
 //! what an op computes: fold hooks call it on constants, the runtime's reference interpreter
 //! calls it on values, and tests use it as the oracle for kernels and rewrites.
 
-use super::fold::{Data, Literal};
 use super::infer::{normalize_axis, reshape_target, resize_plan, slice_bounds};
+use super::{names, OpView};
 use crate::attributes::Attribute;
 use crate::ir::{Module, OpId};
+use crate::literal::{Data, Literal};
 use crate::types::{Dim, ElementType};
 
 type R<T> = Result<T, String>;
@@ -54,529 +55,514 @@ fn round_to(mut l: Literal) -> Literal {
     l
 }
 
-struct Op<'a> {
-    m: &'a Module,
-    id: OpId,
-}
-
-impl Op<'_> {
-    fn attr(&self, name: &str) -> Option<&Attribute> {
-        self.m.op(self.id).attr(name)
-    }
-    fn int(&self, name: &str, default: i64) -> i64 {
-        self.attr(name).and_then(Attribute::as_int).unwrap_or(default)
-    }
-    fn float(&self, name: &str, default: f64) -> f64 {
-        self.attr(name).and_then(Attribute::as_float).unwrap_or(default)
-    }
-    fn bool(&self, name: &str, default: bool) -> bool {
-        self.attr(name).and_then(Attribute::as_bool).unwrap_or(default)
-    }
-    fn ints(&self, name: &str, n: usize, default: i64) -> Vec<i64> {
-        self.attr(name).and_then(Attribute::as_i64_array).map_or_else(|| vec![default; n], <[i64]>::to_vec)
-    }
-    fn element(&self, i: usize) -> ElementType {
-        let results = self.m.op(self.id).results();
-        self.m.value_type(results[i]).element().unwrap_or(ElementType::F32)
-    }
-    /// The named operand's position among `inputs`, if the slot is filled.
-    fn slot(&self, name: &str) -> Option<usize> {
-        let def = self.m.op(self.id).def;
-        let ranges = super::OpDef::assign_slots(def.operands, self.m.op(self.id).operands().len())?;
-        let s = def.operands.iter().position(|s| s.name == name)?;
-        ranges[s].clone().next()
-    }
-}
-
-/// Evaluates `op` on `inputs` (one literal per operand). `smelt.kernel` is not handled here:
-/// interpreters evaluate its body.
+/// Evaluates `op` on `inputs` (one literal per operand) by its table entry's semantics.
+/// `smelt.kernel` has none: interpreters evaluate its body.
 pub fn evaluate(m: &Module, id: OpId, inputs: &[&Literal]) -> R<Vec<Literal>> {
-    let op = Op { m, id };
-    let name = m.op(id).name();
-    let x = |i: usize| inputs.get(i).copied().ok_or_else(|| format!("'{name}' is missing operand #{i}"));
-    let out_el = op.element(0);
-    let unary = |f: &dyn Fn(f64) -> f64| -> R<Vec<Literal>> {
-        let a = x(0)?;
-        Ok(vec![round_to(floats(a.shape.clone(), out_el, a.to_f64().iter().map(|&v| f(v)).collect()))])
-    };
-    let bin = |f: fn(f64, f64) -> f64, g: fn(i64, i64) -> Option<i64>| -> R<Vec<Literal>> {
-        let r = binary(x(0)?, x(1)?, out_el, f, g)
-            .ok_or_else(|| format!("'{name}': integer overflow or division by zero"))?;
-        Ok(vec![round_to(r)])
-    };
-    let b2f = |c: bool| c as i64 as f64;
-    Ok(match name {
-        "smelt.add" => bin(|a, b| a + b, i64::checked_add)?,
-        "smelt.sub" => bin(|a, b| a - b, i64::checked_sub)?,
-        "smelt.mul" => bin(|a, b| a * b, i64::checked_mul)?,
-        "smelt.div" => bin(|a, b| a / b, i64::checked_div)?,
-        "smelt.max" => bin(f64::max, |a, b| Some(a.max(b)))?,
-        "smelt.min" => bin(f64::min, |a, b| Some(a.min(b)))?,
-        "smelt.pow" => {
-            let r =
-                binary(x(0)?, x(1)?, out_el, f64::powf, |a, b| u32::try_from(b).ok().and_then(|b| a.checked_pow(b)))
-                    .ok_or("'smelt.pow': integer overflow")?;
-            vec![round_to(r)]
-        }
-        "smelt.equal" | "smelt.less" | "smelt.greater" => {
-            let f: fn(f64, f64) -> bool = match name {
-                "smelt.equal" => |a, b| a == b,
-                "smelt.less" => |a, b| a < b,
-                _ => |a, b| a > b,
-            };
-            let (a, b) = (x(0)?, x(1)?);
-            // Compare in the operands' own domain: i64 beyond 2^53 must not round.
-            let r = match (&a.data, &b.data) {
-                (Data::I(_), Data::I(_)) => {
-                    let g: fn(i64, i64) -> Option<i64> = match name {
-                        "smelt.equal" => |a, b| Some((a == b) as i64),
-                        "smelt.less" => |a, b| Some((a < b) as i64),
-                        _ => |a, b| Some((a > b) as i64),
-                    };
-                    binary(a, b, ElementType::I1, |_, _| 0.0, g)
-                }
-                _ => binary(a, b, ElementType::I1, move |p, q| b2f(f(p, q)), |_, _| None),
-            };
-            vec![r.ok_or("comparison failed")?]
-        }
-        "smelt.prelu" => bin(|a, s| if a < 0.0 { s * a } else { a }, |a, s| Some(if a < 0 { s * a } else { a }))?,
-        "smelt.where" => {
-            let (c, a, b) = (x(0)?, x(1)?, x(2)?);
-            let shape = broadcast_shape(&[&c.shape, &a.shape, &b.shape])?;
-            let ci = c.to_i64();
-            let walk = || {
-                let [ci, ai, bi] = [&c.shape, &a.shape, &b.shape].map(|s| broadcast_offsets(s, &shape));
-                ci.zip(ai).zip(bi)
-            };
-            let data = match (&a.data, &b.data) {
-                (Data::I(av), Data::I(bv)) => {
-                    Data::I(walk().map(|((c, i), j)| if ci[c] != 0 { av[i] } else { bv[j] }).collect())
-                }
-                _ => {
-                    let (av, bv) = (a.to_f64(), b.to_f64());
-                    Data::F(walk().map(|((c, i), j)| if ci[c] != 0 { av[i] } else { bv[j] }).collect())
-                }
-            };
-            vec![Literal { shape: shape.clone(), element: out_el, data }]
-        }
-        "smelt.neg" => match &x(0)?.data {
-            Data::I(v) => vec![Literal {
-                shape: x(0)?.shape.clone(),
-                element: out_el,
-                data: Data::I(v.iter().map(|a| a.wrapping_neg()).collect()),
-            }],
-            _ => unary(&|a| -a)?,
-        },
-        "smelt.abs" => match &x(0)?.data {
-            Data::I(v) => vec![Literal {
-                shape: x(0)?.shape.clone(),
-                element: out_el,
-                data: Data::I(v.iter().map(|a| a.wrapping_abs()).collect()),
-            }],
-            _ => unary(&f64::abs)?,
-        },
-        "smelt.relu" => match &x(0)?.data {
-            Data::I(v) => vec![Literal {
-                shape: x(0)?.shape.clone(),
-                element: out_el,
-                data: Data::I(v.iter().map(|a| (*a).max(0)).collect()),
-            }],
-            _ => unary(&|a| a.max(0.0))?,
-        },
-        "smelt.exp" => unary(&f64::exp)?,
-        "smelt.log" => unary(&f64::ln)?,
-        "smelt.sqrt" => unary(&f64::sqrt)?,
-        "smelt.reciprocal" => unary(&|a| 1.0 / a)?,
-        "smelt.sigmoid" => unary(&sigmoid)?,
-        "smelt.tanh" => unary(&f64::tanh)?,
-        "smelt.erf" => unary(&libm::erf)?,
-        "smelt.not" => unary(&|a| b2f(a == 0.0))?,
-        "smelt.silu" => unary(&|a| a * sigmoid(a))?,
-        "smelt.softplus" => unary(&|a| if a > 30.0 { a } else { a.exp().ln_1p() })?,
-        "smelt.softsign" => unary(&|a| a / (1.0 + a.abs()))?,
-        "smelt.gelu" => {
-            if op.attr("approximate").and_then(Attribute::as_str) == Some("tanh") {
-                let c = (2.0 / std::f64::consts::PI).sqrt();
-                unary(&move |a| 0.5 * a * (1.0 + (c * (a + 0.044715 * a * a * a)).tanh()))?
-            } else {
-                unary(&|a| 0.5 * a * (1.0 + libm::erf(a / std::f64::consts::SQRT_2)))?
-            }
-        }
-        "smelt.hardswish" => unary(&|a| a * (a / 6.0 + 0.5).clamp(0.0, 1.0))?,
-        "smelt.hardsigmoid" => {
-            let (alpha, beta) = (op.float("alpha", 0.2), op.float("beta", 0.5));
-            unary(&move |a| (alpha * a + beta).clamp(0.0, 1.0))?
-        }
-        "smelt.leaky_relu" => {
-            let alpha = op.float("alpha", 0.01);
-            unary(&move |a| if a < 0.0 { alpha * a } else { a })?
-        }
-        "smelt.elu" => {
-            let alpha = op.float("alpha", 1.0);
-            unary(&move |a| if a < 0.0 { alpha * (a.exp() - 1.0) } else { a })?
-        }
-        "smelt.selu" => {
-            let (alpha, gamma) = (op.float("alpha", 1.673_263_2), op.float("gamma", 1.050_701));
-            unary(&move |a| gamma * if a <= 0.0 { alpha * (a.exp() - 1.0) } else { a })?
-        }
-        "smelt.clip" => {
-            let lo = op.slot("min").map(|i| x(i).map(|l| l.to_f64()[0])).transpose()?.unwrap_or(f64::NEG_INFINITY);
-            let hi = op.slot("max").map(|i| x(i).map(|l| l.to_f64()[0])).transpose()?.unwrap_or(f64::INFINITY);
-            match &x(0)?.data {
-                Data::I(v) => vec![Literal {
-                    shape: x(0)?.shape.clone(),
-                    element: out_el,
-                    data: Data::I(v.iter().map(|&a| (a as f64).max(lo).min(hi) as i64).collect()),
-                }],
-                _ => unary(&move |a| a.max(lo).min(hi))?,
-            }
-        }
-        "smelt.cast" => {
-            let a = x(0)?;
-            let data = match (out_el.is_float(), &a.data) {
-                (true, _) => Data::F(a.to_f64().into_owned()),
-                (false, Data::I(v)) if out_el == ElementType::I1 => {
-                    Data::I(v.iter().map(|&x| (x != 0) as i64).collect())
-                }
-                (false, Data::I(v)) => Data::I(v.iter().map(|&x| wrap_int(x, out_el)).collect()),
-                (false, Data::F(v)) if out_el == ElementType::I1 => {
-                    Data::I(v.iter().map(|&x| (x != 0.0) as i64).collect())
-                }
-                (false, Data::F(v)) => Data::I(v.iter().map(|&x| wrap_int(x as i64, out_el)).collect()),
-            };
-            vec![round_to(Literal { shape: a.shape.clone(), element: out_el, data })]
-        }
-        "smelt.identity" => vec![x(0)?.clone()],
-        "smelt.dropout" => {
-            let a = x(0)?;
-            let mut out = vec![a.clone()];
-            if m.op(id).results().len() == 2 {
-                out.push(Literal { shape: a.shape.clone(), element: ElementType::I1, data: Data::I(vec![1; a.len()]) });
-            }
-            out
-        }
-        "smelt.conv2d" => vec![round_to(conv2d(&op, x(0)?, x(1)?, op.slot("bias").map(x).transpose()?)?)],
-        "smelt.batch_norm" => {
-            let (a, scale, bias, mean, var) = (x(0)?, x(1)?, x(2)?, x(3)?, x(4)?);
-            let eps = op.float("epsilon", 1e-5);
-            let (s, b, mu, v) = (scale.to_f64(), bias.to_f64(), mean.to_f64(), var.to_f64());
-            let c = a.shape.get(1).copied().unwrap_or(1) as usize;
-            let inner: usize = a.shape.iter().skip(2).product::<u64>() as usize;
-            let vals: Vec<f64> = a
-                .to_f64()
-                .iter()
-                .enumerate()
-                .map(|(i, &xv)| {
-                    let ch = (i / inner.max(1)) % c.max(1);
-                    (xv - mu[ch]) / (v[ch] + eps).sqrt() * s[ch] + b[ch]
-                })
-                .collect();
-            vec![round_to(floats(a.shape.clone(), out_el, vals))]
-        }
-        "smelt.matmul" => vec![round_to(matmul(x(0)?, x(1)?, out_el)?)],
-        "smelt.attention" => {
-            let scores = matmul(x(0)?, x(1)?, out_el)?;
-            let scale = op.float("scale", 1.0);
-            let scale = floats(vec![], out_el, vec![scale]);
-            let mut scores = binary(&scores, &scale, out_el, |a, b| a * b, |_, _| None).ok_or("bad scores")?;
-            if let Some(mask) = op.slot("mask").map(x).transpose()? {
-                scores = binary(&scores, mask, out_el, |a, b| a + b, |_, _| None)
-                    .ok_or("mask does not broadcast to the scores")?;
-            }
-            let axis = scores.shape.len() - 1;
-            vec![round_to(matmul(&softmax(&scores, axis, false, out_el), x(2)?, out_el)?)]
-        }
-        "smelt.gemm" => vec![round_to(gemm(&op, x(0)?, x(1)?, op.slot("c").map(x).transpose()?, out_el)?)],
-        "smelt.max_pool" | "smelt.avg_pool" => vec![round_to(pool(&op, x(0)?, name == "smelt.max_pool")?)],
-        "smelt.global_avg_pool" | "smelt.global_max_pool" => {
-            let a = x(0)?;
-            let axes: Vec<usize> = (2..a.shape.len()).collect();
-            vec![round_to(reduce(
-                a,
-                &axes,
-                true,
-                if name == "smelt.global_max_pool" { Reduce::Max } else { Reduce::Mean },
-            )?)]
-        }
-        "smelt.reduce_mean" | "smelt.reduce_sum" | "smelt.reduce_max" | "smelt.reduce_min" | "smelt.reduce_prod" => {
-            let a = x(0)?;
-            let axes: Vec<i64> = op.slot("axes").map(x).transpose()?.map(Literal::to_i64).unwrap_or_default();
-            if axes.is_empty() && op.bool("noop_with_empty_axes", false) {
-                return Ok(vec![a.clone()]);
-            }
-            let axes: Vec<usize> = if axes.is_empty() {
-                (0..a.shape.len()).collect()
-            } else {
-                axes.iter().map(|&ax| normalize_axis(ax, a.shape.len())).collect::<R<_>>()?
-            };
-            let kind = match name {
-                "smelt.reduce_mean" => Reduce::Mean,
-                "smelt.reduce_sum" => Reduce::Sum,
-                "smelt.reduce_max" => Reduce::Max,
-                "smelt.reduce_min" => Reduce::Min,
-                _ => Reduce::Prod,
-            };
-            vec![round_to(reduce(a, &axes, op.bool("keepdims", true), kind)?)]
-        }
-        "smelt.softmax" | "smelt.log_softmax" => {
-            let a = x(0)?;
-            let axis = normalize_axis(op.int("axis", -1), a.shape.len())?;
-            vec![round_to(softmax(a, axis, name == "smelt.log_softmax", out_el))]
-        }
-        "smelt.layer_norm" => {
-            let a = x(0)?;
-            let axis = normalize_axis(op.int("axis", -1), a.shape.len())?;
-            let eps = op.float("epsilon", 1e-5);
-            let inner: usize = a.shape[axis..].iter().product::<u64>() as usize;
-            let (v, s) = (a.to_f64(), x(1)?.to_f64());
-            let b = op.slot("bias").map(x).transpose()?.map(Literal::to_f64);
-            let mut out = vec![0.0; v.len()];
-            for (row, chunk) in v.chunks(inner.max(1)).enumerate() {
-                let mean = chunk.iter().sum::<f64>() / inner as f64;
-                let var = chunk.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / inner as f64;
-                let inv = 1.0 / (var + eps).sqrt();
-                for (j, &xv) in chunk.iter().enumerate() {
-                    let y = (xv - mean) * inv * s[j % s.len()];
-                    out[row * inner + j] = y + b.as_ref().map_or(0.0, |b| b[j % b.len()]);
-                }
-            }
-            vec![round_to(floats(a.shape.clone(), out_el, out))]
-        }
-        "smelt.transpose" => {
-            let a = x(0)?;
-            let rank = a.shape.len();
-            let perm: Vec<usize> = match op.attr("perm").and_then(Attribute::as_i64_array) {
-                Some(p) => p.iter().map(|&p| p as usize).collect(),
-                None => (0..rank).rev().collect(),
-            };
-            let out: Vec<u64> = perm.iter().map(|&p| a.shape[p]).collect();
-            let src = strides(&a.shape);
-            let walk = StridedWalk::new(0, &out, perm.iter().map(|&p| src[p] as isize).collect());
-            vec![pick(a, out, walk)]
-        }
-        "smelt.reshape" | "smelt.flatten" | "smelt.squeeze" | "smelt.unsqueeze" => {
-            let a = x(0)?;
-            let shape = match name {
-                "smelt.reshape" => {
-                    let dims: Vec<Dim> = a.shape.iter().map(|&d| Dim::Known(d)).collect();
-                    reshape_target(&dims, &x(1)?.to_i64(), op.bool("allowzero", false))?
-                        .iter()
-                        .map(|d| d.known().unwrap_or(0))
-                        .collect()
-                }
-                "smelt.flatten" => {
-                    let axis = op.int("axis", 1);
-                    let axis = if axis < 0 { axis + a.shape.len() as i64 } else { axis } as usize;
-                    vec![a.shape[..axis].iter().product(), a.shape[axis..].iter().product()]
-                }
-                "smelt.squeeze" => {
-                    let axes: Vec<usize> = match op.slot("axes") {
-                        Some(i) => {
-                            x(i)?.to_i64().iter().map(|&ax| normalize_axis(ax, a.shape.len())).collect::<R<_>>()?
-                        }
-                        None => (0..a.shape.len()).filter(|&i| a.shape[i] == 1).collect(),
-                    };
-                    a.shape.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, d)| *d).collect()
-                }
-                _ => {
-                    let rank = a.shape.len() + x(1)?.len();
-                    let axes: Vec<usize> =
-                        x(1)?.to_i64().iter().map(|&ax| normalize_axis(ax, rank)).collect::<R<_>>()?;
-                    let mut rest = a.shape.iter();
-                    (0..rank).map(|i| if axes.contains(&i) { 1 } else { *rest.next().unwrap_or(&1) }).collect()
-                }
-            };
-            if count(&shape) != a.len() {
-                return Err(format!("'{name}' cannot give {} elements the shape {shape:?}", a.len()));
-            }
-            vec![Literal { shape, element: a.element, data: a.data.clone() }]
-        }
-        "smelt.concat" => {
-            let parts: Vec<&Literal> = inputs.to_vec();
-            let axis = normalize_axis(op.int("axis", 0), parts[0].shape.len())?;
-            let mut shape = parts[0].shape.clone();
-            shape[axis] = parts.iter().map(|p| p.shape[axis]).sum();
-            let outer: usize = shape[..axis].iter().product::<u64>() as usize;
-            let mut out = Vec::new();
-            for o in 0..outer {
-                for p in &parts {
-                    let inner: usize = p.shape[axis..].iter().product::<u64>() as usize;
-                    out.push((p, o * inner..(o + 1) * inner));
-                }
-            }
-            let data = if parts[0].element.is_float() {
-                let vals: Vec<_> = parts.iter().map(|p| p.to_f64()).collect();
-                let at = |p: &&Literal| parts.iter().position(|q| std::ptr::eq(*q, *p)).unwrap();
-                Data::F(out.iter().flat_map(|(p, r)| vals[at(p)][r.clone()].to_vec()).collect())
-            } else {
-                let vals: Vec<Vec<i64>> = parts.iter().map(|p| p.to_i64()).collect();
-                let at = |p: &&Literal| parts.iter().position(|q| std::ptr::eq(*q, *p)).unwrap();
-                Data::I(out.iter().flat_map(|(p, r)| vals[at(p)][r.clone()].to_vec()).collect())
-            };
-            vec![Literal { shape, element: parts[0].element, data }]
-        }
-        "smelt.split" => {
-            let a = x(0)?;
-            let axis = normalize_axis(op.int("axis", 0), a.shape.len())?;
-            let n = m.op(id).results().len();
-            let total = a.shape[axis] as i64;
-            let sizes: Vec<i64> = match op.slot("split") {
-                Some(i) => x(i)?.to_i64(),
-                None => {
-                    let chunk = (total + n as i64 - 1) / n as i64;
-                    (0..n as i64).map(|i| chunk.min(total - i * chunk).max(0)).collect()
-                }
-            };
-            let mut start = 0;
-            let mut outs = Vec::new();
-            for s in sizes {
-                let mut shape = a.shape.clone();
-                shape[axis] = s as u64;
-                let src = strides(&a.shape);
-                let walk =
-                    StridedWalk::new(start as usize * src[axis], &shape, src.iter().map(|&s| s as isize).collect());
-                outs.push(pick(a, shape, walk));
-                start += s;
-            }
-            outs
-        }
-        "smelt.slice" => {
-            let a = x(0)?;
-            let (starts, ends) = (x(1)?.to_i64(), x(2)?.to_i64());
-            let axes = match op.slot("axes") {
-                Some(i) => x(i)?.to_i64(),
-                None => (0..starts.len() as i64).collect(),
-            };
-            let steps = match op.slot("steps") {
-                Some(i) => x(i)?.to_i64(),
-                None => vec![1; starts.len()],
-            };
-            let rank = a.shape.len();
-            let (mut begin, mut step, mut shape) = (vec![0i64; rank], vec![1i64; rank], a.shape.clone());
-            for i in 0..starts.len() {
-                let ax = normalize_axis(axes[i], rank)?;
-                if steps[i] == 0 {
-                    return Err("slice step is zero".into());
-                }
-                let (s, e) = slice_bounds(starts[i], ends[i], steps[i], a.shape[ax] as i64);
-                let len =
-                    if steps[i] > 0 { (e - s + steps[i] - 1) / steps[i] } else { (s - e - steps[i] - 1) / -steps[i] };
-                begin[ax] = s;
-                step[ax] = steps[i];
-                shape[ax] = len.max(0) as u64;
-            }
-            let src = strides(&a.shape);
-            let base = (0..rank).map(|d| begin[d] as usize * src[d]).sum();
-            let walk = StridedWalk::new(base, &shape, (0..rank).map(|d| step[d] as isize * src[d] as isize).collect());
-            vec![pick(a, shape, walk)]
-        }
-        "smelt.gather" => {
-            let (a, idx) = (x(0)?, x(1)?);
-            let axis = normalize_axis(op.int("axis", 0), a.shape.len())?;
-            let extent = a.shape[axis] as i64;
-            let indices: Vec<usize> = idx
-                .to_i64()
-                .iter()
-                .map(|&i| {
-                    let j = if i < 0 { i + extent } else { i };
-                    (0..extent)
-                        .contains(&j)
-                        .then_some(j as usize)
-                        .ok_or(format!("gather index {i} is out of range for extent {extent}"))
-                })
-                .collect::<R<_>>()?;
-            let inner: usize = a.shape[axis + 1..].iter().product::<u64>() as usize;
-            let mut shape = a.shape[..axis].to_vec();
-            shape.extend(&idx.shape);
-            shape.extend(&a.shape[axis + 1..]);
-            let (k, e) = (indices.len(), extent as usize);
-            let sources = (0..count(&shape)).map(|i| {
-                let (o, rest) = (i / (k * inner), i % (k * inner));
-                (o * e + indices[rest / inner]) * inner + rest % inner
-            });
-            vec![pick(a, shape, sources)]
-        }
-        "smelt.gather_elements" => {
-            let (a, idx) = (x(0)?, x(1)?);
-            let axis = normalize_axis(op.int("axis", 0), a.shape.len())?;
-            let extent = a.shape[axis] as i64;
-            let iv = idx.to_i64();
-            if let Some(bad) = iv.iter().find(|&&i| i < -extent || i >= extent) {
-                return Err(format!("gather_elements index {bad} is out of range for extent {extent}"));
-            }
-            let (src, dst) = (strides(&a.shape), strides(&idx.shape));
-            let rank = a.shape.len();
-            let sources = (0..iv.len()).map(|i| {
-                (0..rank)
-                    .map(|d| {
-                        let c = if d == axis {
-                            iv[i].rem_euclid(extent) as usize
-                        } else {
-                            (i / dst[d]) % idx.shape[d] as usize
-                        };
-                        c * src[d]
-                    })
-                    .sum()
-            });
-            vec![pick(a, idx.shape.clone(), sources)]
-        }
-        "smelt.expand" => {
-            let a = x(0)?;
-            let target: Vec<u64> = x(1)?.to_i64().iter().map(|&d| d.max(0) as u64).collect();
-            let shape = broadcast_shape(&[&a.shape, &target])?;
-            let sources = broadcast_offsets(&a.shape, &shape);
-            vec![pick(a, shape, sources)]
-        }
-        "smelt.tile" => {
-            let a = x(0)?;
-            let reps = x(1)?.to_i64();
-            let shape: Vec<u64> = a.shape.iter().zip(&reps).map(|(&d, &r)| d * r.max(0) as u64).collect();
-            let (src, dst) = (strides(&a.shape), strides(&shape));
-            let rank = shape.len();
-            let sources = (0..count(&shape))
-                .map(|i| (0..rank).map(|d| ((i / dst[d]) % shape[d] as usize % a.shape[d] as usize) * src[d]).sum());
-            vec![pick(a, shape.clone(), sources)]
-        }
-        "smelt.pad" => vec![pad(&op, inputs)?],
-        "smelt.resize" => vec![round_to(resize(&op, inputs)?)],
-        "smelt.shape" => {
-            let a = x(0)?;
-            let r = a.shape.len() as i64;
-            let clamp = |v: i64| if v < 0 { (v + r).max(0) } else { v.min(r) } as usize;
-            let (s, e) = (clamp(op.int("start", 0)), clamp(op.int("end", r)));
-            let dims: Vec<i64> = a.shape[s..e.max(s)].iter().map(|&d| d as i64).collect();
-            vec![Literal::from_i64(vec![dims.len() as u64], ElementType::I64, dims)]
-        }
-        "smelt.range" => {
-            let (s, l, d) = (x(0)?.to_f64()[0], x(1)?.to_f64()[0], x(2)?.to_f64()[0]);
-            if d == 0.0 {
-                return Err("range delta is zero".into());
-            }
-            let n = ((l - s) / d).ceil().max(0.0) as u64;
-            let values: Vec<f64> = (0..n).map(|i| s + i as f64 * d).collect();
-            vec![round_to(floats(vec![n], out_el, values))]
-        }
-        "smelt.constant_of_shape" => {
-            let shape: Vec<u64> = x(0)?.to_i64().iter().map(|&d| d.max(0) as u64).collect();
-            let value = match op.attr("value").and_then(Attribute::as_dense) {
-                Some(d) => {
-                    Literal::from_dense(d, &m.resources).ok_or("unreadable constant_of_shape value")?.to_f64()[0]
-                }
-                None => 0.0,
-            };
-            let n = count(&shape);
-            vec![floats(shape, out_el, vec![value; n])]
-        }
-        "smelt.constant" => {
-            let d = op.attr("value").and_then(Attribute::as_dense).ok_or("constant without value")?;
-            vec![Literal::decode(d, &m.resources).ok_or("constant is unreadable")?]
-        }
-        other => return Err(format!("'{other}' has no reference semantics here")),
-    })
+    let v = OpView::new(m, id);
+    let name = v.def().name;
+    let f = v.def().eval.ok_or_else(|| format!("'{name}' has no reference semantics"))?;
+    if inputs.len() != v.operands().len() {
+        return Err(format!("'{name}' takes {} operands, {} given", v.operands().len(), inputs.len()));
+    }
+    f(&v, inputs)
 }
 
-fn sigmoid(a: f64) -> f64 {
+/// The element type of result `i`.
+fn element(v: &OpView, i: usize) -> ElementType {
+    v.result_type(i).element().unwrap_or(ElementType::F32)
+}
+
+/// The literal in operand slot `name`, if that slot is filled.
+fn slot<'l>(v: &OpView, x: &[&'l Literal], name: &str) -> Option<&'l Literal> {
+    v.slot(name).map(|i| x[i])
+}
+
+/// A float map of one operand, rounded to the result type (integers are mapped as floats).
+pub fn map(v: &OpView, x: &[&Literal], f: fn(f64) -> f64) -> R<Vec<Literal>> {
+    map_with(v, x, f)
+}
+
+/// A map with separate float and integer functions (integers stay exact).
+pub fn map_int(v: &OpView, x: &[&Literal], f: fn(f64) -> f64, g: fn(i64) -> i64) -> R<Vec<Literal>> {
+    match &x[0].data {
+        Data::I(values) => Ok(vec![Literal {
+            shape: x[0].shape.clone(),
+            element: element(v, 0),
+            data: Data::I(values.iter().map(|&a| g(a)).collect()),
+        }]),
+        _ => map(v, x, f),
+    }
+}
+
+fn map_with(v: &OpView, x: &[&Literal], f: impl Fn(f64) -> f64) -> R<Vec<Literal>> {
+    let a = x[0];
+    Ok(vec![round_to(floats(a.shape.clone(), element(v, 0), a.to_f64().iter().map(|&e| f(e)).collect()))])
+}
+
+/// A broadcast binary op, rounded to the result type; integer functions refuse with `None`.
+fn bin(v: &OpView, x: &[&Literal], f: fn(f64, f64) -> f64, g: fn(i64, i64) -> Option<i64>) -> R<Vec<Literal>> {
+    let r = binary(x[0], x[1], element(v, 0), f, g)
+        .ok_or_else(|| format!("'{}': integer overflow or division by zero", v.def().name))?;
+    Ok(vec![round_to(r)])
+}
+
+pub(super) fn add(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    bin(v, x, |a, b| a + b, i64::checked_add)
+}
+
+pub(super) fn sub(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    bin(v, x, |a, b| a - b, i64::checked_sub)
+}
+
+pub(super) fn mul(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    bin(v, x, |a, b| a * b, i64::checked_mul)
+}
+
+pub(super) fn div(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    bin(v, x, |a, b| a / b, i64::checked_div)
+}
+
+pub(super) fn max(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    bin(v, x, f64::max, |a, b| Some(a.max(b)))
+}
+
+pub(super) fn min(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    bin(v, x, f64::min, |a, b| Some(a.min(b)))
+}
+
+pub(super) fn pow(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let r = binary(x[0], x[1], element(v, 0), f64::powf, |a, b| u32::try_from(b).ok().and_then(|b| a.checked_pow(b)))
+        .ok_or("'smelt.pow': integer overflow")?;
+    Ok(vec![round_to(r)])
+}
+
+pub(super) fn prelu(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    bin(v, x, |a, s| if a < 0.0 { s * a } else { a }, |a, s| Some(if a < 0 { s * a } else { a }))
+}
+
+/// `equal`, `less` and `greater`, compared in the operands' own domain: i64 beyond 2^53 must
+/// not round.
+pub(super) fn compare(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let (f, g): (fn(f64, f64) -> bool, fn(i64, i64) -> bool) = match v.def().name {
+        names::EQUAL => (|a, b| a == b, |a, b| a == b),
+        names::LESS => (|a, b| a < b, |a, b| a < b),
+        _ => (|a, b| a > b, |a, b| a > b),
+    };
+    let (a, b) = (x[0], x[1]);
+    let r = match (&a.data, &b.data) {
+        (Data::I(_), Data::I(_)) => binary(a, b, ElementType::I1, |_, _| 0.0, |p, q| Some(i64::from(g(p, q)))),
+        _ => binary(a, b, ElementType::I1, |p, q| f64::from(u8::from(f(p, q))), |_, _| None),
+    };
+    Ok(vec![r.ok_or("comparison failed")?])
+}
+
+pub(super) fn select(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let (c, a, b) = (x[0], x[1], x[2]);
+    let shape = broadcast_shape(&[&c.shape, &a.shape, &b.shape])?;
+    let ci = c.to_i64();
+    let walk = || {
+        let [ci, ai, bi] = [&c.shape, &a.shape, &b.shape].map(|s| broadcast_offsets(s, &shape));
+        ci.zip(ai).zip(bi)
+    };
+    let data = match (&a.data, &b.data) {
+        (Data::I(av), Data::I(bv)) => {
+            Data::I(walk().map(|((c, i), j)| if ci[c] != 0 { av[i] } else { bv[j] }).collect())
+        }
+        _ => {
+            let (av, bv) = (a.to_f64(), b.to_f64());
+            Data::F(walk().map(|((c, i), j)| if ci[c] != 0 { av[i] } else { bv[j] }).collect())
+        }
+    };
+    Ok(vec![Literal { shape: shape.clone(), element: element(v, 0), data }])
+}
+
+pub(super) fn relu(a: f64) -> f64 {
+    a.max(0.0)
+}
+
+pub(super) fn sigmoid(a: f64) -> f64 {
     1.0 / (1.0 + (-a).exp())
+}
+
+pub(super) fn gelu(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    if v.string_attr("approximate") == "tanh" {
+        let c = (2.0 / std::f64::consts::PI).sqrt();
+        map_with(v, x, move |a| 0.5 * a * (1.0 + (c * (a + 0.044715 * a * a * a)).tanh()))
+    } else {
+        map(v, x, |a| 0.5 * a * (1.0 + libm::erf(a / std::f64::consts::SQRT_2)))
+    }
+}
+
+pub(super) fn hardsigmoid(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let (alpha, beta) = (v.float("alpha"), v.float("beta"));
+    map_with(v, x, move |a| (alpha * a + beta).clamp(0.0, 1.0))
+}
+
+pub(super) fn leaky_relu(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let alpha = v.float("alpha");
+    map_with(v, x, move |a| if a < 0.0 { alpha * a } else { a })
+}
+
+pub(super) fn elu(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let alpha = v.float("alpha");
+    map_with(v, x, move |a| if a < 0.0 { alpha * (a.exp() - 1.0) } else { a })
+}
+
+pub(super) fn selu(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let (alpha, gamma) = (v.float("alpha"), v.float("gamma"));
+    map_with(v, x, move |a| gamma * if a <= 0.0 { alpha * (a.exp() - 1.0) } else { a })
+}
+
+pub(super) fn clip(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let lo = slot(v, x, "min").map_or(f64::NEG_INFINITY, |l| l.to_f64()[0]);
+    let hi = slot(v, x, "max").map_or(f64::INFINITY, |l| l.to_f64()[0]);
+    match &x[0].data {
+        Data::I(values) => Ok(vec![Literal {
+            shape: x[0].shape.clone(),
+            element: element(v, 0),
+            data: Data::I(values.iter().map(|&a| (a as f64).max(lo).min(hi) as i64).collect()),
+        }]),
+        _ => map_with(v, x, move |a| a.max(lo).min(hi)),
+    }
+}
+
+pub(super) fn cast(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let (a, out) = (x[0], element(v, 0));
+    let data = match (out.is_float(), &a.data) {
+        (true, _) => Data::F(a.to_f64().into_owned()),
+        (false, Data::I(values)) if out == ElementType::I1 => {
+            Data::I(values.iter().map(|&e| i64::from(e != 0)).collect())
+        }
+        (false, Data::I(values)) => Data::I(values.iter().map(|&e| wrap_int(e, out)).collect()),
+        (false, Data::F(values)) if out == ElementType::I1 => {
+            Data::I(values.iter().map(|&e| i64::from(e != 0.0)).collect())
+        }
+        (false, Data::F(values)) => Data::I(values.iter().map(|&e| wrap_int(e as i64, out)).collect()),
+    };
+    Ok(vec![round_to(Literal { shape: a.shape.clone(), element: out, data })])
+}
+
+pub(super) fn identity(_: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    Ok(vec![x[0].clone()])
+}
+
+pub(super) fn dropout(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let a = x[0];
+    let mut out = vec![a.clone()];
+    if v.module.op(v.id).results().len() == 2 {
+        out.push(Literal { shape: a.shape.clone(), element: ElementType::I1, data: Data::I(vec![1; a.len()]) });
+    }
+    Ok(out)
+}
+
+pub(super) fn batch_norm(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let (a, scale, bias, mean, var) = (x[0], x[1], x[2], x[3], x[4]);
+    let eps = v.float("epsilon");
+    let (s, b, mu, var) = (scale.to_f64(), bias.to_f64(), mean.to_f64(), var.to_f64());
+    let c = a.shape.get(1).copied().unwrap_or(1) as usize;
+    let inner: usize = a.shape.iter().skip(2).product::<u64>() as usize;
+    let values: Vec<f64> = a
+        .to_f64()
+        .iter()
+        .enumerate()
+        .map(|(i, &xv)| {
+            let ch = (i / inner.max(1)) % c.max(1);
+            (xv - mu[ch]) / (var[ch] + eps).sqrt() * s[ch] + b[ch]
+        })
+        .collect();
+    Ok(vec![round_to(floats(a.shape.clone(), element(v, 0), values))])
+}
+
+pub(super) fn matmul(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    Ok(vec![round_to(matmul_of(x[0], x[1], element(v, 0))?)])
+}
+
+pub(super) fn attention(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let out = element(v, 0);
+    let scores = matmul_of(x[0], x[1], out)?;
+    let scale = floats(vec![], out, vec![v.float("scale")]);
+    let mut scores = binary(&scores, &scale, out, |a, b| a * b, |_, _| None).ok_or("bad scores")?;
+    if let Some(mask) = slot(v, x, "mask") {
+        scores =
+            binary(&scores, mask, out, |a, b| a + b, |_, _| None).ok_or("mask does not broadcast to the scores")?;
+    }
+    let axis = scores.shape.len() - 1;
+    Ok(vec![round_to(matmul_of(&softmax_of(&scores, axis, false, out), x[2], out)?)])
+}
+
+pub(super) fn global_pool(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let a = x[0];
+    let axes: Vec<usize> = (2..a.shape.len()).collect();
+    let kind = if v.def().name == names::GLOBAL_MAX_POOL { Reduce::Max } else { Reduce::Mean };
+    Ok(vec![round_to(reduce_of(a, &axes, true, kind)?)])
+}
+
+pub(super) fn reduce(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let a = x[0];
+    let axes: Vec<i64> = slot(v, x, "axes").map(Literal::to_i64).unwrap_or_default();
+    if axes.is_empty() && v.bool("noop_with_empty_axes") {
+        return Ok(vec![a.clone()]);
+    }
+    let axes: Vec<usize> = if axes.is_empty() {
+        (0..a.shape.len()).collect()
+    } else {
+        axes.iter().map(|&ax| normalize_axis(ax, a.shape.len())).collect::<R<_>>()?
+    };
+    let kind = match v.def().name {
+        names::REDUCE_MEAN => Reduce::Mean,
+        names::REDUCE_SUM => Reduce::Sum,
+        names::REDUCE_MAX => Reduce::Max,
+        names::REDUCE_MIN => Reduce::Min,
+        _ => Reduce::Prod,
+    };
+    Ok(vec![round_to(reduce_of(a, &axes, v.bool("keepdims"), kind)?)])
+}
+
+/// `softmax` and `log_softmax`.
+pub(super) fn softmax(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let a = x[0];
+    let axis = normalize_axis(v.int("axis"), a.shape.len())?;
+    Ok(vec![round_to(softmax_of(a, axis, v.def().name == names::LOG_SOFTMAX, element(v, 0)))])
+}
+
+pub(super) fn layer_norm(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let a = x[0];
+    let axis = normalize_axis(v.int("axis"), a.shape.len())?;
+    let eps = v.float("epsilon");
+    let inner: usize = a.shape[axis..].iter().product::<u64>() as usize;
+    let (values, s) = (a.to_f64(), x[1].to_f64());
+    let b = slot(v, x, "bias").map(Literal::to_f64);
+    let mut out = vec![0.0; values.len()];
+    for (row, chunk) in values.chunks(inner.max(1)).enumerate() {
+        let mean = chunk.iter().sum::<f64>() / inner as f64;
+        let var = chunk.iter().map(|e| (e - mean) * (e - mean)).sum::<f64>() / inner as f64;
+        let inv = 1.0 / (var + eps).sqrt();
+        for (j, &xv) in chunk.iter().enumerate() {
+            let y = (xv - mean) * inv * s[j % s.len()];
+            out[row * inner + j] = y + b.as_ref().map_or(0.0, |b| b[j % b.len()]);
+        }
+    }
+    Ok(vec![round_to(floats(a.shape.clone(), element(v, 0), out))])
+}
+
+pub(super) fn transpose(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let a = x[0];
+    let rank = a.shape.len();
+    let perm: Vec<usize> = match v.ints("perm") {
+        Some(p) => p.iter().map(|&p| p as usize).collect(),
+        None => (0..rank).rev().collect(),
+    };
+    let out: Vec<u64> = perm.iter().map(|&p| a.shape[p]).collect();
+    let src = strides(&a.shape);
+    let walk = StridedWalk::new(0, &out, perm.iter().map(|&p| src[p] as isize).collect());
+    Ok(vec![pick(a, out, walk)])
+}
+
+/// `reshape`, `flatten`, `squeeze` and `unsqueeze`: the same elements under another shape.
+pub(super) fn reshape(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let a = x[0];
+    let name = v.def().name;
+    let shape: Vec<u64> = match name {
+        names::RESHAPE => {
+            let dims: Vec<Dim> = a.shape.iter().map(|&d| Dim::Known(d)).collect();
+            reshape_target(&dims, &x[1].to_i64(), v.bool("allowzero"))?.iter().map(|d| d.known().unwrap_or(0)).collect()
+        }
+        names::FLATTEN => {
+            let axis = v.int("axis");
+            let axis = if axis < 0 { axis + a.shape.len() as i64 } else { axis } as usize;
+            vec![a.shape[..axis].iter().product(), a.shape[axis..].iter().product()]
+        }
+        names::SQUEEZE => {
+            let axes: Vec<usize> = match slot(v, x, "axes") {
+                Some(l) => l.to_i64().iter().map(|&ax| normalize_axis(ax, a.shape.len())).collect::<R<_>>()?,
+                None => (0..a.shape.len()).filter(|&i| a.shape[i] == 1).collect(),
+            };
+            a.shape.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, d)| *d).collect()
+        }
+        _ => {
+            let rank = a.shape.len() + x[1].len();
+            let axes: Vec<usize> = x[1].to_i64().iter().map(|&ax| normalize_axis(ax, rank)).collect::<R<_>>()?;
+            let mut rest = a.shape.iter();
+            (0..rank).map(|i| if axes.contains(&i) { 1 } else { *rest.next().unwrap_or(&1) }).collect()
+        }
+    };
+    if count(&shape) != a.len() {
+        return Err(format!("'{name}' cannot give {} elements the shape {shape:?}", a.len()));
+    }
+    Ok(vec![Literal { shape, element: a.element, data: a.data.clone() }])
+}
+
+pub(super) fn concat(v: &OpView, parts: &[&Literal]) -> R<Vec<Literal>> {
+    let axis = normalize_axis(v.int("axis"), parts[0].shape.len())?;
+    let mut shape = parts[0].shape.clone();
+    shape[axis] = parts.iter().map(|p| p.shape[axis]).sum();
+    let outer: usize = shape[..axis].iter().product::<u64>() as usize;
+    let mut out = Vec::new();
+    for o in 0..outer {
+        for (i, p) in parts.iter().enumerate() {
+            let inner: usize = p.shape[axis..].iter().product::<u64>() as usize;
+            out.push((i, o * inner..(o + 1) * inner));
+        }
+    }
+    let data = if parts[0].element.is_float() {
+        let values: Vec<_> = parts.iter().map(|p| p.to_f64()).collect();
+        Data::F(out.iter().flat_map(|(i, r)| values[*i][r.clone()].to_vec()).collect())
+    } else {
+        let values: Vec<Vec<i64>> = parts.iter().map(|p| p.to_i64()).collect();
+        Data::I(out.iter().flat_map(|(i, r)| values[*i][r.clone()].to_vec()).collect())
+    };
+    Ok(vec![Literal { shape, element: parts[0].element, data }])
+}
+
+pub(super) fn split(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let a = x[0];
+    let axis = normalize_axis(v.int("axis"), a.shape.len())?;
+    let n = v.module.op(v.id).results().len();
+    let total = a.shape[axis] as i64;
+    let sizes: Vec<i64> = match slot(v, x, "split") {
+        Some(l) => l.to_i64(),
+        None => {
+            let chunk = (total + n as i64 - 1) / n as i64;
+            (0..n as i64).map(|i| chunk.min(total - i * chunk).max(0)).collect()
+        }
+    };
+    let mut start = 0;
+    let mut outs = Vec::new();
+    for s in sizes {
+        let mut shape = a.shape.clone();
+        shape[axis] = s as u64;
+        let src = strides(&a.shape);
+        let walk = StridedWalk::new(start as usize * src[axis], &shape, src.iter().map(|&s| s as isize).collect());
+        outs.push(pick(a, shape, walk));
+        start += s;
+    }
+    Ok(outs)
+}
+
+pub(super) fn slice(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let a = x[0];
+    let (starts, ends) = (x[1].to_i64(), x[2].to_i64());
+    let axes = slot(v, x, "axes").map_or_else(|| (0..starts.len() as i64).collect(), Literal::to_i64);
+    let steps = slot(v, x, "steps").map_or_else(|| vec![1; starts.len()], Literal::to_i64);
+    let rank = a.shape.len();
+    let (mut begin, mut step, mut shape) = (vec![0i64; rank], vec![1i64; rank], a.shape.clone());
+    for i in 0..starts.len() {
+        let ax = normalize_axis(axes[i], rank)?;
+        if steps[i] == 0 {
+            return Err("slice step is zero".into());
+        }
+        let (s, e) = slice_bounds(starts[i], ends[i], steps[i], a.shape[ax] as i64);
+        let len = if steps[i] > 0 { (e - s + steps[i] - 1) / steps[i] } else { (s - e - steps[i] - 1) / -steps[i] };
+        begin[ax] = s;
+        step[ax] = steps[i];
+        shape[ax] = len.max(0) as u64;
+    }
+    let src = strides(&a.shape);
+    let base = (0..rank).map(|d| begin[d] as usize * src[d]).sum();
+    let walk = StridedWalk::new(base, &shape, (0..rank).map(|d| step[d] as isize * src[d] as isize).collect());
+    Ok(vec![pick(a, shape, walk)])
+}
+
+pub(super) fn gather(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let (a, idx) = (x[0], x[1]);
+    let axis = normalize_axis(v.int("axis"), a.shape.len())?;
+    let extent = a.shape[axis] as i64;
+    let indices: Vec<usize> = idx
+        .to_i64()
+        .iter()
+        .map(|&i| {
+            let j = if i < 0 { i + extent } else { i };
+            (0..extent)
+                .contains(&j)
+                .then_some(j as usize)
+                .ok_or(format!("gather index {i} is out of range for extent {extent}"))
+        })
+        .collect::<R<_>>()?;
+    let inner: usize = a.shape[axis + 1..].iter().product::<u64>() as usize;
+    let mut shape = a.shape[..axis].to_vec();
+    shape.extend(&idx.shape);
+    shape.extend(&a.shape[axis + 1..]);
+    let (k, e) = (indices.len(), extent as usize);
+    let sources = (0..count(&shape)).map(|i| {
+        let (o, rest) = (i / (k * inner), i % (k * inner));
+        (o * e + indices[rest / inner]) * inner + rest % inner
+    });
+    Ok(vec![pick(a, shape, sources)])
+}
+
+pub(super) fn gather_elements(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let (a, idx) = (x[0], x[1]);
+    let axis = normalize_axis(v.int("axis"), a.shape.len())?;
+    let extent = a.shape[axis] as i64;
+    let iv = idx.to_i64();
+    if let Some(bad) = iv.iter().find(|&&i| i < -extent || i >= extent) {
+        return Err(format!("gather_elements index {bad} is out of range for extent {extent}"));
+    }
+    let (src, dst) = (strides(&a.shape), strides(&idx.shape));
+    let rank = a.shape.len();
+    let sources = (0..iv.len()).map(|i| {
+        (0..rank)
+            .map(|d| {
+                let c =
+                    if d == axis { iv[i].rem_euclid(extent) as usize } else { (i / dst[d]) % idx.shape[d] as usize };
+                c * src[d]
+            })
+            .sum()
+    });
+    Ok(vec![pick(a, idx.shape.clone(), sources)])
+}
+
+pub(super) fn expand(_: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let a = x[0];
+    let target: Vec<u64> = x[1].to_i64().iter().map(|&d| d.max(0) as u64).collect();
+    let shape = broadcast_shape(&[&a.shape, &target])?;
+    let sources = broadcast_offsets(&a.shape, &shape);
+    Ok(vec![pick(a, shape, sources)])
+}
+
+pub(super) fn tile(_: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let a = x[0];
+    let reps = x[1].to_i64();
+    let shape: Vec<u64> = a.shape.iter().zip(&reps).map(|(&d, &r)| d * r.max(0) as u64).collect();
+    let (src, dst) = (strides(&a.shape), strides(&shape));
+    let rank = shape.len();
+    let sources = (0..count(&shape))
+        .map(|i| (0..rank).map(|d| ((i / dst[d]) % shape[d] as usize % a.shape[d] as usize) * src[d]).sum());
+    Ok(vec![pick(a, shape.clone(), sources)])
+}
+
+pub(super) fn shape(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let a = x[0];
+    let r = a.shape.len() as i64;
+    let clamp = |d: i64| if d < 0 { (d + r).max(0) } else { d.min(r) } as usize;
+    let (s, e) = (clamp(v.int("start")), clamp(v.opt_int("end").unwrap_or(r)));
+    let dims: Vec<i64> = a.shape[s..e.max(s)].iter().map(|&d| d as i64).collect();
+    Ok(vec![Literal::from_i64(vec![dims.len() as u64], ElementType::I64, dims)])
+}
+
+pub(super) fn range(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let (s, l, d) = (x[0].to_f64()[0], x[1].to_f64()[0], x[2].to_f64()[0]);
+    if d == 0.0 {
+        return Err("range delta is zero".into());
+    }
+    let n = ((l - s) / d).ceil().max(0.0) as u64;
+    let values: Vec<f64> = (0..n).map(|i| s + i as f64 * d).collect();
+    Ok(vec![round_to(floats(vec![n], element(v, 0), values))])
+}
+
+pub(super) fn constant_of_shape(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let shape: Vec<u64> = x[0].to_i64().iter().map(|&d| d.max(0) as u64).collect();
+    let value = match v.attr("value").and_then(Attribute::as_dense) {
+        Some(d) => Literal::from_dense(d, &v.module.resources).ok_or("unreadable constant_of_shape value")?.to_f64()[0],
+        None => 0.0,
+    };
+    let n = count(&shape);
+    Ok(vec![floats(shape, element(v, 0), vec![value; n])])
+}
+
+pub(super) fn constant(v: &OpView, _: &[&Literal]) -> R<Vec<Literal>> {
+    let d = v.attr("value").and_then(Attribute::as_dense).ok_or("constant without value")?;
+    Ok(vec![Literal::decode(d, &v.module.resources).ok_or("constant is unreadable")?])
 }
 
 /// Truncates an integer to the width of `e` (two's complement), as a cast does.
@@ -692,13 +678,17 @@ fn broadcast_offsets(shape: &[u64], out: &[u64]) -> StridedWalk {
     StridedWalk::new(0, out, walk.collect())
 }
 
-fn conv2d(op: &Op, x: &Literal, w: &Literal, bias: Option<&Literal>) -> R<Literal> {
+pub(super) fn conv2d(v: &OpView, inputs: &[&Literal]) -> R<Vec<Literal>> {
+    Ok(vec![round_to(conv2d_of(v, inputs[0], inputs[1], slot(v, inputs, "bias"))?)])
+}
+
+fn conv2d_of(op: &OpView, x: &Literal, w: &Literal, bias: Option<&Literal>) -> R<Literal> {
     let (xs, ws) = (&x.shape, &w.shape);
     if xs.len() != 4 || ws.len() != 4 {
         return Err("conv2d needs 4-D input and weight".into());
     }
-    let g = op.int("group", 1).max(1) as usize;
-    let (s, d, p) = (op.ints("strides", 2, 1), op.ints("dilations", 2, 1), op.ints("pads", 4, 0));
+    let g = op.int("group").max(1) as usize;
+    let (s, d, p) = (op.each("strides", 2), op.each("dilations", 2), op.each("pads", 4));
     let (n, c, h, wd) = (xs[0] as usize, xs[1] as usize, xs[2] as i64, xs[3] as i64);
     let (co, ci, kh, kw) = (ws[0] as usize, ws[1] as usize, ws[2] as i64, ws[3] as i64);
     if c != ci * g || co % g != 0 {
@@ -742,7 +732,7 @@ fn conv2d(op: &Op, x: &Literal, w: &Literal, bias: Option<&Literal>) -> R<Litera
     Ok(floats(vec![n as u64, co as u64, ho as u64, wo as u64], x.element, out))
 }
 
-fn matmul(a: &Literal, b: &Literal, element: ElementType) -> R<Literal> {
+fn matmul_of(a: &Literal, b: &Literal, element: ElementType) -> R<Literal> {
     let a2: Vec<u64> = if a.shape.len() == 1 { vec![1, a.shape[0]] } else { a.shape.clone() };
     let b2: Vec<u64> = if b.shape.len() == 1 { vec![b.shape[0], 1] } else { b.shape.clone() };
     let (m, k) = (a2[a2.len() - 2] as usize, a2[a2.len() - 1] as usize);
@@ -774,9 +764,13 @@ fn matmul(a: &Literal, b: &Literal, element: ElementType) -> R<Literal> {
     Ok(floats(shape, element, out))
 }
 
-fn gemm(op: &Op, a: &Literal, b: &Literal, c: Option<&Literal>, element: ElementType) -> R<Literal> {
-    let (ta, tb) = (op.bool("trans_a", false), op.bool("trans_b", false));
-    let (alpha, beta) = (op.float("alpha", 1.0), op.float("beta", 1.0));
+pub(super) fn gemm(op: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    Ok(vec![round_to(gemm_of(op, x[0], x[1], slot(op, x, "c"), element(op, 0))?)])
+}
+
+fn gemm_of(op: &OpView, a: &Literal, b: &Literal, c: Option<&Literal>, element: ElementType) -> R<Literal> {
+    let (ta, tb) = (op.bool("trans_a"), op.bool("trans_b"));
+    let (alpha, beta) = (op.float("alpha"), op.float("beta"));
     let (m, k) = if ta { (a.shape[1], a.shape[0]) } else { (a.shape[0], a.shape[1]) };
     let n = if tb { b.shape[0] } else { b.shape[1] };
     let (m, k, n) = (m as usize, k as usize, n as usize);
@@ -795,15 +789,20 @@ fn gemm(op: &Op, a: &Literal, b: &Literal, c: Option<&Literal>, element: Element
     Ok(floats(shape.clone(), element, out))
 }
 
-fn pool(op: &Op, x: &Literal, max: bool) -> R<Literal> {
+/// `max_pool` and `avg_pool`.
+pub(super) fn pool(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    Ok(vec![round_to(pool_of(v, x[0], v.def().name == names::MAX_POOL)?)])
+}
+
+fn pool_of(op: &OpView, x: &Literal, max: bool) -> R<Literal> {
     let xs = &x.shape;
     if xs.len() != 4 {
         return Err("pooling needs a 4-D input".into());
     }
-    let k = op.ints("kernel_shape", 2, 1);
-    let (s, d, p) = (op.ints("strides", 2, 1), op.ints("dilations", 2, 1), op.ints("pads", 4, 0));
-    let ceil = op.bool("ceil_mode", false);
-    let include_pad = op.bool("count_include_pad", false);
+    let k = op.each("kernel_shape", 2);
+    let (s, d, p) = (op.each("strides", 2), op.each("dilations", 2), op.each("pads", 4));
+    let ceil = op.bool("ceil_mode");
+    let include_pad = op.bool("count_include_pad");
     let (nc, h, w) = ((xs[0] * xs[1]) as usize, xs[2] as i64, xs[3] as i64);
     let extent = |inp: i64, i: usize| {
         let avail = inp + p[i] + p[i + 2] - d[i] * (k[i] - 1) - 1;
@@ -854,7 +853,7 @@ enum Reduce {
     Prod,
 }
 
-fn reduce(x: &Literal, axes: &[usize], keep: bool, kind: Reduce) -> R<Literal> {
+fn reduce_of(x: &Literal, axes: &[usize], keep: bool, kind: Reduce) -> R<Literal> {
     let out_keep: Vec<u64> = x.shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
     let (src, dst) = (strides(&x.shape), strides(&out_keep));
     // The identity of each reduction: what an empty reduction returns.
@@ -889,7 +888,7 @@ fn reduce(x: &Literal, axes: &[usize], keep: bool, kind: Reduce) -> R<Literal> {
     Ok(floats(shape, x.element, acc))
 }
 
-fn softmax(x: &Literal, axis: usize, log: bool, element: ElementType) -> Literal {
+fn softmax_of(x: &Literal, axis: usize, log: bool, element: ElementType) -> Literal {
     let v = x.to_f64();
     let n = x.shape[axis] as usize;
     let inner: usize = x.shape[axis + 1..].iter().product::<u64>() as usize;
@@ -908,13 +907,17 @@ fn softmax(x: &Literal, axis: usize, log: bool, element: ElementType) -> Literal
     floats(x.shape.clone(), element, out)
 }
 
-fn pad(op: &Op, inputs: &[&Literal]) -> R<Literal> {
+pub(super) fn pad(op: &OpView, inputs: &[&Literal]) -> R<Vec<Literal>> {
+    Ok(vec![pad_of(op, inputs)?])
+}
+
+fn pad_of(op: &OpView, inputs: &[&Literal]) -> R<Literal> {
     let x = inputs[0];
     let rank = x.shape.len();
     let pads = inputs[1].to_i64();
-    let value = op.slot("constant_value").map(|i| inputs[i].to_f64()[0]).unwrap_or(0.0);
-    let axes: Vec<usize> = match op.slot("axes") {
-        Some(i) => inputs[i].to_i64().iter().map(|&a| normalize_axis(a, rank)).collect::<R<_>>()?,
+    let value = slot(op, inputs, "constant_value").map_or(0.0, |l| l.to_f64()[0]);
+    let axes: Vec<usize> = match slot(op, inputs, "axes") {
+        Some(l) => l.to_i64().iter().map(|&a| normalize_axis(a, rank)).collect::<R<_>>()?,
         None => (0..rank).collect(),
     };
     let (mut before, mut shape) = (vec![0i64; rank], x.shape.clone());
@@ -922,7 +925,7 @@ fn pad(op: &Op, inputs: &[&Literal]) -> R<Literal> {
         before[a] = pads[i];
         shape[a] = (x.shape[a] as i64 + pads[i] + pads[i + axes.len()]).max(0) as u64;
     }
-    let mode = op.attr("mode").and_then(Attribute::as_str).unwrap_or("constant");
+    let mode = op.string_attr("mode");
     let (src, dst) = (strides(&x.shape), strides(&shape));
     let v = x.to_f64();
     let out = (0..count(&shape))
@@ -988,29 +991,27 @@ mod tests {
 /// position falls outside a `tf_crop_and_resize` box (the extrapolation value).
 type Taps = Option<Vec<(usize, f64)>>;
 
-fn resize(op: &Op, inputs: &[&Literal]) -> R<Literal> {
+pub(super) fn resize(op: &OpView, inputs: &[&Literal]) -> R<Vec<Literal>> {
+    Ok(vec![round_to(resize_of(op, inputs)?)])
+}
+
+fn resize_of(op: &OpView, inputs: &[&Literal]) -> R<Literal> {
     let x = inputs[0];
     let rank = x.shape.len();
-    let axes: Vec<usize> = match op.attr("axes").and_then(Attribute::as_i64_array) {
+    let axes: Vec<usize> = match op.ints("axes") {
         Some(a) => a.iter().map(|&a| normalize_axis(a, rank)).collect::<R<_>>()?,
         None => (0..rank).collect(),
     };
-    let get = |name: &str| op.slot(name).map(|i| inputs[i].clone());
+    let get = |name: &str| slot(op, inputs, name).cloned();
     let roi = get("roi").map(|l| l.to_f64().into_owned()).unwrap_or_default();
     let scales = get("scales").map(|l| l.to_f64().into_owned()).unwrap_or_default();
     let sizes = get("sizes").map(|l| l.to_i64()).unwrap_or_default();
-    let text =
-        |name: &str, default: &'static str| op.attr(name).and_then(Attribute::as_str).unwrap_or(default).to_string();
-    let (mode, ctm, nearest) = (
-        text("mode", "nearest"),
-        text("coordinate_transformation_mode", "half_pixel"),
-        text("nearest_mode", "round_prefer_floor"),
-    );
+    let text = |name: &str| op.string_attr(name).to_string();
+    let (mode, ctm, nearest) = (text("mode"), text("coordinate_transformation_mode"), text("nearest_mode"));
     let crop = ctm == "tf_crop_and_resize";
-    let (out, scale) =
-        resize_plan(&x.shape, &axes, &roi, &scales, &sizes, &text("keep_aspect_ratio_policy", "stretch"), crop)?;
+    let (out, scale) = resize_plan(&x.shape, &axes, &roi, &scales, &sizes, &text("keep_aspect_ratio_policy"), crop)?;
     let (a, exclude, extrapolation) =
-        (op.float("cubic_coeff_a", -0.75), op.bool("exclude_outside", false), op.float("extrapolation_value", 0.0));
+        (op.float("cubic_coeff_a"), op.bool("exclude_outside"), op.float("extrapolation_value"));
 
     let mut data = x.to_f64().into_owned();
     let mut shape = x.shape.clone();

@@ -128,9 +128,10 @@ fn window_out(input: Dim, kernel: u64, stride: i64, dilation: i64, pads: (i64, i
     Ok(Dim::Known(out as u64))
 }
 
-fn spatial_attrs(v: &OpView, name: &str, n: usize, default: i64) -> Result<Vec<i64>> {
+/// A per-axis attribute with `n` values, or the op table's default for each axis.
+fn spatial_attrs(v: &OpView, name: &str, n: usize) -> Result<Vec<i64>> {
     match v.ints(name) {
-        None => Ok(vec![default; n]),
+        None => Ok(v.each(name, n)),
         Some(vals) if vals.len() == n => Ok(vals.to_vec()),
         Some(vals) => Err(format!("`{name}` has {} values, expected {n}", vals.len())),
     }
@@ -144,7 +145,7 @@ pub fn conv2d(v: &OpView) -> Result<Vec<Type>> {
     if xs.len() != 4 || ws.len() != 4 {
         return Err(format!("expects 4-D input and weight (NCHW, OIHW), got ranks {} and {}", xs.len(), ws.len()));
     }
-    let groups = v.int("group", 1);
+    let groups = v.int("group");
     if groups < 1 {
         return Err(format!("group must be positive, got {groups}"));
     }
@@ -166,9 +167,9 @@ pub fn conv2d(v: &OpView) -> Result<Vec<Type>> {
             }
         }
     }
-    let strides = spatial_attrs(v, "strides", 2, 1)?;
-    let dilations = spatial_attrs(v, "dilations", 2, 1)?;
-    let pads = spatial_attrs(v, "pads", 4, 0)?;
+    let strides = spatial_attrs(v, "strides", 2)?;
+    let dilations = spatial_attrs(v, "dilations", 2)?;
+    let pads = spatial_attrs(v, "pads", 4)?;
     let mut out = vec![xs[0], ws[0]];
     for i in 0..2 {
         let Dim::Known(k) = ws[2 + i] else {
@@ -190,10 +191,10 @@ pub fn pool(v: &OpView) -> Result<Vec<Type>> {
     if kernel.len() != 2 || kernel.iter().any(|&k| k < 1) {
         return Err("`kernel_shape` must hold two positive extents".into());
     }
-    let strides = spatial_attrs(v, "strides", 2, 1)?;
-    let dilations = spatial_attrs(v, "dilations", 2, 1)?;
-    let pads = spatial_attrs(v, "pads", 4, 0)?;
-    let ceil = v.bool("ceil_mode", false);
+    let strides = spatial_attrs(v, "strides", 2)?;
+    let dilations = spatial_attrs(v, "dilations", 2)?;
+    let pads = spatial_attrs(v, "pads", 4)?;
+    let ceil = v.bool("ceil_mode");
     let mut out = vec![xs[0], xs[1]];
     for i in 0..2 {
         out.push(window_out(xs[2 + i], kernel[i] as u64, strides[i], dilations[i], (pads[i], pads[i + 2]), ceil)?);
@@ -298,8 +299,8 @@ pub fn gemm(v: &OpView) -> Result<Vec<Type>> {
     if sa.len() != 2 || sb.len() != 2 {
         return Err(format!("gemm expects 2-D operands, got ranks {} and {}", sa.len(), sb.len()));
     }
-    let (m, ka) = if v.bool("trans_a", false) { (sa[1], sa[0]) } else { (sa[0], sa[1]) };
-    let (kb, n) = if v.bool("trans_b", false) { (sb[1], sb[0]) } else { (sb[0], sb[1]) };
+    let (m, ka) = if v.bool("trans_a") { (sa[1], sa[0]) } else { (sa[0], sa[1]) };
+    let (kb, n) = if v.bool("trans_b") { (sb[1], sb[0]) } else { (sb[0], sb[1]) };
     if let (Dim::Known(x), Dim::Known(y)) = (ka, kb) {
         if x != y {
             return Err(format!("contraction dimensions differ: {x} and {y}"));
@@ -318,7 +319,7 @@ pub fn gemm(v: &OpView) -> Result<Vec<Type>> {
 
 pub fn reduce(v: &OpView) -> Result<Vec<Type>> {
     let x = v.tensor(0)?;
-    let keep = v.bool("keepdims", true);
+    let keep = v.bool("keepdims");
     let Some(xs) = &x.shape else { return Ok(vec![tensor(None, x.element)]) };
     let axes = match v.operand("axes") {
         Some(a) => match v.const_ints(a) {
@@ -328,7 +329,7 @@ pub fn reduce(v: &OpView) -> Result<Vec<Type>> {
         None => Vec::new(),
     };
     let axes: Vec<usize> = if axes.is_empty() {
-        if v.bool("noop_with_empty_axes", false) {
+        if v.bool("noop_with_empty_axes") {
             return same_as_first(v);
         }
         (0..xs.len()).collect()
@@ -351,7 +352,7 @@ pub fn reduce(v: &OpView) -> Result<Vec<Type>> {
 pub fn axis_in_range(v: &OpView) -> Result<Vec<Type>> {
     let x = v.tensor(0)?;
     if let Some(rank) = x.rank() {
-        normalize_axis(v.int("axis", -1), rank)?;
+        normalize_axis(v.int("axis"), rank)?;
     }
     same_as_first(v)
 }
@@ -413,7 +414,7 @@ pub fn reshape(v: &OpView) -> Result<Vec<Type>> {
         if x.shape.is_none() && target.iter().any(|&t| t == 0 || t == -1) {
             return Ok(vec![tensor(Some(vec![Dim::Dynamic; target.len()]), x.element)]);
         }
-        return Ok(vec![tensor(Some(reshape_target(&input, &target, v.bool("allowzero", false))?), x.element)]);
+        return Ok(vec![tensor(Some(reshape_target(&input, &target, v.bool("allowzero"))?), x.element)]);
     }
     let rank = shape_operand_len(v, 1)?;
     Ok(vec![tensor(rank.map(|r| vec![Dim::Dynamic; r]), x.element)])
@@ -422,7 +423,7 @@ pub fn reshape(v: &OpView) -> Result<Vec<Type>> {
 pub fn flatten(v: &OpView) -> Result<Vec<Type>> {
     let x = v.tensor(0)?;
     let Some(xs) = &x.shape else { return Ok(vec![tensor(Some(vec![Dim::Dynamic; 2]), x.element)]) };
-    let axis = v.int("axis", 1);
+    let axis = v.int("axis");
     let axis = if axis < 0 { axis + xs.len() as i64 } else { axis };
     if axis < 0 || axis as usize > xs.len() {
         return Err(format!("axis {axis} is out of range for rank {}", xs.len()));
@@ -445,7 +446,7 @@ pub fn concat(v: &OpView) -> Result<Vec<Type>> {
         let Some(s) = &t.shape else { return Ok(vec![tensor(None, first.element)]) };
         match &mut out {
             None => {
-                axis = normalize_axis(v.int("axis", 0), s.len())?;
+                axis = normalize_axis(v.int("axis"), s.len())?;
                 out = Some(s.clone());
             }
             Some(o) => {
@@ -474,7 +475,7 @@ pub fn split(v: &OpView) -> Result<Vec<Type>> {
     let x = v.tensor(0)?;
     let n = v.module.op(v.id).results().len();
     let Some(xs) = &x.shape else { return Ok(vec![tensor(None, x.element); n]) };
-    let axis = normalize_axis(v.int("axis", 0), xs.len())?;
+    let axis = normalize_axis(v.int("axis"), xs.len())?;
     let sizes: Option<Vec<i64>> = match v.operand("split") {
         Some(s) => v.const_ints(s),
         None => xs[axis].known().map(|total| {
@@ -558,7 +559,7 @@ pub fn gather(v: &OpView) -> Result<Vec<Type>> {
         return Err(format!("indices must be integers, got {}", idx.element));
     }
     let (Some(xs), Some(is)) = (&x.shape, &idx.shape) else { return Ok(vec![tensor(None, x.element)]) };
-    let axis = normalize_axis(v.int("axis", 0), xs.len())?;
+    let axis = normalize_axis(v.int("axis"), xs.len())?;
     let mut out = xs[..axis].to_vec();
     out.extend_from_slice(is);
     out.extend_from_slice(&xs[axis + 1..]);
@@ -574,7 +575,7 @@ pub fn gather_elements(v: &OpView) -> Result<Vec<Type>> {
         if xr != ir {
             return Err(format!("data and indices must have the same rank, got {xr} and {ir}"));
         }
-        normalize_axis(v.int("axis", 0), xr)?;
+        normalize_axis(v.int("axis"), xr)?;
     }
     Ok(vec![tensor(idx.shape.clone(), x.element)])
 }
@@ -695,7 +696,7 @@ pub fn resize(v: &OpView) -> Result<Vec<Type>> {
     let floats_of = |name: &str| {
         v.operand(name).map(|o| {
             v.constant_of(o)
-                .and_then(|d| super::fold::Literal::from_dense(d, &v.module.resources))
+                .and_then(|d| crate::literal::Literal::from_dense(d, &v.module.resources))
                 .map(|l| l.to_f64().into_owned())
         })
     };
@@ -710,7 +711,7 @@ pub fn resize(v: &OpView) -> Result<Vec<Type>> {
     if crop && roi.len() != 2 * axes.len() {
         return Err(format!("tf_crop_and_resize needs {} roi values", 2 * axes.len()));
     }
-    let policy = v.string("keep_aspect_ratio_policy").unwrap_or("stretch");
+    let policy = v.string_attr("keep_aspect_ratio_policy");
     let (out, _) = resize_plan(&shape, &axes, &roi, &scales, &sizes, policy, crop)?;
     Ok(vec![tensor(Some(out.into_iter().map(Dim::Known).collect()), x.element)])
 }
@@ -789,7 +790,7 @@ pub fn shape_of(v: &OpView) -> Result<Vec<Type>> {
     let len = x.rank().map(|r| {
         let r = r as i64;
         let clamp = |a: i64| if a < 0 { (a + r).max(0) } else { a.min(r) };
-        let (s, e) = (clamp(v.int("start", 0)), clamp(v.int("end", r)));
+        let (s, e) = (clamp(v.int("start")), clamp(v.opt_int("end").unwrap_or(r)));
         Dim::Known((e - s).max(0) as u64)
     });
     Ok(vec![tensor(Some(vec![len.unwrap_or(Dim::Dynamic)]), ElementType::I64)])
@@ -800,7 +801,7 @@ pub fn range(v: &OpView) -> Result<Vec<Type>> {
     let vals: Option<Vec<f64>> = (0..3)
         .map(|i| {
             v.constant_of(v.operands()[i])
-                .and_then(|d| super::fold::Literal::from_dense(d, &v.module.resources))
+                .and_then(|d| crate::literal::Literal::from_dense(d, &v.module.resources))
                 .map(|l| l.to_f64()[0])
         })
         .collect();

@@ -1,19 +1,29 @@
 //! Operation definitions: the single source of truth for what an op takes and produces.
 //!
 //! Each op is an [`OpDef`] value in a static table ([`builtin`] and [`smelt`]): its operands and
-//! results (with optional and variadic slots), attributes, regions, traits, and hooks for
-//! result-type inference, extra verification and constant folding. The verifier, the parser, the
-//! printer, shape inference, canonicalization and the IRDL generator all read these tables; no
-//! op is described twice.
+//! results (with optional and variadic slots), attributes with their defaults, regions, traits,
+//! its [`OpClass`], the ONNX operator it imports from one to one, and hooks for result-type
+//! inference, extra verification, reference evaluation ([`eval`]), constant folding and FLOP
+//! counting. The verifier, parser, printer, passes, importer, cost model, executor and IRDL
+//! generator all read these tables; no op is described twice. Op names are constants
+//! ([`names`]), never string literals outside the tables.
 
 pub mod builtin;
 pub mod eval;
-pub mod fold;
+pub mod flops;
+pub mod folders;
 pub mod infer;
 pub mod smelt;
 
+/// Every op's name as a constant (`names::CONV2D == "smelt.conv2d"`), generated from the tables.
+pub mod names {
+    pub use super::builtin::names::*;
+    pub use super::smelt::names::*;
+}
+
 use crate::attributes::{Attribute, DenseElements, DenseStorage};
 use crate::ir::{Module, OpId, ValueId};
+use crate::literal::Literal;
 use crate::types::{TensorType, Type};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -74,11 +84,32 @@ impl AttrKind {
     }
 }
 
+/// The value an optional attribute has when it is absent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AttrDefault {
+    /// No value: absence has its own meaning (no `perm` reverses the axes).
+    None,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    String(&'static str),
+    /// The same value for every spatial axis, as many as the op needs.
+    Each(i64),
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct AttrDef {
     pub name: &'static str,
     pub kind: AttrKind,
     pub required: bool,
+    pub default: AttrDefault,
+}
+
+impl AttrDef {
+    /// This optional attribute with `default` when absent.
+    pub const fn or(self, default: AttrDefault) -> AttrDef {
+        AttrDef { default, ..self }
+    }
 }
 
 /// Properties passes may rely on.
@@ -88,12 +119,37 @@ pub struct Traits {
     pub pure: bool,
     /// Operands may be swapped (binary ops).
     pub commutative: bool,
-    /// Computes each output element from the input elements at the same (broadcast) position.
-    pub elementwise: bool,
     /// Ends a block.
     pub terminator: bool,
     /// Its regions see only their own block arguments, never values from outside.
     pub isolated_from_above: bool,
+}
+
+/// What kind of computation an op is: how it is counted, fused, lowered and launched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpClass {
+    /// Each output element from the input elements at the same (numpy-broadcast) position;
+    /// BatchNorm's parameters broadcast along axis 1.
+    Elementwise,
+    /// Sums products over a reduced axis (convolution, matrix products, attention): the anchor
+    /// of a kernel, run on the GEMM micro-kernel.
+    Contraction,
+    /// Reduces windows of the input (pools); anchors a kernel.
+    Window,
+    /// Reduces each row (softmax, layer norm): takes an elementwise prologue.
+    RowReduction,
+    /// Reduces whole axes (`reduce_*`).
+    Reduction,
+    /// Its first result is its first operand's bytes under another shape: it moves no data.
+    View,
+    /// Copies elements to new positions (transpose, concat, slice, gather, pad, resize).
+    Movement,
+    /// Converts elements to another type.
+    Conversion,
+    /// Produces a shape, a range or a constant: no tensor input data is read.
+    Generator,
+    /// Holds or ends regions (module, functions, kernels).
+    Structure,
 }
 
 /// Result types from operand types, attributes and constant operands.
@@ -102,6 +158,30 @@ pub type InferFn = fn(&OpView) -> Result<Vec<Type>, String>;
 pub type VerifyFn = fn(&OpView) -> Result<(), String>;
 /// Replacement values for the op's results when they can be computed at compile time.
 pub type FoldFn = fn(&OpView) -> Option<Vec<Folded>>;
+
+/// What an op computes, on materialized operands (one per operand, in order): the reference
+/// semantics that folding, the reference interpreter and every test oracle run.
+pub type EvalFn = fn(&OpView, &[&Literal]) -> Result<Vec<Literal>, String>;
+
+/// FLOPs of one execution: all of them, and the part in convolutions and matrix products.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpFlops {
+    pub total: u64,
+    pub conv_matmul: u64,
+}
+
+/// How an op's FLOPs are counted (the rules `smelt report` documents).
+#[derive(Clone, Copy, Debug)]
+pub enum Flops {
+    /// Data movement and shapes.
+    Zero,
+    /// This many per output element.
+    PerOutput(u64),
+    /// This many per element of the first operand.
+    PerInput(u64),
+    /// Anything else (contractions, windows, means).
+    Custom(fn(&OpView) -> OpFlops),
+}
 
 /// What a result folds to.
 #[derive(Clone, Debug)]
@@ -121,9 +201,15 @@ pub struct OpDef {
     pub attributes: &'static [AttrDef],
     pub regions: usize,
     pub traits: Traits,
+    pub class: OpClass,
+    /// The ONNX operator this op imports from one to one: operands in order, attributes of the
+    /// same names (snake_case), the table's defaults for absent ones.
+    pub onnx: Option<&'static str>,
     pub infer: Option<InferFn>,
     pub verify: Option<VerifyFn>,
     pub fold: Option<FoldFn>,
+    pub eval: Option<EvalFn>,
+    pub flops: Flops,
 }
 
 impl OpDef {
@@ -135,17 +221,36 @@ impl OpDef {
             results: &[],
             attributes: &[],
             regions: 0,
-            traits: Traits {
-                pure: true,
-                commutative: false,
-                elementwise: false,
-                terminator: false,
-                isolated_from_above: false,
-            },
+            traits: Traits { pure: true, commutative: false, terminator: false, isolated_from_above: false },
+            class: OpClass::Structure,
+            onnx: None,
             infer: None,
             verify: None,
             fold: None,
+            eval: None,
+            flops: Flops::Zero,
         }
+    }
+    /// The same definition under `name` (the table macros name every entry).
+    pub const fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+    pub const fn class(mut self, class: OpClass) -> Self {
+        self.class = class;
+        self
+    }
+    pub const fn onnx(mut self, op_type: &'static str) -> Self {
+        self.onnx = Some(op_type);
+        self
+    }
+    pub const fn eval(mut self, f: EvalFn) -> Self {
+        self.eval = Some(f);
+        self
+    }
+    pub const fn flops(mut self, rule: Flops) -> Self {
+        self.flops = rule;
+        self
     }
     pub const fn operands(mut self, slots: &'static [SlotDef]) -> Self {
         self.operands = slots;
@@ -186,7 +291,7 @@ impl OpDef {
         match self.fold {
             Some(f) => Some(f),
             None if self.dialect() == "smelt" && self.traits.pure && !self.operands.is_empty() && self.regions == 0 => {
-                Some(fold::fold_constant)
+                Some(folders::fold_constant)
             }
             None => None,
         }
@@ -199,6 +304,24 @@ impl OpDef {
 
     pub fn attr_def(&self, name: &str) -> Option<&AttrDef> {
         self.attributes.iter().find(|a| a.name == name)
+    }
+
+    /// Whether the first result aliases the first operand (a view moves no data).
+    pub fn is_view(&self) -> bool {
+        self.class == OpClass::View
+    }
+
+    /// The FLOPs of the op `v` by the table's rule.
+    pub fn count_flops(&self, v: &OpView) -> OpFlops {
+        let elements = |value: Option<&ValueId>| {
+            value.and_then(|&x| v.module.value_type(x).as_tensor()?.num_elements()).unwrap_or(0)
+        };
+        match self.flops {
+            Flops::Zero => OpFlops::default(),
+            Flops::PerOutput(k) => OpFlops { total: k * elements(v.module.op(v.id).results().first()), conv_matmul: 0 },
+            Flops::PerInput(k) => OpFlops { total: k * elements(v.operands().first()), conv_matmul: 0 },
+            Flops::Custom(f) => f(v),
+        }
     }
 
     /// Assigns `n` actual values to slots: for each slot, the range of actual indices it covers.
@@ -246,10 +369,26 @@ pub const fn many(name: &'static str) -> SlotDef {
     SlotDef { name, arity: Arity::Variadic }
 }
 pub const fn attr(name: &'static str, kind: AttrKind) -> AttrDef {
-    AttrDef { name, kind, required: true }
+    AttrDef { name, kind, required: true, default: AttrDefault::None }
 }
 pub const fn attr_opt(name: &'static str, kind: AttrKind) -> AttrDef {
-    AttrDef { name, kind, required: false }
+    AttrDef { name, kind, required: false, default: AttrDefault::None }
+}
+pub const fn attr_int(name: &'static str, default: i64) -> AttrDef {
+    attr_opt(name, AttrKind::Int).or(AttrDefault::Int(default))
+}
+pub const fn attr_float(name: &'static str, default: f64) -> AttrDef {
+    attr_opt(name, AttrKind::Float).or(AttrDefault::Float(default))
+}
+pub const fn attr_bool(name: &'static str, default: bool) -> AttrDef {
+    attr_opt(name, AttrKind::Bool).or(AttrDefault::Bool(default))
+}
+pub const fn attr_string(name: &'static str, default: &'static str) -> AttrDef {
+    attr_opt(name, AttrKind::String).or(AttrDefault::String(default))
+}
+/// An `array<i64: ...>` with one value per spatial axis by default (strides 1, pads 0).
+pub const fn attr_each(name: &'static str, default: i64) -> AttrDef {
+    attr_opt(name, AttrKind::I64Array).or(AttrDefault::Each(default))
 }
 
 /// Every registered op, in table order.
@@ -285,10 +424,15 @@ impl<'a> OpView<'a> {
 
     /// The value in the named operand slot, if that slot is filled (first value of a variadic).
     pub fn operand(&self, name: &str) -> Option<ValueId> {
+        self.slot(name).map(|i| self.operands()[i])
+    }
+
+    /// The position among the operands of the named slot's (first) value, if it is filled.
+    pub fn slot(&self, name: &str) -> Option<usize> {
         let def = self.def();
         let ranges = OpDef::assign_slots(def.operands, self.operands().len())?;
         let slot = def.operands.iter().position(|s| s.name == name)?;
-        ranges[slot].clone().next().map(|i| self.operands()[i])
+        ranges[slot].clone().next()
     }
 
     pub fn operand_type(&self, i: usize) -> Result<&'a Type, String> {
@@ -311,16 +455,29 @@ impl<'a> OpView<'a> {
         self.module.op(self.id).attr(name)
     }
 
-    pub fn int(&self, name: &str, default: i64) -> i64 {
-        self.attr(name).and_then(Attribute::as_int).unwrap_or(default)
+    /// An integer attribute, or the op table's default.
+    pub fn int(&self, name: &str) -> i64 {
+        self.module.op(self.id).int_attr(name)
     }
 
-    pub fn float(&self, name: &str, default: f64) -> f64 {
-        self.attr(name).and_then(Attribute::as_float).unwrap_or(default)
+    /// A float attribute, or the op table's default.
+    pub fn float(&self, name: &str) -> f64 {
+        self.module.op(self.id).float_attr(name)
     }
 
-    pub fn bool(&self, name: &str, default: bool) -> bool {
-        self.attr(name).and_then(Attribute::as_bool).unwrap_or(default)
+    /// A bool attribute, or the op table's default.
+    pub fn bool(&self, name: &str) -> bool {
+        self.module.op(self.id).bool_attr(name)
+    }
+
+    /// An integer attribute whose absence means something the table cannot state as a value.
+    pub fn opt_int(&self, name: &str) -> Option<i64> {
+        self.attr(name).and_then(Attribute::as_int)
+    }
+
+    /// An `array<i64>` attribute, or `n` copies of the table's per-axis default.
+    pub fn each(&self, name: &str, n: usize) -> Vec<i64> {
+        self.module.op(self.id).ints_attr(name, n)
     }
 
     pub fn ints(&self, name: &str) -> Option<&'a [i64]> {
@@ -331,11 +488,16 @@ impl<'a> OpView<'a> {
         self.attr(name).and_then(Attribute::as_str)
     }
 
+    /// A string attribute, or the op table's default.
+    pub fn string_attr(&self, name: &str) -> &'a str {
+        self.module.op(self.id).string_attr(name)
+    }
+
     /// The constant behind a value: a `smelt.constant` result with inline or resource data.
     pub fn constant_of(&self, value: ValueId) -> Option<&'a DenseElements> {
         let op = self.module.defining_op(value)?;
         let op = self.module.op(op);
-        if op.name() != "smelt.constant" {
+        if !op.is(names::CONSTANT) {
             return None;
         }
         op.attr("value")?.as_dense()
@@ -343,7 +505,7 @@ impl<'a> OpView<'a> {
 
     /// Integer contents of a small constant operand (shapes, axes, indices).
     pub fn const_ints(&self, value: ValueId) -> Option<Vec<i64>> {
-        fold::Literal::from_dense(self.constant_of(value)?, &self.module.resources).map(|l| l.to_i64())
+        Literal::from_dense(self.constant_of(value)?, &self.module.resources).map(|l| l.to_i64())
     }
 
     /// Whether the value is an inline constant (not a weight held by handle).

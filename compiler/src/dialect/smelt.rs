@@ -4,317 +4,409 @@
 //! targets, reduction axes, clip bounds, slice bounds) are operands here too, and the importer
 //! turns older opsets' attributes into constant operands. Attribute names are ONNX's in
 //! snake_case; integer lists are `array<i64: ...>`; pads are `[begin..., end...]`.
+//!
+//! Each entry states everything about its op once: slots, attributes and their defaults,
+//! traits, class, the ONNX operator it imports from one to one, shape function, reference
+//! semantics ([`super::eval`]) and FLOP rule ([`super::flops`]).
 
-use super::fold::*;
+use super::eval::{self, map, map_int};
+use super::flops;
+use super::folders::*;
 use super::infer::*;
 use super::*;
 
-const PURE: Traits =
-    Traits { pure: true, commutative: false, elementwise: false, terminator: false, isolated_from_above: false };
-const ELEMENTWISE: Traits = Traits { elementwise: true, ..PURE };
-const COMMUTATIVE: Traits = Traits { elementwise: true, commutative: true, ..PURE };
+const PURE: Traits = Traits { pure: true, commutative: false, terminator: false, isolated_from_above: false };
+const COMMUTATIVE: Traits = Traits { commutative: true, ..PURE };
 
 const X: &[SlotDef] = &[one("x")];
 const XY: &[SlotDef] = &[one("x"), one("y")];
 const OUT: &[SlotDef] = &[one("output")];
 
-macro_rules! unary {
-    ($name:literal, $summary:literal) => {
-        OpDef::new($name, $summary).operands(X).results(OUT).traits(ELEMENTWISE).infer(same_as_first)
-    };
-    ($name:literal, $summary:literal, $attrs:expr) => {
-        unary!($name, $summary).attrs($attrs)
+/// Declares the table: one `NAME = "smelt.name": definition;` entry per op, in printing order.
+/// `names::NAME` is the op's name; the definition is built without it and named here.
+macro_rules! ops {
+    ($($ident:ident = $name:literal : $def:expr;)*) => {
+        /// The name of every `smelt` op.
+        pub mod names {
+            $(pub const $ident: &str = $name;)*
+        }
+        pub static OPS: &[OpDef] = &[$($def.named($name)),*];
     };
 }
 
-macro_rules! binary {
-    ($name:literal, $summary:literal, $traits:expr, $infer:expr) => {
-        OpDef::new($name, $summary).operands(XY).results(OUT).traits($traits).infer($infer)
-    };
+/// An elementwise op of one operand with the input's type.
+const fn unary(summary: &'static str) -> OpDef {
+    OpDef::new("", summary).operands(X).results(OUT).class(OpClass::Elementwise).infer(same_as_first)
+}
+
+/// An elementwise op of two broadcast operands, one FLOP per output element.
+const fn binary(summary: &'static str, traits: Traits, infer: InferFn) -> OpDef {
+    OpDef::new("", summary)
+        .operands(XY)
+        .results(OUT)
+        .traits(traits)
+        .class(OpClass::Elementwise)
+        .infer(infer)
+        .flops(Flops::PerOutput(1))
+}
+
+const fn op(summary: &'static str) -> OpDef {
+    OpDef::new("", summary).results(OUT)
 }
 
 const WINDOW_ATTRS: &[AttrDef] = &[
     attr("kernel_shape", AttrKind::I64Array),
-    attr_opt("strides", AttrKind::I64Array),
-    attr_opt("pads", AttrKind::I64Array),
-    attr_opt("dilations", AttrKind::I64Array),
-    attr_opt("ceil_mode", AttrKind::Bool),
-    attr_opt("count_include_pad", AttrKind::Bool),
+    attr_each("strides", 1),
+    attr_each("pads", 0),
+    attr_each("dilations", 1),
+    attr_bool("ceil_mode", false),
+    attr_bool("count_include_pad", false),
 ];
 
-const REDUCE_ATTRS: &[AttrDef] =
-    &[attr_opt("keepdims", AttrKind::Bool), attr_opt("noop_with_empty_axes", AttrKind::Bool)];
+const REDUCE_ATTRS: &[AttrDef] = &[attr_bool("keepdims", true), attr_bool("noop_with_empty_axes", false)];
 const REDUCE_OPERANDS: &[SlotDef] = &[one("data"), opt("axes")];
 
-pub static OPS: &[OpDef] = &[
+const fn reduce_op(summary: &'static str, f: EvalFn) -> OpDef {
+    op(summary)
+        .operands(REDUCE_OPERANDS)
+        .attrs(REDUCE_ATTRS)
+        .class(OpClass::Reduction)
+        .infer(reduce)
+        .eval(f)
+        .flops(Flops::PerInput(1))
+}
+
+ops! {
     // ---- elementwise binary (numpy broadcasting) ----
-    binary!("smelt.add", "x + y", COMMUTATIVE, broadcast_all),
-    binary!("smelt.sub", "x - y", ELEMENTWISE, broadcast_all),
-    binary!("smelt.mul", "x * y", COMMUTATIVE, broadcast_all),
-    binary!("smelt.div", "x / y (integers truncate toward zero)", ELEMENTWISE, broadcast_all),
-    binary!("smelt.pow", "x ^ y", ELEMENTWISE, pow_types),
-    binary!("smelt.max", "elementwise maximum", COMMUTATIVE, broadcast_all),
-    binary!("smelt.min", "elementwise minimum", COMMUTATIVE, broadcast_all),
-    binary!("smelt.equal", "x == y as i1", COMMUTATIVE, compare),
-    binary!("smelt.less", "x < y as i1", ELEMENTWISE, compare),
-    binary!("smelt.greater", "x > y as i1", ELEMENTWISE, compare),
-    OpDef::new("smelt.prelu", "x < 0 ? slope * x : x, slope broadcast to x")
+    ADD = "smelt.add": binary("x + y", COMMUTATIVE, broadcast_all).onnx("Add").eval(eval::add);
+    SUB = "smelt.sub": binary("x - y", PURE, broadcast_all).onnx("Sub").eval(eval::sub);
+    MUL = "smelt.mul": binary("x * y", COMMUTATIVE, broadcast_all).onnx("Mul").eval(eval::mul);
+    DIV = "smelt.div": binary("x / y (integers truncate toward zero)", PURE, broadcast_all).onnx("Div").eval(eval::div);
+    POW = "smelt.pow": binary("x ^ y", PURE, pow_types).onnx("Pow").eval(eval::pow);
+    MAX = "smelt.max": binary("elementwise maximum", COMMUTATIVE, broadcast_all).eval(eval::max);
+    MIN = "smelt.min": binary("elementwise minimum", COMMUTATIVE, broadcast_all).eval(eval::min);
+    EQUAL = "smelt.equal": binary("x == y as i1", COMMUTATIVE, compare).onnx("Equal").eval(eval::compare);
+    LESS = "smelt.less": binary("x < y as i1", PURE, compare).onnx("Less").eval(eval::compare);
+    GREATER = "smelt.greater": binary("x > y as i1", PURE, compare).onnx("Greater").eval(eval::compare);
+    PRELU = "smelt.prelu": binary("x < 0 ? slope * x : x, slope broadcast to x", PURE, broadcast_all)
         .operands(&[one("x"), one("slope")])
-        .results(OUT)
-        .traits(ELEMENTWISE)
-        .infer(broadcast_all),
-    OpDef::new("smelt.where", "condition ? x : y")
+        .onnx("PRelu")
+        .eval(eval::prelu);
+    WHERE = "smelt.where": binary("condition ? x : y", PURE, select)
         .operands(&[one("condition"), one("x"), one("y")])
-        .results(OUT)
-        .traits(ELEMENTWISE)
-        .infer(select),
+        .onnx("Where")
+        .eval(eval::select);
     // ---- elementwise unary ----
-    unary!("smelt.neg", "-x"),
-    unary!("smelt.abs", "|x|"),
-    unary!("smelt.exp", "e^x"),
-    unary!("smelt.log", "natural logarithm"),
-    unary!("smelt.sqrt", "square root"),
-    unary!("smelt.reciprocal", "1 / x"),
-    unary!("smelt.relu", "max(x, 0)"),
-    unary!("smelt.sigmoid", "1 / (1 + e^-x)"),
-    unary!("smelt.tanh", "hyperbolic tangent"),
-    unary!("smelt.erf", "Gauss error function"),
-    unary!("smelt.not", "logical not of i1"),
-    unary!("smelt.silu", "x * sigmoid(x)"),
-    unary!("smelt.softplus", "log(1 + e^x)"),
-    unary!("smelt.softsign", "x / (1 + |x|)"),
-    unary!(
-        "smelt.gelu",
-        "x * Phi(x); approximate = \"none\" (erf) or \"tanh\"",
-        &[attr_opt("approximate", AttrKind::String)]
-    ),
-    unary!("smelt.hardswish", "x * max(0, min(1, x / 6 + 1 / 2))"),
-    unary!(
-        "smelt.hardsigmoid",
-        "max(0, min(1, alpha * x + beta)); alpha 0.2, beta 0.5",
-        &[attr_opt("alpha", AttrKind::Float), attr_opt("beta", AttrKind::Float)]
-    ),
-    unary!("smelt.leaky_relu", "x < 0 ? alpha * x : x; alpha 0.01", &[attr_opt("alpha", AttrKind::Float)]),
-    unary!("smelt.elu", "x < 0 ? alpha * (e^x - 1) : x; alpha 1", &[attr_opt("alpha", AttrKind::Float)]),
-    unary!(
-        "smelt.selu",
-        "gamma * (x < 0 ? alpha * (e^x - 1) : x)",
-        &[attr_opt("alpha", AttrKind::Float), attr_opt("gamma", AttrKind::Float)]
-    ),
-    OpDef::new("smelt.clip", "min(max(x, min), max); absent bounds do not clip")
+    NEG = "smelt.neg": unary("-x").onnx("Neg").flops(Flops::PerOutput(1))
+        .eval(|v, x| map_int(v, x, |a| -a, i64::wrapping_neg));
+    ABS = "smelt.abs": unary("|x|").onnx("Abs").flops(Flops::PerOutput(1))
+        .eval(|v, x| map_int(v, x, f64::abs, i64::wrapping_abs));
+    EXP = "smelt.exp": unary("e^x").onnx("Exp").flops(Flops::PerOutput(1)).eval(|v, x| map(v, x, f64::exp));
+    LOG = "smelt.log": unary("natural logarithm").onnx("Log").flops(Flops::PerOutput(1))
+        .eval(|v, x| map(v, x, f64::ln));
+    SQRT = "smelt.sqrt": unary("square root").onnx("Sqrt").flops(Flops::PerOutput(1))
+        .eval(|v, x| map(v, x, f64::sqrt));
+    RECIPROCAL = "smelt.reciprocal": unary("1 / x").onnx("Reciprocal").flops(Flops::PerOutput(1))
+        .eval(|v, x| map(v, x, |a| 1.0 / a));
+    RELU = "smelt.relu": unary("max(x, 0)").onnx("Relu").flops(Flops::PerOutput(1))
+        .eval(|v, x| map_int(v, x, eval::relu, |a| a.max(0)));
+    SIGMOID = "smelt.sigmoid": unary("1 / (1 + e^-x)").onnx("Sigmoid").flops(Flops::PerOutput(3))
+        .eval(|v, x| map(v, x, eval::sigmoid));
+    TANH = "smelt.tanh": unary("hyperbolic tangent").onnx("Tanh").flops(Flops::PerOutput(1))
+        .eval(|v, x| map(v, x, f64::tanh));
+    ERF = "smelt.erf": unary("Gauss error function").onnx("Erf").flops(Flops::PerOutput(1))
+        .eval(|v, x| map(v, x, libm::erf));
+    NOT = "smelt.not": unary("logical not of i1").onnx("Not").flops(Flops::PerOutput(1))
+        .eval(|v, x| map_int(v, x, |a| f64::from(a == 0.0), |a| i64::from(a == 0)));
+    SILU = "smelt.silu": unary("x * sigmoid(x)").flops(Flops::PerOutput(4))
+        .eval(|v, x| map(v, x, |a| a * eval::sigmoid(a)));
+    SOFTPLUS = "smelt.softplus": unary("log(1 + e^x)").onnx("Softplus").flops(Flops::PerOutput(3))
+        .eval(|v, x| map(v, x, |a| if a > 30.0 { a } else { a.exp().ln_1p() }));
+    SOFTSIGN = "smelt.softsign": unary("x / (1 + |x|)").onnx("Softsign").flops(Flops::PerOutput(3))
+        .eval(|v, x| map(v, x, |a| a / (1.0 + a.abs())));
+    GELU = "smelt.gelu": unary("x * Phi(x); approximate = \"none\" (erf) or \"tanh\"")
+        .attrs(&[attr_string("approximate", "none")])
+        .onnx("Gelu")
+        .flops(Flops::PerOutput(8))
+        .eval(eval::gelu);
+    HARDSWISH = "smelt.hardswish": unary("x * max(0, min(1, x / 6 + 1 / 2))").onnx("HardSwish")
+        .flops(Flops::PerOutput(4))
+        .eval(|v, x| map(v, x, |a| a * (a / 6.0 + 0.5).clamp(0.0, 1.0)));
+    HARDSIGMOID = "smelt.hardsigmoid": unary("max(0, min(1, alpha * x + beta))")
+        .attrs(&[attr_float("alpha", 0.2), attr_float("beta", 0.5)])
+        .onnx("HardSigmoid")
+        .flops(Flops::PerOutput(3))
+        .eval(eval::hardsigmoid);
+    LEAKY_RELU = "smelt.leaky_relu": unary("x < 0 ? alpha * x : x")
+        .attrs(&[attr_float("alpha", 0.01)])
+        .onnx("LeakyRelu")
+        .flops(Flops::PerOutput(2))
+        .eval(eval::leaky_relu);
+    ELU = "smelt.elu": unary("x < 0 ? alpha * (e^x - 1) : x")
+        .attrs(&[attr_float("alpha", 1.0)])
+        .onnx("Elu")
+        .flops(Flops::PerOutput(3))
+        .eval(eval::elu);
+    SELU = "smelt.selu": unary("gamma * (x < 0 ? alpha * (e^x - 1) : x)")
+        .attrs(&[attr_float("alpha", 1.673_263_192_176_818_8), attr_float("gamma", 1.050_701_022_148_132_3)])
+        .onnx("Selu")
+        .flops(Flops::PerOutput(4))
+        .eval(eval::selu);
+    CLIP = "smelt.clip": unary("min(max(x, min), max); absent bounds do not clip")
         .operands(&[one("x"), opt("min"), opt("max")])
-        .results(OUT)
-        .traits(ELEMENTWISE)
-        .infer(same_as_first)
-        .verify(verify_clip),
-    OpDef::new("smelt.cast", "converts elements to the type `to`")
-        .operands(X)
-        .results(OUT)
+        .flops(Flops::PerOutput(2))
+        .verify(verify_clip)
+        .eval(eval::clip);
+    CAST = "smelt.cast": unary("converts elements to the type `to`")
         .attrs(&[attr("to", AttrKind::Type)])
-        .traits(ELEMENTWISE)
+        .class(OpClass::Conversion)
         .infer(cast)
-        .fold(fold_to_input),
-    OpDef::new("smelt.identity", "returns its input").operands(X).results(OUT).infer(same_as_first).fold(fold_to_input),
-    OpDef::new("smelt.dropout", "inference-mode dropout: returns its input (and an all-true mask)")
+        .fold(fold_to_input)
+        .eval(eval::cast);
+    IDENTITY = "smelt.identity": op("returns its input")
+        .operands(X)
+        .class(OpClass::View)
+        .onnx("Identity")
+        .infer(same_as_first)
+        .fold(fold_to_input)
+        .eval(eval::identity);
+    DROPOUT = "smelt.dropout": op("inference-mode dropout: returns its input (and an all-true mask)")
         .operands(&[one("data"), opt("ratio"), opt("training_mode")])
         .results(&[one("output"), opt("mask")])
         .attrs(&[attr_opt("seed", AttrKind::Int)])
+        .class(OpClass::View)
         .infer(dropout)
-        .fold(fold_to_input),
+        .fold(fold_to_input)
+        .eval(eval::dropout);
     // ---- neural network ----
-    OpDef::new("smelt.conv2d", "2-D convolution, NCHW input and OIHW weight, optional bias")
+    CONV2D = "smelt.conv2d": op("2-D convolution, NCHW input and OIHW weight, optional bias")
         .operands(&[one("x"), one("weight"), opt("bias")])
-        .results(OUT)
-        .attrs(&[
-            attr_opt("strides", AttrKind::I64Array),
-            attr_opt("pads", AttrKind::I64Array),
-            attr_opt("dilations", AttrKind::I64Array),
-            attr_opt("group", AttrKind::Int),
-        ])
-        .infer(conv2d),
-    OpDef::new("smelt.batch_norm", "inference batch normalization over channel axis 1")
+        .attrs(&[attr_each("strides", 1), attr_each("pads", 0), attr_each("dilations", 1), attr_int("group", 1)])
+        .class(OpClass::Contraction)
+        .infer(conv2d)
+        .eval(eval::conv2d)
+        .flops(Flops::Custom(flops::conv2d));
+    BATCH_NORM = "smelt.batch_norm": op("inference batch normalization over channel axis 1")
         .operands(&[one("x"), one("scale"), one("bias"), one("mean"), one("var")])
-        .results(OUT)
-        .attrs(&[attr_opt("epsilon", AttrKind::Float)])
-        .infer(batch_norm),
-    OpDef::new("smelt.matmul", "numpy matrix product with broadcast batch dimensions")
+        .attrs(&[attr_float("epsilon", 1e-5)])
+        .class(OpClass::Elementwise)
+        .infer(batch_norm)
+        .eval(eval::batch_norm)
+        .flops(Flops::PerOutput(2));
+    MATMUL = "smelt.matmul": op("numpy matrix product with broadcast batch dimensions")
         .operands(&[one("a"), one("b")])
-        .results(OUT)
-        .infer(matmul),
-    OpDef::new("smelt.gemm", "alpha * op(a) @ op(b) + beta * c; op transposes when trans_* is set")
+        .class(OpClass::Contraction)
+        .onnx("MatMul")
+        .infer(matmul)
+        .eval(eval::matmul)
+        .flops(Flops::Custom(flops::matmul));
+    GEMM = "smelt.gemm": op("alpha * op(a) @ op(b) + beta * c; op transposes when trans_* is set")
         .operands(&[one("a"), one("b"), opt("c")])
-        .results(OUT)
         .attrs(&[
-            attr_opt("alpha", AttrKind::Float),
-            attr_opt("beta", AttrKind::Float),
-            attr_opt("trans_a", AttrKind::Bool),
-            attr_opt("trans_b", AttrKind::Bool),
+            attr_float("alpha", 1.0),
+            attr_float("beta", 1.0),
+            attr_bool("trans_a", false),
+            attr_bool("trans_b", false),
         ])
-        .infer(gemm),
-    OpDef::new(
-        "smelt.attention",
+        .class(OpClass::Contraction)
+        .infer(gemm)
+        .eval(eval::gemm)
+        .flops(Flops::Custom(flops::gemm));
+    ATTENTION = "smelt.attention": op(
         "softmax(scale * (q @ k_t) + mask) @ v, softmax over the last axis (scaled-dot-product attention)",
     )
-    .operands(&[one("q"), one("k_t"), one("v"), opt("mask")])
-    .results(OUT)
-    .attrs(&[attr_opt("scale", AttrKind::Float)])
-    .infer(super::infer::attention),
-    OpDef::new("smelt.max_pool", "2-D max pooling").operands(X).results(OUT).attrs(WINDOW_ATTRS).infer(pool),
-    OpDef::new("smelt.avg_pool", "2-D average pooling").operands(X).results(OUT).attrs(WINDOW_ATTRS).infer(pool),
-    OpDef::new("smelt.global_avg_pool", "mean over all spatial dimensions").operands(X).results(OUT).infer(global_pool),
-    OpDef::new("smelt.global_max_pool", "maximum over all spatial dimensions")
+        .operands(&[one("q"), one("k_t"), one("v"), opt("mask")])
+        .attrs(&[attr_float("scale", 1.0)])
+        .class(OpClass::Contraction)
+        .infer(super::infer::attention)
+        .eval(eval::attention)
+        .flops(Flops::Custom(flops::attention));
+    MAX_POOL = "smelt.max_pool": op("2-D max pooling")
         .operands(X)
-        .results(OUT)
-        .infer(global_pool),
-    OpDef::new("smelt.softmax", "e^x / sum(e^x) along `axis` (default -1)")
+        .attrs(WINDOW_ATTRS)
+        .class(OpClass::Window)
+        .infer(pool)
+        .eval(eval::pool)
+        .flops(Flops::Custom(flops::pool));
+    AVG_POOL = "smelt.avg_pool": op("2-D average pooling")
         .operands(X)
-        .results(OUT)
-        .attrs(&[attr_opt("axis", AttrKind::Int)])
-        .infer(axis_in_range),
-    OpDef::new("smelt.log_softmax", "log(softmax(x)) along `axis` (default -1)")
+        .attrs(WINDOW_ATTRS)
+        .class(OpClass::Window)
+        .infer(pool)
+        .eval(eval::pool)
+        .flops(Flops::Custom(flops::pool));
+    GLOBAL_AVG_POOL = "smelt.global_avg_pool": op("mean over all spatial dimensions")
         .operands(X)
-        .results(OUT)
-        .attrs(&[attr_opt("axis", AttrKind::Int)])
-        .infer(axis_in_range),
-    OpDef::new("smelt.layer_norm", "normalizes over the axes from `axis` (default -1) to the end")
+        .class(OpClass::Window)
+        .onnx("GlobalAveragePool")
+        .infer(global_pool)
+        .eval(eval::global_pool)
+        .flops(Flops::Custom(flops::mean));
+    GLOBAL_MAX_POOL = "smelt.global_max_pool": op("maximum over all spatial dimensions")
+        .operands(X)
+        .class(OpClass::Window)
+        .onnx("GlobalMaxPool")
+        .infer(global_pool)
+        .eval(eval::global_pool)
+        .flops(Flops::PerInput(1));
+    SOFTMAX = "smelt.softmax": op("e^x / sum(e^x) along `axis`")
+        .operands(X)
+        .attrs(&[attr_int("axis", -1)])
+        .class(OpClass::RowReduction)
+        .infer(axis_in_range)
+        .eval(eval::softmax)
+        .flops(Flops::PerOutput(5));
+    LOG_SOFTMAX = "smelt.log_softmax": op("log(softmax(x)) along `axis`")
+        .operands(X)
+        .attrs(&[attr_int("axis", -1)])
+        .class(OpClass::RowReduction)
+        .infer(axis_in_range)
+        .eval(eval::softmax)
+        .flops(Flops::PerOutput(5));
+    LAYER_NORM = "smelt.layer_norm": op("normalizes over the axes from `axis` to the end")
         .operands(&[one("x"), one("scale"), opt("bias")])
-        .results(OUT)
-        .attrs(&[attr_opt("axis", AttrKind::Int), attr_opt("epsilon", AttrKind::Float)])
-        .infer(axis_in_range),
+        .attrs(&[attr_int("axis", -1), attr_float("epsilon", 1e-5)])
+        .class(OpClass::RowReduction)
+        .infer(axis_in_range)
+        .eval(eval::layer_norm)
+        .flops(Flops::PerOutput(8));
     // ---- reductions ----
-    OpDef::new("smelt.reduce_mean", "mean over `axes` (all when absent)")
-        .operands(REDUCE_OPERANDS)
-        .results(OUT)
-        .attrs(REDUCE_ATTRS)
-        .infer(reduce),
-    OpDef::new("smelt.reduce_sum", "sum over `axes` (all when absent)")
-        .operands(REDUCE_OPERANDS)
-        .results(OUT)
-        .attrs(REDUCE_ATTRS)
-        .infer(reduce),
-    OpDef::new("smelt.reduce_max", "maximum over `axes` (all when absent)")
-        .operands(REDUCE_OPERANDS)
-        .results(OUT)
-        .attrs(REDUCE_ATTRS)
-        .infer(reduce),
-    OpDef::new("smelt.reduce_min", "minimum over `axes` (all when absent)")
-        .operands(REDUCE_OPERANDS)
-        .results(OUT)
-        .attrs(REDUCE_ATTRS)
-        .infer(reduce),
-    OpDef::new("smelt.reduce_prod", "product over `axes` (all when absent)")
-        .operands(REDUCE_OPERANDS)
-        .results(OUT)
-        .attrs(REDUCE_ATTRS)
-        .infer(reduce),
+    REDUCE_MEAN = "smelt.reduce_mean": reduce_op("mean over `axes` (all when absent)", eval::reduce)
+        .flops(Flops::Custom(flops::mean));
+    REDUCE_SUM = "smelt.reduce_sum": reduce_op("sum over `axes` (all when absent)", eval::reduce);
+    REDUCE_MAX = "smelt.reduce_max": reduce_op("maximum over `axes` (all when absent)", eval::reduce);
+    REDUCE_MIN = "smelt.reduce_min": reduce_op("minimum over `axes` (all when absent)", eval::reduce);
+    REDUCE_PROD = "smelt.reduce_prod": reduce_op("product over `axes` (all when absent)", eval::reduce);
     // ---- data movement and shapes ----
-    OpDef::new("smelt.transpose", "permutes dimensions by `perm` (default: reverse)")
+    TRANSPOSE = "smelt.transpose": op("permutes dimensions by `perm` (default: reverse)")
         .operands(X)
-        .results(OUT)
         .attrs(&[attr_opt("perm", AttrKind::I64Array)])
+        .class(OpClass::Movement)
         .infer(transpose)
-        .fold(fold_to_input),
-    OpDef::new("smelt.reshape", "reinterprets the shape; target 0 copies, -1 infers")
+        .fold(fold_to_input)
+        .eval(eval::transpose);
+    RESHAPE = "smelt.reshape": op("reinterprets the shape; target 0 copies, -1 infers")
         .operands(&[one("data"), one("shape")])
-        .results(OUT)
-        .attrs(&[attr_opt("allowzero", AttrKind::Bool)])
+        .attrs(&[attr_bool("allowzero", false)])
+        .class(OpClass::View)
         .infer(reshape)
-        .fold(fold_to_input),
-    OpDef::new("smelt.flatten", "collapses to 2-D around `axis` (default 1)")
+        .fold(fold_to_input)
+        .eval(eval::reshape);
+    FLATTEN = "smelt.flatten": op("collapses to 2-D around `axis`")
         .operands(X)
-        .results(OUT)
-        .attrs(&[attr_opt("axis", AttrKind::Int)])
+        .attrs(&[attr_int("axis", 1)])
+        .class(OpClass::View)
         .infer(flatten)
-        .fold(fold_to_input),
-    OpDef::new("smelt.squeeze", "removes extent-1 dimensions (`axes`, or all)")
+        .fold(fold_to_input)
+        .eval(eval::reshape);
+    SQUEEZE = "smelt.squeeze": op("removes extent-1 dimensions (`axes`, or all)")
         .operands(&[one("data"), opt("axes")])
-        .results(OUT)
+        .class(OpClass::View)
         .infer(squeeze)
-        .fold(fold_to_input),
-    OpDef::new("smelt.unsqueeze", "inserts extent-1 dimensions at `axes`")
+        .fold(fold_to_input)
+        .eval(eval::reshape);
+    UNSQUEEZE = "smelt.unsqueeze": op("inserts extent-1 dimensions at `axes`")
         .operands(&[one("data"), one("axes")])
-        .results(OUT)
+        .class(OpClass::View)
         .infer(unsqueeze)
-        .fold(fold_to_input),
-    OpDef::new("smelt.concat", "joins along `axis`")
+        .fold(fold_to_input)
+        .eval(eval::reshape);
+    CONCAT = "smelt.concat": op("joins along `axis`")
         .operands(&[many("inputs")])
-        .results(OUT)
         .attrs(&[attr("axis", AttrKind::Int)])
-        .infer(concat),
-    OpDef::new("smelt.split", "cuts along `axis` into the results (`split` sizes, or equal parts)")
+        .class(OpClass::Movement)
+        .infer(concat)
+        .eval(eval::concat);
+    SPLIT = "smelt.split": OpDef::new("", "cuts along `axis` into the results (`split` sizes, or equal parts)")
         .operands(&[one("input"), opt("split")])
         .results(&[many("outputs")])
-        .attrs(&[attr_opt("axis", AttrKind::Int)])
-        .infer(split),
-    OpDef::new("smelt.slice", "strided slice with ONNX clamping")
+        .attrs(&[attr_int("axis", 0)])
+        .class(OpClass::Movement)
+        .infer(split)
+        .eval(eval::split);
+    SLICE = "smelt.slice": op("strided slice with ONNX clamping")
         .operands(&[one("data"), one("starts"), one("ends"), opt("axes"), opt("steps")])
-        .results(OUT)
-        .infer(slice),
-    OpDef::new("smelt.gather", "picks entries of `axis` (default 0) by index")
+        .class(OpClass::Movement)
+        .infer(slice)
+        .eval(eval::slice);
+    GATHER = "smelt.gather": op("picks entries of `axis` by index")
         .operands(&[one("data"), one("indices")])
-        .results(OUT)
-        .attrs(&[attr_opt("axis", AttrKind::Int)])
-        .infer(gather),
-    OpDef::new(
-        "smelt.gather_elements",
-        "picks elements along `axis` (default 0) by an index tensor of the output's shape",
+        .attrs(&[attr_int("axis", 0)])
+        .class(OpClass::Movement)
+        .onnx("Gather")
+        .infer(gather)
+        .eval(eval::gather);
+    GATHER_ELEMENTS = "smelt.gather_elements": op(
+        "picks elements along `axis` by an index tensor of the output's shape",
     )
-    .operands(&[one("data"), one("indices")])
-    .results(OUT)
-    .attrs(&[attr_opt("axis", AttrKind::Int)])
-    .infer(gather_elements),
-    OpDef::new("smelt.expand", "broadcasts to `shape`")
+        .operands(&[one("data"), one("indices")])
+        .attrs(&[attr_int("axis", 0)])
+        .class(OpClass::Movement)
+        .onnx("GatherElements")
+        .infer(gather_elements)
+        .eval(eval::gather_elements);
+    EXPAND = "smelt.expand": op("broadcasts to `shape`")
         .operands(&[one("input"), one("shape")])
-        .results(OUT)
+        .class(OpClass::Movement)
+        .onnx("Expand")
         .infer(expand)
-        .fold(fold_to_input),
-    OpDef::new(
-        "smelt.resize",
+        .fold(fold_to_input)
+        .eval(eval::expand);
+    RESIZE = "smelt.resize": op(
         "resamples `axes` (default all) to `sizes` or by `scales`; ONNX Resize without antialiasing",
     )
-    .operands(&[one("x"), opt("roi"), opt("scales"), opt("sizes")])
-    .results(OUT)
-    .attrs(&[
-        attr_opt("mode", AttrKind::String),
-        attr_opt("coordinate_transformation_mode", AttrKind::String),
-        attr_opt("nearest_mode", AttrKind::String),
-        attr_opt("cubic_coeff_a", AttrKind::Float),
-        attr_opt("exclude_outside", AttrKind::Bool),
-        attr_opt("extrapolation_value", AttrKind::Float),
-        attr_opt("keep_aspect_ratio_policy", AttrKind::String),
-        attr_opt("axes", AttrKind::I64Array),
-    ])
-    .infer(resize),
-    OpDef::new("smelt.tile", "repeats along each dimension")
+        .operands(&[one("x"), opt("roi"), opt("scales"), opt("sizes")])
+        .attrs(&[
+            attr_string("mode", "nearest"),
+            attr_string("coordinate_transformation_mode", "half_pixel"),
+            attr_string("nearest_mode", "round_prefer_floor"),
+            attr_float("cubic_coeff_a", -0.75),
+            attr_bool("exclude_outside", false),
+            attr_float("extrapolation_value", 0.0),
+            attr_string("keep_aspect_ratio_policy", "stretch"),
+            attr_opt("axes", AttrKind::I64Array),
+        ])
+        .class(OpClass::Movement)
+        .infer(resize)
+        .eval(eval::resize);
+    TILE = "smelt.tile": op("repeats along each dimension")
         .operands(&[one("input"), one("repeats")])
-        .results(OUT)
-        .infer(tile),
-    OpDef::new("smelt.pad", "pads with `mode` constant (default), reflect, edge or wrap")
+        .class(OpClass::Movement)
+        .onnx("Tile")
+        .infer(tile)
+        .eval(eval::tile);
+    PAD = "smelt.pad": op("pads with `mode` constant, reflect, edge or wrap")
         .operands(&[one("data"), one("pads"), opt("constant_value"), opt("axes")])
-        .results(OUT)
-        .attrs(&[attr_opt("mode", AttrKind::String)])
-        .infer(pad),
-    OpDef::new("smelt.shape", "the extents of the input as a 1-D i64 tensor")
+        .attrs(&[attr_string("mode", "constant")])
+        .class(OpClass::Movement)
+        .infer(pad)
+        .eval(eval::pad);
+    SHAPE = "smelt.shape": op("the extents of the input as a 1-D i64 tensor")
         .operands(&[one("data")])
-        .results(OUT)
-        .attrs(&[attr_opt("start", AttrKind::Int), attr_opt("end", AttrKind::Int)])
+        .attrs(&[attr_int("start", 0), attr_opt("end", AttrKind::Int)])
+        .class(OpClass::Generator)
         .infer(shape_of)
-        .fold(fold_shape),
-    OpDef::new("smelt.range", "start, start + delta, ... up to limit")
+        .fold(fold_shape)
+        .eval(eval::shape);
+    RANGE = "smelt.range": op("start, start + delta, ... up to limit")
         .operands(&[one("start"), one("limit"), one("delta")])
-        .results(OUT)
-        .infer(range),
-    OpDef::new("smelt.constant_of_shape", "a tensor of the given shape filled with `value`")
+        .class(OpClass::Generator)
+        .onnx("Range")
+        .infer(range)
+        .eval(eval::range);
+    CONSTANT_OF_SHAPE = "smelt.constant_of_shape": op("a tensor of the given shape filled with `value` (zero)")
         .operands(&[one("shape")])
-        .results(OUT)
         .attrs(&[attr_opt("value", AttrKind::Dense)])
-        .infer(constant_of_shape),
-    OpDef::new("smelt.constant", "a constant tensor; weights are held by resource handle")
-        .results(OUT)
+        .class(OpClass::Generator)
+        .infer(constant_of_shape)
+        .eval(eval::constant_of_shape);
+    CONSTANT = "smelt.constant": op("a constant tensor; weights are held by resource handle")
         .attrs(&[attr("value", AttrKind::Dense)])
-        .infer(super::infer::constant),
+        .class(OpClass::Generator)
+        .infer(super::infer::constant)
+        .eval(eval::constant);
     // ---- kernels ----
-    OpDef::new("smelt.kernel", "a fused kernel: its body computes the results from the block arguments")
+    KERNEL = "smelt.kernel": OpDef::new("", "a fused kernel: its body computes the results from the block arguments")
         .operands(&[many("inputs")])
         .results(&[many("outputs")])
         .attrs(&[
@@ -326,13 +418,13 @@ pub static OPS: &[OpDef] = &[
         .regions(1)
         .traits(Traits { isolated_from_above: true, ..PURE })
         .infer(declared)
-        .verify(verify_kernel),
-    OpDef::new("smelt.yield", "returns the results of a `smelt.kernel` body")
+        .verify(verify_kernel);
+    YIELD = "smelt.yield": OpDef::new("", "returns the results of a `smelt.kernel` body")
         .operands(&[many("values")])
         .traits(Traits { terminator: true, pure: false, ..PURE })
         .infer(none)
-        .verify(verify_yield),
-];
+        .verify(verify_yield);
+}
 
 fn pow_types(v: &OpView) -> Result<Vec<crate::types::Type>, String> {
     // ONNX Pow allows a differently typed exponent; the result has the base's type.
@@ -374,7 +466,7 @@ fn verify_kernel(v: &OpView) -> Result<(), String> {
         }
     }
     match m.block_terminator(*body) {
-        Some(t) if m.op(t).name() == "smelt.yield" => {
+        Some(t) if m.op(t).is(names::YIELD) => {
             let yielded: Vec<_> = m.op(t).operands().iter().map(|x| m.value_type(*x)).collect();
             let results: Vec<_> = m.op(v.id).results().iter().map(|x| m.value_type(*x)).collect();
             if yielded != results {
@@ -392,7 +484,7 @@ fn verify_kernel(v: &OpView) -> Result<(), String> {
 
 fn verify_yield(v: &OpView) -> Result<(), String> {
     match v.module.parent_op(v.id) {
-        Some(p) if v.module.op(p).name() == "smelt.kernel" => Ok(()),
+        Some(p) if v.module.op(p).is(names::KERNEL) => Ok(()),
         _ => Err("must be directly inside a `smelt.kernel`".into()),
     }
 }

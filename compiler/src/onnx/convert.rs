@@ -5,13 +5,17 @@ use super::proto::{self, attribute_proto::AttributeType, NodeProto};
 use super::{tensor_to_dense, Importer};
 use crate::attributes::{Attribute, DenseElements, DenseStorage};
 use crate::builder::Builder;
+use crate::dialect::{self, names, Arity, AttrDefault, AttrKind, OpDef};
 use crate::ir::{BlockId, OpSpec, ValueId};
 use crate::location::Location;
 use crate::types::{ElementType, TensorType, Type};
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
-const SUPPORTED: &[&str] = &[
-    "Abs",
-    "Add",
+/// Operators with an arm below: those whose forms differ from the dialect's op (older opsets'
+/// attributes, several ops, other operand orders). Operators that map one to one are named by
+/// their op's table entry (`OpDef::onnx`) and converted by [`convert_direct`].
+const CONVERTED: &[&str] = &[
     "AveragePool",
     "BatchNormalization",
     "Cast",
@@ -21,71 +25,100 @@ const SUPPORTED: &[&str] = &[
     "Constant",
     "ConstantOfShape",
     "Conv",
-    "Div",
     "Dropout",
-    "Elu",
-    "Equal",
-    "Erf",
-    "Exp",
-    "Expand",
     "Flatten",
-    "Gather",
-    "GatherElements",
-    "Gelu",
     "Gemm",
-    "GlobalAveragePool",
-    "GlobalMaxPool",
-    "Greater",
-    "HardSigmoid",
-    "HardSwish",
-    "Identity",
     "LayerNormalization",
-    "LeakyRelu",
-    "Less",
-    "Log",
     "LogSoftmax",
-    "MatMul",
     "Max",
     "MaxPool",
     "Mean",
     "Min",
-    "Mul",
-    "Neg",
-    "Not",
     "Pad",
-    "Pow",
-    "PRelu",
-    "Range",
-    "Reciprocal",
     "ReduceMax",
     "ReduceMean",
     "ReduceMin",
     "ReduceProd",
     "ReduceSum",
-    "Relu",
     "Reshape",
     "Resize",
-    "Selu",
     "Shape",
-    "Sigmoid",
     "Slice",
     "Softmax",
-    "Softplus",
-    "Softsign",
     "Split",
-    "Sqrt",
     "Squeeze",
-    "Sub",
     "Sum",
-    "Tanh",
-    "Tile",
     "Transpose",
     "Unsqueeze",
-    "Where",
 ];
 
 pub fn is_supported(op_type: &str) -> bool {
-    SUPPORTED.contains(&op_type)
+    CONVERTED.contains(&op_type) || direct(op_type).is_some()
+}
+
+/// The op that imports `op_type` one to one, by the op table.
+fn direct(op_type: &str) -> Option<&'static OpDef> {
+    static TABLE: OnceLock<HashMap<&'static str, &'static OpDef>> = OnceLock::new();
+    TABLE.get_or_init(|| dialect::all_ops().filter_map(|d| Some((d.onnx?, d))).collect()).get(op_type).copied()
+}
+
+/// ONNX's attribute spelling in the dialect's: `transA` -> `trans_a`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// Converts a node to `def` one to one: its inputs as the operands in order (an empty name is
+/// an absent optional input, only after the present ones), its attributes by name, and the
+/// table's default for each attribute the node leaves out, so printed IR states every value.
+fn convert_direct(c: &mut Ctx, def: &'static OpDef) -> R<Vec<ValueId>> {
+    let mut operands = Vec::new();
+    for i in 0..c.node.input.len() {
+        match c.input(i)? {
+            Some(v) if operands.len() == i => operands.push(v),
+            Some(_) => return Err(format!("input #{i} is given after an absent optional input").into()),
+            None => {}
+        }
+    }
+    for a in &c.node.attribute {
+        if def.attr_def(&snake_case(a.name())).is_none() {
+            return Err(format!("'{}' has no attribute '{}'", c.node.op_type(), a.name()).into());
+        }
+    }
+    let mut attrs = Vec::new();
+    for d in def.attributes {
+        let onnx_name = c.node.attribute.iter().find(|a| snake_case(a.name()) == d.name);
+        let value = match (onnx_name, d.default) {
+            (Some(a), _) => Some(match d.kind {
+                AttrKind::Int => Attribute::Int(a.i(), ElementType::I64),
+                AttrKind::Float => Attribute::Float(a.f() as f64, ElementType::F32),
+                AttrKind::Bool => Attribute::Bool(a.i() != 0),
+                AttrKind::String => Attribute::String(String::from_utf8_lossy(a.s()).into_owned()),
+                AttrKind::I64Array => Attribute::I64Array(a.ints.clone()),
+                other => return Err(format!("attribute '{}' of kind {other:?} is not importable", a.name()).into()),
+            }),
+            (None, AttrDefault::Int(v)) => Some(Attribute::Int(v, ElementType::I64)),
+            (None, AttrDefault::Float(v)) => Some(Attribute::Float(v, ElementType::F32)),
+            (None, AttrDefault::Bool(v)) => Some(Attribute::Bool(v)),
+            (None, AttrDefault::String(v)) => Some(Attribute::String(v.to_string())),
+            (None, AttrDefault::Each(_) | AttrDefault::None) => None,
+        };
+        if let Some(v) = value {
+            attrs.push((d.name, v));
+        }
+    }
+    let results = if def.results.len() == 1 && def.results[0].arity == Arity::One { 1 } else { c.node.output.len() };
+    c.build_n(def.name, &operands, &attrs, results)
 }
 
 /// Why a node could not be converted: Smelt does not support what it asks for, or it is wrong.
@@ -187,7 +220,7 @@ impl Ctx<'_, '_> {
 
     fn constant(&mut self, value: DenseElements) -> ValueId {
         let ty = Type::Tensor(value.ty.clone());
-        let spec = OpSpec::new("smelt.constant").attr("value", Attribute::Dense(value)).results([ty]);
+        let spec = OpSpec::new(names::CONSTANT).attr("value", Attribute::Dense(value)).results([ty]);
         let op = self.builder().insert(spec);
         self.imp.module.op(op).result()
     }
@@ -199,16 +232,6 @@ impl Ctx<'_, '_> {
     /// A one-element tensor of `element` (a scalar operand like a clip bound).
     fn scalar(&mut self, value: f64, element: ElementType) -> ValueId {
         self.constant(DenseElements::from_f64(TensorType::of(&[], element), &[value]))
-    }
-
-    fn unary(&mut self, op: &str) -> R<Vec<ValueId>> {
-        let x = self.req(0)?;
-        Ok(vec![self.build(op, &[x], &[])?])
-    }
-
-    fn binary(&mut self, op: &str) -> R<Vec<ValueId>> {
-        let (x, y) = (self.req(0)?, self.req(1)?);
-        Ok(vec![self.build(op, &[x, y], &[])?])
     }
 
     /// Folds a variadic ONNX op (Max, Min, Sum) into a chain of binary smelt ops.
@@ -224,12 +247,12 @@ impl Ctx<'_, '_> {
 
     fn unsqueeze(&mut self, v: ValueId, axis: i64) -> R<ValueId> {
         let axes = self.const_i64(&[axis]);
-        self.build("smelt.unsqueeze", &[v, axes], &[])
+        self.build(names::UNSQUEEZE, &[v, axes], &[])
     }
 
     fn squeeze(&mut self, v: ValueId, axis: i64) -> R<ValueId> {
         let axes = self.const_i64(&[axis]);
-        self.build("smelt.squeeze", &[v, axes], &[])
+        self.build(names::SQUEEZE, &[v, axes], &[])
     }
 
     /// An attribute given as a list of axes, turned into the constant operand newer opsets take.
@@ -296,80 +319,17 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
     let opset = imp.opset;
     let mut c = Ctx { imp, block, node, loc };
     let op = node.op_type();
-    let simple_unary = match op {
-        "Abs" => Some("smelt.abs"),
-        "Erf" => Some("smelt.erf"),
-        "Exp" => Some("smelt.exp"),
-        "Log" => Some("smelt.log"),
-        "Neg" => Some("smelt.neg"),
-        "Not" => Some("smelt.not"),
-        "Reciprocal" => Some("smelt.reciprocal"),
-        "Relu" => Some("smelt.relu"),
-        "Sigmoid" => Some("smelt.sigmoid"),
-        "Softplus" => Some("smelt.softplus"),
-        "Softsign" => Some("smelt.softsign"),
-        "Sqrt" => Some("smelt.sqrt"),
-        "Tanh" => Some("smelt.tanh"),
-        "HardSwish" => Some("smelt.hardswish"),
-        "Identity" => Some("smelt.identity"),
-        _ => None,
-    };
-    if let Some(name) = simple_unary {
-        return c.unary(name);
-    }
-    let simple_binary = match op {
-        "Add" => Some("smelt.add"),
-        "Sub" => Some("smelt.sub"),
-        "Mul" => Some("smelt.mul"),
-        "Div" => Some("smelt.div"),
-        "Pow" => Some("smelt.pow"),
-        "Equal" => Some("smelt.equal"),
-        "Less" => Some("smelt.less"),
-        "Greater" => Some("smelt.greater"),
-        "MatMul" => Some("smelt.matmul"),
-        "PRelu" => Some("smelt.prelu"),
-        _ => None,
-    };
-    if let Some(name) = simple_binary {
-        return c.binary(name);
+    if let Some(def) = direct(op) {
+        return convert_direct(&mut c, def);
     }
     Ok(match op {
-        "Max" => vec![c.chain("smelt.max")?],
-        "Min" => vec![c.chain("smelt.min")?],
-        "Sum" => vec![c.chain("smelt.add")?],
+        "Max" => vec![c.chain(names::MAX)?],
+        "Min" => vec![c.chain(names::MIN)?],
+        "Sum" => vec![c.chain(names::ADD)?],
         "Mean" => {
-            let sum = c.chain("smelt.add")?;
+            let sum = c.chain(names::ADD)?;
             let n = c.scalar(c.node.input.len() as f64, c.element(sum)?);
-            vec![c.build("smelt.div", &[sum, n], &[])?]
-        }
-        "Where" => {
-            let (cond, x, y) = (c.req(0)?, c.req(1)?, c.req(2)?);
-            vec![c.build("smelt.where", &[cond, x, y], &[])?]
-        }
-        "LeakyRelu" => {
-            let x = c.req(0)?;
-            let alpha = c.float_attr("alpha", 0.01);
-            vec![c.build("smelt.leaky_relu", &[x], &[("alpha", alpha)])?]
-        }
-        "Elu" => {
-            let x = c.req(0)?;
-            let alpha = c.float_attr("alpha", 1.0);
-            vec![c.build("smelt.elu", &[x], &[("alpha", alpha)])?]
-        }
-        "Selu" => {
-            let x = c.req(0)?;
-            let (alpha, gamma) = (c.float_attr("alpha", 1.673_263_2), c.float_attr("gamma", 1.050_701));
-            vec![c.build("smelt.selu", &[x], &[("alpha", alpha), ("gamma", gamma)])?]
-        }
-        "HardSigmoid" => {
-            let x = c.req(0)?;
-            let (alpha, beta) = (c.float_attr("alpha", 0.2), c.float_attr("beta", 0.5));
-            vec![c.build("smelt.hardsigmoid", &[x], &[("alpha", alpha), ("beta", beta)])?]
-        }
-        "Gelu" => {
-            let x = c.req(0)?;
-            let approximate = c.string("approximate").unwrap_or_else(|| "none".into());
-            vec![c.build("smelt.gelu", &[x], &[("approximate", Attribute::String(approximate))])?]
+            vec![c.build(names::DIV, &[sum, n], &[])?]
         }
         "Clip" => {
             let x = c.req(0)?;
@@ -386,7 +346,7 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                 lo = Some(c.scalar(e.lowest(), e));
             }
             let operands: Vec<ValueId> = [Some(x), lo, hi].into_iter().flatten().collect();
-            vec![c.build("smelt.clip", &operands, &[])?]
+            vec![c.build(names::CLIP, &operands, &[])?]
         }
         "Cast" => {
             let x = c.req(0)?;
@@ -397,12 +357,12 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                     super::tensor::type_name(code)
                 ));
             };
-            vec![c.build("smelt.cast", &[x], &[("to", Attribute::Type(Type::Scalar(to)))])?]
+            vec![c.build(names::CAST, &[x], &[("to", Attribute::Type(Type::Scalar(to)))])?]
         }
         "CastLike" => {
             let (x, like) = (c.req(0)?, c.req(1)?);
             let to = c.element(like)?;
-            vec![c.build("smelt.cast", &[x], &[("to", Attribute::Type(Type::Scalar(to)))])?]
+            vec![c.build(names::CAST, &[x], &[("to", Attribute::Type(Type::Scalar(to)))])?]
         }
         "Constant" => vec![constant_node(&mut c)?],
         "ConstantOfShape" => {
@@ -415,7 +375,7 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                     Attribute::Dense(DenseElements { ty, storage: DenseStorage::Inline(data.to_vec().into()) }),
                 ));
             }
-            vec![c.build("smelt.constant_of_shape", &[shape], &attrs)?]
+            vec![c.build(names::CONSTANT_OF_SHAPE, &[shape], &attrs)?]
         }
         "Conv" => {
             let (x, w) = (c.req(0)?, c.req(1)?);
@@ -441,7 +401,7 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             if let Some(g) = c.int("group") {
                 attrs.push(("group", Attribute::Int(g, ElementType::I64)));
             }
-            let y = c.build("smelt.conv2d", &operands, &attrs)?;
+            let y = c.build(names::CONV2D, &operands, &attrs)?;
             vec![if one_d { c.squeeze(y, 2)? } else { y }]
         }
         "MaxPool" | "AveragePool" => {
@@ -475,19 +435,17 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             if op == "AveragePool" && c.int("count_include_pad").unwrap_or(0) != 0 {
                 attrs.push(("count_include_pad", Attribute::Bool(true)));
             }
-            let name = if op == "MaxPool" { "smelt.max_pool" } else { "smelt.avg_pool" };
+            let name = if op == "MaxPool" { names::MAX_POOL } else { names::AVG_POOL };
             let y = c.build(name, &[x], &attrs)?;
             vec![if one_d { c.squeeze(y, 2)? } else { y }]
         }
-        "GlobalAveragePool" => c.unary("smelt.global_avg_pool")?,
-        "GlobalMaxPool" => c.unary("smelt.global_max_pool")?,
         "BatchNormalization" => {
             if node.output.iter().skip(1).any(|o| !o.is_empty()) || c.int("training_mode").unwrap_or(0) != 0 {
                 return unsupported("training-mode batch normalization is not supported");
             }
             let operands: Vec<ValueId> = (0..5).map(|i| c.req(i)).collect::<R<_>>()?;
             let eps = c.float_attr("epsilon", 1e-5);
-            vec![c.build("smelt.batch_norm", &operands, &[("epsilon", eps)])?]
+            vec![c.build(names::BATCH_NORM, &operands, &[("epsilon", eps)])?]
         }
         "LayerNormalization" => {
             if node.output.iter().skip(1).any(|o| !o.is_empty()) {
@@ -499,7 +457,7 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                 ("axis", Attribute::Int(c.int("axis").unwrap_or(-1), ElementType::I64)),
                 ("epsilon", c.float_attr("epsilon", 1e-5)),
             ];
-            vec![c.build("smelt.layer_norm", &operands, &attrs)?]
+            vec![c.build(names::LAYER_NORM, &operands, &attrs)?]
         }
         "Gemm" => {
             let mut operands = vec![c.req(0)?, c.req(1)?];
@@ -511,21 +469,21 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             if c.int("transB").unwrap_or(0) != 0 {
                 attrs.push(("trans_b", Attribute::Bool(true)));
             }
-            vec![c.build("smelt.gemm", &operands, &attrs)?]
+            vec![c.build(names::GEMM, &operands, &attrs)?]
         }
         "Softmax" | "LogSoftmax" => {
             let x = c.req(0)?;
-            let name = if op == "Softmax" { "smelt.softmax" } else { "smelt.log_softmax" };
+            let name = if op == "Softmax" { names::SOFTMAX } else { names::LOG_SOFTMAX };
             let rank = c.tensor(x)?.rank().ok_or("needs a ranked input")? as i64;
             let default_axis = if opset < 13 { 1 } else { -1 };
             let axis = c.int("axis").unwrap_or(default_axis);
             let axis = if axis < 0 { axis + rank } else { axis };
             if opset < 13 && axis != rank - 1 {
                 // Before opset 13 the input is flattened to 2-D around `axis`.
-                let flat = c.build("smelt.flatten", &[x], &[("axis", Attribute::Int(axis, ElementType::I64))])?;
+                let flat = c.build(names::FLATTEN, &[x], &[("axis", Attribute::Int(axis, ElementType::I64))])?;
                 let s = c.build(name, &[flat], &[("axis", Attribute::Int(-1, ElementType::I64))])?;
-                let shape = c.build("smelt.shape", &[x], &[])?;
-                vec![c.build("smelt.reshape", &[s, shape], &[])?]
+                let shape = c.build(names::SHAPE, &[x], &[])?;
+                vec![c.build(names::RESHAPE, &[s, shape], &[])?]
             } else {
                 vec![c.build(name, &[x], &[("axis", Attribute::Int(axis, ElementType::I64))])?]
             }
@@ -550,12 +508,12 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             if c.int("allowzero").unwrap_or(0) != 0 {
                 attrs.push(("allowzero", Attribute::Bool(true)));
             }
-            vec![c.build("smelt.reshape", &[x, shape], &attrs)?]
+            vec![c.build(names::RESHAPE, &[x, shape], &attrs)?]
         }
         "Flatten" => {
             let x = c.req(0)?;
             vec![c.build(
-                "smelt.flatten",
+                names::FLATTEN,
                 &[x],
                 &[("axis", Attribute::Int(c.int("axis").unwrap_or(1), ElementType::I64))],
             )?]
@@ -563,24 +521,24 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
         "Transpose" => {
             let x = c.req(0)?;
             let attrs: Vec<(&str, Attribute)> = c.ints("perm").map(|p| ("perm", i64s(p))).into_iter().collect();
-            vec![c.build("smelt.transpose", &[x], &attrs)?]
+            vec![c.build(names::TRANSPOSE, &[x], &attrs)?]
         }
         "Squeeze" => {
             let x = c.req(0)?;
             let axes = if opset >= 13 { c.input(1)? } else { c.axes_operand("axes", usize::MAX)? };
             let operands: Vec<ValueId> = std::iter::once(x).chain(axes).collect();
-            vec![c.build("smelt.squeeze", &operands, &[])?]
+            vec![c.build(names::SQUEEZE, &operands, &[])?]
         }
         "Unsqueeze" => {
             let x = c.req(0)?;
             let axes = if opset >= 13 { c.input(1)? } else { c.axes_operand("axes", usize::MAX)? };
             let axes = axes.ok_or("missing axes")?;
-            vec![c.build("smelt.unsqueeze", &[x, axes], &[])?]
+            vec![c.build(names::UNSQUEEZE, &[x, axes], &[])?]
         }
         "Concat" => {
             let inputs: Vec<ValueId> = (0..node.input.len()).map(|i| c.req(i)).collect::<R<_>>()?;
             vec![c.build(
-                "smelt.concat",
+                names::CONCAT,
                 &inputs,
                 &[("axis", Attribute::Int(c.int("axis").ok_or("missing 'axis'")?, ElementType::I64))],
             )?]
@@ -590,7 +548,7 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             let split = if opset >= 13 { c.input(1)? } else { c.ints("split").map(|s| c.const_i64(&s)) };
             let operands: Vec<ValueId> = std::iter::once(x).chain(split).collect();
             let axis = Attribute::Int(c.int("axis").unwrap_or(0), ElementType::I64);
-            c.build_n("smelt.split", &operands, &[("axis", axis)], node.output.len())?
+            c.build_n(names::SPLIT, &operands, &[("axis", axis)], node.output.len())?
         }
         "Slice" => {
             let x = c.req(0)?;
@@ -613,26 +571,8 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                 let axes = c.ints("axes").map(|a| c.const_i64(&a));
                 [Some(x), Some(s), Some(e), axes].into_iter().flatten().collect()
             };
-            vec![c.build("smelt.slice", &operands, &[])?]
+            vec![c.build(names::SLICE, &operands, &[])?]
         }
-        "Gather" => {
-            let (x, i) = (c.req(0)?, c.req(1)?);
-            vec![c.build(
-                "smelt.gather",
-                &[x, i],
-                &[("axis", Attribute::Int(c.int("axis").unwrap_or(0), ElementType::I64))],
-            )?]
-        }
-        "GatherElements" => {
-            let (x, i) = (c.req(0)?, c.req(1)?);
-            vec![c.build(
-                "smelt.gather_elements",
-                &[x, i],
-                &[("axis", Attribute::Int(c.int("axis").unwrap_or(0), ElementType::I64))],
-            )?]
-        }
-        "Expand" => c.binary("smelt.expand")?,
-        "Tile" => c.binary("smelt.tile")?,
         "Shape" => {
             let x = c.req(0)?;
             let mut attrs = Vec::new();
@@ -642,11 +582,7 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             if let Some(e) = c.int("end") {
                 attrs.push(("end", Attribute::Int(e, ElementType::I64)));
             }
-            vec![c.build("smelt.shape", &[x], &attrs)?]
-        }
-        "Range" => {
-            let (s, l, d) = (c.req(0)?, c.req(1)?, c.req(2)?);
-            vec![c.build("smelt.range", &[s, l, d], &[])?]
+            vec![c.build(names::SHAPE, &[x], &attrs)?]
         }
         "Pad" => {
             let x = c.req(0)?;
@@ -665,7 +601,7 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                 let v = c.scalar(c.float("value").unwrap_or(0.0), c.element(x)?);
                 vec![x, p, v]
             };
-            vec![c.build("smelt.pad", &operands, &[("mode", Attribute::String(mode))])?]
+            vec![c.build(names::PAD, &operands, &[("mode", Attribute::String(mode))])?]
         }
         "Resize" => {
             let x = c.req(0)?;
@@ -702,7 +638,7 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             if let Some(axes) = c.ints("axes") {
                 attrs.push(("axes", i64s(axes)));
             }
-            vec![c.build("smelt.resize", &operands, &attrs)?]
+            vec![c.build(names::RESIZE, &operands, &attrs)?]
         }
         "Dropout" => {
             let x = c.req(0)?;
@@ -712,7 +648,7 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                 let off = c.imp.module.defining_op(mode).and_then(|d| {
                     let dense = c.imp.module.op(d).attr("value")?.as_dense()?;
                     Some(
-                        crate::dialect::fold::Literal::from_dense(dense, &c.imp.module.resources)?
+                        crate::literal::Literal::from_dense(dense, &c.imp.module.resources)?
                             .to_i64()
                             .iter()
                             .all(|&v| v == 0),
@@ -723,7 +659,7 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                 }
             }
             let outputs = node.output.iter().filter(|o| !o.is_empty()).count().max(1);
-            c.build_n("smelt.dropout", &[x], &[], outputs)?
+            c.build_n(names::DROPOUT, &[x], &[], outputs)?
         }
         other => return unsupported(format!("operator '{other}' is not supported")),
     })

@@ -47,6 +47,7 @@ impl std::fmt::Display for ImportError {
 use crate::attributes::{Attribute, DenseElements, DenseStorage};
 use crate::builder::add_function;
 use crate::diagnostics::Diagnostic;
+use crate::dialect::names;
 use crate::ir::{Module, OpSpec, ValueId};
 use crate::location::Location;
 use crate::resources::SharedBytes;
@@ -266,7 +267,7 @@ impl Importer<'_> {
         }
         let result_types: Vec<Type> = outputs.iter().map(|v| self.module.value_type(*v).clone()).collect();
         let ret =
-            self.module.create_op(OpSpec::new("func.return").operands(outputs).loc(Location::file(&self.file, 0, 0)));
+            self.module.create_op(OpSpec::new(names::RETURN).operands(outputs).loc(Location::file(&self.file, 0, 0)));
         self.module.append_op(entry, ret);
         if let Some(Attribute::Type(Type::Function(ft))) = self.module.op(func).attr("function_type").cloned() {
             let mut ft = *ft;
@@ -386,7 +387,7 @@ impl Importer<'_> {
         let ty = Type::Tensor(value.ty.clone());
         let op = self
             .module
-            .create_op(OpSpec::new("smelt.constant").attr("value", Attribute::Dense(value)).results([ty]).loc(loc));
+            .create_op(OpSpec::new(names::CONSTANT).attr("value", Attribute::Dense(value)).results([ty]).loc(loc));
         self.module.append_op(block, op);
         self.module.op(op).result()
     }

@@ -20,7 +20,9 @@ use super::lang::{EGraph, Node, Operand, Template, TemplateOp};
 use super::rules::{attrs, is_constant, tensor};
 use egg::Id;
 use smelt_compiler::attributes::Attribute;
+use smelt_compiler::dialect::OpClass;
 use smelt_compiler::ir::{Module, OpId};
+use smelt_compiler::names;
 
 /// The largest kernel body grown.
 pub const MAX_KERNEL_OPS: usize = 10;
@@ -37,23 +39,13 @@ pub enum Role {
     Opaque,
 }
 
+/// The fusion role of an op, from its class in the op table.
 pub fn role(name: &str) -> Role {
-    match name {
-        "smelt.conv2d"
-        | "smelt.matmul"
-        | "smelt.gemm"
-        | "smelt.attention"
-        | "smelt.max_pool"
-        | "smelt.avg_pool"
-        | "smelt.global_avg_pool"
-        | "smelt.global_max_pool" => Role::Anchor,
-        "smelt.softmax" | "smelt.log_softmax" | "smelt.layer_norm" => Role::RowReduction,
-        "smelt.batch_norm" => Role::Elementwise,
-        "smelt.cast" => Role::Opaque,
-        _ => match smelt_compiler::dialect::lookup(name) {
-            Some(d) if d.traits.elementwise && d.traits.pure => Role::Elementwise,
-            _ => Role::Opaque,
-        },
+    match smelt_compiler::dialect::lookup(name).map(|d| d.class) {
+        Some(OpClass::Contraction | OpClass::Window) => Role::Anchor,
+        Some(OpClass::RowReduction) => Role::RowReduction,
+        Some(OpClass::Elementwise) => Role::Elementwise,
+        _ => Role::Opaque,
     }
 }
 
@@ -107,7 +99,7 @@ fn candidates(eg: &EGraph, class: Id) -> Vec<Candidate> {
 
 fn is_depthwise(eg: &EGraph, template: &Template, inputs: &[Id]) -> bool {
     let first = &template.ops[0];
-    if first.name != "smelt.conv2d" {
+    if first.name != names::CONV2D {
         return false;
     }
     let group = eg.analysis.attrs[first.attrs as usize].get("group").and_then(Attribute::as_int).unwrap_or(1);
@@ -120,7 +112,7 @@ fn is_pointwise_conv(eg: &EGraph, node: &Node) -> bool {
     let Some(a) = node.attrs_class() else { return false };
     let group = attrs(eg, a).get("group").and_then(Attribute::as_int).unwrap_or(1);
     let w = node.operands().get(1).and_then(|&w| tensor(eg, w)).and_then(|t| t.static_shape());
-    node.op_name() == Some("smelt.conv2d")
+    node.op_name() == Some(names::CONV2D)
         && group == 1
         && w.is_some_and(|s| s.len() == 4 && s[2] == 1 && s[3] == 1)
         && node.operands()[1..].iter().all(|&c| is_constant(eg, c))
@@ -154,10 +146,10 @@ fn may_join(eg: &EGraph, node: &Node, slot: usize, class: Id, producer: Id, cand
             // its result, and is then evaluated once per element of the larger shape. That
             // saves a launch and the chain's result's round trip but repeats its arithmetic:
             // cheap for a scale, costly for a transcendental, which the cost model weighs.
-            let no_batch_norm = |ops: &[TemplateOp]| ops.iter().all(|o| o.name != "smelt.batch_norm");
+            let no_batch_norm = |ops: &[TemplateOp]| ops.iter().all(|o| o.name != names::BATCH_NORM);
             let recompute = all_elementwise(&template.ops)
                 && no_batch_norm(&template.ops)
-                && name != "smelt.batch_norm"
+                && name != names::BATCH_NORM
                 && match (tensor(eg, producer).and_then(|t| t.static_shape()), out) {
                     (Some(from), Some(to)) => smelt_compiler::dialect::infer::broadcasts_to(&from, &to),
                     _ => false,
@@ -173,13 +165,13 @@ fn may_join(eg: &EGraph, node: &Node, slot: usize, class: Id, producer: Id, cand
                     node.attrs_class().map(|a| attrs(eg, a)).and_then(|a| a.get("axis").and_then(Attribute::as_int));
                 axis.is_none_or(|a| a == -1 || a == rank - 1)
             };
-            let after_contraction = matches!(template.ops[0].name, "smelt.matmul" | "smelt.gemm")
+            let after_contraction = matches!(template.ops[0].name, names::MATMUL | names::GEMM)
                 && all_elementwise(&template.ops[1..])
                 && last_axis;
             slot == 0 && same_shape() && (all_elementwise(&template.ops) || after_contraction)
         }
         // A global pool reduces the finished tiles: a reduction epilogue (ResNet's last block).
-        Role::Anchor if matches!(name, "smelt.global_avg_pool" | "smelt.global_max_pool") => !pooled,
+        Role::Anchor if matches!(name, names::GLOBAL_AVG_POOL | names::GLOBAL_MAX_POOL) => !pooled,
         Role::Anchor if slot == 0 && is_pointwise_conv(eg, node) => {
             let squeezed = tensor(eg, producer)
                 .and_then(|t| t.static_shape())
@@ -265,14 +257,14 @@ pub fn grow(eg: &mut EGraph, roots: &[Id]) -> usize {
 /// A readable name for a kernel body, the key calibration data is stored under:
 /// `conv_bn_relu`, `dwconv_relu6_conv`, `matmul_bias_gelu`, `attention`.
 pub fn pattern_name(m: &Module, ops: &[OpId]) -> String {
-    let constant = |v| m.defining_op(v).is_some_and(|d| m.op(d).name() == "smelt.constant");
+    let constant = |v| m.defining_op(v).is_some_and(|d| m.op(d).name() == names::CONSTANT);
     let parts: Vec<String> = ops
         .iter()
         .map(|&op| {
             let o = m.op(op);
             let operands = o.operands();
             match o.name() {
-                "smelt.conv2d" => {
+                names::CONV2D => {
                     let group = o.attr("group").and_then(Attribute::as_int).unwrap_or(1);
                     let channels = m
                         .value_type(operands[0])
@@ -281,20 +273,18 @@ pub fn pattern_name(m: &Module, ops: &[OpId]) -> String {
                         .and_then(|s| s.get(1).copied());
                     if group > 1 && channels == Some(group as u64) { "dwconv" } else { "conv" }.to_string()
                 }
-                "smelt.gemm" => "linear".into(),
-                "smelt.batch_norm" => "bn".into(),
-                "smelt.layer_norm" => "layernorm".into(),
-                "smelt.global_avg_pool" => "gap".into(),
-                "smelt.global_max_pool" => "gmp".into(),
-                "smelt.add" if operands.iter().any(|&v| constant(v)) => "bias".into(),
-                "smelt.mul" if operands.iter().any(|&v| constant(v)) => "scale".into(),
-                "smelt.clip" => {
+                names::GEMM => "linear".into(),
+                names::BATCH_NORM => "bn".into(),
+                names::LAYER_NORM => "layernorm".into(),
+                names::GLOBAL_AVG_POOL => "gap".into(),
+                names::GLOBAL_MAX_POOL => "gmp".into(),
+                names::ADD if operands.iter().any(|&v| constant(v)) => "bias".into(),
+                names::MUL if operands.iter().any(|&v| constant(v)) => "scale".into(),
+                names::CLIP => {
                     let bound = |i: usize| {
                         operands.get(i).and_then(|&v| m.defining_op(v)).and_then(|d| match m.op(d).attr("value") {
-                            Some(Attribute::Dense(d)) => {
-                                smelt_compiler::dialect::fold::Literal::decode(d, &m.resources)
-                                    .and_then(|l| l.to_f64().first().copied())
-                            }
+                            Some(Attribute::Dense(d)) => smelt_compiler::literal::Literal::decode(d, &m.resources)
+                                .and_then(|l| l.to_f64().first().copied()),
                             _ => None,
                         })
                     };

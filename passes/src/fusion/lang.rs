@@ -14,8 +14,9 @@
 use egg::{DidMerge, Id};
 use smelt_compiler::attributes::{Attribute, DenseElements};
 use smelt_compiler::builder::Builder;
-use smelt_compiler::dialect::fold::Literal;
 use smelt_compiler::ir::{BlockId, Module, OpId, OpSpec, ValueId};
+use smelt_compiler::literal::Literal;
+use smelt_compiler::names;
 use smelt_compiler::{Location, Type};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -302,7 +303,7 @@ impl Tensors {
         let ty = Type::Tensor(value.ty.clone());
         let op = self
             .scratch
-            .create_op(OpSpec::new("smelt.constant").attr("value", Attribute::Dense(value.clone())).results([ty]));
+            .create_op(OpSpec::new(names::CONSTANT).attr("value", Attribute::Dense(value.clone())).results([ty]));
         self.scratch.append_op(self.block, op);
         let v = self.scratch.op(op).result();
         let leaf = self.add_leaf(v, LeafOrigin::New(value));
@@ -330,7 +331,7 @@ impl Tensors {
     fn leaf_data(&self, i: u32) -> ClassData {
         let (v, _) = &self.leaves[i as usize];
         let m = &self.scratch;
-        let constant = m.defining_op(*v).filter(|&d| m.op(d).name() == "smelt.constant");
+        let constant = m.defining_op(*v).filter(|&d| m.op(d).name() == names::CONSTANT);
         let splat = constant.and_then(|c| match m.op(c).attr("value") {
             Some(Attribute::Dense(d)) if d.is_splat() || d.ty.num_elements() == Some(1) => {
                 Literal::decode(d, &m.resources).and_then(|l| l.to_f64().first().copied())

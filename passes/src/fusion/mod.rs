@@ -22,6 +22,7 @@ use smelt_compiler::attributes::Attribute;
 use smelt_compiler::builder::Builder;
 use smelt_compiler::diagnostics::Diagnostic;
 use smelt_compiler::ir::{BlockId, Module, OpId, OpSpec, ValueId};
+use smelt_compiler::names;
 use smelt_compiler::{ElementType, Location, Type};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -85,13 +86,13 @@ impl Program {
                     Diagnostic::error(o.loc.clone(), "fusion: an operand is defined outside the body")
                 })?;
             match o.name() {
-                "func.return" => roots = operands,
-                "smelt.constant" => {
+                names::RETURN => roots = operands,
+                names::CONSTANT => {
                     let v = o.result();
                     let leaf = eg.analysis.add_leaf(v, LeafOrigin::Ir(v));
                     class.insert(v, eg.add(Node::Leaf(leaf)));
                 }
-                "smelt.kernel" => {
+                names::KERNEL => {
                     let template = template_of(m, op, &mut eg.analysis).ok_or_else(|| {
                         Diagnostic::error(o.loc.clone(), "fusion: this kernel's body has more than one result")
                     })?;
@@ -270,7 +271,7 @@ impl Program {
                 LeafOrigin::New(d) => {
                     let ty = Type::Tensor(d.ty.clone());
                     let op = m.create_op(
-                        OpSpec::new("smelt.constant")
+                        OpSpec::new(names::CONSTANT)
                             .attr("value", Attribute::Dense(d.clone()))
                             .results([ty])
                             .loc(loc.clone()),
@@ -345,7 +346,7 @@ impl Program {
         let inline = crate::cost::inlined_constant;
         let operands: Vec<ValueId> = inputs.iter().copied().filter(|&v| inline(m, v).is_none()).collect();
         let kernel = m.create_op(
-            OpSpec::new("smelt.kernel")
+            OpSpec::new(names::KERNEL)
                 .operands(operands.iter().copied())
                 .results([result_ty])
                 .regions(1)
@@ -373,7 +374,7 @@ impl Program {
         }
         let body_ops = template.build_in(m, body, &self.egraph.analysis.attrs, &args, &loc)?;
         let root = m.op(*body_ops.last().ok_or("empty kernel")?).result();
-        let y = m.create_op(OpSpec::new("smelt.yield").operands([root]).loc(loc));
+        let y = m.create_op(OpSpec::new(names::YIELD).operands([root]).loc(loc));
         m.append_op(body, y);
         let o = m.op_mut(kernel);
         o.attributes.insert("pattern".into(), Attribute::String(pattern.to_string()));
@@ -422,7 +423,7 @@ fn template_of(m: &Module, kernel: OpId, t: &mut Tensors) -> Option<Template> {
     let mut last = None;
     for op in m.block_ops(body) {
         let o = m.op(op);
-        if o.name() == "smelt.yield" {
+        if o.name() == names::YIELD {
             return (o.operands().len() == 1 && Some(o.operands()[0]) == last).then_some(Template { ops });
         }
         if o.results().len() != 1 {

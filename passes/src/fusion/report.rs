@@ -10,6 +10,7 @@ use super::Stats;
 use crate::characterize::{executed_ops, op_cost, VIEW_OPS};
 use crate::cost::{work_of, CostModel};
 use serde::Serialize;
+use smelt_compiler::names;
 use smelt_compiler::Module;
 use std::collections::BTreeMap;
 
@@ -70,7 +71,7 @@ pub fn fusion_report(unfused: &Module, fused: &Module, stats: &[Stats], model: &
     for op in executed_ops(fused) {
         let o = fused.op(op);
         match o.attr("pattern").and_then(|p| p.as_str()) {
-            Some(p) if o.name() == "smelt.kernel" => *pattern_counts.entry(p.to_string()).or_default() += 1,
+            Some(p) if o.name() == names::KERNEL => *pattern_counts.entry(p.to_string()).or_default() += 1,
             _ if VIEW_OPS.contains(&o.name()) => {}
             _ => *unfused_op_counts.entry(o.name().to_string()).or_default() += 1,
         }

@@ -14,7 +14,8 @@
 use super::lang::{Attrs, EGraph, Node, OpKey, Tensors};
 use egg::{Applier, Id, Pattern, PatternAst, Rewrite, Subst, Symbol, Var};
 use smelt_compiler::attributes::{Attribute, DenseElements};
-use smelt_compiler::dialect::fold::Literal;
+use smelt_compiler::literal::Literal;
+use smelt_compiler::names;
 use smelt_compiler::types::TensorType;
 use smelt_compiler::{Dim, ElementType};
 
@@ -130,7 +131,7 @@ fn float_attr(eg: &EGraph, id: Id, name: &str, default: f64) -> f64 {
 fn const_ints(eg: &EGraph, id: Id) -> Option<Vec<i64>> {
     let v = eg[id].data.value?;
     let m = &eg.analysis.scratch;
-    let op = m.defining_op(v).filter(|&d| m.op(d).name() == "smelt.constant")?;
+    let op = m.defining_op(v).filter(|&d| m.op(d).name() == names::CONSTANT)?;
     match m.op(op).attr("value") {
         Some(Attribute::Dense(d)) => Some(Literal::decode(d, &m.resources)?.to_i64()),
         _ => None,
@@ -205,24 +206,24 @@ fn batch_norm_folding() -> Vec<Rewrite<Node, Tensors>> {
             let eps = float_attr(eg, bn, "epsilon", 1e-5);
             let eps = scalar(eg, element, eps);
             let none = add_attrs(eg, Attrs::new());
-            let v_eps = add_op(eg, "smelt.add", &[var_, eps], none);
-            let std = add_op(eg, "smelt.sqrt", &[v_eps], none);
-            let k = add_op(eg, "smelt.div", &[gamma, std], none);
+            let v_eps = add_op(eg, names::ADD, &[var_, eps], none);
+            let std = add_op(eg, names::SQRT, &[v_eps], none);
+            let k = add_op(eg, names::DIV, &[gamma, std], none);
             let mut target = vec![ws[0] as i64];
             target.extend(std::iter::repeat_n(1, ws.len() - 1));
             let target = ints(eg, &target);
-            let k_col = add_op(eg, "smelt.reshape", &[k, target], none);
-            let w2 = add_op(eg, "smelt.mul", &[w, k_col], none);
+            let k_col = add_op(eg, names::RESHAPE, &[k, target], none);
+            let w2 = add_op(eg, names::MUL, &[w, k_col], none);
             let shifted = match bias {
-                Some(b) => add_op(eg, "smelt.sub", &[b, mean], none),
-                None => add_op(eg, "smelt.neg", &[mean], none),
+                Some(b) => add_op(eg, names::SUB, &[b, mean], none),
+                None => add_op(eg, names::NEG, &[mean], none),
             };
-            let scaled = add_op(eg, "smelt.mul", &[shifted, k], none);
-            let b2 = add_op(eg, "smelt.add", &[scaled, beta], none);
-            let folded = add_op(eg, "smelt.conv2d", &[x, w2, b2], conv);
+            let scaled = add_op(eg, names::MUL, &[shifted, k], none);
+            let b2 = add_op(eg, names::ADD, &[scaled, beta], none);
+            let folded = add_op(eg, names::CONV2D, &[x, w2, b2], conv);
             // The folded conv stands for both ops: keep both locations.
             let conv_class =
-                eg[root].nodes.iter().find(|n| n.op_name() == Some("smelt.batch_norm")).map(|n| n.operands()[0]);
+                eg[root].nodes.iter().find(|n| n.op_name() == Some(names::BATCH_NORM)).map(|n| n.operands()[0]);
             let locs = conv_class.and_then(|c| eg[c].data.loc.clone()).into_iter().chain(eg[root].data.loc.clone());
             let loc = smelt_compiler::Location::fused(locs);
             eg[folded].data.loc = Some(loc.clone());
@@ -255,7 +256,7 @@ fn gemm_with_bias() -> Vec<Rewrite<Node, Tensors>> {
             return None;
         }
         let none = add_attrs(eg, Attrs::new());
-        Some(add_op(eg, "smelt.gemm", &[a, b, c], none))
+        Some(add_op(eg, names::GEMM, &[a, b, c], none))
     };
     vec![
         rule("matmul-add-to-gemm", "(add (matmul ?a ?b) ?c)", Build(build)),
@@ -276,7 +277,7 @@ fn transposes_and_reshapes() -> Vec<Rewrite<Node, Tensors>> {
             return Some(x);
         }
         let a = add_attrs(eg, Attrs::from([("perm".to_string(), Attribute::I64Array(composed))]));
-        Some(add_op(eg, "smelt.transpose", &[x], a))
+        Some(add_op(eg, names::TRANSPOSE, &[x], a))
     };
     let reshapes = |eg: &mut EGraph, _: Id, s: &Subst| -> Option<Id> {
         let (x, target, a) = (s[var("?x")], s[var("?s2")], s[var("?r2")]);
@@ -284,7 +285,7 @@ fn transposes_and_reshapes() -> Vec<Rewrite<Node, Tensors>> {
         if const_ints(eg, target)?.contains(&0) {
             return None;
         }
-        Some(add_op(eg, "smelt.reshape", &[x, target], a))
+        Some(add_op(eg, names::RESHAPE, &[x, target], a))
     };
     vec![
         rule("compose-transposes", "(transpose@p2 (transpose@p1 ?x))", Build(transposes)),
@@ -416,7 +417,7 @@ fn normalizations() -> Vec<Rewrite<Node, Tensors>> {
                     ("epsilon".to_string(), Attribute::Float(epsilon, ElementType::F32)),
                 ]),
             );
-            Some(add_op(eg, "smelt.layer_norm", &[x, gamma, beta], a))
+            Some(add_op(eg, names::LAYER_NORM, &[x, gamma, beta], a))
         }
     };
     let softmax = |eg: &mut EGraph, _: Id, s: &Subst| -> Option<Id> {
@@ -425,7 +426,7 @@ fn normalizations() -> Vec<Rewrite<Node, Tensors>> {
             return None;
         }
         let a = add_attrs(eg, Attrs::from([("axis".to_string(), Attribute::Int(-1, ElementType::I64))]));
-        Some(add_op(eg, "smelt.softmax", &[x], a))
+        Some(add_op(eg, names::SOFTMAX, &[x], a))
     };
     let stable_softmax = move |eg: &mut EGraph, root: Id, s: &Subst| -> Option<Id> {
         if !reduces_last_axis(eg, s[var("?x")], s[var("?axm")]) || !keeps_dims(eg, s[var("?rm")]) {
@@ -474,7 +475,7 @@ fn attention() -> Vec<Rewrite<Node, Tensors>> {
                 operands.push(s[var("?mask")]);
             }
             let a = add_attrs(eg, Attrs::from([("scale".to_string(), Attribute::Float(scale, ElementType::F32))]));
-            Some(add_op(eg, "smelt.attention", &operands, a))
+            Some(add_op(eg, names::ATTENTION, &operands, a))
         }
     };
     let forms = [

@@ -6,6 +6,7 @@ use crate::characterize::{executed_ops, op_label, VIEW_OPS};
 use crate::cost::{inlined_constant, work_of};
 use serde::Serialize;
 use smelt_compiler::ir::{Module, OpId, ValueId};
+use smelt_compiler::names;
 use smelt_compiler::{Attribute, ElementType};
 
 /// The iteration space a mapper tiles.
@@ -63,16 +64,16 @@ fn bytes(m: &Module, v: ValueId) -> u64 {
 }
 
 const ROW_OPS: &[&str] = &[
-    "smelt.softmax",
-    "smelt.log_softmax",
-    "smelt.layer_norm",
-    "smelt.global_avg_pool",
-    "smelt.global_max_pool",
-    "smelt.reduce_mean",
-    "smelt.reduce_sum",
-    "smelt.reduce_max",
-    "smelt.reduce_min",
-    "smelt.reduce_prod",
+    names::SOFTMAX,
+    names::LOG_SOFTMAX,
+    names::LAYER_NORM,
+    names::GLOBAL_AVG_POOL,
+    names::GLOBAL_MAX_POOL,
+    names::REDUCE_MEAN,
+    names::REDUCE_SUM,
+    names::REDUCE_MAX,
+    names::REDUCE_MIN,
+    names::REDUCE_PROD,
 ];
 
 /// The shape of one op, and its matrix-unit FLOPs.
@@ -86,7 +87,7 @@ fn op_shape(m: &Module, op: OpId, flops: u64) -> (Shape, u64) {
         Shape::Contraction { op: o.name(), batch, m: mm, n, k }
     };
     match o.name() {
-        "smelt.conv2d" => {
+        names::CONV2D => {
             let w = dims(m, o.operands()[1]);
             let group = o.attr("group").and_then(Attribute::as_int).unwrap_or(1).max(1) as u64;
             let (Some(&cout), [n, _, spatial @ ..]) = (w.first(), out.as_slice()) else { return (flat, 0) };
@@ -98,7 +99,7 @@ fn op_shape(m: &Module, op: OpId, flops: u64) -> (Shape, u64) {
             }
             (gemm(group, n * pixels, cout / group), flops)
         }
-        "smelt.matmul" => {
+        names::MATMUL => {
             let b = dims(m, o.operands()[1]);
             let Some(&n) = out.last() else { return (flat, 0) };
             let rows = out_elements / n.max(1);
@@ -110,11 +111,11 @@ fn op_shape(m: &Module, op: OpId, flops: u64) -> (Shape, u64) {
                 (gemm(rows / mm.max(1), mm, n), flops)
             }
         }
-        "smelt.gemm" => match out.as_slice() {
+        names::GEMM => match out.as_slice() {
             [mm, n] => (gemm(1, *mm, *n), flops),
             _ => (flat, 0),
         },
-        "smelt.attention" => {
+        names::ATTENTION => {
             let (q, k, v) = (dims(m, o.operands()[0]), dims(m, o.operands()[1]), dims(m, o.operands()[2]));
             let (Some(&d), Some(&kv), Some(&dv)) = (q.last(), k.get(k.len().wrapping_sub(2)), v.last()) else {
                 return (flat, 0);
@@ -127,8 +128,8 @@ fn op_shape(m: &Module, op: OpId, flops: u64) -> (Shape, u64) {
         name if ROW_OPS.contains(&name) => {
             let input = o.operands().first().map(|v| elements(m, *v)).unwrap_or(0);
             let rows = match name {
-                "smelt.global_avg_pool" | "smelt.global_max_pool" => out_elements,
-                "smelt.layer_norm" | "smelt.softmax" | "smelt.log_softmax" => {
+                names::GLOBAL_AVG_POOL | names::GLOBAL_MAX_POOL => out_elements,
+                names::LAYER_NORM | names::SOFTMAX | names::LOG_SOFTMAX => {
                     input
                         / o.operands().first().map(|v| dims(m, *v)).and_then(|d| d.last().copied()).unwrap_or(1).max(1)
                 }
@@ -149,16 +150,16 @@ pub fn launches(m: &Module) -> Vec<Launch> {
             continue;
         }
         let work = work_of(m, op);
-        let body: Vec<OpId> = if o.name() == "smelt.kernel" {
+        let body: Vec<OpId> = if o.name() == names::KERNEL {
             let block = m.region(o.regions()[0]).blocks()[0];
-            m.block_ops(block).filter(|&b| m.op(b).name() != "smelt.yield").collect()
+            m.block_ops(block).filter(|&b| m.op(b).name() != names::YIELD).collect()
         } else {
             vec![op]
         };
         // The kernel's shape is its largest matrix-unit op's, else its largest row op's, else
         // a flat map over what it writes.
         let mut best: Option<(Shape, u64)> = None;
-        let fused = o.name() == "smelt.kernel";
+        let fused = o.name() == names::KERNEL;
         for (i, &b) in body.iter().enumerate() {
             let flops = if fused { work.parts.get(i).map_or(0, |p| p.1.flops) } else { work.flops };
             let (shape, matrix) = op_shape(m, b, flops);
@@ -181,7 +182,7 @@ pub fn launches(m: &Module) -> Vec<Launch> {
         let mut seen = std::collections::HashSet::new();
         let weight_bytes = inputs
             .iter()
-            .filter(|&&v| seen.insert(v) && m.defining_op(v).is_some_and(|d| m.op(d).name() == "smelt.constant"))
+            .filter(|&&v| seen.insert(v) && m.defining_op(v).is_some_and(|d| m.op(d).name() == names::CONSTANT))
             .map(|&v| bytes(m, v))
             .sum();
         out.push(Launch {

@@ -45,6 +45,7 @@ pub mod tpu;
 use describe::{Launch, Shape};
 use serde::Serialize;
 use smelt_compiler::ir::{Module, ValueId};
+use smelt_compiler::names;
 use smelt_compiler::target::{Target, TargetKind};
 use smelt_compiler::ElementType;
 use std::collections::HashMap;
@@ -218,7 +219,7 @@ impl Job<'_> {
     /// The fraction of the matrix peak this launch's contraction reaches at best.
     pub fn contraction_efficiency(&self, target: &Target) -> f64 {
         let e = &target.efficiency;
-        let conv = matches!(self.launch.shape, Shape::Contraction { op: "smelt.conv2d", .. });
+        let conv = matches!(self.launch.shape, Shape::Contraction { op: names::CONV2D, .. });
         e.contraction(&self.math) * if conv { e.convolution } else { 1.0 }
     }
 
@@ -325,7 +326,7 @@ fn math_of(target: &Target, launch: &Launch, dtype: Dtype) -> String {
         Dtype::Bf16 => "bf16",
         Dtype::Tf32 => "tf32",
         Dtype::F32 => match (&target.gpu, &launch.shape) {
-            (Some(g), Shape::Contraction { op: "smelt.conv2d", .. }) => g.f32_conv_math.as_str(),
+            (Some(g), Shape::Contraction { op: names::CONV2D, .. }) => g.f32_conv_math.as_str(),
             (Some(g), Shape::Contraction { .. } | Shape::Attention { .. }) => g.f32_matmul_math.as_str(),
             _ => "f32",
         },
@@ -380,7 +381,7 @@ pub fn plan(module: &Module, target: &Target, options: &PlanOptions) -> Result<P
     let mut buffer_of: HashMap<ValueId, usize> = HashMap::new();
     let mut buffer = |v: ValueId, m: &Module, buffers: &mut Vec<Buffer>| -> usize {
         *buffer_of.entry(v).or_insert_with(|| {
-            let is_weight = m.defining_op(v).is_some_and(|d| m.op(d).name() == "smelt.constant");
+            let is_weight = m.defining_op(v).is_some_and(|d| m.op(d).name() == names::CONSTANT);
             let role = if args.contains(&v) {
                 "input"
             } else if is_weight {

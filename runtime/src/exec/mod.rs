@@ -22,8 +22,9 @@ use crate::ops::for_each_index;
 use crate::workers::Shared;
 use smelt_compiler::attributes::{Attribute, DenseElements, DenseStorage};
 use smelt_compiler::dialect::eval::evaluate;
-use smelt_compiler::dialect::fold::Literal;
 use smelt_compiler::ir::{Module, OpId, ValueId};
+use smelt_compiler::literal::Literal;
+use smelt_compiler::names;
 use smelt_compiler::{ElementType, TensorType};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -107,7 +108,7 @@ struct CacheLine([u8; 64]);
 /// How compile errors caused by data-dependent shapes begin.
 pub const DYNAMIC: &str = "dynamic shape";
 
-const VIEWS: &[&str] = &["smelt.reshape", "smelt.flatten", "smelt.squeeze", "smelt.unsqueeze", "smelt.identity"];
+const VIEWS: &[&str] = &[names::RESHAPE, names::FLATTEN, names::SQUEEZE, names::UNSQUEEZE, names::IDENTITY];
 
 fn tensor_of(m: &Module, v: ValueId) -> Result<TensorType, String> {
     let t = m.value_type(v).as_tensor().ok_or("a non-tensor value")?.clone();
@@ -220,9 +221,9 @@ impl Executable {
         for (i, &op) in ops.iter().enumerate() {
             let o = m.op(op);
             match o.name() {
-                "func.return" => {}
+                names::RETURN => {}
                 _ if o.results().first().is_some_and(|r| lower.views.contains_key(r)) => {}
-                "smelt.constant" => {
+                names::CONSTANT => {
                     let loc = lower.constant(op)?;
                     lower.locs.insert(o.result(), loc);
                 }
@@ -253,7 +254,7 @@ impl Executable {
                 let r = root_of(&root, v);
                 if last_use.get(&r) == Some(&i) {
                     if let Some(Loc::Arena(at)) = lower.locs.get(&r) {
-                        if m.defining_op(r).is_none_or(|d| m.op(d).name() != "smelt.constant") {
+                        if m.defining_op(r).is_none_or(|d| m.op(d).name() != names::CONSTANT) {
                             lower.arena.free(*at);
                         }
                     }
@@ -404,10 +405,10 @@ pub struct EncodedInputs(Vec<Vec<u8>>);
 fn literal_bytes(l: &Literal) -> Vec<u8> {
     let mut out = Vec::with_capacity(l.len() * l.element.byte_size());
     match &l.data {
-        smelt_compiler::dialect::fold::Data::F(v) => {
+        smelt_compiler::literal::Data::F(v) => {
             v.iter().for_each(|&x| smelt_compiler::scalar::encode(l.element, x, &mut out))
         }
-        smelt_compiler::dialect::fold::Data::I(v) => {
+        smelt_compiler::literal::Data::I(v) => {
             v.iter().for_each(|&x| smelt_compiler::scalar::encode_int(l.element, x, &mut out))
         }
     }
@@ -482,7 +483,7 @@ impl Lower {
         let m = &self.module;
         let v = *self.outer.get(&v).unwrap_or(&v);
         let d = m.defining_op(v)?;
-        if m.op(d).name() != "smelt.constant" || !f32_value(m, v) {
+        if m.op(d).name() != names::CONSTANT || !f32_value(m, v) {
             return None;
         }
         match self.locs.get(&v)? {
@@ -510,25 +511,25 @@ impl Lower {
     fn lower_op(&mut self, op: OpId) -> Result<Vec<Step>, String> {
         let m = self.module.clone();
         let o = m.op(op);
-        if o.name() == "smelt.kernel" {
+        if o.name() == names::KERNEL {
             let body = m.region(o.regions()[0]).blocks()[0];
             for (arg, v) in m.block(body).args().iter().zip(o.operands()) {
                 let loc = self.locs[v];
                 self.locs.insert(*arg, loc);
                 self.outer.insert(*arg, *v);
             }
-            let ops: Vec<OpId> = m.block_ops(body).filter(|&b| m.op(b).name() != "smelt.yield").collect();
+            let ops: Vec<OpId> = m.block_ops(body).filter(|&b| m.op(b).name() != names::YIELD).collect();
             let y = m.block_terminator(body).ok_or("kernel without yield")?;
             let out = m.op(y).operands()[0];
             let loc = self.locs[&o.result()];
             self.locs.insert(out, loc);
             for &b in &ops {
-                if m.op(b).name() == "smelt.constant" {
+                if m.op(b).name() == names::CONSTANT {
                     let c = self.constant(b)?;
                     self.locs.insert(m.op(b).result(), c);
                 }
             }
-            let ops: Vec<OpId> = ops.into_iter().filter(|&b| m.op(b).name() != "smelt.constant").collect();
+            let ops: Vec<OpId> = ops.into_iter().filter(|&b| m.op(b).name() != names::CONSTANT).collect();
             return self.lower_sequence(&ops, out);
         }
         self.lower_sequence(&[op], o.results()[0])
@@ -612,7 +613,7 @@ impl Lower {
         let slice = |p: *mut u8, n: usize| unsafe { std::slice::from_raw_parts(p as *const f32, n) };
         let slice_mut = |p: *mut u8, n: usize| unsafe { std::slice::from_raw_parts_mut(p as *mut f32, n) };
         let step: Step = match o.name() {
-            "smelt.gather"
+            names::GATHER
                 if out_t.element.byte_size() == 4
                     && smelt_compiler::dialect::infer::normalize_axis(
                         o.attr("axis").and_then(Attribute::as_int).unwrap_or(0),
@@ -705,7 +706,7 @@ impl Lower {
         // Every (batch..., head) index, in output order: heads are split over the workers.
         let mut heads: Vec<Vec<u64>> = Vec::new();
         for_each_index(&batch, |idx| heads.push(idx.to_vec()));
-        *self.info.native_steps.entry("smelt.attention".into()).or_default() += 1;
+        *self.info.native_steps.entry(names::ATTENTION.into()).or_default() += 1;
         Ok(Box::new(move |base| {
             let out = Shared(resolve(out_loc, base) as *mut f32);
             let operands = [&q, &k, &v].map(|(loc, offset, head_strides, rc)| {
@@ -880,7 +881,7 @@ impl Lower {
         // The epilogue: gemm's alpha/beta/c first, then the ops; input 0 is the accumulator.
         let mut b = ProgramBuilder::default();
         let mut prefix_result = b.input(acc);
-        if o.name() == "smelt.gemm" {
+        if o.name() == names::GEMM {
             let alpha = o.attr("alpha").and_then(Attribute::as_float).unwrap_or(1.0) as f32;
             let beta = o.attr("beta").and_then(Attribute::as_float).unwrap_or(1.0) as f32;
             if alpha != 1.0 {
@@ -896,7 +897,7 @@ impl Lower {
                 prefix_result = b.push(Ew::Add(prefix_result, ci));
             }
         }
-        if o.name() == "smelt.conv2d" {
+        if o.name() == names::CONV2D {
             if let Some(&bias) = o.operands().get(2) {
                 let bi = b.input(bias);
                 prefix_result = b.push(Ew::Add(prefix_result, bi));
@@ -911,7 +912,7 @@ impl Lower {
         let result = *index.get(&out).unwrap_or(&prefix_result);
         // 2-D view of the output: conv [N, O, H, W] -> per (n, group) [O/g, H*W]; matmul
         // [..., M, N] -> per batch [M, N].
-        let conv = o.name() == "smelt.conv2d";
+        let conv = o.name() == names::CONV2D;
         let full: Vec<Vec<i64>> = inputs
             .iter()
             .map(|&v| {
@@ -961,7 +962,7 @@ impl Lower {
         };
         let apply = Epilogue { head, f: epilogue, extra, extra_2d };
         match o.name() {
-            "smelt.conv2d" => {
+            names::CONV2D => {
                 let conv = conv_plan.expect("planned above");
                 let (x, w) = (self.locs[&o.operands()[0]], self.locs[&o.operands()[1]]);
                 Ok(Box::new(move |base| {
@@ -979,7 +980,7 @@ impl Lower {
                 self.info.gemm_steps += 1;
                 let (a, as_) = operand(0)?;
                 let (b, bs) = operand(1)?;
-                let gemm = o.name() == "smelt.gemm";
+                let gemm = o.name() == names::GEMM;
                 let ta = gemm && o.attr("trans_a").and_then(Attribute::as_bool).unwrap_or(false);
                 let tb = gemm && o.attr("trans_b").and_then(Attribute::as_bool).unwrap_or(false);
                 let mut mm = MatMul::new(&as_, &bs, &os, ta, tb)?;
@@ -1343,7 +1344,7 @@ fn merge_dims(dims: &[u64], strides: &[Vec<i64>]) -> (Vec<u64>, Vec<Vec<i64>>) {
 /// broadcasts to the next (BatchNorm's channel-aligned parameters excluded).
 fn broadcast_chain(m: &Module, ops: &[OpId]) -> bool {
     let dims = |op: OpId| tensor_of(m, m.op(op).result()).ok().and_then(|t| t.static_shape());
-    ops.iter().all(|&o| m.op(o).name() != "smelt.batch_norm")
+    ops.iter().all(|&o| m.op(o).name() != names::BATCH_NORM)
         && ops.windows(2).all(|w| match (dims(w[0]), dims(w[1])) {
             (Some(a), Some(b)) => smelt_compiler::dialect::infer::broadcasts_to(&a, &b),
             _ => false,
@@ -1354,21 +1355,21 @@ fn is_anchor(m: &Module, op: OpId) -> bool {
     let o = m.op(op);
     let f32s = o.operands().iter().chain(o.results()).all(|&v| f32_value(m, v));
     f32s && match o.name() {
-        "smelt.conv2d" => {
+        names::CONV2D => {
             m.value_type(o.operands()[0]).as_tensor().and_then(|t| t.static_shape()).is_some_and(|s| s.len() == 4)
         }
-        "smelt.matmul" => o
+        names::MATMUL => o
             .operands()
             .iter()
             .all(|&v| m.value_type(v).as_tensor().and_then(|t| t.shape.as_ref().map(Vec::len)).is_some_and(|r| r >= 2)),
-        "smelt.gemm" => true,
+        names::GEMM => true,
         _ => false,
     }
 }
 
 /// Whether `op`'s extra operands can be addressed in the anchor's 2-D output view.
 fn epilogue_mergeable(m: &Module, anchor: OpId, op: OpId) -> bool {
-    if m.op(anchor).name() != "smelt.conv2d" {
+    if m.op(anchor).name() != names::CONV2D {
         return true;
     }
     let os = shape(m.value_type(m.op(anchor).result()).as_tensor().unwrap());
@@ -1404,7 +1405,7 @@ fn is_conv_bias(m: &Module, conv: OpId, v: ValueId) -> bool {
 
 /// BatchNorm's scale, bias, mean and variance: 1-D, aligned with axis 1.
 fn is_channel_param(m: &Module, ops: &[OpId], v: ValueId) -> bool {
-    ops.iter().any(|&op| m.op(op).name() == "smelt.batch_norm" && m.op(op).operands()[1..].contains(&v))
+    ops.iter().any(|&op| m.op(op).name() == names::BATCH_NORM && m.op(op).operands()[1..].contains(&v))
 }
 
 fn splat_of(m: &Module, v: ValueId) -> Option<f64> {
@@ -1424,41 +1425,41 @@ fn ew_lowerable(m: &Module, op: OpId) -> bool {
         return false;
     }
     match o.name() {
-        "smelt.pow" => matches!(splat_of(m, o.operands()[1]), Some(e) if e == 2.0 || e == 3.0 || e == 0.5 || e == 1.0),
+        names::POW => matches!(splat_of(m, o.operands()[1]), Some(e) if e == 2.0 || e == 3.0 || e == 0.5 || e == 1.0),
         // max(x, 0) + min(alpha (e^x - 1), 0) is ELU only for alpha >= 0.
-        "smelt.elu" | "smelt.selu" => o.attr("alpha").and_then(Attribute::as_float).unwrap_or(1.0) >= 0.0,
+        names::ELU | names::SELU => o.attr("alpha").and_then(Attribute::as_float).unwrap_or(1.0) >= 0.0,
         name => EW_OPS.contains(&name),
     }
 }
 
 const EW_OPS: &[&str] = &[
-    "smelt.add",
-    "smelt.sub",
-    "smelt.mul",
-    "smelt.div",
-    "smelt.max",
-    "smelt.min",
-    "smelt.neg",
-    "smelt.abs",
-    "smelt.relu",
-    "smelt.sqrt",
-    "smelt.exp",
-    "smelt.tanh",
-    "smelt.sigmoid",
-    "smelt.erf",
-    "smelt.gelu",
-    "smelt.silu",
-    "smelt.hardsigmoid",
-    "smelt.hardswish",
-    "smelt.leaky_relu",
-    "smelt.clip",
-    "smelt.batch_norm",
-    "smelt.prelu",
-    "smelt.reciprocal",
-    "smelt.identity",
-    "smelt.log",
-    "smelt.softsign",
-    "smelt.softplus",
+    names::ADD,
+    names::SUB,
+    names::MUL,
+    names::DIV,
+    names::MAX,
+    names::MIN,
+    names::NEG,
+    names::ABS,
+    names::RELU,
+    names::SQRT,
+    names::EXP,
+    names::TANH,
+    names::SIGMOID,
+    names::ERF,
+    names::GELU,
+    names::SILU,
+    names::HARDSIGMOID,
+    names::HARDSWISH,
+    names::LEAKY_RELU,
+    names::CLIP,
+    names::BATCH_NORM,
+    names::PRELU,
+    names::RECIPROCAL,
+    names::IDENTITY,
+    names::LOG,
+    names::SOFTSIGN,
+    names::SOFTPLUS,
 ];
 
 /// Appends `op` (operands at program indices `x`) to `prog`; returns its result's index.
@@ -1470,28 +1471,28 @@ fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> 
         prog.len() as u32 - 1
     };
     let r = match o.name() {
-        "smelt.add" => push(Ew::Add(x[0], x[1])),
-        "smelt.sub" => push(Ew::Sub(x[0], x[1])),
-        "smelt.mul" => push(Ew::Mul(x[0], x[1])),
-        "smelt.div" => push(Ew::Div(x[0], x[1])),
-        "smelt.max" if x.len() == 2 => push(Ew::Max(x[0], x[1])),
-        "smelt.min" if x.len() == 2 => push(Ew::Min(x[0], x[1])),
-        "smelt.neg" => push(Ew::Neg(x[0])),
-        "smelt.abs" => push(Ew::Abs(x[0])),
-        "smelt.sqrt" => push(Ew::Sqrt(x[0])),
-        "smelt.exp" => push(Ew::Exp(x[0])),
-        "smelt.tanh" => push(Ew::Tanh(x[0])),
-        "smelt.sigmoid" => push(Ew::Sigmoid(x[0])),
-        "smelt.erf" => push(Ew::Erf(x[0])),
-        "smelt.identity" => x[0],
-        "smelt.log" => push(Ew::Log(x[0])),
-        "smelt.softsign" => {
+        names::ADD => push(Ew::Add(x[0], x[1])),
+        names::SUB => push(Ew::Sub(x[0], x[1])),
+        names::MUL => push(Ew::Mul(x[0], x[1])),
+        names::DIV => push(Ew::Div(x[0], x[1])),
+        names::MAX if x.len() == 2 => push(Ew::Max(x[0], x[1])),
+        names::MIN if x.len() == 2 => push(Ew::Min(x[0], x[1])),
+        names::NEG => push(Ew::Neg(x[0])),
+        names::ABS => push(Ew::Abs(x[0])),
+        names::SQRT => push(Ew::Sqrt(x[0])),
+        names::EXP => push(Ew::Exp(x[0])),
+        names::TANH => push(Ew::Tanh(x[0])),
+        names::SIGMOID => push(Ew::Sigmoid(x[0])),
+        names::ERF => push(Ew::Erf(x[0])),
+        names::IDENTITY => x[0],
+        names::LOG => push(Ew::Log(x[0])),
+        names::SOFTSIGN => {
             let one = push(Ew::Const(1.0));
             let a = push(Ew::Abs(x[0]));
             let d = push(Ew::Add(one, a));
             push(Ew::Div(x[0], d))
         }
-        "smelt.softplus" => {
+        names::SOFTPLUS => {
             // max(x, 0) + ln(1 + e^-|x|): no overflow for large x.
             let zero = push(Ew::Const(0.0));
             let one = push(Ew::Const(1.0));
@@ -1503,8 +1504,8 @@ fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> 
             let l = push(Ew::Log(s));
             push(Ew::Add(pos, l))
         }
-        "smelt.elu" | "smelt.selu" => {
-            let selu = o.name() == "smelt.selu";
+        names::ELU | names::SELU => {
+            let selu = o.name() == names::SELU;
             let alpha = float("alpha", if selu { 1.673_263_2 } else { 1.0 });
             let zero = push(Ew::Const(0.0));
             let one = push(Ew::Const(1.0));
@@ -1522,15 +1523,15 @@ fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> 
                 y
             }
         }
-        "smelt.relu" => {
+        names::RELU => {
             let z = push(Ew::Const(0.0));
             push(Ew::Max(x[0], z))
         }
-        "smelt.reciprocal" => {
+        names::RECIPROCAL => {
             let one = push(Ew::Const(1.0));
             push(Ew::Div(one, x[0]))
         }
-        "smelt.gelu" => {
+        names::GELU => {
             let half = push(Ew::Const(0.5));
             let one = push(Ew::Const(1.0));
             let inner = if o.attr("approximate").and_then(|a| a.as_str()) == Some("tanh") {
@@ -1551,16 +1552,13 @@ fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> 
             let hx = push(Ew::Mul(x[0], half));
             push(Ew::Mul(hx, p))
         }
-        "smelt.silu" => {
+        names::SILU => {
             let s = push(Ew::Sigmoid(x[0]));
             push(Ew::Mul(x[0], s))
         }
-        "smelt.hardsigmoid" | "smelt.hardswish" => {
-            let (alpha, beta) = if o.name() == "smelt.hardswish" {
-                (1.0 / 6.0, 0.5)
-            } else {
-                (float("alpha", 0.2), float("beta", 0.5))
-            };
+        names::HARDSIGMOID | names::HARDSWISH => {
+            let (alpha, beta) =
+                if o.name() == names::HARDSWISH { (1.0 / 6.0, 0.5) } else { (float("alpha", 0.2), float("beta", 0.5)) };
             let a = push(Ew::Const(alpha));
             let b = push(Ew::Const(beta));
             let ax = push(Ew::Mul(x[0], a));
@@ -1569,21 +1567,21 @@ fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> 
             let one = push(Ew::Const(1.0));
             let lo = push(Ew::Max(t, zero));
             let hs = push(Ew::Min(lo, one));
-            if o.name() == "smelt.hardswish" {
+            if o.name() == names::HARDSWISH {
                 push(Ew::Mul(x[0], hs))
             } else {
                 hs
             }
         }
-        "smelt.leaky_relu" | "smelt.prelu" => {
-            let slope = if o.name() == "smelt.prelu" { x[1] } else { push(Ew::Const(float("alpha", 0.01))) };
+        names::LEAKY_RELU | names::PRELU => {
+            let slope = if o.name() == names::PRELU { x[1] } else { push(Ew::Const(float("alpha", 0.01))) };
             let zero = push(Ew::Const(0.0));
             let pos = push(Ew::Max(x[0], zero));
             let neg = push(Ew::Min(x[0], zero));
             let sn = push(Ew::Mul(neg, slope));
             push(Ew::Add(pos, sn))
         }
-        "smelt.clip" => {
+        names::CLIP => {
             let mut v = x[0];
             let slots = o.def.operands.len();
             let _ = slots;
@@ -1599,7 +1597,7 @@ fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> 
             }
             v
         }
-        "smelt.batch_norm" => {
+        names::BATCH_NORM => {
             // (x - mean) * scale / sqrt(var + eps) + bias
             let eps = push(Ew::Const(float("epsilon", 1e-5)));
             let ve = push(Ew::Add(x[4], eps));
@@ -1609,7 +1607,7 @@ fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> 
             let s = push(Ew::Mul(c, k));
             push(Ew::Add(s, x[2]))
         }
-        "smelt.pow" => match splat_of(m, o.operands()[1])? {
+        names::POW => match splat_of(m, o.operands()[1])? {
             1.0 => x[0],
             0.5 => push(Ew::Sqrt(x[0])),
             2.0 => push(Ew::Mul(x[0], x[0])),

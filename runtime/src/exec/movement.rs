@@ -8,6 +8,7 @@
 use smelt_compiler::dialect::infer::{normalize_axis, slice_bounds};
 use smelt_compiler::dialect::OpView;
 use smelt_compiler::ir::OpId;
+use smelt_compiler::names;
 
 use super::strided::{dense_strides, Operand};
 use super::{broadcast_strides, shape, tensor_of, Lower, Step};
@@ -38,9 +39,9 @@ impl Lower {
         let mut pieces: Vec<(Vec<u64>, Operand, Operand)> = Vec::new();
         let mut fill: Option<(Vec<u64>, f32)> = None;
         match o.name() {
-            "smelt.concat" => {
+            names::CONCAT => {
                 let os = out_shape(0)?;
-                let axis = normalize_axis(view.int("axis", 0), os.len())?;
+                let axis = normalize_axis(view.int("axis"), os.len())?;
                 let ostrides = dense_strides(&os);
                 let mut at = 0i64;
                 for &input in o.operands() {
@@ -50,8 +51,8 @@ impl Lower {
                     at += s[axis] as i64;
                 }
             }
-            "smelt.split" => {
-                let axis = normalize_axis(view.int("axis", 0), xs.len())?;
+            names::SPLIT => {
+                let axis = normalize_axis(view.int("axis"), xs.len())?;
                 let mut at = 0i64;
                 for i in 0..o.results().len() {
                     let s = out_shape(i)?;
@@ -60,7 +61,7 @@ impl Lower {
                     at += s[axis] as i64;
                 }
             }
-            "smelt.slice" => {
+            names::SLICE => {
                 let get = |name: &str| view.operand(name).map(|v| view.const_ints(v));
                 let (Some(Some(starts)), Some(Some(ends))) = (get("starts"), get("ends")) else { return Ok(None) };
                 let axes = match get("axes") {
@@ -87,7 +88,7 @@ impl Lower {
                     Operand::new(out_loc(0), dense_strides(&os)),
                 ));
             }
-            "smelt.transpose" => {
+            names::TRANSPOSE => {
                 let perm: Vec<usize> =
                     match o.attr("perm").and_then(smelt_compiler::attributes::Attribute::as_i64_array) {
                         Some(p) => p.iter().map(|&a| a as usize).collect(),
@@ -97,12 +98,12 @@ impl Lower {
                 let strides = perm.iter().map(|&p| xstrides[p]).collect();
                 pieces.push((os.clone(), Operand::new(x_loc, strides), Operand::new(out_loc(0), dense_strides(&os))));
             }
-            "smelt.expand" => {
+            names::EXPAND => {
                 let os = out_shape(0)?;
                 let from = Operand::new(x_loc, broadcast_strides(&xs, &os));
                 pieces.push((os.clone(), from, Operand::new(out_loc(0), dense_strides(&os))));
             }
-            "smelt.tile" => {
+            names::TILE => {
                 // out viewed as [r0, d0, r1, d1, ...]: the input repeats along every r.
                 let os = out_shape(0)?;
                 let reps: Vec<u64> = os.iter().zip(&xs).map(|(&o, &d)| o.checked_div(d).unwrap_or(0)).collect();
@@ -110,7 +111,7 @@ impl Lower {
                 let from: Vec<i64> = xstrides.iter().flat_map(|&s| [0, s]).collect();
                 pieces.push((dims.clone(), Operand::new(x_loc, from), Operand::new(out_loc(0), dense_strides(&dims))));
             }
-            "smelt.pad" => {
+            names::PAD => {
                 if o.attr("mode").and_then(|a| a.as_str()).is_some_and(|mode| mode != "constant") {
                     return Ok(None);
                 }
@@ -149,9 +150,9 @@ impl Lower {
                 let from = Operand { loc: x_loc, offset: from_off, strides: xstrides.clone() };
                 pieces.push((dims, from, Operand { loc: out_loc(0), offset: to_off, strides: ostrides }));
             }
-            "smelt.gather" => {
+            names::GATHER => {
                 let Some(indices) = view.const_ints(o.operands()[1]) else { return Ok(None) };
-                let axis = normalize_axis(view.int("axis", 0), xs.len())?;
+                let axis = normalize_axis(view.int("axis"), xs.len())?;
                 let (pre, n, post) =
                     (xs[..axis].iter().product::<u64>(), xs[axis] as i64, xs[axis + 1..].iter().product::<u64>());
                 let count = indices.len() as i64;

@@ -6,6 +6,7 @@ use smelt_compiler::attributes::Attribute;
 use smelt_compiler::dialect::infer::normalize_axis;
 use smelt_compiler::dialect::OpView;
 use smelt_compiler::ir::OpId;
+use smelt_compiler::names;
 
 use super::strided::ELEMENTS_PER_WORKER;
 use super::{f32_value, resolve, shape, tensor_of, Loc, Lower, Step};
@@ -34,7 +35,7 @@ impl Lower {
         let m = self.module.clone();
         let o = m.op(op);
         // The data and the result (and layer_norm's parameters) are f32; axes are i64.
-        let data = if o.name() == "smelt.layer_norm" { o.operands() } else { &o.operands()[..1] };
+        let data = if o.name() == names::LAYER_NORM { o.operands() } else { &o.operands()[..1] };
         if o.results().len() != 1 || !data.iter().chain(o.results()).all(|&v| f32_value(&m, v)) {
             return Ok(None);
         }
@@ -46,11 +47,11 @@ impl Lower {
         let product = |d: &[u64]| d.iter().product::<u64>() as usize;
         // (program, buffers, rows) of a row program
         let (program, buffers, rows) = match o.name() {
-            "smelt.softmax" | "smelt.log_softmax" => {
-                if rank == 0 || normalize_axis(view.int("axis", -1), rank)? != rank - 1 {
+            names::SOFTMAX | names::LOG_SOFTMAX => {
+                if rank == 0 || normalize_axis(view.int("axis"), rank)? != rank - 1 {
                     return Ok(None);
                 }
-                let log = o.name() == "smelt.log_softmax";
+                let log = o.name() == names::LOG_SOFTMAX;
                 let len = xs[rank - 1] as usize;
                 (
                     RowProgram { op: RowOp::Softmax { log, scale: 1.0, mask: None }, len, inner: 1 },
@@ -58,8 +59,8 @@ impl Lower {
                     product(&xs[..rank - 1]),
                 )
             }
-            "smelt.layer_norm" => {
-                let axis = normalize_axis(view.int("axis", -1), rank)?;
+            names::LAYER_NORM => {
+                let axis = normalize_axis(view.int("axis"), rank)?;
                 let len = product(&xs[axis..]);
                 let fits = |s: &Vec<u64>| product(s) == len && s.as_slice() == &xs[rank - s.len()..];
                 let param = |i: usize| -> Result<Vec<u64>, String> { Ok(shape(&tensor_of(&m, o.operands()[i])?)) };
@@ -71,21 +72,20 @@ impl Lower {
                 let buffers = o.operands().iter().map(|v| self.locs[v]).chain([out]).collect();
                 (RowProgram { op: RowOp::LayerNorm { eps, bias }, len, inner: 1 }, buffers, product(&xs[..axis]))
             }
-            "smelt.global_avg_pool" | "smelt.global_max_pool" if rank >= 2 => {
-                let kind = if o.name() == "smelt.global_max_pool" { Reduction::Max } else { Reduction::Mean };
+            names::GLOBAL_AVG_POOL | names::GLOBAL_MAX_POOL if rank >= 2 => {
+                let kind = if o.name() == names::GLOBAL_MAX_POOL { Reduction::Max } else { Reduction::Mean };
                 (
                     RowProgram { op: RowOp::Reduce(kind), len: product(&xs[2..]), inner: 1 },
                     vec![x, out],
                     product(&xs[..2]),
                 )
             }
-            "smelt.reduce_sum" | "smelt.reduce_mean" | "smelt.reduce_max" | "smelt.reduce_min"
-            | "smelt.reduce_prod" => {
+            names::REDUCE_SUM | names::REDUCE_MEAN | names::REDUCE_MAX | names::REDUCE_MIN | names::REDUCE_PROD => {
                 let kind = match o.name() {
-                    "smelt.reduce_sum" => Reduction::Sum,
-                    "smelt.reduce_mean" => Reduction::Mean,
-                    "smelt.reduce_max" => Reduction::Max,
-                    "smelt.reduce_min" => Reduction::Min,
+                    names::REDUCE_SUM => Reduction::Sum,
+                    names::REDUCE_MEAN => Reduction::Mean,
+                    names::REDUCE_MAX => Reduction::Max,
+                    names::REDUCE_MIN => Reduction::Min,
                     _ => Reduction::Prod,
                 };
                 let axes = match view.operand("axes") {
@@ -96,7 +96,7 @@ impl Lower {
                     None => Vec::new(),
                 };
                 let mut axes: Vec<usize> = if axes.is_empty() {
-                    if view.bool("noop_with_empty_axes", false) {
+                    if view.bool("noop_with_empty_axes") {
                         return Ok(None);
                     }
                     (0..rank).collect()
@@ -113,7 +113,7 @@ impl Lower {
                 let (len, inner) = (product(&xs[first..=last]), product(&xs[last + 1..]));
                 (RowProgram { op: RowOp::Reduce(kind), len, inner }, vec![x, out], product(&xs[..first]))
             }
-            "smelt.max_pool" | "smelt.avg_pool" if rank == 4 && os.len() == 4 => {
+            names::MAX_POOL | names::AVG_POOL if rank == 4 && os.len() == 4 => {
                 let ints = |n: &str, d: usize, k: usize| -> Vec<usize> {
                     o.attr(n)
                         .and_then(Attribute::as_i64_array)
@@ -138,7 +138,7 @@ impl Lower {
                         dilations: [dl[0], dl[1]],
                     },
                     pads_end: [p[2], p[3]],
-                    max: o.name() == "smelt.max_pool",
+                    max: o.name() == names::MAX_POOL,
                     count_include_pad: o.attr("count_include_pad").and_then(Attribute::as_bool).unwrap_or(false),
                 };
                 let f = self.jit.compile_pool(&program)?;

@@ -13,6 +13,7 @@
 //! constant index) and the aliasing ops (reshape, squeeze, ...) compose; a reshape that would
 //! merge axes the strides keep apart is copied as before.
 
+use smelt_compiler::names;
 use std::collections::{HashMap, HashSet};
 
 use smelt_compiler::dialect::OpView;
@@ -74,7 +75,7 @@ pub(super) fn strided_views(m: &Module, ops: &[OpId]) -> HashMap<ValueId, Stride
 /// queries, keys and values through strides.
 pub(super) fn native_attention(m: &Module, op: OpId) -> bool {
     let o = m.op(op);
-    o.name() == "smelt.attention"
+    o.name() == names::ATTENTION
         && o.operands().iter().chain(o.results()).all(|&v| m.value_type(v).element() == Some(ElementType::F32))
 }
 
@@ -82,7 +83,7 @@ pub(super) fn native_attention(m: &Module, op: OpId) -> bool {
 fn view_of(m: &Module, op: OpId, views: &HashMap<ValueId, StridedView>) -> Option<StridedView> {
     let o = m.op(op);
     let is_view = VIEWS.contains(&o.name());
-    if !(is_view || matches!(o.name(), "smelt.transpose" | "smelt.gather")) || o.results().len() != 1 {
+    if !(is_view || matches!(o.name(), names::TRANSPOSE | names::GATHER)) || o.results().len() != 1 {
         return None;
     }
     let x = o.operands()[0];
@@ -98,20 +99,20 @@ fn view_of(m: &Module, op: OpId, views: &HashMap<ValueId, StridedView>) -> Optio
         views.get(&x).cloned().unwrap_or_else(|| StridedView { root: x, offset: 0, strides: dense_strides(&xs) });
     let view = OpView::new(m, op);
     match o.name() {
-        "smelt.transpose" => {
+        names::TRANSPOSE => {
             let perm: Vec<i64> =
                 view.ints("perm").map_or_else(|| (0..xs.len() as i64).rev().collect(), <[i64]>::to_vec);
             let strides = perm.iter().map(|&p| input.strides.get(p as usize).copied()).collect::<Option<Vec<_>>>()?;
             (strides.len() == xs.len()).then_some(StridedView { strides, ..input })
         }
-        "smelt.gather" => {
+        names::GATHER => {
             // A select: one constant index (a 0-d indices tensor) drops the axis.
             let indices = o.operands()[1];
             if !shape(&tensor_of(m, indices).ok()?).is_empty() {
                 return None;
             }
             let &[i] = view.const_ints(indices)?.as_slice() else { return None };
-            let axis = smelt_compiler::dialect::infer::normalize_axis(view.int("axis", 0), xs.len()).ok()?;
+            let axis = smelt_compiler::dialect::infer::normalize_axis(view.int("axis"), xs.len()).ok()?;
             let n = xs[axis] as i64;
             let i = if i < 0 { i + n } else { i };
             if !(0..n).contains(&i) {

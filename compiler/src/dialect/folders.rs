@@ -1,0 +1,75 @@
+//! Compile-time evaluation of ops on constants, and the fold hooks that use it.
+//!
+//! Folding is what turns an exporter's shape arithmetic (`Shape -> Gather -> Unsqueeze -> Concat
+//! -> Reshape`) into plain constants. Values are evaluated in f64 (floats) or i64 (integers);
+//! results are rounded to the op's element type when materialized.
+
+use super::{names, Folded, OpView};
+use crate::literal::{Literal, MAX_FOLD_ELEMENTS};
+use crate::types::{ElementType, TensorType, Type};
+
+/// Whether every operand is a constant: checked before decoding any of them, so that a weight
+/// next to a run-time value is never decoded (or generated) for nothing.
+fn all_constant(v: &OpView) -> bool {
+    v.operands().iter().all(|o| v.constant_of(*o).is_some())
+}
+
+/// Folds an op whose operands are all constants by evaluating it with the reference semantics
+/// ([`super::eval`]). Results above [`MAX_FOLD_ELEMENTS`] elements, and above the largest
+/// operand, are left to run time.
+pub fn fold_constant(v: &OpView) -> Option<Vec<Folded>> {
+    if v.operands().is_empty() || !all_constant(v) {
+        return None;
+    }
+    let results = v.module.op(v.id).results();
+    // Folding may produce as much data as it consumes (a folded BatchNorm rewrites a whole
+    // weight tensor), but never blows a small constant up into a large one.
+    let elements = |x: &crate::ir::ValueId| v.module.value_type(*x).as_tensor().and_then(TensorType::num_elements);
+    let largest_input = v.operands().iter().filter_map(elements).max().unwrap_or(0);
+    let small = |r: &crate::ir::ValueId| elements(r).is_some_and(|n| n <= MAX_FOLD_ELEMENTS.max(largest_input));
+    if results.is_empty() || !results.iter().all(small) {
+        return None;
+    }
+    let inputs: Vec<Literal> =
+        v.operands().iter().map(|o| Literal::decode(v.constant_of(*o)?, &v.module.resources)).collect::<Option<_>>()?;
+    let refs: Vec<&Literal> = inputs.iter().collect();
+    let outputs = super::eval::evaluate(v.module, v.id, &refs).ok()?;
+    Some(outputs.iter().map(|l| Folded::Constant(l.to_dense())).collect())
+}
+
+/// Replaces an op whose result type equals its input type and that is a no-op then
+/// (identity, dropout in inference, same-type cast/reshape/expand, identity transpose); else
+/// folds constants.
+pub fn fold_to_input(v: &OpView) -> Option<Vec<Folded>> {
+    let input = v.operands()[0];
+    let out_ty = v.result_type(0);
+    let same = v.module.value_type(input) == out_ty && !matches!(out_ty, Type::Tensor(t) if t.static_shape().is_none());
+    let no_op = same
+        && match v.def().name {
+            names::IDENTITY
+            | names::RESHAPE
+            | names::EXPAND
+            | names::CAST
+            | names::SQUEEZE
+            | names::UNSQUEEZE
+            | names::FLATTEN => true,
+            names::TRANSPOSE => v.ints("perm").is_some_and(|p| p.iter().enumerate().all(|(i, &a)| a == i as i64)),
+            names::DROPOUT => v.module.op(v.id).results().len() == 1,
+            _ => false,
+        };
+    if no_op {
+        Some(vec![Folded::Value(input)])
+    } else {
+        fold_constant(v)
+    }
+}
+
+/// `shape` folds whenever its input's shape is static, constant or not.
+pub fn fold_shape(v: &OpView) -> Option<Vec<Folded>> {
+    let shape = v.tensor(0).ok()?.static_shape()?;
+    let r = shape.len() as i64;
+    let clamp = |a: i64| if a < 0 { (a + r).max(0) } else { a.min(r) } as usize;
+    let (s, e) = (clamp(v.int("start")), clamp(v.opt_int("end").unwrap_or(r)));
+    let dims: Vec<i64> = shape[s..e.max(s)].iter().map(|&d| d as i64).collect();
+    Some(vec![Folded::Constant(Literal::from_i64(vec![dims.len() as u64], ElementType::I64, dims).to_dense())])
+}
