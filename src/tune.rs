@@ -174,9 +174,7 @@ fn flips(
     let mut chosen: Vec<(usize, String, Vec<String>, f64)> = Vec::new();
     for (index, op) in m.block_ops(entry).enumerate() {
         let o = m.op(op);
-        if matches!(o.name(), names::RETURN | names::CONSTANT)
-            || smelt_passes::characterize::VIEW_OPS.contains(&o.name())
-        {
+        if matches!(o.name(), names::RETURN | names::CONSTANT) || o.def.is_view() {
             continue;
         }
         let pattern = o.attr("pattern").and_then(|p| p.as_str()).map(str::to_string);

@@ -1,25 +1,7 @@
 //! Characterization: what each operation costs, independent of how it will be run.
 //!
-//! Counting rules (stable; the `smelt report` JSON and tests depend on them):
-//!
-//! | ops | FLOPs |
-//! |---|---|
-//! | `conv2d` | 2 x N x Cout x Hout x Wout x (Cin / group) x Kh x Kw (bias not counted, as PyTorch) |
-//! | `matmul` | 2 x batch x M x N x K |
-//! | `gemm` | 2 x M x N x K (alpha, beta and the bias not counted, as PyTorch) |
-//! | `add` `sub` `mul` `div` `pow` `max` `min` `neg` `abs` `relu` `sqrt` `exp` `log` `erf` `tanh` `reciprocal` `equal` `less` `greater` `not` `where` `prelu` | 1 per output element |
-//! | `leaky_relu` `clip` | 2 per element |
-//! | `sigmoid` `hardsigmoid` `elu` `softplus` `softsign` | 3 per element |
-//! | `silu` `hardswish` `selu` | 4 per element |
-//! | `gelu` | 8 per element |
-//! | `batch_norm` | 2 per element (a folded scale and shift) |
-//! | `layer_norm` | 8 per element |
-//! | `softmax` `log_softmax` | 5 per element (max, subtract, exp, sum, divide) |
-//! | `max_pool` | Kh x Kw per output element; `avg_pool` one more |
-//! | `global_*_pool`, `reduce_*` | 1 per input element (+1 per output for means) |
-//! | data movement (`reshape` `transpose` `concat` `gather` `cast` ...) | 0 |
-//!
-//! Bytes: each distinct operand is read once and each result written once, at its element
+//! FLOPs are counted by each op's rule in the op table (`smelt_compiler::dialect::flops`
+//! documents them; `smelt ops` lists them). Bytes: each distinct operand is read once and each result written once, at its element
 //! size, except that a `gather` reads of its table only the rows it gathers (its result's
 //! bytes, at most the table's). View ops (`reshape`, `flatten`, `squeeze`, `unsqueeze`,
 //! `identity`, `dropout`) move no data and count 0 bytes. Weights are operands defined by
@@ -33,6 +15,7 @@ use crate::cost::CostModel;
 use crate::{Diagnostic, Pass};
 use serde::Serialize;
 use smelt_compiler::attributes::Attribute;
+use smelt_compiler::dialect::OpView;
 use smelt_compiler::ir::{Module, OpId, ValueId};
 use smelt_compiler::names;
 use smelt_compiler::target::Target;
@@ -99,84 +82,10 @@ fn is_weight(m: &Module, v: ValueId) -> bool {
     m.op(d).attr("value").and_then(Attribute::as_dense).is_some_and(|dense| !dense.is_splat())
 }
 
-pub const VIEW_OPS: &[&str] =
-    &[names::RESHAPE, names::FLATTEN, names::SQUEEZE, names::UNSQUEEZE, names::IDENTITY, names::DROPOUT];
-
-/// FLOPs of one op (not a kernel), and the conv/matmul part.
+/// FLOPs of one op (not a kernel) by its table rule, and the conv/matmul part.
 fn op_flops(m: &Module, op: OpId) -> (u64, u64) {
-    let o = m.op(op);
-    let out = o.results().first().map_or(0, |r| elements(m.value_type(*r)));
-    let input = |i: usize| o.operands().get(i).map_or(0, |v| elements(m.value_type(*v)));
-    let ints = |name: &str| o.attr(name).and_then(Attribute::as_i64_array).map(<[i64]>::to_vec);
-    match o.name() {
-        names::CONV2D => {
-            let w = dims(m.value_type(o.operands()[1]));
-            let per_output = w.get(1..).map_or(0, |d| d.iter().product::<u64>());
-            let f = 2 * out * per_output;
-            (f, f)
-        }
-        names::MATMUL => {
-            let a = dims(m.value_type(o.operands()[0]));
-            let k = a.last().copied().unwrap_or(0);
-            let f = 2 * out * k;
-            (f, f)
-        }
-        names::ATTENTION => {
-            // As the ops it replaces count: two matmuls, the scale, the mask and the softmax.
-            let q = dims(m.value_type(o.operands()[0]));
-            let k = dims(m.value_type(o.operands()[1]));
-            let (d, lk) = (q.last().copied().unwrap_or(0), k.last().copied().unwrap_or(0));
-            let dv = dims(m.value_type(o.operands()[2])).last().copied().unwrap_or(0);
-            let scores = out.checked_div(dv).map_or(0, |s| s * lk);
-            let matmuls = 2 * scores * d + 2 * out * lk;
-            let mask = if o.operands().len() > 3 { scores } else { 0 };
-            (matmuls + 6 * scores + mask, matmuls)
-        }
-        names::GEMM => {
-            let a = dims(m.value_type(o.operands()[0]));
-            let trans_a = o.attr("trans_a").and_then(Attribute::as_bool).unwrap_or(false);
-            let k = if trans_a { a.first() } else { a.get(1) }.copied().unwrap_or(0);
-            let f = 2 * out * k;
-            (f, f)
-        }
-        names::ADD
-        | names::SUB
-        | names::MUL
-        | names::DIV
-        | names::POW
-        | names::MAX
-        | names::MIN
-        | names::NEG
-        | names::ABS
-        | names::RELU
-        | names::SQRT
-        | names::EXP
-        | names::LOG
-        | names::ERF
-        | names::TANH
-        | names::RECIPROCAL
-        | names::EQUAL
-        | names::LESS
-        | names::GREATER
-        | names::NOT
-        | names::WHERE
-        | names::PRELU => (out, 0),
-        names::LEAKY_RELU | names::CLIP | names::BATCH_NORM => (2 * out, 0),
-        names::SIGMOID | names::HARDSIGMOID | names::ELU | names::SOFTPLUS | names::SOFTSIGN => (3 * out, 0),
-        names::SILU | names::HARDSWISH | names::SELU => (4 * out, 0),
-        names::GELU | names::LAYER_NORM => (8 * out, 0),
-        names::SOFTMAX | names::LOG_SOFTMAX => (5 * out, 0),
-        names::MAX_POOL | names::AVG_POOL => {
-            let window: u64 = ints("kernel_shape").unwrap_or_default().iter().map(|&k| k.max(0) as u64).product();
-            let extra = u64::from(o.name() == names::AVG_POOL);
-            (out * (window + extra), 0)
-        }
-        names::GLOBAL_MAX_POOL | names::REDUCE_MAX | names::REDUCE_MIN | names::REDUCE_SUM | names::REDUCE_PROD => {
-            (input(0), 0)
-        }
-        names::GLOBAL_AVG_POOL | names::REDUCE_MEAN => (input(0) + out, 0),
-        _ => (0, 0),
-    }
+    let f = m.op(op).def.count_flops(&OpView::new(m, op));
+    (f.total, f.conv_matmul)
 }
 
 /// The cost of `op` (a kernel counts its body's FLOPs and only its boundary bytes).
@@ -191,7 +100,7 @@ pub fn op_cost(m: &Module, op: OpId) -> OpCost {
     } else {
         op_flops(m, op)
     };
-    if VIEW_OPS.contains(&o.name()) || o.name() == names::CONSTANT {
+    if o.def.is_view() || o.is(names::CONSTANT) {
         return OpCost { flops, flops_conv_matmul, ..OpCost::default() };
     }
     let mut seen = HashSet::new();

@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use smelt::driver::{is_onnx, load_mlir, load_onnx, parse_shapes, parse_weights, read_text, Failure};
 use smelt_compiler::diagnostics::SourceMap;
+use smelt_compiler::dialect::AttrDefault;
 use smelt_compiler::literal::Literal;
 use smelt_compiler::names;
 use smelt_compiler::onnx::ImportOptions;
@@ -223,7 +224,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List the operations of the smelt dialect with their operands, attributes and summaries.
+    /// List the operations of the smelt dialect: operands, attributes with their defaults, class,
+    /// the ONNX operator each imports from one to one, FLOP rule and summary.
     Ops,
     /// Write the dialect as IRDL, for `mlir-opt --irdl-file=...`.
     Irdl {
@@ -272,10 +274,19 @@ fn main() -> ExitCode {
         Command::Ops => {
             for def in smelt_compiler::dialect::all_ops() {
                 let operands: Vec<String> = def.operands.iter().map(slot).collect();
-                let attrs: Vec<String> =
-                    def.attributes.iter().map(|a| format!("{}{}", a.name, if a.required { "" } else { "?" })).collect();
+                let attrs: Vec<String> = def
+                    .attributes
+                    .iter()
+                    .map(|a| match (a.required, a.default) {
+                        (true, _) => a.name.to_string(),
+                        (false, AttrDefault::None) => format!("{}?", a.name),
+                        (false, d) => format!("{} = {d}", a.name),
+                    })
+                    .collect();
                 println!("{:<26} ({}) {{{}}}", def.name, operands.join(", "), attrs.join(", "));
                 println!("{:<26} {}", "", def.summary);
+                let onnx = def.onnx.map(|o| format!("; imports ONNX {o}")).unwrap_or_default();
+                println!("{:<26} {:?}; FLOPs: {}{onnx}", "", def.class, def.flops);
             }
             ExitCode::SUCCESS
         }

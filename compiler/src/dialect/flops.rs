@@ -1,25 +1,7 @@
-//! FLOP counting rules (stable: the `smelt report` JSON and tests depend on them). Each op's
-//! rule is part of its table entry ([`super::Flops`]); the ones that need shapes live here.
-//!
-//! | ops | FLOPs |
-//! |---|---|
-//! | `conv2d` | 2 x N x Cout x Hout x Wout x (Cin / group) x Kh x Kw (bias not counted, as PyTorch) |
-//! | `matmul` | 2 x batch x M x N x K |
-//! | `gemm` | 2 x M x N x K (alpha, beta and the bias not counted, as PyTorch) |
-//! | `attention` | its two products, the scale, the mask and the softmax (6 per score) |
-//! | `add` `sub` `mul` `div` `pow` `max` `min` `neg` `abs` `relu` `sqrt` `exp` `log` `erf` `tanh` `reciprocal` `equal` `less` `greater` `not` `where` `prelu` | 1 per output element |
-//! | `leaky_relu` `clip` | 2 per element |
-//! | `sigmoid` `hardsigmoid` `elu` `softplus` `softsign` | 3 per element |
-//! | `silu` `hardswish` `selu` | 4 per element |
-//! | `gelu` | 8 per element |
-//! | `batch_norm` | 2 per element (a folded scale and shift) |
-//! | `layer_norm` | 8 per element |
-//! | `softmax` `log_softmax` | 5 per element (max, subtract, exp, sum, divide) |
-//! | `max_pool` | Kh x Kw per output element; `avg_pool` one more |
-//! | `global_*_pool`, `reduce_*` | 1 per input element (+1 per output for means) |
-//! | data movement (`reshape` `transpose` `concat` `gather` `cast` ...) | 0 |
-//!
-//! `smelt ops` prints every op's rule.
+//! The FLOP rules that need shapes. Each op's rule is part of its table entry
+//! ([`super::Flops`]); `smelt ops` prints every op's. The rules are stable (the `smelt report`
+//! JSON and tests depend on them) and count as PyTorch's FlopCounterMode does for
+//! convolutions and products: 2 per multiply-accumulate, biases and scales not counted.
 
 use super::{OpFlops, OpView};
 use crate::ir::ValueId;

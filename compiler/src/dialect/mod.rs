@@ -179,8 +179,32 @@ pub enum Flops {
     PerOutput(u64),
     /// This many per element of the first operand.
     PerInput(u64),
-    /// Anything else (contractions, windows, means).
-    Custom(fn(&OpView) -> OpFlops),
+    /// Anything else (contractions, windows, means): the count, and the rule in words.
+    Custom(fn(&OpView) -> OpFlops, &'static str),
+}
+
+impl std::fmt::Display for Flops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Flops::Zero => write!(f, "0"),
+            Flops::PerOutput(k) => write!(f, "{k} per output element"),
+            Flops::PerInput(k) => write!(f, "{k} per input element"),
+            Flops::Custom(_, rule) => write!(f, "{rule}"),
+        }
+    }
+}
+
+impl std::fmt::Display for AttrDefault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttrDefault::None => Ok(()),
+            AttrDefault::Int(v) => write!(f, "{v}"),
+            AttrDefault::Float(v) => write!(f, "{v}"),
+            AttrDefault::Bool(v) => write!(f, "{v}"),
+            AttrDefault::String(v) => write!(f, "\"{v}\""),
+            AttrDefault::Each(v) => write!(f, "{v} per axis"),
+        }
+    }
 }
 
 /// What a result folds to.
@@ -320,7 +344,7 @@ impl OpDef {
             Flops::Zero => OpFlops::default(),
             Flops::PerOutput(k) => OpFlops { total: k * elements(v.module.op(v.id).results().first()), conv_matmul: 0 },
             Flops::PerInput(k) => OpFlops { total: k * elements(v.operands().first()), conv_matmul: 0 },
-            Flops::Custom(f) => f(v),
+            Flops::Custom(f, _) => f(v),
         }
     }
 

@@ -185,7 +185,7 @@ ops! {
         .class(OpClass::Contraction)
         .infer(conv2d)
         .eval(eval::conv2d)
-        .flops(Flops::Custom(flops::conv2d));
+        .flops(Flops::Custom(flops::conv2d, "2 x N x Cout x Hout x Wout x (Cin / group) x Kh x Kw (bias not counted, as PyTorch)"));
     BATCH_NORM = "smelt.batch_norm": op("inference batch normalization over channel axis 1")
         .operands(&[one("x"), one("scale"), one("bias"), one("mean"), one("var")])
         .attrs(&[attr_float("epsilon", 1e-5)])
@@ -199,7 +199,7 @@ ops! {
         .onnx("MatMul")
         .infer(matmul)
         .eval(eval::matmul)
-        .flops(Flops::Custom(flops::matmul));
+        .flops(Flops::Custom(flops::matmul, "2 x batch x M x N x K"));
     GEMM = "smelt.gemm": op("alpha * op(a) @ op(b) + beta * c; op transposes when trans_* is set")
         .operands(&[one("a"), one("b"), opt("c")])
         .attrs(&[
@@ -211,7 +211,7 @@ ops! {
         .class(OpClass::Contraction)
         .infer(gemm)
         .eval(eval::gemm)
-        .flops(Flops::Custom(flops::gemm));
+        .flops(Flops::Custom(flops::gemm, "2 x M x N x K (alpha, beta and the bias not counted, as PyTorch)"));
     ATTENTION = "smelt.attention": op(
         "softmax(scale * (q @ k_t) + mask) @ v, softmax over the last axis (scaled-dot-product attention)",
     )
@@ -220,28 +220,28 @@ ops! {
         .class(OpClass::Contraction)
         .infer(super::infer::attention)
         .eval(eval::attention)
-        .flops(Flops::Custom(flops::attention));
+        .flops(Flops::Custom(flops::attention, "its two products, plus 6 per score (scale, softmax) and 1 per score for a mask"));
     MAX_POOL = "smelt.max_pool": op("2-D max pooling")
         .operands(X)
         .attrs(WINDOW_ATTRS)
         .class(OpClass::Window)
         .infer(pool)
         .eval(eval::pool)
-        .flops(Flops::Custom(flops::pool));
+        .flops(Flops::Custom(flops::pool, "Kh x Kw per output element (avg_pool one more)"));
     AVG_POOL = "smelt.avg_pool": op("2-D average pooling")
         .operands(X)
         .attrs(WINDOW_ATTRS)
         .class(OpClass::Window)
         .infer(pool)
         .eval(eval::pool)
-        .flops(Flops::Custom(flops::pool));
+        .flops(Flops::Custom(flops::pool, "Kh x Kw per output element (avg_pool one more)"));
     GLOBAL_AVG_POOL = "smelt.global_avg_pool": op("mean over all spatial dimensions")
         .operands(X)
         .class(OpClass::Window)
         .onnx("GlobalAveragePool")
         .infer(global_pool)
         .eval(eval::global_pool)
-        .flops(Flops::Custom(flops::mean));
+        .flops(Flops::Custom(flops::mean, "1 per input element and 1 per output element"));
     GLOBAL_MAX_POOL = "smelt.global_max_pool": op("maximum over all spatial dimensions")
         .operands(X)
         .class(OpClass::Window)
@@ -272,7 +272,7 @@ ops! {
         .flops(Flops::PerOutput(8));
     // ---- reductions ----
     REDUCE_MEAN = "smelt.reduce_mean": reduce_op("mean over `axes` (all when absent)", eval::reduce)
-        .flops(Flops::Custom(flops::mean));
+        .flops(Flops::Custom(flops::mean, "1 per input element and 1 per output element"));
     REDUCE_SUM = "smelt.reduce_sum": reduce_op("sum over `axes` (all when absent)", eval::reduce);
     REDUCE_MAX = "smelt.reduce_max": reduce_op("maximum over `axes` (all when absent)", eval::reduce);
     REDUCE_MIN = "smelt.reduce_min": reduce_op("minimum over `axes` (all when absent)", eval::reduce);

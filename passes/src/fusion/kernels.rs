@@ -265,7 +265,7 @@ pub fn pattern_name(m: &Module, ops: &[OpId]) -> String {
             let operands = o.operands();
             match o.name() {
                 names::CONV2D => {
-                    let group = o.attr("group").and_then(Attribute::as_int).unwrap_or(1);
+                    let group = o.int_attr("group");
                     let channels = m
                         .value_type(operands[0])
                         .as_tensor()

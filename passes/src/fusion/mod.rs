@@ -184,7 +184,7 @@ impl Program {
                 let Some(Node::Attrs(attrs)) = eg[*children.last()?].nodes.first().cloned() else { return None };
                 let op = eg.analysis.build(key.name, &values?, attrs, key.results as usize).ok()?;
                 let m = &eg.analysis.scratch;
-                if crate::characterize::VIEW_OPS.contains(&key.name) {
+                if smelt_compiler::dialect::lookup(key.name).is_some_and(|d| d.is_view()) {
                     return Some(zero);
                 }
                 Some(model.estimate(key.name.trim_start_matches("smelt."), &work_of(m, op)))

@@ -7,7 +7,7 @@
 //! inside a kernel no longer count.
 
 use super::Stats;
-use crate::characterize::{executed_ops, op_cost, VIEW_OPS};
+use crate::characterize::{executed_ops, op_cost};
 use crate::cost::{work_of, CostModel};
 use serde::Serialize;
 use smelt_compiler::names;
@@ -53,7 +53,7 @@ fn totals(m: &Module, model: &dyn CostModel) -> Totals {
         let c = op_cost(m, op);
         t.flops += c.flops;
         t.flops_mm += c.flops_conv_matmul;
-        if VIEW_OPS.contains(&m.op(op).name()) {
+        if m.op(op).def.is_view() {
             continue;
         }
         t.kernels += 1;
@@ -72,7 +72,7 @@ pub fn fusion_report(unfused: &Module, fused: &Module, stats: &[Stats], model: &
         let o = fused.op(op);
         match o.attr("pattern").and_then(|p| p.as_str()) {
             Some(p) if o.name() == names::KERNEL => *pattern_counts.entry(p.to_string()).or_default() += 1,
-            _ if VIEW_OPS.contains(&o.name()) => {}
+            _ if o.def.is_view() => {}
             _ => *unfused_op_counts.entry(o.name().to_string()).or_default() += 1,
         }
     }

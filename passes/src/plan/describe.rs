@@ -2,9 +2,10 @@
 //! dimensions, an attention's heads and lengths, rows of a row-wise reduction, or a flat count
 //! of elements. One `Launch` per executed op or `smelt.kernel`; view ops launch nothing.
 
-use crate::characterize::{executed_ops, op_label, VIEW_OPS};
+use crate::characterize::{executed_ops, op_label};
 use crate::cost::{inlined_constant, work_of};
 use serde::Serialize;
+use smelt_compiler::dialect::OpClass;
 use smelt_compiler::ir::{Module, OpId, ValueId};
 use smelt_compiler::names;
 use smelt_compiler::{Attribute, ElementType};
@@ -63,25 +64,15 @@ fn bytes(m: &Module, v: ValueId) -> u64 {
     crate::characterize::bytes(m.value_type(v))
 }
 
-const ROW_OPS: &[&str] = &[
-    names::SOFTMAX,
-    names::LOG_SOFTMAX,
-    names::LAYER_NORM,
-    names::GLOBAL_AVG_POOL,
-    names::GLOBAL_MAX_POOL,
-    names::REDUCE_MEAN,
-    names::REDUCE_SUM,
-    names::REDUCE_MAX,
-    names::REDUCE_MIN,
-    names::REDUCE_PROD,
-];
-
 /// The shape of one op, and its matrix-unit FLOPs.
 fn op_shape(m: &Module, op: OpId, flops: u64) -> (Shape, u64) {
     let o = m.op(op);
     let out = o.results().first().map(|r| dims(m, *r)).unwrap_or_default();
     let out_elements: u64 = out.iter().product();
     let flat = Shape::Elementwise { elements: out_elements };
+    // `rows` independent reductions of what the first operand holds.
+    let input = o.operands().first().map(|v| elements(m, *v)).unwrap_or(0);
+    let rows = |rows: u64| (Shape::Rows { rows: rows.max(1), cols: input / rows.max(1) }, 0);
     let gemm = |batch: u64, mm: u64, n: u64| {
         let k = flops.checked_div(2 * batch * mm * n).unwrap_or(0).max(1);
         Shape::Contraction { op: o.name(), batch, m: mm, n, k }
@@ -89,7 +80,7 @@ fn op_shape(m: &Module, op: OpId, flops: u64) -> (Shape, u64) {
     match o.name() {
         names::CONV2D => {
             let w = dims(m, o.operands()[1]);
-            let group = o.attr("group").and_then(Attribute::as_int).unwrap_or(1).max(1) as u64;
+            let group = o.int_attr("group").max(1) as u64;
             let (Some(&cout), [n, _, spatial @ ..]) = (w.first(), out.as_slice()) else { return (flat, 0) };
             let pixels: u64 = spatial.iter().product();
             let cin_per_group = w.get(1).copied().unwrap_or(1);
@@ -125,17 +116,11 @@ fn op_shape(m: &Module, op: OpId, flops: u64) -> (Shape, u64) {
             let matrix = 2 * heads * sq * kv * (d + dv);
             (Shape::Attention { heads, q: sq, kv, d, dv }, matrix.min(flops))
         }
-        name if ROW_OPS.contains(&name) => {
-            let input = o.operands().first().map(|v| elements(m, *v)).unwrap_or(0);
-            let rows = match name {
-                names::GLOBAL_AVG_POOL | names::GLOBAL_MAX_POOL => out_elements,
-                names::LAYER_NORM | names::SOFTMAX | names::LOG_SOFTMAX => {
-                    input
-                        / o.operands().first().map(|v| dims(m, *v)).and_then(|d| d.last().copied()).unwrap_or(1).max(1)
-                }
-                _ => out_elements,
-            };
-            (Shape::Rows { rows: rows.max(1), cols: input / rows.max(1) }, 0)
+        names::GLOBAL_AVG_POOL | names::GLOBAL_MAX_POOL => rows(out_elements),
+        _ if o.def.class == OpClass::Reduction => rows(out_elements),
+        _ if o.def.class == OpClass::RowReduction => {
+            let last = o.operands().first().map(|v| dims(m, *v)).and_then(|d| d.last().copied()).unwrap_or(1);
+            rows(input / last.max(1))
         }
         _ => (flat, 0),
     }
@@ -146,7 +131,7 @@ pub fn launches(m: &Module) -> Vec<Launch> {
     let mut out = Vec::new();
     for op in executed_ops(m) {
         let o = m.op(op);
-        if VIEW_OPS.contains(&o.name()) {
+        if o.def.is_view() {
             continue;
         }
         let work = work_of(m, op);

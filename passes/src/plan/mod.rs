@@ -366,7 +366,7 @@ pub fn plan(module: &Module, target: &Target, options: &PlanOptions) -> Result<P
     let mut alias: HashMap<ValueId, ValueId> = HashMap::new();
     for op in m.block_ops(entry) {
         let o = m.op(op);
-        if crate::characterize::VIEW_OPS.contains(&o.name()) {
+        if o.def.is_view() {
             if let (Some(&src), Some(&dst)) = (o.operands().first(), o.results().first()) {
                 let root = alias.get(&src).copied().unwrap_or(src);
                 alias.insert(dst, root);

@@ -22,7 +22,7 @@ use crate::ops::for_each_index;
 use crate::workers::Shared;
 use smelt_compiler::attributes::{Attribute, DenseElements, DenseStorage};
 use smelt_compiler::dialect::eval::evaluate;
-use smelt_compiler::ir::{Module, OpId, ValueId};
+use smelt_compiler::ir::{Module, OpId, Operation, ValueId};
 use smelt_compiler::literal::Literal;
 use smelt_compiler::names;
 use smelt_compiler::{ElementType, TensorType};
@@ -108,7 +108,10 @@ struct CacheLine([u8; 64]);
 /// How compile errors caused by data-dependent shapes begin.
 pub const DYNAMIC: &str = "dynamic shape";
 
-const VIEWS: &[&str] = &[names::RESHAPE, names::FLATTEN, names::SQUEEZE, names::UNSQUEEZE, names::IDENTITY];
+/// Whether `o`'s result aliases its first operand's bytes (a view with one result).
+fn is_view(o: &Operation) -> bool {
+    o.def.is_view() && o.results().len() == 1
+}
 
 fn tensor_of(m: &Module, v: ValueId) -> Result<TensorType, String> {
     let t = m.value_type(v).as_tensor().ok_or("a non-tensor value")?.clone();
@@ -205,7 +208,7 @@ impl Executable {
             for &v in o.operands() {
                 last_use.insert(root_of(&root, v), if op == ret { usize::MAX } else { i });
             }
-            if VIEWS.contains(&o.name()) || o.results().first().is_some_and(|r| lower.views.contains_key(r)) {
+            if is_view(o) || o.results().first().is_some_and(|r| lower.views.contains_key(r)) {
                 root.insert(o.result(), root_of(&root, o.operands()[0]));
             }
         }
@@ -227,7 +230,7 @@ impl Executable {
                     let loc = lower.constant(op)?;
                     lower.locs.insert(o.result(), loc);
                 }
-                name if VIEWS.contains(&name) => {
+                _ if is_view(o) => {
                     let loc = lower.locs[&o.operands()[0]];
                     lower.locs.insert(o.result(), loc);
                 }
@@ -615,10 +618,7 @@ impl Lower {
         let step: Step = match o.name() {
             names::GATHER
                 if out_t.element.byte_size() == 4
-                    && smelt_compiler::dialect::infer::normalize_axis(
-                        o.attr("axis").and_then(Attribute::as_int).unwrap_or(0),
-                        input(0)?.1.len(),
-                    )? == 0 =>
+                    && smelt_compiler::dialect::infer::normalize_axis(o.int_attr("axis"), input(0)?.1.len())? == 0 =>
             {
                 let (x, xs, _) = input(0)?;
                 let (idx, is, ie) = input(1)?;
@@ -690,7 +690,7 @@ impl Lower {
             )),
             None => None,
         };
-        let scale = o.attr("scale").and_then(Attribute::as_float).unwrap_or(1.0) as f32;
+        let scale = o.float_attr("scale") as f32;
         let out_loc = self.locs[&o.result()];
         let softmax = crate::jit::RowProgram {
             op: crate::jit::RowOp::Softmax {
@@ -806,17 +806,16 @@ impl Lower {
         let o = m.op(anchor);
         let xs = shape(&tensor_of(m, o.operands()[0])?);
         let ws = shape(&tensor_of(m, o.operands()[1])?);
-        let g = o.attr("group").and_then(Attribute::as_int).unwrap_or(1).max(1) as usize;
-        let ints =
-            |n: &str, d: i64| o.attr(n).and_then(Attribute::as_i64_array).map(<[i64]>::to_vec).unwrap_or(vec![d; 4]);
+        let g = o.int_attr("group").max(1) as usize;
+        let ints = |n: &str| o.ints_attr(n, 4);
         let conv = Conv {
             xs: xs.iter().map(|&d| d as usize).collect(),
             ws: ws.iter().map(|&d| d as usize).collect(),
             os: os.iter().map(|&d| d as usize).collect(),
             group: g,
-            strides: ints("strides", 1),
-            pads: ints("pads", 0),
-            dilations: ints("dilations", 1),
+            strides: ints("strides"),
+            pads: ints("pads"),
+            dilations: ints("dilations"),
             depthwise: None,
             packed: Vec::new(),
             winograd: None,
@@ -882,8 +881,8 @@ impl Lower {
         let mut b = ProgramBuilder::default();
         let mut prefix_result = b.input(acc);
         if o.name() == names::GEMM {
-            let alpha = o.attr("alpha").and_then(Attribute::as_float).unwrap_or(1.0) as f32;
-            let beta = o.attr("beta").and_then(Attribute::as_float).unwrap_or(1.0) as f32;
+            let alpha = o.float_attr("alpha") as f32;
+            let beta = o.float_attr("beta") as f32;
             if alpha != 1.0 {
                 let k = b.push(Ew::Const(alpha));
                 prefix_result = b.push(Ew::Mul(prefix_result, k));
@@ -981,8 +980,8 @@ impl Lower {
                 let (a, as_) = operand(0)?;
                 let (b, bs) = operand(1)?;
                 let gemm = o.name() == names::GEMM;
-                let ta = gemm && o.attr("trans_a").and_then(Attribute::as_bool).unwrap_or(false);
-                let tb = gemm && o.attr("trans_b").and_then(Attribute::as_bool).unwrap_or(false);
+                let ta = gemm && o.bool_attr("trans_a");
+                let tb = gemm && o.bool_attr("trans_b");
                 let mut mm = MatMul::new(&as_, &bs, &os, ta, tb)?;
                 // A weight shared by every batch entry and a dense activation: one GEMM over
                 // all rows (ViT's [197, 1, 768] x [768, 2304] is one 197-row product, not 197
@@ -1418,54 +1417,21 @@ fn splat_of(m: &Module, v: ValueId) -> Option<f64> {
     }
 }
 
-/// Whether `op` lowers to an elementwise program (f32 throughout).
+/// Whether `op` lowers to an elementwise program: f32 throughout, one result, and an arm in
+/// [`lower_ew`] that accepts its attributes.
 fn ew_lowerable(m: &Module, op: OpId) -> bool {
     let o = m.op(op);
     if !o.operands().iter().chain(o.results()).all(|&v| f32_value(m, v)) || o.results().len() != 1 {
         return false;
     }
-    match o.name() {
-        names::POW => matches!(splat_of(m, o.operands()[1]), Some(e) if e == 2.0 || e == 3.0 || e == 0.5 || e == 1.0),
-        // max(x, 0) + min(alpha (e^x - 1), 0) is ELU only for alpha >= 0.
-        names::ELU | names::SELU => o.attr("alpha").and_then(Attribute::as_float).unwrap_or(1.0) >= 0.0,
-        name => EW_OPS.contains(&name),
-    }
+    let operands: Vec<u32> = (0..o.operands().len() as u32).collect();
+    lower_ew(m, op, &operands, &mut Vec::new()).is_some()
 }
-
-const EW_OPS: &[&str] = &[
-    names::ADD,
-    names::SUB,
-    names::MUL,
-    names::DIV,
-    names::MAX,
-    names::MIN,
-    names::NEG,
-    names::ABS,
-    names::RELU,
-    names::SQRT,
-    names::EXP,
-    names::TANH,
-    names::SIGMOID,
-    names::ERF,
-    names::GELU,
-    names::SILU,
-    names::HARDSIGMOID,
-    names::HARDSWISH,
-    names::LEAKY_RELU,
-    names::CLIP,
-    names::BATCH_NORM,
-    names::PRELU,
-    names::RECIPROCAL,
-    names::IDENTITY,
-    names::LOG,
-    names::SOFTSIGN,
-    names::SOFTPLUS,
-];
 
 /// Appends `op` (operands at program indices `x`) to `prog`; returns its result's index.
 fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> {
     let o = m.op(op);
-    let float = |name: &str, d: f64| o.attr(name).and_then(Attribute::as_float).unwrap_or(d) as f32;
+    let float = |name: &str| o.float_attr(name) as f32;
     let mut push = |e: Ew| -> u32 {
         prog.push(e);
         prog.len() as u32 - 1
@@ -1504,9 +1470,10 @@ fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> 
             let l = push(Ew::Log(s));
             push(Ew::Add(pos, l))
         }
-        names::ELU | names::SELU => {
-            let selu = o.name() == names::SELU;
-            let alpha = float("alpha", if selu { 1.673_263_2 } else { 1.0 });
+        // max(x, 0) + min(alpha (e^x - 1), 0) is ELU only for alpha >= 0.
+        names::ELU | names::SELU if o.float_attr("alpha") >= 0.0 => {
+            let selu = o.is(names::SELU);
+            let alpha = float("alpha");
             let zero = push(Ew::Const(0.0));
             let one = push(Ew::Const(1.0));
             let k = push(Ew::Const(alpha));
@@ -1517,7 +1484,7 @@ fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> 
             let neg = push(Ew::Min(scaled, zero));
             let y = push(Ew::Add(pos, neg));
             if selu {
-                let gamma = push(Ew::Const(float("gamma", 1.050_701)));
+                let gamma = push(Ew::Const(float("gamma")));
                 push(Ew::Mul(y, gamma))
             } else {
                 y
@@ -1534,7 +1501,7 @@ fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> 
         names::GELU => {
             let half = push(Ew::Const(0.5));
             let one = push(Ew::Const(1.0));
-            let inner = if o.attr("approximate").and_then(|a| a.as_str()) == Some("tanh") {
+            let inner = if o.string_attr("approximate") == "tanh" {
                 let x2 = push(Ew::Mul(x[0], x[0]));
                 let x3 = push(Ew::Mul(x2, x[0]));
                 let k = push(Ew::Const(0.044715));
@@ -1558,7 +1525,7 @@ fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> 
         }
         names::HARDSIGMOID | names::HARDSWISH => {
             let (alpha, beta) =
-                if o.name() == names::HARDSWISH { (1.0 / 6.0, 0.5) } else { (float("alpha", 0.2), float("beta", 0.5)) };
+                if o.name() == names::HARDSWISH { (1.0 / 6.0, 0.5) } else { (float("alpha"), float("beta")) };
             let a = push(Ew::Const(alpha));
             let b = push(Ew::Const(beta));
             let ax = push(Ew::Mul(x[0], a));
@@ -1574,7 +1541,7 @@ fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> 
             }
         }
         names::LEAKY_RELU | names::PRELU => {
-            let slope = if o.name() == names::PRELU { x[1] } else { push(Ew::Const(float("alpha", 0.01))) };
+            let slope = if o.name() == names::PRELU { x[1] } else { push(Ew::Const(float("alpha"))) };
             let zero = push(Ew::Const(0.0));
             let pos = push(Ew::Max(x[0], zero));
             let neg = push(Ew::Min(x[0], zero));
@@ -1599,7 +1566,7 @@ fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> 
         }
         names::BATCH_NORM => {
             // (x - mean) * scale / sqrt(var + eps) + bias
-            let eps = push(Ew::Const(float("epsilon", 1e-5)));
+            let eps = push(Ew::Const(float("epsilon")));
             let ve = push(Ew::Add(x[4], eps));
             let sd = push(Ew::Sqrt(ve));
             let k = push(Ew::Div(x[1], sd));
@@ -1611,10 +1578,11 @@ fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> Option<u32> 
             1.0 => x[0],
             0.5 => push(Ew::Sqrt(x[0])),
             2.0 => push(Ew::Mul(x[0], x[0])),
-            _ => {
+            3.0 => {
                 let x2 = push(Ew::Mul(x[0], x[0]));
                 push(Ew::Mul(x2, x[0]))
             }
+            _ => return None,
         },
         _ => return None,
     };

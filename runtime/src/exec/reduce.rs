@@ -68,7 +68,7 @@ impl Lower {
                 if !fits(&param(1)?) || (bias && !fits(&param(2)?)) {
                     return Ok(None);
                 }
-                let eps = o.attr("epsilon").and_then(Attribute::as_float).unwrap_or(1e-5) as f32;
+                let eps = o.float_attr("epsilon") as f32;
                 let buffers = o.operands().iter().map(|v| self.locs[v]).chain([out]).collect();
                 (RowProgram { op: RowOp::LayerNorm { eps, bias }, len, inner: 1 }, buffers, product(&xs[..axis]))
             }
@@ -139,7 +139,7 @@ impl Lower {
                     },
                     pads_end: [p[2], p[3]],
                     max: o.name() == names::MAX_POOL,
-                    count_include_pad: o.attr("count_include_pad").and_then(Attribute::as_bool).unwrap_or(false),
+                    count_include_pad: o.bool_attr("count_include_pad"),
                 };
                 let f = self.jit.compile_pool(&program)?;
                 self.info.jit_functions += 1;

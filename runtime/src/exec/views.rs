@@ -21,7 +21,7 @@ use smelt_compiler::ir::{Module, OpId, ValueId};
 use smelt_compiler::ElementType;
 
 use super::strided::dense_strides;
-use super::{shape, tensor_of, VIEWS};
+use super::{is_view, shape, tensor_of};
 
 /// A value read in place from `root`'s buffer: element `idx` is at
 /// `offset + sum(idx[d] * strides[d])` (in elements) from the root's start.
@@ -82,7 +82,7 @@ pub(super) fn native_attention(m: &Module, op: OpId) -> bool {
 /// The view `op`'s result is of its input (itself a view in `views`, or materialized).
 fn view_of(m: &Module, op: OpId, views: &HashMap<ValueId, StridedView>) -> Option<StridedView> {
     let o = m.op(op);
-    let is_view = VIEWS.contains(&o.name());
+    let is_view = is_view(o);
     if !(is_view || matches!(o.name(), names::TRANSPOSE | names::GATHER)) || o.results().len() != 1 {
         return None;
     }
