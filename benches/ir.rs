@@ -6,7 +6,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use smelt_compiler::parser::parse_module;
 use smelt_compiler::printer::{print_module, PrintOptions};
 use smelt_compiler::verifier::verify;
-use smelt_passes::registry::{create, Options};
+use smelt_passes::options::Options;
+use smelt_passes::registry::create;
 use std::fmt::Write;
 
 /// A chain of conv/batch-norm/relu/add blocks with exporter-style shape arithmetic between them.

@@ -53,7 +53,7 @@ fn sgemm_shapes(c: &mut Criterion) {
 
 /// What the group's rates divide by, measured in the same run: the core's FMA peak.
 fn fma_peak(group: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>) {
-    if let Some(fma) = smelt_runtime::calibrate::FmaLoop::new() {
+    if let Some(fma) = smelt_runtime::microbench::FmaLoop::new() {
         group.throughput(Throughput::Elements(fma.flops as u64));
         group.bench_function(format!("FMA peak ({}-bit)", fma.bits), |bench| bench.iter(|| fma.run()));
     }

@@ -12,11 +12,14 @@ use smelt_compiler::attributes::DenseElements;
 use smelt_compiler::builder::{add_function, Builder};
 use smelt_compiler::ir::{BlockId, ValueId};
 use smelt_compiler::names;
-use smelt_compiler::profile::{FusionProfile, Metadata, OperationProfile, Peaks, Profile};
-use smelt_compiler::target::Target;
 use smelt_compiler::{Attribute, Dim, ElementType, Module, OpSpec, TensorType, Type};
+use smelt_hardware::profile::{FusionProfile, Metadata, OperationProfile, Peaks, Profile};
+use smelt_hardware::target::Target;
+use smelt_passes::cost::CostModel;
 use smelt_passes::cost::Roofline;
-use smelt_runtime::calibrate as bench;
+use smelt_passes::fuse::Fuse;
+use smelt_runtime::microbench as bench;
+use std::sync::Arc;
 
 pub const PATTERN_GROUPS: &[&str] = &["linear", "conv", "attention"];
 
@@ -443,6 +446,7 @@ fn fused_pattern(m: &Measured) -> String {
 pub fn calibrate(options: &Options, progress: &mut dyn FnMut(usize, usize, &str)) -> Result<Profile, String> {
     let target = Target::load(&options.target)?;
     let roofline = Roofline { target: target.clone() };
+    let fusion_model: Arc<dyn CostModel> = Arc::new(Roofline { target: target.clone() });
     let trials = options.trials();
     let fusion_cases = cases(&options.patterns, options.quick);
     let op_cases = op_cases(&options.ops, options.quick);
@@ -491,7 +495,7 @@ pub fn calibrate(options: &Options, progress: &mut dyn FnMut(usize, usize, &str)
         let inputs = random_inputs(&module)?;
         let unfused = measure(module.clone(), &inputs, trials, Some(&roofline))?;
         let mut fused_module = module;
-        smelt_passes::run_pipeline(&mut fused_module, &format!("builtin.module(fuse{{target={}}})", options.target))
+        smelt_passes::run_one(&mut fused_module, &mut Fuse::new(fusion_model.clone()))
             .map_err(|ds| format!("fusing {}: {ds:?}", case.name))?;
         let fused = measure(fused_module, &inputs, trials, Some(&roofline))?;
         record_ops(&mut profile, &unfused, &ceilings, &options.target);

@@ -12,10 +12,13 @@
 //! entry reports how well a fit predicts timings it did not see.
 
 use serde::Serialize;
-use smelt_compiler::gpu_calibration::GpuCalibration;
-use smelt_compiler::target::Target;
 use smelt_compiler::Module;
+use smelt_hardware::gpu_patterns::GpuPatternTimings;
+use smelt_hardware::target::Target;
+use smelt_passes::cost::Roofline;
+use smelt_passes::fuse::Fuse;
 use smelt_passes::plan::{plan, LaunchMode, PlanOptions};
+use std::sync::Arc;
 
 struct Sample {
     pattern: String,
@@ -42,7 +45,7 @@ pub struct Fit {
     pub gpu: String,
     #[serde(skip)]
     pub target: Target,
-    pub efficiency: smelt_compiler::target::Efficiency,
+    pub efficiency: smelt_hardware::target::Efficiency,
     pub main_loop_step_ns: f64,
     pub graph_launch_us: f64,
     /// Median |predicted / measured - 1| over all rows.
@@ -114,7 +117,7 @@ fn descend(start: &Target, samples: &[&Sample]) -> Result<Target, String> {
 }
 
 /// Fits `target_spec`'s efficiencies to `calibration`.
-pub fn fit(calibration: &GpuCalibration, target_spec: &str) -> Result<Fit, String> {
+pub fn fit(calibration: &GpuPatternTimings, target_spec: &str) -> Result<Fit, String> {
     let nominal = Target::load(target_spec)?;
     if nominal.gpu.is_none() {
         return Err(format!("{target_spec}: GPU pattern timings calibrate GPU targets only"));
@@ -128,7 +131,7 @@ pub fn fit(calibration: &GpuCalibration, target_spec: &str) -> Result<Fit, Strin
         };
         let unfused = case.module()?;
         let mut fused = unfused.clone();
-        smelt_passes::run_pipeline(&mut fused, &format!("builtin.module(fuse{{target={target_spec}}})"))
+        smelt_passes::run_one(&mut fused, &mut Fuse::new(Arc::new(Roofline { target: nominal.clone() })))
             .map_err(|ds| format!("fusing {}: {ds:?}", p.pattern))?;
         for (variant, module, measured_ms) in
             [("fused", fused, p.graph_fused_ms), ("unfused", unfused, p.graph_unfused_ms)]
@@ -143,7 +146,7 @@ pub fn fit(calibration: &GpuCalibration, target_spec: &str) -> Result<Fit, Strin
     // What the ceilings measure directly; the fitted parameters start from neutral values, so
     // a fit does not depend on what the target file already says.
     let mut start = nominal.clone();
-    let neutral = smelt_compiler::target::Efficiency::default();
+    let neutral = smelt_hardware::target::Efficiency::default();
     start.efficiency.kernel_fixed_us = 1.0;
     start.efficiency.convolution = neutral.convolution;
     start.efficiency.vector = neutral.vector;

@@ -3,17 +3,19 @@
 //! `smelt calibrate` all measure through here, so their numbers mean the same thing.
 
 use smelt_compiler::ir::OpId;
-use smelt_compiler::profile::KernelRecord;
-use smelt_compiler::target::Target;
 use smelt_compiler::Module;
-use smelt_passes::cost::{work_of, CostModel};
+use smelt_hardware::profile::KernelRecord;
+use smelt_hardware::target::Target;
+use smelt_passes::cost::CostModel;
+use smelt_passes::work::work_of;
 use smelt_runtime::exec::Executable;
 use smelt_runtime::Literal;
+use std::sync::Arc;
 
 /// The cost model whose predictions stand beside this process's measurements: `target` (a
 /// shipped name or a .toml path) on the worker threads the runtime is set to, calibrated by
 /// `profile` when one is given.
-pub fn predictor(target: &str, profile: Option<&str>) -> Result<Box<dyn CostModel>, String> {
+pub fn predictor(target: &str, profile: Option<&str>) -> Result<Arc<dyn CostModel>, String> {
     let target = Target::load(target)?.on_threads(smelt_runtime::workers::threads());
     smelt_passes::cost::model(target, profile)
 }

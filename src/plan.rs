@@ -2,19 +2,21 @@
 //! beside the plan of the same model unfused.
 
 use smelt_compiler::diagnostics::SourceMap;
-use smelt_compiler::target::Target;
 use smelt_compiler::Module;
+use smelt_hardware::target::Target;
+use smelt_passes::cost::{CostModel, Roofline};
 use smelt_passes::fuse::Fuse;
 use smelt_passes::plan::{plan, Geometry, Plan, PlanOptions};
-use smelt_passes::Pass;
+use std::sync::Arc;
 
 /// Fuses `cleaned` under `target`'s cost model (a shipped name or a .toml path) and plans both
 /// the fused and the unfused module.
 pub fn plan_model(cleaned: &Module, target_spec: &str, options: &PlanOptions) -> Result<Plan, String> {
     let target = Target::load(target_spec)?;
     let mut fused = cleaned.clone();
-    let mut fuse = Fuse { target: target_spec.to_string(), ..Fuse::default() };
-    fuse.run(&mut fused).map_err(|d| crate::driver::render(&SourceMap::default(), &[d]))?;
+    let model: Arc<dyn CostModel> = Arc::new(Roofline { target: target.clone() });
+    smelt_passes::run_one(&mut fused, &mut Fuse::new(model))
+        .map_err(|ds| crate::driver::render(&SourceMap::default(), &ds))?;
     let unfused = plan(cleaned, &target, options)?;
     Ok(plan(&fused, &target, options)?.with_unfused(&unfused))
 }

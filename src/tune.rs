@@ -9,12 +9,14 @@
 
 use crate::measure::{measure, predictor, Measured};
 use smelt_compiler::names;
-use smelt_compiler::profile::{FusionProfile, Profile};
 use smelt_compiler::Module;
+use smelt_hardware::profile::{FusionProfile, Profile};
 use smelt_passes::cost::CostModel;
+use smelt_passes::fuse::Fuse;
 use smelt_runtime::Literal;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 pub struct Options<'a> {
     pub target: &'a str,
@@ -58,10 +60,10 @@ pub struct Tuned {
     pub roofline_measured_ms: Option<f64>,
 }
 
-fn fused(module: &Module, target: &str, profile: Option<&Path>) -> Result<Module, String> {
+/// `module` fused under `model`: the same model that then predicts its kernels' times.
+fn fused(module: &Module, model: &Arc<dyn CostModel>) -> Result<Module, String> {
     let mut m = module.clone();
-    let profile = profile.map(|p| format!(" cost-profile={}", p.display())).unwrap_or_default();
-    smelt_passes::run_pipeline(&mut m, &format!("builtin.module(fuse{{target={target}{profile}}})"))
+    smelt_passes::run_one(&mut m, &mut Fuse::new(model.clone()))
         .map_err(|ds| ds.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))?;
     Ok(m)
 }
@@ -105,7 +107,7 @@ fn record(path: &Path, measured: &Measured, target: &str) -> Result<(), String> 
     })
 }
 
-fn calibrated(target: &str, path: &Path) -> Result<Box<dyn CostModel>, String> {
+fn calibrated(target: &str, path: &Path) -> Result<Arc<dyn CostModel>, String> {
     predictor(target, Some(&path.display().to_string()))
 }
 
@@ -126,7 +128,7 @@ pub fn tune(module: &Module, inputs: &[Literal], options: &Options) -> Result<Tu
     let mut last = None;
     for round in 1..=options.max_rounds.max(1) {
         let model = calibrated(target, path)?;
-        let m = fused(module, target, Some(path))?;
+        let m = fused(module, &model)?;
         let measured = measure(m, inputs, options.iters, Some(model.as_ref()))?;
         let mut signatures: Vec<String> = measured.kernels.iter().map(|k| k.signature.clone()).collect();
         signatures.sort();
@@ -149,7 +151,8 @@ pub fn tune(module: &Module, inputs: &[Literal], options: &Options) -> Result<Tu
         previous = Some(signatures);
     }
     let last = last.expect("at least one round");
-    let (flips, roofline_measured_ms) = flips(module, inputs, target, path, options.iters, &last)?;
+    let (flips, roofline_measured_ms) =
+        flips(module, inputs, &roofline, calibrated(target, path)?, options.iters, &last)?;
     Ok(Tuned { rounds, converged, last, flips, roofline_measured_ms })
 }
 
@@ -160,13 +163,12 @@ pub fn tune(module: &Module, inputs: &[Literal], options: &Options) -> Result<Tu
 fn flips(
     module: &Module,
     inputs: &[Literal],
-    target: &str,
-    path: &Path,
+    roofline: &Arc<dyn CostModel>,
+    model: Arc<dyn CostModel>,
     iters: usize,
     tuned: &Measured,
 ) -> Result<(Vec<Flip>, Option<f64>), String> {
-    let model = calibrated(target, path)?;
-    let roofline_module = fused(module, target, None)?;
+    let roofline_module = fused(module, roofline)?;
     let m = &roofline_module;
     let func = smelt_runtime::reference::main_function(m)?;
     let entry = m.region(m.op(func).regions()[0]).blocks()[0];

@@ -4,7 +4,7 @@
 //! faster, `smelt report --measure` draws the roofline.
 //! Accuracy targets are benchmarks (BENCHMARKS.md), not assertions here: this machine is noisy.
 
-use smelt_compiler::profile::Profile;
+use smelt_hardware::profile::Profile;
 use std::path::Path;
 use std::process::Command;
 

@@ -10,6 +10,7 @@ use serde_json::Value;
 use smelt_compiler::printer::{print_module, PrintOptions};
 use smelt_compiler::verifier::verify;
 use smelt_compiler::Module;
+use smelt_hardware::target::Target;
 use smelt_passes::fuse::Fuse;
 use smelt_passes::fusion::report::{fusion_report, FusionReport};
 use smelt_passes::Pass;
@@ -18,11 +19,11 @@ use std::process::Command;
 const SAMPLE_PROFILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/seeds-i7-12700k.json");
 
 fn fuse(module: &Module, profile: Option<&str>) -> (Module, FusionReport) {
-    let mut fuse = Fuse { cost_profile: profile.unwrap_or_default().to_string(), ..Fuse::default() };
+    let model = smelt_passes::cost::model(Target::host(), profile).unwrap();
+    let mut fuse = Fuse::new(model.clone());
     let mut fused = module.clone();
     fuse.run(&mut fused).unwrap();
     verify(&fused).unwrap();
-    let model = fuse.model().unwrap();
     let report = fusion_report(module, &fused, &fuse.stats, model.as_ref());
     (fused, report)
 }

@@ -6,9 +6,9 @@ mod common;
 
 use common::{cleaned, models};
 use serde_json::Value;
-use smelt_compiler::gpu_calibration::GpuCalibration;
-use smelt_compiler::target::Target;
 use smelt_compiler::Module;
+use smelt_hardware::gpu_patterns::GpuPatternTimings;
+use smelt_hardware::target::Target;
 use smelt_passes::plan::{Geometry, Plan, PlanOptions};
 use std::path::Path;
 use std::process::Command;
@@ -91,7 +91,7 @@ fn fusion_pays_more_on_the_gpu_and_batch_fills_it() {
 /// did not see.
 #[test]
 fn h100_target_is_fitted_to_the_measured_patterns() {
-    let calibration = GpuCalibration::load(Path::new(H100_TIMINGS)).unwrap();
+    let calibration = GpuPatternTimings::load(Path::new(H100_TIMINGS)).unwrap();
     let fit = smelt::fit_target::fit(&calibration, "h100-sxm").unwrap();
     let shipped = Target::load("h100-sxm").unwrap();
     let (e, s) = (&fit.efficiency, &shipped.efficiency);

@@ -6,7 +6,6 @@ pub mod builder;
 pub mod diagnostics;
 pub mod dialect;
 pub mod dot;
-pub mod gpu_calibration;
 pub mod ir;
 pub mod irdl;
 pub mod literal;
@@ -14,10 +13,8 @@ pub mod location;
 pub mod onnx;
 pub mod parser;
 pub mod printer;
-pub mod profile;
 pub mod resources;
 pub mod scalar;
-pub mod target;
 pub mod types;
 pub mod verifier;
 

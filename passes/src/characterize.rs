@@ -12,43 +12,15 @@
 //! intermediates inside a kernel never leave the chip.
 
 use crate::cost::CostModel;
+use crate::work::{dims, elements, op_cost, OpCost};
 use crate::{Diagnostic, Pass};
 use serde::Serialize;
 use smelt_compiler::attributes::Attribute;
-use smelt_compiler::dialect::OpView;
 use smelt_compiler::ir::{Module, OpId, ValueId};
 use smelt_compiler::names;
-use smelt_compiler::target::Target;
-use smelt_compiler::{ElementType, Type};
+use smelt_compiler::ElementType;
+use smelt_hardware::target::Target;
 use std::collections::{BTreeMap, HashMap, HashSet};
-
-/// What one operation costs.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct OpCost {
-    pub flops: u64,
-    /// The part of `flops` in conv2d, matmul and gemm.
-    pub flops_conv_matmul: u64,
-    pub bytes_read: u64,
-    pub bytes_written: u64,
-    /// The part of `bytes_read` that reads constants (weights).
-    pub weight_bytes: u64,
-}
-
-pub(crate) fn elements(ty: &Type) -> u64 {
-    ty.as_tensor().and_then(|t| t.num_elements()).unwrap_or(0)
-}
-
-pub(crate) fn bytes(ty: &Type) -> u64 {
-    ty.as_tensor().and_then(|t| t.byte_size()).unwrap_or(0)
-}
-
-pub(crate) fn dims(ty: &Type) -> Vec<u64> {
-    ty.as_tensor().and_then(|t| t.static_shape()).unwrap_or_default()
-}
-
-fn is_constant(m: &Module, v: ValueId) -> bool {
-    m.defining_op(v).is_some_and(|d| m.op(d).name() == names::CONSTANT)
-}
 
 /// Parameters read by each op: floating-point weights, each counted once, excluding batch-norm
 /// running statistics and splats.
@@ -80,58 +52,6 @@ pub fn count_params(imported: &Module) -> u64 {
 fn is_weight(m: &Module, v: ValueId) -> bool {
     let Some(d) = m.defining_op(v).filter(|d| m.op(*d).name() == names::CONSTANT) else { return false };
     m.op(d).attr("value").and_then(Attribute::as_dense).is_some_and(|dense| !dense.is_splat())
-}
-
-/// FLOPs of one op (not a kernel) by its table rule, and the conv/matmul part.
-fn op_flops(m: &Module, op: OpId) -> (u64, u64) {
-    let f = m.op(op).def.count_flops(&OpView::new(m, op));
-    (f.total, f.conv_matmul)
-}
-
-/// The cost of `op` (a kernel counts its body's FLOPs and only its boundary bytes).
-pub fn op_cost(m: &Module, op: OpId) -> OpCost {
-    let o = m.op(op);
-    let (flops, flops_conv_matmul) = if o.name() == names::KERNEL {
-        m.walk_pre_order(op)
-            .into_iter()
-            .skip(1)
-            .map(|inner| op_flops(m, inner))
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
-    } else {
-        op_flops(m, op)
-    };
-    if o.def.is_view() || o.is(names::CONSTANT) {
-        return OpCost { flops, flops_conv_matmul, ..OpCost::default() };
-    }
-    let mut seen = HashSet::new();
-    let (mut read, mut weights) = (0, 0);
-    for (slot, &v) in o.operands().iter().enumerate() {
-        if seen.insert(v) {
-            let whole = bytes(m.value_type(v));
-            let b = gathered_bytes(m, op, slot).map_or(whole, |g| g.min(whole));
-            read += b;
-            if is_constant(m, v) {
-                weights += b;
-            }
-        }
-    }
-    let written = o.results().iter().map(|r| bytes(m.value_type(*r))).sum();
-    OpCost { flops, flops_conv_matmul, bytes_read: read, bytes_written: written, weight_bytes: weights }
-}
-
-/// Bytes `op` reads of its operand `slot` when that operand is only a table rows are gathered
-/// from (an embedding): the gathered rows, not the table. `None` for any other operand.
-fn gathered_bytes(m: &Module, op: OpId, slot: usize) -> Option<u64> {
-    let o = m.op(op);
-    let is_table_of = |user: OpId, index: u32| m.op(user).name() == names::GATHER && index == 0;
-    if o.name() != names::KERNEL {
-        return is_table_of(op, slot as u32).then(|| bytes(m.value_type(o.result())));
-    }
-    let body = m.region(*o.regions().first()?).blocks().first().copied()?;
-    let arg = *m.block(body).args().get(slot)?;
-    let uses = m.value(arg).uses();
-    (!uses.is_empty() && uses.iter().all(|u| is_table_of(u.user, u.operand)))
-        .then(|| uses.iter().map(|u| bytes(m.value_type(m.op(u.user).result()))).sum())
 }
 
 /// Work available in parallel inside one op, from its first result's shape: NCHW gives
@@ -320,7 +240,7 @@ pub fn characterize(m: &Module, target: &Target, batch: Option<u64>) -> Characte
         } else {
             "memory"
         };
-        let mut work = crate::cost::work_of(m, op);
+        let mut work = crate::work::work_of(m, op);
         (work.flops, work.bytes) = (cost.flops, traffic);
         let predicted_us = if bound == "none" { 0.0 } else { roofline.estimate(m.op(op).name(), &work).seconds * 1e6 };
         predicted += predicted_us;

@@ -5,31 +5,12 @@
 //! boundary, and the bytes of intermediates that a fused kernel keeps inside. Intermediates cost
 //! nothing while they fit on chip, and full traffic once they do not.
 
-use crate::characterize::op_cost;
-use crate::fusion::kernels::{role, Role};
-use smelt_compiler::ir::{Module, OpId, ValueId};
-use smelt_compiler::names;
-use smelt_compiler::profile::Profile;
-use smelt_compiler::target::Target;
-use smelt_compiler::{Attribute, ElementType};
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Work {
-    pub flops: u64,
-    /// Bytes read and written at the kernel's boundary.
-    pub bytes: u64,
-    /// Bytes of values produced and consumed inside a fused kernel.
-    pub intermediate_bytes: u64,
-    pub element: ElementType,
-    /// The stable key measurements of this kernel are stored under: pattern, input and output
-    /// shapes, element type (`conv_relu(1x64x56x56,64x64x3x3,64)->1x64x56x56:f32`).
-    pub signature: String,
-    /// For a fused kernel, each body op as it would run alone (op name, work): what the
-    /// unfused alternative costs, which calibrated speedups scale.
-    pub parts: Vec<(String, Work)>,
-}
+use crate::work::Work;
+use smelt_compiler::ElementType;
+use smelt_hardware::profile::Profile;
+use smelt_hardware::target::Target;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Estimate {
@@ -39,7 +20,8 @@ pub struct Estimate {
     pub bytes: u64,
 }
 
-pub trait CostModel {
+/// Shared by every pass and thread that prices kernels (`Fuse` holds one).
+pub trait CostModel: Send + Sync {
     fn name(&self) -> &str;
     /// The cost of one kernel of `pattern` (`conv_bn_relu`, or the op name when unfused).
     fn estimate(&self, pattern: &str, work: &Work) -> Estimate;
@@ -69,118 +51,12 @@ impl CostModel for Roofline {
     }
 }
 
-/// The work of one executed op; a `smelt.kernel` is the work of its body.
-pub fn work_of(m: &Module, op: OpId) -> Work {
-    if m.op(op).name() == names::KERNEL {
-        let body = m.region(m.op(op).regions()[0]).blocks()[0];
-        let ops: Vec<OpId> = m.block_ops(body).filter(|&o| m.op(o).name() != names::YIELD).collect();
-        let pattern = m.op(op).attr("pattern").and_then(|a| a.as_str()).unwrap_or("kernel").to_string();
-        return kernel_work(m, &pattern, &ops, m.block(body).args(), m.op(op).results());
-    }
-    let c = op_cost(m, op);
-    let o = m.op(op);
-    let pattern = o.name().trim_start_matches("smelt.");
-    let mut work = Work {
-        flops: c.flops,
-        bytes: c.bytes_read + c.bytes_written,
-        intermediate_bytes: 0,
-        element: element_of(m, o.results()),
-        signature: signature(m, pattern, o.operands(), o.results()),
-        parts: Vec::new(),
-    };
-    if o.name() == names::ATTENTION {
-        attention_parts(m, op, &mut work);
-    }
-    work
-}
-
-/// `attention` is a fused kernel in one op: its parts are the ops it stands for, and its
-/// scores (and probabilities) are intermediates.
-fn attention_parts(m: &Module, op: OpId, work: &mut Work) {
-    let o = m.op(op);
-    let dims = |v: ValueId| m.value_type(v).as_tensor().and_then(|t| t.static_shape()).unwrap_or_default();
-    let (q, k, v, out) = (dims(o.operands()[0]), dims(o.operands()[1]), dims(o.operands()[2]), dims(o.result()));
-    let (Some(&lk), Some(&d), Some(&dv)) = (k.last(), q.last(), v.last()) else { return };
-    let size = |s: &[u64]| s.iter().product::<u64>();
-    let width = work.element.byte_size() as u64;
-    let scores = size(&out).checked_div(dv).map_or(0, |s| s * lk);
-    let part = |pattern: &str, flops: u64, bytes: u64| {
-        let w =
-            Work { flops, bytes, intermediate_bytes: 0, signature: String::new(), parts: Vec::new(), ..work.clone() };
-        (format!("smelt.{pattern}"), w)
-    };
-    let (sb, qkb) = (scores * width, (size(&q) + size(&k)) * width);
-    let mut parts = vec![part("matmul", 2 * scores * d, qkb + sb), part("mul", scores, 2 * sb)];
-    if o.operands().len() > 3 {
-        let mask = size(&dims(o.operands()[3])) * width;
-        parts.push(part("add", scores, 2 * sb + mask));
-    }
-    parts.push(part("softmax", 5 * scores, 2 * sb));
-    parts.push(part("matmul", 2 * size(&out) * lk, sb + (size(&v) + size(&out)) * width));
-    work.intermediate_bytes = (parts.len() as u64 - 1) * sb;
-    work.parts = parts;
-}
-
-/// The work of `ops` run as one kernel reading `inputs` and producing `outputs`: the body's
-/// FLOPs, its boundary bytes, and the bytes of every other value it computes as intermediates.
-pub fn kernel_work(m: &Module, pattern: &str, ops: &[OpId], inputs: &[ValueId], outputs: &[ValueId]) -> Work {
-    let bytes = |v: &ValueId| m.value_type(*v).as_tensor().and_then(|t| t.byte_size()).unwrap_or(0);
-    let mut seen = HashSet::new();
-    let boundary: u64 =
-        inputs.iter().filter(|v| seen.insert(**v)).map(bytes).sum::<u64>() + outputs.iter().map(bytes).sum::<u64>();
-    let inner = ops.iter().flat_map(|&o| m.op(o).results()).filter(|r| !outputs.contains(r)).map(bytes).sum();
-    let parts: Vec<(String, Work)> = ops.iter().map(|&o| (m.op(o).name().to_string(), work_of(m, o))).collect();
-    // A pure elementwise kernel evaluates its whole body once per output element, so a part
-    // computed on a smaller shape and broadcast is recomputed that many more times.
-    let elements = |v: ValueId| m.value_type(v).as_tensor().and_then(|t| t.num_elements()).unwrap_or(1).max(1);
-    let pure_elementwise = ops.iter().all(|&o| role(m.op(o).name()) == Role::Elementwise);
-    let out_elements = outputs.first().map_or(1, |&v| elements(v));
-    let recomputed = |op: OpId, flops: u64| match (pure_elementwise, m.op(op).results().first()) {
-        (true, Some(&r)) => flops * (out_elements / elements(r)).max(1),
-        _ => flops,
-    };
-    Work {
-        flops: ops.iter().zip(&parts).map(|(&o, (_, w))| recomputed(o, w.flops)).sum(),
-        bytes: boundary,
-        intermediate_bytes: inner,
-        element: element_of(m, outputs),
-        signature: signature(m, pattern, inputs, outputs),
-        parts,
-    }
-}
-
-fn element_of(m: &Module, results: &[ValueId]) -> ElementType {
-    results.first().and_then(|r| m.value_type(*r).element()).unwrap_or(ElementType::F32)
-}
-
-/// The constant defining `v` when a kernel copies it into its body instead of taking it as an
-/// operand (splats and scalars: cheaper to rematerialize than to pass).
-pub fn inlined_constant(m: &Module, v: ValueId) -> Option<OpId> {
-    m.defining_op(v).filter(|&d| {
-        m.op(d).name() == names::CONSTANT
-            && matches!(m.op(d).attr("value"), Some(Attribute::Dense(d)) if d.is_splat() || d.ty.num_elements() == Some(1))
-    })
-}
-
-/// Inputs a kernel inlines are left out, so the signature the extractor prices a candidate
-/// under is the one the built kernel is measured under.
-fn signature(m: &Module, pattern: &str, inputs: &[ValueId], outputs: &[ValueId]) -> String {
-    let inputs: Vec<ValueId> = inputs.iter().copied().filter(|&v| inlined_constant(m, v).is_none()).collect();
-    let shape = |v: &ValueId| match m.value_type(*v).as_tensor().and_then(|t| t.static_shape()) {
-        Some(s) => s.iter().map(u64::to_string).collect::<Vec<_>>().join("x"),
-        None => "?".into(),
-    };
-    let ins: Vec<String> = inputs.iter().map(shape).collect();
-    let outs: Vec<String> = outputs.iter().map(shape).collect();
-    format!("{pattern}({})->{}:{}", ins.join(","), outs.join(","), element_of(m, outputs))
-}
-
 /// The cost model for `target`, calibrated by `profile` when one is given.
-pub fn model(target: Target, profile: Option<&str>) -> Result<Box<dyn CostModel>, String> {
+pub fn model(target: Target, profile: Option<&str>) -> Result<Arc<dyn CostModel>, String> {
     let roofline = Roofline { target };
     Ok(match profile {
-        None => Box::new(roofline),
-        Some(path) => Box::new(Calibrated::new(roofline, Profile::load(std::path::Path::new(path))?)),
+        None => Arc::new(roofline),
+        Some(path) => Arc::new(Calibrated::new(roofline, Profile::load(std::path::Path::new(path))?)),
     })
 }
 
@@ -324,6 +200,7 @@ impl CostModel for Calibrated {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smelt_compiler::names;
 
     fn work(bytes: u64) -> Work {
         Work {

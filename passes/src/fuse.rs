@@ -3,17 +3,18 @@
 //! rewrites each function into `smelt.kernel` regions and the ops left unfused. Constant
 //! expressions the rewrites introduce (folded BatchNorm weights) are evaluated afterwards.
 
-use crate::cost::{self, CostModel};
+use crate::cost::{self, CostModel, Roofline};
 use crate::fusion::{Limits, Program, Stats};
+use crate::options::{Options, PassOption};
 use crate::{Diagnostic, Pass};
-use smelt_compiler::target::Target;
-use smelt_compiler::{Location, Module};
+use smelt_compiler::Module;
+use smelt_hardware::target::Target;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Fuse {
-    pub target: String,
-    /// A calibration profile (JSON); empty for the roofline model alone.
-    pub cost_profile: String,
+    /// What kernels cost: the target's roofline, refined by a calibration profile.
+    pub model: Arc<dyn CostModel>,
     pub limits: Limits,
     /// Also price a tree extractor's choice, for comparison (`Stats::tree_extraction_ms`).
     pub compare_extractors: bool,
@@ -22,56 +23,47 @@ pub struct Fuse {
     pub notes: Vec<String>,
 }
 
-impl Default for Fuse {
-    fn default() -> Self {
-        Fuse {
-            target: "host".into(),
-            cost_profile: String::new(),
-            limits: Limits::default(),
-            compare_extractors: false,
-            stats: Vec::new(),
-            notes: Vec::new(),
-        }
+impl Fuse {
+    /// Fusion under `model`, with the default search limits.
+    pub fn new(model: Arc<dyn CostModel>) -> Fuse {
+        Fuse { model, limits: Limits::default(), compare_extractors: false, stats: Vec::new(), notes: Vec::new() }
     }
 }
 
-pub const OPTIONS: &[crate::registry::PassOption] = &[
-    crate::registry::PassOption {
-        name: "target",
-        help: "target description: a shipped name or a .toml path",
-        default: "host",
-    },
-    crate::registry::PassOption {
+impl Default for Fuse {
+    /// The roofline of the `host` target.
+    fn default() -> Self {
+        Fuse::new(Arc::new(Roofline { target: Target::host() }))
+    }
+}
+
+pub const OPTIONS: &[PassOption] = &[
+    PassOption { name: "target", help: "target description: a shipped name or a .toml path", default: "host" },
+    PassOption {
         name: "cost-profile",
         help: "calibration profile (JSON) whose measurements refine the roofline",
         default: "",
     },
-    crate::registry::PassOption { name: "max-iterations", help: "equality saturation iterations", default: "12" },
-    crate::registry::PassOption { name: "max-nodes", help: "e-graph node limit", default: "200000" },
-    crate::registry::PassOption {
-        name: "time-limit-ms",
-        help: "saturation time limit (a safety net)",
-        default: "10000",
-    },
+    PassOption { name: "max-iterations", help: "equality saturation iterations", default: "12" },
+    PassOption { name: "max-nodes", help: "e-graph node limit", default: "200000" },
+    PassOption { name: "time-limit-ms", help: "saturation time limit (a safety net)", default: "10000" },
 ];
 
 impl Fuse {
-    pub fn from_options(o: &crate::registry::Options) -> Result<Fuse, String> {
+    /// Parses the pass options: the only place a cost model is built from names.
+    pub fn from_options(o: &Options) -> Result<Fuse, String> {
+        let target = Target::load(&o.get::<String>(OPTIONS, "target")?)?;
+        let profile: String = o.get(OPTIONS, "cost-profile")?;
+        let model = cost::model(target, (!profile.is_empty()).then_some(profile.as_str()))?;
         Ok(Fuse {
-            target: o.get(OPTIONS, "target")?,
-            cost_profile: o.get(OPTIONS, "cost-profile")?,
             limits: Limits {
                 iterations: o.get(OPTIONS, "max-iterations")?,
                 nodes: o.get(OPTIONS, "max-nodes")?,
                 time: Duration::from_millis(o.get(OPTIONS, "time-limit-ms")?),
                 ..Limits::default()
             },
-            ..Fuse::default()
+            ..Fuse::new(model)
         })
-    }
-
-    pub fn model(&self) -> Result<Box<dyn CostModel>, String> {
-        cost::model(Target::load(&self.target)?, (!self.cost_profile.is_empty()).then_some(self.cost_profile.as_str()))
     }
 }
 
@@ -85,7 +77,7 @@ impl Pass for Fuse {
     }
 
     fn run(&mut self, m: &mut Module) -> Result<(), Diagnostic> {
-        let model = self.model().map_err(|e| Diagnostic::error(Location::Unknown, e))?;
+        let model = self.model.clone();
         self.stats.clear();
         for func in m.functions() {
             let mut stats = Stats::default();

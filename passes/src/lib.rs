@@ -13,13 +13,15 @@ pub mod fold;
 pub mod fuse;
 pub mod fusion;
 pub mod manager;
+pub mod options;
 pub mod pipeline;
 pub mod plan;
 pub mod registry;
 pub mod rewrite;
 pub mod shape_inference;
+pub mod work;
 
-pub use manager::{PassManager, PassManagerOptions};
+pub use manager::{run_one, run_pipeline, PassManager, PassManagerOptions};
 
 /// The cleanup that turns exporter output into the ops that matter.
 pub const CLEANUP_PIPELINE: &str = "builtin.module(canonicalize,cse)";
@@ -38,14 +40,4 @@ pub trait Pass {
     fn remarks(&mut self) -> Vec<String> {
         Vec::new()
     }
-}
-
-/// Runs a textual pipeline (`DEFAULT_PIPELINE`, say) on `module` with default instrumentation.
-pub fn run_pipeline(module: &mut Module, pipeline: &str) -> Result<(), Vec<Diagnostic>> {
-    let mut pm = PassManager::default();
-    let error = |e: String| vec![Diagnostic::error(smelt_compiler::Location::Unknown, e)];
-    for entry in pipeline::parse_pipeline(pipeline).map_err(error)? {
-        pm.add(registry::create(&entry.name, &entry.options).map_err(error)?);
-    }
-    pm.run(module, &mut std::io::sink())
 }

@@ -53,36 +53,42 @@ impl PassManager {
 
     /// Runs every pass; instrumentation output (IR dumps) goes to `log`.
     pub fn run(&mut self, m: &mut Module, log: &mut dyn std::io::Write) -> Result<(), Vec<Diagnostic>> {
-        for pass in &mut self.passes {
-            let name = pass.name();
-            if self.options.print_ir_before.iter().any(|n| n == name) {
-                let _ = writeln!(
-                    log,
-                    "// -----// IR Dump Before {name} //----- //\n{}",
-                    print_module(m, self.options.print)
-                );
-            }
-            let start = Instant::now();
-            pass.run(m).map_err(|d| vec![d])?;
-            self.timings.push((name, start.elapsed()));
-            for remark in pass.remarks() {
-                let _ = writeln!(log, "note: {remark} (pass '{name}')");
-            }
-            if self.options.verify_each {
-                verify(m).map_err(|mut errors| {
-                    for e in &mut errors {
-                        e.message = format!("{} (after pass '{name}')", e.message);
-                    }
-                    errors
-                })?;
-            }
-            if self.options.print_ir_after_all || self.options.print_ir_after.iter().any(|n| n == name) {
-                let _ = writeln!(
-                    log,
-                    "// -----// IR Dump After {name} //----- //\n{}",
-                    print_module(m, self.options.print)
-                );
-            }
+        let mut passes = std::mem::take(&mut self.passes);
+        let result = passes.iter_mut().try_for_each(|pass| self.run_pass(pass.as_mut(), m, log));
+        self.passes = passes;
+        result
+    }
+
+    /// Runs one pass the caller keeps (to read its statistics after), instrumented like the
+    /// passes of a pipeline: IR dumps, timing, remarks, and verification after it.
+    pub fn run_pass(
+        &mut self,
+        pass: &mut dyn Pass,
+        m: &mut Module,
+        log: &mut dyn std::io::Write,
+    ) -> Result<(), Vec<Diagnostic>> {
+        let name = pass.name();
+        if self.options.print_ir_before.iter().any(|n| n == name) {
+            let _ =
+                writeln!(log, "// -----// IR Dump Before {name} //----- //\n{}", print_module(m, self.options.print));
+        }
+        let start = Instant::now();
+        pass.run(m).map_err(|d| vec![d])?;
+        self.timings.push((name, start.elapsed()));
+        for remark in pass.remarks() {
+            let _ = writeln!(log, "note: {remark} (pass '{name}')");
+        }
+        if self.options.verify_each {
+            verify(m).map_err(|mut errors| {
+                for e in &mut errors {
+                    e.message = format!("{} (after pass '{name}')", e.message);
+                }
+                errors
+            })?;
+        }
+        if self.options.print_ir_after_all || self.options.print_ir_after.iter().any(|n| n == name) {
+            let _ =
+                writeln!(log, "// -----// IR Dump After {name} //----- //\n{}", print_module(m, self.options.print));
         }
         Ok(())
     }
@@ -103,4 +109,19 @@ impl PassManager {
         out.push_str(&format!("    {:.4} (100.0%)  Total\n", total.as_secs_f64()));
         out
     }
+}
+
+/// Runs `pass` on `module` with default instrumentation (verified after).
+pub fn run_one(module: &mut Module, pass: &mut dyn Pass) -> Result<(), Vec<Diagnostic>> {
+    PassManager::default().run_pass(pass, module, &mut std::io::sink())
+}
+
+/// Runs a textual pipeline (`DEFAULT_PIPELINE`, say) on `module` with default instrumentation.
+pub fn run_pipeline(module: &mut Module, pipeline: &str) -> Result<(), Vec<Diagnostic>> {
+    let mut pm = PassManager::default();
+    let error = |e: String| vec![Diagnostic::error(smelt_compiler::Location::Unknown, e)];
+    for entry in crate::pipeline::parse_pipeline(pipeline).map_err(error)? {
+        pm.add(crate::registry::create(&entry.name, &entry.options).map_err(error)?);
+    }
+    pm.run(module, &mut std::io::sink())
 }

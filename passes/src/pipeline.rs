@@ -1,7 +1,7 @@
 //! Textual pipelines, MLIR style: `builtin.module(canonicalize{max-iterations=4},cse)`. The
 //! `builtin.module(...)` wrapper is optional; options are space-separated `key=value` pairs.
 
-use crate::registry::Options;
+use crate::options::Options;
 
 /// One pass of a parsed pipeline.
 #[derive(Clone, Debug, PartialEq)]

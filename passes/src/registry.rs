@@ -1,33 +1,13 @@
 //! The pass registry: every pass by name, with its options and a constructor.
 
+use crate::options::{Options, PassOption};
 use crate::Pass;
-use std::collections::BTreeMap;
-
-/// One named option of a pass (`canonicalize{max-iterations=4}`).
-pub struct PassOption {
-    pub name: &'static str,
-    pub help: &'static str,
-    pub default: &'static str,
-}
 
 pub struct PassInfo {
     pub name: &'static str,
     pub summary: &'static str,
     pub options: &'static [PassOption],
     pub create: fn(&Options) -> Result<Box<dyn Pass>, String>,
-}
-
-/// Option values given in a pipeline, checked against the pass's declared options.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Options(pub BTreeMap<String, String>);
-
-impl Options {
-    /// The value of `name` parsed as `T`, or its declared default.
-    pub fn get<T: std::str::FromStr>(&self, info_options: &[PassOption], name: &str) -> Result<T, String> {
-        let default = info_options.iter().find(|o| o.name == name).map(|o| o.default).unwrap_or("");
-        let text = self.0.get(name).map_or(default, String::as_str);
-        text.parse().map_err(|_| format!("invalid value '{text}' for option '{name}'"))
-    }
 }
 
 const CANONICALIZE_OPTIONS: &[PassOption] =

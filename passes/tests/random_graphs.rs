@@ -11,7 +11,8 @@ use smelt_compiler::parser::parse_module;
 use smelt_compiler::printer::{print_module, PrintOptions};
 use smelt_compiler::verifier::verify;
 use smelt_compiler::{ElementType, Location, Module, TensorType, Type};
-use smelt_passes::registry::{create, Options};
+use smelt_passes::options::Options;
+use smelt_passes::registry::create;
 
 /// A recipe for one op: which op, and which earlier values it reads (indices modulo the count).
 #[derive(Clone, Debug)]

@@ -8,8 +8,9 @@ use smelt::driver::{
 use smelt_compiler::diagnostics::SourceMap;
 use smelt_compiler::onnx::ImportOptions;
 use smelt_compiler::printer::{print_module, PrintOptions};
+use smelt_passes::options::Options;
 use smelt_passes::pipeline::parse_pipeline;
-use smelt_passes::registry::{self, Options, PASSES};
+use smelt_passes::registry::{self, PASSES};
 use smelt_passes::{PassManager, PassManagerOptions};
 use std::io::Write;
 use std::process::ExitCode;
@@ -263,7 +264,7 @@ fn run_passes(
         Emit::Dot => smelt_compiler::dot::to_dot(&module),
         Emit::Plan(target) => {
             let fail = |e: String| Failure(format!("error: {e}"));
-            let target = smelt_compiler::target::Target::load(target).map_err(fail)?;
+            let target = smelt_hardware::target::Target::load(target).map_err(fail)?;
             let plan = smelt_passes::plan::plan(&module, &target, &smelt_passes::plan::PlanOptions::default())
                 .map_err(fail)?;
             serde_json::to_string_pretty(&plan).expect("serializable") + "\n"

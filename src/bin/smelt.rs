@@ -7,8 +7,8 @@ use smelt_compiler::dialect::AttrDefault;
 use smelt_compiler::literal::Literal;
 use smelt_compiler::names;
 use smelt_compiler::onnx::ImportOptions;
-use smelt_compiler::target::Target;
 use smelt_compiler::Module;
+use smelt_hardware::target::Target;
 use smelt_passes::characterize::{characterize, count_params, Characterization};
 use smelt_passes::fuse::Fuse;
 use smelt_passes::fusion::report::{fusion_report, seed_result, FusionReport};
@@ -334,7 +334,7 @@ fn plan(
 fn fit_target(timings: &str, target: &str, out: Option<&str>, json: bool) -> Result<String, Failure> {
     let fail = |e: String| Failure(format!("error: {e}"));
     let calibration =
-        smelt_compiler::gpu_calibration::GpuCalibration::load(std::path::Path::new(timings)).map_err(fail)?;
+        smelt_hardware::gpu_patterns::GpuPatternTimings::load(std::path::Path::new(timings)).map_err(fail)?;
     let fit = smelt::fit_target::fit(&calibration, target).map_err(fail)?;
     if let Some(path) = out {
         let header = format!(
@@ -382,7 +382,7 @@ fn calibrate(path: &str, options: smelt::calibrate::Options) -> Result<String, F
     })
     .map_err(fail)?;
     bar.finish_and_clear();
-    let merged = smelt_compiler::profile::Profile::update(std::path::Path::new(path), |p| {
+    let merged = smelt_hardware::profile::Profile::update(std::path::Path::new(path), |p| {
         p.metadata = measured.metadata.clone();
         p.peaks = measured.peaks.clone();
         for o in &measured.operation_profiles {
@@ -519,13 +519,13 @@ fn accuracy_table(measured: &smelt::measure::Measured, peak: Option<&Peak>) -> S
 
 /// The vector FMA peak of the cores a run uses, measured just before it.
 struct Peak {
-    core: smelt_runtime::calibrate::FmaPeak,
+    core: smelt_runtime::microbench::FmaPeak,
     threads: usize,
 }
 
 impl Peak {
     fn measure(threads: usize) -> Option<Peak> {
-        Some(Peak { core: smelt_runtime::calibrate::fma_peak(5)?, threads })
+        Some(Peak { core: smelt_runtime::microbench::fma_peak(5)?, threads })
     }
 
     fn gflops(&self) -> f64 {
@@ -631,7 +631,7 @@ fn report(
 fn ceilings(target: &Target, cost_profile: Option<&str>) -> Result<(f64, f64), String> {
     let nominal = (target.peak_flops("f32") / 1e9 / target.compute_units.max(1) as f64, target.memory_bandwidth_gbs);
     let Some(path) = cost_profile else { return Ok(nominal) };
-    let p = smelt_compiler::profile::Profile::load(std::path::Path::new(path))?;
+    let p = smelt_hardware::profile::Profile::load(std::path::Path::new(path))?;
     Ok((p.peaks.measured_gflops.unwrap_or(nominal.0), p.peaks.measured_bandwidth_gbs.unwrap_or(nominal.1)))
 }
 
@@ -642,19 +642,13 @@ fn fuse_and_report(
     target: &str,
     cost_profile: Option<&str>,
 ) -> Result<(FusionReport, Module), Failure> {
-    use smelt_passes::Pass;
-    let mut fuse = Fuse {
-        target: target.to_string(),
-        cost_profile: cost_profile.unwrap_or_default().to_string(),
-        compare_extractors: true,
-        ..Fuse::default()
-    };
-    let model = fuse.model().map_err(|e| Failure(format!("error: {e}")))?;
+    let target = Target::load(target).map_err(|e| Failure(format!("error: {e}")))?;
+    let model = smelt_passes::cost::model(target, cost_profile).map_err(|e| Failure(format!("error: {e}")))?;
+    let mut fuse = Fuse { compare_extractors: true, ..Fuse::new(model.clone()) };
     let mut fused = module.clone();
-    fuse.run(&mut fused).map_err(|d| Failure(smelt::driver::render(&SourceMap::default(), &[d])))?;
-    for remark in fuse.remarks() {
-        eprintln!("note: {remark}");
-    }
+    smelt_passes::PassManager::default()
+        .run_pass(&mut fuse, &mut fused, &mut std::io::stderr())
+        .map_err(|ds| Failure(smelt::driver::render(&SourceMap::default(), &ds)))?;
     Ok((fusion_report(module, &fused, &fuse.stats, model.as_ref()), fused))
 }
 
@@ -1046,15 +1040,10 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
             unfused = Some(t);
         }
         if how.mode == "fused" || how.mode == "both" {
+            // Fused by the model that prices its kernels: the target on these threads.
             let mut m = module.clone();
-            let fuse = smelt_passes::fuse::Fuse {
-                target: how.target.clone(),
-                cost_profile: how.cost_profile.clone().unwrap_or_default(),
-                ..Default::default()
-            };
-            let mut pm = smelt_passes::PassManager::default();
-            pm.add(Box::new(fuse));
-            pm.run(&mut m, &mut std::io::stderr())
+            smelt_passes::PassManager::default()
+                .run_pass(&mut Fuse::new(cost_model.clone()), &mut m, &mut std::io::stderr())
                 .map_err(|ds| Failure(smelt::driver::render(&SourceMap::default(), &ds)))?;
             let t = smelt::measure::measure(m, &inputs, how.iters, priced(true)).map_err(fail)?;
             report["fused_ms"] = t.model_ms.into();
@@ -1090,7 +1079,7 @@ fn run_model(model: &ModelArgs, input: &[String], how: &RunOptions) -> Result<St
             if let Some(path) = &how.record {
                 let records = profiled.records(&how.target);
                 let n = records.len();
-                smelt_compiler::profile::Profile::update(std::path::Path::new(path), |p| {
+                smelt_hardware::profile::Profile::update(std::path::Path::new(path), |p| {
                     for r in records {
                         p.record_kernel(r);
                     }

@@ -15,7 +15,8 @@ pub mod lang;
 pub mod report;
 pub mod rules;
 
-use crate::cost::{kernel_work, work_of, CostModel, Estimate};
+use crate::cost::{CostModel, Estimate};
+use crate::work::{kernel_work, work_of};
 use egg::Id;
 use lang::{EGraph, LeafOrigin, Node, OpKey, Operand, Template, TemplateOp, Tensors};
 use smelt_compiler::attributes::Attribute;
@@ -343,7 +344,7 @@ impl Program {
         let loc = self.kernel_location(class, &template);
         let result_ty =
             self.egraph.analysis.ty(&self.egraph[class].data).cloned().ok_or("kernel result has no type")?;
-        let inline = crate::cost::inlined_constant;
+        let inline = crate::work::inlined_constant;
         let operands: Vec<ValueId> = inputs.iter().copied().filter(|&v| inline(m, v).is_none()).collect();
         let kernel = m.create_op(
             OpSpec::new(names::KERNEL)

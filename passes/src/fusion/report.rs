@@ -7,8 +7,9 @@
 //! inside a kernel no longer count.
 
 use super::Stats;
-use crate::characterize::{executed_ops, op_cost};
-use crate::cost::{work_of, CostModel};
+use crate::characterize::executed_ops;
+use crate::cost::CostModel;
+use crate::work::{op_cost, work_of};
 use serde::Serialize;
 use smelt_compiler::names;
 use smelt_compiler::Module;

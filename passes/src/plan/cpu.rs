@@ -9,7 +9,7 @@
 
 use super::describe::Shape;
 use super::{memory_seconds, Geometry, Job, Mapping};
-use smelt_compiler::target::Target;
+use smelt_hardware::target::Target;
 
 pub fn map(target: &Target, job: &Job) -> Mapping {
     let cpu = target.cpu.as_ref().expect("a cpu target has a [cpu] section");

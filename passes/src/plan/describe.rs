@@ -3,7 +3,7 @@
 //! of elements. One `Launch` per executed op or `smelt.kernel`; view ops launch nothing.
 
 use crate::characterize::{executed_ops, op_label};
-use crate::cost::{inlined_constant, work_of};
+use crate::work::{inlined_constant, work_of};
 use serde::Serialize;
 use smelt_compiler::dialect::OpClass;
 use smelt_compiler::ir::{Module, OpId, ValueId};
@@ -53,15 +53,15 @@ pub struct Launch {
 }
 
 fn dims(m: &Module, v: ValueId) -> Vec<u64> {
-    crate::characterize::dims(m.value_type(v))
+    crate::work::dims(m.value_type(v))
 }
 
 fn elements(m: &Module, v: ValueId) -> u64 {
-    crate::characterize::elements(m.value_type(v))
+    crate::work::elements(m.value_type(v))
 }
 
 fn bytes(m: &Module, v: ValueId) -> u64 {
-    crate::characterize::bytes(m.value_type(v))
+    crate::work::bytes(m.value_type(v))
 }
 
 /// The shape of one op, and its matrix-unit FLOPs.

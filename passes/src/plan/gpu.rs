@@ -10,7 +10,7 @@
 
 use super::describe::Shape;
 use super::{memory_seconds, Geometry, Job, Mapping};
-use smelt_compiler::target::{GpuSpec, Target};
+use smelt_hardware::target::{GpuSpec, Target};
 
 /// CTA tile candidates `(tm, tn, tk, threads)` for matrix-unit math and for CUDA-core f32.
 const TENSOR_TILES: &[(u64, u64, u64, u32)] =

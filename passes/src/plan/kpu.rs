@@ -10,7 +10,7 @@
 
 use super::describe::Shape;
 use super::{memory_seconds, Geometry, Job, Mapping};
-use smelt_compiler::target::Target;
+use smelt_hardware::target::Target;
 
 const BLOCKS: &[u64] = &[256, 128, 64, 32, 16, 8];
 

@@ -46,8 +46,8 @@ use describe::{Launch, Shape};
 use serde::Serialize;
 use smelt_compiler::ir::{Module, ValueId};
 use smelt_compiler::names;
-use smelt_compiler::target::{Target, TargetKind};
 use smelt_compiler::ElementType;
+use smelt_hardware::target::{Target, TargetKind};
 use std::collections::HashMap;
 
 /// How kernels reach the device.
@@ -240,7 +240,7 @@ pub fn memory_seconds(target: &Target, traffic: Traffic, share: f64) -> f64 {
 
 /// The level between the compute units and off-chip memory that values live in between
 /// kernels (L2, CMEM, L3): the next-to-last memory level.
-pub fn on_chip_level(target: &Target) -> Option<&smelt_compiler::target::MemoryLevel> {
+pub fn on_chip_level(target: &Target) -> Option<&smelt_hardware::target::MemoryLevel> {
     target.memory.len().checked_sub(2).map(|i| &target.memory[i])
 }
 

@@ -8,7 +8,7 @@
 
 use super::describe::Shape;
 use super::{memory_seconds, Geometry, Job, Mapping};
-use smelt_compiler::target::Target;
+use smelt_hardware::target::Target;
 
 pub fn map(target: &Target, job: &Job) -> Mapping {
     let t = target.tpu.as_ref().expect("a tpu target has a [tpu] section");

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct GpuCalibration {
+pub struct GpuPatternTimings {
     pub gpu: String,
     pub ceilings: Ceilings,
     pub patterns: Vec<PatternTiming>,
@@ -42,11 +42,11 @@ pub struct PatternTiming {
     pub unknown: BTreeMap<String, serde_json::Value>,
 }
 
-impl GpuCalibration {
-    pub fn load(path: &std::path::Path) -> Result<GpuCalibration, String> {
+impl GpuPatternTimings {
+    pub fn load(path: &std::path::Path) -> Result<GpuPatternTimings, String> {
         let name = path.display();
         let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: cannot read: {e}"))?;
-        let c: GpuCalibration =
+        let c: GpuPatternTimings =
             serde_json::from_str(&text).map_err(|e| format!("{name}: not a GPU pattern calibration: {e}"))?;
         let bad = |v: f64| !(v.is_finite() && v > 0.0);
         let k = &c.ceilings;

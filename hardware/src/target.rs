@@ -1,4 +1,4 @@
-//! Hardware target descriptions: data files (`compiler/targets/*.toml`, shipped inside the
+//! Hardware target descriptions: data files (`hardware/targets/*.toml`, shipped inside the
 //! binary) or any TOML file of the same shape given by path.
 //!
 //! The top-level fields are what every cost model needs (peaks, bandwidth, launch overhead,
@@ -197,6 +197,11 @@ impl Target {
     /// Names of the shipped targets.
     pub fn shipped() -> impl Iterator<Item = &'static str> {
         SHIPPED.iter().map(|(n, _)| *n)
+    }
+
+    /// The shipped description of the machine Smelt runs on (`host`).
+    pub fn host() -> Target {
+        Self::parse(SHIPPED[0].1, SHIPPED[0].0).expect("the shipped host target parses")
     }
 
     /// A shipped target by name, or a TOML file by path.
