@@ -143,7 +143,8 @@ pub(super) fn prelu(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
 /// `equal`, `less` and `greater`, compared in the operands' own domain: i64 beyond 2^53 must
 /// not round.
 pub(super) fn compare(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
-    let (f, g): (fn(f64, f64) -> bool, fn(i64, i64) -> bool) = match v.def().name {
+    type Compare<T> = fn(T, T) -> bool;
+    let (f, g): (Compare<f64>, Compare<i64>) = match v.def().name {
         names::EQUAL => (|a, b| a == b, |a, b| a == b),
         names::LESS => (|a, b| a < b, |a, b| a < b),
         _ => (|a, b| a > b, |a, b| a > b),
@@ -958,35 +959,6 @@ fn pad_of(op: &OpView, inputs: &[&Literal]) -> R<Literal> {
     Ok(floats(shape, x.element, out))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn binary_broadcasts_and_refuses_division_by_zero() {
-        let a = Literal::from_i64(vec![2, 1], ElementType::I64, vec![1, 2]);
-        let b = Literal::from_i64(vec![3], ElementType::I64, vec![10, 20, 30]);
-        let sum = binary(&a, &b, ElementType::I64, |x, y| x + y, |x, y| x.checked_add(y)).unwrap();
-        assert_eq!(sum.shape, vec![2, 3]);
-        assert_eq!(sum.data, Data::I(vec![11, 21, 31, 12, 22, 32]));
-        let zero = Literal::from_i64(vec![1], ElementType::I64, vec![0]);
-        assert!(binary(&a, &zero, ElementType::I64, |x, y| x / y, |x, y| x.checked_div(y)).is_none());
-    }
-
-    #[test]
-    fn strided_walk_visits_the_closed_form_offsets() {
-        // A reversed middle axis (negative stride) from a base, as a slice with step -1 walks.
-        let (extents, strides, base) = ([2u64, 3, 4], [12isize, -4, 1], 8usize);
-        let closed: Vec<usize> = (0..24)
-            .map(|i| (base as isize + (i / 12) * strides[0] + (i / 4 % 3) * strides[1] + (i % 4) * strides[2]) as usize)
-            .collect();
-        assert_eq!(StridedWalk::new(base, &extents, strides.to_vec()).collect::<Vec<_>>(), closed);
-        assert_eq!(broadcast_offsets(&[3, 1], &[2, 3, 2]).collect::<Vec<_>>(), [0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2]);
-        assert_eq!(StridedWalk::new(5, &[], vec![]).collect::<Vec<_>>(), [5], "a scalar is one element");
-        assert_eq!(broadcast_offsets(&[4], &[0, 4]).count(), 0);
-    }
-}
-
 /// One output position of a resampled axis: input indices with weights, or `None` when the
 /// position falls outside a `tf_crop_and_resize` box (the extrapolation value).
 type Taps = Option<Vec<(usize, f64)>>;
@@ -1128,4 +1100,33 @@ fn resize_of(op: &OpView, inputs: &[&Literal]) -> R<Literal> {
         shape[d] = n_out as u64;
     }
     Ok(floats(shape, x.element, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_broadcasts_and_refuses_division_by_zero() {
+        let a = Literal::from_i64(vec![2, 1], ElementType::I64, vec![1, 2]);
+        let b = Literal::from_i64(vec![3], ElementType::I64, vec![10, 20, 30]);
+        let sum = binary(&a, &b, ElementType::I64, |x, y| x + y, |x, y| x.checked_add(y)).unwrap();
+        assert_eq!(sum.shape, vec![2, 3]);
+        assert_eq!(sum.data, Data::I(vec![11, 21, 31, 12, 22, 32]));
+        let zero = Literal::from_i64(vec![1], ElementType::I64, vec![0]);
+        assert!(binary(&a, &zero, ElementType::I64, |x, y| x / y, |x, y| x.checked_div(y)).is_none());
+    }
+
+    #[test]
+    fn strided_walk_visits_the_closed_form_offsets() {
+        // A reversed middle axis (negative stride) from a base, as a slice with step -1 walks.
+        let (extents, strides, base) = ([2u64, 3, 4], [12isize, -4, 1], 8usize);
+        let closed: Vec<usize> = (0..24)
+            .map(|i| (base as isize + (i / 12) * strides[0] + (i / 4 % 3) * strides[1] + (i % 4) * strides[2]) as usize)
+            .collect();
+        assert_eq!(StridedWalk::new(base, &extents, strides.to_vec()).collect::<Vec<_>>(), closed);
+        assert_eq!(broadcast_offsets(&[3, 1], &[2, 3, 2]).collect::<Vec<_>>(), [0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2]);
+        assert_eq!(StridedWalk::new(5, &[], vec![]).collect::<Vec<_>>(), [5], "a scalar is one element");
+        assert_eq!(broadcast_offsets(&[4], &[0, 4]).count(), 0);
+    }
 }

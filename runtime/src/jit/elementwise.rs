@@ -266,7 +266,7 @@ mod tests {
             // No zeros, so a stray write into the rows' padding shows. rows <= stride.
             let x: Vec<f32> = (1..=cols * stride as usize).map(|i| i as f32).collect();
             let ldo = if out_row_stride == 0 { cols } else { out_row_stride as usize };
-            let out = run(&p, &[x.clone()], rows, cols);
+            let out = run(&p, std::slice::from_ref(&x), rows, cols);
             for r in 0..rows {
                 for c in 0..ldo {
                     let want = if c < cols { x[c * stride as usize + r] } else { 0.0 };
