@@ -1,0 +1,337 @@
+//! Lowering `@main` into steps: the memory plan (liveness over alias roots), constants, and
+//! the choice of each op's or kernel segment's step: an anchor with its epilogue, an
+//! elementwise program, a native routine, or the reference semantics.
+
+use super::anchor::{epilogue_mergeable, is_anchor};
+use super::arena::Arena;
+use super::elementwise::{broadcast_chain, ew_lowerable};
+use super::*;
+
+impl Executable {
+    /// Compiles `@main` (or the only function) of `module`.
+    pub fn compile(module: Module) -> Result<Executable, String> {
+        let module = Arc::new(module);
+        let m = &*module;
+        let func = crate::reference::main_function(m)?;
+        let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+        let ops: Vec<OpId> = m.block_ops(entry).collect();
+        let ret = *ops.last().ok_or("empty function")?;
+        let micro = crate::gemm::micro_kernel().name;
+        let mut lower = Lower {
+            module: module.clone(),
+            jit: Jit::new()?,
+            locs: HashMap::new(),
+            owned: Vec::new(),
+            info: ExecInfo { micro_kernel: micro.to_string(), ..ExecInfo::default() },
+            arena: Arena::default(),
+            temps: Vec::new(),
+            outer: HashMap::new(),
+            views: views::strided_views(m, &ops),
+        };
+        lower.info.strided_views = lower.views.len();
+
+        // Liveness over alias roots: the index of the op that reads a value last.
+        let mut root: HashMap<ValueId, ValueId> = HashMap::new();
+        let root_of = |root: &HashMap<ValueId, ValueId>, v: ValueId| *root.get(&v).unwrap_or(&v);
+        let mut last_use: HashMap<ValueId, usize> = HashMap::new();
+        for (i, &op) in ops.iter().enumerate() {
+            let o = m.op(op);
+            for &v in o.operands() {
+                last_use.insert(root_of(&root, v), if op == ret { usize::MAX } else { i });
+            }
+            if is_view(o) || o.results().first().is_some_and(|r| lower.views.contains_key(r)) {
+                root.insert(o.result(), root_of(&root, o.operands()[0]));
+            }
+        }
+
+        let mut inputs = Vec::new();
+        for &a in m.block(entry).args() {
+            let t = tensor_of(m, a)?;
+            let at = lower.arena.alloc(byte_size(&t));
+            lower.locs.insert(a, Loc::Arena(at));
+            inputs.push((at, t));
+        }
+        let mut steps = Vec::new();
+        for (i, &op) in ops.iter().enumerate() {
+            let o = m.op(op);
+            match o.name() {
+                names::RETURN => {}
+                _ if o.results().first().is_some_and(|r| lower.views.contains_key(r)) => {}
+                names::CONSTANT => {
+                    let loc = lower.constant(op)?;
+                    lower.locs.insert(o.result(), loc);
+                }
+                _ if is_view(o) => {
+                    let loc = lower.locs[&o.operands()[0]];
+                    lower.locs.insert(o.result(), loc);
+                }
+                _ => {
+                    for &r in o.results() {
+                        let at = lower.arena.alloc(byte_size(&tensor_of(m, r)?));
+                        lower.locs.insert(r, Loc::Arena(at));
+                    }
+                    let step = lower.lower_op(op).map_err(|e| format!("{} at {}: {e}", o.name(), o.loc))?;
+                    let info = StepInfo {
+                        name: o.attr("pattern").and_then(|p| p.as_str()).unwrap_or(o.name()).to_string(),
+                        label: label_of(&o.loc),
+                        predicted_us: o.attr("predicted_latency_us").and_then(Attribute::as_float),
+                        op_index: i,
+                    };
+                    steps.extend(step.into_iter().map(|s| (info.clone(), s)));
+                    for at in std::mem::take(&mut lower.temps) {
+                        lower.arena.free(at);
+                    }
+                }
+            }
+            // Free what this op read last (after its results were placed: no overlap).
+            for &v in o.operands() {
+                let r = root_of(&root, v);
+                if last_use.get(&r) == Some(&i) {
+                    if let Some(Loc::Arena(at)) = lower.locs.get(&r) {
+                        if m.defining_op(r).is_none_or(|d| m.op(d).name() != names::CONSTANT) {
+                            lower.arena.free(*at);
+                        }
+                    }
+                }
+            }
+        }
+        let outputs = m
+            .op(ret)
+            .operands()
+            .iter()
+            .map(|v| Ok((lower.locs[v], tensor_of(m, *v)?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        lower.info.peak_bytes = lower.arena.peak;
+        lower.info.steps = steps.len();
+        Ok(Executable {
+            module,
+            steps,
+            arena: vec![CacheLine([0; 64]); lower.arena.peak.div_ceil(64)],
+            inputs,
+            outputs,
+            _owned: lower.owned,
+            _jit: lower.jit,
+            info: lower.info,
+        })
+    }
+}
+
+impl Lower {
+    pub(super) fn own(&mut self, bytes: usize) -> *mut u8 {
+        let mut b = vec![0u64; bytes.div_ceil(8).max(1)].into_boxed_slice();
+        let p = b.as_mut_ptr() as *mut u8;
+        self.owned.push(b);
+        p
+    }
+
+    pub(super) fn constant(&mut self, op: OpId) -> Result<Loc, String> {
+        let m = self.module.clone();
+        let Some(Attribute::Dense(d)) = m.op(op).attr("value") else { return Err("constant without value".into()) };
+        let size = byte_size(&d.ty);
+        let bytes: &[u8] = match &d.storage {
+            DenseStorage::Inline(b) => b,
+            DenseStorage::Resource(h) => m.resources.get(h).ok_or("missing resource")?.bytes(),
+        };
+        let aligned = (bytes.as_ptr() as usize).is_multiple_of(d.ty.element.byte_size().max(1));
+        if bytes.len() == size && aligned {
+            // In place: weights stay memory-mapped, read-only.
+            return Ok(Loc::Raw(bytes.as_ptr() as *mut u8));
+        }
+        if bytes.len() == size {
+            // Weights inline in a protobuf sit at arbitrary offsets; typed slices need alignment.
+            let p = self.own(size);
+            // SAFETY: `p` has `size` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, size) };
+            return Ok(Loc::Raw(p));
+        }
+        let l = Literal::decode(d, &m.resources).ok_or("constant does not decode")?;
+        let p = self.own(size);
+        write_literal(p, &l);
+        Ok(Loc::Raw(p))
+    }
+
+    /// The f32 contents of a constant operand, readable at compile time (for packing).
+    pub(super) fn constant_f32(&self, v: ValueId) -> Option<&[f32]> {
+        let m = &self.module;
+        let v = *self.outer.get(&v).unwrap_or(&v);
+        let d = m.defining_op(v)?;
+        if m.op(d).name() != names::CONSTANT || !f32_value(m, v) {
+            return None;
+        }
+        match self.locs.get(&v)? {
+            // SAFETY: constants live as long as the module and the owned buffers, which `self`
+            // keeps.
+            Loc::Raw(p) => {
+                let n = tensor_of(m, v).ok()?.num_elements()? as usize;
+                Some(unsafe { std::slice::from_raw_parts(*p as *const f32, n) })
+            }
+            Loc::Arena(_) => None,
+        }
+    }
+
+    /// Arena space for the op being lowered only.
+    pub(super) fn scratch_bytes(&mut self, bytes: usize) -> Loc {
+        let at = self.arena.alloc(bytes);
+        self.temps.push(at);
+        Loc::Arena(at)
+    }
+
+    pub(super) fn scratch(&mut self, t: &TensorType) -> Loc {
+        self.scratch_bytes(byte_size(t))
+    }
+
+    pub(super) fn lower_op(&mut self, op: OpId) -> Result<Vec<Step>, String> {
+        let m = self.module.clone();
+        let o = m.op(op);
+        if o.name() == names::KERNEL {
+            let body = m.region(o.regions()[0]).blocks()[0];
+            for (arg, v) in m.block(body).args().iter().zip(o.operands()) {
+                let loc = self.locs[v];
+                self.locs.insert(*arg, loc);
+                self.outer.insert(*arg, *v);
+            }
+            let ops: Vec<OpId> = m.block_ops(body).filter(|&b| m.op(b).name() != names::YIELD).collect();
+            let y = m.block_terminator(body).ok_or("kernel without yield")?;
+            let out = m.op(y).operands()[0];
+            let loc = self.locs[&o.result()];
+            self.locs.insert(out, loc);
+            for &b in &ops {
+                if m.op(b).name() == names::CONSTANT {
+                    let c = self.constant(b)?;
+                    self.locs.insert(m.op(b).result(), c);
+                }
+            }
+            let ops: Vec<OpId> = ops.into_iter().filter(|&b| m.op(b).name() != names::CONSTANT).collect();
+            return self.lower_sequence(&ops, out);
+        }
+        self.lower_sequence(&[op], o.results()[0])
+    }
+
+    /// Lowers ops (a kernel body, or one op) whose last result is `out` (already placed).
+    pub(super) fn lower_sequence(&mut self, ops: &[OpId], out: ValueId) -> Result<Vec<Step>, String> {
+        let m = self.module.clone();
+        let mut steps = Vec::new();
+        let mut i = 0;
+        while i < ops.len() {
+            let op = ops[i];
+            let mut end = i + 1;
+            let anchor = is_anchor(&m, op);
+            if anchor || ew_lowerable(&m, op) {
+                // Extend with elementwise ops that read the previous result and keep its shape.
+                // An elementwise chain may also grow into a consumer that broadcasts it: the
+                // fused body is then evaluated per element of the larger shape (the kernel
+                // recomputes the chain; the extractor chose that).
+                while end < ops.len()
+                    && ew_lowerable(&m, ops[end])
+                    && m.op(ops[end]).operands().contains(&m.op(ops[end - 1]).result())
+                    && (m.value_type(m.op(ops[end]).result()) == m.value_type(m.op(op).result())
+                        || (!anchor && broadcast_chain(&m, &ops[i..=end])))
+                    && (!anchor || epilogue_mergeable(&m, op, ops[end]))
+                {
+                    end += 1;
+                }
+            }
+            let last = m.op(ops[end - 1]).result();
+            for &r in &ops[i..end].iter().flat_map(|&o| m.op(o).results().to_vec()).collect::<Vec<_>>() {
+                if !self.locs.contains_key(&r) {
+                    let loc = if r == out { self.locs[&out] } else { self.scratch(&tensor_of(&m, r)?) };
+                    self.locs.insert(r, loc);
+                }
+            }
+            let _ = last;
+            let segment = &ops[i..end];
+            let step = if anchor {
+                self.anchor(segment)?
+            } else if ew_lowerable(&m, op) {
+                self.elementwise(segment)?
+            } else if let Some(step) = self.native(op)? {
+                step
+            } else {
+                self.reference(op)?
+            };
+            steps.push(step);
+            i = end;
+        }
+        Ok(steps)
+    }
+
+    /// A native routine for `op` (JIT row, pool and copy programs; [`crate::ops`]), when its
+    /// types and attributes allow one.
+    pub(super) fn native(&mut self, op: OpId) -> Result<Option<Step>, String> {
+        if views::native_attention(&self.module, op) {
+            // First: its operands may be strided views, which have no location of their own.
+            return self.attention(op).map(Some);
+        }
+        if let Some(step) = self.reduction(op)? {
+            return Ok(Some(step));
+        }
+        if let Some(step) = self.movement(op)? {
+            return Ok(Some(step));
+        }
+        let m = self.module.clone();
+        let o = m.op(op);
+        if o.results().len() != 1 {
+            return Ok(None);
+        }
+        let out_t = tensor_of(&m, o.result())?;
+        let os: Vec<usize> = shape(&out_t).iter().map(|&d| d as usize).collect();
+        let out_len: usize = os.iter().product();
+        let input = |i: usize| -> Result<(Loc, Vec<usize>, ElementType), String> {
+            let v = o.operands()[i];
+            let t = tensor_of(&m, v)?;
+            Ok((self.locs[&v], shape(&t).iter().map(|&d| d as usize).collect(), t.element))
+        };
+        let out = self.locs[&o.result()];
+        let slice = |p: *mut u8, n: usize| unsafe { std::slice::from_raw_parts(p as *const f32, n) };
+        let slice_mut = |p: *mut u8, n: usize| unsafe { std::slice::from_raw_parts_mut(p as *mut f32, n) };
+        let step: Step = match o.name() {
+            names::GATHER
+                if out_t.element.byte_size() == 4
+                    && smelt_compiler::dialect::infer::normalize_axis(o.int_attr("axis"), input(0)?.1.len())? == 0 =>
+            {
+                let (x, xs, _) = input(0)?;
+                let (idx, is, ie) = input(1)?;
+                if ie != ElementType::I64 || xs.is_empty() {
+                    return Ok(None);
+                }
+                let (rows, row_len) = (xs[0], xs[1..].iter().product::<usize>());
+                let n_idx: usize = is.iter().product();
+                Box::new(move |base| {
+                    let indices = unsafe { std::slice::from_raw_parts(resolve(idx, base) as *const i64, n_idx) };
+                    crate::ops::gather_rows(
+                        slice(resolve(x, base), rows * row_len),
+                        rows,
+                        row_len,
+                        indices,
+                        slice_mut(resolve(out, base), out_len),
+                    )
+                })
+            }
+            _ => return Ok(None),
+        };
+        *self.info.native_steps.entry(o.name().to_string()).or_default() += 1;
+        Ok(Some(step))
+    }
+
+    pub(super) fn reference(&mut self, op: OpId) -> Result<Step, String> {
+        let m = self.module.clone();
+        *self.info.reference_steps.entry(m.op(op).name().to_string()).or_default() += 1;
+        let inputs: Vec<(Loc, TensorType)> = m
+            .op(op)
+            .operands()
+            .iter()
+            .map(|v| Ok((self.locs[v], tensor_of(&m, *v)?)))
+            .collect::<Result<_, String>>()?;
+        let outputs: Vec<Loc> = m.op(op).results().iter().map(|r| self.locs[r]).collect();
+        let module = self.module.clone();
+        Ok(Box::new(move |base| {
+            let literals: Vec<Literal> = inputs.iter().map(|(l, t)| read_literal(resolve(*l, base), t)).collect();
+            let refs: Vec<&Literal> = literals.iter().collect();
+            let outs = evaluate(&module, op, &refs)?;
+            for (l, v) in outputs.iter().zip(&outs) {
+                write_literal(resolve(*l, base), v);
+            }
+            Ok(())
+        }))
+    }
+}
