@@ -64,8 +64,8 @@ fn fma_peak(group: &mut criterion::BenchmarkGroup<criterion::measurement::WallTi
 /// the product's `M x K x N`, as in the `sgemm` group, whose A is packed on every call and
 /// whose B is a row-major matrix.
 fn conv_products(c: &mut Criterion) {
+    use smelt_runtime::conv::{Im2col, Window};
     use smelt_runtime::gemm::{sgemm_prepacked, Packed, Post, Prepacked};
-    use smelt_runtime::ops::{Im2col, Window};
     smelt_runtime::workers::set_threads(1);
     let mut group = c.benchmark_group("conv_products");
     group.sample_size(10).measurement_time(Duration::from_secs(5));

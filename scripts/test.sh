@@ -17,7 +17,7 @@ cargo test --workspace --features mlir
 if command -v rustup >/dev/null 2>&1; then
   rustup toolchain install nightly --profile minimal --component miri >/dev/null
   cargo +nightly miri setup >/dev/null
-  MIRIFLAGS="-Zmiri-ignore-leaks -Zmiri-num-cpus=2" cargo +nightly miri test -p smelt-runtime --lib -- small_ ops:: workers::
+  MIRIFLAGS="-Zmiri-ignore-leaks -Zmiri-num-cpus=2" cargo +nightly miri test -p smelt-runtime --lib -- small_ conv:: workers::
   # No CPU here has AVX-512: Miri runs the AVX-512 GEMM kernel instead, enabled at build time.
   RUSTFLAGS="-C target-feature=+avx512f" MIRIFLAGS="-Zmiri-ignore-leaks -Zmiri-num-cpus=2" \
     cargo +nightly miri test -p smelt-runtime --lib --target-dir target/miri-avx512f -- small_

@@ -5,10 +5,10 @@ pub mod reference;
 pub mod tensor_io;
 
 pub use smelt_compiler::literal::Literal;
+pub mod conv;
 pub mod exec;
 pub mod gemm;
 pub mod jit;
 pub mod microbench;
 pub mod ops;
-pub mod winograd;
 pub mod workers;

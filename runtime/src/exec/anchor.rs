@@ -30,7 +30,7 @@ impl Lower {
         let window = conv.window();
         let winograd = match self.constant_f32(o.operands()[1]) {
             Some(wdata)
-                if crate::winograd::Winograd::applies(
+                if crate::conv::winograd::Winograd::applies(
                     window.kernel,
                     window.strides,
                     window.dilations,
@@ -39,7 +39,7 @@ impl Lower {
                 ) =>
             {
                 let (cout, cin) = (conv.os[1], conv.xs[1]);
-                let plan = crate::winograd::Winograd::new(
+                let plan = crate::conv::winograd::Winograd::new(
                     wdata,
                     (cout, cin),
                     (window.h, window.w),
@@ -64,7 +64,7 @@ impl Lower {
         if winograd.is_some() {
             self.info.winograd_steps += 1;
         }
-        let depthwise = depthwise.then(|| crate::ops::Depthwise::new(window.clone()));
+        let depthwise = depthwise.then(|| crate::conv::Depthwise::new(window.clone()));
         let conv = Conv { depthwise, packed, winograd, ..conv };
         if conv.depthwise.is_some() {
             self.info.depthwise_steps += 1;
@@ -292,11 +292,11 @@ pub(super) struct Conv {
     pads: Vec<i64>,
     dilations: Vec<i64>,
     /// One input channel per group and one output channel per group: a direct loop.
-    depthwise: Option<crate::ops::Depthwise>,
+    depthwise: Option<crate::conv::Depthwise>,
     /// Per group, the weights packed at compile time (when they are constants).
     packed: Vec<crate::gemm::Packed>,
     /// A 3x3 stride-1 convolution with constant weights: Winograd F(2x2, 3x3) and its scratch.
-    winograd: Option<(crate::winograd::Winograd, Loc)>,
+    winograd: Option<(crate::conv::winograd::Winograd, Loc)>,
 }
 
 impl Conv {
@@ -305,8 +305,8 @@ impl Conv {
     }
 
     /// The window over one input plane.
-    pub(super) fn window(&self) -> crate::ops::Window {
-        crate::ops::Window {
+    pub(super) fn window(&self) -> crate::conv::Window {
+        crate::conv::Window {
             h: self.xs[2],
             w: self.xs[3],
             ho: self.os[2],
@@ -381,7 +381,7 @@ impl Conv {
                     let bv = View { data: image, rows: cg, cols: hw, row_stride: hw, col_stride: 1 };
                     sgemm_prepacked(&wv, &bv, pre, cblock, hw, false, post, &epilogue);
                 } else {
-                    let im = crate::ops::Im2col { x: image, channels: cg, window: self.window() };
+                    let im = crate::conv::Im2col { x: image, channels: cg, window: self.window() };
                     sgemm_prepacked(&wv, &im, pre, cblock, hw, false, post, &epilogue);
                 }
             }

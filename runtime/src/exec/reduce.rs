@@ -127,7 +127,7 @@ impl Lower {
                 }
                 let (h, w) = (xs[2] as usize, xs[3] as usize);
                 let program = PoolProgram {
-                    window: crate::ops::Window {
+                    window: crate::conv::Window {
                         h,
                         w,
                         ho: os[2] as usize,

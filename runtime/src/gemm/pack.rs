@@ -5,7 +5,7 @@
 use super::{View, KC, MR, NR};
 
 /// The right operand of a product, packed block by block as the product reaches it: a matrix
-/// view, or an image read as its im2col matrix ([`crate::ops::Im2col`]) without materializing
+/// view, or an image read as its im2col matrix ([`crate::conv::Im2col`]) without materializing
 /// it, so each worker packs exactly the columns it computes.
 pub trait RightOperand: Sync {
     fn rows(&self) -> usize;

@@ -17,7 +17,7 @@ use cranelift_frontend::FunctionBuilder;
 
 use super::loops::{address, columns, counted, mem, range, LANES};
 use super::math::{self, Combine};
-use crate::ops::Window;
+use crate::conv::Window;
 
 /// A pooling program: the window over one plane and what it computes.
 #[derive(Clone, Debug)]

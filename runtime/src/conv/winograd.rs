@@ -244,7 +244,7 @@ unsafe fn output_tile(s: *const f32, stride: usize) -> [[f32; 2]; 2] {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn input_row_avx2(row: *const f32, pitch: usize, tw: usize, out: *mut f32, stride: usize, room: usize) {
-    use crate::ops::evens_odds;
+    use crate::conv::evens_odds;
     use std::arch::x86_64::*;
     for tx in (0..tw).step_by(GROUP) {
         let mut d = [[_mm256_setzero_ps(); 4]; 4];
