@@ -139,7 +139,7 @@ pub fn measure(
     let m = exe.module();
     let ops: Vec<OpId> = {
         let func = smelt_runtime::reference::main_function(m)?;
-        let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+        let entry = m.body_of(func);
         m.block_ops(entry).collect()
     };
     let mut kernels: Vec<KernelTime> = Vec::new();
@@ -184,7 +184,7 @@ pub fn measure(
 pub fn random_inputs(m: &Module) -> Result<Vec<Literal>, String> {
     use smelt_compiler::literal::Data;
     let func = smelt_runtime::reference::main_function(m)?;
-    let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+    let entry = m.body_of(func);
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
         state ^= state << 13;

@@ -171,7 +171,7 @@ fn flips(
     let roofline_module = fused(module, roofline)?;
     let m = &roofline_module;
     let func = smelt_runtime::reference::main_function(m)?;
-    let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+    let entry = m.body_of(func);
     // (position in the body, pattern, nodes covered, time).
     let mut chosen: Vec<(usize, String, Vec<String>, f64)> = Vec::new();
     for (index, op) in m.block_ops(entry).enumerate() {

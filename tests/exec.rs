@@ -46,7 +46,7 @@ fn transformers_with_random_weights_run_fused_and_unfused_alike() {
     for model in ["bert_base.graph-only.onnx", "vit_b_16.graph-only.onnx"] {
         let fused = load(model, true);
         let func = fused.functions()[0];
-        let entry = fused.region(fused.op(func).regions()[0]).blocks()[0];
+        let entry = fused.body_of(func);
         let inputs: Vec<Literal> = fused
             .block(entry)
             .args()

@@ -56,7 +56,7 @@ fn random(shape: &[u64], seed: u64, lo: f64, hi: f64) -> Literal {
 /// Runs both programs on the same random inputs and returns the largest relative error.
 fn compare(original: &Module, rewritten: &Module, range: (f64, f64)) -> f64 {
     let func = original.functions()[0];
-    let entry = original.region(original.op(func).regions()[0]).blocks()[0];
+    let entry = original.body_of(func);
     let inputs: Vec<Literal> = original
         .block(entry)
         .args()
@@ -335,7 +335,7 @@ fn fused_lit_examples_compute_the_same_values() {
         smelt_passes::fuse::Fuse::default().run(&mut fused).unwrap();
         verify(&fused).unwrap();
         for (&f, &g) in original.functions().iter().zip(&fused.functions()) {
-            let entry = original.region(original.op(f).regions()[0]).blocks()[0];
+            let entry = original.body_of(f);
             let inputs: Vec<Literal> = original
                 .block(entry)
                 .args()

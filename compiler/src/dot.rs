@@ -78,7 +78,7 @@ pub fn to_dot(m: &Module) -> String {
         d.out.push_str("}\n");
         return d.out;
     };
-    let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+    let entry = m.body_of(func);
     for (i, _) in m.block(entry).args().iter().enumerate() {
         let _ = writeln!(d.out, "  input{i} [label=\"input {i}\", shape=ellipse];");
     }
@@ -120,7 +120,7 @@ fn kernel_yield_source(d: &Dot, m: &Module, v: ValueId) -> Option<String> {
         return None;
     }
     let crate::ir::ValueDef::Result { index, .. } = m.value(v).def else { return None };
-    let body = m.region(m.op(k).regions()[0]).blocks()[0];
+    let body = m.body_of(k);
     let y = m.block_terminator(body)?;
     let inner = *m.op(y).operands().get(index as usize)?;
     d.source(inner)

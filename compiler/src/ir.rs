@@ -341,6 +341,12 @@ impl Module {
     }
 
     /// The operations of a block, in order.
+    /// The first block of `op`'s first region: a function's entry block, a kernel's body.
+    /// The verifier guarantees one for `func.func` and `smelt.kernel`.
+    pub fn body_of(&self, op: OpId) -> BlockId {
+        self.region(self.op(op).regions()[0]).blocks()[0]
+    }
+
     pub fn block_ops(&self, block: BlockId) -> BlockOps<'_> {
         BlockOps { module: self, next: self.blocks[block.index()].first }
     }

@@ -110,7 +110,7 @@ impl Printer<'_> {
         }
         self.out.push_str(" {\n");
         let (saved_v, saved_a) = (self.next_value, self.next_arg);
-        let body = self.m.region(o.regions()[0]).blocks()[0];
+        let body = self.m.body_of(op);
         for inner in self.m.block_ops(body) {
             self.print_op(inner, depth + 1);
         }

@@ -175,7 +175,7 @@ pub fn op_label(m: &Module, op: OpId) -> String {
 /// The ops that execute: everything in `@main`'s body but constants and the return.
 pub fn executed_ops(m: &Module) -> Vec<OpId> {
     let Some(func) = m.functions().into_iter().next() else { return Vec::new() };
-    let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+    let entry = m.body_of(func);
     m.block_ops(entry).filter(|&op| !matches!(m.op(op).name(), names::CONSTANT | names::RETURN)).collect()
 }
 

@@ -115,7 +115,7 @@ pub struct Work {
 /// The work of one executed op; a `smelt.kernel` is the work of its body.
 pub fn work_of(m: &Module, op: OpId) -> Work {
     if m.op(op).name() == names::KERNEL {
-        let body = m.region(m.op(op).regions()[0]).blocks()[0];
+        let body = m.body_of(op);
         let ops: Vec<OpId> = m.block_ops(body).filter(|&o| m.op(o).name() != names::YIELD).collect();
         let pattern = m.op(op).attr("pattern").and_then(|a| a.as_str()).unwrap_or("kernel").to_string();
         return kernel_work(m, &pattern, &ops, m.block(body).args(), m.op(op).results());

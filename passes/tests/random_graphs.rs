@@ -84,7 +84,7 @@ fn build(steps: &[Step], with_input: bool) -> Module {
 /// The value the function returns, by folding everything (the program is constant).
 fn returned_constant(m: &Module) -> Option<Literal> {
     let func = m.functions()[0];
-    let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+    let entry = m.body_of(func);
     let ret = m.block_terminator(entry)?;
     let v = m.op(ret).operands()[0];
     let def = m.defining_op(v)?;

@@ -26,7 +26,7 @@ pub fn main_function(m: &Module) -> Result<OpId, String> {
 
 /// Runs the function `func` on `inputs`.
 pub fn run_function(m: &Module, func: OpId, inputs: &[Literal]) -> Result<Vec<Literal>, String> {
-    let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+    let entry = m.body_of(func);
     let args = m.block(entry).args();
     if args.len() != inputs.len() {
         return Err(format!("@main takes {} inputs, {} given", args.len(), inputs.len()));
@@ -77,7 +77,7 @@ fn run_block(m: &Module, block: BlockId, env: &mut HashMap<ValueId, Literal>) ->
 
 /// Runs a `smelt.kernel`'s body on the values its operands have in `env`.
 pub fn run_kernel(m: &Module, op: OpId, env: &HashMap<ValueId, Literal>) -> Result<Vec<Literal>, String> {
-    let body = m.region(m.op(op).regions()[0]).blocks()[0];
+    let body = m.body_of(op);
     let mut inner: HashMap<ValueId, Literal> = HashMap::new();
     for (arg, v) in m.block(body).args().iter().zip(m.op(op).operands()) {
         inner.insert(*arg, env.get(v).cloned().ok_or("kernel reads an undefined value")?);

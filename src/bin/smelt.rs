@@ -902,7 +902,7 @@ fn specialize(m: &Module, inputs: &[Literal]) -> Result<(Module, bool), String> 
     for bake_small_floats in [false, true] {
         let mut s = m.clone();
         let func = *s.functions().first().ok_or("the module has no function")?;
-        let entry = s.region(s.op(func).regions()[0]).blocks()[0];
+        let entry = s.body_of(func);
         let args = s.block(entry).args().to_vec();
         let first = s.block_ops(entry).next().ok_or("empty function")?;
         for (&a, l) in args.iter().zip(inputs) {
@@ -931,7 +931,7 @@ fn specialize(m: &Module, inputs: &[Literal]) -> Result<(Module, bool), String> 
 
 fn all_static(m: &Module) -> bool {
     m.functions().iter().all(|&f| {
-        let entry = m.region(m.op(f).regions()[0]).blocks()[0];
+        let entry = m.body_of(f);
         m.walk_pre_order(f)
             .iter()
             .flat_map(|&op| m.op(op).results().to_vec())

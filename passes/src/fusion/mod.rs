@@ -72,7 +72,7 @@ impl Program {
     /// The body of `func` as an e-graph. Existing `smelt.kernel` ops become kernel nodes, so
     /// fusing twice keeps the first fusion as one alternative.
     pub fn from_function(m: &Module, func: OpId) -> Result<Program, Diagnostic> {
-        let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+        let entry = m.body_of(func);
         let mut eg = EGraph::new(Tensors::new(m));
         let mut class: HashMap<ValueId, Id> = HashMap::new();
         for &arg in m.block(entry).args() {
@@ -416,7 +416,7 @@ fn set_loc(eg: &mut EGraph, id: Id, loc: &Location) {
 /// The body of an existing `smelt.kernel` as a template; `None` unless it yields exactly the
 /// last body op's single result.
 fn template_of(m: &Module, kernel: OpId, t: &mut Tensors) -> Option<Template> {
-    let body = m.region(m.op(kernel).regions()[0]).blocks()[0];
+    let body = m.body_of(kernel);
     let args = m.block(body).args();
     let mut index: HashMap<ValueId, Operand> =
         args.iter().enumerate().map(|(i, &a)| (a, Operand::Arg(i as u32))).collect();

@@ -136,7 +136,7 @@ pub fn launches(m: &Module) -> Vec<Launch> {
         }
         let work = work_of(m, op);
         let body: Vec<OpId> = if o.name() == names::KERNEL {
-            let block = m.region(o.regions()[0]).blocks()[0];
+            let block = m.body_of(op);
             m.block_ops(block).filter(|&b| m.op(b).name() != names::YIELD).collect()
         } else {
             vec![op]

@@ -362,7 +362,7 @@ pub fn plan(module: &Module, target: &Target, options: &PlanOptions) -> Result<P
     // Buffers: every value a launch reads or writes, with its producer and last use. Values
     // that pass through view ops keep the identity of what they view.
     let func = m.functions().first().copied().ok_or("the module has no function to plan")?;
-    let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+    let entry = m.body_of(func);
     let mut alias: HashMap<ValueId, ValueId> = HashMap::new();
     for op in m.block_ops(entry) {
         let o = m.op(op);

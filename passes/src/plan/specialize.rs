@@ -15,7 +15,7 @@ use std::collections::HashSet;
 /// The model's batch: the leading dimension of `@main`'s first argument.
 pub fn model_batch(m: &Module) -> u64 {
     let Some(func) = m.functions().first().copied() else { return 1 };
-    let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+    let entry = m.body_of(func);
     m.block(entry)
         .args()
         .first()
@@ -34,7 +34,7 @@ pub fn specialize(m: &Module, batch: u64, element: ElementType) -> Result<Module
     let factor = batch / from;
     let mut out = m.clone();
     let Some(func) = m.functions().first().copied() else { return Ok(out) };
-    let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+    let entry = m.body_of(func);
     let mut activations: HashSet<ValueId> = m.block(entry).args().iter().copied().collect();
     let mut all_values: Vec<ValueId> = m.block(entry).args().to_vec();
     fn visit(m: &Module, op: OpId, activations: &mut HashSet<ValueId>, all: &mut Vec<ValueId>) {

@@ -13,7 +13,7 @@ impl Executable {
         let module = Arc::new(module);
         let m = &*module;
         let func = crate::reference::main_function(m)?;
-        let entry = m.region(m.op(func).regions()[0]).blocks()[0];
+        let entry = m.body_of(func);
         let ops: Vec<OpId> = m.block_ops(entry).collect();
         let ret = *ops.last().ok_or("empty function")?;
         let micro = crate::gemm::micro_kernel().name;
@@ -184,7 +184,7 @@ impl Lower {
         let m = self.module.clone();
         let o = m.op(op);
         if o.name() == names::KERNEL {
-            let body = m.region(o.regions()[0]).blocks()[0];
+            let body = m.body_of(op);
             for (arg, v) in m.block(body).args().iter().zip(o.operands()) {
                 let loc = self.locs[v];
                 self.locs.insert(*arg, loc);
