@@ -7,6 +7,37 @@ use smelt_compiler::verifier::verify;
 use smelt_compiler::Module;
 use std::io::Read;
 
+/// Where a model comes from: an ONNX file (with pinned input shapes and a weights source) or
+/// MLIR text.
+#[derive(Clone, Debug, Default)]
+pub struct ModelSource {
+    /// `.onnx`, or `.mlir` text (`-` for stdin).
+    pub path: String,
+    /// ONNX: `NAME=DIMS` pins of symbolic input dimensions.
+    pub shapes: Vec<String>,
+    /// ONNX: `file`, `random` or `random:SEED`.
+    pub weights: String,
+}
+
+impl ModelSource {
+    /// Loads the model; returns it as imported and after the cleanup pipeline (unfused).
+    pub fn load(&self) -> Result<(Module, Module), Failure> {
+        let mut module = if is_onnx(&self.path) {
+            let options = ImportOptions { shapes: parse_shapes(&self.shapes)?, weights: parse_weights(&self.weights)? };
+            load_onnx(&self.path, &options)?
+        } else {
+            let text = read_text(&self.path)?;
+            let mut sources = SourceMap::default();
+            sources.add(&self.path, &text);
+            load_mlir(&text, &self.path, &sources)?
+        };
+        let imported = module.clone();
+        smelt_passes::run_pipeline(&mut module, smelt_passes::CLEANUP_PIPELINE)
+            .map_err(|ds| Failure(render(&SourceMap::default(), &ds)))?;
+        Ok((imported, module))
+    }
+}
+
 /// A failure already rendered for the user.
 #[derive(Debug)]
 pub struct Failure(pub String);

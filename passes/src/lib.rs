@@ -19,6 +19,7 @@ pub mod plan;
 pub mod registry;
 pub mod rewrite;
 pub mod shape_inference;
+pub mod specialize;
 pub mod work;
 
 pub use manager::{run_one, run_pipeline, PassManager, PassManagerOptions};

@@ -2,7 +2,7 @@
 //! launch geometry, buffers, predicted time and energy (`smelt plan`, `smelt-opt --emit=plan`).
 //!
 //! A plan is computed in four steps, each its own module:
-//! 1. [`specialize`] scales activations to the requested batch and retypes floats;
+//! 1. [`rebatch`] scales activations to the requested batch and retypes floats;
 //! 2. [`describe`] turns each executed op or `smelt.kernel` into a [`describe::Launch`]: the
 //!    iteration space (GEMM dimensions, attention heads, rows, elements) and its traffic;
 //! 3. a mapper for the target's kind ([`gpu`], [`tpu`], [`kpu`], [`cpu`]) tiles that space onto
@@ -38,8 +38,8 @@ pub mod cpu;
 pub mod describe;
 pub mod gpu;
 pub mod kpu;
+pub mod rebatch;
 pub mod schedule;
-pub mod specialize;
 pub mod tpu;
 
 use describe::{Launch, Shape};
@@ -354,9 +354,9 @@ fn value_bytes(m: &Module, v: ValueId) -> u64 {
 
 /// Plans `@main` of `module` on `target`.
 pub fn plan(module: &Module, target: &Target, options: &PlanOptions) -> Result<Plan, String> {
-    let batch = options.batch.unwrap_or_else(|| specialize::model_batch(module));
+    let batch = options.batch.unwrap_or_else(|| rebatch::model_batch(module));
     let element = if options.dtype == Dtype::Bf16 { ElementType::BF16 } else { ElementType::F32 };
-    let m = specialize::specialize(module, batch, element)?;
+    let m = rebatch::rebatch(module, batch, element)?;
     let launches = describe::launches(&m);
 
     // Buffers: every value a launch reads or writes, with its producer and last use. Values

@@ -26,7 +26,7 @@ pub fn model_batch(m: &Module) -> u64 {
 }
 
 /// `m` with activations scaled to `batch` and floats retyped to `element`.
-pub fn specialize(m: &Module, batch: u64, element: ElementType) -> Result<Module, String> {
+pub fn rebatch(m: &Module, batch: u64, element: ElementType) -> Result<Module, String> {
     let from = model_batch(m);
     if batch == 0 || !batch.is_multiple_of(from) {
         return Err(format!("batch {batch} is not a multiple of the model's batch {from}"));
