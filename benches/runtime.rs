@@ -122,7 +122,7 @@ fn seed_patterns(c: &mut Criterion) {
     smelt_runtime::workers::set_threads(1);
     let mut group = c.benchmark_group("seed_patterns");
     group.sample_size(20).measurement_time(Duration::from_secs(2));
-    for case in smelt::calibrate::cases(&["all".to_string()], false) {
+    for case in smelt::commands::calibrate::cases(&["all".to_string()], false) {
         let shape: Vec<String> = case.shape.iter().map(u64::to_string).collect();
         let unfused = case.module().expect("pattern builds");
         let mut fused = unfused.clone();

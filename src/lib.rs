@@ -1,14 +1,10 @@
-//! The `smelt` package: the command-line drivers (`smelt-opt`, `smelt`) and the commands they
-//! run, as library modules.
+//! The `smelt` package: the command-line drivers (`smelt-opt`, `smelt`), the commands they
+//! run ([`commands`]), and what those share: loading models and rendering errors
+//! ([`driver`]), measuring compiled modules ([`measure`]), and the text and pictures they
+//! print ([`tables`], [`roofline_svg`]).
 
-pub mod calibrate;
-pub mod conformance;
+pub mod commands;
 pub mod driver;
-pub mod fit_target;
 pub mod measure;
-pub mod plan;
-pub mod report;
 pub mod roofline_svg;
-pub mod run;
 pub mod tables;
-pub mod tune;

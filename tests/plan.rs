@@ -19,7 +19,7 @@ const H100_TIMINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/calib
 
 fn plan(module: &Module, target: &str, batch: u64) -> Plan {
     let options = PlanOptions { batch: Some(batch), ..PlanOptions::default() };
-    smelt::plan::plan_model(module, target, &options).unwrap()
+    smelt::commands::plan::plan_model(module, target, &options).unwrap()
 }
 
 fn check_geometry(p: &Plan, t: &Target) {
@@ -62,7 +62,7 @@ fn plans_of_every_model_on_every_target() {
                 "plan_{}_{target}",
                 model.trim_end_matches(".onnx").replace(".graph-only", "").replace('.', "_")
             );
-            insta::assert_snapshot!(name, smelt::plan::table(model, &p));
+            insta::assert_snapshot!(name, smelt::commands::plan::table(model, &p));
         }
     }
 }
@@ -92,7 +92,7 @@ fn fusion_pays_more_on_the_gpu_and_batch_fills_it() {
 #[test]
 fn h100_target_is_fitted_to_the_measured_patterns() {
     let calibration = GpuPatternTimings::load(Path::new(H100_TIMINGS)).unwrap();
-    let fit = smelt::fit_target::fit(&calibration, "h100-sxm").unwrap();
+    let fit = smelt::commands::fit_target::fit(&calibration, "h100-sxm").unwrap();
     let shipped = Target::load("h100-sxm").unwrap();
     let (e, s) = (&fit.efficiency, &shipped.efficiency);
     for (fitted, ours, what) in [

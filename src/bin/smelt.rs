@@ -1,9 +1,9 @@
 //! `smelt`: user commands around the compiler.
 
 use clap::{Args, Parser, Subcommand};
+use smelt::commands::report::{MeasureOptions, ReportOptions};
+use smelt::commands::run::RunOptions;
 use smelt::driver::{Failure, ModelSource};
-use smelt::report::{MeasureOptions, ReportOptions};
-use smelt::run::RunOptions;
 use smelt_compiler::dialect::AttrDefault;
 use smelt_compiler::Module;
 use smelt_passes::specialize::specialize_to_inputs;
@@ -239,18 +239,18 @@ fn main() -> ExitCode {
             json,
         } => {
             let how = RunOptions { mode, iters, threads, profile_kernels, target, cost_profile, record, output, json };
-            finish(smelt::run::run_model(&model.source(), &input, &how))
+            finish(smelt::commands::run::run_model(&model.source(), &input, &how))
         }
         Command::Conformance { dirs, verbose, no_execute, mode } => {
-            smelt::conformance::conformance(&dirs, verbose, (!no_execute).then_some(mode.as_str()))
+            smelt::commands::conformance::conformance(&dirs, verbose, (!no_execute).then_some(mode.as_str()))
         }
         Command::Report { model, json, batch, target, cost_profile, measure, svg, iters } => {
             let measure = measure.then_some(MeasureOptions { svg, iters });
             let options = ReportOptions { json, batch, target, cost_profile, measure };
-            finish(smelt::report::report(&model.source(), &options))
+            finish(smelt::commands::report::report(&model.source(), &options))
         }
         Command::Calibrate { o, quick, patterns, ops, target } => {
-            finish(calibrate(&o, smelt::calibrate::Options { quick, patterns, ops, target }))
+            finish(calibrate(&o, smelt::commands::calibrate::Options { quick, patterns, ops, target }))
         }
         Command::Tune { model, o, target, iters, max_rounds, threads, json } => {
             finish(tune(&model, &o, &target, iters, max_rounds, threads, json))
@@ -308,7 +308,7 @@ fn plan(
         launch: LaunchMode::parse(launch).map_err(fail)?,
     };
     let (_, cleaned) = model.load()?;
-    let p = smelt::plan::plan_model(&cleaned, target, &options)
+    let p = smelt::commands::plan::plan_model(&cleaned, target, &options)
         .map_err(|e| Failure(format!("{}: error: {e}", model.model)))?;
     let mut value = serde_json::to_value(&p).expect("serializable");
     value["model"] = serde_json::Value::String(model.model.clone());
@@ -316,14 +316,14 @@ fn plan(
     if let Some(path) = out {
         std::fs::write(path, &text).map_err(|e| Failure(format!("{path}: error: cannot write: {e}")))?;
     }
-    Ok(if json { text } else { smelt::plan::table(&model.model, &p) })
+    Ok(if json { text } else { smelt::commands::plan::table(&model.model, &p) })
 }
 
 fn fit_target(timings: &str, target: &str, out: Option<&str>, json: bool) -> Result<String, Failure> {
     let fail = |e: String| Failure(format!("error: {e}"));
     let calibration =
         smelt_hardware::gpu_patterns::GpuPatternTimings::load(std::path::Path::new(timings)).map_err(fail)?;
-    let fit = smelt::fit_target::fit(&calibration, target).map_err(fail)?;
+    let fit = smelt::commands::fit_target::fit(&calibration, target).map_err(fail)?;
     if let Some(path) = out {
         let header = format!(
             "# {} with efficiencies fitted by `smelt fit-target` to {timings} ({}).\n",
@@ -335,25 +335,25 @@ fn fit_target(timings: &str, target: &str, out: Option<&str>, json: bool) -> Res
     Ok(if json {
         serde_json::to_string_pretty(&fit).expect("serializable") + "\n"
     } else {
-        smelt::fit_target::table(&fit)
+        smelt::commands::fit_target::table(&fit)
     })
 }
 
-fn calibrate(path: &str, options: smelt::calibrate::Options) -> Result<String, Failure> {
+fn calibrate(path: &str, options: smelt::commands::calibrate::Options) -> Result<String, Failure> {
     let fail = |e: String| Failure(format!("error: {e}"));
     for group in &options.patterns {
-        if !smelt::calibrate::PATTERN_GROUPS.contains(&group.as_str()) && group != "all" && group != "none" {
+        if !smelt::commands::calibrate::PATTERN_GROUPS.contains(&group.as_str()) && group != "all" && group != "none" {
             return Err(fail(format!(
                 "unknown pattern group '{group}' (choose from {}, all, none)",
-                smelt::calibrate::PATTERN_GROUPS.join(", ")
+                smelt::commands::calibrate::PATTERN_GROUPS.join(", ")
             )));
         }
     }
     for op in &options.ops {
-        if !smelt::calibrate::SWEPT_OPS.contains(&op.as_str()) && op != "all" && op != "none" {
+        if !smelt::commands::calibrate::SWEPT_OPS.contains(&op.as_str()) && op != "all" && op != "none" {
             return Err(fail(format!(
                 "unknown op '{op}' for the sweep (choose from {}, all, none)",
-                smelt::calibrate::SWEPT_OPS.join(", ")
+                smelt::commands::calibrate::SWEPT_OPS.join(", ")
             )));
         }
     }
@@ -363,7 +363,7 @@ fn calibrate(path: &str, options: smelt::calibrate::Options) -> Result<String, F
             .expect("a valid template")
             .progress_chars("=> "),
     );
-    let measured = smelt::calibrate::calibrate(&options, &mut |done, total, what| {
+    let measured = smelt::commands::calibrate::calibrate(&options, &mut |done, total, what| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
         bar.set_message(what.to_string());
@@ -385,7 +385,7 @@ fn calibrate(path: &str, options: smelt::calibrate::Options) -> Result<String, F
         p.clone()
     })
     .map_err(fail)?;
-    Ok(smelt::calibrate::summary(&merged) + &format!("\nwrote {path}\n"))
+    Ok(smelt::commands::calibrate::summary(&merged) + &format!("\nwrote {path}\n"))
 }
 
 fn tune(
@@ -402,8 +402,8 @@ fn tune(
     let inputs = smelt::measure::random_inputs(&module).map_err(fail)?;
     let (module, _) = specialize_to_inputs(&module, &inputs).map_err(fail)?;
     smelt_runtime::workers::set_threads(threads);
-    let options = smelt::tune::Options { target, profile: std::path::Path::new(path), iters, max_rounds };
-    let t = smelt::tune::tune(&module, &inputs, &options).map_err(fail)?;
+    let options = smelt::commands::tune::Options { target, profile: std::path::Path::new(path), iters, max_rounds };
+    let t = smelt::commands::tune::tune(&module, &inputs, &options).map_err(fail)?;
     let last = &t.last;
     if json {
         let value = serde_json::json!({

@@ -125,7 +125,7 @@ pub fn fit(calibration: &GpuPatternTimings, target_spec: &str) -> Result<Fit, St
     let mut samples = Vec::new();
     let mut skipped = Vec::new();
     for p in &calibration.patterns {
-        let Some(case) = crate::calibrate::pattern(&p.pattern, &p.shape) else {
+        let Some(case) = crate::commands::calibrate::pattern(&p.pattern, &p.shape) else {
             skipped.push(format!("{} {:?}: not one of the seeds' patterns at a shape of its rank", p.pattern, p.shape));
             continue;
         };
