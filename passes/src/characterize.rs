@@ -12,6 +12,7 @@
 //! intermediates inside a kernel never leave the chip.
 
 use crate::cost::CostModel;
+use crate::graph::OpGraph;
 use crate::work::{dims, elements, op_cost, OpCost};
 use crate::{Diagnostic, Pass};
 use serde::Serialize;
@@ -197,22 +198,10 @@ pub fn characterize(m: &Module, target: &Target, batch: Option<u64>) -> Characte
 
     let per_op_params = params_per_op(m, &ops);
 
-    // Stages: ASAP levels over executed ops.
-    let mut stage_of: HashMap<OpId, usize> = HashMap::new();
-    for &op in &ops {
-        let s = m
-            .op(op)
-            .operands()
-            .iter()
-            .filter_map(|v| m.defining_op(*v))
-            .filter_map(|d| stage_of.get(&d))
-            .max()
-            .map_or(1, |s| s + 1);
-        stage_of.insert(op, s);
-    }
-    let stages = stage_of.values().copied().max().unwrap_or(0);
+    let stage_of = OpGraph::new(m, &ops).stages();
+    let stages = stage_of.iter().copied().max().unwrap_or(0);
     let mut stage_widths = vec![0; stages];
-    for s in stage_of.values() {
+    for s in &stage_of {
         stage_widths[s - 1] += 1;
     }
 
@@ -262,7 +251,7 @@ pub fn characterize(m: &Module, target: &Target, batch: Option<u64>) -> Characte
             params: per_op_params[&op],
             arithmetic_intensity: intensity,
             parallelism: par,
-            stage: stage_of[&op],
+            stage: stage_of[index],
             bound,
             predicted_us,
             cost,

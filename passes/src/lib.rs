@@ -12,6 +12,7 @@ pub mod dce;
 pub mod fold;
 pub mod fuse;
 pub mod fusion;
+pub mod graph;
 pub mod manager;
 pub mod options;
 pub mod pipeline;

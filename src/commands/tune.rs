@@ -8,6 +8,7 @@
 //! with different caches (ResNet-18's convolutions measured 8% apart).
 
 use crate::measure::{measure, predictor, Measured};
+use petgraph::unionfind::UnionFind;
 use smelt_compiler::names;
 use smelt_compiler::Module;
 use smelt_hardware::profile::{FusionProfile, Profile};
@@ -186,25 +187,16 @@ fn flips(
     let tuned_kernels: Vec<(usize, String, Vec<String>, f64)> =
         tuned.kernels.iter().map(|k| (k.index, k.pattern.clone(), nodes(&k.label), k.measured_us)).collect();
 
-    // Union-find over both sides' kernels, joined through the nodes they cover.
+    // Both sides' kernels joined into groups through the nodes they cover.
     let n = chosen.len();
-    let mut parent: Vec<usize> = (0..n + tuned_kernels.len()).collect();
-    fn find(p: &mut [usize], x: usize) -> usize {
-        let mut r = x;
-        while p[r] != r {
-            r = p[r];
-        }
-        p[x] = r;
-        r
-    }
+    let mut groups_of = UnionFind::<usize>::new(n + tuned_kernels.len());
     let mut owner: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, (_, _, ns, _)) in chosen.iter().enumerate().chain(tuned_kernels.iter().enumerate().map(|(j, k)| (n + j, k)))
     {
         for node in ns {
             match owner.get(node.as_str()) {
                 Some(&o) => {
-                    let (a, b) = (find(&mut parent, o), find(&mut parent, i));
-                    parent[a] = b;
+                    groups_of.union(o, i);
                 }
                 None => {
                     owner.insert(node, i);
@@ -213,9 +205,8 @@ fn flips(
         }
     }
     let mut groups: BTreeMap<usize, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
-    for i in 0..parent.len() {
-        let root = find(&mut parent, i);
-        let g = groups.entry(root).or_default();
+    for i in 0..n + tuned_kernels.len() {
+        let g = groups.entry(groups_of.find_mut(i)).or_default();
         if i < n {
             g.0.push(i);
         } else {

@@ -452,17 +452,15 @@ pub fn plan(module: &Module, target: &Target, options: &PlanOptions) -> Result<P
     }
 
     // Dependencies through buffers.
-    let deps: Vec<Vec<usize>> =
-        io.iter().map(|(ins, _)| ins.iter().filter_map(|&b| buffers[b].producer).collect()).collect();
+    let mut graph = schedule::LaunchGraph::with_capacity(mappings.len(), mappings.len());
+    let nodes: Vec<_> = mappings.iter().map(|m| graph.add_node((m.seconds, m.units))).collect();
+    for (consumer, (ins, _)) in io.iter().enumerate() {
+        for producer in ins.iter().filter_map(|&b| buffers[b].producer) {
+            graph.update_edge(nodes[producer], nodes[consumer], ());
+        }
+    }
     let (gap_s, host_s) = launch_costs(target, options.launch);
-    let slots = schedule::schedule(
-        &mappings.iter().map(|m| (m.seconds, m.units)).collect::<Vec<_>>(),
-        &deps,
-        target.compute_units,
-        target.concurrent_kernels,
-        gap_s,
-        host_s,
-    );
+    let slots = schedule::schedule(&graph, target.compute_units, target.concurrent_kernels, gap_s, host_s);
 
     let pj_flop = target.energy_pj_per_flop * 1e-12;
     let pj_byte = target.energy_pj_per_byte * 1e-12;
