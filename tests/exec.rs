@@ -653,3 +653,55 @@ fn random_data_movement_runs_natively_and_matches_the_reference() {
         check_native(&text, &inputs);
     }
 }
+
+/// Every elementwise op of the op table that takes and gives f32 runs as a JIT program (never
+/// the reference semantics) and matches the reference interpreter elementwise, NaN for NaN:
+/// an op added to the table with a lowering is checked here without a test of its own.
+#[test]
+fn every_elementwise_op_of_the_table_lowers_and_matches_the_reference() {
+    use smelt_compiler::dialect::{all_ops, Arity, OpClass};
+    let ty = "tensor<3x37xf32>";
+    let mut rng = Lcg(11);
+    let (mut checked, mut by_reference) = (Vec::new(), Vec::new());
+    for def in all_ops().filter(|d| d.class == OpClass::Elementwise) {
+        let operands = def.operands.iter().filter(|s| s.arity == Arity::One).count();
+        let args: Vec<String> = (0..operands).map(|i| format!("%a{i}: {ty}")).collect();
+        let uses: Vec<String> = (0..operands).map(|i| format!("%a{i}")).collect();
+        let types = vec![ty; operands].join(", ");
+        let text = format!(
+            "func.func @main({}) -> {ty} {{\n  %r = \"{}\"({}) : ({types}) -> {ty}\n  return %r : {ty}\n}}\n",
+            args.join(", "),
+            def.name,
+            uses.join(", ")
+        );
+        // Ops whose operands are not all f32 of one shape (where, batch_norm, not) or whose
+        // result is not f32 (comparisons) do not verify here: they have tests of their own.
+        let Ok(module) = parse_module(&text, "elementwise.mlir") else { continue };
+        if smelt_compiler::verifier::verify(&module).is_err() {
+            continue;
+        }
+        let inputs: Vec<Literal> = (0..operands)
+            .map(|_| Literal {
+                shape: vec![3, 37],
+                element: ElementType::F32,
+                data: Data::F((0..3 * 37).map(|_| (rng.next(6001) as f64 - 3000.0) / 1000.0).collect()),
+            })
+            .collect();
+        let expected = run(&module, &inputs).unwrap();
+        let mut exe = Executable::compile(module).unwrap();
+        if !exe.info.reference_steps.is_empty() {
+            by_reference.push(def.name);
+            continue;
+        }
+        let actual = exe.run(&inputs).unwrap();
+        for (i, (a, e)) in actual[0].to_f64().iter().zip(expected[0].to_f64().iter()).enumerate() {
+            let close = (a - e).abs() <= 1e-6 + 2e-6 * e.abs() || (a.is_nan() && e.is_nan());
+            assert!(close, "{}: element {i} is {a}, the reference gives {e}", def.name);
+        }
+        checked.push(def.name);
+    }
+    println!("checked {checked:?}; by reference: {by_reference:?}");
+    // A tensor exponent has no JIT lowering (splat exponents do, inside kernels).
+    assert_eq!(by_reference, ["smelt.pow"], "elementwise ops without a JIT lowering");
+    assert!(checked.len() >= 25, "only {checked:?}");
+}

@@ -181,6 +181,15 @@ pub(super) fn relu(a: f64) -> f64 {
     a.max(0.0)
 }
 
+/// log(1 + e^x), exact where e^x would overflow.
+pub(super) fn softplus(a: f64) -> f64 {
+    if a > 30.0 {
+        a
+    } else {
+        a.exp().ln_1p()
+    }
+}
+
 pub(super) fn sigmoid(a: f64) -> f64 {
     1.0 / (1.0 + (-a).exp())
 }

@@ -116,12 +116,12 @@ ops! {
         .eval(|v, x| map(v, x, f64::tanh));
     ERF = "smelt.erf": unary("Gauss error function").onnx("Erf").flops(Flops::PerOutput(1))
         .eval(|v, x| map(v, x, libm::erf));
-    NOT = "smelt.not": unary("logical not of i1").onnx("Not").flops(Flops::PerOutput(1))
+    NOT = "smelt.not": unary("logical not of i1").onnx("Not").flops(Flops::PerOutput(1)).verify(verify_i1)
         .eval(|v, x| map_int(v, x, |a| f64::from(a == 0.0), |a| i64::from(a == 0)));
     SILU = "smelt.silu": unary("x * sigmoid(x)").flops(Flops::PerOutput(4))
         .eval(|v, x| map(v, x, |a| a * eval::sigmoid(a)));
     SOFTPLUS = "smelt.softplus": unary("log(1 + e^x)").onnx("Softplus").flops(Flops::PerOutput(3))
-        .eval(|v, x| map(v, x, |a| if a > 30.0 { a } else { a.exp().ln_1p() }));
+        .eval(|v, x| map(v, x, eval::softplus));
     SOFTSIGN = "smelt.softsign": unary("x / (1 + |x|)").onnx("Softsign").flops(Flops::PerOutput(3))
         .eval(|v, x| map(v, x, |a| a / (1.0 + a.abs())));
     GELU = "smelt.gelu": unary("x * Phi(x); approximate = \"none\" (erf) or \"tanh\"")
@@ -444,6 +444,13 @@ fn verify_clip(v: &OpView) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn verify_i1(v: &OpView) -> Result<(), String> {
+    match v.tensor(0)?.element {
+        crate::types::ElementType::I1 => Ok(()),
+        other => Err(format!("operand must be a tensor of i1, got {other}")),
+    }
 }
 
 fn verify_kernel(v: &OpView) -> Result<(), String> {
