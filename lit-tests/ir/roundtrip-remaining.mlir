@@ -110,3 +110,10 @@ func.func @generators(%start: tensor<i64>, %limit: tensor<i64>, %delta: tensor<i
   %1 = "smelt.constant_of_shape"(%shape) {value = dense<0.0> : tensor<1xf32>} : (tensor<2xi64>) -> tensor<?x?xf32>
   return %0, %1 : tensor<?xi64>, tensor<?x?xf32>
 }
+
+// CHECK-LABEL: func.func @mish
+func.func @mish(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // CHECK: "smelt.mish"(%arg0) : (tensor<4xf32>) -> tensor<4xf32>
+  %0 = "smelt.mish"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}

@@ -122,6 +122,8 @@ ops! {
         .eval(|v, x| map(v, x, |a| a * eval::sigmoid(a)));
     SOFTPLUS = "smelt.softplus": unary("log(1 + e^x)").onnx("Softplus").flops(Flops::PerOutput(3))
         .eval(|v, x| map(v, x, eval::softplus));
+    MISH = "smelt.mish": unary("x * tanh(softplus(x))").onnx("Mish").flops(Flops::PerOutput(5))
+        .eval(|v, x| map(v, x, |a| a * eval::softplus(a).tanh()));
     SOFTSIGN = "smelt.softsign": unary("x / (1 + |x|)").onnx("Softsign").flops(Flops::PerOutput(3))
         .eval(|v, x| map(v, x, |a| a / (1.0 + a.abs())));
     GELU = "smelt.gelu": unary("x * Phi(x); approximate = \"none\" (erf) or \"tanh\"")

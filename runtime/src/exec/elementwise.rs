@@ -163,6 +163,20 @@ pub(super) fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> O
             let l = push(Ew::Log(s));
             push(Ew::Add(pos, l))
         }
+        names::MISH => {
+            // x tanh(max(x, 0) + ln(1 + e^-|x|)), softplus without overflow as above.
+            let zero = push(Ew::Const(0.0));
+            let one = push(Ew::Const(1.0));
+            let pos = push(Ew::Max(x[0], zero));
+            let a = push(Ew::Abs(x[0]));
+            let na = push(Ew::Neg(a));
+            let e = push(Ew::Exp(na));
+            let s = push(Ew::Add(one, e));
+            let l = push(Ew::Log(s));
+            let sp = push(Ew::Add(pos, l));
+            let t = push(Ew::Tanh(sp));
+            push(Ew::Mul(x[0], t))
+        }
         // max(x, 0) + min(alpha (e^x - 1), 0) is ELU only for alpha >= 0.
         names::ELU | names::SELU if o.float_attr("alpha") >= 0.0 => {
             let selu = o.is(names::SELU);
