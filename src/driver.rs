@@ -42,6 +42,11 @@ impl ModelSource {
 #[derive(Debug)]
 pub struct Failure(pub String);
 
+/// An error of Smelt's own (no file to name) as the user reads it.
+pub fn fail(e: impl std::fmt::Display) -> Failure {
+    Failure(format!("error: {e}"))
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.0.trim_end())

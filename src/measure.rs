@@ -6,6 +6,7 @@ use smelt_compiler::ir::OpId;
 use smelt_compiler::Module;
 use smelt_hardware::profile::KernelRecord;
 use smelt_hardware::target::Target;
+use smelt_hardware::HardwareError;
 use smelt_passes::cost::CostModel;
 use smelt_passes::work::work_of;
 use smelt_runtime::exec::Executable;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 /// The cost model whose predictions stand beside this process's measurements: `target` (a
 /// shipped name or a .toml path) on the worker threads the runtime is set to, calibrated by
 /// `profile` when one is given.
-pub fn predictor(target: &str, profile: Option<&str>) -> Result<Arc<dyn CostModel>, String> {
+pub fn predictor(target: &str, profile: Option<&str>) -> Result<Arc<dyn CostModel>, HardwareError> {
     let target = Target::load(target)?.on_threads(smelt_runtime::workers::threads());
     smelt_passes::cost::model(target, profile)
 }

@@ -4,6 +4,7 @@
 //! (`graph_*_ms`, no host overhead); `ceilings` holds the measured matmul rates per math,
 //! copy bandwidth (read + write) and an empty kernel's time.
 
+use crate::HardwareError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -43,19 +44,25 @@ pub struct PatternTiming {
 }
 
 impl GpuPatternTimings {
-    pub fn load(path: &std::path::Path) -> Result<GpuPatternTimings, String> {
-        let name = path.display();
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: cannot read: {e}"))?;
-        let c: GpuPatternTimings =
-            serde_json::from_str(&text).map_err(|e| format!("{name}: not a GPU pattern calibration: {e}"))?;
+    pub fn load(path: &std::path::Path) -> Result<GpuPatternTimings, HardwareError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| HardwareError::io(path, "read", e))?;
+        let c: GpuPatternTimings = serde_json::from_str(&text).map_err(|e| HardwareError::Syntax {
+            origin: name.clone(),
+            what: "not a GPU pattern calibration",
+            reason: e.to_string(),
+        })?;
         let bad = |v: f64| !(v.is_finite() && v > 0.0);
         let k = &c.ceilings;
         if [k.fp32_matmul_tflops, k.tf32_matmul_tflops, k.bf16_matmul_tflops, k.copy_gbps_rw].into_iter().any(bad) {
-            return Err(format!("{name}: ceilings must be positive numbers"));
+            return Err(HardwareError::invalid(name, "ceilings must be positive numbers"));
         }
         for p in &c.patterns {
             if [p.graph_fused_ms, p.graph_unfused_ms].into_iter().any(bad) {
-                return Err(format!("{name}: pattern {} {:?}: timings must be positive numbers", p.pattern, p.shape));
+                return Err(HardwareError::invalid(
+                    name,
+                    format!("pattern {} {:?}: timings must be positive numbers", p.pattern, p.shape),
+                ));
             }
         }
         Ok(c)

@@ -6,8 +6,12 @@
 //!   overheads, energy, and a section per kind of machine).
 //! - [`profile`]: the calibration profile, the versioned JSON that carries measurements back
 //!   into compilation.
+//! - [`error`]: what can go wrong, naming the file.
 //! - [`gpu_patterns`]: fusion-pattern timings measured on a GPU (`scripts/gpu_fusion_patterns.py`).
 
+pub mod error;
 pub mod gpu_patterns;
 pub mod profile;
 pub mod target;
+
+pub use error::HardwareError;

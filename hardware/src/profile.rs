@@ -9,6 +9,7 @@
 //! this version does not know are kept (`unknown`) and written back; a document from a newer
 //! schema is refused. Writes are atomic (a temporary file renamed over the target).
 
+use crate::HardwareError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -147,38 +148,43 @@ impl Profile {
         Profile { schema_version: SCHEMA_VERSION, ..Profile::default() }
     }
 
-    pub fn parse(text: &str, path: &str) -> Result<Profile, String> {
-        let mut p: Profile = serde_json::from_str(text).map_err(|e| {
-            let what = if e.is_eof() { "truncated" } else { "not a valid calibration profile" };
-            format!("{path}: {what}: {e}")
+    pub fn parse(text: &str, path: &str) -> Result<Profile, HardwareError> {
+        let mut p: Profile = serde_json::from_str(text).map_err(|e| HardwareError::Syntax {
+            origin: path.to_string(),
+            what: if e.is_eof() { "truncated" } else { "not a valid calibration profile" },
+            reason: e.to_string(),
         })?;
         if p.schema_version > SCHEMA_VERSION {
-            return Err(format!(
-                "{path}: schema version {} is newer than this Smelt reads ({SCHEMA_VERSION}); upgrade Smelt",
-                p.schema_version
+            return Err(HardwareError::invalid(
+                path,
+                format!(
+                    "schema version {} is newer than this Smelt reads ({SCHEMA_VERSION}); upgrade Smelt",
+                    p.schema_version
+                ),
             ));
         }
         // Version 0 (unversioned) documents have the same fields; loading upgrades them.
         p.schema_version = SCHEMA_VERSION;
         for (i, f) in p.fusion_profiles.iter().enumerate() {
             if f.fusion_pattern.is_empty() || f.fused_ratio().is_none() {
-                return Err(format!(
-                    "{path}: fusion_profiles[{i}] needs `fusion_pattern` and fused/unfused latencies or a speedup"
+                return Err(HardwareError::invalid(
+                    path,
+                    format!("fusion_profiles[{i}] needs `fusion_pattern` and fused/unfused latencies or a speedup"),
                 ));
             }
         }
         Ok(p)
     }
 
-    pub fn load(path: &Path) -> Result<Profile, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Profile, HardwareError> {
+        let text = std::fs::read_to_string(path).map_err(|e| HardwareError::io(path, "read", e))?;
         Profile::parse(&text, &path.display().to_string())
     }
 
     /// Changes the profile at `path` (created when missing) under an exclusive lock on a
     /// sibling `.lock` file: concurrent writers (two `smelt run --record` at once) take turns,
     /// each re-reading what the other wrote, so no record is lost.
-    pub fn update<T>(path: &Path, change: impl FnOnce(&mut Profile) -> T) -> Result<T, String> {
+    pub fn update<T>(path: &Path, change: impl FnOnce(&mut Profile) -> T) -> Result<T, HardwareError> {
         let mut lock_path = path.as_os_str().to_owned();
         lock_path.push(".lock");
         let lock = std::fs::OpenOptions::new()
@@ -186,8 +192,8 @@ impl Profile {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| format!("{}: cannot create the lock file: {e}", Path::new(&lock_path).display()))?;
-        lock.lock().map_err(|e| format!("{}: cannot lock: {e}", Path::new(&lock_path).display()))?;
+            .map_err(|e| HardwareError::io(&lock_path, "create the lock file", e))?;
+        lock.lock().map_err(|e| HardwareError::io(&lock_path, "lock", e))?;
         let mut profile = if path.exists() { Profile::load(path)? } else { Profile::new() };
         let result = change(&mut profile);
         profile.save(path)?;
@@ -233,13 +239,13 @@ impl Profile {
     }
 
     /// Writes atomically: readers see the old or the new document, never a partial one.
-    pub fn save(&self, path: &Path) -> Result<(), String> {
-        let err = |e: &dyn std::fmt::Display| format!("{}: cannot write: {e}", path.display());
+    pub fn save(&self, path: &Path) -> Result<(), HardwareError> {
+        let err = |e: std::io::Error| HardwareError::io(path, "write", e);
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(&e))?;
-        serde_json::to_writer_pretty(&mut tmp, self).map_err(|e| err(&e))?;
-        std::io::Write::write_all(&mut tmp, b"\n").map_err(|e| err(&e))?;
-        tmp.persist(path).map_err(|e| err(&e))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+        serde_json::to_writer_pretty(&mut tmp, self).map_err(|e| err(e.into()))?;
+        std::io::Write::write_all(&mut tmp, b"\n").map_err(err)?;
+        tmp.persist(path).map_err(|e| err(e.error))?;
         Ok(())
     }
 }
@@ -263,13 +269,15 @@ mod tests {
     #[test]
     fn truncated_corrupt_and_newer_documents_are_refused_with_the_path() {
         let full = serde_json::to_string(&Profile::new()).unwrap();
-        let truncated = Profile::parse(&full[..full.len() / 2], "a.json").unwrap_err();
-        assert!(truncated.starts_with("a.json: truncated"), "{truncated}");
-        let corrupt = Profile::parse(r#"{"fusion_profiles": 7}"#, "b.json").unwrap_err();
+        let error = |text: &str, path: &str| Profile::parse(text, path).unwrap_err();
+        let truncated = error(&full[..full.len() / 2], "a.json");
+        assert!(matches!(truncated, HardwareError::Syntax { what: "truncated", .. }), "{truncated}");
+        assert!(truncated.to_string().starts_with("a.json: truncated"), "{truncated}");
+        let corrupt = error(r#"{"fusion_profiles": 7}"#, "b.json").to_string();
         assert!(corrupt.starts_with("b.json: not a valid"), "{corrupt}");
-        let newer = Profile::parse(r#"{"schema_version": 99}"#, "c.json").unwrap_err();
-        assert!(newer.contains("newer"), "{newer}");
-        let incomplete = Profile::parse(r#"{"fusion_profiles": [{"fusion_pattern": "x"}]}"#, "d.json").unwrap_err();
+        let newer = error(r#"{"schema_version": 99}"#, "c.json");
+        assert!(matches!(newer, HardwareError::Invalid { .. }) && newer.to_string().contains("newer"), "{newer}");
+        let incomplete = error(r#"{"fusion_profiles": [{"fusion_pattern": "x"}]}"#, "d.json").to_string();
         assert!(incomplete.contains("fusion_profiles[0]"), "{incomplete}");
     }
 

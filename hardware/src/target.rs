@@ -6,6 +6,7 @@
 //! plan maps kernels onto; `[efficiency]` holds the fractions of peak that real kernels reach,
 //! nominal in the shipped files unless a comment names the measurement they were fitted to.
 
+use crate::HardwareError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -205,35 +206,39 @@ impl Target {
     }
 
     /// A shipped target by name, or a TOML file by path.
-    pub fn load(name_or_path: &str) -> Result<Target, String> {
+    pub fn load(name_or_path: &str) -> Result<Target, HardwareError> {
         if let Some((_, text)) = SHIPPED.iter().find(|(n, _)| *n == name_or_path) {
             return Self::parse(text, name_or_path);
         }
         if name_or_path.ends_with(".toml") {
-            let text =
-                std::fs::read_to_string(name_or_path).map_err(|e| format!("{name_or_path}: cannot read: {e}"))?;
+            let text = std::fs::read_to_string(name_or_path).map_err(|e| HardwareError::io(name_or_path, "read", e))?;
             return Self::parse(&text, name_or_path);
         }
-        Err(format!(
-            "unknown target '{name_or_path}' (shipped: {}; or give a .toml file)",
-            Self::shipped().collect::<Vec<_>>().join(", ")
-        ))
+        Err(HardwareError::UnknownTarget {
+            name: name_or_path.to_string(),
+            shipped: Self::shipped().collect::<Vec<_>>().join(", "),
+        })
     }
 
-    pub fn parse(text: &str, origin: &str) -> Result<Target, String> {
-        let t: Target = toml::from_str(text).map_err(|e| format!("{origin}: invalid target description: {e}"))?;
+    pub fn parse(text: &str, origin: &str) -> Result<Target, HardwareError> {
+        let t: Target = toml::from_str(text).map_err(|e| HardwareError::Syntax {
+            origin: origin.to_string(),
+            what: "invalid target description",
+            reason: e.to_string(),
+        })?;
+        let invalid = |reason: String| Err(HardwareError::invalid(origin, reason));
         if !t.peak_tflops.contains_key("f32") || t.memory_bandwidth_gbs <= 0.0 {
-            return Err(format!("{origin}: a target needs peak_tflops.f32 and a positive memory_bandwidth_gbs"));
+            return invalid("a target needs peak_tflops.f32 and a positive memory_bandwidth_gbs".into());
         }
         if t.compute_units == 0 || t.clock_ghz <= 0.0 {
-            return Err(format!("{origin}: compute_units and clock_ghz must be positive"));
+            return invalid("compute_units and clock_ghz must be positive".into());
         }
         let e = &t.efficiency;
         let fractions = [e.contraction, e.convolution, e.vector, e.bandwidth]
             .into_iter()
             .chain(e.contraction_by_math.values().copied());
         if fractions.into_iter().any(|f| !(f > 0.0 && f <= 1.0)) {
-            return Err(format!("{origin}: [efficiency] fractions must lie in (0, 1]"));
+            return invalid("[efficiency] fractions must lie in (0, 1]".into());
         }
         let section = match t.kind {
             TargetKind::Gpu => t.gpu.is_some(),
@@ -242,12 +247,12 @@ impl Target {
             TargetKind::Cpu => t.cpu.is_some(),
         };
         if !section {
-            return Err(format!("{origin}: a {:?} target needs its [{}] section", t.kind, t.kind.name()));
+            return invalid(format!("a {:?} target needs its [{}] section", t.kind, t.kind.name()));
         }
         if let Some(g) = &t.gpu {
             for math in [&g.f32_conv_math, &g.f32_matmul_math] {
                 if !t.peak_tflops.contains_key(math.as_str()) {
-                    return Err(format!("{origin}: [gpu] names math '{math}' that peak_tflops lacks"));
+                    return invalid(format!("[gpu] names math '{math}' that peak_tflops lacks"));
                 }
             }
         }
@@ -310,7 +315,8 @@ mod tests {
             assert_eq!(t.name, name);
             assert!(t.ridge_point("f32") > 0.0);
         }
-        assert!(Target::load("nope").unwrap_err().contains("h100-sxm"));
+        let unknown = Target::load("nope").unwrap_err();
+        assert!(matches!(unknown, HardwareError::UnknownTarget { .. }) && unknown.to_string().contains("h100-sxm"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::work::Work;
 use smelt_compiler::ElementType;
 use smelt_hardware::profile::Profile;
 use smelt_hardware::target::Target;
+use smelt_hardware::HardwareError;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -52,7 +53,7 @@ impl CostModel for Roofline {
 }
 
 /// The cost model for `target`, calibrated by `profile` when one is given.
-pub fn model(target: Target, profile: Option<&str>) -> Result<Arc<dyn CostModel>, String> {
+pub fn model(target: Target, profile: Option<&str>) -> Result<Arc<dyn CostModel>, HardwareError> {
     let roofline = Roofline { target };
     Ok(match profile {
         None => Arc::new(roofline),

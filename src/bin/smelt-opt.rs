@@ -3,7 +3,8 @@
 
 use clap::{Arg, ArgAction, Command};
 use smelt::driver::{
-    display_name, is_onnx, load_mlir, load_onnx, parse_shapes, parse_weights, read_text, render, split_input, Failure,
+    display_name, fail, is_onnx, load_mlir, load_onnx, parse_shapes, parse_weights, read_text, render, split_input,
+    Failure,
 };
 use smelt_compiler::diagnostics::SourceMap;
 use smelt_compiler::onnx::ImportOptions;
@@ -251,7 +252,7 @@ fn run_passes(
 ) -> Result<String, Failure> {
     let mut pm = PassManager::new(options.clone());
     for (_, pass, opts) in entries {
-        pm.add(registry::create(pass, opts).map_err(|e| Failure(format!("error: {e}")))?);
+        pm.add(registry::create(pass, opts).map_err(fail)?);
     }
     let mut log = std::io::stderr();
     let result = pm.run(&mut module, &mut log);
@@ -263,7 +264,6 @@ fn run_passes(
         Emit::Mlir => print_module(&module, options.print),
         Emit::Dot => smelt_compiler::dot::to_dot(&module),
         Emit::Plan(target) => {
-            let fail = |e: String| Failure(format!("error: {e}"));
             let target = smelt_hardware::target::Target::load(target).map_err(fail)?;
             let plan = smelt_passes::plan::plan(&module, &target, &smelt_passes::plan::PlanOptions::default())
                 .map_err(fail)?;

@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use smelt::commands::report::{MeasureOptions, ReportOptions};
 use smelt::commands::run::RunOptions;
-use smelt::driver::{Failure, ModelSource};
+use smelt::driver::{fail, Failure, ModelSource};
 use smelt_compiler::dialect::AttrDefault;
 use smelt_compiler::Module;
 use smelt_passes::specialize::specialize_to_inputs;
@@ -301,7 +301,6 @@ fn plan(
     out: Option<&str>,
 ) -> Result<String, Failure> {
     use smelt_passes::plan::{Dtype, LaunchMode, PlanOptions};
-    let fail = |e: String| Failure(format!("error: {e}"));
     let options = PlanOptions {
         batch,
         dtype: Dtype::parse(dtype).map_err(fail)?,
@@ -320,7 +319,6 @@ fn plan(
 }
 
 fn fit_target(timings: &str, target: &str, out: Option<&str>, json: bool) -> Result<String, Failure> {
-    let fail = |e: String| Failure(format!("error: {e}"));
     let calibration =
         smelt_hardware::gpu_patterns::GpuPatternTimings::load(std::path::Path::new(timings)).map_err(fail)?;
     let fit = smelt::commands::fit_target::fit(&calibration, target).map_err(fail)?;
@@ -340,7 +338,6 @@ fn fit_target(timings: &str, target: &str, out: Option<&str>, json: bool) -> Res
 }
 
 fn calibrate(path: &str, options: smelt::commands::calibrate::Options) -> Result<String, Failure> {
-    let fail = |e: String| Failure(format!("error: {e}"));
     for group in &options.patterns {
         if !smelt::commands::calibrate::PATTERN_GROUPS.contains(&group.as_str()) && group != "all" && group != "none" {
             return Err(fail(format!(
@@ -397,7 +394,6 @@ fn tune(
     threads: usize,
     json: bool,
 ) -> Result<String, Failure> {
-    let fail = |e: String| Failure(format!("error: {e}"));
     let (_, module) = model.load()?;
     let inputs = smelt::measure::random_inputs(&module).map_err(fail)?;
     let (module, _) = specialize_to_inputs(&module, &inputs).map_err(fail)?;

@@ -119,7 +119,7 @@ pub fn conformance_case(case: &std::path::Path, execute: Option<&str>) -> Result
                         specialized = module.clone();
                     }
                 }
-                smelt_runtime::exec::Executable::compile(specialized)?.run(inputs)
+                Ok(smelt_runtime::exec::Executable::compile(specialized)?.run(inputs)?)
             };
             check_test_data(&mut run, &set).map_err(|e| (false, format!("{name}: {}: {e}", set.display())))?;
         }

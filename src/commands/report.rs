@@ -1,7 +1,7 @@
 //! `smelt report`: what a model computes and moves (characterization), what fusion made of
 //! it, and, measured, how the predictions held.
 
-use crate::driver::{Failure, ModelSource};
+use crate::driver::{fail, Failure, ModelSource};
 use crate::tables::{accuracy_table, si, truncate, wrapped};
 use smelt_compiler::diagnostics::SourceMap;
 use smelt_compiler::Module;
@@ -33,7 +33,6 @@ pub struct ReportOptions {
 pub fn report(model: &ModelSource, options: &ReportOptions) -> Result<String, Failure> {
     let (json, batch, target_name, cost_profile, measure) =
         (options.json, options.batch, options.target.as_str(), options.cost_profile.as_deref(), &options.measure);
-    let fail = |e: String| Failure(format!("error: {e}"));
     let target = Target::load(target_name).map_err(fail)?;
     let (imported, module) = model.load()?;
     let mut c = characterize(&module, &target, batch);
@@ -108,8 +107,8 @@ fn fuse_and_report(
     target: &str,
     cost_profile: Option<&str>,
 ) -> Result<(FusionReport, Module), Failure> {
-    let target = Target::load(target).map_err(|e| Failure(format!("error: {e}")))?;
-    let model = smelt_passes::cost::model(target, cost_profile).map_err(|e| Failure(format!("error: {e}")))?;
+    let target = Target::load(target).map_err(fail)?;
+    let model = smelt_passes::cost::model(target, cost_profile).map_err(fail)?;
     let mut fuse = Fuse { compare_extractors: true, ..Fuse::new(model.clone()) };
     let mut fused = module.clone();
     smelt_passes::PassManager::default()

@@ -1,7 +1,7 @@
 //! `smelt run`: a model run fused, unfused, both (compared), or by the reference interpreter,
 //! timed, with per-kernel profiles, traces and profile records on request.
 
-use crate::driver::{Failure, ModelSource};
+use crate::driver::{fail, Failure, ModelSource};
 use crate::tables::{accuracy_table, Peak};
 use smelt_compiler::diagnostics::SourceMap;
 use smelt_compiler::literal::Literal;
@@ -26,18 +26,14 @@ pub struct RunOptions {
 pub fn run_model(model: &ModelSource, input: &[String], how: &RunOptions) -> Result<String, Failure> {
     let (_, module) = model.load()?;
     let inputs = if input.is_empty() {
-        crate::measure::random_inputs(&module).map_err(|e| Failure(format!("error: {e}")))?
+        crate::measure::random_inputs(&module).map_err(fail)?
     } else {
         input
             .iter()
-            .map(|p| {
-                smelt_runtime::tensor_io::read_tensor(std::path::Path::new(p))
-                    .map_err(|e| Failure(format!("error: {e}")))
-            })
+            .map(|p| smelt_runtime::tensor_io::read_tensor(std::path::Path::new(p)).map_err(fail))
             .collect::<Result<_, _>>()?
     };
-    let fail = |e: String| Failure(format!("error: {e}"));
-    let (module, specialized) = specialize_to_inputs(&module, &inputs).map_err(|e| Failure(format!("error: {e}")))?;
+    let (module, specialized) = specialize_to_inputs(&module, &inputs).map_err(fail)?;
     let threads = smelt_runtime::workers::set_threads(how.threads.unwrap_or(usize::MAX));
     if let Some(asked) = how.threads.filter(|&asked| asked > threads) {
         eprintln!("note: --threads {asked}: this process may run on {threads} cores; using {threads} threads");
@@ -47,7 +43,7 @@ pub fn run_model(model: &ModelSource, input: &[String], how: &RunOptions) -> Res
     let mut text = String::new();
     if how.mode == "reference" {
         let start = std::time::Instant::now();
-        let outputs = smelt_runtime::reference::run(&module, &inputs).map_err(|e| Failure(format!("error: {e}")))?;
+        let outputs = smelt_runtime::reference::run(&module, &inputs).map_err(fail)?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
         report["reference_ms"] = ms.into();
         report["outputs"] = summarize(&outputs);
@@ -133,8 +129,7 @@ pub fn run_model(model: &ModelSource, input: &[String], how: &RunOptions) -> Res
         ));
     }
     if let (Some(path), Some(first)) = (&how.output, &first_output) {
-        smelt_runtime::tensor_io::write_tensor(std::path::Path::new(path), "output", first)
-            .map_err(|e| Failure(format!("error: {e}")))?;
+        smelt_runtime::tensor_io::write_tensor(std::path::Path::new(path), "output", first).map_err(fail)?;
     }
     Ok(if how.json { serde_json::to_string_pretty(&report).unwrap() + "\n" } else { text })
 }

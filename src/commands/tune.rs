@@ -106,10 +106,11 @@ fn record(path: &Path, measured: &Measured, target: &str) -> Result<(), String> 
             });
         }
     })
+    .map_err(String::from)
 }
 
 fn calibrated(target: &str, path: &Path) -> Result<Arc<dyn CostModel>, String> {
-    predictor(target, Some(&path.display().to_string()))
+    Ok(predictor(target, Some(&path.display().to_string()))?)
 }
 
 /// Tunes `module` (cleaned, unfused) on `inputs`, recording into `options.profile`.

@@ -9,17 +9,17 @@ use super::*;
 
 impl Executable {
     /// Compiles `@main` (or the only function) of `module`.
-    pub fn compile(module: Module) -> Result<Executable, String> {
+    pub fn compile(module: Module) -> Result<Executable, ExecError> {
         let module = Arc::new(module);
         let m = &*module;
-        let func = crate::reference::main_function(m)?;
+        let func = crate::reference::main_function(m).map_err(ExecError::Module)?;
         let entry = m.body_of(func);
         let ops: Vec<OpId> = m.block_ops(entry).collect();
-        let ret = *ops.last().ok_or("empty function")?;
+        let ret = *ops.last().ok_or_else(|| ExecError::Module("@main is empty".into()))?;
         let micro = crate::gemm::micro_kernel().name;
         let mut lower = Lower {
             module: module.clone(),
-            jit: Jit::new()?,
+            jit: Jit::new().map_err(ExecError::Jit)?,
             locs: HashMap::new(),
             owned: Vec::new(),
             info: ExecInfo { micro_kernel: micro.to_string(), ..ExecInfo::default() },
@@ -44,9 +44,12 @@ impl Executable {
             }
         }
 
+        // Errors name the op they are about, and where it came from.
+        let lowering =
+            |op: OpId, reason: String| ExecError::Lower { op: m.op(op).name(), loc: m.op(op).loc.clone(), reason };
         let mut inputs = Vec::new();
-        for &a in m.block(entry).args() {
-            let t = tensor_of(m, a)?;
+        for (index, &a) in m.block(entry).args().iter().enumerate() {
+            let t = tensor_of(m, a).map_err(|reason| ExecError::Input { index, reason })?;
             let at = lower.arena.alloc(byte_size(&t));
             lower.locs.insert(a, Loc::Arena(at));
             inputs.push((at, t));
@@ -58,7 +61,7 @@ impl Executable {
                 names::RETURN => {}
                 _ if o.results().first().is_some_and(|r| lower.views.contains_key(r)) => {}
                 names::CONSTANT => {
-                    let loc = lower.constant(op)?;
+                    let loc = lower.constant(op).map_err(|reason| lowering(op, reason))?;
                     lower.locs.insert(o.result(), loc);
                 }
                 _ if is_view(o) => {
@@ -67,10 +70,11 @@ impl Executable {
                 }
                 _ => {
                     for &r in o.results() {
-                        let at = lower.arena.alloc(byte_size(&tensor_of(m, r)?));
+                        let t = tensor_of(m, r).map_err(|reason| lowering(op, reason))?;
+                        let at = lower.arena.alloc(byte_size(&t));
                         lower.locs.insert(r, Loc::Arena(at));
                     }
-                    let step = lower.lower_op(op).map_err(|e| format!("{} at {}: {e}", o.name(), o.loc))?;
+                    let step = lower.lower_op(op).map_err(|reason| lowering(op, reason))?;
                     let info = StepInfo {
                         name: o.attr("pattern").and_then(|p| p.as_str()).unwrap_or(o.name()).to_string(),
                         label: label_of(&o.loc),
@@ -99,8 +103,8 @@ impl Executable {
             .op(ret)
             .operands()
             .iter()
-            .map(|v| Ok((lower.locs[v], tensor_of(m, *v)?)))
-            .collect::<Result<Vec<_>, String>>()?;
+            .map(|v| Ok((lower.locs[v], tensor_of(m, *v).map_err(|reason| lowering(ret, reason))?)))
+            .collect::<Result<Vec<_>, ExecError>>()?;
         lower.info.peak_bytes = lower.arena.peak;
         lower.info.steps = steps.len();
         Ok(Executable {

@@ -26,6 +26,7 @@ use crate::gemm::{sgemm_prepacked, Bias, Post, View};
 use crate::jit::{Elementwise, Ew, EwFn, Jit};
 use crate::ops::for_each_index;
 use crate::workers::Shared;
+use crate::ExecError;
 use smelt_compiler::attributes::{Attribute, DenseElements, DenseStorage};
 use smelt_compiler::dialect::eval::evaluate;
 use smelt_compiler::ir::{Module, OpId, Operation, ValueId};
@@ -161,7 +162,7 @@ struct Lower {
 
 impl Executable {
     /// Runs on `inputs` (checked against `@main`'s types); returns the outputs.
-    pub fn run(&mut self, inputs: &[Literal]) -> Result<Vec<Literal>, String> {
+    pub fn run(&mut self, inputs: &[Literal]) -> Result<Vec<Literal>, ExecError> {
         let encoded = self.encode_inputs(inputs)?;
         self.run_encoded(&encoded)?;
         Ok(self.outputs())
@@ -169,14 +170,14 @@ impl Executable {
 
     /// `inputs` checked against `@main`'s types and encoded as the arena holds them, once, so
     /// that timed runs ([`Executable::run_encoded`]) measure the model, not the conversion.
-    pub fn encode_inputs(&self, inputs: &[Literal]) -> Result<EncodedInputs, String> {
+    pub fn encode_inputs(&self, inputs: &[Literal]) -> Result<EncodedInputs, ExecError> {
         if inputs.len() != self.inputs.len() {
-            return Err(format!("@main takes {} inputs, {} given", self.inputs.len(), inputs.len()));
+            return Err(ExecError::Module(format!("@main takes {} inputs, {} given", self.inputs.len(), inputs.len())));
         }
         let mut bytes = Vec::with_capacity(inputs.len());
-        for (i, (l, (_, t))) in inputs.iter().zip(&self.inputs).enumerate() {
+        for (index, (l, (_, t))) in inputs.iter().zip(&self.inputs).enumerate() {
             if l.shape != shape(t) || l.element != t.element {
-                return Err(format!("input #{i} is {} but @main expects {t}", l.ty()));
+                return Err(ExecError::Input { index, reason: format!("{} but @main expects {t}", l.ty()) });
             }
             bytes.push(literal_bytes(l));
         }
@@ -186,7 +187,7 @@ impl Executable {
     /// Copies the inputs into their arena ranges (every run needs this: the arena reuses an
     /// input's range once the input is dead) and runs every step; [`Executable::outputs`] then
     /// reads the results.
-    pub fn run_encoded(&mut self, inputs: &EncodedInputs) -> Result<(), String> {
+    pub fn run_encoded(&mut self, inputs: &EncodedInputs) -> Result<(), ExecError> {
         self.place_inputs(inputs);
         self.run_steps(|_, step| step())
     }
@@ -207,20 +208,24 @@ impl Executable {
     }
 
     /// Runs every step, through `wrap` (which may time it), on the arena as it is: callers
-    /// place the inputs first.
+    /// place the inputs first. A step's error names its op and node.
     fn run_steps(
         &self,
         mut wrap: impl FnMut(&StepInfo, &dyn Fn() -> Result<(), String>) -> Result<(), String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ExecError> {
         let base = self.arena.as_ptr() as *mut u8;
         for (info, step) in &self.steps {
-            wrap(info, &|| step(base))?;
+            wrap(info, &|| step(base)).map_err(|reason| ExecError::Step {
+                op: info.name.clone(),
+                label: info.label.clone(),
+                reason,
+            })?;
         }
         Ok(())
     }
 
     /// Runs on `inputs` `iters` times timing every step; returns each step's median.
-    pub fn profile(&mut self, inputs: &EncodedInputs, iters: usize) -> Result<Vec<StepTime>, String> {
+    pub fn profile(&mut self, inputs: &EncodedInputs, iters: usize) -> Result<Vec<StepTime>, ExecError> {
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); self.steps.len()];
         let mut starts = vec![0.0; self.steps.len()];
         for _ in 0..iters.max(1) {
