@@ -8,8 +8,8 @@
 //! a scale) are [`Build`] appliers: Rust that adds the replacement and returns its class.
 //!
 //! Every rule keeps the value of the class it fires on. The equivalence is checked numerically
-//! by the unit tests below (reference interpreter on random inputs) and each rule has a lit test
-//! under `lit-tests/fusion/`.
+//! by `tests/fusion_rules.rs` (reference interpreter on random inputs) and each rule has a lit
+//! test under `lit-tests/fusion/`.
 
 use super::lang::{Attrs, EGraph, Node, OpKey, Tensors};
 use egg::{Applier, Id, Pattern, PatternAst, Rewrite, Subst, Symbol, Var};
