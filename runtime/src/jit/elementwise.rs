@@ -295,6 +295,20 @@ mod tests {
         }
     }
 
+    /// Below f32's normal range e^x is 0, never the smallest normal: a product with that would
+    /// be subnormal (a masked attention probability times a value), many times slower on Intel
+    /// cores; from the edge up it is the true value.
+    #[test]
+    fn exp_is_zero_below_the_normal_range() {
+        let xs = [-1e30f32, -1000.0, -104.0, -88.0, -87.0, -10.0];
+        let p =
+            Elementwise { ops: vec![Ew::Input(0), Ew::Exp(0)], result: 1, strides: vec![(0, 1)], out_row_stride: 0 };
+        let out = run(&p, &[xs.to_vec()], 1, xs.len());
+        assert_eq!(&out[..4], &[0.0; 4], "{out:?}");
+        assert!(out[4] >= f32::MIN_POSITIVE && (out[4] as f64 / (-87.0f64).exp() - 1.0).abs() < 1e-6, "{out:?}");
+        assert!(out.iter().all(|v| *v == 0.0 || v.is_normal()), "{out:?}");
+    }
+
     #[test]
     fn tanh_keeps_relative_accuracy_near_zero() {
         let xs: Vec<f32> = (1..2000).map(|i| (i as f32 - 1000.0) * 3e-4).collect();

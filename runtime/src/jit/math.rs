@@ -150,15 +150,28 @@ pub fn max_skipping_nan(b: &mut FunctionBuilder, ty: Type, acc: Value, x: Value)
 /// to an integer held in the low mantissa bits, which then build 2^n's exponent: no rounding
 /// or (saturating, NaN-checking) conversion instructions.
 pub fn exp(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
-    let x = clamp(b, ty, x, EXP_MIN, EXP_MAX);
-    exp_in_range(b, ty, x)
+    let clamped = clamp(b, ty, x, EXP_MIN, EXP_MAX);
+    let e = exp_in_range(b, ty, clamped);
+    zero_below_range(b, ty, x, e)
 }
 
 /// [`exp`] of an `x` known to be at most 0 (or NaN): softmax's shifted scores, clamped below
 /// only.
 pub fn exp_of_nonpositive(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
-    let x = at_least(b, ty, x, EXP_MIN);
-    exp_in_range(b, ty, x)
+    let clamped = at_least(b, ty, x, EXP_MIN);
+    let e = exp_in_range(b, ty, clamped);
+    zero_below_range(b, ty, x, e)
+}
+
+/// `e` (e^x at the clamped x), or 0 where `x` is below [`EXP_MIN`]: e^x is then below f32's
+/// normal range, and the smallest normal the clamp gives would make products with it
+/// subnormal (a masked attention score's probability times a value), which Intel cores
+/// compute by microcode assists, tens of times slower.
+fn zero_below_range(b: &mut FunctionBuilder, ty: Type, x: Value, e: Value) -> Value {
+    let l = constant(b, ty, EXP_MIN);
+    let below = b.ins().fcmp(FloatCC::LessThan, x, l);
+    let zero = constant(b, ty, 0.0);
+    select(b, ty, below, zero, e)
 }
 
 /// Where the result of `exp` and its scale 2^n stay normal.
