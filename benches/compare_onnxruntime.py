@@ -6,8 +6,9 @@
 Installs onnxruntime, onnx and numpy into target/ort-venv when they are missing (re-executing
 itself there). By default it compares the shared ResNet-18 and MobileNet-V2 exports as they are,
 copies of them with BatchNormalization folded into the convolutions (ONNX Runtime does not fold
-these exports itself), and BERT-base and ViT-B/16 with seeded random weights written into a copy
-of their graph-only files: both engines always run the identical file (copies are cached under
+these exports itself), BERT-base and ViT-B/16 with seeded random weights written into a copy
+of their graph-only files, and the ResNet-50, EfficientNet-B0 and ConvNeXt-T graphs
+`benches/models.py` builds: both engines always run the identical file (copies are cached under
 target/ort-models).
 
 For each model and thread count it alternates `smelt run --mode both --json` and an ONNX
@@ -231,6 +232,10 @@ def main():
         vision = [MODELS / "resnet18.onnx", MODELS / "mobilenet_v2.onnx"]
         models = [m for v in vision for m in (v, bn_folded_copy(v))]
         models += [random_weights_copy(MODELS / f) for f in ["bert_base.graph-only.onnx", "vit_b_16.graph-only.onnx"]]
+        sys.path.insert(0, str(ROOT / "benches"))
+        import models as builders  # noqa: E402  (benches/models.py: ResNet-50, EfficientNet-B0, ConvNeXt-T)
+
+        models += [builders.build(name, COPIES) for name in builders.BUILDERS]
     for model in models:
         total = flops(binary, model)
         for threads in args.threads:
