@@ -101,3 +101,31 @@ func.func @recompute_under_broadcast(%x: tensor<1x64xf32>, %y: tensor<32x64xf32>
   %1 = "smelt.mul"(%y, %0) : (tensor<32x64xf32>, tensor<1x64xf32>) -> tensor<32x64xf32>
   return %1 : tensor<32x64xf32>
 }
+
+// A recognized composite's decomposed readers do not count: `x * sigmoid(x)` reads the
+// convolution twice, but as `silu(x)` the sigmoid is dead, so the convolution joins the SiLU
+// kernel (EfficientNet's blocks as PyTorch exports them).
+// CHECK-LABEL: func.func @conv_silu_decomposed
+// CHECK: "smelt.kernel"
+// CHECK: "smelt.conv2d"
+// CHECK-NEXT: "smelt.silu"
+// CHECK: pattern = "conv_silu"
+// CHECK-NOT: "smelt.sigmoid"
+func.func @conv_silu_decomposed(%x: tensor<1x8x10x10xf32>, %w: tensor<16x8x1x1xf32>) -> tensor<1x16x10x10xf32> {
+  %0 = "smelt.conv2d"(%x, %w) : (tensor<1x8x10x10xf32>, tensor<16x8x1x1xf32>) -> tensor<1x16x10x10xf32>
+  %1 = "smelt.sigmoid"(%0) : (tensor<1x16x10x10xf32>) -> tensor<1x16x10x10xf32>
+  %2 = "smelt.mul"(%0, %1) : (tensor<1x16x10x10xf32>, tensor<1x16x10x10xf32>) -> tensor<1x16x10x10xf32>
+  return %2 : tensor<1x16x10x10xf32>
+}
+
+// The sigmoid is also a result: the convolution has a reader outside the kernel and stays.
+// CHECK-LABEL: func.func @conv_silu_shared
+// CHECK: "smelt.conv2d"
+// CHECK-NOT: "smelt.kernel"
+// CHECK: return
+func.func @conv_silu_shared(%x: tensor<1x8x10x10xf32>, %w: tensor<16x8x1x1xf32>) -> (tensor<1x16x10x10xf32>, tensor<1x16x10x10xf32>) {
+  %0 = "smelt.conv2d"(%x, %w) : (tensor<1x8x10x10xf32>, tensor<16x8x1x1xf32>) -> tensor<1x16x10x10xf32>
+  %1 = "smelt.sigmoid"(%0) : (tensor<1x16x10x10xf32>) -> tensor<1x16x10x10xf32>
+  %2 = "smelt.mul"(%0, %1) : (tensor<1x16x10x10xf32>, tensor<1x16x10x10xf32>) -> tensor<1x16x10x10xf32>
+  return %1, %2 : tensor<1x16x10x10xf32>, tensor<1x16x10x10xf32>
+}

@@ -183,6 +183,33 @@ fn may_join(eg: &EGraph, node: &Node, slot: usize, class: Id, producer: Id, cand
     }
 }
 
+/// Whether computing `class` by `node` leaves `producer` no reader outside the kernel: every
+/// op that read `producer` in the input program is `class` itself, or feeds only `class` and
+/// is not read by `node` (then it is dead once `class` is computed by `node`). A recognized
+/// composite is the common case: `silu(x)` in the class of `mul(x, sigmoid(x))`, whose
+/// `sigmoid(x)` nothing else reads, leaves the convolution producing `x` to the SiLU kernel.
+pub(crate) fn consumed_only_by(eg: &EGraph, producer: Id, class: Id, node: &Node) -> bool {
+    let reads: Vec<Id> = node.operands().iter().map(|&o| eg.find(o)).collect();
+    let data = &eg[producer].data;
+    let consumers: Vec<Id> = data.consumers.iter().map(|&c| eg.find(c)).collect();
+    // A consumer reading the value twice (`mul(x, x)`) is one reader; uses the classes do not
+    // account for (function results) make it unabsorbable.
+    if (data.uses as usize) != consumers.len() {
+        return false;
+    }
+    consumers.iter().all(|&c| c == class || (!reads.contains(&c) && feeds_only(eg, c, class, 3)))
+}
+
+/// Whether every reader of `c` in the input program is `class`, directly or through at most
+/// `depth` more classes that feed only `class`.
+fn feeds_only(eg: &EGraph, c: Id, class: Id, depth: usize) -> bool {
+    let data = &eg[c].data;
+    let consumers: Vec<Id> = data.consumers.iter().map(|&x| eg.find(x)).collect();
+    !consumers.is_empty()
+        && data.uses as usize == consumers.len()
+        && consumers.iter().all(|&x| x == class || (depth > 0 && feeds_only(eg, x, class, depth - 1)))
+}
+
 /// Appends `node` (reading the candidate's result) to the candidate's body.
 fn extend(eg: &EGraph, node: &Node, producer: Id, c: &Candidate) -> Option<(Template, Vec<Id>)> {
     let Node::Op(key, children) = node else { return None };
@@ -223,7 +250,7 @@ pub fn grow(eg: &mut EGraph, roots: &[Id]) -> usize {
             }
             for (slot, &producer) in node.operands().iter().enumerate() {
                 let producer = eg.find(producer);
-                if producer == class || eg[producer].data.uses > 1 || roots.contains(&producer) {
+                if producer == class || roots.contains(&producer) || !consumed_only_by(eg, producer, class, node) {
                     continue;
                 }
                 for candidate in candidates(eg, producer) {

@@ -227,9 +227,12 @@ pub struct ClassData {
     pub splat: Option<f64>,
     /// Where the class came from in the input, for the ops rebuilt from it.
     pub loc: Option<Location>,
-    /// Uses of the value in the input program (function results included): kernels absorb
-    /// only values with one consumer.
+    /// Uses of the value in the input program (function results included).
     pub uses: u32,
+    /// The classes of the ops that read the value in the input program (not canonical: look
+    /// them up with `find`). A kernel absorbs a value only when computing its root leaves the
+    /// value no other reader (`kernels::consumed_only_by`).
+    pub consumers: Vec<egg::Id>,
 }
 
 /// The e-class analysis: scratch module, interned attributes, templates and leaves.
@@ -386,6 +389,7 @@ impl egg::Analysis<Node> for Tensors {
     fn merge(&mut self, to: &mut ClassData, from: ClassData) -> DidMerge {
         let before = (to.value, to.tuple, to.constant, to.splat, to.loc.is_some(), to.uses);
         to.uses += from.uses;
+        to.consumers.extend(from.consumers);
         to.value = to.value.or(from.value);
         to.tuple = to.tuple.or(from.tuple);
         to.constant |= from.constant;

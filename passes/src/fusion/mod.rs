@@ -126,6 +126,10 @@ impl Program {
         for (v, &c) in &class {
             let uses = m.value(*v).uses().len() as u32;
             eg[c].data.uses += uses;
+            // A consumer's class is its (first) result's; `return` has none (roots are kept apart).
+            let consumer = |u: &smelt_compiler::ir::Use| m.op(u.user).results().first().and_then(|r| class.get(r));
+            let consumers: Vec<Id> = m.value(*v).uses().iter().filter_map(consumer).copied().collect();
+            eg[c].data.consumers.extend(consumers);
         }
         eg.rebuild();
         Ok(Program { egraph: eg, roots, entry, tuples: HashMap::new() })
