@@ -705,3 +705,33 @@ fn every_elementwise_op_of_the_table_lowers_and_matches_the_reference() {
     assert_eq!(by_reference, ["smelt.pow"], "elementwise ops without a JIT lowering");
     assert!(checked.len() >= 25, "only {checked:?}");
 }
+
+/// A contiguous elementwise space is cut into rows for the workers, its last elements as one
+/// shorter row: every element is computed once, at one and at two threads.
+#[test]
+fn long_contiguous_elementwise_spaces_split_over_workers() {
+    let ty = "tensor<1x3x150x151xf32>";
+    let text = format!(
+        "func.func @main(%x: {ty}, %y: {ty}) -> {ty} {{\n  %s = \"smelt.sigmoid\"(%x) : ({ty}) -> {ty}\n  %r = \"smelt.mul\"(%s, %y) : ({ty}, {ty}) -> {ty}\n  return %r : {ty}\n}}\n"
+    );
+    let n = 3 * 150 * 151;
+    let inputs: Vec<Literal> = (0..2)
+        .map(|k| Literal {
+            shape: vec![1, 3, 150, 151],
+            element: ElementType::F32,
+            data: Data::F((0..n).map(|i| ((i * (7 + k)) % 101) as f64 / 25.0 - 2.0).collect()),
+        })
+        .collect();
+    let mut m = parse_module(&text, "split.mlir").unwrap();
+    smelt_passes::run_pipeline(&mut m, smelt_passes::DEFAULT_PIPELINE).unwrap();
+    let expected = run(&m, &inputs).unwrap();
+    for threads in [1, 2] {
+        smelt_runtime::workers::set_threads(threads);
+        let mut exe = Executable::compile(m.clone()).unwrap();
+        exe.poison();
+        let out = exe.run(&inputs).unwrap();
+        let (abs, _) = max_errors(&out[0], &expected[0]);
+        assert!(abs < 1e-6 && out[0].to_f64().iter().all(|v| v.is_finite()), "{threads} threads: abs {abs}");
+    }
+    smelt_runtime::workers::set_threads(1);
+}

@@ -33,6 +33,9 @@ pub(super) fn dense_strides(shape: &[u64]) -> Vec<i64> {
 /// Below this many elements per worker a split costs more than it saves.
 pub(super) const ELEMENTS_PER_WORKER: usize = 16 * 1024;
 
+/// The row length a contiguous space is cut into for the workers.
+const ROW: usize = 4096;
+
 impl Lower {
     /// A step computing `ops` (whose `Input(i)` reads `operands[i]`) at every index of `dims`
     /// and storing `ops[result]` into the last operand. Rows of the merged space are split
@@ -54,6 +57,15 @@ impl Lower {
         if strides[n_in].last() != Some(&1) {
             dims.push(1);
             strides.iter_mut().for_each(|s| s.push(1));
+        }
+        // A contiguous space merges into one row, which the workers cannot split: cut it into
+        // rows of `ROW` elements (the last `tail` elements as one shorter row after them).
+        let mut tail = 0;
+        if dims.len() == 1 && dims[0] as usize >= 2 * ELEMENTS_PER_WORKER {
+            let n = dims[0] as usize;
+            tail = n % ROW;
+            dims = vec![(n / ROW) as u64, ROW as u64];
+            strides.iter_mut().for_each(|s| *s = vec![s[0] * ROW as i64, s[0]]);
         }
         let k = dims.len();
         let (rows, cols) = if k == 1 { (1, dims[0] as usize) } else { (dims[k - 2] as usize, dims[k - 1] as usize) };
@@ -97,6 +109,16 @@ impl Lower {
                     at += n;
                 }
             });
+            if tail > 0 {
+                // The tail row starts where the rows end, in every operand.
+                let ptrs: Vec<*mut f32> = bases
+                    .iter()
+                    .zip(&row_strides)
+                    .map(|(b, rs)| b.get().wrapping_offset(total_rows as isize * *rs as isize))
+                    .collect();
+                // SAFETY: as above; the tail's elements follow the rows' in every operand.
+                unsafe { f(ptrs.as_ptr(), 1, tail as i64) };
+            }
             Ok(())
         }))
     }
