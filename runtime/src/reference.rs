@@ -97,7 +97,15 @@ fn bind(m: &Module, op: OpId, outs: Vec<Literal>, env: &mut HashMap<ValueId, Lit
 /// Largest absolute and relative (to the largest expected magnitude) difference.
 pub fn max_errors(actual: &Literal, expected: &Literal) -> (f64, f64) {
     let (a, e) = (actual.to_f64(), expected.to_f64());
-    let abs = a.iter().zip(e.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    // A NaN where the other side has a number (an element never written, on a poisoned arena)
+    // is an infinite error; equal values (infinities, NaN for NaN) none.
+    let error = |x: &f64, y: &f64| match (x.is_nan(), y.is_nan()) {
+        (true, true) => 0.0,
+        (false, false) if x == y => 0.0,
+        (false, false) => (x - y).abs(),
+        _ => f64::INFINITY,
+    };
+    let abs = a.iter().zip(e.iter()).map(|(x, y)| error(x, y)).fold(0.0, f64::max);
     let scale = e.iter().map(|y| y.abs()).fold(0.0, f64::max);
     (abs, if scale == 0.0 { abs } else { abs / scale })
 }
