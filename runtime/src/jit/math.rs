@@ -166,8 +166,13 @@ pub fn exp_of_nonpositive(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value 
 /// `e` (e^x at the clamped x), or 0 where `x` is below [`EXP_MIN`]: e^x is then below f32's
 /// normal range, and the smallest normal the clamp gives would make products with it
 /// subnormal (a masked attention score's probability times a value), which Intel cores
-/// compute by microcode assists, tens of times slower.
+/// compute by microcode assists, tens of times slower. Above [`EXP_MAX`], infinity, as a
+/// correctly rounded e^x is.
 fn zero_below_range(b: &mut FunctionBuilder, ty: Type, x: Value, e: Value) -> Value {
+    let h = constant(b, ty, EXP_MAX);
+    let above = b.ins().fcmp(FloatCC::GreaterThan, x, h);
+    let inf = constant(b, ty, f32::INFINITY);
+    let e = select(b, ty, above, inf, e);
     let l = constant(b, ty, EXP_MIN);
     let below = b.ins().fcmp(FloatCC::LessThan, x, l);
     let zero = constant(b, ty, 0.0);

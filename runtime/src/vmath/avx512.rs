@@ -1,0 +1,117 @@
+//! Sixteen lanes: AVX-512F. Tails are masked loads and stores, not scalar loops.
+
+use super::{chain, Activation, Lanes, MAGIC};
+use std::arch::x86_64::*;
+
+#[derive(Clone, Copy)]
+pub(crate) struct Avx512(__m512);
+
+impl Lanes for Avx512 {
+    type Mask = __mmask16;
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        Avx512(_mm512_set1_ps(x))
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        Avx512(_mm512_loadu_ps(p))
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        _mm512_storeu_ps(p, self.0)
+    }
+    #[inline(always)]
+    unsafe fn add(self, o: Self) -> Self {
+        Avx512(_mm512_add_ps(self.0, o.0))
+    }
+    #[inline(always)]
+    unsafe fn sub(self, o: Self) -> Self {
+        Avx512(_mm512_sub_ps(self.0, o.0))
+    }
+    #[inline(always)]
+    unsafe fn mul(self, o: Self) -> Self {
+        Avx512(_mm512_mul_ps(self.0, o.0))
+    }
+    #[inline(always)]
+    unsafe fn div(self, o: Self) -> Self {
+        Avx512(_mm512_div_ps(self.0, o.0))
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, m: Self, a: Self) -> Self {
+        Avx512(_mm512_fmadd_ps(self.0, m.0, a.0))
+    }
+    #[inline(always)]
+    unsafe fn abs(self) -> Self {
+        Avx512(_mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(self.0), _mm512_set1_epi32(0x7fff_ffff))))
+    }
+    #[inline(always)]
+    unsafe fn lt(self, o: Self) -> __mmask16 {
+        compare::<_CMP_LT_OQ>(self.0, o.0, |a, b| a < b)
+    }
+    #[inline(always)]
+    unsafe fn gt(self, o: Self) -> __mmask16 {
+        compare::<_CMP_GT_OQ>(self.0, o.0, |a, b| a > b)
+    }
+    #[inline(always)]
+    unsafe fn ge(self, o: Self) -> __mmask16 {
+        compare::<_CMP_GE_OQ>(self.0, o.0, |a, b| a >= b)
+    }
+    #[inline(always)]
+    unsafe fn eq(self, o: Self) -> __mmask16 {
+        compare::<_CMP_EQ_OQ>(self.0, o.0, |a, b| a == b)
+    }
+    #[inline(always)]
+    unsafe fn select(m: __mmask16, yes: Self, no: Self) -> Self {
+        Avx512(_mm512_mask_blend_ps(m, no.0, yes.0))
+    }
+    #[inline(always)]
+    unsafe fn pow2_of_magic(self) -> Self {
+        let bias = _mm512_set1_epi32(127 - MAGIC.to_bits() as i32);
+        let e = _mm512_add_epi32(_mm512_castps_si512(self.0), bias);
+        Avx512(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(e)))
+    }
+    #[inline(always)]
+    unsafe fn split_exponent(self, offset: i32) -> (Self, Self) {
+        let bits = _mm512_castps_si512(self.0);
+        let e = _mm512_srai_epi32::<23>(_mm512_sub_epi32(bits, _mm512_set1_epi32(offset)));
+        let m = _mm512_sub_epi32(bits, _mm512_slli_epi32::<23>(e));
+        (Avx512(_mm512_cvtepi32_ps(e)), Avx512(_mm512_castsi512_ps(m)))
+    }
+}
+
+/// `_mm512_cmp_ps_mask::<P>(a, b)`; Miri, which has no model of that instruction, compares
+/// lane by lane with `f` instead (the same mask: only the loads and stores around it are what
+/// Miri checks).
+#[inline(always)]
+unsafe fn compare<const P: i32>(a: __m512, b: __m512, f: impl Fn(f32, f32) -> bool) -> __mmask16 {
+    if cfg!(miri) {
+        let (a, b): ([f32; 16], [f32; 16]) = (std::mem::transmute(a), std::mem::transmute(b));
+        (0..16).filter(|&i| f(a[i], b[i])).fold(0, |m, i| m | 1 << i)
+    } else {
+        _mm512_cmp_ps_mask::<P>(a, b)
+    }
+}
+
+/// Sixteen elements at a time, two vectors an iteration; the tail under a lane mask.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn apply(acts: &[Activation], from: *const f32, to: *mut f32, n: usize) {
+    let mut i = 0;
+    while i + 32 <= n {
+        let (a, b) = (Avx512::load(from.add(i)), Avx512::load(from.add(i + 16)));
+        chain(acts, a).store(to.add(i));
+        chain(acts, b).store(to.add(i + 16));
+        i += 32;
+    }
+    while i < n {
+        let left = n - i;
+        if left >= 16 {
+            chain(acts, Avx512::load(from.add(i))).store(to.add(i));
+        } else {
+            let mask: __mmask16 = (1u32 << left) as u16 - 1;
+            // Masked-off lanes read zeros (no fault past the end) and are not stored.
+            let x = Avx512(_mm512_maskz_loadu_ps(mask, from.add(i)));
+            _mm512_mask_storeu_ps(to.add(i), mask, chain(acts, x).0);
+        }
+        i += 16;
+    }
+}
