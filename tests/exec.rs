@@ -136,11 +136,14 @@ fn random_convolutions_with_epilogues_match_the_reference() {
         let wo = (w + pads[1] + pads[3] - (dw * (kw - 1) + 1)) / sw + 1;
         let (xs, ws, bs, os) = ([n, cin, h, w], [cout, cin / group, kh, kw], [cout], [n, cout, ho, wo]);
         let residual = r.next(2) == 0;
+        // The last op: a clamp the micro-kernel applies, or an activation run at full width
+        // on each finished block (`vmath`).
+        let act = ["relu", "silu", "gelu", "sigmoid", "hardswish", "mish", "tanh"][r.next(7) as usize];
         let text = format!(
             "func.func @main(%x: {}, %w: {}, %b: {}, %r: {}) -> {} {{\n  \
              %0 = \"smelt.conv2d\"(%x, %w, %b) {{dilations = array<i64: {dh}, {dw}>, group = {group} : i64, pads = array<i64: {}, {}, {}, {}>, strides = array<i64: {sh}, {sw}>}} : ({}, {}, {}) -> {}\n  \
              %1 = \"smelt.{}\"(%0, %r) : ({}, {}) -> {}\n  \
-             %2 = \"smelt.relu\"(%1) : ({}) -> {}\n  return %2 : {}\n}}",
+             %2 = \"smelt.{act}\"(%1) : ({}) -> {}\n  return %2 : {}\n}}",
             ty(&xs), ty(&ws), ty(&bs), ty(&os), ty(&os),
             pads[0], pads[1], pads[2], pads[3], ty(&xs), ty(&ws), ty(&bs), ty(&os),
             if residual { "add" } else { "mul" }, ty(&os), ty(&os), ty(&os), ty(&os), ty(&os), ty(&os),
@@ -734,4 +737,61 @@ fn long_contiguous_elementwise_spaces_split_over_workers() {
         assert!(abs < 1e-6 && out[0].to_f64().iter().all(|v| v.is_finite()), "{threads} threads: abs {abs}");
     }
     smelt_runtime::workers::set_threads(1);
+}
+
+/// A bias and then an activation after a convolution (depthwise or not) or a product: the
+/// bias goes in registers and the activation runs at full width on each finished block
+/// (`vmath`, no JIT epilogue); the fused module matches the reference, on one and two
+/// threads, on a poisoned arena.
+#[test]
+fn random_activation_epilogues_run_at_full_width_and_match_the_reference() {
+    let mut r = Lcg(91);
+    for case in 0..24 {
+        let act = ["silu", "gelu", "sigmoid", "tanh", "hardswish", "mish"][case % 6];
+        let (text, inputs) = if case % 2 == 0 {
+            let c = 1 + r.next(6);
+            let depthwise = r.next(2) == 0;
+            let (cout, group) = if depthwise { (c, c) } else { (1 + r.next(20), 1) };
+            let (k, s, pad) = (1 + r.next(3), 1 + r.next(2), r.next(2));
+            let (h, w) = (k + r.next(12), k + r.next(40));
+            let (ho, wo) = ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1);
+            let (xs, ws, bs, os) = ([1, c, h, w], [cout, c / group, k, k], [cout], [1, cout, ho, wo]);
+            let text = format!(
+                "func.func @main(%x: {}, %w: {}, %b: {}) -> {} {{\n  \
+                 %c = \"smelt.conv2d\"(%x, %w, %b) {{group = {group} : i64, pads = array<i64: {pad}, {pad}, {pad}, {pad}>, strides = array<i64: {s}, {s}>}} : ({}, {}, {}) -> {}\n  \
+                 %1 = \"smelt.{act}\"(%c) : ({}) -> {}\n  return %1 : {}\n}}",
+                ty(&xs), ty(&ws), ty(&bs), ty(&os), ty(&xs), ty(&ws), ty(&bs), ty(&os), ty(&os), ty(&os), ty(&os),
+            );
+            (text, vec![r.tensor(&xs), r.tensor(&ws), r.tensor(&bs)])
+        } else {
+            let (m, k, n) = (1 + r.next(40), 1 + r.next(40), 1 + r.next(70));
+            let (a, b, bias, out) = ([m, k], [k, n], [n], [m, n]);
+            let text = format!(
+                "func.func @main(%a: {}, %b: {}, %c: {}) -> {} {{\n  \
+                 %p = \"smelt.matmul\"(%a, %b) : ({}, {}) -> {}\n  \
+                 %1 = \"smelt.add\"(%p, %c) : ({}, {}) -> {}\n  \
+                 %2 = \"smelt.{act}\"(%1) : ({}) -> {}\n  return %2 : {}\n}}",
+                ty(&a),
+                ty(&b),
+                ty(&bias),
+                ty(&out),
+                ty(&a),
+                ty(&b),
+                ty(&out),
+                ty(&out),
+                ty(&bias),
+                ty(&out),
+                ty(&out),
+                ty(&out),
+                ty(&out),
+            );
+            (text, vec![r.tensor(&a), r.tensor(&b), r.tensor(&bias)])
+        };
+        check(&text, &inputs);
+        let mut fused = parse_module(&text, "act.mlir").unwrap();
+        smelt_passes::run_pipeline(&mut fused, "builtin.module(fuse)").unwrap();
+        let info = Executable::compile(fused).unwrap().info;
+        assert!(info.native_steps.keys().any(|k| k.starts_with("vmath")), "{act}: {:?}\n{text}", info.native_steps);
+        assert_eq!(info.jit_functions, 0, "{act}: the epilogue compiled a JIT program\n{text}");
+    }
 }

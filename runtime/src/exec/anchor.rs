@@ -2,8 +2,9 @@
 //! (packed, Winograd or depthwise for convolutions) with the epilogue's head in registers and
 //! the rest as a JIT program applied to each finished block.
 
-use super::elementwise::{is_channel_param, ProgramBuilder};
+use super::elementwise::{is_channel_param, take_trailing_activations, ProgramBuilder};
 use super::*;
+use crate::vmath::Activation;
 
 impl Lower {
     /// How the convolution `anchor` (output shape `os`) runs: Winograd, depthwise planes or a
@@ -146,11 +147,16 @@ impl Lower {
         let by_channel = conv_plan.as_ref().is_some_and(|c| c.depthwise.is_some() || c.winograd.is_some());
         let split = post::split(&prog, result, &strides)
             .filter(|(head, _)| !by_channel || (head.scale == 1.0 && head.bias.is_none_or(|b| b.per_row)));
-        let (head, prog, result) = match split {
+        let (head, mut prog, mut result) = match split {
             Some((head, Some(rest))) => (Some(head), rest, result),
             Some((head, None)) => (Some(head), vec![Ew::Input(0)], 0),
             None => (None, prog, result),
         };
+        // Activations that end the epilogue run at full width on each finished block.
+        let acts = take_trailing_activations(&mut prog, &mut result);
+        if !acts.is_empty() {
+            *self.info.native_steps.entry(format!("vmath {}", crate::vmath::isa())).or_default() += 1;
+        }
         let program = Elementwise { ops: prog, result, strides, out_row_stride: ldc };
         let epilogue =
             if program.ops[result as usize] != Ew::Input(0) { Some(self.jit.compile(&program)?) } else { None };
@@ -165,7 +171,7 @@ impl Lower {
             let v = o.operands()[i];
             Ok((self.locs[&v], shape(&tensor_of(&m, v)?)))
         };
-        let apply = Epilogue { head, f: epilogue, extra, extra_2d };
+        let apply = Epilogue { head, f: epilogue, acts, extra, extra_2d };
         match o.name() {
             names::CONV2D => {
                 let conv = conv_plan.expect("planned above");
@@ -226,6 +232,8 @@ pub(super) struct Epilogue {
     /// What the micro-kernel applies before `f` (the head of the fused ops).
     head: Option<post::Head>,
     f: Option<EwFn>,
+    /// Activations applied after `f` at full width, row by row of the block.
+    acts: Vec<Activation>,
     /// Extra inputs: location and per-dim strides over the anchor's output.
     extra: Vec<(Loc, Vec<i64>)>,
     extra_2d: Vec<(i64, i64)>,
@@ -239,10 +247,21 @@ impl Epilogue {
     /// Applies to `block` = (r0, rows, c0, cols) of the 2-D output at `c` (row stride `ldc`,
     /// also fixed at compile time), whose extra inputs start at element `offsets`.
     pub(super) unsafe fn apply(&self, c: *mut f32, ldc: usize, offsets: &[i64], block: Block, base: *mut u8) {
-        let Some(f) = self.f else { return };
+        let (r0, rows, c0, cols) = block;
+        let start = c.add(r0 * ldc + c0);
+        if let Some(f) = self.f {
+            self.run_program(f, start, offsets, block, base);
+        }
+        for r in 0..rows {
+            let row = start.add(r * ldc);
+            crate::vmath::apply_raw(&self.acts, row, row, cols);
+        }
+    }
+
+    /// The JIT part of the epilogue on `block`, whose first element is at `start`.
+    unsafe fn run_program(&self, f: EwFn, start: *mut f32, offsets: &[i64], block: Block, base: *mut u8) {
         let (r0, rows, c0, cols) = block;
         let mut ptrs: Vec<*mut f32> = Vec::with_capacity(self.extra.len() + 2);
-        let start = c.add(r0 * ldc + c0);
         ptrs.push(start);
         for (((loc, _), (rs, cs)), off) in self.extra.iter().zip(&self.extra_2d).zip(offsets) {
             let p = resolve(*loc, base) as *mut f32;

@@ -2,6 +2,7 @@
 //! program (`Ew`), and which ops lower to one.
 
 use super::*;
+use crate::vmath::Activation;
 
 impl Lower {
     pub(super) fn elementwise(&mut self, ops: &[OpId]) -> Result<Step, String> {
@@ -10,7 +11,7 @@ impl Lower {
         for &op in ops {
             b.op(&m, op)?;
         }
-        let (prog, inputs) = (b.prog, b.inputs);
+        let (mut prog, inputs) = (b.prog, b.inputs);
         let out = m.op(*ops.last().unwrap()).result();
         let out_shape = shape(&tensor_of(&m, out)?);
         // Per-dim strides of every input (BatchNorm parameters align at axis 1), then merge
@@ -30,9 +31,27 @@ impl Lower {
         let mut operands: Vec<strided::Operand> =
             inputs.iter().zip(strides).map(|(v, s)| strided::Operand::new(self.locs[v], s)).collect();
         operands.push(strided::Operand::new(self.locs[&out], strided::dense_strides(&out_shape)));
-        let result = prog.len() as u32 - 1;
-        self.strided(prog, result, &out_shape, operands)
+        let mut result = prog.len() as u32 - 1;
+        let acts = take_trailing_activations(&mut prog, &mut result);
+        self.strided_then(prog, result, &out_shape, operands, acts)
     }
+}
+
+/// The activations that end `prog`, each reading a value nothing else reads, taken out of it
+/// (left as dead constants) in the order they apply; `result` moves to what the first reads.
+/// The executor runs them at full width ([`crate::vmath`]) on the output instead.
+pub(super) fn take_trailing_activations(prog: &mut [Ew], result: &mut u32) -> Vec<Activation> {
+    let mut acts = Vec::new();
+    while let Ew::Act(a, x) = prog[*result as usize] {
+        if prog.iter().filter(|op| op.operands().contains(&x)).count() != 1 {
+            break;
+        }
+        prog[*result as usize] = Ew::Const(0.0);
+        acts.push(a);
+        *result = x;
+    }
+    acts.reverse();
+    acts
 }
 
 /// An elementwise program under construction: ops appended in order, each distinct outside
@@ -139,10 +158,19 @@ pub(super) fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> O
         names::NEG => push(Ew::Neg(x[0])),
         names::ABS => push(Ew::Abs(x[0])),
         names::SQRT => push(Ew::Sqrt(x[0])),
-        names::EXP => push(Ew::Exp(x[0])),
-        names::TANH => push(Ew::Tanh(x[0])),
-        names::SIGMOID => push(Ew::Sigmoid(x[0])),
-        names::ERF => push(Ew::Erf(x[0])),
+        names::EXP => push(Ew::Act(Activation::Exp, x[0])),
+        names::TANH => push(Ew::Act(Activation::Tanh, x[0])),
+        names::SIGMOID => push(Ew::Act(Activation::Sigmoid, x[0])),
+        names::ERF => push(Ew::Act(Activation::Erf, x[0])),
+        names::SILU => push(Ew::Act(Activation::Silu, x[0])),
+        names::SOFTPLUS => push(Ew::Act(Activation::Softplus, x[0])),
+        names::MISH => push(Ew::Act(Activation::Mish, x[0])),
+        names::HARDSWISH => push(Ew::Act(Activation::HardSwish, x[0])),
+        names::HARDSIGMOID => {
+            push(Ew::Act(Activation::HardSigmoid { alpha: float("alpha"), beta: float("beta") }, x[0]))
+        }
+        names::GELU if o.string_attr("approximate") == "tanh" => push(Ew::Act(Activation::GeluTanh, x[0])),
+        names::GELU => push(Ew::Act(Activation::Gelu, x[0])),
         names::IDENTITY => x[0],
         names::LOG => push(Ew::Log(x[0])),
         names::SOFTSIGN => {
@@ -150,32 +178,6 @@ pub(super) fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> O
             let a = push(Ew::Abs(x[0]));
             let d = push(Ew::Add(one, a));
             push(Ew::Div(x[0], d))
-        }
-        names::SOFTPLUS => {
-            // max(x, 0) + ln(1 + e^-|x|): no overflow for large x.
-            let zero = push(Ew::Const(0.0));
-            let one = push(Ew::Const(1.0));
-            let pos = push(Ew::Max(x[0], zero));
-            let a = push(Ew::Abs(x[0]));
-            let na = push(Ew::Neg(a));
-            let e = push(Ew::Exp(na));
-            let s = push(Ew::Add(one, e));
-            let l = push(Ew::Log(s));
-            push(Ew::Add(pos, l))
-        }
-        names::MISH => {
-            // x tanh(max(x, 0) + ln(1 + e^-|x|)), softplus without overflow as above.
-            let zero = push(Ew::Const(0.0));
-            let one = push(Ew::Const(1.0));
-            let pos = push(Ew::Max(x[0], zero));
-            let a = push(Ew::Abs(x[0]));
-            let na = push(Ew::Neg(a));
-            let e = push(Ew::Exp(na));
-            let s = push(Ew::Add(one, e));
-            let l = push(Ew::Log(s));
-            let sp = push(Ew::Add(pos, l));
-            let t = push(Ew::Tanh(sp));
-            push(Ew::Mul(x[0], t))
         }
         // max(x, 0) + min(alpha (e^x - 1), 0) is ELU only for alpha >= 0.
         names::ELU | names::SELU if o.float_attr("alpha") >= 0.0 => {
@@ -185,7 +187,7 @@ pub(super) fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> O
             let one = push(Ew::Const(1.0));
             let k = push(Ew::Const(alpha));
             let pos = push(Ew::Max(x[0], zero));
-            let e = push(Ew::Exp(x[0]));
+            let e = push(Ew::Act(Activation::Exp, x[0]));
             let em1 = push(Ew::Sub(e, one));
             let scaled = push(Ew::Mul(em1, k));
             let neg = push(Ew::Min(scaled, zero));
@@ -204,48 +206,6 @@ pub(super) fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> O
         names::RECIPROCAL => {
             let one = push(Ew::Const(1.0));
             push(Ew::Div(one, x[0]))
-        }
-        names::GELU => {
-            let half = push(Ew::Const(0.5));
-            let one = push(Ew::Const(1.0));
-            let inner = if o.string_attr("approximate") == "tanh" {
-                let x2 = push(Ew::Mul(x[0], x[0]));
-                let x3 = push(Ew::Mul(x2, x[0]));
-                let k = push(Ew::Const(0.044715));
-                let kx3 = push(Ew::Mul(x3, k));
-                let s = push(Ew::Add(x[0], kx3));
-                let c = push(Ew::Const(0.797_884_6));
-                let u = push(Ew::Mul(s, c));
-                push(Ew::Tanh(u))
-            } else {
-                let c = push(Ew::Const(std::f32::consts::FRAC_1_SQRT_2));
-                let u = push(Ew::Mul(x[0], c));
-                push(Ew::Erf(u))
-            };
-            let p = push(Ew::Add(inner, one));
-            let hx = push(Ew::Mul(x[0], half));
-            push(Ew::Mul(hx, p))
-        }
-        names::SILU => {
-            let s = push(Ew::Sigmoid(x[0]));
-            push(Ew::Mul(x[0], s))
-        }
-        names::HARDSIGMOID | names::HARDSWISH => {
-            let (alpha, beta) =
-                if o.name() == names::HARDSWISH { (1.0 / 6.0, 0.5) } else { (float("alpha"), float("beta")) };
-            let a = push(Ew::Const(alpha));
-            let b = push(Ew::Const(beta));
-            let ax = push(Ew::Mul(x[0], a));
-            let t = push(Ew::Add(ax, b));
-            let zero = push(Ew::Const(0.0));
-            let one = push(Ew::Const(1.0));
-            let lo = push(Ew::Max(t, zero));
-            let hs = push(Ew::Min(lo, one));
-            if o.name() == names::HARDSWISH {
-                push(Ew::Mul(x[0], hs))
-            } else {
-                hs
-            }
         }
         names::LEAKY_RELU | names::PRELU => {
             let slope = if o.name() == names::PRELU { x[1] } else { push(Ew::Const(float("alpha"))) };

@@ -33,7 +33,7 @@ pub(super) struct Head {
 pub(super) fn split(ops: &[Ew], result: u32, strides: &[(i64, i64)]) -> Option<(Head, Option<Vec<Ew>>)> {
     let mut uses = vec![0usize; ops.len()];
     for op in ops {
-        for x in operands(op) {
+        for x in op.operands() {
             uses[x as usize] += 1;
         }
     }
@@ -47,7 +47,7 @@ pub(super) fn split(ops: &[Ew], result: u32, strides: &[(i64, i64)]) -> Option<(
     let (mut cur, mut taken) = (start, Vec::new());
     let mut clamped = false;
     while uses[cur as usize] == 1 && cur != result {
-        let Some(user) = ops.iter().position(|op| operands(op).contains(&cur)) else { break };
+        let Some(user) = ops.iter().position(|op| op.operands().contains(&cur)) else { break };
         let other = |x: u32, y: u32| if x == cur { y } else { x };
         match ops[user] {
             // A scale comes first: (acc + b) * k is not acc * k + b.
@@ -103,16 +103,6 @@ pub(super) fn split(ops: &[Ew], result: u32, strides: &[(i64, i64)]) -> Option<(
     }
     rest[cur as usize] = Ew::Input(0);
     Some((head, Some(rest)))
-}
-
-fn operands(op: &Ew) -> Vec<u32> {
-    match *op {
-        Ew::Input(_) | Ew::Const(_) => vec![],
-        Ew::Add(x, y) | Ew::Sub(x, y) | Ew::Mul(x, y) | Ew::Div(x, y) | Ew::Max(x, y) | Ew::Min(x, y) => vec![x, y],
-        Ew::Neg(x) | Ew::Abs(x) | Ew::Sqrt(x) | Ew::Exp(x) | Ew::Log(x) | Ew::Tanh(x) | Ew::Sigmoid(x) | Ew::Erf(x) => {
-            vec![x]
-        }
-    }
 }
 
 #[cfg(test)]

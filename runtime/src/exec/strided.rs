@@ -3,7 +3,8 @@
 //! program that stores its one input) lower through here.
 
 use super::{merge_dims, resolve, Loc, Lower, Step};
-use crate::jit::{Elementwise, Ew};
+use crate::jit::{Elementwise, Ew, EwFn};
+use crate::vmath::Activation;
 use crate::workers::Shared;
 
 /// One buffer a strided program reads or writes: its location, the element its view starts
@@ -47,6 +48,20 @@ impl Lower {
         dims: &[u64],
         operands: Vec<Operand>,
     ) -> Result<Step, String> {
+        self.strided_then(ops, result, dims, operands, Vec::new())
+    }
+
+    /// [`Lower::strided`], then `acts` applied at full width ([`crate::vmath`]) to each chunk
+    /// of output rows the program just wrote, while they are in cache. A program that only
+    /// reads one input along its rows is not compiled: the activations read that input.
+    pub(super) fn strided_then(
+        &mut self,
+        ops: Vec<Ew>,
+        result: u32,
+        dims: &[u64],
+        operands: Vec<Operand>,
+        acts: Vec<Activation>,
+    ) -> Result<Step, String> {
         if dims.contains(&0) {
             return Ok(Box::new(|_| Ok(())));
         }
@@ -71,9 +86,13 @@ impl Lower {
         let (rows, cols) = if k == 1 { (1, dims[0] as usize) } else { (dims[k - 2] as usize, dims[k - 1] as usize) };
         let two_d = |s: &Vec<i64>| if k == 1 { (0, s[0]) } else { (s[k - 2], s[k - 1]) };
         let out_row_stride = if k == 1 { cols as i64 } else { strides[n_in][k - 2] };
+        let direct = !acts.is_empty() && ops[result as usize] == Ew::Input(0) && two_d(&strides[0]).1 == 1;
         let program = Elementwise { ops, result, strides: strides[..n_in].iter().map(two_d).collect(), out_row_stride };
-        let f = self.jit.compile(&program)?;
-        self.info.jit_functions += 1;
+        let f = if direct { None } else { Some(self.jit.compile(&program)?) };
+        self.info.jit_functions += usize::from(f.is_some());
+        if !acts.is_empty() {
+            *self.info.native_steps.entry(format!("vmath {}", crate::vmath::isa())).or_default() += 1;
+        }
         let outer: Vec<usize> = dims[..k.saturating_sub(2)].iter().map(|&d| d as usize).collect();
         let outer_strides: Vec<Vec<i64>> = strides.iter().map(|s| s[..k.saturating_sub(2)].to_vec()).collect();
         let row_strides: Vec<i64> =
@@ -104,8 +123,9 @@ impl Lower {
                         *p = b.get().wrapping_offset((off + r0 as i64 * rs) as isize);
                     }
                     // SAFETY: the program was compiled for these strides; every index it
-                    // visits lies inside the operands' tensors (strides from their shapes).
-                    unsafe { f(ptrs.as_ptr(), n as i64, cols as i64) };
+                    // visits lies inside the operands' tensors (strides from their shapes),
+                    // and the output's rows are dense (`cols` elements each).
+                    unsafe { rows_then(f, &acts, &ptrs, n, cols, &row_strides) };
                     at += n;
                 }
             });
@@ -117,7 +137,7 @@ impl Lower {
                     .map(|(b, rs)| b.get().wrapping_offset(total_rows as isize * *rs as isize))
                     .collect();
                 // SAFETY: as above; the tail's elements follow the rows' in every operand.
-                unsafe { f(ptrs.as_ptr(), 1, tail as i64) };
+                unsafe { rows_then(f, &acts, &ptrs, 1, tail, &row_strides) };
             }
             Ok(())
         }))
@@ -146,5 +166,34 @@ impl Lower {
             }
             n => Err(format!("no copy for {n}-byte elements")),
         }
+    }
+}
+
+/// `n` rows of `cols` elements at `ptrs` (inputs, then the output last; `row_strides` in the
+/// same order): the program `f` (or, with none, the first input as it is), then `acts` on
+/// each output row.
+///
+/// # Safety
+/// As for `f`; the output's rows hold `cols` dense elements, and so does the first input's
+/// when there is no `f`.
+unsafe fn rows_then(
+    f: Option<EwFn>,
+    acts: &[Activation],
+    ptrs: &[*mut f32],
+    n: usize,
+    cols: usize,
+    row_strides: &[i64],
+) {
+    let out = ptrs.len() - 1;
+    if let Some(f) = f {
+        f(ptrs.as_ptr(), n as i64, cols as i64);
+    }
+    if acts.is_empty() {
+        return;
+    }
+    let from = if f.is_some() { out } else { 0 };
+    for r in 0..n as isize {
+        let at = |i: usize| ptrs[i].wrapping_offset(r * row_strides[i] as isize);
+        crate::vmath::apply_raw(acts, at(from), at(out), cols);
     }
 }

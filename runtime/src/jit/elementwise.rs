@@ -18,6 +18,7 @@ use cranelift_frontend::FunctionBuilder;
 
 use super::loops::{columns_until, counted, mem};
 use super::math;
+use crate::vmath::Activation;
 
 /// One operation of an elementwise program; operands index earlier entries.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -33,11 +34,21 @@ pub enum Ew {
     Neg(u32),
     Abs(u32),
     Sqrt(u32),
-    Exp(u32),
     Log(u32),
-    Tanh(u32),
-    Sigmoid(u32),
-    Erf(u32),
+    /// An activation, as one unit: the JIT expands it (`math::activate`), and where it ends a
+    /// kernel the executor may run it at full width instead (`crate::vmath`).
+    Act(Activation, u32),
+}
+
+impl Ew {
+    /// The program entries this one reads.
+    pub fn operands(&self) -> Vec<u32> {
+        match *self {
+            Ew::Input(_) | Ew::Const(_) => vec![],
+            Ew::Add(x, y) | Ew::Sub(x, y) | Ew::Mul(x, y) | Ew::Div(x, y) | Ew::Max(x, y) | Ew::Min(x, y) => vec![x, y],
+            Ew::Neg(x) | Ew::Abs(x) | Ew::Sqrt(x) | Ew::Log(x) | Ew::Act(_, x) => vec![x],
+        }
+    }
 }
 
 /// An elementwise program and the layout of its inputs.
@@ -195,11 +206,8 @@ fn step(b: &mut FunctionBuilder, program: &Elementwise, ty: Type, row_bases: &[V
             Ew::Neg(x) => b.ins().fneg(vals[x as usize]),
             Ew::Abs(x) => b.ins().fabs(vals[x as usize]),
             Ew::Sqrt(x) => b.ins().sqrt(vals[x as usize]),
-            Ew::Exp(x) => math::exp(b, ty, vals[x as usize]),
             Ew::Log(x) => math::log(b, ty, vals[x as usize]),
-            Ew::Sigmoid(x) => math::sigmoid(b, ty, vals[x as usize]),
-            Ew::Tanh(x) => math::tanh(b, ty, vals[x as usize]),
-            Ew::Erf(x) => math::erf(b, ty, vals[x as usize]),
+            Ew::Act(a, x) => math::activate(b, ty, a, vals[x as usize]),
         };
         vals.push(v);
     }
@@ -280,10 +288,10 @@ mod tests {
     fn transcendentals_are_accurate() {
         let xs: Vec<f32> = (0..2001).map(|i| -10.0 + i as f32 * 0.01).collect();
         for (op, f, tol) in [
-            (Ew::Exp(0), (|x: f64| x.exp()) as fn(f64) -> f64, 3e-7),
-            (Ew::Tanh(0), f64::tanh, 5e-7),
-            (Ew::Sigmoid(0), |x: f64| 1.0 / (1.0 + (-x).exp()), 3e-7),
-            (Ew::Erf(0), libm::erf, 5e-7),
+            (Ew::Act(Activation::Exp, 0), (|x: f64| x.exp()) as fn(f64) -> f64, 3e-7),
+            (Ew::Act(Activation::Tanh, 0), f64::tanh, 5e-7),
+            (Ew::Act(Activation::Sigmoid, 0), |x: f64| 1.0 / (1.0 + (-x).exp()), 3e-7),
+            (Ew::Act(Activation::Erf, 0), libm::erf, 5e-7),
         ] {
             let p = Elementwise { ops: vec![Ew::Input(0), op], result: 1, strides: vec![(0, 1)], out_row_stride: 0 };
             let out = run(&p, std::slice::from_ref(&xs), 1, xs.len());
@@ -301,8 +309,12 @@ mod tests {
     #[test]
     fn exp_is_zero_below_the_normal_range() {
         let xs = [-1e30f32, -1000.0, -104.0, -88.0, -87.0, -10.0];
-        let p =
-            Elementwise { ops: vec![Ew::Input(0), Ew::Exp(0)], result: 1, strides: vec![(0, 1)], out_row_stride: 0 };
+        let p = Elementwise {
+            ops: vec![Ew::Input(0), Ew::Act(Activation::Exp, 0)],
+            result: 1,
+            strides: vec![(0, 1)],
+            out_row_stride: 0,
+        };
         let out = run(&p, &[xs.to_vec()], 1, xs.len());
         assert_eq!(&out[..4], &[0.0; 4], "{out:?}");
         assert!(out[4] >= f32::MIN_POSITIVE && (out[4] as f64 / (-87.0f64).exp() - 1.0).abs() < 1e-6, "{out:?}");
@@ -312,8 +324,12 @@ mod tests {
     #[test]
     fn tanh_keeps_relative_accuracy_near_zero() {
         let xs: Vec<f32> = (1..2000).map(|i| (i as f32 - 1000.0) * 3e-4).collect();
-        let p =
-            Elementwise { ops: vec![Ew::Input(0), Ew::Tanh(0)], result: 1, strides: vec![(0, 1)], out_row_stride: 0 };
+        let p = Elementwise {
+            ops: vec![Ew::Input(0), Ew::Act(Activation::Tanh, 0)],
+            result: 1,
+            strides: vec![(0, 1)],
+            out_row_stride: 0,
+        };
         let out = run(&p, std::slice::from_ref(&xs), 1, xs.len());
         for (x, y) in xs.iter().zip(&out) {
             let want = (*x as f64).tanh();

@@ -9,6 +9,8 @@ use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
+use crate::vmath::Activation;
+
 fn bits() -> MemFlagsData {
     MemFlagsData::new().with_endianness(Endianness::Little)
 }
@@ -293,6 +295,75 @@ pub fn erf(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
     let p = b.ins().fmul(x, p);
     let q = poly(b, ty, x2, &[-1.456_607_2e-5, -2.133_740_6e-4, -1.682_827e-3, -7.373_329_2e-3, -1.426_474e-2]);
     b.ins().fdiv(p, q)
+}
+
+/// `act` of `x`, as `crate::vmath` computes it at full width: the same expansions.
+pub fn activate(b: &mut FunctionBuilder, ty: Type, act: Activation, x: Value) -> Value {
+    let (half, one, zero) = (constant(b, ty, 0.5), constant(b, ty, 1.0), constant(b, ty, 0.0));
+    // min(max(t, 0), 1) with NaN kept.
+    let unit = |b: &mut FunctionBuilder, t: Value| clamp(b, ty, t, 0.0, 1.0);
+    let softplus = |b: &mut FunctionBuilder, x: Value| {
+        // max(x, 0) + ln(1 + e^-|x|): no overflow for large x.
+        let below = b.ins().fcmp(FloatCC::LessThan, x, zero);
+        let positive = select(b, ty, below, zero, x);
+        let a = b.ins().fabs(x);
+        let na = b.ins().fneg(a);
+        let e = exp(b, ty, na);
+        let s = b.ins().fadd(one, e);
+        let l = log(b, ty, s);
+        b.ins().fadd(positive, l)
+    };
+    match act {
+        Activation::Exp => exp(b, ty, x),
+        Activation::Sigmoid => sigmoid(b, ty, x),
+        Activation::Tanh => tanh(b, ty, x),
+        Activation::Erf => erf(b, ty, x),
+        Activation::Silu => {
+            let s = sigmoid(b, ty, x);
+            b.ins().fmul(x, s)
+        }
+        Activation::Gelu => {
+            let c = constant(b, ty, std::f32::consts::FRAC_1_SQRT_2);
+            let u = b.ins().fmul(x, c);
+            let e = erf(b, ty, u);
+            let p = b.ins().fadd(e, one);
+            let hx = b.ins().fmul(x, half);
+            b.ins().fmul(hx, p)
+        }
+        Activation::GeluTanh => {
+            let x2 = b.ins().fmul(x, x);
+            let x3 = b.ins().fmul(x2, x);
+            let k = constant(b, ty, 0.044715);
+            let kx3 = b.ins().fmul(x3, k);
+            let s = b.ins().fadd(x, kx3);
+            let c = constant(b, ty, 0.797_884_6);
+            let u = b.ins().fmul(s, c);
+            let t = tanh(b, ty, u);
+            let p = b.ins().fadd(t, one);
+            let hx = b.ins().fmul(x, half);
+            b.ins().fmul(hx, p)
+        }
+        Activation::HardSigmoid { alpha, beta } => {
+            let a = constant(b, ty, alpha);
+            let ax = b.ins().fmul(x, a);
+            let bb = constant(b, ty, beta);
+            let t = b.ins().fadd(ax, bb);
+            unit(b, t)
+        }
+        Activation::HardSwish => {
+            let a = constant(b, ty, 1.0 / 6.0);
+            let ax = b.ins().fmul(x, a);
+            let t = b.ins().fadd(ax, half);
+            let u = unit(b, t);
+            b.ins().fmul(x, u)
+        }
+        Activation::Softplus => softplus(b, x),
+        Activation::Mish => {
+            let sp = softplus(b, x);
+            let t = tanh(b, ty, sp);
+            b.ins().fmul(x, t)
+        }
+    }
 }
 
 /// A binary operation two values combine with (reductions, pool windows).

@@ -85,7 +85,8 @@ impl Lanes for Avx512 {
 #[inline(always)]
 unsafe fn compare<const P: i32>(a: __m512, b: __m512, f: impl Fn(f32, f32) -> bool) -> __mmask16 {
     if cfg!(miri) {
-        let (a, b): ([f32; 16], [f32; 16]) = (std::mem::transmute(a), std::mem::transmute(b));
+        let lanes = |v: __m512| std::mem::transmute::<__m512, [f32; 16]>(v);
+        let (a, b) = (lanes(a), lanes(b));
         (0..16).filter(|&i| f(a[i], b[i])).fold(0, |m, i| m | 1 << i)
     } else {
         _mm512_cmp_ps_mask::<P>(a, b)
