@@ -795,3 +795,42 @@ fn random_activation_epilogues_run_at_full_width_and_match_the_reference() {
         assert_eq!(info.jit_functions, 0, "{act}: the epilogue compiled a JIT program\n{text}");
     }
 }
+
+/// A 3x3 stride-1 convolution runs as Winograd or as an im2col product, whichever measures
+/// faster here; forced either way, both match the reference, and the choice is reported.
+#[test]
+fn both_convolution_variants_match_the_reference() {
+    let mut r = Lcg(5);
+    let (xs, ws, bs, os) = ([1, 6, 13, 11], [9, 6, 3, 3], [9], [1, 9, 13, 11]);
+    let text = format!(
+        "func.func @main(%x: {}) -> {} {{\n  \
+         %w = \"smelt.constant\"() {{value = dense<0.25> : {}}} : () -> {}\n  \
+         %b = \"smelt.constant\"() {{value = dense<-0.5> : {}}} : () -> {}\n  \
+         %c = \"smelt.conv2d\"(%x, %w, %b) {{pads = array<i64: 1, 1, 1, 1>}} : ({}, {}, {}) -> {}\n  \
+         %1 = \"smelt.relu\"(%c) : ({}) -> {}\n  return %1 : {}\n}}",
+        ty(&xs),
+        ty(&os),
+        ty(&ws),
+        ty(&ws),
+        ty(&bs),
+        ty(&bs),
+        ty(&xs),
+        ty(&ws),
+        ty(&bs),
+        ty(&os),
+        ty(&os),
+        ty(&os),
+        ty(&os),
+    );
+    let inputs = [r.tensor(&xs)];
+    for variant in ["winograd", "im2col"] {
+        smelt_runtime::variants::force("conv3x3", Some(variant));
+        check(&text, &inputs);
+        let mut fused = parse_module(&text, "variant.mlir").unwrap();
+        smelt_passes::run_pipeline(&mut fused, "builtin.module(fuse)").unwrap();
+        let info = Executable::compile(fused).unwrap().info;
+        assert_eq!(info.variants.get(&format!("conv3x3: {variant}")), Some(&1), "{:?}", info.variants);
+        assert_eq!(info.winograd_steps, usize::from(variant == "winograd"));
+    }
+    smelt_runtime::variants::force("conv3x3", None);
+}

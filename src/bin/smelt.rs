@@ -77,6 +77,10 @@ enum Command {
         /// write the first output as an ONNX TensorProto
         #[arg(long)]
         output: Option<String>,
+        /// force a kernel variant instead of measuring (KIND=NAME, like conv3x3=im2col; also
+        /// SMELT_VARIANT_<KIND>=NAME); repeatable
+        #[arg(long, value_name = "KIND=NAME")]
+        variant: Vec<String>,
         /// print one JSON object
         #[arg(long)]
         json: bool,
@@ -236,8 +240,15 @@ fn main() -> ExitCode {
             record,
             input,
             output,
+            variant,
             json,
         } => {
+            for v in &variant {
+                let Some((kind, name)) = v.split_once('=') else {
+                    return finish(Err(smelt::driver::fail(format!("--variant {v}: expected KIND=NAME"))));
+                };
+                smelt_runtime::variants::force(kind, Some(name));
+            }
             let how = RunOptions { mode, iters, threads, profile_kernels, target, cost_profile, record, output, json };
             finish(smelt::commands::run::run_model(&model.source(), &input, &how))
         }

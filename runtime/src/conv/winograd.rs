@@ -17,6 +17,7 @@ use crate::workers::{parallel_ranges, Shared};
 const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
 
 /// A convolution prepared for Winograd execution.
+#[derive(Clone)]
 pub struct Winograd {
     cin: usize,
     cout: usize,

@@ -40,15 +40,36 @@ impl Lower {
                 ) =>
             {
                 let (cout, cin) = (conv.os[1], conv.xs[1]);
-                let plan = crate::conv::winograd::Winograd::new(
+                Some(crate::conv::winograd::Winograd::new(
                     wdata,
                     (cout, cin),
                     (window.h, window.w),
                     (window.ho, window.wo),
                     (window.pads[0], window.pads[1]),
+                ))
+            }
+            _ => None,
+        };
+        // Winograd or im2col, by measurement on this machine (`crate::variants`).
+        let winograd = match (winograd, self.constant_f32(o.operands()[1])) {
+            (Some(plan), Some(wdata)) => {
+                let key = format!(
+                    "{}x{}x{}x{}->{} threads={}",
+                    conv.xs[0],
+                    conv.xs[1],
+                    conv.xs[2],
+                    conv.xs[3],
+                    conv.os[1],
+                    crate::workers::threads()
                 );
-                let scratch = self.scratch_bytes(plan.scratch_len() * 4);
-                Some((plan, scratch))
+                let choice = crate::variants::choose("conv3x3", &key, &["winograd", "im2col"], |variant| {
+                    probe_conv(&conv, wdata, &plan, variant == "winograd")
+                });
+                *self.info.variants.entry(format!("conv3x3: {choice}")).or_default() += 1;
+                (choice == "winograd").then(|| {
+                    let scratch = self.scratch_bytes(plan.scratch_len() * 4);
+                    (plan, scratch)
+                })
             }
             _ => None,
         };
@@ -536,4 +557,36 @@ pub(super) fn hw_col_stride(s: &[i64], os: &[u64]) -> Option<i64> {
 
 pub(super) fn is_conv_bias(m: &Module, conv: OpId, v: ValueId) -> bool {
     m.op(conv).operands().get(2) == Some(&v)
+}
+
+/// Seconds one run of `conv` takes (with no epilogue, on a dummy image) as Winograd (`plan`)
+/// or as a packed im2col product: what [`crate::variants::choose`] compares.
+fn probe_conv(conv: &Conv, wdata: &[f32], plan: &crate::conv::winograd::Winograd, winograd: bool) -> f64 {
+    let (n, c, h, w) = (conv.xs[0], conv.xs[1], conv.xs[2], conv.xs[3]);
+    let x = vec![0.5f32; n * c * h * w];
+    let mut y = vec![0.0f32; n * conv.os[1] * conv.os[2] * conv.os[3]];
+    let mut scratch = vec![0.0f32; if winograd { plan.scratch_len() } else { 0 }];
+    let (packed, winograd_plan) = if winograd {
+        (Vec::new(), Some((plan.clone(), Loc::Raw(scratch.as_mut_ptr() as *mut u8))))
+    } else {
+        let k = conv.ws[1] * conv.ws[2] * conv.ws[3];
+        (vec![crate::gemm::Packed::a(&View::row_major(wdata, conv.os[1], k))], None)
+    };
+    let probe = Conv {
+        xs: conv.xs.clone(),
+        ws: conv.ws.clone(),
+        os: conv.os.clone(),
+        group: conv.group,
+        strides: conv.strides.clone(),
+        pads: conv.pads.clone(),
+        dilations: conv.dilations.clone(),
+        depthwise: None,
+        packed,
+        winograd: winograd_plan,
+    };
+    let none = Epilogue { head: None, f: None, acts: Vec::new(), extra: Vec::new(), extra_2d: Vec::new() };
+    let start = std::time::Instant::now();
+    // SAFETY: x, the weights and y have the convolution's shapes; the scratch is the plan's.
+    unsafe { probe.run(x.as_ptr(), wdata.as_ptr(), y.as_mut_ptr(), &none, std::ptr::null_mut()) };
+    start.elapsed().as_secs_f64()
 }

@@ -22,7 +22,11 @@ impl Executable {
             jit: Jit::new().map_err(ExecError::Jit)?,
             locs: HashMap::new(),
             owned: Vec::new(),
-            info: ExecInfo { micro_kernel: micro.to_string(), ..ExecInfo::default() },
+            info: ExecInfo {
+                micro_kernel: micro.to_string(),
+                kernel_isa: crate::vmath::isa().to_string(),
+                ..ExecInfo::default()
+            },
             arena: Arena::default(),
             temps: Vec::new(),
             outer: HashMap::new(),

@@ -65,6 +65,10 @@ pub struct ExecInfo {
     /// Ops run through the reference semantics, by name.
     pub reference_steps: std::collections::BTreeMap<String, usize>,
     pub micro_kernel: String,
+    /// The widest vector ISA the GEMM and vector math run on here.
+    pub kernel_isa: String,
+    /// Variants chosen by measurement (`crate::variants`), with how many ops use each.
+    pub variants: std::collections::BTreeMap<String, usize>,
 }
 
 /// Where a value's bytes live.

@@ -133,6 +133,7 @@ pub(crate) fn pack_a(a: &View, m0: usize, mc: usize, k0: usize, kc: usize, out: 
 
 /// An operand packed ahead of time (weights, at compile time): one packed `KC`-deep block per
 /// K step, each the concatenation of every micro-panel, so any panel-aligned range is a slice.
+#[derive(Clone)]
 pub struct Packed {
     pub(crate) blocks: Vec<Vec<f32>>,
 }
