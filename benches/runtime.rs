@@ -103,7 +103,7 @@ fn conv_products(c: &mut Criterion) {
         group.throughput(Throughput::Elements((2 * m * k * n) as u64));
         group.bench_function(BenchmarkId::from_parameter(format!("{m}x{k}x{n}")), |bench| {
             bench.iter(|| {
-                let pre = Prepacked { a: Some(&packed), b: None };
+                let pre = Prepacked { a: Some(&packed), b: None, pack_b: false };
                 sgemm_prepacked(&a, &im, pre, &mut c, n, false, Post::NONE, &|_, _, _, _| {})
             })
         });

@@ -834,3 +834,28 @@ fn both_convolution_variants_match_the_reference() {
     }
     smelt_runtime::variants::force("conv3x3", None);
 }
+
+/// An image product with few rows reads the image in place or packs it, whichever measures
+/// faster; forced either way, both match the reference, and the choice is reported.
+#[test]
+fn both_image_product_variants_match_the_reference() {
+    let mut r = Lcg(8);
+    let (xs, ws, os) = ([1, 5, 23, 37], [20, 5, 3, 3], [1, 20, 12, 19]);
+    let text = format!(
+        "func.func @main(%x: {}) -> {} {{\n  \
+         %w = \"smelt.constant\"() {{value = dense<0.125> : {}}} : () -> {}\n  \
+         %c = \"smelt.conv2d\"(%x, %w) {{pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>}} : ({}, {}) -> {}\n  \
+         %1 = \"smelt.relu\"(%c) : ({}) -> {}\n  return %1 : {}\n}}",
+        ty(&xs), ty(&os), ty(&ws), ty(&ws), ty(&xs), ty(&ws), ty(&os), ty(&os), ty(&os), ty(&os),
+    );
+    let inputs = [r.tensor(&xs)];
+    for variant in ["in-place", "packed"] {
+        smelt_runtime::variants::force("gemm-b", Some(variant));
+        check(&text, &inputs);
+        let mut fused = parse_module(&text, "variant.mlir").unwrap();
+        smelt_passes::run_pipeline(&mut fused, "builtin.module(fuse)").unwrap();
+        let info = Executable::compile(fused).unwrap().info;
+        assert_eq!(info.variants.get(&format!("gemm-b: {variant}")), Some(&1), "{:?}", info.variants);
+    }
+    smelt_runtime::variants::force("gemm-b", None);
+}

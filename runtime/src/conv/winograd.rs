@@ -171,7 +171,7 @@ impl Winograd {
                 let vx = std::slice::from_raw_parts(v.get().add(xi * vs), cin * t);
                 let mx = std::slice::from_raw_parts_mut(m.get().add(xi * ms), cout * t);
                 let (a, b) = (View::packed_elsewhere(cout, cin), View::row_major(vx, cin, t));
-                let pre = Prepacked { a: Some(&self.filters[xi]), b: None };
+                let pre = Prepacked { a: Some(&self.filters[xi]), b: None, pack_b: false };
                 sgemm_prepacked(&a, &b, pre, mx, t, false, Post::NONE, &|_, _, _, _| {});
             }
         });

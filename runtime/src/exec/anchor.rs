@@ -26,6 +26,7 @@ impl Lower {
             depthwise: None,
             packed: Vec::new(),
             winograd: None,
+            pack_b: false,
         };
         let depthwise = g > 1 && g == conv.xs[1] && conv.os[1] == g;
         let window = conv.window();
@@ -63,7 +64,18 @@ impl Lower {
                     crate::workers::threads()
                 );
                 let choice = crate::variants::choose("conv3x3", &key, &["winograd", "im2col"], |variant| {
-                    probe_conv(&conv, wdata, &plan, variant == "winograd")
+                    let mut scratch = vec![0.0f32; plan.scratch_len()];
+                    let candidate = if variant == "winograd" {
+                        Conv {
+                            winograd: Some((plan.clone(), Loc::Raw(scratch.as_mut_ptr() as *mut u8))),
+                            ..conv.clone_geometry()
+                        }
+                    } else {
+                        let k = conv.ws[1] * conv.ws[2] * conv.ws[3];
+                        let packed = vec![crate::gemm::Packed::a(&View::row_major(wdata, conv.os[1], k))];
+                        Conv { packed, ..conv.clone_geometry() }
+                    };
+                    probe(&candidate, wdata)
                 });
                 *self.info.variants.entry(format!("conv3x3: {choice}")).or_default() += 1;
                 (choice == "winograd").then(|| {
@@ -87,7 +99,35 @@ impl Lower {
             self.info.winograd_steps += 1;
         }
         let depthwise = depthwise.then(|| crate::conv::Depthwise::new(window.clone()));
-        let conv = Conv { depthwise, packed, winograd, ..conv };
+        let mut conv = Conv { depthwise, packed, winograd, ..conv };
+        // An image product with few rows may read the image in place or pack it: measured.
+        if conv.depthwise.is_none()
+            && conv.winograd.is_none()
+            && conv.packed.len() == 1
+            && conv.os[1] <= crate::gemm::DIRECT_B_MAX_ROWS
+        {
+            if let Some(wdata) = self.constant_f32(o.operands()[1]) {
+                let key = format!(
+                    "{}x{}x{}x{}->{} k{}x{} s{}x{} threads={}",
+                    conv.xs[0],
+                    conv.xs[1],
+                    conv.xs[2],
+                    conv.xs[3],
+                    conv.os[1],
+                    conv.ws[2],
+                    conv.ws[3],
+                    conv.strides[0],
+                    conv.strides[1],
+                    crate::workers::threads()
+                );
+                let choice = crate::variants::choose("gemm-b", &key, &["in-place", "packed"], |variant| {
+                    conv.pack_b = variant == "packed";
+                    probe(&conv, wdata)
+                });
+                conv.pack_b = choice == "packed";
+                *self.info.variants.entry(format!("gemm-b: {choice}")).or_default() += 1;
+            }
+        }
         if conv.depthwise.is_some() {
             self.info.depthwise_steps += 1;
         } else {
@@ -337,9 +377,28 @@ pub(super) struct Conv {
     packed: Vec<crate::gemm::Packed>,
     /// A 3x3 stride-1 convolution with constant weights: Winograd F(2x2, 3x3) and its scratch.
     winograd: Option<(crate::conv::winograd::Winograd, Loc)>,
+    /// Pack the image block by block even where the product could read it in place.
+    pack_b: bool,
 }
 
 impl Conv {
+    /// The same convolution with no plan (no packed weights, no Winograd, no depthwise loop).
+    fn clone_geometry(&self) -> Conv {
+        Conv {
+            xs: self.xs.clone(),
+            ws: self.ws.clone(),
+            os: self.os.clone(),
+            group: self.group,
+            strides: self.strides.clone(),
+            pads: self.pads.clone(),
+            dilations: self.dilations.clone(),
+            depthwise: None,
+            packed: Vec::new(),
+            winograd: None,
+            pack_b: false,
+        }
+    }
+
     pub(super) fn is_pointwise(&self) -> bool {
         self.ws[2] == 1 && self.ws[3] == 1 && self.strides[..2] == [1, 1] && self.pads.iter().all(|&p| p == 0)
     }
@@ -410,7 +469,7 @@ impl Conv {
                 let offsets = ep.offsets(&[(b, 0), (g * og, 1)]);
                 let k = cg * kh * kw;
                 let wv = View::row_major(std::slice::from_raw_parts(w.add(g * og * k), og * k), og, k);
-                let pre = crate::gemm::Prepacked { a: self.packed.get(g), b: None };
+                let pre = crate::gemm::Prepacked { a: self.packed.get(g), b: None, pack_b: self.pack_b };
                 let image = std::slice::from_raw_parts(xg, cg * h * wd);
                 let cblock = &mut ys[y_off..y_off + og * hw];
                 let (cptr, shared) = (Shared(cblock.as_mut_ptr()), Shared(base));
@@ -497,7 +556,7 @@ impl MatMul {
             let (cptr, shared) = (Shared(cs.as_mut_ptr()), Shared(base));
             let dims: Vec<(usize, usize)> = idx.iter().enumerate().map(|(d, &x)| (x as usize, d)).collect();
             let offsets = ep.offsets(&dims);
-            let pre = crate::gemm::Prepacked { a: None, b: self.packed_b.as_ref() };
+            let pre = crate::gemm::Prepacked { a: None, b: self.packed_b.as_ref(), pack_b: false };
             let post = ep.post(&offsets, base, m, n);
             sgemm_prepacked(&av, &bv, pre, cs, n, false, post, &|r0, rows, c0, cols| {
                 ep.apply(cptr.get(), n, &offsets, (r0, rows, c0, cols), shared.get())
@@ -559,34 +618,16 @@ pub(super) fn is_conv_bias(m: &Module, conv: OpId, v: ValueId) -> bool {
     m.op(conv).operands().get(2) == Some(&v)
 }
 
-/// Seconds one run of `conv` takes (with no epilogue, on a dummy image) as Winograd (`plan`)
-/// or as a packed im2col product: what [`crate::variants::choose`] compares.
-fn probe_conv(conv: &Conv, wdata: &[f32], plan: &crate::conv::winograd::Winograd, winograd: bool) -> f64 {
+/// Seconds one run of `conv` takes, with no epilogue, on a dummy image: what
+/// [`crate::variants::choose`] compares.
+fn probe(conv: &Conv, wdata: &[f32]) -> f64 {
     let (n, c, h, w) = (conv.xs[0], conv.xs[1], conv.xs[2], conv.xs[3]);
     let x = vec![0.5f32; n * c * h * w];
     let mut y = vec![0.0f32; n * conv.os[1] * conv.os[2] * conv.os[3]];
-    let mut scratch = vec![0.0f32; if winograd { plan.scratch_len() } else { 0 }];
-    let (packed, winograd_plan) = if winograd {
-        (Vec::new(), Some((plan.clone(), Loc::Raw(scratch.as_mut_ptr() as *mut u8))))
-    } else {
-        let k = conv.ws[1] * conv.ws[2] * conv.ws[3];
-        (vec![crate::gemm::Packed::a(&View::row_major(wdata, conv.os[1], k))], None)
-    };
-    let probe = Conv {
-        xs: conv.xs.clone(),
-        ws: conv.ws.clone(),
-        os: conv.os.clone(),
-        group: conv.group,
-        strides: conv.strides.clone(),
-        pads: conv.pads.clone(),
-        dilations: conv.dilations.clone(),
-        depthwise: None,
-        packed,
-        winograd: winograd_plan,
-    };
     let none = Epilogue { head: None, f: None, acts: Vec::new(), extra: Vec::new(), extra_2d: Vec::new() };
     let start = std::time::Instant::now();
-    // SAFETY: x, the weights and y have the convolution's shapes; the scratch is the plan's.
-    unsafe { probe.run(x.as_ptr(), wdata.as_ptr(), y.as_mut_ptr(), &none, std::ptr::null_mut()) };
+    // SAFETY: x, the weights and y have the convolution's shapes; a Winograd scratch is the
+    // plan's.
+    unsafe { conv.run(x.as_ptr(), wdata.as_ptr(), y.as_mut_ptr(), &none, std::ptr::null_mut()) };
     start.elapsed().as_secs_f64()
 }

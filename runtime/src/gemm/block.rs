@@ -60,7 +60,7 @@ pub(crate) unsafe fn sgemm_block<B: RightOperand + ?Sized>(
     // much as the product; the micro-kernel then reads B's whole panels where the operand
     // lays them out ([`RightOperand::in_place`]: 16 columns are two loads either way),
     // packing only a last partial panel.
-    let try_in_place = pre.b.is_none() && m_end - m_start <= DIRECT_B_MAX_ROWS;
+    let try_in_place = pre.b.is_none() && !pre.pack_b && m_end - m_start <= DIRECT_B_MAX_ROWS;
     for n0 in (n_start..n_end).step_by(NC) {
         let nc = NC.min(n_end - n0);
         if k == 0 {

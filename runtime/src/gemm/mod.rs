@@ -77,17 +77,22 @@ pub(crate) const NC: usize = 2048;
 /// Column panels per macro-kernel call and epilogue call: a block of `MC x EPILOGUE_PANELS * NR`
 /// floats (18 KiB) that the micro-kernels just wrote and L1 still holds.
 pub(crate) const EPILOGUE_PANELS: usize = 4;
-/// Products with at most this many rows read B in place, where it can be
-/// ([`RightOperand::in_place`]), rather than packing it. From 96 to 128 rows, ResNet-18's
-/// layer2 convolutions read as im2col went 68% -> 72% (1x1 stride 2) and 77% -> 80% (3x3
-/// stride 2) of the FMA peak; at 512 rows, layer4's were 5% slower than packed.
-pub(crate) const DIRECT_B_MAX_ROWS: usize = 128;
+/// Products with at most this many rows may read B in place ([`RightOperand::in_place`])
+/// rather than pack it, unless [`Prepacked::pack_b`] says otherwise. Whether that is faster
+/// depends on the CPU and the shape (on Zen 2 it was, up to 128 rows; on a Xeon (model 207)
+/// a 64 x 64 x 3136 product packed was 1.2x faster, the 7x7 stem read in place 1.8x), so the
+/// executor measures it per convolution.
+pub const DIRECT_B_MAX_ROWS: usize = 128;
 
-/// Operands packed ahead of time, if any.
+/// Operands packed ahead of time, if any, and whether B must be packed even where the product
+/// could read it in place.
 #[derive(Clone, Copy, Default)]
 pub struct Prepacked<'a> {
     pub a: Option<&'a Packed>,
     pub b: Option<&'a Packed>,
+    /// Pack B block by block even when the product has few rows (a measured choice:
+    /// `crate::variants`, kind `gemm-b`).
+    pub pack_b: bool,
 }
 
 /// Called on each finished block of C as `(row0, rows, col0, cols)`, from any worker thread
@@ -230,7 +235,7 @@ mod tests {
         for workers in [1, 2] {
             set_threads(workers);
             // Packed ahead, and B read in place (two whole panels, then one packed).
-            for pre in [Prepacked { a: Some(&pa), b: Some(&pb) }, Prepacked::default()] {
+            for pre in [Prepacked { a: Some(&pa), b: Some(&pb), pack_b: false }, Prepacked::default()] {
                 let mut c = vec![f32::NAN; m * n];
                 sgemm_prepacked(&av, &bv, pre, &mut c, n, false, Post::NONE, &|_, _, _, _| {});
                 assert_eq!(c, want);
@@ -338,9 +343,9 @@ mod tests {
         for workers in [1, 2, 3] {
             set_threads(workers);
             for pre in [
-                Prepacked { a: Some(&pa), b: None },
-                Prepacked { a: None, b: Some(&pb) },
-                Prepacked { a: Some(&pa), b: Some(&pb) },
+                Prepacked { a: Some(&pa), b: None, pack_b: false },
+                Prepacked { a: None, b: Some(&pb), pack_b: false },
+                Prepacked { a: Some(&pa), b: Some(&pb), pack_b: false },
             ] {
                 let mut c = vec![0.0; m * n];
                 sgemm_prepacked(&av, &bv, pre, &mut c, n, false, Post::NONE, &|_, _, _, _| {});
