@@ -439,7 +439,7 @@ mod tests {
     #[test]
     fn depthwise_planes_match_a_direct_loop() {
         let k: Vec<f32> = (0..15).map(|i| i as f32 * 0.25 - 1.0).collect();
-        let post = Post { scale: 1.0, bias: crate::gemm::Bias::Rows(&[0.5]), lo: -2.0, hi: 3.0 };
+        let post = Post { scale: 1.0, bias: crate::gemm::Bias::Rows(&[0.5]), residual: None, lo: -2.0, hi: 3.0 };
         // Whole-vector fills (rows of one or two vectors, tails of 1 to 15 floats) and the rest.
         let mut fills = [0, 0];
         for (h, w) in [(7, 6), (13, 37), (7, 7), (14, 14), (9, 24), (5, 17)] {

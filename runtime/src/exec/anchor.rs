@@ -206,8 +206,9 @@ impl Lower {
         // The micro-kernel (or the depthwise or Winograd output loop) applies the epilogue's
         // head in registers; the latter two take a bias by channel only, and no scale.
         let by_channel = conv_plan.as_ref().is_some_and(|c| c.depthwise.is_some() || c.winograd.is_some());
-        let split = post::split(&prog, result, &strides)
-            .filter(|(head, _)| !by_channel || (head.scale == 1.0 && head.bias.is_none_or(|b| b.per_row)));
+        let split = post::split(&prog, result, &strides).filter(|(head, _)| {
+            !by_channel || (head.scale == 1.0 && head.bias.is_none_or(|b| b.per_row) && head.residual.is_none())
+        });
         let (head, mut prog, mut result) = match split {
             Some((head, Some(rest))) => (Some(head), rest, result),
             Some((head, None)) => (Some(head), vec![Ew::Input(0)], 0),
@@ -346,7 +347,12 @@ impl Epilogue {
                 }
             }
         };
-        Post { scale: head.scale, bias, lo: head.lo, hi: head.hi }
+        let residual = head.residual.map(|i| {
+            let p = (resolve(self.extra[i - 1].0, base) as *const f32).offset(offsets[i - 1] as isize);
+            let ld = self.extra_2d[i - 1].0 as usize;
+            crate::gemm::Residual { data: std::slice::from_raw_parts(p, (rows.max(1) - 1) * ld + cols), ld }
+        });
+        Post { scale: head.scale, bias, residual, lo: head.lo, hi: head.hi }
     }
 
     /// Where each extra input starts for the block at `dims`: (index, dimension) pairs.

@@ -16,11 +16,13 @@ pub(super) struct BiasInput {
     pub per_row: bool,
 }
 
-/// The register-applied head of an epilogue: `min(max(acc * scale + bias, lo), hi)`.
+/// The register-applied head of an epilogue: `min(max(acc * scale + bias + residual, lo),
+/// hi)`; the residual is an input of the output's layout (unit column stride).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct Head {
     pub scale: f32,
     pub bias: Option<BiasInput>,
+    pub residual: Option<usize>,
     pub lo: f32,
     pub hi: f32,
 }
@@ -43,7 +45,7 @@ pub(super) fn split(ops: &[Ew], result: u32, strides: &[(i64, i64)]) -> Option<(
         _ => None,
     };
     let start = ops.iter().position(|op| *op == Ew::Input(0))? as u32;
-    let mut head = Head { scale: 1.0, bias: None, lo: f32::NEG_INFINITY, hi: f32::INFINITY };
+    let mut head = Head { scale: 1.0, bias: None, residual: None, lo: f32::NEG_INFINITY, hi: f32::INFINITY };
     let (mut cur, mut taken) = (start, Vec::new());
     let mut clamped = false;
     while uses[cur as usize] == 1 && cur != result {
@@ -55,16 +57,17 @@ pub(super) fn split(ops: &[Ew], result: u32, strides: &[(i64, i64)]) -> Option<(
                 let Some(k) = constant(other(x, y)) else { break };
                 head.scale = k;
             }
-            Ew::Add(x, y) if x != y && head.bias.is_none() && !clamped => {
+            // A bias, then a residual (in that order: each add rounds).
+            Ew::Add(x, y) if x != y && head.residual.is_none() && !clamped => {
                 let b = other(x, y);
                 let Ew::Input(i) = ops[b as usize] else { break };
                 let i = i as usize;
-                let per_row = match strides[i] {
-                    (1, 0) => true,
-                    (0, 1) => false,
+                match strides[i] {
+                    (1, 0) if head.bias.is_none() => head.bias = Some(BiasInput { input: i, per_row: true }),
+                    (0, 1) if head.bias.is_none() => head.bias = Some(BiasInput { input: i, per_row: false }),
+                    (rs, 1) if rs > 0 => head.residual = Some(i),
                     _ => break,
-                };
-                head.bias = Some(BiasInput { input: i, per_row });
+                }
                 if uses[b as usize] == 1 {
                     taken.push(b);
                 }
@@ -119,37 +122,37 @@ mod tests {
         let ops =
             [Ew::Input(0), Ew::Input(1), Ew::Add(0, 1), Ew::Const(0.0), Ew::Max(2, 3), Ew::Const(6.0), Ew::Min(4, 5)];
         let (head, rest) = split(&ops, 6, &[DENSE, ROW]).unwrap();
-        assert_eq!(head, Head { scale: 1.0, bias: Some(BiasInput { input: 1, per_row: true }), lo: 0.0, hi: 6.0 });
+        let bias = Some(BiasInput { input: 1, per_row: true });
+        assert_eq!(head, Head { scale: 1.0, bias, residual: None, lo: 0.0, hi: 6.0 });
         assert!(rest.is_none());
     }
 
     #[test]
-    fn a_residual_add_after_the_bias_stays_in_the_program() {
-        // relu(acc + bias[col] + residual): the bias is peeled, the add and relu stay.
+    fn a_residual_add_after_the_bias_joins_the_head() {
+        // relu(acc + bias[col] + residual): bias, residual and ReLU are all the head.
         let ops =
             [Ew::Input(0), Ew::Input(1), Ew::Add(1, 0), Ew::Input(2), Ew::Add(2, 3), Ew::Const(0.0), Ew::Max(4, 5)];
         let (head, rest) = split(&ops, 6, &[DENSE, COL, DENSE]).unwrap();
-        assert_eq!(
-            head,
-            Head {
-                scale: 1.0,
-                bias: Some(BiasInput { input: 1, per_row: false }),
-                lo: f32::NEG_INFINITY,
-                hi: f32::INFINITY
-            }
-        );
+        let bias = Some(BiasInput { input: 1, per_row: false });
+        assert_eq!(head, Head { scale: 1.0, bias, residual: Some(2), lo: 0.0, hi: f32::INFINITY });
+        assert!(rest.is_none());
+        // A residual then a bias: the bias would round after it, so it stays in the program.
+        let ops =
+            [Ew::Input(0), Ew::Input(1), Ew::Add(0, 1), Ew::Input(2), Ew::Add(2, 3), Ew::Const(0.0), Ew::Max(4, 5)];
+        let (head, rest) = split(&ops, 6, &[DENSE, DENSE, COL]).unwrap();
+        assert_eq!((head.bias, head.residual), (None, Some(1)));
         let rest = rest.unwrap();
         assert_eq!(rest[2], Ew::Input(0));
         assert_eq!(&rest[3..], &ops[3..]);
-        assert_eq!((rest[0], rest[1]), (Ew::Const(0.0), Ew::Const(0.0)));
     }
 
     #[test]
     fn what_is_not_a_bias_or_a_bound_is_left_alone() {
-        // A dense addend is no bias; a bound read from memory is no constant; a value used
-        // twice cannot be rewritten in place; a program of one input has nothing to peel.
-        let dense = [Ew::Input(0), Ew::Input(1), Ew::Add(0, 1)];
-        assert_eq!(split(&dense, 2, &[DENSE, DENSE]), None);
+        // An addend strided along C's rows is neither a bias nor a residual; a bound read from
+        // memory is no constant; a value used twice cannot be rewritten in place; a program of
+        // one input has nothing to peel.
+        let strided = [Ew::Input(0), Ew::Input(1), Ew::Add(0, 1)];
+        assert_eq!(split(&strided, 2, &[DENSE, (16, 2)]), None);
         let loaded = [Ew::Input(0), Ew::Input(1), Ew::Max(0, 1)];
         assert_eq!(split(&loaded, 2, &[DENSE, (0, 0)]), None);
         let twice = [Ew::Input(0), Ew::Input(1), Ew::Add(0, 1), Ew::Mul(2, 2)];

@@ -68,7 +68,7 @@ pub(crate) unsafe fn sgemm_block<B: RightOperand + ?Sized>(
                 let row = std::slice::from_raw_parts_mut(c.add(r * ldc + n0), nc);
                 for (j, v) in row.iter_mut().enumerate() {
                     let sum = if accumulate { *v } else { 0.0 };
-                    *v = if post.is_none() { sum } else { post.apply(sum, post.bias_at(r, n0 + j)) };
+                    *v = if post.is_none() { sum } else { post.apply_at(sum, r, n0 + j) };
                 }
             }
             epilogue(m_start, m_end - m_start, n0, nc);
@@ -176,7 +176,7 @@ impl Panels<'_> {
         let d = self.c.add(r * self.ldc + col);
         let sum = if self.accumulate { *d + v } else { v };
         *d = match self.post {
-            Some(post) => post.apply(sum, post.bias_at(self.origin.0 + r, self.origin.1 + col)),
+            Some(post) => post.apply_at(sum, self.origin.0 + r, self.origin.1 + col),
             None => sum,
         };
     }

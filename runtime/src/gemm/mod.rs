@@ -25,7 +25,7 @@ mod post;
 pub use block::{macro_kernel, MacroKernel, Panels};
 pub use micro::{micro_kernel, Micro, MicroKernel};
 pub use pack::{Packed, RightOperand};
-pub use post::{Bias, Post, TilePost};
+pub use post::{Bias, Post, Residual, TilePost};
 
 use crate::workers::{share_start, split, threads, Shared};
 use block::sgemm_block;
@@ -269,8 +269,17 @@ mod tests {
             let offsets: Vec<usize> = (0..kc).map(|k| k * cols).collect();
             let row_bias: Vec<f32> = (0..rows + 3).map(|r| r as f32 * 0.25 - 1.0).collect();
             let col_bias: Vec<f32> = (0..cols + 2).map(|c| 0.5 - c as f32 * 0.125).collect();
-            for (bias, name) in [(Bias::Rows(&row_bias), "rows"), (Bias::Columns(&col_bias), "columns")] {
-                let post = Post { scale: 0.75, bias, lo: -1.5, hi: 2.0 };
+            // A residual (ResNet's shortcut) of C's layout with a wider row stride.
+            let ld = cols + 5;
+            let residual_data: Vec<f32> = (0..(rows + 3) * ld).map(|i| (i % 11) as f32 * 0.25 - 1.0).collect();
+            let residual = Some(Residual { data: &residual_data, ld });
+            for (bias, residual, name) in [
+                (Bias::Rows(&row_bias), None, "rows"),
+                (Bias::Columns(&col_bias), None, "columns"),
+                (Bias::Rows(&row_bias), residual, "rows and a residual"),
+                (Bias::None, residual, "a residual"),
+            ] {
+                let post = Post { scale: 0.75, bias, residual, lo: -1.5, hi: 2.0 };
                 let mut layouts = vec![(pb.as_ptr(), NR * kc, std::ptr::null())];
                 if cols % NR == 0 {
                     layouts.push((b.as_ptr(), NR, offsets.as_ptr()));
@@ -301,7 +310,7 @@ mod tests {
                         for (i, (&got, (&sum, &old))) in c.iter().zip(product.iter().zip(&before)).enumerate() {
                             let (r, j) = (i / cols, i % cols);
                             let total = if accumulate { sum + old } else { sum };
-                            let want = post.apply(total, post.bias_at(3 + r, 2 + j));
+                            let want = post.apply_at(total, 3 + r, 2 + j);
                             assert!(
                                 (got - want).abs() <= 1e-5,
                                 "{kernel_name} {rows}x{cols} {name} bias, accumulate {accumulate}, in place \

@@ -1,10 +1,11 @@
 //! The head of a fused epilogue that a micro-kernel applies in registers.
 
 /// What a product applies to each finished element in registers, before storing it:
-/// `min(max(acc * scale + bias, lo), hi)` — a scale (attention's `1 / sqrt(d)`, gemm's alpha),
-/// a bias and a ReLU / ReLU6 / clip, the usual head of a fused epilogue, which would otherwise
-/// cost a pass over C in the JIT epilogue. The multiply and the add round separately, as the
-/// JIT program does.
+/// `min(max(acc * scale + bias + residual, lo), hi)` — a scale (attention's `1 / sqrt(d)`,
+/// gemm's alpha), a bias, a residual (a tensor of C's shape, ResNet's shortcut) and a ReLU /
+/// ReLU6 / clip, the usual head of a fused epilogue, which would otherwise cost a pass over C
+/// in the JIT epilogue. Each operation rounds on its own, in that order, as the JIT program's
+/// do.
 ///
 /// `max` and `min` follow the x86 `maxps` / `minps` operand order so that a NaN sum stays NaN,
 /// as ONNX's Relu and Clip keep it.
@@ -12,8 +13,17 @@
 pub struct Post<'a> {
     pub scale: f32,
     pub bias: Bias<'a>,
+    pub residual: Option<Residual<'a>>,
     pub lo: f32,
     pub hi: f32,
+}
+
+/// A tensor of C's shape added to the product: element (r, c), counted from the product's
+/// first row and column, at `data[r * ld + c]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Residual<'a> {
+    pub data: &'a [f32],
+    pub ld: usize,
 }
 
 /// A bias indexed by C's row (a convolution's output channel) or column (a linear layer's
@@ -27,10 +37,15 @@ pub enum Bias<'a> {
 
 impl Post<'_> {
     /// Stores the sum unchanged.
-    pub const NONE: Post<'static> = Post { scale: 1.0, bias: Bias::None, lo: f32::NEG_INFINITY, hi: f32::INFINITY };
+    pub const NONE: Post<'static> =
+        Post { scale: 1.0, bias: Bias::None, residual: None, lo: f32::NEG_INFINITY, hi: f32::INFINITY };
 
     pub(crate) fn is_none(&self) -> bool {
-        self.scale == 1.0 && matches!(self.bias, Bias::None) && self.lo == f32::NEG_INFINITY && self.hi == f32::INFINITY
+        self.scale == 1.0
+            && matches!(self.bias, Bias::None)
+            && self.residual.is_none()
+            && self.lo == f32::NEG_INFINITY
+            && self.hi == f32::INFINITY
     }
 
     /// The bias at row `r`, column `c` of C.
@@ -50,13 +65,34 @@ impl Post<'_> {
             Bias::Rows(b) => (b[r0..].as_ptr(), std::ptr::null()),
             Bias::Columns(b) => (std::ptr::null(), b[c0..c0 + cols].as_ptr()),
         };
-        TilePost { row_bias, col_bias, scale: self.scale, lo: self.lo, hi: self.hi }
+        let (residual, residual_ld) = match self.residual {
+            None => (std::ptr::null(), 0),
+            Some(r) => (r.data[r0 * r.ld + c0..].as_ptr(), r.ld),
+        };
+        TilePost { row_bias, col_bias, residual, residual_ld, scale: self.scale, lo: self.lo, hi: self.hi }
     }
 
-    /// `v` as the micro-kernel stores it, given the bias for its row and column.
+    /// `v`, the sum for element (r, c) of C, as the micro-kernel stores it.
+    #[inline(always)]
+    pub fn apply_at(&self, v: f32, r: usize, c: usize) -> f32 {
+        let v = v * self.scale + self.bias_at(r, c);
+        let v = match self.residual {
+            Some(res) => v + res.data[r * res.ld + c],
+            None => v,
+        };
+        self.clamp(v)
+    }
+
+    /// `v` as the micro-kernel stores it, given the bias for its row and column, for a post
+    /// without a residual (depthwise planes and Winograd tiles take none).
     #[inline(always)]
     pub fn apply(&self, v: f32, bias: f32) -> f32 {
-        let v = v * self.scale + bias;
+        debug_assert!(self.residual.is_none(), "a residual needs the element's position: apply_at");
+        self.clamp(v * self.scale + bias)
+    }
+
+    #[inline(always)]
+    fn clamp(&self, v: f32) -> f32 {
         let v = if self.lo > v { self.lo } else { v };
         if self.hi < v {
             self.hi
@@ -67,11 +103,15 @@ impl Post<'_> {
 }
 
 /// [`Post`] for one micro-tile: bias pointers already at the tile's first row (as many values
-/// as the tile has rows) or first column (as many as it has columns), null when absent.
+/// as the tile has rows) or first column (as many as it has columns), and the residual at
+/// the tile's first element (rows `residual_ld` apart); null when absent.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct TilePost {
     pub row_bias: *const f32,
     pub col_bias: *const f32,
+    pub residual: *const f32,
+    pub residual_ld: usize,
     pub scale: f32,
     pub lo: f32,
     pub hi: f32,
@@ -81,7 +121,9 @@ impl TilePost {
     /// The tile's element (i, j) sum as the micro-kernel stores it.
     pub(crate) unsafe fn apply(&self, sum: f32, i: usize, j: usize) -> f32 {
         let bias = |ptr: *const f32, k: usize| if ptr.is_null() { 0.0 } else { *ptr.add(k) };
-        let post = Post { scale: self.scale, bias: Bias::None, lo: self.lo, hi: self.hi };
-        post.apply(sum, bias(self.row_bias, i) + bias(self.col_bias, j))
+        let post = Post { scale: self.scale, bias: Bias::None, residual: None, lo: self.lo, hi: self.hi };
+        let v = sum * self.scale + (bias(self.row_bias, i) + bias(self.col_bias, j));
+        let v = if self.residual.is_null() { v } else { v + *self.residual.add(i * self.residual_ld + j) };
+        post.clamp(v)
     }
 }

@@ -76,6 +76,13 @@ pub(crate) unsafe fn finish_avx2<const ROWS: usize>(
                 row[1] = _mm256_add_ps(row[1], b);
             }
         }
+        if !post.residual.is_null() {
+            for (i, row) in acc.iter_mut().enumerate() {
+                let r = post.residual.add(i * post.residual_ld);
+                row[0] = _mm256_add_ps(row[0], _mm256_loadu_ps(r));
+                row[1] = _mm256_add_ps(row[1], _mm256_loadu_ps(r.add(8)));
+            }
+        }
         let (lo, hi) = (_mm256_set1_ps(post.lo), _mm256_set1_ps(post.hi));
         for row in acc.iter_mut() {
             // maxps / minps return their second operand when either is NaN: a NaN sum stays.

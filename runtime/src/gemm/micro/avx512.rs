@@ -44,9 +44,10 @@ pub(crate) unsafe fn tile_avx512<const ROWS: usize>(
             let sum = row[panel];
             *half = [_mm512_castps512_ps256(sum), _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(sum)))];
         }
-        // The second panel's post: its columns' biases start NR further.
+        // The second panel's post: its columns' biases and residual start NR further.
         let panel_post = post.as_ref().map(|t| TilePost {
             col_bias: if t.col_bias.is_null() { t.col_bias } else { t.col_bias.add(panel * NR) },
+            residual: if t.residual.is_null() { t.residual } else { t.residual.add(panel * NR) },
             ..*t
         });
         let pp = panel_post.as_ref().map_or(std::ptr::null(), |t| t as *const TilePost);
