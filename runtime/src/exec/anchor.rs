@@ -98,7 +98,7 @@ impl Lower {
         if winograd.is_some() {
             self.info.winograd_steps += 1;
         }
-        let depthwise = depthwise.then(|| crate::conv::Depthwise::new(window.clone()));
+        let depthwise = depthwise.then(|| self.depthwise_plan(&conv, &window, o.operands()[1]));
         let mut conv = Conv { depthwise, packed, winograd, ..conv };
         // An image product with few rows may read the image in place or pack it: measured.
         if conv.depthwise.is_none()
@@ -134,6 +134,45 @@ impl Lower {
             self.info.gemm_steps += 1;
         }
         Ok(conv)
+    }
+
+    /// The depthwise plan for `conv`: 8 or, on AVX-512 CPUs, 16 output columns a step, by
+    /// measurement where the weights are constants (16 lanes waste more of a narrow plane).
+    fn depthwise_plan(&mut self, conv: &Conv, window: &crate::conv::Window, weights: ValueId) -> crate::conv::Depthwise {
+        use crate::conv::Depthwise;
+        let wide_isa = cfg!(target_arch = "x86_64") && crate::vmath::isa() == "avx512f";
+        let plan = match self.constant_f32(weights) {
+            Some(wdata) if wide_isa => {
+                let g = window;
+                let key = format!(
+                    "{}x{}x{}x{} k{}x{} s{}x{} p{}x{} threads={}",
+                    conv.xs[0],
+                    conv.xs[1],
+                    g.h,
+                    g.w,
+                    g.kernel[0],
+                    g.kernel[1],
+                    g.strides[0],
+                    g.strides[1],
+                    g.pads[0],
+                    g.pads[1],
+                    crate::workers::threads()
+                );
+                let choice = crate::variants::choose("depthwise", &key, &["avx2", "avx512"], |variant| {
+                    let plan =
+                        if variant == "avx512" { Depthwise::wide(g.clone()) } else { Depthwise::new(g.clone()) };
+                    probe(&Conv { depthwise: Some(plan), ..conv.clone_geometry() }, wdata)
+                });
+                *self.info.variants.entry(format!("depthwise: {choice}")).or_default() += 1;
+                if choice == "avx512" {
+                    Depthwise::wide(g.clone())
+                } else {
+                    Depthwise::new(g.clone())
+                }
+            }
+            _ => Depthwise::new(window.clone()),
+        };
+        plan
     }
 
     /// A conv2d / matmul / gemm with its epilogue `ops[1..]`.
