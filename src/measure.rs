@@ -15,10 +15,23 @@ use std::sync::Arc;
 
 /// The cost model whose predictions stand beside this process's measurements: `target` (a
 /// shipped name or a .toml path) on the worker threads the runtime is set to, calibrated by
-/// `profile` when one is given.
+/// `profile` when one is given (whose kernel variants for this CPU the runtime then takes).
 pub fn predictor(target: &str, profile: Option<&str>) -> Result<Arc<dyn CostModel>, HardwareError> {
     let target = Target::load(target)?.on_threads(smelt_runtime::workers::threads());
+    if let Some(path) = profile {
+        adopt_kernel_variants(std::path::Path::new(path))?;
+    }
     smelt_passes::cost::model(target, profile)
+}
+
+/// The kernel variants `smelt calibrate` chose on this CPU and stored in the profile at `path`
+/// decide ahead of the per-CPU cache and of probing.
+pub fn adopt_kernel_variants(path: &std::path::Path) -> Result<(), HardwareError> {
+    let profile = smelt_hardware::profile::Profile::load(path)?;
+    if let Some(chosen) = profile.kernel_variants.get(&smelt_runtime::variants::cpu_id()) {
+        smelt_runtime::variants::adopt(chosen);
+    }
+    Ok(())
 }
 
 /// One executed op (a kernel or an op left unfused) of a measured run.

@@ -24,6 +24,13 @@ const MLP: &str = r#"func.func @main(%x: tensor<32x64xf32>, %w: tensor<64x64xf32
 }
 "#;
 
+const CONV: &str = r#"func.func @main(%x: tensor<1x64x56x56xf32>) -> tensor<1x64x56x56xf32> {
+  %w = "smelt.constant"() {value = dense<0.01> : tensor<64x64x3x3xf32>} : () -> tensor<64x64x3x3xf32>
+  %y = "smelt.conv2d"(%x, %w) {pads = array<i64: 1, 1, 1, 1>} : (tensor<1x64x56x56xf32>, tensor<64x64x3x3xf32>) -> tensor<1x64x56x56xf32>
+  return %y : tensor<1x64x56x56xf32>
+}
+"#;
+
 fn mlp(dir: &Path) -> String {
     let path = dir.join("mlp.mlir");
     std::fs::write(&path, MLP).unwrap();
@@ -54,6 +61,21 @@ fn calibrate_writes_the_seeds_summary_and_a_profile_the_cost_model_reads() {
         .output()
         .unwrap();
     assert!(fused.status.success(), "{}", String::from_utf8_lossy(&fused.stderr));
+    // The kernel variants it chose on this CPU are stored and printed; a run given the profile
+    // takes them instead of measuring (flipped here, so taking them shows).
+    assert!(out.contains("Kernel variants chosen by measurement on"), "{out}");
+    let mut flipped = loaded.clone();
+    let (cpu, chosen) = flipped.kernel_variants.iter_mut().next().expect("variants stored for this CPU");
+    let key = "conv3x3/1x64x56x56->64 threads=1";
+    let was = chosen.get(key).unwrap_or_else(|| panic!("{key} not among {chosen:?} on {cpu}")).clone();
+    let other = if was == "winograd" { "im2col" } else { "winograd" };
+    chosen.insert(key.to_string(), other.to_string());
+    flipped.save(&profile).unwrap();
+    let conv = dir.path().join("conv.mlir");
+    std::fs::write(&conv, CONV).unwrap();
+    let run = smelt(&["run", conv.to_str().unwrap(), "--threads", "1", "--iters", "1", "--cost-profile", p, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&run).unwrap();
+    assert_eq!(report["fused"]["variants"][format!("conv3x3: {other}")], 1, "{run}");
     let bad = Command::new(env!("CARGO_BIN_EXE_smelt")).args(["calibrate", "--patterns", "vision"]).output().unwrap();
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("unknown pattern group 'vision'"));
 }

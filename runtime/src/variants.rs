@@ -5,7 +5,8 @@
 //! asks, in order:
 //! 1. an override: the environment variable `SMELT_VARIANT_<KIND>` (`SMELT_VARIANT_CONV3X3=im2col`),
 //!    or [`force`] from code (tests compare every variant against the reference this way);
-//! 2. what this process already chose for the same kind and key;
+//! 2. what this process already chose for the same kind and key, or adopted from a
+//!    calibration profile ([`adopt`]: `smelt calibrate` stores its choices per CPU);
 //! 3. the cache of this CPU's earlier choices: `$SMELT_CACHE_DIR` (else
 //!    `$XDG_CACHE_HOME/smelt`, else `~/.cache/smelt`), file `variants-<cpu>.json`, keyed by
 //!    the CPU model and the widest vector ISA, so no machine's measurement decides for
@@ -25,6 +26,8 @@ struct Choices {
     forced: BTreeMap<String, String>,
     made: BTreeMap<String, String>,
     loaded: bool,
+    /// Set by [`remeasure`]: only choices measured since count.
+    fresh: Option<std::collections::BTreeSet<String>>,
 }
 
 fn choices() -> &'static Mutex<Choices> {
@@ -120,7 +123,8 @@ pub fn choose(kind: &str, key: &str, candidates: &[&str], mut seconds: impl FnMu
     {
         let mut c = choices().lock().unwrap_or_else(|e| e.into_inner());
         load(&mut c);
-        if let Some(v) = c.made.get(&full).filter(|v| candidates.contains(&v.as_str())) {
+        let earlier = c.fresh.as_ref().is_none_or(|measured| measured.contains(&full));
+        if let Some(v) = c.made.get(&full).filter(|v| earlier && candidates.contains(&v.as_str())) {
             return v.clone();
         }
     }
@@ -137,9 +141,36 @@ pub fn choose(kind: &str, key: &str, candidates: &[&str], mut seconds: impl FnMu
     let winner = (0..candidates.len()).min_by(|&a, &b| best[a].total_cmp(&best[b])).unwrap_or(0);
     let v = candidates[winner].to_string();
     let mut c = choices().lock().unwrap_or_else(|e| e.into_inner());
-    c.made.insert(full, v.clone());
+    c.made.insert(full.clone(), v.clone());
+    if let Some(measured) = &mut c.fresh {
+        measured.insert(full);
+    }
     save(&c.made);
     v
+}
+
+/// From now on this process measures every choice again instead of taking an earlier one
+/// (forced variants still win); what it measures replaces the cache's entries. For
+/// `smelt calibrate`.
+pub fn remeasure() {
+    let mut c = choices().lock().unwrap_or_else(|e| e.into_inner());
+    load(&mut c);
+    c.fresh = Some(Default::default());
+}
+
+/// Takes `choices` (by `kind/key`, as [`chosen`] lists them) ahead of the cache: a calibration
+/// profile's choices for this CPU.
+pub fn adopt(choices_by_key: &BTreeMap<String, String>) {
+    let mut c = choices().lock().unwrap_or_else(|e| e.into_inner());
+    load(&mut c);
+    c.made.extend(choices_by_key.iter().map(|(k, v)| (k.clone(), v.clone())));
+}
+
+/// The choices measured since [`remeasure`], by `kind/key`.
+pub fn remeasured() -> BTreeMap<String, String> {
+    let c = choices().lock().unwrap_or_else(|e| e.into_inner());
+    let Some(measured) = &c.fresh else { return BTreeMap::new() };
+    c.made.iter().filter(|(k, _)| measured.contains(*k)).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// Every choice this process made or loaded, by `kind/key`.

@@ -65,6 +65,8 @@ enum Command {
         /// target and calibration profile the fusion decisions use
         #[arg(long, default_value = "host")]
         target: String,
+        /// calibration profile (JSON): its measurements price the fusion, and the kernel
+        /// variants `smelt calibrate` chose on this CPU are taken without probing
         #[arg(long, value_name = "FILE")]
         cost_profile: Option<String>,
         /// append each kernel's measured time (of the fused, else the unfused run) to this
@@ -115,7 +117,8 @@ enum Command {
         /// target whose ridge point decides compute- versus memory-bound (name or .toml file)
         #[arg(long, default_value = "host")]
         target: String,
-        /// calibration profile (JSON) whose measurements refine the target's roofline
+        /// calibration profile (JSON): its measurements refine the target's roofline, and the
+        /// kernel variants `smelt calibrate` chose on this CPU are taken without probing
         #[arg(long, value_name = "FILE")]
         cost_profile: Option<String>,
         /// also run the fused model (random inputs, one thread) and put each kernel's measured
@@ -389,6 +392,9 @@ fn calibrate(path: &str, options: smelt::commands::calibrate::Options) -> Result
         }
         for r in &measured.kernel_records {
             p.record_kernel(r.clone());
+        }
+        for (cpu, chosen) in &measured.kernel_variants {
+            p.kernel_variants.entry(cpu.clone()).or_default().extend(chosen.clone());
         }
         p.clone()
     })

@@ -442,6 +442,86 @@ fn fused_pattern(m: &Measured) -> String {
     m.kernels.iter().map(|k| k.pattern.clone()).collect::<Vec<_>>().join("+")
 }
 
+/// A convolution layer as models commonly have it: `c_in -> c_out`, `k x k`, one stride,
+/// "same" padding, on a `hw x hw` image; `group` is 1 or `c_in` (depthwise).
+struct ConvLayer {
+    c_in: u64,
+    c_out: u64,
+    hw: u64,
+    k: u64,
+    stride: u64,
+    depthwise: bool,
+}
+
+const fn layer(c_in: u64, c_out: u64, hw: u64, k: u64, stride: u64, depthwise: bool) -> ConvLayer {
+    ConvLayer { c_in, c_out, hw, k, stride, depthwise }
+}
+
+/// Layers whose kernel variant is chosen by measurement (Winograd or im2col for 3x3, the
+/// depthwise vector width, an image product's packing), from ResNet, MobileNet, EfficientNet
+/// and ConvNeXt stages; `quick` keeps one of each kind a stage.
+fn variant_layers(quick: bool) -> Vec<ConvLayer> {
+    let mut layers = vec![
+        layer(64, 64, 56, 3, 1, false),
+        layer(128, 128, 28, 3, 1, false),
+        layer(256, 256, 14, 3, 1, false),
+        layer(512, 512, 7, 3, 1, false),
+        layer(32, 32, 112, 3, 1, true),
+        layer(144, 144, 56, 3, 1, true),
+        layer(192, 192, 28, 3, 1, true),
+        layer(576, 576, 14, 3, 1, true),
+        layer(96, 96, 56, 7, 1, true),
+        layer(384, 384, 14, 7, 1, true),
+        layer(256, 64, 56, 1, 1, false),
+        layer(144, 24, 56, 1, 1, false),
+        layer(384, 64, 14, 1, 1, false),
+    ];
+    if !quick {
+        layers.extend([
+            layer(960, 960, 7, 3, 1, true),
+            layer(96, 96, 112, 3, 2, true),
+            layer(240, 240, 28, 5, 1, true),
+            layer(672, 672, 14, 5, 1, true),
+            layer(192, 192, 28, 7, 1, true),
+            layer(768, 768, 7, 7, 1, true),
+            layer(512, 128, 28, 1, 1, false),
+            layer(192, 32, 28, 1, 1, false),
+            layer(96, 24, 56, 1, 1, false),
+        ]);
+    }
+    layers
+}
+
+fn conv_layer_module(l: &ConvLayer) -> Result<Module, String> {
+    let (mut g, args) = Graph::new(&[&[1, l.c_in, l.hw, l.hw]]);
+    let group = if l.depthwise { l.c_in } else { 1 };
+    let w = g.weight(&[l.c_out, l.c_in / group, l.k, l.k]);
+    let p = (l.k / 2) as i64;
+    let s = l.stride as i64;
+    let y = g.op(
+        names::CONV2D,
+        &[args[0], w],
+        &[
+            ("pads", ints(&[p, p, p, p])),
+            ("strides", ints(&[s, s])),
+            ("group", Attribute::Int(group as i64, ElementType::I64)),
+        ],
+    )?;
+    g.finish(y)
+}
+
+/// Compiles each of [`variant_layers`] at every thread count in `threads`: compiling a
+/// convolution chooses its variants by measurement ([`smelt_runtime::variants`]).
+fn choose_kernel_variants(quick: bool, threads: &[usize]) -> Result<(), String> {
+    for &t in threads {
+        smelt_runtime::workers::set_threads(t);
+        for l in variant_layers(quick) {
+            smelt_runtime::exec::Executable::compile(conv_layer_module(&l)?)?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs the calibration; `progress` hears about each step (`done`, `total`, what).
 pub fn calibrate(options: &Options, progress: &mut dyn FnMut(usize, usize, &str)) -> Result<Profile, String> {
     let target = Target::load(&options.target)?;
@@ -450,7 +530,7 @@ pub fn calibrate(options: &Options, progress: &mut dyn FnMut(usize, usize, &str)
     let trials = options.trials();
     let fusion_cases = cases(&options.patterns, options.quick);
     let op_cases = op_cases(&options.ops, options.quick);
-    let total = 2 + fusion_cases.len() + op_cases.len();
+    let total = 3 + fusion_cases.len() + op_cases.len();
     let mut done = 0;
     let mut step = |what: &str, done: &mut usize| {
         progress(*done, total, what);
@@ -460,6 +540,12 @@ pub fn calibrate(options: &Options, progress: &mut dyn FnMut(usize, usize, &str)
     let mut profile = Profile::new();
     profile.metadata = metadata(&options.target);
     let threads = smelt_runtime::workers::threads();
+    // What this calibration measures replaces earlier choices (the cache's included).
+    smelt_runtime::variants::remeasure();
+    step("kernel variants (Winograd or im2col, depthwise width, image packing)", &mut done);
+    let cores = smelt_runtime::workers::set_threads(usize::MAX);
+    let thread_counts: Vec<usize> = if cores > 1 { vec![1, cores] } else { vec![1] };
+    choose_kernel_variants(options.quick, &thread_counts)?;
     smelt_runtime::workers::set_threads(1);
 
     step("compute peaks (FMA, micro-kernel, sgemm)", &mut done);
@@ -541,6 +627,7 @@ pub fn calibrate(options: &Options, progress: &mut dyn FnMut(usize, usize, &str)
     }
     progress(total, total, "done");
     smelt_runtime::workers::set_threads(threads);
+    profile.kernel_variants.insert(smelt_runtime::variants::cpu_id(), smelt_runtime::variants::remeasured());
     Ok(profile)
 }
 
@@ -597,6 +684,14 @@ pub fn summary(profile: &Profile) -> String {
         p.theoretical_bandwidth_gbs.unwrap_or(0.0)
     );
     let _ = writeln!(out, "ops       {} op/shape profiles", profile.operation_profiles.len());
+    for (cpu, chosen) in &profile.kernel_variants {
+        let _ = writeln!(out, "\nKernel variants chosen by measurement on {cpu}:");
+        let _ = writeln!(out, "{:<10} {:<48} variant", "kind", "shape");
+        for (key, variant) in chosen {
+            let (kind, shape) = key.split_once('/').unwrap_or((key, ""));
+            let _ = writeln!(out, "{kind:<10} {shape:<48} {variant}");
+        }
+    }
     if !profile.fusion_profiles.is_empty() {
         let _ = writeln!(out, "\nFusion pattern performance (fused vs unfused, Smelt's JIT runtime):");
         let _ = writeln!(

@@ -138,7 +138,12 @@ impl Lower {
 
     /// The depthwise plan for `conv`: 8 or, on AVX-512 CPUs, 16 output columns a step, by
     /// measurement where the weights are constants (16 lanes waste more of a narrow plane).
-    fn depthwise_plan(&mut self, conv: &Conv, window: &crate::conv::Window, weights: ValueId) -> crate::conv::Depthwise {
+    fn depthwise_plan(
+        &mut self,
+        conv: &Conv,
+        window: &crate::conv::Window,
+        weights: ValueId,
+    ) -> crate::conv::Depthwise {
         use crate::conv::Depthwise;
         let wide_isa = cfg!(target_arch = "x86_64") && crate::vmath::isa() == "avx512f";
         let plan = match self.constant_f32(weights) {
@@ -159,8 +164,7 @@ impl Lower {
                     crate::workers::threads()
                 );
                 let choice = crate::variants::choose("depthwise", &key, &["avx2", "avx512"], |variant| {
-                    let plan =
-                        if variant == "avx512" { Depthwise::wide(g.clone()) } else { Depthwise::new(g.clone()) };
+                    let plan = if variant == "avx512" { Depthwise::wide(g.clone()) } else { Depthwise::new(g.clone()) };
                     probe(&Conv { depthwise: Some(plan), ..conv.clone_geometry() }, wdata)
                 });
                 *self.info.variants.entry(format!("depthwise: {choice}")).or_default() += 1;
