@@ -1,4 +1,5 @@
-//! The runtime's speed: the SGEMM (micro-kernel and blocking) at 1024^3, at ResNet-18's
+//! The runtime's speed: the SGEMM (micro-kernel and blocking) at 1024^3 (beside the `gemm`
+//! crate's), at ResNet-18's
 //! convolutions' GEMM shapes and at three MobileNet-V2 pointwise shapes, and those
 //! convolutions again as the model runs them (weights packed ahead, the image read as its
 //! im2col matrix), beside the core's FMA peak (throughput in elements is FLOPs, so "Gelem/s" reads GFLOP/s); every seeds fusion
@@ -47,8 +48,45 @@ fn sgemm_shapes(c: &mut Criterion) {
                 sgemm(&View::row_major(&a, m, k), &View::row_major(&b, k, n), &mut out, n, false, &|_, _, _, _| {})
             })
         });
+        if m * k * n >= 1 << 30 {
+            group.bench_function(BenchmarkId::new("gemm crate", format!("{m}x{k}x{n}")), |bench| {
+                bench.iter(|| gemm_crate(m, k, n, &a, &b, &mut out))
+            });
+        }
     }
     group.finish();
+}
+
+/// The `gemm` crate (faer's) on the same row-major product, one thread: a Rust baseline with
+/// its own packing and micro-kernels: AVX2 + FMA on stable Rust (its AVX-512 kernels sit behind
+/// its `nightly` feature, whose `pulp` dependency does not build on the 2026 nightlies).
+fn gemm_crate(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
+    assert!(a.len() == m * k && b.len() == k * n && out.len() == m * n);
+    // SAFETY: the three buffers hold row-major m x k, k x n and m x n matrices (checked above);
+    // the strides say so.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr(),
+            1,
+            n as isize,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
 }
 
 /// What the group's rates divide by, measured in the same run: the core's FMA peak.
