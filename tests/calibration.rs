@@ -66,7 +66,7 @@ fn calibrate_writes_the_seeds_summary_and_a_profile_the_cost_model_reads() {
     assert!(out.contains("Kernel variants chosen by measurement on"), "{out}");
     let mut flipped = loaded.clone();
     let (cpu, chosen) = flipped.kernel_variants.iter_mut().next().expect("variants stored for this CPU");
-    let key = "conv3x3/1x64x56x56->64 threads=1";
+    let key = "conv3x3/1x64x56x56->64 threads=1 among winograd|im2col";
     let was = chosen.get(key).unwrap_or_else(|| panic!("{key} not among {chosen:?} on {cpu}")).clone();
     let other = if was == "winograd" { "im2col" } else { "winograd" };
     chosen.insert(key.to_string(), other.to_string());

@@ -26,8 +26,8 @@ fn variants_are_measured_once_adopted_from_a_profile_remeasured_and_forced() {
     assert_eq!(probes.get(), first, "a choice made is not measured again");
 
     adopt(&BTreeMap::from([
-        ("test-kind/b".to_string(), "slow".to_string()),
-        ("test-kind/c".to_string(), "gone".to_string()),
+        ("test-kind/b among slow|fast".to_string(), "slow".to_string()),
+        ("test-kind/c among slow|fast".to_string(), "gone".to_string()),
     ]));
     assert_eq!(pick("b"), "slow", "a profile's choice wins over probing");
     assert_eq!(probes.get(), first);
@@ -44,10 +44,13 @@ fn variants_are_measured_once_adopted_from_a_profile_remeasured_and_forced() {
     assert_eq!(pick("a"), "slow");
     force("test-kind", None);
     assert_eq!(pick("a"), "fast");
-    assert_eq!(chosen().get("test-kind/b").map(String::as_str), Some("fast"));
+    assert_eq!(chosen().get("test-kind/b among slow|fast").map(String::as_str), Some("fast"));
     assert_eq!(
         remeasured().into_iter().collect::<Vec<_>>(),
-        [("test-kind/a".to_string(), "fast".to_string()), ("test-kind/b".to_string(), "fast".to_string())],
+        [
+            ("test-kind/a among slow|fast".to_string(), "fast".to_string()),
+            ("test-kind/b among slow|fast".to_string(), "fast".to_string())
+        ],
         "what calibration stores: the choices measured since"
     );
 }

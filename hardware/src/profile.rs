@@ -34,7 +34,8 @@ pub struct Profile {
     #[serde(default)]
     pub kernel_records: Vec<KernelRecord>,
     /// Kernel variants `smelt calibrate` chose by measurement: by CPU (its model name and
-    /// widest vector ISA), then by `kind/shape` (`conv3x3/1x64x56x56->64 ... threads=1`), the
+    /// widest vector ISA), then by `kind/shape among candidates`
+    /// (`conv3x3/1x64x56x56->64 threads=1 among winograd|im2col`), the
     /// variant's name (`winograd`). A run on that CPU takes them instead of probing.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub kernel_variants: BTreeMap<String, BTreeMap<String, String>>,

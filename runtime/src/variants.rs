@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
-/// Choices by `kind/key`: forced ones and those made or loaded in this process.
+/// Choices by `kind/key among candidates` (forced ones by kind), made or loaded in this process.
 #[derive(Default)]
 struct Choices {
     forced: BTreeMap<String, String>,
@@ -119,7 +119,8 @@ pub fn choose(kind: &str, key: &str, candidates: &[&str], mut seconds: impl FnMu
     if let Some(v) = forced.filter(|v| candidates.contains(&v.as_str())) {
         return v;
     }
-    let full = format!("{kind}/{key}");
+    // The candidates are part of the key: a choice made among fewer does not stand for more.
+    let full = format!("{kind}/{key} among {}", candidates.join("|"));
     {
         let mut c = choices().lock().unwrap_or_else(|e| e.into_inner());
         load(&mut c);
@@ -158,7 +159,7 @@ pub fn remeasure() {
     c.fresh = Some(Default::default());
 }
 
-/// Takes `choices` (by `kind/key`, as [`chosen`] lists them) ahead of the cache: a calibration
+/// Takes `choices` (keyed as [`chosen`] lists them) ahead of the cache: a calibration
 /// profile's choices for this CPU.
 pub fn adopt(choices_by_key: &BTreeMap<String, String>) {
     let mut c = choices().lock().unwrap_or_else(|e| e.into_inner());
@@ -166,14 +167,14 @@ pub fn adopt(choices_by_key: &BTreeMap<String, String>) {
     c.made.extend(choices_by_key.iter().map(|(k, v)| (k.clone(), v.clone())));
 }
 
-/// The choices measured since [`remeasure`], by `kind/key`.
+/// The choices measured since [`remeasure`], by `kind/key among candidates`.
 pub fn remeasured() -> BTreeMap<String, String> {
     let c = choices().lock().unwrap_or_else(|e| e.into_inner());
     let Some(measured) = &c.fresh else { return BTreeMap::new() };
     c.made.iter().filter(|(k, _)| measured.contains(*k)).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-/// Every choice this process made or loaded, by `kind/key`.
+/// Every choice this process made or loaded, by `kind/key among candidates`.
 pub fn chosen() -> BTreeMap<String, String> {
     choices().lock().unwrap_or_else(|e| e.into_inner()).made.clone()
 }

@@ -686,10 +686,11 @@ pub fn summary(profile: &Profile) -> String {
     let _ = writeln!(out, "ops       {} op/shape profiles", profile.operation_profiles.len());
     for (cpu, chosen) in &profile.kernel_variants {
         let _ = writeln!(out, "\nKernel variants chosen by measurement on {cpu}:");
-        let _ = writeln!(out, "{:<10} {:<48} variant", "kind", "shape");
+        let _ = writeln!(out, "{:<10} {:<44} {:<12} among", "kind", "shape", "variant");
         for (key, variant) in chosen {
             let (kind, shape) = key.split_once('/').unwrap_or((key, ""));
-            let _ = writeln!(out, "{kind:<10} {shape:<48} {variant}");
+            let (shape, among) = shape.split_once(" among ").unwrap_or((shape, ""));
+            let _ = writeln!(out, "{kind:<10} {shape:<44} {variant:<12} {among}");
         }
     }
     if !profile.fusion_profiles.is_empty() {

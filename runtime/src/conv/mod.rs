@@ -1,15 +1,25 @@
 //! Convolutions beside the GEMM: the window geometry every convolution and pool shares, and
-//! the three ways a convolution runs besides a plain product: im2col packing that reads the
-//! image as its im2col matrix ([`im2col`]), depthwise planes ([`depthwise`]), and Winograd
-//! F(2x2, 3x3) ([`winograd`]).
+//! the ways a convolution runs besides a plain product: im2col packing that reads the image as
+//! its im2col matrix ([`im2col`]), depthwise convolution plane by plane ([`depthwise`]) or over
+//! blocks of channels ([`blocked`]), and Winograd F(2x2, 3x3) ([`winograd`]).
 
+pub mod blocked;
 pub mod depthwise;
 pub mod im2col;
 pub mod winograd;
 
+pub use blocked::ChannelBlocked;
 pub use depthwise::Depthwise;
 pub use im2col::Im2col;
 pub use winograd::Winograd;
+
+/// How a depthwise convolution runs (chosen by measurement per shape).
+pub enum DepthwisePlan {
+    /// Plane by plane, a vector holding output columns.
+    Columns(Depthwise),
+    /// Over blocks of channels, a vector holding one pixel of each.
+    Channels(ChannelBlocked),
+}
 
 /// The geometry of a 2-D window over one plane.
 #[derive(Clone, Debug)]

@@ -136,47 +136,56 @@ impl Lower {
         Ok(conv)
     }
 
-    /// The depthwise plan for `conv`: 8 or, on AVX-512 CPUs, 16 output columns a step, by
-    /// measurement where the weights are constants (16 lanes waste more of a narrow plane).
+    /// The depthwise plan for `conv`, by measurement where the weights are constants: plane
+    /// by plane with 8 or (AVX-512) 16 output columns a step, or over blocks of 8 or 16
+    /// channels (narrow planes fill vectors of columns badly).
     fn depthwise_plan(
         &mut self,
         conv: &Conv,
         window: &crate::conv::Window,
         weights: ValueId,
-    ) -> crate::conv::Depthwise {
-        use crate::conv::Depthwise;
-        let wide_isa = cfg!(target_arch = "x86_64") && crate::vmath::isa() == "avx512f";
-        let plan = match self.constant_f32(weights) {
-            Some(wdata) if wide_isa => {
-                let g = window;
-                let key = format!(
-                    "{}x{}x{}x{} k{}x{} s{}x{} p{}x{} threads={}",
-                    conv.xs[0],
-                    conv.xs[1],
-                    g.h,
-                    g.w,
-                    g.kernel[0],
-                    g.kernel[1],
-                    g.strides[0],
-                    g.strides[1],
-                    g.pads[0],
-                    g.pads[1],
-                    crate::workers::threads()
-                );
-                let choice = crate::variants::choose("depthwise", &key, &["avx2", "avx512"], |variant| {
-                    let plan = if variant == "avx512" { Depthwise::wide(g.clone()) } else { Depthwise::new(g.clone()) };
-                    probe(&Conv { depthwise: Some(plan), ..conv.clone_geometry() }, wdata)
-                });
-                *self.info.variants.entry(format!("depthwise: {choice}")).or_default() += 1;
-                if choice == "avx512" {
-                    Depthwise::wide(g.clone())
-                } else {
-                    Depthwise::new(g.clone())
-                }
-            }
-            _ => Depthwise::new(window.clone()),
+    ) -> crate::conv::DepthwisePlan {
+        use crate::conv::{ChannelBlocked, Depthwise, DepthwisePlan};
+        let build = |variant: &str| match variant {
+            "columns-16" => DepthwisePlan::Columns(Depthwise::wide(window.clone())),
+            v if v.starts_with("channels-") => match ChannelBlocked::new(window.clone()) {
+                Some(plan) => DepthwisePlan::Channels(plan),
+                None => DepthwisePlan::Columns(Depthwise::new(window.clone())),
+            },
+            _ => DepthwisePlan::Columns(Depthwise::new(window.clone())),
         };
-        plan
+        let Some(wdata) = self.constant_f32(weights) else { return build("columns-8") };
+        let mut candidates = vec!["columns-8".to_string()];
+        if cfg!(target_arch = "x86_64") && crate::vmath::isa() == "avx512f" {
+            candidates.push("columns-16".into());
+        }
+        if let Some(blocked) = ChannelBlocked::new(window.clone()) {
+            candidates.push(format!("channels-{}", blocked.lanes()));
+        }
+        if candidates.len() == 1 {
+            return build("columns-8");
+        }
+        let g = window;
+        let key = format!(
+            "{}x{}x{}x{} k{}x{} s{}x{} p{}x{} threads={}",
+            conv.xs[0],
+            conv.xs[1],
+            g.h,
+            g.w,
+            g.kernel[0],
+            g.kernel[1],
+            g.strides[0],
+            g.strides[1],
+            g.pads[0],
+            g.pads[1],
+            crate::workers::threads()
+        );
+        let names: Vec<&str> = candidates.iter().map(String::as_str).collect();
+        let choice = crate::variants::choose("depthwise", &key, &names, |variant| {
+            probe(&Conv { depthwise: Some(build(variant)), ..conv.clone_geometry() }, wdata)
+        });
+        *self.info.variants.entry(format!("depthwise: {choice}")).or_default() += 1;
+        build(&choice)
     }
 
     /// A conv2d / matmul / gemm with its epilogue `ops[1..]`.
@@ -357,6 +366,13 @@ impl Epilogue {
         if let Some(f) = self.f {
             self.run_program(f, start, offsets, block, base);
         }
+        if self.acts.is_empty() {
+            return;
+        }
+        if cols == ldc {
+            // Whole rows: one run (a product with one column has as many rows as elements).
+            return crate::vmath::apply_raw(&self.acts, start, start, rows * cols);
+        }
         for r in 0..rows {
             let row = start.add(r * ldc);
             crate::vmath::apply_raw(&self.acts, row, row, cols);
@@ -421,7 +437,7 @@ pub(super) struct Conv {
     pads: Vec<i64>,
     dilations: Vec<i64>,
     /// One input channel per group and one output channel per group: a direct loop.
-    depthwise: Option<crate::conv::Depthwise>,
+    depthwise: Option<crate::conv::DepthwisePlan>,
     /// Per group, the weights packed at compile time (when they are constants).
     packed: Vec<crate::gemm::Packed>,
     /// A 3x3 stride-1 convolution with constant weights: Winograd F(2x2, 3x3) and its scratch.
@@ -474,27 +490,60 @@ impl Conv {
         let hw = ho * wo;
         let y_len = n * o * hw;
         let ys = std::slice::from_raw_parts_mut(y, y_len);
-        if let Some(plan) = &self.depthwise {
-            let (xs, ws, ys, shared) = (Shared(x as *mut f32), Shared(w as *mut f32), Shared(y), Shared(base));
-            // Channels split over the workers; each plane's epilogue runs on it while it is hot.
-            crate::workers::parallel_ranges(n * c, 8, |planes| {
-                let (mut scratch, mut offsets) = (Vec::new(), Vec::new());
-                for plane in planes {
-                    let (b, g) = (plane / c, plane % c);
-                    // SAFETY: plane `plane` of x and y and channel g's taps lie inside the
-                    // tensors the plan checked; workers write disjoint planes.
-                    unsafe {
-                        let wk = std::slice::from_raw_parts(ws.get().add(g * kh * kw), kh * kw);
-                        let xin = std::slice::from_raw_parts(xs.get().add(plane * h * wd), h * wd);
-                        let out = std::slice::from_raw_parts_mut(ys.get().add(plane * hw), hw);
-                        ep.offsets_into(&[(b, 0), (g, 1)], &mut offsets);
-                        let post = ep.post(&offsets, shared.get(), 1, hw);
-                        plan.plane(xin, wk, out, &post, &mut scratch);
-                        ep.apply(ys.get().add(plane * hw), hw, &offsets, (0, 1, 0, hw), shared.get());
+        match &self.depthwise {
+            Some(crate::conv::DepthwisePlan::Columns(plan)) => {
+                let (xs, ws, ys, shared) = (Shared(x as *mut f32), Shared(w as *mut f32), Shared(y), Shared(base));
+                // Channels split over the workers; each plane's epilogue runs on it while it is hot.
+                crate::workers::parallel_ranges(n * c, 8, |planes| {
+                    let (mut scratch, mut offsets) = (Vec::new(), Vec::new());
+                    for plane in planes {
+                        let (b, g) = (plane / c, plane % c);
+                        // SAFETY: plane `plane` of x and y and channel g's taps lie inside the
+                        // tensors the plan checked; workers write disjoint planes.
+                        unsafe {
+                            let wk = std::slice::from_raw_parts(ws.get().add(g * kh * kw), kh * kw);
+                            let xin = std::slice::from_raw_parts(xs.get().add(plane * h * wd), h * wd);
+                            let out = std::slice::from_raw_parts_mut(ys.get().add(plane * hw), hw);
+                            ep.offsets_into(&[(b, 0), (g, 1)], &mut offsets);
+                            let post = ep.post(&offsets, shared.get(), 1, hw);
+                            plan.plane(xin, wk, out, &post, &mut scratch);
+                            ep.apply(ys.get().add(plane * hw), hw, &offsets, (0, 1, 0, hw), shared.get());
+                        }
                     }
-                }
-            });
-            return;
+                });
+                return;
+            }
+            Some(crate::conv::DepthwisePlan::Channels(plan)) => {
+                let (xs, ws, ys, shared) = (Shared(x as *mut f32), Shared(w as *mut f32), Shared(y), Shared(base));
+                let lanes = plan.lanes();
+                let blocks = c.div_ceil(lanes);
+                // Blocks of channels split over the workers; the rest of the epilogue runs on
+                // each block after it.
+                crate::workers::parallel_ranges(n * blocks, 1, |range| {
+                    let mut bias = vec![0.0f32; lanes];
+                    for block in range {
+                        let (b, c0) = (block / blocks, block % blocks * lanes);
+                        let channels = lanes.min(c - c0);
+                        let offsets = ep.offsets(&[(b, 0)]);
+                        // SAFETY: the block's planes of x and y and its channels' taps lie inside
+                        // the tensors the plan checked; workers write disjoint planes.
+                        unsafe {
+                            let post = ep.post(&offsets, shared.get(), c, hw);
+                            for (i, b_i) in bias.iter_mut().enumerate().take(channels) {
+                                *b_i = post.bias_at(c0 + i, 0);
+                            }
+                            let first = b * c + c0;
+                            let xin = std::slice::from_raw_parts(xs.get().add(first * h * wd), channels * h * wd);
+                            let wk = std::slice::from_raw_parts(ws.get().add(c0 * kh * kw), channels * kh * kw);
+                            let out = std::slice::from_raw_parts_mut(ys.get().add(first * hw), channels * hw);
+                            plan.block(xin, wk, out, channels, &bias, (post.lo, post.hi));
+                            ep.apply(ys.get().add(b * c * hw), hw, &offsets, (c0, channels, 0, hw), shared.get());
+                        }
+                    }
+                });
+                return;
+            }
+            None => {}
         }
         if let Some((plan, scratch)) = &self.winograd {
             let scratch = resolve(*scratch, base) as *mut f32;

@@ -5,7 +5,7 @@ use super::{chain, Activation, Lanes, MAGIC};
 use std::arch::x86_64::*;
 
 #[derive(Clone, Copy)]
-pub(crate) struct Avx2(__m256);
+pub(crate) struct Avx2(pub(crate) __m256);
 
 impl Lanes for Avx2 {
     type Mask = __m256;
@@ -20,6 +20,14 @@ impl Lanes for Avx2 {
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
         _mm256_storeu_ps(p, self.0)
+    }
+    #[inline(always)]
+    unsafe fn load_first(p: *const f32, n: usize) -> Self {
+        Avx2(_mm256_maskload_ps(p, first_lanes(n)))
+    }
+    #[inline(always)]
+    unsafe fn store_first(self, p: *mut f32, n: usize) {
+        _mm256_maskstore_ps(p, first_lanes(n), self.0)
     }
     #[inline(always)]
     unsafe fn add(self, o: Self) -> Self {
@@ -78,6 +86,12 @@ impl Lanes for Avx2 {
         let m = _mm256_sub_epi32(bits, _mm256_slli_epi32::<23>(e));
         (Avx2(_mm256_cvtepi32_ps(e)), Avx2(_mm256_castsi256_ps(m)))
     }
+}
+
+/// The mask of the first `n` of 8 lanes.
+#[inline(always)]
+unsafe fn first_lanes(n: usize) -> __m256i {
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 }
 
 /// Eight elements at a time, two vectors an iteration; the tail one by one.

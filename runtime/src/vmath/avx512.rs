@@ -4,7 +4,7 @@ use super::{chain, Activation, Lanes, MAGIC};
 use std::arch::x86_64::*;
 
 #[derive(Clone, Copy)]
-pub(crate) struct Avx512(__m512);
+pub(crate) struct Avx512(pub(crate) __m512);
 
 impl Lanes for Avx512 {
     type Mask = __mmask16;
@@ -19,6 +19,14 @@ impl Lanes for Avx512 {
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
         _mm512_storeu_ps(p, self.0)
+    }
+    #[inline(always)]
+    unsafe fn load_first(p: *const f32, n: usize) -> Self {
+        Avx512(_mm512_maskz_loadu_ps(first_lanes(n), p))
+    }
+    #[inline(always)]
+    unsafe fn store_first(self, p: *mut f32, n: usize) {
+        _mm512_mask_storeu_ps(p, first_lanes(n), self.0)
     }
     #[inline(always)]
     unsafe fn add(self, o: Self) -> Self {
@@ -93,6 +101,12 @@ unsafe fn compare<const P: i32>(a: __m512, b: __m512, f: impl Fn(f32, f32) -> bo
     }
 }
 
+/// The mask of the first `n` of 16 lanes.
+#[inline(always)]
+fn first_lanes(n: usize) -> __mmask16 {
+    ((1u32 << n.min(16)) - 1) as __mmask16
+}
+
 /// Sixteen elements at a time, two vectors an iteration; the tail under a lane mask.
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn apply(acts: &[Activation], from: *const f32, to: *mut f32, n: usize) {
@@ -108,10 +122,8 @@ pub(crate) unsafe fn apply(acts: &[Activation], from: *const f32, to: *mut f32, 
         if left >= 16 {
             chain(acts, Avx512::load(from.add(i))).store(to.add(i));
         } else {
-            let mask: __mmask16 = (1u32 << left) as u16 - 1;
             // Masked-off lanes read zeros (no fault past the end) and are not stored.
-            let x = Avx512(_mm512_maskz_loadu_ps(mask, from.add(i)));
-            _mm512_mask_storeu_ps(to.add(i), mask, chain(acts, x).0);
+            chain(acts, Avx512::load_first(from.add(i), left)).store_first(to.add(i), left);
         }
         i += 16;
     }

@@ -14,6 +14,9 @@ mod avx2;
 mod avx512;
 mod portable;
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) use {avx2::Avx2, avx512::Avx512};
+
 /// An activation applied element by element.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
@@ -46,6 +49,10 @@ pub(crate) trait Lanes: Copy {
     unsafe fn splat(x: f32) -> Self;
     unsafe fn load(p: *const f32) -> Self;
     unsafe fn store(self, p: *mut f32);
+    /// The first `n` lanes from `p` (no more are read), the rest zero; `n` at most the width.
+    unsafe fn load_first(p: *const f32, n: usize) -> Self;
+    /// The first `n` lanes to `p` (no more are written); `n` at most the width.
+    unsafe fn store_first(self, p: *mut f32, n: usize);
     unsafe fn add(self, o: Self) -> Self;
     unsafe fn sub(self, o: Self) -> Self;
     unsafe fn mul(self, o: Self) -> Self;
@@ -99,7 +106,7 @@ unsafe fn poly<V: Lanes>(x: V, coefficients: &[f32]) -> V {
 
 /// `x` clamped to `[lo, hi]` by compare and select; NaN stays NaN.
 #[inline(always)]
-unsafe fn clamp<V: Lanes>(x: V, lo: f32, hi: f32) -> V {
+pub(crate) unsafe fn clamp<V: Lanes>(x: V, lo: f32, hi: f32) -> V {
     let (l, h) = (V::splat(lo), V::splat(hi));
     let x = V::select(x.gt(h), h, x);
     V::select(x.lt(l), l, x)

@@ -16,6 +16,14 @@ impl Lanes for Scalar {
     unsafe fn store(self, p: *mut f32) {
         *p = self.0
     }
+    unsafe fn load_first(p: *const f32, n: usize) -> Self {
+        Scalar(if n > 0 { *p } else { 0.0 })
+    }
+    unsafe fn store_first(self, p: *mut f32, n: usize) {
+        if n > 0 {
+            *p = self.0
+        }
+    }
     unsafe fn add(self, o: Self) -> Self {
         Scalar(self.0 + o.0)
     }
