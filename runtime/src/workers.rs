@@ -94,7 +94,7 @@ pub fn split(workers: usize, task: &(dyn Fn(usize) + Sync)) {
         Ok(helpers) => helpers,
         // A share that panicked on the calling thread poisoned the lock; the helpers are fine.
         Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-        Err(TryLockError::WouldBlock) => return (0..workers).for_each(|w| as_worker(|| task(w))),
+        Err(TryLockError::WouldBlock) => return run_every_share_here(workers, task),
     };
     while helpers.len() < workers - 1 {
         let index = helpers.len() + 1;
@@ -113,6 +113,20 @@ pub fn split(workers: usize, task: &(dyn Fn(usize) + Sync)) {
     drop(finished);
     if job.panicked.load(Ordering::Relaxed) {
         panic!("a worker thread panicked during a split (its message is above)");
+    }
+}
+
+/// Runs every share on the calling thread (another thread holds the helpers), then raises the
+/// first share's panic, if any: the same contract as a split over helpers.
+fn run_every_share_here(workers: usize, task: &(dyn Fn(usize) + Sync)) {
+    let mut first_panic = None;
+    for w in 0..workers {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| as_worker(|| task(w)))) {
+            first_panic.get_or_insert(payload);
+        }
+    }
+    if let Some(payload) = first_panic {
+        std::panic::resume_unwind(payload);
     }
 }
 
@@ -284,6 +298,24 @@ mod tests {
             ran.fetch_add(1, Ordering::Relaxed);
         });
         assert_eq!(ran.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn a_split_without_helpers_also_runs_every_share_before_raising() {
+        // Another thread holds the helpers, so this split runs its shares itself.
+        let held = HELPERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let finished = AtomicUsize::new(0);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            split(3, &|w| {
+                if w == 1 {
+                    panic!("share {w} fails");
+                }
+                finished.fetch_add(1, Ordering::Relaxed);
+            })
+        }));
+        drop(held);
+        assert!(outcome.is_err());
+        assert_eq!(finished.load(Ordering::Relaxed), 2);
     }
 
     #[test]
