@@ -74,6 +74,22 @@ impl Lanes for Avx2 {
         Avx2(_mm256_blendv_ps(no.0, yes.0, m))
     }
     #[inline(always)]
+    unsafe fn clamp(self, lo: f32, hi: f32) -> Self {
+        if cfg!(miri) {
+            return super::clamp_by_select(self, lo, hi);
+        }
+        // maxps / minps return the second operand when either is NaN: the bound goes first.
+        Avx2(_mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), self.0)))
+    }
+    #[inline(always)]
+    unsafe fn recip(self) -> Self {
+        if cfg!(miri) {
+            return Avx2::splat(1.0).div(self);
+        }
+        // 12 bits, then about 23 after one step.
+        super::refine_recip(self, Avx2(_mm256_rcp_ps(self.0)))
+    }
+    #[inline(always)]
     unsafe fn pow2_of_magic(self) -> Self {
         let bias = _mm256_set1_epi32(127 - MAGIC.to_bits() as i32);
         let e = _mm256_add_epi32(_mm256_castps_si256(self.0), bias);

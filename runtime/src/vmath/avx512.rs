@@ -73,6 +73,42 @@ impl Lanes for Avx512 {
         Avx512(_mm512_mask_blend_ps(m, no.0, yes.0))
     }
     #[inline(always)]
+    unsafe fn clamp(self, lo: f32, hi: f32) -> Self {
+        if cfg!(miri) {
+            return super::clamp_by_select(self, lo, hi);
+        }
+        // maxps / minps return the second operand when either is NaN: the bound goes first.
+        Avx512(_mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), self.0)))
+    }
+    /// The polynomial scaled by `2^n` in one instruction (`vscalefps`), which also makes
+    /// infinity past the top of the range; below f32's normal range the result is 0, as
+    /// [`super::exp_by_bits`] makes it.
+    #[inline(always)]
+    unsafe fn exp(self) -> Self {
+        if cfg!(miri) {
+            return super::exp_by_bits(self);
+        }
+        let c = _mm512_min_ps(_mm512_set1_ps(89.0), _mm512_max_ps(_mm512_set1_ps(-104.0), self.0));
+        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_mul_ps(
+            c,
+            _mm512_set1_ps(std::f32::consts::LOG2_E),
+        ));
+        let r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693_145_75), c);
+        let r = Avx512(_mm512_fmadd_ps(n, _mm512_set1_ps(-1.428_606_8e-6), r));
+        let p = super::poly(r, &[1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0]);
+        let e = _mm512_scalef_ps(p.0, n);
+        let below = compare::<_CMP_LT_OQ>(self.0, _mm512_set1_ps(super::EXP_MIN), |a, b| a < b);
+        Avx512(_mm512_mask_blend_ps(below, e, _mm512_setzero_ps()))
+    }
+    #[inline(always)]
+    unsafe fn recip(self) -> Self {
+        if cfg!(miri) {
+            return Avx512::splat(1.0).div(self);
+        }
+        // 14 bits, then 28 after one step: within an ulp of the division.
+        super::refine_recip(self, Avx512(_mm512_rcp14_ps(self.0)))
+    }
+    #[inline(always)]
     unsafe fn pow2_of_magic(self) -> Self {
         let bias = _mm512_set1_epi32(127 - MAGIC.to_bits() as i32);
         let e = _mm512_add_epi32(_mm512_castps_si512(self.0), bias);

@@ -3,10 +3,11 @@
 //!
 //! Cranelift emits 128-bit vectors only; these are the `std::arch` loops the executor calls on
 //! whole rows where an activation ends a kernel (a GEMM, depthwise or elementwise kernel's
-//! epilogue) or is the kernel. Every function is written once over [`Lanes`], and computes
-//! what the JIT's expansion of the same op computes (`jit/math.rs`: the same range
-//! reductions, polynomials and clamps), so results do not depend on which path ran them;
-//! NaN stays NaN through every clamp.
+//! epilogue) or is the kernel. Every function is written once over [`Lanes`], with the JIT's
+//! range reductions, polynomials and clamps (`jit/math.rs`); NaN stays NaN through every
+//! clamp. Two ISA-specific steps make results differ from the JIT's by an ulp or two, within
+//! the tests' tolerance: divisions are reciprocal estimates refined by one Newton step, and
+//! AVX-512 builds e^x's power of two with `vscalefps`.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -69,6 +70,16 @@ pub(crate) trait Lanes: Copy {
     /// `self == o` lane by lane (false for NaN).
     unsafe fn eq(self, o: Self) -> Self::Mask;
     unsafe fn select(m: Self::Mask, yes: Self, no: Self) -> Self;
+    /// `self` clamped to `[lo, hi]`; NaN stays NaN.
+    unsafe fn clamp(self, lo: f32, hi: f32) -> Self;
+    /// `1 / self`, to within an ulp or two: a reciprocal estimate refined by Newton's step
+    /// where the ISA has one (a division costs ten times its throughput).
+    unsafe fn recip(self) -> Self;
+    /// e^x (see [`exp`]).
+    #[inline(always)]
+    unsafe fn exp(self) -> Self {
+        exp_by_bits(self)
+    }
     /// `2^n` for lanes holding `n + MAGIC` (see [`exp`]): the bits of `self` minus MAGIC's,
     /// plus the exponent bias, shifted into the exponent field.
     unsafe fn pow2_of_magic(self) -> Self;
@@ -78,12 +89,14 @@ pub(crate) trait Lanes: Copy {
 }
 
 const MAGIC: f32 = 12_582_912.0;
-const EXP_MIN: f32 = -87.33;
-const EXP_MAX: f32 = 88.37;
+pub(crate) const EXP_MIN: f32 = -87.33;
+pub(crate) const EXP_MAX: f32 = 88.37;
+/// Below [`EXP_MAX`], so `1 + e^x` stays finite where its reciprocal is taken.
+const FINITE_EXP_MAX: f32 = 88.0;
 
 /// `coefficients` (highest degree first) at `x` by Estrin's scheme, as `jit::math` evaluates.
 #[inline(always)]
-unsafe fn poly<V: Lanes>(x: V, coefficients: &[f32]) -> V {
+pub(crate) unsafe fn poly<V: Lanes>(x: V, coefficients: &[f32]) -> V {
     let mut terms = [V::splat(0.0); 8];
     let n = coefficients.len();
     for (i, &k) in coefficients.iter().rev().enumerate() {
@@ -104,18 +117,36 @@ unsafe fn poly<V: Lanes>(x: V, coefficients: &[f32]) -> V {
     terms[0]
 }
 
-/// `x` clamped to `[lo, hi]` by compare and select; NaN stays NaN.
+/// `x` clamped to `[lo, hi]`; NaN stays NaN.
 #[inline(always)]
 pub(crate) unsafe fn clamp<V: Lanes>(x: V, lo: f32, hi: f32) -> V {
+    x.clamp(lo, hi)
+}
+
+/// [`clamp`] by compare and select: where min / max instructions are not modelled (Miri).
+#[inline(always)]
+pub(crate) unsafe fn clamp_by_select<V: Lanes>(x: V, lo: f32, hi: f32) -> V {
     let (l, h) = (V::splat(lo), V::splat(hi));
     let x = V::select(x.gt(h), h, x);
     V::select(x.lt(l), l, x)
 }
 
+/// One Newton step on a reciprocal estimate `r` of `1 / x`: `r (2 - x r)`.
+#[inline(always)]
+pub(crate) unsafe fn refine_recip<V: Lanes>(x: V, r: V) -> V {
+    r.mul(V::splat(2.0).sub(x.mul(r)))
+}
+
 /// e^x: range reduction by ln 2 and a degree-6 polynomial; 0 below f32's normal range,
-/// infinity above its largest value.
+/// infinity above its largest value ([`Lanes::exp`], which an ISA may compute its own way).
 #[inline(always)]
 pub(crate) unsafe fn exp<V: Lanes>(x: V) -> V {
+    x.exp()
+}
+
+/// [`exp`] with the exponent built from its bits: any ISA.
+#[inline(always)]
+pub(crate) unsafe fn exp_by_bits<V: Lanes>(x: V) -> V {
     let c = clamp(x, EXP_MIN, EXP_MAX);
     let shifted = c.mul(V::splat(std::f32::consts::LOG2_E)).add(V::splat(MAGIC));
     let n = shifted.sub(V::splat(MAGIC));
@@ -146,8 +177,8 @@ pub(crate) unsafe fn log<V: Lanes>(x: V) -> V {
 #[inline(always)]
 pub(crate) unsafe fn tanh<V: Lanes>(x: V) -> V {
     let one = V::splat(1.0);
-    let e = exp(x.add(x));
-    let large = one.sub(V::splat(2.0).div(e.add(one)));
+    let e = exp(x.add(x).clamp(f32::NEG_INFINITY, FINITE_EXP_MAX));
+    let large = one.sub(V::splat(2.0).mul(e.add(one).recip()));
     let p = poly(x.mul(x), &[62.0 / 2835.0, -17.0 / 315.0, 2.0 / 15.0, -1.0 / 3.0, 1.0]);
     V::select(x.abs().lt(V::splat(0.25)), x.mul(p), large)
 }
@@ -155,8 +186,9 @@ pub(crate) unsafe fn tanh<V: Lanes>(x: V) -> V {
 /// 1 / (1 + e^-x).
 #[inline(always)]
 pub(crate) unsafe fn sigmoid<V: Lanes>(x: V) -> V {
-    let one = V::splat(1.0);
-    one.div(one.add(exp(V::splat(0.0).sub(x))))
+    // e^-x kept finite: a reciprocal estimate of infinity would make the Newton step NaN.
+    let e = exp(V::splat(0.0).sub(x).clamp(f32::NEG_INFINITY, FINITE_EXP_MAX));
+    V::splat(1.0).add(e).recip()
 }
 
 /// The rational fit on [-4, 4] the JIT uses.
@@ -177,7 +209,7 @@ pub(crate) unsafe fn erf<V: Lanes>(x: V) -> V {
         ],
     );
     let q = poly(x2, &[-1.456_607_2e-5, -2.133_740_6e-4, -1.682_827e-3, -7.373_329_2e-3, -1.426_474e-2]);
-    x.mul(p).div(q)
+    x.mul(p).mul(q.recip())
 }
 
 #[inline(always)]

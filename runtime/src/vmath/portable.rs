@@ -61,6 +61,12 @@ impl Lanes for Scalar {
             no
         }
     }
+    unsafe fn clamp(self, lo: f32, hi: f32) -> Self {
+        super::clamp_by_select(self, lo, hi)
+    }
+    unsafe fn recip(self) -> Self {
+        Scalar(1.0 / self.0)
+    }
     unsafe fn pow2_of_magic(self) -> Self {
         let e = (self.0.to_bits() as i32).wrapping_add(127 - MAGIC.to_bits() as i32);
         Scalar(f32::from_bits((e << 23) as u32))
