@@ -5,7 +5,7 @@ use smelt_compiler::onnx::{ImportOptions, Weights};
 use smelt_compiler::parser::parse_module;
 use smelt_compiler::verifier::verify;
 use smelt_compiler::Module;
-use std::io::Read;
+use std::io::{Read, Write};
 
 /// Where a model comes from: an ONNX file (with pinned input shapes and a weights source) or
 /// MLIR text.
@@ -50,6 +50,26 @@ pub fn fail(e: impl std::fmt::Display) -> Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.0.trim_end())
+    }
+}
+
+/// Writes `text` to the file `path`, or to standard output for `-`, flushed: every command's
+/// output goes through here. An error names where the output was going (a full disk is not
+/// a success); a closed pipe ends the process quietly, as it does other Unix tools.
+pub fn write_output(path: &str, text: &str) -> Result<(), Failure> {
+    let result = if path == "-" {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes()).and_then(|()| out.flush())
+    } else {
+        std::fs::write(path, text)
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if path == "-" && e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            let name = if path == "-" { "standard output" } else { path };
+            Err(Failure(format!("{name}: error: cannot write: {e}")))
+        }
     }
 }
 

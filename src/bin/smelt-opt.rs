@@ -4,7 +4,7 @@
 use clap::{Arg, ArgAction, Command};
 use smelt::driver::{
     display_name, fail, is_onnx, load_mlir, load_onnx, parse_shapes, parse_weights, read_text, render, split_input,
-    Failure,
+    write_output, Failure,
 };
 use smelt_compiler::diagnostics::SourceMap;
 use smelt_compiler::onnx::ImportOptions;
@@ -13,7 +13,6 @@ use smelt_passes::options::Options;
 use smelt_passes::pipeline::parse_pipeline;
 use smelt_passes::registry::{self, PASSES};
 use smelt_passes::{PassManager, PassManagerOptions};
-use std::io::Write;
 use std::process::ExitCode;
 
 fn command() -> Command {
@@ -232,15 +231,6 @@ fn process(
 ) -> Result<String, Failure> {
     let module = load_mlir(text, name, sources)?;
     run_passes(module, sources, entries, options, emit)
-}
-
-fn write_output(output: &str, text: &str) -> Result<(), Failure> {
-    if output == "-" {
-        let _ = std::io::stdout().write_all(text.as_bytes());
-        Ok(())
-    } else {
-        std::fs::write(output, text).map_err(|e| Failure(format!("{output}: error: cannot write: {e}")))
-    }
 }
 
 fn run_passes(

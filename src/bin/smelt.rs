@@ -274,6 +274,7 @@ fn main() -> ExitCode {
         }
         Command::FitTarget { timings, target, o, json } => finish(fit_target(&timings, &target, o.as_deref(), json)),
         Command::Ops => {
+            let mut text = String::new();
             for def in smelt_compiler::dialect::all_ops() {
                 let operands: Vec<String> = def.operands.iter().map(slot).collect();
                 let attrs: Vec<String> = def
@@ -285,22 +286,16 @@ fn main() -> ExitCode {
                         (false, d) => format!("{} = {d}", a.name),
                     })
                     .collect();
-                println!("{:<26} ({}) {{{}}}", def.name, operands.join(", "), attrs.join(", "));
-                println!("{:<26} {}", "", def.summary);
                 let onnx = def.onnx.map(|o| format!("; imports ONNX {o}")).unwrap_or_default();
-                println!("{:<26} {:?}; FLOPs: {}{onnx}", "", def.class, def.flops);
+                text += &format!("{:<26} ({}) {{{}}}\n", def.name, operands.join(", "), attrs.join(", "));
+                text += &format!("{:<26} {}\n", "", def.summary);
+                text += &format!("{:<26} {:?}; FLOPs: {}{onnx}\n", "", def.class, def.flops);
             }
-            ExitCode::SUCCESS
+            finish(Ok(text))
         }
         Command::Irdl { o } => {
             let text = smelt_compiler::irdl::generate();
-            if o == "-" {
-                print!("{text}");
-            } else if let Err(e) = std::fs::write(&o, text) {
-                eprintln!("{o}: error: cannot write: {e}");
-                return ExitCode::FAILURE;
-            }
-            ExitCode::SUCCESS
+            finish(smelt::driver::write_output(&o, &text).map(|()| String::new()))
         }
     }
 }
@@ -327,7 +322,7 @@ fn plan(
     value["model"] = serde_json::Value::String(model.model.clone());
     let text = serde_json::to_string_pretty(&value).expect("serializable") + "\n";
     if let Some(path) = out {
-        std::fs::write(path, &text).map_err(|e| Failure(format!("{path}: error: cannot write: {e}")))?;
+        smelt::driver::write_output(path, &text)?;
     }
     Ok(if json { text } else { smelt::commands::plan::table(&model.model, &p) })
 }
@@ -342,7 +337,7 @@ fn fit_target(timings: &str, target: &str, out: Option<&str>, json: bool) -> Res
             fit.target.name, fit.gpu
         );
         let text = toml::to_string(&fit.target).map_err(|e| fail(format!("cannot write the target: {e}")))?;
-        std::fs::write(path, header + &text).map_err(|e| Failure(format!("{path}: error: cannot write: {e}")))?;
+        smelt::driver::write_output(path, &(header + &text))?;
     }
     Ok(if json {
         serde_json::to_string_pretty(&fit).expect("serializable") + "\n"
@@ -476,11 +471,8 @@ fn slot(s: &smelt_compiler::dialect::SlotDef) -> String {
 
 /// Prints a command's output, or its error to stderr with a failing exit code.
 fn finish(result: Result<String, Failure>) -> ExitCode {
-    match result {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
+    match result.and_then(|text| smelt::driver::write_output("-", &text)) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("{f}");
             ExitCode::FAILURE

@@ -2,6 +2,7 @@
 //! `test_data_set_*`) imported, verified, cleaned, fused and run, and compared with the
 //! expected outputs at ONNX's tolerances.
 
+use crate::driver::{fail, write_output, Failure};
 use smelt_compiler::diagnostics::SourceMap;
 use smelt_compiler::literal::Literal;
 use smelt_compiler::onnx::ImportOptions;
@@ -31,10 +32,26 @@ pub fn conformance_cases(dirs: &[String]) -> Vec<std::path::PathBuf> {
 }
 
 pub fn conformance(dirs: &[String], verbose: bool, execute: Option<&str>) -> ExitCode {
+    match run_cases(dirs, verbose, execute) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(f) => {
+            eprintln!("{f}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line of the report, as soon as it is known (a run over every case takes minutes).
+fn say(line: &str) -> Result<(), Failure> {
+    write_output("-", &format!("{line}\n"))
+}
+
+/// Runs the cases; whether every one passed or was skipped.
+fn run_cases(dirs: &[String], verbose: bool, execute: Option<&str>) -> Result<bool, Failure> {
     let cases = conformance_cases(dirs);
     if cases.is_empty() {
-        eprintln!("error: no conformance cases (folders with model.onnx) under {}", dirs.join(", "));
-        return ExitCode::FAILURE;
+        return Err(fail(format!("no conformance cases (folders with model.onnx) under {}", dirs.join(", "))));
     }
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     let mut skip_reasons: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
@@ -45,7 +62,7 @@ pub fn conformance(dirs: &[String], verbose: bool, execute: Option<&str>) -> Exi
             Ok(()) => {
                 passed += 1;
                 if verbose {
-                    println!("PASS {name}");
+                    say(&format!("PASS {name}"))?;
                 }
             }
             Err((true, why)) => {
@@ -54,29 +71,25 @@ pub fn conformance(dirs: &[String], verbose: bool, execute: Option<&str>) -> Exi
                 let short = reason.split(": error: ").nth(1).unwrap_or(&reason).to_string();
                 *skip_reasons.entry(short.split(" in node").next().unwrap_or_default().to_string()).or_default() += 1;
                 if verbose {
-                    println!("SKIP {name}: {short}");
+                    say(&format!("SKIP {name}: {short}"))?;
                 }
             }
             Err((false, why)) => {
                 failed += 1;
-                println!("FAIL {name}: {}", first_line(&why));
+                say(&format!("FAIL {name}: {}", first_line(&why)))?;
             }
         }
     }
     if !skip_reasons.is_empty() {
-        println!("skipped, by reason:");
+        say("skipped, by reason:")?;
         let mut reasons: Vec<_> = skip_reasons.into_iter().collect();
         reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         for (reason, n) in reasons {
-            println!("  {n:>4}  {reason}");
+            say(&format!("  {n:>4}  {reason}"))?;
         }
     }
-    println!("{passed} passed, {failed} failed, {skipped} skipped");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    say(&format!("{passed} passed, {failed} failed, {skipped} skipped"))?;
+    Ok(failed == 0)
 }
 
 /// Imports, verifies and cleans one case, then (with `execute`) runs every `test_data_set_*`

@@ -146,8 +146,7 @@ fn write_trace(path: &str, kernels: &[crate::measure::KernelTime]) -> Result<(),
         })
         .collect();
     let doc = serde_json::json!({ "traceEvents": events, "displayTimeUnit": "ms" });
-    std::fs::write(path, serde_json::to_string_pretty(&doc).expect("serializable"))
-        .map_err(|e| Failure(format!("error: {path}: cannot write: {e}")))
+    crate::driver::write_output(path, &serde_json::to_string_pretty(&doc).expect("serializable"))
 }
 
 fn exec_json(t: &crate::measure::Measured) -> serde_json::Value {
