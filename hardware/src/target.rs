@@ -227,11 +227,11 @@ impl Target {
             reason: e.to_string(),
         })?;
         let invalid = |reason: String| Err(HardwareError::invalid(origin, reason));
-        if !t.peak_tflops.contains_key("f32") || t.memory_bandwidth_gbs <= 0.0 {
-            return invalid("a target needs peak_tflops.f32 and a positive memory_bandwidth_gbs".into());
+        if !t.peak_tflops.contains_key("f32") {
+            return invalid("a target needs peak_tflops.f32".into());
         }
-        if t.compute_units == 0 || t.clock_ghz <= 0.0 {
-            return invalid("compute_units and clock_ghz must be positive".into());
+        if let Some(reason) = t.out_of_range() {
+            return invalid(reason);
         }
         let e = &t.efficiency;
         let fractions = [e.contraction, e.convolution, e.vector, e.bandwidth]
@@ -257,6 +257,78 @@ impl Target {
             }
         }
         Ok(t)
+    }
+
+    /// The first number no machine can have (a zero count, a peak that is not positive and
+    /// finite, a negative cost), named by its field: every cost model divides by or adds these.
+    fn out_of_range(&self) -> Option<String> {
+        let mut positive: Vec<(String, f64)> = vec![
+            ("compute_units".into(), self.compute_units.into()),
+            ("clock_ghz".into(), self.clock_ghz),
+            ("memory_bandwidth_gbs".into(), self.memory_bandwidth_gbs),
+        ];
+        let peaks = [("peak_tflops", &self.peak_tflops), ("vector_tflops", &self.vector_tflops)];
+        for (table, values) in peaks {
+            positive.extend(values.iter().map(|(k, v)| (format!("{table}.{k}"), *v)));
+        }
+        let mut non_negative: Vec<(String, f64)> = vec![
+            ("launch_overhead_us".into(), self.launch_overhead_us),
+            ("energy_pj_per_flop".into(), self.energy_pj_per_flop),
+            ("energy_pj_per_byte".into(), self.energy_pj_per_byte),
+            ("idle_watts".into(), self.idle_watts),
+            ("efficiency.kernel_fixed_us".into(), self.efficiency.kernel_fixed_us),
+        ];
+        for (i, level) in self.memory.iter().enumerate() {
+            positive.push((format!("memory[{i}].bytes"), level.bytes as f64));
+            positive.push((format!("memory[{i}].bandwidth_gbs"), level.bandwidth_gbs));
+            non_negative.push((format!("memory[{i}].latency_ns"), level.latency_ns));
+        }
+        if let Some(g) = &self.gpu {
+            for (name, v) in [
+                ("warp_size", g.warp_size),
+                ("max_threads_per_sm", g.max_threads_per_sm),
+                ("max_ctas_per_sm", g.max_ctas_per_sm),
+                ("registers_per_sm", g.registers_per_sm),
+                ("max_registers_per_thread", g.max_registers_per_thread),
+                ("warps_to_saturate", g.warps_to_saturate),
+            ] {
+                positive.push((format!("gpu.{name}"), v.into()));
+            }
+            positive.push(("gpu.shared_memory_per_sm_bytes".into(), g.shared_memory_per_sm_bytes as f64));
+            positive.push(("gpu.sm_memory_gbs".into(), g.sm_memory_gbs));
+            non_negative.push(("gpu.main_loop_step_ns".into(), g.main_loop_step_ns));
+            non_negative.push(("gpu.graph_launch_us".into(), g.graph_launch_us));
+        }
+        if let Some(t) = &self.tpu {
+            for (name, v) in [("mxu_dim", t.mxu_dim), ("tensor_cores", t.tensor_cores), ("f32_passes", t.f32_passes)] {
+                positive.push((format!("tpu.{name}"), v.into()));
+            }
+            positive.push(("tpu.vmem_bytes".into(), t.vmem_bytes as f64));
+        }
+        if let Some(k) = &self.kpu {
+            positive.push(("kpu.pe_dim".into(), k.pe_dim.into()));
+            positive.push(("kpu.dma_engines".into(), k.dma_engines.into()));
+            positive.push(("kpu.scratchpad_bytes".into(), k.scratchpad_bytes as f64));
+            non_negative.push(("kpu.dma_setup_us".into(), k.dma_setup_us));
+        }
+        if let Some(c) = &self.cpu {
+            for (name, v) in
+                [("simd_bits", c.simd_bits), ("fma_units", c.fma_units), ("vector_registers", c.vector_registers)]
+            {
+                positive.push((format!("cpu.{name}"), v.into()));
+            }
+        }
+        let bad = |(name, v): &(String, f64), rule: &str| format!("{name} must be {rule}, not {v}");
+        positive
+            .iter()
+            .find(|(_, v)| !(v.is_finite() && *v > 0.0))
+            .map(|field| bad(field, "positive and finite"))
+            .or_else(|| {
+                non_negative
+                    .iter()
+                    .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
+                    .map(|f| bad(f, "finite and not negative"))
+            })
     }
 
     /// This target as a program limited to `threads` worker threads sees it: for a CPU, that
@@ -307,6 +379,59 @@ impl Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every numeric leaf of a shipped target's TOML, by its dotted path.
+    fn numeric_fields(value: &toml::Value, path: &str, out: &mut Vec<String>) {
+        match value {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    numeric_fields(v, &if path.is_empty() { k.clone() } else { format!("{path}.{k}") }, out)
+                }
+            }
+            toml::Value::Integer(_) | toml::Value::Float(_) => out.push(path.to_string()),
+            _ => {}
+        }
+    }
+
+    fn with_field(text: &str, path: &str, new: toml::Value) -> String {
+        let mut doc: toml::Value = toml::from_str(text).unwrap();
+        let mut at = &mut doc;
+        for key in path.split('.') {
+            at = at.get_mut(key).unwrap();
+        }
+        *at = new;
+        toml::to_string(&doc).unwrap()
+    }
+
+    #[test]
+    fn no_number_a_machine_cannot_have_is_accepted() {
+        for (name, text) in SHIPPED {
+            let mut fields = Vec::new();
+            numeric_fields(&toml::from_str(text).unwrap(), "", &mut fields);
+            assert!(fields.len() > 8, "{name}");
+            for field in &fields {
+                for bad in [toml::Value::Float(-1.0), toml::Value::Float(f64::NAN), toml::Value::Float(f64::INFINITY)] {
+                    let err = Target::parse(&with_field(text, field, bad.clone()), "t.toml");
+                    assert!(err.is_err(), "{name}: {field} = {bad} accepted");
+                }
+            }
+        }
+        let zeros = [
+            ("host", "peak_tflops.f32"),
+            ("host", "memory_bandwidth_gbs"),
+            ("h100-sxm", "gpu.max_ctas_per_sm"),
+            ("h100-sxm", "gpu.max_threads_per_sm"),
+            ("h100-sxm", "gpu.registers_per_sm"),
+            ("tpu-v4", "tpu.mxu_dim"),
+            ("tpu-v4", "tpu.vmem_bytes"),
+            ("kpu-t2", "kpu.pe_dim"),
+        ];
+        for (name, field) in zeros {
+            let text = SHIPPED.iter().find(|(n, _)| *n == name).unwrap().1;
+            let err = Target::parse(&with_field(text, field, toml::Value::Integer(0)), "t.toml").unwrap_err();
+            assert!(err.to_string().contains(field) && err.to_string().contains("t.toml"), "{err}");
+        }
+    }
 
     #[test]
     fn every_shipped_target_loads() {
