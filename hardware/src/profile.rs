@@ -18,6 +18,22 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 type Unknown = BTreeMap<String, serde_json::Value>;
 
+/// Fields an updated entry had that this version does not know, kept beside the new ones:
+/// tools that write a profile alongside Smelt lose nothing when Smelt re-measures.
+fn keep_unknown(new: &mut Unknown, old: Unknown) {
+    for (k, v) in old {
+        new.entry(k).or_insert(v);
+    }
+}
+
+/// This machine's CPU model as the OS names it (`/proc/cpuinfo`'s `model name`; empty where
+/// it does not say): what a host profile's `metadata.cpu_model` must match.
+pub fn this_cpu_model() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1));
+    model.map(|m| m.trim().to_string()).unwrap_or_default()
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     /// 0 for documents written before versioning.
@@ -182,6 +198,41 @@ impl Profile {
         Ok(p)
     }
 
+    /// Refuses to price `target` with measurements of another machine: a profile labelled for
+    /// another target, or (for `host`) measured on another CPU model. Unlabelled documents
+    /// (hand-written, older) are taken as they are.
+    pub fn check_prices(&self, target: &str, origin: &str) -> Result<(), HardwareError> {
+        let measured_for = &self.metadata.target;
+        if !measured_for.is_empty() && measured_for != target {
+            return Err(HardwareError::invalid(
+                origin,
+                format!("measured for target '{measured_for}'; it cannot price target '{target}'"),
+            ));
+        }
+        let cpu = &self.metadata.cpu_model;
+        if target == "host" && !cpu.is_empty() && *cpu != this_cpu_model() {
+            return Err(HardwareError::invalid(
+                origin,
+                format!(
+                    "measured on a '{cpu}', not this machine's '{}'; calibrate here (`smelt calibrate`)",
+                    this_cpu_model()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Labels an unlabelled profile as measured for `target` (on this CPU, for `host`), so
+    /// [`Profile::check_prices`] keeps its measurements to that machine.
+    pub fn label(&mut self, target: &str) {
+        if self.metadata.target.is_empty() {
+            self.metadata.target = target.to_string();
+            if target == "host" {
+                self.metadata.cpu_model = this_cpu_model();
+            }
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Profile, HardwareError> {
         let text = std::fs::read_to_string(path).map_err(|e| HardwareError::io(path, "read", e))?;
         Profile::parse(&text, &path.display().to_string())
@@ -215,7 +266,9 @@ impl Profile {
                 let (a, b) = (old.trials.max(1) as f64, record.trials.max(1) as f64);
                 let measured_us = (old.measured_us * a + record.measured_us * b) / (a + b);
                 let trials = old.trials.max(1) + record.trials.max(1);
+                let kept = std::mem::take(&mut old.unknown);
                 *old = KernelRecord { trials, measured_us, ..record };
+                keep_unknown(&mut old.unknown, kept);
             }
             None => self.kernel_records.push(record),
         }
@@ -224,7 +277,11 @@ impl Profile {
     /// Adds `profile`, replacing an earlier one of the same op and signature.
     pub fn record_operation(&mut self, profile: OperationProfile) {
         match self.operation_profiles.iter_mut().find(|o| o.op == profile.op && o.signature == profile.signature) {
-            Some(old) => *old = profile,
+            Some(old) => {
+                let kept = std::mem::take(&mut old.unknown);
+                *old = profile;
+                keep_unknown(&mut old.unknown, kept);
+            }
             None => self.operation_profiles.push(profile),
         }
     }
@@ -239,7 +296,11 @@ impl Profile {
                 && f.flops == profile.flops
         };
         match self.fusion_profiles.iter_mut().find(|f| same(f)) {
-            Some(old) => *old = profile,
+            Some(old) => {
+                let kept = std::mem::take(&mut old.unknown);
+                *old = profile;
+                keep_unknown(&mut old.unknown, kept);
+            }
             None => self.fusion_profiles.push(profile),
         }
     }
@@ -320,6 +381,31 @@ mod tests {
         p.record_kernel(record(3.0));
         assert_eq!(p.kernel_records.len(), 1);
         assert_eq!((p.kernel_records[0].measured_us, p.kernel_records[0].trials), (2.5, 20));
+    }
+
+    #[test]
+    fn re_measured_entries_keep_the_fields_other_tools_added() {
+        let text = r#"{"kernel_records": [{"signature": "s", "measured_us": 2.0, "trials": 1, "owner": "lab"}],
+                       "fusion_profiles": [{"fusion_pattern": "f", "speedup_factor": 1.5, "note": "x"}]}"#;
+        let mut p = Profile::parse(text, "p.json").unwrap();
+        p.record_kernel(KernelRecord { signature: "s".into(), measured_us: 4.0, trials: 1, ..Default::default() });
+        p.record_fusion(FusionProfile { fusion_pattern: "f".into(), speedup_factor: 2.0, ..Default::default() });
+        assert_eq!((p.kernel_records[0].measured_us, &p.kernel_records[0].unknown["owner"]), (3.0, &"lab".into()));
+        assert_eq!((p.fusion_profiles[0].speedup_factor, &p.fusion_profiles[0].unknown["note"]), (2.0, &"x".into()));
+    }
+
+    #[test]
+    fn a_profile_prices_only_the_machine_it_was_measured_on() {
+        let mut p = Profile::new();
+        assert!(p.check_prices("h100-sxm", "p.json").is_ok(), "unlabelled profiles are taken as they are");
+        p.label("host");
+        assert_eq!(p.metadata.cpu_model, this_cpu_model());
+        assert!(p.check_prices("host", "p.json").is_ok());
+        let other = p.check_prices("h100-sxm", "p.json").unwrap_err().to_string();
+        assert!(other.starts_with("p.json: measured for target 'host'"), "{other}");
+        p.metadata.cpu_model = "another CPU".into();
+        let cpu = p.check_prices("host", "p.json").unwrap_err().to_string();
+        assert!(cpu.contains("measured on a 'another CPU'"), "{cpu}");
     }
 
     #[test]

@@ -57,7 +57,11 @@ pub fn model(target: Target, profile: Option<&str>) -> Result<Arc<dyn CostModel>
     let roofline = Roofline { target };
     Ok(match profile {
         None => Arc::new(roofline),
-        Some(path) => Arc::new(Calibrated::new(roofline, Profile::load(std::path::Path::new(path))?)),
+        Some(path) => {
+            let profile = Profile::load(std::path::Path::new(path))?;
+            profile.check_prices(&roofline.target.name, path)?;
+            Arc::new(Calibrated::new(roofline, profile))
+        }
     })
 }
 
@@ -81,7 +85,7 @@ impl Calibrated {
         let records = profile
             .kernel_records
             .iter()
-            .filter(|r| r.measured_us > 0.0)
+            .filter(|r| r.measured_us > 0.0 && (r.target.is_empty() || r.target == roofline.target.name))
             .map(|r| (r.signature.clone(), r.measured_us * 1e-6))
             .collect();
         Calibrated { roofline, profile, records, notes: Mutex::new(BTreeSet::new()) }

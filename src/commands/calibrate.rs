@@ -385,15 +385,6 @@ impl Ceilings {
 
 /// The profile's metadata for this machine.
 pub fn metadata(target: &str) -> Metadata {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |name: &str| {
-        cpuinfo
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split(':').nth(1))
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    };
     let mut isa_features = Vec::new();
     #[cfg(target_arch = "x86_64")]
     for (name, present) in [
@@ -409,7 +400,7 @@ pub fn metadata(target: &str) -> Metadata {
     }
     Metadata {
         machine: std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default(),
-        cpu_model: field("model name"),
+        cpu_model: smelt_hardware::profile::this_cpu_model(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
         isa_features,
         date: chrono_free_date(),

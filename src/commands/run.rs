@@ -107,6 +107,7 @@ pub fn run_model(model: &ModelSource, input: &[String], how: &RunOptions) -> Res
                 let records = profiled.records(&how.target);
                 let n = records.len();
                 smelt_hardware::profile::Profile::update(std::path::Path::new(path), |p| {
+                    p.label(&how.target);
                     for r in records {
                         p.record_kernel(r);
                     }

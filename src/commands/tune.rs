@@ -74,6 +74,7 @@ fn fused(module: &Module, model: &Arc<dyn CostModel>) -> Result<Module, String> 
 /// other shapes are then priced by a measured ratio instead of the roofline's saving.
 fn record(path: &Path, measured: &Measured, target: &str) -> Result<(), String> {
     Profile::update(path, |p| {
+        p.label(target);
         for r in measured.records(target) {
             p.record_kernel(r);
         }
