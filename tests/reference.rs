@@ -35,3 +35,52 @@ fn resnet18_matches_onnx_runtime() {
 fn mobilenet_v2_matches_onnx_runtime() {
     check("mobilenet_v2.onnx");
 }
+
+/// NaN and the infinities through the reference semantics, as ONNX Runtime 1.32 computes them
+/// (its outputs for these inputs, written down): the oracle propagates NaN where IEEE does.
+#[test]
+fn nan_and_infinities_follow_onnx_runtime() {
+    use smelt_compiler::literal::{Data, Literal};
+    use smelt_compiler::types::ElementType;
+    let (nan, inf) = (f64::NAN, f64::INFINITY);
+    let x = [nan, inf, -inf, -0.0, 1e30, -1e30, 1.5, -1.5];
+    let slope = [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, inf, nan];
+    let cases: [(&str, &str, [f64; 8]); 9] = [
+        ("relu", "\"smelt.relu\"(%x)", [nan, inf, 0.0, 0.0, 1e30, 0.0, 1.5, 0.0]),
+        ("max", "\"smelt.max\"(%x, %z)", [nan, inf, 0.0, 0.0, 1e30, 0.0, 1.5, 0.0]),
+        ("min", "\"smelt.min\"(%x, %z)", [nan, 0.0, -inf, 0.0, 0.0, -1e30, 0.0, -1.5]),
+        ("clip", "\"smelt.clip\"(%x, %lo, %hi)", [nan, 1.0, -1.0, 0.0, 1.0, -1.0, 1.0, -1.0]),
+        ("prelu", "\"smelt.prelu\"(%x, %s)", [nan, inf, -inf, 0.0, 1e30, -1e29, 1.5, nan]),
+        ("sigmoid", "\"smelt.sigmoid\"(%x)", [nan, 1.0, 0.0, 0.5, 1.0, 0.0, 0.817_574_4, 0.182_425_6]),
+        ("silu", "\"smelt.silu\"(%x)", [nan, inf, nan, 0.0, 1e30, 0.0, 1.226_361_6, -0.273_638_3]),
+        ("hardswish", "\"smelt.hardswish\"(%x)", [nan, inf, nan, 0.0, 1e30, 0.0, 1.125, -0.375]),
+        (
+            "softplus",
+            "\"smelt.softplus\"(%x)",
+            [nan, inf, 0.0, std::f64::consts::LN_2, 1e30, 0.0, 1.701_413_3, 0.201_413_3],
+        ),
+    ];
+    let t = "tensor<8xf32>";
+    let literal =
+        |v: &[f64]| Literal { shape: vec![v.len() as u64], element: ElementType::F32, data: Data::F(v.to_vec()) };
+    for (name, call, expected) in cases {
+        let text = format!(
+            "func.func @main(%x: {t}, %s: {t}) -> {t} {{\n  %z = \"smelt.constant\"() {{value = dense<0.0> : {t}}} : () -> {t}\n  \
+             %lo = \"smelt.constant\"() {{value = dense<-1.0> : tensor<f32>}} : () -> tensor<f32>\n  \
+             %hi = \"smelt.constant\"() {{value = dense<1.0> : tensor<f32>}} : () -> tensor<f32>\n  \
+             %r = {call} : {} -> {t}\n  return %r : {t}\n}}\n",
+            match name {
+                "max" | "min" | "prelu" => format!("({t}, {t})"),
+                "clip" => format!("({t}, tensor<f32>, tensor<f32>)"),
+                _ => format!("({t})"),
+            }
+        );
+        let module = smelt_compiler::parser::parse_module(&text, "special.mlir").unwrap();
+        let outputs = run(&module, &[literal(&x), literal(&slope)]).unwrap();
+        let out = outputs[0].to_f64();
+        for (i, (a, e)) in out.iter().zip(expected).enumerate() {
+            let same = (a.is_nan() && e.is_nan()) || a == &e || (a - e).abs() <= 1e-6 * e.abs().max(1.0);
+            assert!(same, "{name}({}) is {a}, ONNX Runtime gives {e}", x[i]);
+        }
+    }
+}

@@ -123,11 +123,11 @@ pub(super) fn div(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
 }
 
 pub(super) fn max(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
-    bin(v, x, f64::max, |a, b| Some(a.max(b)))
+    bin(v, x, nan_max, |a, b| Some(a.max(b)))
 }
 
 pub(super) fn min(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
-    bin(v, x, f64::min, |a, b| Some(a.min(b)))
+    bin(v, x, nan_min, |a, b| Some(a.min(b)))
 }
 
 pub(super) fn pow(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
@@ -177,8 +177,27 @@ pub(super) fn select(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     Ok(vec![Literal { shape: shape.clone(), element: element(v, 0), data }])
 }
 
+/// The larger of `a` and `b`, NaN where either is (IEEE maximum, as ONNX Runtime computes;
+/// `f64::max` would drop the NaN).
+pub(super) fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// The smaller of `a` and `b`, NaN where either is.
+pub(super) fn nan_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
+}
+
 pub(super) fn relu(a: f64) -> f64 {
-    a.max(0.0)
+    nan_max(a, 0.0)
 }
 
 /// log(1 + e^x), exact where e^x would overflow.
@@ -232,7 +251,7 @@ pub(super) fn clip(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
             element: element(v, 0),
             data: Data::I(values.iter().map(|&a| (a as f64).max(lo).min(hi) as i64).collect()),
         }]),
-        _ => map_with(v, x, move |a| a.max(lo).min(hi)),
+        _ => map_with(v, x, move |a| nan_min(nan_max(a, lo), hi)),
     }
 }
 

@@ -209,11 +209,7 @@ pub(super) fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> O
         }
         names::LEAKY_RELU | names::PRELU => {
             let slope = if o.name() == names::PRELU { x[1] } else { push(Ew::Const(float("alpha"))) };
-            let zero = push(Ew::Const(0.0));
-            let pos = push(Ew::Max(x[0], zero));
-            let neg = push(Ew::Min(x[0], zero));
-            let sn = push(Ew::Mul(neg, slope));
-            push(Ew::Add(pos, sn))
+            push(Ew::ScaleBelowZero(x[0], slope))
         }
         names::CLIP => {
             let mut v = x[0];

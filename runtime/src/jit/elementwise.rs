@@ -13,7 +13,7 @@
 //! the output (`ptrs[inputs]`) at `r * out_row_stride + c`. The inner loop runs on 128-bit
 //! vectors when every input is contiguous or broadcast along columns, with a scalar tail.
 
-use cranelift_codegen::ir::{types, InstBuilder, Type, Value};
+use cranelift_codegen::ir::{condcodes::FloatCC, types, InstBuilder, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
 use super::loops::{columns_until, counted, mem};
@@ -35,6 +35,9 @@ pub enum Ew {
     Abs(u32),
     Sqrt(u32),
     Log(u32),
+    /// `x < 0 ? x * slope : x` (leaky and parametric ReLU): a positive `x` is kept even where
+    /// the slope is infinite or NaN.
+    ScaleBelowZero(u32, u32),
     /// An activation, as one unit: the JIT expands it (`math::activate`), and where it ends a
     /// kernel the executor may run it at full width instead (`crate::vmath`).
     Act(Activation, u32),
@@ -45,7 +48,15 @@ impl Ew {
     pub fn operands(&self) -> Vec<u32> {
         match *self {
             Ew::Input(_) | Ew::Const(_) => vec![],
-            Ew::Add(x, y) | Ew::Sub(x, y) | Ew::Mul(x, y) | Ew::Div(x, y) | Ew::Max(x, y) | Ew::Min(x, y) => vec![x, y],
+            Ew::Add(x, y)
+            | Ew::Sub(x, y)
+            | Ew::Mul(x, y)
+            | Ew::Div(x, y)
+            | Ew::Max(x, y)
+            | Ew::Min(x, y)
+            | Ew::ScaleBelowZero(x, y) => {
+                vec![x, y]
+            }
             Ew::Neg(x) | Ew::Abs(x) | Ew::Sqrt(x) | Ew::Log(x) | Ew::Act(_, x) => vec![x],
         }
     }
@@ -207,6 +218,13 @@ fn step(b: &mut FunctionBuilder, program: &Elementwise, ty: Type, row_bases: &[V
             Ew::Abs(x) => b.ins().fabs(vals[x as usize]),
             Ew::Sqrt(x) => b.ins().sqrt(vals[x as usize]),
             Ew::Log(x) => math::log(b, ty, vals[x as usize]),
+            Ew::ScaleBelowZero(x, slope) => {
+                let (x, slope) = (vals[x as usize], vals[slope as usize]);
+                let zero = math::constant(b, ty, 0.0);
+                let below = b.ins().fcmp(FloatCC::LessThan, x, zero);
+                let scaled = b.ins().fmul(x, slope);
+                math::select(b, ty, below, scaled, x)
+            }
             Ew::Act(a, x) => math::activate(b, ty, a, vals[x as usize]),
         };
         vals.push(v);

@@ -269,7 +269,13 @@ pub fn sigmoid(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
     let e = exp(b, ty, neg);
     let one = constant(b, ty, 1.0);
     let d = b.ins().fadd(one, e);
-    b.ins().fdiv(one, d)
+    let s = b.ins().fdiv(one, d);
+    // Where e^-x saturates, 0 exactly, as IEEE's 1 / (1 + inf) gives: x sigmoid(x) at -inf
+    // is then NaN, as ONNX Runtime computes it, not -inf.
+    let low = constant(b, ty, -EXP_MAX);
+    let below = b.ins().fcmp(FloatCC::LessThan, x, low);
+    let zero = constant(b, ty, 0.0);
+    select(b, ty, below, zero, s)
 }
 
 /// erf(x) = x P(x^2) / Q(x^2) on [-4, 4] (outside, erf(+-4) = +-1 in f32): a rational

@@ -188,7 +188,8 @@ pub(crate) unsafe fn tanh<V: Lanes>(x: V) -> V {
 pub(crate) unsafe fn sigmoid<V: Lanes>(x: V) -> V {
     // e^-x kept finite: a reciprocal estimate of infinity would make the Newton step NaN.
     let e = exp(V::splat(0.0).sub(x).clamp(f32::NEG_INFINITY, FINITE_EXP_MAX));
-    V::splat(1.0).add(e).recip()
+    // 0 exactly where e^-x saturates, as the JIT's sigmoid (and IEEE's 1 / (1 + inf)).
+    V::select(x.lt(V::splat(-EXP_MAX)), V::splat(0.0), V::splat(1.0).add(e).recip())
 }
 
 /// The rational fit on [-4, 4] the JIT uses.
