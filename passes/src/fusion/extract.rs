@@ -193,25 +193,44 @@ fn improve(
     }
 }
 
-/// The cost of the choices a tree extractor (egg's `Extractor`) makes, counted as a DAG: the
-/// baseline the greedy DAG extractor is measured against.
+/// The cost of the choices a tree extractor makes (each class's cheapest node, its children
+/// counted once per path), counted as a DAG: the baseline the greedy DAG extractor is measured
+/// against. Tree costs settle by a worklist: a class is re-priced only when a child's cost
+/// fell, so a long chain takes one visit a class (egg's `Extractor` sweeps every class until
+/// nothing changes, quadratic in a chain's length).
 pub fn tree_choice_cost(eg: &EGraph, roots: &[Id], node_cost: &mut dyn FnMut(&Node) -> f64) -> f64 {
-    struct Tree<'a>(&'a mut dyn FnMut(&Node) -> f64);
-    impl egg::CostFunction<Node> for Tree<'_> {
-        type Cost = f64;
-        fn cost<C: FnMut(Id) -> f64>(&mut self, enode: &Node, mut costs: C) -> f64 {
-            let own = (self.0)(enode);
-            enode.children().iter().fold(own, |acc, &c| acc + costs(c))
+    let mut classes: Vec<Id> = eg.classes().map(|c| c.id).collect();
+    classes.sort();
+    let mut own: HashMap<Node, f64> = HashMap::default();
+    let mut parents: HashMap<Id, Vec<Id>> = HashMap::default();
+    for &class in &classes {
+        for node in &eg[class].nodes {
+            own.entry(node.clone()).or_insert_with(|| node_cost(node));
+            for &child in node.children() {
+                parents.entry(eg.find(child)).or_default().push(class);
+            }
         }
     }
-    let mut own: HashMap<Node, f64> = HashMap::default();
-    let choice: BTreeMap<Id, Node> = {
-        let extractor = egg::Extractor::new(eg, Tree(node_cost));
-        eg.classes().map(|c| (c.id, extractor.find_best_node(c.id).clone())).collect()
-    };
-    for node in choice.values() {
-        own.entry(node.clone()).or_insert_with(|| node_cost(node));
+    let mut best: HashMap<Id, (f64, usize)> = HashMap::default();
+    let mut queued: HashSet<Id> = classes.iter().copied().collect();
+    let mut queue: std::collections::VecDeque<Id> = classes.iter().copied().collect();
+    while let Some(class) = queue.pop_front() {
+        queued.remove(&class);
+        let priced = eg[class].nodes.iter().enumerate().map(|(i, node)| {
+            let children = node.children().iter().map(|&c| best.get(&eg.find(c)).map_or(f64::INFINITY, |b| b.0));
+            (children.fold(own[node], |acc, c| acc + c), i)
+        });
+        let Some(cheapest) = priced.min_by(|a, b| a.0.total_cmp(&b.0)) else { continue };
+        if cheapest.0.is_finite() && best.get(&class).is_none_or(|b| cheapest.0 < b.0) {
+            best.insert(class, cheapest);
+            for &parent in parents.get(&class).into_iter().flatten() {
+                if queued.insert(parent) {
+                    queue.push_back(parent);
+                }
+            }
+        }
     }
+    let choice: BTreeMap<Id, Node> = best.iter().map(|(&c, &(_, i))| (c, eg[c].nodes[i].clone())).collect();
     let roots: Vec<Id> = roots.iter().map(|&r| eg.find(r)).collect();
     total(eg, &roots, &choice, &own).unwrap_or(f64::INFINITY)
 }

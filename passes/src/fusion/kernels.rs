@@ -19,6 +19,7 @@
 use super::lang::{EGraph, Node, Operand, Template, TemplateOp};
 use super::rules::{attrs, is_constant, tensor};
 use egg::Id;
+use rustc_hash::FxHashSet as HashSet;
 use smelt_compiler::attributes::Attribute;
 use smelt_compiler::dialect::OpClass;
 use smelt_compiler::ir::{Module, OpId};
@@ -79,18 +80,23 @@ fn single_op(eg: &EGraph, node: &Node) -> Option<Candidate> {
     })
 }
 
-fn candidates(eg: &EGraph, class: Id) -> Vec<Candidate> {
+/// The kernels `class` may grow from: its ops alone and its kernel nodes; only the kernels in
+/// `fresh` (canonical template and inputs) where given, the ones the last round added.
+fn candidates(eg: &EGraph, class: Id, fresh: Option<&HashSet<(u32, Vec<Id>)>>) -> Vec<Candidate> {
     let mut out = Vec::new();
     if is_constant(eg, class) {
         return out;
     }
     for node in &eg[class].nodes {
         match node {
-            Node::Kernel(t, inputs) => out.push(Candidate {
-                template: eg.analysis.templates[*t as usize].clone(),
-                inputs: inputs.iter().map(|&i| eg.find(i)).collect(),
-            }),
-            Node::Op(..) => out.extend(single_op(eg, node)),
+            Node::Kernel(t, inputs) => {
+                let inputs: Vec<Id> = inputs.iter().map(|&i| eg.find(i)).collect();
+                if fresh.is_some_and(|f| !f.contains(&(*t, inputs.clone()))) {
+                    continue;
+                }
+                out.push(Candidate { template: eg.analysis.templates[*t as usize].clone(), inputs })
+            }
+            Node::Op(..) if fresh.is_none() => out.extend(single_op(eg, node)),
             _ => {}
         }
     }
@@ -234,9 +240,13 @@ fn extend(eg: &EGraph, node: &Node, producer: Id, c: &Candidate) -> Option<(Temp
     Some((template, inputs))
 }
 
-/// Adds one more op to every kernel candidate that can take it; returns how many kernel nodes
-/// were new. Deterministic: classes and nodes are visited in id and node order.
-pub fn grow(eg: &mut EGraph, roots: &[Id]) -> usize {
+/// Adds one more op to every kernel candidate that can take it; returns the kernel nodes that
+/// were new (template and inputs). Given the last round's (`fresh`), grows only those: every
+/// older candidate was extended by an earlier round, and adding kernel nodes changes no other
+/// candidate's prospects. Deterministic: classes and nodes are visited in id and node order.
+pub fn grow(eg: &mut EGraph, roots: &[Id], fresh: Option<&[(u32, Vec<Id>)]>) -> Vec<(u32, Vec<Id>)> {
+    let fresh: Option<HashSet<(u32, Vec<Id>)>> =
+        fresh.map(|f| f.iter().map(|(t, inputs)| (*t, inputs.iter().map(|&i| eg.find(i)).collect())).collect());
     let mut classes: Vec<Id> = eg.classes().map(|c| c.id).collect();
     classes.sort();
     let mut additions: Vec<(Id, Template, Vec<Id>)> = Vec::new();
@@ -253,7 +263,7 @@ pub fn grow(eg: &mut EGraph, roots: &[Id]) -> usize {
                 if producer == class || roots.contains(&producer) || !consumed_only_by(eg, producer, class, node) {
                     continue;
                 }
-                for candidate in candidates(eg, producer) {
+                for candidate in candidates(eg, producer, fresh.as_ref()) {
                     if may_join(eg, node, slot, class, producer, &candidate) {
                         if let Some((t, inputs)) = extend(eg, node, producer, &candidate) {
                             // A kernel must not read its own result.
@@ -266,16 +276,16 @@ pub fn grow(eg: &mut EGraph, roots: &[Id]) -> usize {
             }
         }
     }
-    let mut added = 0;
+    let mut added = Vec::new();
     for (class, template, inputs) in additions {
         let t = eg.analysis.intern_template(template);
-        let node = Node::Kernel(t, inputs);
+        let node = Node::Kernel(t, inputs.clone());
         if eg.lookup(node.clone()).is_some() {
             continue;
         }
         let id = eg.add(node);
         eg.union(class, id);
-        added += 1;
+        added.push((t, inputs));
     }
     eg.rebuild();
     added

@@ -60,6 +60,12 @@ pub struct Stats {
 }
 
 /// One function body as an e-graph.
+/// What a kernel node's estimate depends on: its template and, per input, the type, whether a
+/// constant defines it (pattern names say so), which constant it is where the kernel inlines
+/// it, and the first input it repeats (a repeated input is read once).
+type KernelKey = (u32, Vec<(smelt_compiler::types::Type, bool, Option<ValueId>, usize)>);
+type KernelCosts = HashMap<KernelKey, f64>;
+
 pub struct Program {
     pub egraph: EGraph,
     pub roots: Vec<Id>,
@@ -154,16 +160,18 @@ impl Program {
             }
         }
         self.egraph = runner.egraph;
+        let mut fresh: Option<Vec<(u32, Vec<Id>)>> = None;
         for _ in 0..limits.kernel_rounds {
             if self.egraph.total_number_of_nodes() >= limits.nodes {
                 break;
             }
             let roots: Vec<Id> = self.roots.iter().map(|&r| self.egraph.find(r)).collect();
-            let added = kernels::grow(&mut self.egraph, &roots);
-            stats.kernel_alternatives += added;
-            if added == 0 {
+            let added = kernels::grow(&mut self.egraph, &roots, fresh.as_deref());
+            stats.kernel_alternatives += added.len();
+            if added.is_empty() {
                 break;
             }
+            fresh = Some(added);
         }
         stats.egraph_classes = self.egraph.number_of_classes();
         stats.egraph_nodes = self.egraph.total_number_of_nodes();
@@ -173,6 +181,34 @@ impl Program {
     /// computable at compile time, infinite when it cannot be built.
     pub fn node_cost(&mut self, node: &Node, model: &dyn CostModel) -> f64 {
         self.node_estimate(node, model).map_or(f64::INFINITY, |e| e.seconds)
+    }
+
+    /// [`Program::node_cost`], with kernels of one template on inputs alike priced once: a
+    /// deep network repeats its blocks, and a chain of thousands of ops repeats a handful of
+    /// kernels at every position.
+    fn node_cost_cached(&mut self, node: &Node, model: &dyn CostModel, cache: &mut KernelCosts) -> f64 {
+        let Node::Kernel(t, _) = node else { return self.node_cost(node, model) };
+        let m = &self.egraph.analysis.scratch;
+        let key: Option<KernelKey> = node
+            .operands()
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let v = self.egraph[c].data.value?;
+                let first = node.operands().iter().position(|&d| self.egraph[d].data.value == Some(v)).unwrap_or(i);
+                let constant = m.defining_op(v).is_some_and(|d| m.op(d).name() == names::CONSTANT);
+                let inlined = crate::work::inlined_constant(m, v).map(|_| v);
+                Some((m.value_type(v).clone(), constant, inlined, first))
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|inputs| (*t, inputs));
+        let Some(key) = key else { return self.node_cost(node, model) };
+        if let Some(&cost) = cache.get(&key) {
+            return cost;
+        }
+        let cost = self.node_cost(node, model);
+        cache.insert(key, cost);
+        cost
     }
 
     fn node_estimate(&mut self, node: &Node, model: &dyn CostModel) -> Option<Estimate> {
@@ -208,7 +244,9 @@ impl Program {
     /// Extracts the cheapest program; with `compare_tree`, also prices a tree extractor's choice.
     pub fn extract(&mut self, model: &dyn CostModel, compare_tree: bool, stats: &mut Stats) -> extract::Extraction {
         let nodes: Vec<Node> = self.egraph.classes().flat_map(|c| c.nodes.clone()).collect();
-        let costs: HashMap<Node, f64> = nodes.into_iter().map(|n| (n.clone(), self.node_cost(&n, model))).collect();
+        let mut cache = KernelCosts::default();
+        let costs: HashMap<Node, f64> =
+            nodes.into_iter().map(|n| (n.clone(), self.node_cost_cached(&n, model, &mut cache))).collect();
         let mut lookup = |n: &Node| costs.get(n).copied().unwrap_or(f64::INFINITY);
         let extraction = extract::greedy_dag(&self.egraph, &self.roots, &mut lookup);
         stats.dag_extraction_ms = extraction.cost * 1e3;
