@@ -53,3 +53,91 @@ fn a_closed_pipe_ends_the_output_quietly() {
     assert!(status.success(), "{status:?}: {}", String::from_utf8_lossy(&stderr));
     assert!(stderr.is_empty(), "{}", String::from_utf8_lossy(&stderr));
 }
+
+/// Runs `smelt run` on `mlir` with `inputs` (written as TensorProto files) in every mode;
+/// returns each mode's exit code and stderr.
+fn run_every_mode(mlir: &str, inputs: &[smelt_compiler::literal::Literal]) -> Vec<(String, Option<i32>, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.mlir");
+    std::fs::write(&model, mlir).unwrap();
+    let mut args = vec!["run".to_string(), model.to_str().unwrap().to_string(), "--iters".into(), "1".into()];
+    for (i, literal) in inputs.iter().enumerate() {
+        let path = dir.path().join(format!("in{i}.pb"));
+        smelt_runtime::tensor_io::write_tensor(&path, &format!("in{i}"), literal).unwrap();
+        args.extend(["--input".to_string(), path.to_str().unwrap().to_string()]);
+    }
+    ["fused", "unfused", "reference"]
+        .iter()
+        .map(|mode| {
+            let out = Command::new(env!("CARGO_BIN_EXE_smelt")).args(&args).args(["--mode", mode]).output().unwrap();
+            (mode.to_string(), out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        })
+        .collect()
+}
+
+fn ints(values: &[i64]) -> smelt_compiler::literal::Literal {
+    use smelt_compiler::literal::{Data, Literal};
+    Literal {
+        shape: vec![values.len() as u64],
+        element: smelt_compiler::types::ElementType::I64,
+        data: Data::I(values.to_vec()),
+    }
+}
+
+fn floats(shape: &[u64], value: f64) -> smelt_compiler::literal::Literal {
+    use smelt_compiler::literal::{Data, Literal};
+    let n = shape.iter().product::<u64>() as usize;
+    Literal { shape: shape.to_vec(), element: smelt_compiler::types::ElementType::F32, data: Data::F(vec![value; n]) }
+}
+
+#[test]
+fn sizes_from_data_are_checked_before_anything_is_allocated() {
+    let tile = "func.func @main(%x: tensor<2x3xf32>, %r: tensor<2xi64>) -> tensor<?x?xf32> {\n  \
+                %0 = \"smelt.tile\"(%x, %r) : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<?x?xf32>\n  \
+                return %0 : tensor<?x?xf32>\n}\n";
+    let expand = "func.func @main(%x: tensor<1x1xf32>, %s: tensor<2xi64>) -> tensor<?x?xf32> {\n  \
+                  %0 = \"smelt.expand\"(%x, %s) : (tensor<1x1xf32>, tensor<2xi64>) -> tensor<?x?xf32>\n  \
+                  return %0 : tensor<?x?xf32>\n}\n";
+    let cases = [
+        (tile, vec![floats(&[2, 3], 1.0), ints(&[-1, 1])], "negative entry"),
+        // Wraps in 32 bits, then in 64 bits.
+        (expand, vec![floats(&[1, 1], 1.0), ints(&[65536, 65537])], "memory limit"),
+        (expand, vec![floats(&[1, 1], 1.0), ints(&[1 << 32, (1 << 32) + 1])], "64 bits"),
+    ];
+    for (text, inputs, reason) in cases {
+        for (mode, code, stderr) in run_every_mode(text, &inputs) {
+            no_panic(stderr.as_bytes());
+            assert_eq!(code, Some(1), "{mode}: {stderr}");
+            assert!(stderr.contains(reason), "{mode}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn a_stride_past_the_only_window_is_never_taken() {
+    for stride in [1i64 << 31, 1 << 62] {
+        let text = format!(
+            "func.func @main(%x: tensor<1x1x4x4xf32>) -> tensor<1x1x1x1xf32> {{\n  \
+             %w = \"smelt.constant\"() {{value = dense<2.0> : tensor<1x1x1x1xf32>}} : () -> tensor<1x1x1x1xf32>\n  \
+             %0 = \"smelt.conv2d\"(%x, %w) {{strides = array<i64: {stride}, {stride}>}} : (tensor<1x1x4x4xf32>, tensor<1x1x1x1xf32>) -> tensor<1x1x1x1xf32>\n  \
+             return %0 : tensor<1x1x1x1xf32>\n}}\n"
+        );
+        for (mode, code, stderr) in run_every_mode(&text, &[floats(&[1, 1, 4, 4], 1.5)]) {
+            no_panic(stderr.as_bytes());
+            assert_eq!(code, Some(0), "stride {stride}, {mode}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn a_range_without_end_is_an_error() {
+    let text = "func.func @main(%a: tensor<f32>, %b: tensor<f32>, %d: tensor<f32>) -> tensor<?xf32> {\n  \
+                %0 = \"smelt.range\"(%a, %b, %d) : (tensor<f32>, tensor<f32>, tensor<f32>) -> tensor<?xf32>\n  \
+                return %0 : tensor<?xf32>\n}\n";
+    let scalar = |v: f64| smelt_compiler::literal::Literal { shape: vec![], ..floats(&[], v) };
+    for (mode, code, stderr) in run_every_mode(text, &[scalar(0.0), scalar(f64::INFINITY), scalar(1.0)]) {
+        no_panic(stderr.as_bytes());
+        assert_eq!(code, Some(1), "{mode}: {stderr}");
+        assert!(stderr.contains("no finite length"), "{mode}: {stderr}");
+    }
+}

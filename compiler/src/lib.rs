@@ -10,6 +10,7 @@ pub mod ir;
 pub mod irdl;
 pub mod literal;
 pub mod location;
+pub mod memory;
 pub mod onnx;
 pub mod parser;
 pub mod printer;

@@ -541,18 +541,36 @@ pub(super) fn gather_elements(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     Ok(vec![pick(a, idx.shape.clone(), sources)])
 }
 
-pub(super) fn expand(_: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+/// `extents` from data as a shape: every one not negative.
+fn data_shape(what: &str, extents: &[i64]) -> R<Vec<u64>> {
+    match extents.iter().find(|&&d| d < 0) {
+        Some(d) => Err(format!("{what} {extents:?} has a negative entry ({d})")),
+        None => Ok(extents.iter().map(|&d| d as u64).collect()),
+    }
+}
+
+/// Checks that a result of `shape` may be allocated (the reference holds f64 elements).
+fn allocatable(v: &OpView, shape: &[u64]) -> R<()> {
+    crate::memory::check(&format!("the result of '{}'", v.def().name), shape, 8)
+}
+
+pub(super) fn expand(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     let a = x[0];
-    let target: Vec<u64> = x[1].to_i64().iter().map(|&d| d.max(0) as u64).collect();
+    let target = data_shape("expand shape", &x[1].to_i64())?;
     let shape = broadcast_shape(&[&a.shape, &target])?;
+    allocatable(v, &shape)?;
     let sources = broadcast_offsets(&a.shape, &shape);
     Ok(vec![pick(a, shape, sources)])
 }
 
-pub(super) fn tile(_: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+pub(super) fn tile(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     let a = x[0];
-    let reps = x[1].to_i64();
-    let shape: Vec<u64> = a.shape.iter().zip(&reps).map(|(&d, &r)| d * r.max(0) as u64).collect();
+    let reps = data_shape("tile repeats", &x[1].to_i64())?;
+    if reps.len() != a.shape.len() {
+        return Err(format!("tile repeats has {} entries for rank {}", reps.len(), a.shape.len()));
+    }
+    let shape: Vec<u64> = a.shape.iter().zip(&reps).map(|(&d, &r)| d.saturating_mul(r)).collect();
+    allocatable(v, &shape)?;
     let (src, dst) = (strides(&a.shape), strides(&shape));
     let rank = shape.len();
     let sources = (0..count(&shape))
@@ -574,13 +592,19 @@ pub(super) fn range(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     if d == 0.0 {
         return Err("range delta is zero".into());
     }
-    let n = ((l - s) / d).ceil().max(0.0) as u64;
+    let n = ((l - s) / d).ceil().max(0.0);
+    if !n.is_finite() {
+        return Err(format!("range from {s} to {l} by {d} has no finite length"));
+    }
+    let n = n as u64;
+    allocatable(v, &[n])?;
     let values: Vec<f64> = (0..n).map(|i| s + i as f64 * d).collect();
     Ok(vec![round_to(floats(vec![n], element(v, 0), values))])
 }
 
 pub(super) fn constant_of_shape(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
-    let shape: Vec<u64> = x[0].to_i64().iter().map(|&d| d.max(0) as u64).collect();
+    let shape = data_shape("constant_of_shape shape", &x[0].to_i64())?;
+    allocatable(v, &shape)?;
     let value = match v.attr("value").and_then(Attribute::as_dense) {
         Some(d) => Literal::from_dense(d, &v.module.resources).ok_or("unreadable constant_of_shape value")?.to_f64()[0],
         None => 0.0,

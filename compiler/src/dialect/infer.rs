@@ -724,8 +724,15 @@ pub fn tile(v: &OpView) -> Result<Vec<Type>> {
     if reps.len() != xs.len() {
         return Err(format!("repeats has {} entries for rank {}", reps.len(), xs.len()));
     }
-    let out =
-        xs.iter().zip(&reps).map(|(d, &r)| d.known().map_or(Dim::Dynamic, |d| Dim::Known(d * r as u64))).collect();
+    if let Some(r) = reps.iter().find(|&&r| r < 0) {
+        return Err(format!("tile repeats {reps:?} has a negative entry ({r})"));
+    }
+    let out = xs
+        .iter()
+        .zip(&reps)
+        .map(|(d, &r)| d.known().map_or(Some(Dim::Dynamic), |d| d.checked_mul(r as u64).map(Dim::Known)))
+        .collect::<Option<Vec<Dim>>>()
+        .ok_or_else(|| format!("tile repeats {reps:?} make an extent beyond 64 bits"))?;
     Ok(vec![tensor(Some(out), x.element)])
 }
 
@@ -809,7 +816,11 @@ pub fn range(v: &OpView) -> Result<Vec<Type>> {
         if v[2] == 0.0 {
             return Err("range delta must not be zero".to_string());
         }
-        Ok(Dim::Known(((v[1] - v[0]) / v[2]).ceil().max(0.0) as u64))
+        let len = ((v[1] - v[0]) / v[2]).ceil().max(0.0);
+        if !len.is_finite() || len >= u64::MAX as f64 {
+            return Err(format!("range from {} to {} by {} has no finite length", v[0], v[1], v[2]));
+        }
+        Ok(Dim::Known(len as u64))
     });
     let len = match len {
         Some(r) => r?,

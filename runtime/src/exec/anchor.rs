@@ -20,7 +20,7 @@ impl Lower {
             ws: ws.iter().map(|&d| d as usize).collect(),
             os: os.iter().map(|&d| d as usize).collect(),
             group: g,
-            strides: ints("strides"),
+            strides: single_window_stride_one(ints("strides"), &os[2..]),
             pads: ints("pads"),
             dilations: ints("dilations"),
             depthwise: None,
@@ -728,4 +728,10 @@ fn probe(conv: &Conv, wdata: &[f32]) -> f64 {
     // plan's.
     unsafe { conv.run(x.as_ptr(), wdata.as_ptr(), y.as_mut_ptr(), &none, std::ptr::null_mut()) };
     start.elapsed().as_secs_f64()
+}
+
+/// `strides` with 1 on every axis whose output has one window: its stride is never taken, and
+/// a hostile one (2^62) stays out of the kernels' index arithmetic.
+pub(super) fn single_window_stride_one<T: From<u8> + Copy>(strides: Vec<T>, out: &[u64]) -> Vec<T> {
+    strides.into_iter().enumerate().map(|(i, s)| if out.get(i) == Some(&1) { T::from(1) } else { s }).collect()
 }

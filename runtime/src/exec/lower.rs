@@ -110,6 +110,11 @@ impl Executable {
             .map(|v| Ok((lower.locs[v], tensor_of(m, *v).map_err(|reason| lowering(ret, reason))?)))
             .collect::<Result<Vec<_>, ExecError>>()?;
         lower.info.peak_bytes = lower.arena.peak;
+        // Results leave as f64 literals beside the arena.
+        let returned: u64 = outputs.iter().map(|(_, t)| t.num_elements().unwrap_or(0).saturating_mul(8)).sum();
+        let needed = (lower.arena.peak as u64).saturating_add(returned);
+        smelt_compiler::memory::check_bytes("the model's live values and results", needed)
+            .map_err(ExecError::Module)?;
         lower.info.steps = steps.len();
         Ok(Executable {
             module,

@@ -131,9 +131,10 @@ fn is_view(o: &Operation) -> bool {
 
 fn tensor_of(m: &Module, v: ValueId) -> Result<TensorType, String> {
     let t = m.value_type(v).as_tensor().ok_or("a non-tensor value")?.clone();
-    if t.static_shape().is_none() {
+    let Some(shape) = t.static_shape() else {
         return Err(format!("{DYNAMIC}: a value of type {t} (pin input shapes with --shape)"));
-    }
+    };
+    smelt_compiler::memory::check(&format!("a value of type {t}"), &shape, t.element.byte_size() as u64)?;
     Ok(t)
 }
 

@@ -120,8 +120,8 @@ impl Lower {
                         .map(|v| v.iter().map(|&a| a as usize).collect())
                         .unwrap_or(vec![d; k])
                 };
-                let (k, st, p, dl) =
-                    (ints("kernel_shape", 1, 2), ints("strides", 1, 2), ints("pads", 0, 4), ints("dilations", 1, 2));
+                let (k, p, dl) = (ints("kernel_shape", 1, 2), ints("pads", 0, 4), ints("dilations", 1, 2));
+                let st = super::anchor::single_window_stride_one(ints("strides", 1, 2), &os[2..]);
                 if k[0] * k[1] > PoolProgram::MAX_WINDOW {
                     return Ok(None);
                 }

@@ -1,0 +1,99 @@
+//! How much memory a tensor may take: sizes computed from data (a Tile's repeats, an Expand's
+//! shape, a Range's limit) are checked here before anything is allocated, so a hostile size
+//! is an error naming the tensor instead of a wrapped count, a crash or the OOM killer.
+//!
+//! The limit is `SMELT_MEMORY_LIMIT` (bytes, with an optional `K`, `M`, `G` or `T` suffix)
+//! where set, else the memory the OS says is available (`MemAvailable` in `/proc/meminfo`),
+//! else 16 GiB.
+
+use std::sync::OnceLock;
+
+/// The most bytes one allocation may take.
+pub fn limit_bytes() -> u64 {
+    static LIMIT: OnceLock<u64> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("SMELT_MEMORY_LIMIT")
+            .ok()
+            .and_then(|text| parse_size(&text))
+            .or_else(available_bytes)
+            .unwrap_or(16 << 30)
+    })
+}
+
+/// `12G`, `512M`, `1048576`: bytes.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
+        _ => (text, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        'T' => 40,
+        _ => return None,
+    };
+    digits.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+fn available_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// The element count of `shape`, if it fits in 64 bits.
+pub fn elements(shape: &[u64]) -> Option<u64> {
+    shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d))
+}
+
+/// Checks that a tensor of `shape` with `element_bytes`-byte elements fits under
+/// [`limit_bytes`]; the error names `what` and the size.
+pub fn check(what: &str, shape: &[u64], element_bytes: u64) -> Result<(), String> {
+    match elements(shape).and_then(|n| n.checked_mul(element_bytes)) {
+        Some(bytes) => check_bytes(&format!("{what} of shape {shape:?}"), bytes),
+        None => Err(format!("{what} of shape {shape:?} has more elements than 64 bits can count")),
+    }
+}
+
+/// Checks that `bytes` fit under [`limit_bytes`]; the error names `what`.
+pub fn check_bytes(what: &str, bytes: u64) -> Result<(), String> {
+    if bytes <= limit_bytes() {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} needs {}, over the memory limit of {} (SMELT_MEMORY_LIMIT)",
+        human(bytes),
+        human(limit_bytes())
+    ))
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1024 => format!("{bytes} bytes"),
+        1024..0x10_0000 => format!("{:.1} KiB", b / 1024.0),
+        0x10_0000..0x4000_0000 => format!("{:.1} MiB", b / 1048576.0),
+        _ => format!("{:.1} GiB", b / 1073741824.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_and_overflow_is_an_error() {
+        assert_eq!(parse_size("12G"), Some(12 << 30));
+        assert_eq!(parse_size("512m"), Some(512 << 20));
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(elements(&[1 << 32, 1 << 32]), None);
+        assert!(check("tile result", &[1 << 32, 1 << 32], 4).unwrap_err().contains("64 bits"));
+        assert!(check("x", &[1 << 60], 4).unwrap_err().contains("memory limit"));
+        assert!(check("x", &[2, 3], 4).is_ok());
+    }
+}
