@@ -141,3 +141,24 @@ fn a_range_without_end_is_an_error() {
         assert!(stderr.contains("no finite length"), "{mode}: {stderr}");
     }
 }
+
+#[test]
+fn weights_cannot_change_under_a_loaded_model() {
+    // The module holds the weights it read: truncating the file afterwards changes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["resnet18.onnx", "resnet18.weights"] {
+        std::fs::copy(model(file), dir.path().join(file)).unwrap();
+    }
+    let path = dir.path().join("resnet18.onnx");
+    let options = smelt_compiler::onnx::ImportOptions::default();
+    let mut module = smelt_compiler::onnx::import_file(&path, &options).unwrap();
+    std::fs::OpenOptions::new().write(true).open(dir.path().join("resnet18.weights")).unwrap().set_len(16).unwrap();
+    smelt_passes::run_pipeline(&mut module, smelt_passes::DEFAULT_PIPELINE).unwrap();
+    let data = std::path::Path::new(&model("resnet18.test_data_set_0")).to_path_buf();
+    let input = smelt_runtime::tensor_io::read_tensor(&data.join("input_0.pb")).unwrap();
+    let expected = smelt_runtime::tensor_io::read_tensor(&data.join("output_0.pb")).unwrap();
+    let mut exe = smelt_runtime::exec::Executable::compile(module).unwrap();
+    let out = exe.run(&[input]).unwrap();
+    let (_, rel) = smelt_runtime::reference::max_errors(&out[0], &expected);
+    assert!(rel < 1e-3, "relative error {rel}");
+}

@@ -94,21 +94,17 @@ impl SharedBytes for Bytes {
     }
 }
 
-fn map_file(path: &Path) -> std::io::Result<Bytes> {
-    let file = std::fs::File::open(path)?;
-    if file.metadata()?.len() == 0 {
-        return Ok(Bytes::new());
-    }
-    // SAFETY: the map is read-only; Smelt never writes the file while a module refers to it.
-    // A concurrent external writer could change bytes under us, as with any mmap-based loader.
-    let map = unsafe { memmap2::Mmap::map(&file)? };
-    Ok(Bytes::from_owner(map))
+/// The file's bytes, read into memory: a module refers to its weights for as long as it
+/// lives, and a map of a file truncated meanwhile would kill the process (SIGBUS) on the next
+/// read of a page past the new end. ONNX Runtime reads them too.
+fn read_file(path: &Path) -> std::io::Result<Bytes> {
+    Ok(Bytes::from(std::fs::read(path)?))
 }
 
 /// Imports the model at `path`.
 pub fn import_file(path: &Path, options: &ImportOptions) -> Result<Module, ImportError> {
     let name = path.display().to_string();
-    let bytes = map_file(path).map_err(|e| file_error(&name, &format!("cannot read: {e}")))?;
+    let bytes = read_file(path).map_err(|e| file_error(&name, &format!("cannot read: {e}")))?;
     import_bytes(bytes, &name, path.parent(), options)
 }
 
@@ -337,7 +333,7 @@ impl Importer<'_> {
             let bytes = match self.external.get(&location) {
                 Some(b) => b.clone(),
                 None => {
-                    let b = map_file(&path).map_err(|e| {
+                    let b = read_file(&path).map_err(|e| {
                         file_error(&self.file, &format!("cannot read external weights file '{}' (initializer '{name}'): {e}; pass --weights=random to use random weights", path.display()))
                     })?;
                     self.external.insert(location.clone(), b.clone());
