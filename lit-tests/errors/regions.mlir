@@ -47,3 +47,19 @@ func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
 func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
   %0 = "smelt.relu"(%x) : (tensor<4xf32>) -> tensor<4xf32>
 }
+
+// -----
+
+func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // CHECK: error: 'smelt.kernel' op body holds an op with regions (a kernel inside a kernel); kernels do not nest
+  %k = "smelt.kernel"(%x) ({
+  ^bb0(%a: tensor<4xf32>):
+    %i = "smelt.kernel"(%a) ({
+    ^bb0(%b: tensor<4xf32>):
+      %e = "smelt.exp"(%b) : (tensor<4xf32>) -> tensor<4xf32>
+      "smelt.yield"(%e) : (tensor<4xf32>) -> ()
+    }) {pattern = "exp"} : (tensor<4xf32>) -> tensor<4xf32>
+    "smelt.yield"(%i) : (tensor<4xf32>) -> ()
+  }) {pattern = "exp"} : (tensor<4xf32>) -> tensor<4xf32>
+  return %k : tensor<4xf32>
+}

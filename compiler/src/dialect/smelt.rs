@@ -461,6 +461,11 @@ fn verify_kernel(v: &OpView) -> Result<(), String> {
     let [body] = m.region(region).blocks() else {
         return Err("body must be exactly one block".into());
     };
+    // A kernel is one launch: its body holds ops, not other launches (nothing prices, plans
+    // or runs a kernel inside a kernel).
+    if m.block_ops(*body).any(|op| !m.op(op).regions().is_empty()) {
+        return Err("body holds an op with regions (a kernel inside a kernel); kernels do not nest".into());
+    }
     let args = m.block(*body).args();
     if args.len() != v.operands().len() {
         return Err(format!("body has {} arguments for {} inputs", args.len(), v.operands().len()));
