@@ -16,6 +16,16 @@ pub fn verify(module: &Module) -> Result<(), Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut visible = vec![HashSet::new()];
     verify_op(module, module.root(), &mut visible, &mut errors);
+    // Symbols are unique in the module: a call or a run by name would otherwise pick one.
+    let mut named = std::collections::HashMap::new();
+    for f in module.functions() {
+        let op = module.op(f);
+        let Some(name) = op.attr("sym_name").and_then(|a| a.as_str()) else { continue };
+        if let Some(first) = named.insert(name.to_string(), op.loc.clone()) {
+            let message = format!("'func.func' op redefines symbol '@{name}'");
+            errors.push(Diagnostic::error(op.loc.clone(), message).with_note(first, "first defined here"));
+        }
+    }
     if errors.is_empty() {
         Ok(())
     } else {

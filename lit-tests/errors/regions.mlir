@@ -63,3 +63,22 @@ func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
   }) {pattern = "exp"} : (tensor<4xf32>) -> tensor<4xf32>
   return %k : tensor<4xf32>
 }
+
+// -----
+
+// CHECK: error: 'func.func' op redefines symbol '@g'
+// CHECK: note: first defined here
+func.func @g(%x: tensor<4xf32>) -> tensor<4xf32> {
+  return %x : tensor<4xf32>
+}
+func.func @g(%x: tensor<4xf32>) -> tensor<4xf32> {
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+func.func @h() -> tensor<2xi32> {
+  // CHECK: error: i32 literal '99999999999' is out of range
+  %c = "smelt.constant"() {value = dense<[99999999999, 1]> : tensor<2xi32>} : () -> tensor<2xi32>
+  return %c : tensor<2xi32>
+}

@@ -832,7 +832,8 @@ pub fn range(v: &OpView) -> Result<Vec<Type>> {
 pub fn constant_of_shape(v: &OpView) -> Result<Vec<Type>> {
     let element = v.attr("value").and_then(|a| a.as_dense()).map_or(ElementType::F32, |d| d.ty.element);
     let shape = match v.const_ints(v.operands()[0]) {
-        Some(s) => Some(s.iter().map(|&d| Dim::Known(d.max(0) as u64)).collect()),
+        Some(s) if s.iter().any(|&d| d < 0) => return Err(format!("shape {s:?} has a negative extent")),
+        Some(s) => Some(s.iter().map(|&d| Dim::Known(d as u64)).collect()),
         None => shape_operand_len(v, 0)?.map(|r| vec![Dim::Dynamic; r]),
     };
     Ok(vec![tensor(shape, element)])

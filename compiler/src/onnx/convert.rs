@@ -387,8 +387,16 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             let one_d = spatial == 1;
             let (x, w) = if one_d { (c.unsqueeze(x, 2)?, c.unsqueeze(w, 2)?) } else { (x, w) };
             let wt = c.tensor(w)?;
-            let kernel = lift(c.ints("kernel_shape"), one_d, false)
-                .unwrap_or_else(|| wt.static_shape().map_or(vec![1, 1], |s| vec![s[2] as i64, s[3] as i64]));
+            let from_weights = wt.static_shape().map(|s| vec![s[2] as i64, s[3] as i64]);
+            let kernel = match (lift(c.ints("kernel_shape"), one_d, false), from_weights) {
+                (Some(k), Some(w)) if k != w => {
+                    return Err(ConvError::Invalid(format!(
+                        "kernel_shape {k:?} contradicts the weights' window {w:?}"
+                    )));
+                }
+                (Some(k), _) => k,
+                (None, w) => w.unwrap_or_else(|| vec![1, 1]),
+            };
             let strides = lift(c.ints("strides"), one_d, false).unwrap_or_else(|| vec![1, 1]);
             let dilations = lift(c.ints("dilations"), one_d, false).unwrap_or_else(|| vec![1, 1]);
             let pads = c.window_pads(x, &kernel, &strides, &dilations, one_d)?;

@@ -225,6 +225,12 @@ impl Importer<'_> {
             input_types.push(self.value_info_type(input)?);
             input_names.push(input.name().to_string());
         }
+        let mut pinned: Vec<&String> = self.options.shapes.keys().filter(|n| !input_names.contains(n)).collect();
+        pinned.sort();
+        if let Some(name) = pinned.first() {
+            let message = format!("--shape names '{name}', which is not an input (inputs: {})", input_names.join(", "));
+            return Err(file_error(&self.file, &message).into());
+        }
         let (func, entry) =
             add_function(&mut self.module, "main", input_types, Vec::new(), Location::file(&self.file, 0, 0));
         let args = self.module.block(entry).args().to_vec();
@@ -248,8 +254,23 @@ impl Importer<'_> {
                 ImportError { unsupported, diagnostic }
             })?;
             for (name, v) in node.output.iter().zip(results) {
-                if !name.is_empty() {
-                    self.values.insert(name.clone(), v);
+                if name.is_empty() {
+                    continue;
+                }
+                // ONNX graphs are in SSA form: a second producer would silently replace the
+                // first for every later reader (ONNX Runtime refuses such files too).
+                if self.values.insert(name.clone(), v).is_some() {
+                    let node_name = node.name.clone().unwrap_or_default();
+                    return Err(ImportError {
+                        unsupported: false,
+                        diagnostic: Diagnostic::error(
+                            loc.clone(),
+                            format!(
+                                "'{}' node '{node_name}': output '{name}' is already defined (an input, an initializer or an earlier node's output)",
+                                node.op_type()
+                            ),
+                        ),
+                    });
                 }
             }
         }

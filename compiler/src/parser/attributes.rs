@@ -200,7 +200,8 @@ impl Parser<'_> {
                     None => return self.err(*pos, format!("invalid {} literal '{text}'", ty.element)),
                 },
                 _ => match parse_int(text) {
-                    Some(v) => crate::scalar::encode_int(ty.element, v, &mut bytes),
+                    Some(v) if int_fits(ty.element, v) => crate::scalar::encode_int(ty.element, v, &mut bytes),
+                    Some(_) => return self.err(*pos, format!("{} literal '{text}' is out of range", ty.element)),
                     None => return self.err(*pos, format!("invalid {} literal '{text}'", ty.element)),
                 },
             }
@@ -256,4 +257,14 @@ impl Parser<'_> {
             None => self.err(start, format!("expected a number in dense literal, found {}", self.describe_next())),
         }
     }
+}
+
+/// Whether `v` is a value of `element` read as signed or as unsigned (as MLIR accepts for
+/// signless integers); 64-bit types hold every `i64`.
+fn int_fits(element: ElementType, v: i64) -> bool {
+    let bits = element.byte_size() as u32 * 8;
+    if element == ElementType::I1 {
+        return v == 0 || v == 1 || v == -1;
+    }
+    bits >= 64 || (-(1i64 << (bits - 1))..(1i64 << bits)).contains(&v)
 }
