@@ -20,7 +20,7 @@ impl Lower {
             ws: ws.iter().map(|&d| d as usize).collect(),
             os: os.iter().map(|&d| d as usize).collect(),
             group: g,
-            strides: single_window_stride_one(ints("strides"), &os[2..]),
+            strides: bounded_strides(&ints("strides"), &xs[2..], &os[2..], &ws[2..], &ints("dilations"), &ints("pads")),
             pads: ints("pads"),
             dilations: ints("dilations"),
             depthwise: None,
@@ -730,8 +730,28 @@ fn probe(conv: &Conv, wdata: &[f32]) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-/// `strides` with 1 on every axis whose output has one window: its stride is never taken, and
-/// a hostile one (2^62) stays out of the kernels' index arithmetic.
-pub(super) fn single_window_stride_one<T: From<u8> + Copy>(strides: Vec<T>, out: &[u64]) -> Vec<T> {
-    strides.into_iter().enumerate().map(|(i, s)| if out.get(i) == Some(&1) { T::from(1) } else { s }).collect()
+/// `strides` bounded on every axis whose output has one window: there the stride is never
+/// taken, and one past the padded input keeps the output at one window while a hostile stride
+/// (2^62) stays out of the kernels' index arithmetic. Spatial axes: `input`, `out`, `kernel`,
+/// `dilations` per axis; `pads` begins then ends.
+pub(super) fn bounded_strides(
+    strides: &[i64],
+    input: &[u64],
+    out: &[u64],
+    kernel: &[u64],
+    dilations: &[i64],
+    pads: &[i64],
+) -> Vec<i64> {
+    let axes = strides.len();
+    (0..axes)
+        .map(|i| {
+            let stride = strides[i];
+            if out.get(i) != Some(&1) {
+                return stride;
+            }
+            let span = (kernel[i] as i64 - 1).saturating_mul(dilations.get(i).copied().unwrap_or(1)) + 1;
+            let padded = (input[i] as i64).saturating_add(pads[i]).saturating_add(pads[i + axes]);
+            stride.min(padded.saturating_sub(span).max(0) + 1).max(1)
+        })
+        .collect()
 }

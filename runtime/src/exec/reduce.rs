@@ -121,7 +121,17 @@ impl Lower {
                         .unwrap_or(vec![d; k])
                 };
                 let (k, p, dl) = (ints("kernel_shape", 1, 2), ints("pads", 0, 4), ints("dilations", 1, 2));
-                let st = super::anchor::single_window_stride_one(ints("strides", 1, 2), &os[2..]);
+                let wide = |v: &[usize]| v.iter().map(|&x| x as i64).collect::<Vec<i64>>();
+                let kernel: Vec<u64> = k.iter().map(|&x| x as u64).collect();
+                let st = super::anchor::bounded_strides(
+                    &wide(&ints("strides", 1, 2)),
+                    &xs[2..],
+                    &os[2..],
+                    &kernel,
+                    &wide(&dl),
+                    &wide(&p),
+                );
+                let st: Vec<usize> = st.iter().map(|&x| x as usize).collect();
                 if k[0] * k[1] > PoolProgram::MAX_WINDOW {
                     return Ok(None);
                 }
