@@ -17,13 +17,19 @@ pub struct ModelSource {
     pub shapes: Vec<String>,
     /// ONNX: `file`, `random` or `random:SEED`.
     pub weights: String,
+    /// ONNX: accept files ONNX Runtime refuses but whose meaning is clear.
+    pub lenient: bool,
 }
 
 impl ModelSource {
     /// Loads the model; returns it as imported and after the cleanup pipeline (unfused).
     pub fn load(&self) -> Result<(Module, Module), Failure> {
         let mut module = if is_onnx(&self.path) {
-            let options = ImportOptions { shapes: parse_shapes(&self.shapes)?, weights: parse_weights(&self.weights)? };
+            let options = ImportOptions {
+                shapes: parse_shapes(&self.shapes)?,
+                weights: parse_weights(&self.weights)?,
+                lenient: self.lenient,
+            };
             load_onnx(&self.path, &options)?
         } else {
             let text = read_text(&self.path)?;

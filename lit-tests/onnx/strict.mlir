@@ -11,3 +11,11 @@
 // KERNEL: error: 'Conv' node 'conv': kernel_shape [5, 5] contradicts the weights' window [3, 3]
 // NEGATIVE: error: 'ConstantOfShape' node 'fill': shape [-1, 3] has a negative extent
 // PIN: mobilenet_v2.onnx: error: --shape names 'nosuch', which is not an input (inputs: input)
+
+// RUN: %smelt-opt %S/Inputs/two-producers.onnx --lenient | FileCheck %s --check-prefix=LAST
+// RUN: %smelt-opt %S/Inputs/kernel-shape.onnx --lenient | FileCheck %s --check-prefix=WEIGHTS
+// With --lenient the meaning is the one ONNX Runtime would give it were it lenient: the last
+// producer wins, the weights' window wins.
+// LAST: "smelt.neg"
+// LAST: return
+// WEIGHTS: -> tensor<1x1x6x6xf32>

@@ -82,6 +82,10 @@ fn command() -> Command {
                 .default_value("file")
                 .help("ONNX: where weights come from; 'random' for graph-only models"),
         )
+        .arg(Arg::new("lenient").long("lenient").action(ArgAction::SetTrue).help(
+            "ONNX: accept what ONNX Runtime refuses but means one thing (a value produced twice: the last \
+             producer wins; a kernel_shape that contradicts the weights: the weights win)",
+        ))
         .arg(Arg::new("emit").long("emit").value_parser(["mlir", "dot", "plan"]).default_value("mlir").help(
             "output: MLIR text, the op graph as Graphviz (kernels as clusters), or the launch plan \
                      (JSON) of the result on --target (default host)",
@@ -172,6 +176,7 @@ fn run() -> Result<(), Failure> {
                 &matches.get_many::<String>("shape").map(|v| v.cloned().collect::<Vec<_>>()).unwrap_or_default(),
             )?,
             weights: parse_weights(matches.get_one::<String>("weights").unwrap())?,
+            lenient: matches.get_flag("lenient"),
         };
         let module = load_onnx(&input, &import)?;
         if entries.is_empty() && !matches.get_flag("import-only") {

@@ -27,11 +27,20 @@ struct ModelArgs {
     /// ONNX: where weights come from: file, random, or random:SEED
     #[arg(long, default_value = "file")]
     weights: String,
+    /// ONNX: accept what ONNX Runtime refuses but means one thing (a value produced twice: the
+    /// last producer wins; a kernel_shape that contradicts the weights: the weights win)
+    #[arg(long)]
+    lenient: bool,
 }
 
 impl ModelArgs {
     fn source(&self) -> ModelSource {
-        ModelSource { path: self.model.clone(), shapes: self.shape.clone(), weights: self.weights.clone() }
+        ModelSource {
+            path: self.model.clone(),
+            shapes: self.shape.clone(),
+            weights: self.weights.clone(),
+            lenient: self.lenient,
+        }
     }
 
     /// Loads the model; returns it as imported and after the cleanup pipeline (unfused).

@@ -179,6 +179,11 @@ impl Ctx<'_, '_> {
         self.attr(name).map(|a| a.i())
     }
 
+    /// Whether the import accepts files ONNX Runtime refuses (`ImportOptions::lenient`).
+    fn lenient(&self) -> bool {
+        self.imp.options.lenient
+    }
+
     fn ints(&self, name: &str) -> Option<Vec<i64>> {
         self.attr(name).map(|a| a.ints.clone())
     }
@@ -389,13 +394,14 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             let wt = c.tensor(w)?;
             let from_weights = wt.static_shape().map(|s| vec![s[2] as i64, s[3] as i64]);
             let kernel = match (lift(c.ints("kernel_shape"), one_d, false), from_weights) {
-                (Some(k), Some(w)) if k != w => {
+                (Some(k), Some(w)) if k != w && !c.lenient() => {
                     return Err(ConvError::Invalid(format!(
                         "kernel_shape {k:?} contradicts the weights' window {w:?}"
                     )));
                 }
-                (Some(k), _) => k,
-                (None, w) => w.unwrap_or_else(|| vec![1, 1]),
+                (_, Some(w)) => w,
+                (Some(k), None) => k,
+                (None, None) => vec![1, 1],
             };
             let strides = lift(c.ints("strides"), one_d, false).unwrap_or_else(|| vec![1, 1]);
             let dilations = lift(c.ints("dilations"), one_d, false).unwrap_or_else(|| vec![1, 1]);

@@ -80,6 +80,10 @@ pub struct ImportOptions {
     /// Pinned shapes of graph inputs (`--shape input=1x3x224x224`), replacing symbolic dims.
     pub shapes: HashMap<String, Vec<u64>>,
     pub weights: Weights,
+    /// Accept files ONNX Runtime refuses but whose meaning is clear (`--lenient`): a value
+    /// produced twice (the last producer wins) and a `kernel_shape` that contradicts the
+    /// weights (the weights win).
+    pub lenient: bool,
 }
 
 /// The newest opset whose changes to supported operators the importer knows (ONNX 1.23).
@@ -259,7 +263,7 @@ impl Importer<'_> {
                 }
                 // ONNX graphs are in SSA form: a second producer would silently replace the
                 // first for every later reader (ONNX Runtime refuses such files too).
-                if self.values.insert(name.clone(), v).is_some() {
+                if self.values.insert(name.clone(), v).is_some() && !self.options.lenient {
                     let node_name = node.name.clone().unwrap_or_default();
                     return Err(ImportError {
                         unsupported: false,
