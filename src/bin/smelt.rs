@@ -85,9 +85,10 @@ enum Command {
         /// input tensors as ONNX TensorProto files, in input order (default: seeded random)
         #[arg(long)]
         input: Vec<String>,
-        /// write the first output as an ONNX TensorProto
+        /// write outputs as ONNX TensorProto files: repeat for the 2nd, 3rd, ... output, or give
+        /// one folder for every output as output_<i>.pb
         #[arg(long)]
-        output: Option<String>,
+        output: Vec<String>,
         /// force a kernel variant instead of measuring (KIND=NAME, like conv3x3=im2col; also
         /// SMELT_VARIANT_<KIND>=NAME); repeatable
         #[arg(long, value_name = "KIND=NAME")]

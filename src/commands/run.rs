@@ -17,7 +17,9 @@ pub struct RunOptions {
     pub target: String,
     pub cost_profile: Option<String>,
     pub record: Option<String>,
-    pub output: Option<String>,
+    /// Where outputs go as TensorProto files: the i-th path takes the i-th output; one folder
+    /// takes every output as `output_<i>.pb` (the layout of ONNX's test data sets).
+    pub output: Vec<String>,
     pub json: bool,
 }
 
@@ -39,7 +41,7 @@ pub fn run_model(model: &ModelSource, input: &[String], how: &RunOptions) -> Res
         eprintln!("note: --threads {asked}: this process may run on {threads} cores; using {threads} threads");
     }
     let mut report = serde_json::json!({ "mode": how.mode, "threads": threads, "specialized_to_inputs": specialized });
-    let first_output: Option<Literal>;
+    let all_outputs: Vec<Literal>;
     let mut text = String::new();
     if how.mode == "reference" {
         let start = std::time::Instant::now();
@@ -48,7 +50,7 @@ pub fn run_model(model: &ModelSource, input: &[String], how: &RunOptions) -> Res
         report["reference_ms"] = ms.into();
         report["outputs"] = summarize(&outputs);
         text.push_str(&format!("reference: {ms:.1} ms\n"));
-        first_output = outputs.into_iter().next();
+        all_outputs = outputs;
     } else {
         // Kernels are timed one by one only when asked for (a table, a trace or a record),
         // and only in the run they are reported from: the fused one, else the unfused.
@@ -119,7 +121,7 @@ pub fn run_model(model: &ModelSource, input: &[String], how: &RunOptions) -> Res
         }
         let outputs = fused.or(unfused).map(|t| t.outputs).unwrap_or_default();
         report["outputs"] = summarize(&outputs);
-        first_output = outputs.into_iter().next();
+        all_outputs = outputs;
     }
     for (i, o) in report["outputs"].as_array().into_iter().flatten().enumerate() {
         text.push_str(&format!(
@@ -129,10 +131,31 @@ pub fn run_model(model: &ModelSource, input: &[String], how: &RunOptions) -> Res
             o["mean"].as_f64().unwrap_or(0.0)
         ));
     }
-    if let (Some(path), Some(first)) = (&how.output, &first_output) {
-        smelt_runtime::tensor_io::write_tensor(std::path::Path::new(path), "output", first).map_err(fail)?;
-    }
+    write_outputs(&how.output, &all_outputs)?;
     Ok(if how.json { serde_json::to_string_pretty(&report).unwrap() + "\n" } else { text })
+}
+
+/// Writes `outputs` where `paths` say ([`RunOptions::output`]).
+fn write_outputs(paths: &[String], outputs: &[Literal]) -> Result<(), Failure> {
+    let folder = match paths {
+        [one] if one.ends_with('/') || std::path::Path::new(one).is_dir() => Some(std::path::Path::new(one)),
+        _ => None,
+    };
+    if let Some(dir) = folder {
+        std::fs::create_dir_all(dir).map_err(|e| Failure(format!("{}: error: cannot create: {e}", dir.display())))?;
+        for (i, o) in outputs.iter().enumerate() {
+            let name = format!("output_{i}");
+            smelt_runtime::tensor_io::write_tensor(&dir.join(format!("{name}.pb")), &name, o).map_err(fail)?;
+        }
+        return Ok(());
+    }
+    if paths.len() > outputs.len() {
+        return Err(fail(format!("{} --output paths for {} outputs", paths.len(), outputs.len())));
+    }
+    for (i, (path, o)) in paths.iter().zip(outputs).enumerate() {
+        smelt_runtime::tensor_io::write_tensor(std::path::Path::new(path), &format!("output_{i}"), o).map_err(fail)?;
+    }
+    Ok(())
 }
 
 /// A Chrome trace (`chrome://tracing`, Perfetto) of one profiled run.
