@@ -171,12 +171,14 @@ impl TensorType {
         self.shape.as_ref()?.iter().map(|d| d.known()).collect()
     }
 
+    /// The element count of a static shape; `None` for a dynamic one or one whose count does
+    /// not fit in 64 bits (sizes from data are checked where they enter: `crate::memory`).
     pub fn num_elements(&self) -> Option<u64> {
-        self.static_shape().map(|s| s.iter().product())
+        self.static_shape().and_then(|s| crate::memory::elements(&s))
     }
 
     pub fn byte_size(&self) -> Option<u64> {
-        self.num_elements().map(|n| n * self.element.byte_size() as u64)
+        self.num_elements().and_then(|n| n.checked_mul(self.element.byte_size() as u64))
     }
 
     pub fn with_element(&self, element: ElementType) -> Self {
