@@ -14,14 +14,12 @@ use smelt_compiler::types::Type;
 pub const INLINE_ELEMENT_LIMIT: u64 = 16;
 
 /// Creates `smelt.constant` before `anchor` and returns its value. Large constants move into
-/// the resource store.
+/// the resource store; a splat stays one inline value, whatever its size.
 pub fn materialize_constant(m: &mut Module, mut value: DenseElements, anchor: OpId) -> ValueId {
     if let DenseStorage::Inline(bytes) = &value.storage {
         let n = value.ty.num_elements().unwrap_or(0);
-        if n > INLINE_ELEMENT_LIMIT {
-            let full =
-                if bytes.len() == value.ty.element.byte_size() { bytes.repeat(n as usize) } else { bytes.to_vec() };
-            let handle = m.resources.insert("folded", Blob::owned(full));
+        if n > INLINE_ELEMENT_LIMIT && !value.is_splat() {
+            let handle = m.resources.insert("folded", Blob::owned(bytes.to_vec()));
             value.storage = DenseStorage::Resource(handle);
         }
     }

@@ -5,6 +5,7 @@
 //! results are rounded to the op's element type when materialized.
 
 use super::{names, Folded, OpView};
+use crate::attributes::{Attribute, DenseElements, DenseStorage};
 use crate::literal::{Literal, MAX_FOLD_ELEMENTS};
 use crate::types::{ElementType, TensorType, Type};
 
@@ -21,6 +22,9 @@ pub fn fold_constant(v: &OpView) -> Option<Vec<Folded>> {
     if v.operands().is_empty() || !all_constant(v) {
         return None;
     }
+    if let Some(splat) = fold_splat(v) {
+        return Some(splat);
+    }
     let results = v.module.op(v.id).results();
     // Folding may produce as much data as it consumes (a folded BatchNorm rewrites a whole
     // weight tensor), but never blows a small constant up into a large one.
@@ -35,6 +39,36 @@ pub fn fold_constant(v: &OpView) -> Option<Vec<Folded>> {
     let refs: Vec<&Literal> = inputs.iter().collect();
     let outputs = super::eval::evaluate(v.module, v.id, &refs).ok()?;
     Some(outputs.iter().map(|l| Folded::Constant(l.to_dense())).collect())
+}
+
+/// A splat through an op that only fills, moves or repeats elements stays a splat: one value
+/// stored whatever the size (VGG-19's 25088x4096 weight from `ConstantOfShape`), never
+/// materialized per element nor generated per run.
+fn fold_splat(v: &OpView) -> Option<Vec<Folded>> {
+    let out = v.result_type(0).as_tensor()?;
+    out.static_shape()?;
+    let source = match v.def().name {
+        names::CONSTANT_OF_SHAPE => v.attr("value").and_then(Attribute::as_dense),
+        names::EXPAND
+        | names::RESHAPE
+        | names::TILE
+        | names::TRANSPOSE
+        | names::SQUEEZE
+        | names::UNSQUEEZE
+        | names::FLATTEN
+        | names::IDENTITY => Some(v.constant_of(v.operands()[0])?),
+        _ => return None,
+    };
+    let bytes: std::sync::Arc<[u8]> = match source {
+        Some(d) if d.ty.element == out.element && d.is_splat() => match &d.storage {
+            DenseStorage::Inline(b) => b.clone(),
+            DenseStorage::Resource(_) => return None,
+        },
+        Some(_) => return None,
+        None => vec![0u8; out.element.byte_size()].into(),
+    };
+    let ty = out.clone();
+    Some(vec![Folded::Constant(DenseElements { ty, storage: DenseStorage::Inline(bytes) })])
 }
 
 /// Replaces an op whose result type equals its input type and that is a no-op then
