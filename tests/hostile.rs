@@ -162,3 +162,20 @@ fn weights_cannot_change_under_a_loaded_model() {
     let (_, rel) = smelt_runtime::reference::max_errors(&out[0], &expected);
     assert!(rel < 1e-3, "relative error {rel}");
 }
+
+#[test]
+fn an_integer_quotient_out_of_its_type_is_an_error() {
+    use smelt_compiler::literal::{Data, Literal};
+    let text = "func.func @main(%a: tensor<i32>, %b: tensor<i32>) -> tensor<i32> {\n  \
+                %0 = \"smelt.div\"(%a, %b) : (tensor<i32>, tensor<i32>) -> tensor<i32>\n  \
+                return %0 : tensor<i32>\n}\n";
+    let int =
+        |v: i64| Literal { shape: vec![], element: smelt_compiler::types::ElementType::I32, data: Data::I(vec![v]) };
+    for (divisor, reason) in [(-1, "overflows i32"), (0, "division by zero")] {
+        for (mode, code, stderr) in run_every_mode(text, &[int(i32::MIN as i64), int(divisor)]) {
+            no_panic(stderr.as_bytes());
+            assert_eq!(code, Some(1), "{mode}: {stderr}");
+            assert!(stderr.contains(reason), "{mode}: {stderr}");
+        }
+    }
+}

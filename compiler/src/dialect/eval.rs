@@ -119,7 +119,19 @@ pub(super) fn mul(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
 }
 
 pub(super) fn div(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
-    bin(v, x, |a, b| a / b, i64::checked_div)
+    let out = bin(v, x, |a, b| a / b, i64::checked_div)?;
+    // MIN / -1 of a narrower type leaves its range (ONNX Runtime traps on it): an error, not
+    // a wrapped or out-of-range value.
+    let e = element(v, 0);
+    if let (Data::I(values), true) = (&out[0].data, e.is_integer() && e.byte_size() < 8) {
+        let bits = e.byte_size() as u32 * 8;
+        let signed = !matches!(e, ElementType::U8 | ElementType::U16 | ElementType::U32);
+        let (lo, hi) = if signed { (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1) } else { (0, (1i64 << bits) - 1) };
+        if let Some(bad) = values.iter().find(|&&q| q < lo || q > hi) {
+            return Err(format!("'{}': the quotient {bad} overflows {e}", v.def().name));
+        }
+    }
+    Ok(out)
 }
 
 pub(super) fn max(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
