@@ -182,8 +182,26 @@ fn zero_below_range(b: &mut FunctionBuilder, ty: Type, x: Value, e: Value) -> Va
 }
 
 /// Where the result of `exp` and its scale 2^n stay normal.
-const EXP_MIN: f32 = -87.33;
-const EXP_MAX: f32 = 88.37;
+/// The polynomials both forms of the math evaluate (this JIT and `crate::vmath`), highest
+/// degree first: one definition, so the two paths compute the same function.
+pub(crate) const EXP_POLY: [f32; 7] = [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0];
+pub(crate) const LOG_POLY: [f32; 6] = [2.0 / 11.0, 2.0 / 9.0, 2.0 / 7.0, 2.0 / 5.0, 2.0 / 3.0, 2.0];
+/// tanh x / x near 0, in x^2.
+pub(crate) const TANH_SMALL_POLY: [f32; 5] = [62.0 / 2835.0, -17.0 / 315.0, 2.0 / 15.0, -1.0 / 3.0, 1.0];
+/// erf's rational fit on [-4, 4]: x P(x^2) / Q(x^2).
+pub(crate) const ERF_P: [f32; 7] = [
+    -2.726_142_3e-10,
+    2.770_681_4e-8,
+    -2.101_024e-6,
+    -5.692_506_4e-5,
+    -7.349_906_3e-4,
+    -2.954_600_1e-3,
+    -1.609_603_3e-2,
+];
+pub(crate) const ERF_Q: [f32; 5] = [-1.456_607_2e-5, -2.133_740_6e-4, -1.682_827e-3, -7.373_329_2e-3, -1.426_474e-2];
+
+pub(crate) const EXP_MIN: f32 = -87.33;
+pub(crate) const EXP_MAX: f32 = 88.37;
 
 /// `exp x` for `x` in [`EXP_MIN`, `EXP_MAX`] (or NaN).
 fn exp_in_range(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
@@ -197,7 +215,7 @@ fn exp_in_range(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
     let ln2_lo = constant(b, ty, -1.428_606_8e-6);
     let r = mul_add(b, n, ln2_hi, x);
     let r = mul_add(b, n, ln2_lo, r);
-    let p = poly(b, ty, r, &[1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0]);
+    let p = poly(b, ty, r, &EXP_POLY);
     // bits(shifted) - bits(MAGIC) = n; + 127 biases it; << 23 places it in the exponent.
     let nb = b.ins().bitcast(int_type(ty), bits(), shifted);
     let bias = int_constant(b, ty, 127 - MAGIC.to_bits() as i64);
@@ -224,7 +242,7 @@ pub fn log(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
     let den = b.ins().fadd(m, one);
     let s = b.ins().fdiv(num, den);
     let s2 = b.ins().fmul(s, s);
-    let p = poly(b, ty, s2, &[2.0 / 11.0, 2.0 / 9.0, 2.0 / 7.0, 2.0 / 5.0, 2.0 / 3.0, 2.0]);
+    let p = poly(b, ty, s2, &LOG_POLY);
     let lm = b.ins().fmul(s, p);
     let ef = b.ins().fcvt_from_sint(ty, e);
     let ln2 = constant(b, ty, std::f32::consts::LN_2);
@@ -255,7 +273,7 @@ pub fn tanh(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
     let large = b.ins().fsub(one, q);
     // x (1 - x^2/3 + 2x^4/15 - 17x^6/315 + 62x^8/2835)
     let x2 = b.ins().fmul(x, x);
-    let p = poly(b, ty, x2, &[62.0 / 2835.0, -17.0 / 315.0, 2.0 / 15.0, -1.0 / 3.0, 1.0]);
+    let p = poly(b, ty, x2, &TANH_SMALL_POLY);
     let small = b.ins().fmul(x, p);
     let ax = b.ins().fabs(x);
     let limit = constant(b, ty, 0.25);
@@ -284,22 +302,9 @@ pub fn sigmoid(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
 pub fn erf(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
     let x = clamp(b, ty, x, -4.0, 4.0);
     let x2 = b.ins().fmul(x, x);
-    let p = poly(
-        b,
-        ty,
-        x2,
-        &[
-            -2.726_142_3e-10,
-            2.770_681_4e-8,
-            -2.101_024e-6,
-            -5.692_506_4e-5,
-            -7.349_906_3e-4,
-            -2.954_600_1e-3,
-            -1.609_603_3e-2,
-        ],
-    );
+    let p = poly(b, ty, x2, &ERF_P);
     let p = b.ins().fmul(x, p);
-    let q = poly(b, ty, x2, &[-1.456_607_2e-5, -2.133_740_6e-4, -1.682_827e-3, -7.373_329_2e-3, -1.426_474e-2]);
+    let q = poly(b, ty, x2, &ERF_Q);
     b.ins().fdiv(p, q)
 }
 

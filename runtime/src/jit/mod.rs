@@ -16,7 +16,7 @@
 
 mod elementwise;
 mod loops;
-mod math;
+pub(crate) mod math;
 pub mod pool;
 pub mod rows;
 

@@ -89,8 +89,8 @@ pub(crate) trait Lanes: Copy {
 }
 
 const MAGIC: f32 = 12_582_912.0;
-pub(crate) const EXP_MIN: f32 = -87.33;
-pub(crate) const EXP_MAX: f32 = 88.37;
+use crate::jit::math::{ERF_P, ERF_Q, EXP_POLY, LOG_POLY, TANH_SMALL_POLY};
+pub(crate) use crate::jit::math::{EXP_MAX, EXP_MIN};
 /// Below [`EXP_MAX`], so `1 + e^x` stays finite where its reciprocal is taken.
 const FINITE_EXP_MAX: f32 = 88.0;
 
@@ -152,7 +152,7 @@ pub(crate) unsafe fn exp_by_bits<V: Lanes>(x: V) -> V {
     let n = shifted.sub(V::splat(MAGIC));
     let r = n.mul_add(V::splat(-0.693_145_75), c);
     let r = n.mul_add(V::splat(-1.428_606_8e-6), r);
-    let p = poly(r, &[1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0]);
+    let p = poly(r, &EXP_POLY);
     let e = p.mul(shifted.pow2_of_magic());
     let e = V::select(x.gt(V::splat(EXP_MAX)), V::splat(f32::INFINITY), e);
     V::select(x.lt(V::splat(EXP_MIN)), V::splat(0.0), e)
@@ -165,7 +165,7 @@ pub(crate) unsafe fn log<V: Lanes>(x: V) -> V {
     let (e, m) = x.split_exponent(0x3f35_04f3);
     let one = V::splat(1.0);
     let s = m.sub(one).div(m.add(one));
-    let p = poly(s.mul(s), &[2.0 / 11.0, 2.0 / 9.0, 2.0 / 7.0, 2.0 / 5.0, 2.0 / 3.0, 2.0]);
+    let p = poly(s.mul(s), &LOG_POLY);
     let y = e.mul(V::splat(std::f32::consts::LN_2)).add(s.mul(p));
     let zero = V::splat(0.0);
     let y = V::select(x.eq(zero), V::splat(f32::NEG_INFINITY), y);
@@ -179,7 +179,7 @@ pub(crate) unsafe fn tanh<V: Lanes>(x: V) -> V {
     let one = V::splat(1.0);
     let e = exp(x.add(x).clamp(f32::NEG_INFINITY, FINITE_EXP_MAX));
     let large = one.sub(V::splat(2.0).mul(e.add(one).recip()));
-    let p = poly(x.mul(x), &[62.0 / 2835.0, -17.0 / 315.0, 2.0 / 15.0, -1.0 / 3.0, 1.0]);
+    let p = poly(x.mul(x), &TANH_SMALL_POLY);
     V::select(x.abs().lt(V::splat(0.25)), x.mul(p), large)
 }
 
@@ -197,19 +197,8 @@ pub(crate) unsafe fn sigmoid<V: Lanes>(x: V) -> V {
 pub(crate) unsafe fn erf<V: Lanes>(x: V) -> V {
     let x = clamp(x, -4.0, 4.0);
     let x2 = x.mul(x);
-    let p = poly(
-        x2,
-        &[
-            -2.726_142_3e-10,
-            2.770_681_4e-8,
-            -2.101_024e-6,
-            -5.692_506_4e-5,
-            -7.349_906_3e-4,
-            -2.954_600_1e-3,
-            -1.609_603_3e-2,
-        ],
-    );
-    let q = poly(x2, &[-1.456_607_2e-5, -2.133_740_6e-4, -1.682_827e-3, -7.373_329_2e-3, -1.426_474e-2]);
+    let p = poly(x2, &ERF_P);
+    let q = poly(x2, &ERF_Q);
     x.mul(p).mul(q.recip())
 }
 
