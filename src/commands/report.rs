@@ -95,6 +95,7 @@ fn ceilings(target: &Target, cost_profile: Option<&str>) -> Result<(f64, f64), S
     let nominal = (target.peak_flops("f32") / 1e9 / target.compute_units.max(1) as f64, target.memory_bandwidth_gbs);
     let Some(path) = cost_profile else { return Ok(nominal) };
     let p = smelt_hardware::profile::Profile::load(std::path::Path::new(path))?;
+    p.check_prices(&target.name, path)?;
     Ok((p.peaks.measured_gflops.unwrap_or(nominal.0), p.peaks.measured_bandwidth_gbs.unwrap_or(nominal.1)))
 }
 
