@@ -36,7 +36,7 @@ pub fn specialize_to_inputs(m: &Module, inputs: &[Literal]) -> Result<(Module, b
         }
         crate::rewrite::sync_function_signatures(&mut s);
         last = crate::run_pipeline(&mut s, "builtin.module(canonicalize)")
-            .map_err(|ds| ds.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))
+            .map_err(|ds| ds.iter().map(|d| format!("{} at {}", d.message, d.loc)).collect::<Vec<_>>().join("; "))
             .map(|()| (s, true));
         if last.as_ref().is_ok_and(|(s, _)| all_static(s)) {
             break;
