@@ -103,15 +103,7 @@ impl Depthwise {
         if !self.zeros.is_empty() {
             return self.in_place_avx2(x, k, out, post);
         }
-        if self.phases.whole_vectors {
-            self.phases.fill_avx2(x, &self.window, scratch);
-        } else {
-            self.phases.fill(x, &self.window, scratch, |from, stride, to, n| {
-                let to = &mut to[..n];
-                let done = if stride == 2 { every_second_avx2(from, to) } else { 0 };
-                every_nth(&from[done * stride..], stride, &mut to[done..]);
-            });
-        }
+        self.fill_phases_avx2(x, scratch);
         let weight = |t: usize| (self.taps[t], std::arch::x86_64::_mm256_set1_ps(k[t]));
         // A 3x3 window's taps in an array, so the tap loop unrolls with its offsets in registers.
         if self.taps.len() == 9 {
@@ -123,11 +115,10 @@ impl Depthwise {
         }
     }
 
-    /// [`Depthwise::plane_avx2`] at 16 lanes: the phases filled as there, then every output
-    /// vector 512 bits wide.
+    /// The zero-padded, stride-phase-split copies both vector paths convolve.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn plane_avx512(&self, x: &[f32], k: &[f32], out: &mut [f32], post: &Post, scratch: &mut Vec<f32>) {
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn fill_phases_avx2(&self, x: &[f32], scratch: &mut Vec<f32>) {
         if self.phases.whole_vectors {
             self.phases.fill_avx2(x, &self.window, scratch);
         } else {
@@ -137,6 +128,14 @@ impl Depthwise {
                 every_nth(&from[done * stride..], stride, &mut to[done..]);
             });
         }
+    }
+
+    /// [`Depthwise::plane_avx2`] at 16 lanes: the phases filled as there, then every output
+    /// vector 512 bits wide.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn plane_avx512(&self, x: &[f32], k: &[f32], out: &mut [f32], post: &Post, scratch: &mut Vec<f32>) {
+        self.fill_phases_avx2(x, scratch);
         let taps: Vec<(usize, f32)> = (0..self.taps.len()).map(|t| (self.taps[t], k[t])).collect();
         self.convolve_avx512(&taps, scratch, out, post)
     }
