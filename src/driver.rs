@@ -42,6 +42,24 @@ impl ModelSource {
             .map_err(|ds| Failure(render(&SourceMap::default(), &ds)))?;
         Ok((imported, module))
     }
+
+    /// [`ModelSource::load`], with the dynamic dimensions of the inputs bound to 1 (a note on
+    /// stderr names them): what commands that need static shapes and have no input tensors
+    /// analyse and run. `--shape` pins them otherwise.
+    pub fn load_static(&self) -> Result<(Module, Module), Failure> {
+        let (imported, module) = self.load()?;
+        let (module, bound) = smelt_passes::specialize::bind_dynamic_inputs(&module, 1)
+            .map_err(|e| Failure(format!("{}: error: {e}", self.path)))?;
+        if !bound.is_empty() {
+            let list: Vec<String> = bound.iter().map(|(name, axis)| format!("'{name}' dimension {axis}")).collect();
+            eprintln!(
+                "note: {}: dynamic {} taken as 1 (pin shapes with --shape NAME=DIMS)",
+                self.path,
+                list.join(", ")
+            );
+        }
+        Ok((imported, module))
+    }
 }
 
 /// A failure already rendered for the user.

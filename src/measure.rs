@@ -152,7 +152,7 @@ pub fn measure(
     };
     let m = exe.module();
     let ops: Vec<OpId> = {
-        let func = smelt_runtime::reference::main_function(m)?;
+        let func = smelt_compiler::signature::main_function(m)?;
         let entry = m.body_of(func);
         m.block_ops(entry).collect()
     };
@@ -197,7 +197,7 @@ pub fn measure(
 /// Seeded random inputs of `@main`'s argument types (integers 0 or 1, floats in [-1, 1)).
 pub fn random_inputs(m: &Module) -> Result<Vec<Literal>, String> {
     use smelt_compiler::literal::Data;
-    let func = smelt_runtime::reference::main_function(m)?;
+    let func = smelt_compiler::signature::main_function(m)?;
     let entry = m.body_of(func);
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {

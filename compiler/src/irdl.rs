@@ -34,6 +34,7 @@ fn attr_constraint(kind: AttrKind) -> Option<&'static str> {
         AttrKind::I64Array => Some("#builtin.dense_array"),
         AttrKind::Type => Some("#builtin.type"),
         AttrKind::Symbol => Some("#builtin.symbol_ref"),
+        AttrKind::StringArray => Some("#builtin.array"),
         // Inline dense elements and dense resources are different attribute classes.
         AttrKind::Dense => None,
     }

@@ -16,6 +16,7 @@ pub mod parser;
 pub mod printer;
 pub mod resources;
 pub mod scalar;
+pub mod signature;
 pub mod types;
 pub mod verifier;
 

@@ -66,8 +66,8 @@ pub fn is_trivially_dead(m: &Module, op: OpId) -> bool {
     o.def.traits.pure && !o.def.traits.terminator && !m.has_uses(op)
 }
 
-/// Rewrites each function's `function_type` results to the types its `func.return` returns
-/// (after inference or folding made them more precise).
+/// Rewrites each function's `function_type` to the types its entry block takes and its
+/// `func.return` returns (after specialization, inference or folding made them more precise).
 pub fn sync_function_signatures(m: &mut Module) {
     for func in m.functions() {
         let region = m.op(func).regions()[0];
@@ -77,10 +77,18 @@ pub fn sync_function_signatures(m: &mut Module) {
             continue;
         }
         let returned: Vec<Type> = m.op(ret).operands().iter().map(|v| m.value_type(*v).clone()).collect();
+        let taken: Vec<Type> = m.block(entry).args().iter().map(|v| m.value_type(*v).clone()).collect();
         if let Some(Attribute::Type(Type::Function(ft))) = m.op(func).attr("function_type") {
-            if ft.results != returned && ft.results.len() == returned.len() {
+            let results_agree = ft.results.len() == returned.len();
+            let inputs_agree = ft.inputs.len() == taken.len();
+            if (results_agree && ft.results != returned) || (inputs_agree && ft.inputs != taken) {
                 let mut ft = (**ft).clone();
-                ft.results = returned;
+                if results_agree {
+                    ft.results = returned;
+                }
+                if inputs_agree {
+                    ft.inputs = taken;
+                }
                 m.op_mut(func).attributes.insert("function_type".into(), Attribute::Type(Type::Function(Box::new(ft))));
             }
         }

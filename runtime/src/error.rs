@@ -13,8 +13,8 @@ pub enum ExecError {
     #[error("{op} at {loc}: {reason}")]
     Lower { op: &'static str, loc: Location, reason: String },
     /// Inputs that do not match `@main`'s signature.
-    #[error("input #{index}: {reason}")]
-    Input { index: usize, reason: String },
+    #[error("{0}")]
+    Input(String),
     /// A step that found its data wrong while running (an index out of range).
     #[error("{op} ({label}) at run time: {reason}")]
     Step { op: String, label: String, reason: String },

@@ -10,37 +10,14 @@ use std::collections::HashMap;
 
 /// Runs `@main` (or the only function) on `inputs`; returns what it returns.
 pub fn run(m: &Module, inputs: &[Literal]) -> Result<Vec<Literal>, String> {
-    run_function(m, main_function(m)?, inputs)
-}
-
-/// `@main`, or the only function: what runners run.
-pub fn main_function(m: &Module) -> Result<OpId, String> {
-    let funcs = m.functions();
-    funcs
-        .iter()
-        .copied()
-        .find(|f| m.op(*f).attr("sym_name").and_then(|a| a.as_str()) == Some("main"))
-        .or_else(|| (funcs.len() == 1).then(|| funcs[0]))
-        .ok_or_else(|| "the module has no @main function".to_string())
+    run_function(m, smelt_compiler::signature::main_function(m)?, inputs)
 }
 
 /// Runs the function `func` on `inputs`.
 pub fn run_function(m: &Module, func: OpId, inputs: &[Literal]) -> Result<Vec<Literal>, String> {
     let entry = m.body_of(func);
+    smelt_compiler::signature::check_inputs(m, func, inputs)?;
     let args = m.block(entry).args();
-    if args.len() != inputs.len() {
-        return Err(format!("@main takes {} inputs, {} given", args.len(), inputs.len()));
-    }
-    for (i, (a, v)) in args.iter().zip(inputs).enumerate() {
-        let ty = m.value_type(*a).as_tensor().ok_or("@main takes a non-tensor")?;
-        let fits = ty.element == v.element
-            && ty.shape.as_ref().is_none_or(|s| {
-                s.len() == v.shape.len() && s.iter().zip(&v.shape).all(|(d, &n)| d.known().is_none_or(|k| k == n))
-            });
-        if !fits {
-            return Err(format!("input #{i} is {} but @main expects {ty}", v.ty()));
-        }
-    }
     let mut env: HashMap<ValueId, Literal> = args.iter().copied().zip(inputs.iter().cloned()).collect();
     run_block(m, entry, &mut env)
 }

@@ -5,7 +5,6 @@ use smelt::commands::report::{MeasureOptions, ReportOptions};
 use smelt::commands::run::RunOptions;
 use smelt::driver::{fail, Failure, ModelSource};
 use smelt_compiler::dialect::AttrDefault;
-use smelt_compiler::Module;
 use smelt_passes::specialize::specialize_to_inputs;
 use std::process::ExitCode;
 
@@ -41,11 +40,6 @@ impl ModelArgs {
             weights: self.weights.clone(),
             lenient: self.lenient,
         }
-    }
-
-    /// Loads the model; returns it as imported and after the cleanup pipeline (unfused).
-    fn load(&self) -> Result<(Module, Module), Failure> {
-        self.source().load()
     }
 }
 
@@ -325,7 +319,7 @@ fn plan(
         dtype: Dtype::parse(dtype).map_err(fail)?,
         launch: LaunchMode::parse(launch).map_err(fail)?,
     };
-    let (_, cleaned) = model.load()?;
+    let (_, cleaned) = model.source().load_static()?;
     let p = smelt::commands::plan::plan_model(&cleaned, target, &options)
         .map_err(|e| Failure(format!("{}: error: {e}", model.model)))?;
     let mut value = serde_json::to_value(&p).expect("serializable");
@@ -416,7 +410,7 @@ fn tune(
     threads: usize,
     json: bool,
 ) -> Result<String, Failure> {
-    let (_, module) = model.load()?;
+    let (_, module) = model.source().load_static()?;
     let inputs = smelt::measure::random_inputs(&module).map_err(fail)?;
     let (module, _) = specialize_to_inputs(&module, &inputs).map_err(fail)?;
     smelt_runtime::workers::set_threads(threads);

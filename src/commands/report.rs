@@ -34,7 +34,7 @@ pub fn report(model: &ModelSource, options: &ReportOptions) -> Result<String, Fa
     let (json, batch, target_name, cost_profile, measure) =
         (options.json, options.batch, options.target.as_str(), options.cost_profile.as_deref(), &options.measure);
     let target = Target::load(target_name).map_err(fail)?;
-    let (imported, module) = model.load()?;
+    let (imported, module) = model.load_static()?;
     let mut c = characterize(&module, &target, batch);
     c.params = count_params(&imported);
     let (fusion, fused) = fuse_and_report(&module, target_name, cost_profile)?;

@@ -26,14 +26,17 @@ pub struct RunOptions {
 /// `smelt run`: runs `model` on `input` tensor files (seeded random inputs when none) as
 /// `how.mode` says, and reports times, errors and output summaries.
 pub fn run_model(model: &ModelSource, input: &[String], how: &RunOptions) -> Result<String, Failure> {
-    let (_, module) = model.load()?;
-    let inputs = if input.is_empty() {
-        crate::measure::random_inputs(&module).map_err(fail)?
+    let (module, inputs) = if input.is_empty() {
+        let (_, module) = model.load_static()?;
+        let inputs = crate::measure::random_inputs(&module).map_err(fail)?;
+        (module, inputs)
     } else {
-        input
+        let (_, module) = model.load()?;
+        let inputs = input
             .iter()
             .map(|p| smelt_runtime::tensor_io::read_tensor(std::path::Path::new(p)).map_err(fail))
-            .collect::<Result<_, _>>()?
+            .collect::<Result<_, _>>()?;
+        (module, inputs)
     };
     let (module, specialized) = specialize_to_inputs(&module, &inputs).map_err(fail)?;
     let threads = smelt_runtime::workers::set_threads(how.threads.unwrap_or(usize::MAX));

@@ -173,7 +173,7 @@ fn flips(
 ) -> Result<(Vec<Flip>, Option<f64>), String> {
     let roofline_module = fused(module, roofline)?;
     let m = &roofline_module;
-    let func = smelt_runtime::reference::main_function(m)?;
+    let func = smelt_compiler::signature::main_function(m)?;
     let entry = m.body_of(func);
     // (position in the body, pattern, nodes covered, time).
     let mut chosen: Vec<(usize, String, Vec<String>, f64)> = Vec::new();

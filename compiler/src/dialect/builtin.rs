@@ -27,6 +27,8 @@ pub static OPS: &[OpDef] = &[
             attr("sym_name", AttrKind::String),
             attr("function_type", AttrKind::Type),
             attr_opt("sym_visibility", AttrKind::String),
+            attr_opt("input_names", AttrKind::StringArray),
+            attr_opt("output_names", AttrKind::StringArray),
         ])
         .regions(1)
         .traits(ISOLATED)
@@ -66,6 +68,13 @@ fn verify_func(view: &OpView) -> Result<(), String> {
             join(arg_types.iter().copied()),
             join(ft.inputs.iter())
         ));
+    }
+    for (key, count) in [("input_names", ft.inputs.len()), ("output_names", ft.results.len())] {
+        if let Some(Attribute::Array(names)) = view.attr(key) {
+            if names.len() != count {
+                return Err(format!("`{key}` has {} names for {count} values", names.len()));
+            }
+        }
     }
     match m.block_terminator(*entry) {
         Some(t) if m.op(t).name() == "func.return" => Ok(()),

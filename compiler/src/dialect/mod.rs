@@ -53,6 +53,8 @@ pub enum AttrKind {
     Type,
     Dense,
     Symbol,
+    /// `["a", "b"]`: an array of strings (names).
+    StringArray,
 }
 
 impl AttrKind {
@@ -67,7 +69,8 @@ impl AttrKind {
                 | (AttrKind::Type, Attribute::Type(_))
                 | (AttrKind::Dense, Attribute::Dense(_))
                 | (AttrKind::Symbol, Attribute::Symbol(_))
-        )
+        ) || matches!((self, attr), (AttrKind::StringArray, Attribute::Array(items))
+                if items.iter().all(|i| matches!(i, Attribute::String(_))))
     }
 
     pub fn describe(self) -> &'static str {
@@ -80,6 +83,7 @@ impl AttrKind {
             AttrKind::Type => "a type",
             AttrKind::Dense => "dense elements",
             AttrKind::Symbol => "a symbol reference",
+            AttrKind::StringArray => "an array of strings",
         }
     }
 }

@@ -238,8 +238,8 @@ impl Importer<'_> {
         let (func, entry) =
             add_function(&mut self.module, "main", input_types, Vec::new(), Location::file(&self.file, 0, 0));
         let args = self.module.block(entry).args().to_vec();
-        for (name, arg) in input_names.into_iter().zip(args) {
-            self.values.insert(name, arg);
+        for (name, arg) in input_names.iter().zip(args) {
+            self.values.insert(name.clone(), arg);
         }
         for init in &graph.initializer {
             let dense = self.initializer(init)?;
@@ -287,6 +287,15 @@ impl Importer<'_> {
             outputs.push(v);
         }
         let result_types: Vec<Type> = outputs.iter().map(|v| self.module.value_type(*v).clone()).collect();
+        // The graph's names, as onnx-mlir keeps them: errors about inputs and outputs name
+        // them, and callers feed and fetch tensors by them.
+        let names = |list: Vec<&str>| Attribute::Array(list.into_iter().map(|n| Attribute::String(n.into())).collect());
+        let output_names = names(graph.output.iter().map(|o| o.name()).collect());
+        self.module
+            .op_mut(func)
+            .attributes
+            .insert("input_names".into(), names(input_names.iter().map(String::as_str).collect()));
+        self.module.op_mut(func).attributes.insert("output_names".into(), output_names);
         let ret =
             self.module.create_op(OpSpec::new(names::RETURN).operands(outputs).loc(Location::file(&self.file, 0, 0)));
         self.module.append_op(entry, ret);

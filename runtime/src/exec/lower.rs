@@ -12,7 +12,7 @@ impl Executable {
     pub fn compile(module: Module) -> Result<Executable, ExecError> {
         let module = Arc::new(module);
         let m = &*module;
-        let func = crate::reference::main_function(m).map_err(ExecError::Module)?;
+        let func = smelt_compiler::signature::main_function(m).map_err(ExecError::Module)?;
         let entry = m.body_of(func);
         let ops: Vec<OpId> = m.block_ops(entry).collect();
         let ret = *ops.last().ok_or_else(|| ExecError::Module("@main is empty".into()))?;
@@ -52,8 +52,9 @@ impl Executable {
         let lowering =
             |op: OpId, reason: String| ExecError::Lower { op: m.op(op).name(), loc: m.op(op).loc.clone(), reason };
         let mut inputs = Vec::new();
-        for (index, &a) in m.block(entry).args().iter().enumerate() {
-            let t = tensor_of(m, a).map_err(|reason| ExecError::Input { index, reason })?;
+        let input_names = smelt_compiler::signature::input_names(m, func);
+        for (&a, name) in m.block(entry).args().iter().zip(&input_names) {
+            let t = tensor_of(m, a).map_err(|reason| ExecError::Input(format!("input '{name}': {reason}")))?;
             let at = lower.arena.alloc(byte_size(&t));
             lower.locs.insert(a, Loc::Arena(at));
             inputs.push((at, t));

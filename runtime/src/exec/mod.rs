@@ -176,16 +176,10 @@ impl Executable {
     /// `inputs` checked against `@main`'s types and encoded as the arena holds them, once, so
     /// that timed runs ([`Executable::run_encoded`]) measure the model, not the conversion.
     pub fn encode_inputs(&self, inputs: &[Literal]) -> Result<EncodedInputs, ExecError> {
-        if inputs.len() != self.inputs.len() {
-            return Err(ExecError::Module(format!("@main takes {} inputs, {} given", self.inputs.len(), inputs.len())));
-        }
-        let mut bytes = Vec::with_capacity(inputs.len());
-        for (index, (l, (_, t))) in inputs.iter().zip(&self.inputs).enumerate() {
-            if l.shape != shape(t) || l.element != t.element {
-                return Err(ExecError::Input { index, reason: format!("{} but @main expects {t}", l.ty()) });
-            }
-            bytes.push(literal_bytes(l));
-        }
+        let m = &*self.module;
+        let func = smelt_compiler::signature::main_function(m).map_err(ExecError::Module)?;
+        smelt_compiler::signature::check_inputs(m, func, inputs).map_err(ExecError::Input)?;
+        let bytes = inputs.iter().map(literal_bytes).collect();
         Ok(EncodedInputs(bytes))
     }
 
