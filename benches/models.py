@@ -13,6 +13,9 @@ as PyTorch's exporter writes them, with seeded random weights inline:
   between `Transpose`s (channels last), `MatMul` + `Add` linears, exact `Gelu` (opset 20), layer
   scale and residual adds.
 
+- `alexnet`: the ONNX model zoo's BVLC AlexNet: 11x11 stride-4 and grouped convolutions,
+  `LRN` (size 5) after the first two, three fully connected layers.
+
 All take `input` [1, 3, 224, 224] and give `logits` [1, 1000]. `compare_onnxruntime.py` runs
 them beside the shared models. Needs `onnx` and `numpy` (the compare script's venv has them).
 """
@@ -173,7 +176,35 @@ def convnext_tiny():
     return g.model(opset=20)
 
 
-BUILDERS = {"resnet50": resnet50, "efficientnet_b0": efficientnet_b0, "convnext_tiny": convnext_tiny}
+def alexnet():
+    g = Graph(2012)
+
+    def conv(x, cin, cout, k, stride=1, pad=0, group=1):
+        w, b = g.weight([cout, cin // group, k, k]), g.weight([cout], 0.05)
+        return g.op("Relu", [g.op("Conv", [x, w, b], kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4,
+                                  group=group)])
+
+    def lrn(x):
+        return g.op("LRN", [x], size=5, alpha=1e-4, beta=0.75, bias=1.0)
+
+    def pool(x):
+        return g.op("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2])
+
+    x = pool(lrn(conv("input", 3, 96, 11, stride=4, pad=2)))
+    x = pool(lrn(conv(x, 96, 256, 5, pad=2, group=2)))
+    x = conv(x, 256, 384, 3, pad=1)
+    x = conv(x, 384, 384, 3, pad=1, group=2)
+    x = pool(conv(x, 384, 256, 3, pad=1, group=2))
+    x = g.op("Flatten", [x], axis=1)
+    for cin, cout in [(256 * 6 * 6, 4096), (4096, 4096)]:
+        x = g.op("Relu", [g.op("Gemm", [x, g.weight([cout, cin]), g.weight([cout], 0.05)], transB=1)])
+    g.op("Gemm", [x, g.weight([1000, 4096]), g.weight([1000], 0.05)], transB=1)
+    g.nodes[-1].output[0] = "logits"
+    return g.model()
+
+
+BUILDERS = {"resnet50": resnet50, "efficientnet_b0": efficientnet_b0, "convnext_tiny": convnext_tiny,
+            "alexnet": alexnet}
 
 
 def build(name, out_dir=DEFAULT_OUT):

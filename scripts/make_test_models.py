@@ -50,7 +50,102 @@ def symbolic_batch_cnn():
                [RNG.standard_normal((2, 3, 16, 16)).astype(np.float32)]]
 
 
-MODELS = [symbolic_batch_cnn]
+def lrn_cnn():
+    """AlexNet's shape: convolutions followed by LRN (AlexNet's k = 2, size 5, beta 0.75;
+    then a beta that takes the general power; ONNX Runtime takes odd sizes only)."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[2, 2, 2, 2], strides=[2, 2]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("LRN", ["r1"], ["n1"], size=5, alpha=1e-4, beta=0.75, bias=2.0),
+        helper.make_node("MaxPool", ["n1"], ["p1"], kernel_shape=[3, 3], strides=[2, 2]),
+        helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("LRN", ["r2"], ["n2"], size=3, alpha=0.02, beta=0.6),
+        helper.make_node("GlobalAveragePool", ["n2"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("Gemm", ["f", "fc", "fcb"], ["y"], transB=1),
+    ]
+    inits = [weight("w1", (16, 3, 5, 5)), weight("b1", (16,)), weight("w2", (24, 16, 3, 3)), weight("b2", (24,)),
+             weight("fc", (10, 24)), weight("fcb", (10,))]
+    m = model(nodes, "lrn_cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
+              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+    return m, [[(RNG.standard_normal((1, 3, 32, 32)) * 3).astype(np.float32)]]
+
+
+def mod_kinds():
+    """Mod on run-time data: integers with the divisor's sign (fmod 0) and the dividend's
+    (fmod 1), and floats (fmod 1) broadcast, with large quotients and infinite divisors."""
+    nodes = [
+        helper.make_node("Mod", ["a", "b"], ["int_python"]),
+        helper.make_node("Mod", ["a", "b"], ["int_c"], fmod=1),
+        helper.make_node("Mod", ["x", "y"], ["float_c"], fmod=1),
+    ]
+    m = model(nodes, "mod_kinds", [
+        helper.make_tensor_value_info("a", TensorProto.INT64, [3, 4]),
+        helper.make_tensor_value_info("b", TensorProto.INT64, [4]),
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5]),
+        helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 1]),
+    ], [
+        helper.make_tensor_value_info("int_python", TensorProto.INT64, [3, 4]),
+        helper.make_tensor_value_info("int_c", TensorProto.INT64, [3, 4]),
+        helper.make_tensor_value_info("float_c", TensorProto.FLOAT, [2, 3, 5]),
+    ], [])
+    a = np.array([[-7, 7, -8, 9], [13, -13, 0, 5], [-1, 1, 100, -100]], np.int64)
+    b = np.array([3, -3, 5, -7], np.int64)
+    x = (RNG.standard_normal((2, 3, 5)) * 100).astype(np.float32)
+    x[0, 0, :3] = [3.0e9, -7.5e20, 5.0]
+    y = np.array([[2.5], [-0.3], [np.inf]], np.float32)
+    return m, [[a, b, x, y]]
+
+
+def attention_with_mod():
+    """Self-attention whose head split is computed from the input's shape as TorchScript's
+    exporter writes it: Shape, Gather, Div and Mod on int64, a symbolic sequence length."""
+    e, h = 32, 4
+    i64 = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "zero"], ["batch"], axis=0),
+        helper.make_node("Gather", ["shape", "one"], ["seq"], axis=0),
+        helper.make_node("Gather", ["shape", "two"], ["embed"], axis=0),
+        helper.make_node("Mod", ["embed", "heads"], ["rest"]),
+        helper.make_node("Sub", ["embed", "rest"], ["whole"]),
+        helper.make_node("Div", ["whole", "heads"], ["head_dim"]),
+        helper.make_node("Unsqueeze", ["batch", "axis0"], ["b1"]),
+        helper.make_node("Unsqueeze", ["seq", "axis0"], ["s1"]),
+        helper.make_node("Unsqueeze", ["heads", "axis0"], ["h1"]),
+        helper.make_node("Unsqueeze", ["head_dim", "axis0"], ["d1"]),
+        helper.make_node("Concat", ["b1", "s1", "h1", "d1"], ["split_shape"], axis=0),
+        helper.make_node("Unsqueeze", ["embed", "axis0"], ["e1"]),
+        helper.make_node("Concat", ["b1", "s1", "e1"], ["merge_shape"], axis=0),
+    ]
+    for p in "qkv":
+        nodes += [
+            helper.make_node("MatMul", ["x", f"w{p}"], [f"{p}0"]),
+            helper.make_node("Reshape", [f"{p}0", "split_shape"], [f"{p}1"]),
+            helper.make_node("Transpose", [f"{p}1"], [f"{p}2"], perm=[0, 2, 3, 1] if p == "k" else [0, 2, 1, 3]),
+        ]
+    nodes += [
+        helper.make_node("MatMul", ["q2", "k2"], ["scores"]),
+        helper.make_node("Mul", ["scores", "scale"], ["scaled"]),
+        helper.make_node("Softmax", ["scaled"], ["probs"], axis=-1),
+        helper.make_node("MatMul", ["probs", "v2"], ["ctx"]),
+        helper.make_node("Transpose", ["ctx"], ["ctx_t"], perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["ctx_t", "merge_shape"], ["merged"]),
+        helper.make_node("MatMul", ["merged", "wo"], ["y"]),
+    ]
+    inits = [weight(f"w{p}", (e, e), 0.2) for p in "qkvo"] + [
+        i64("zero", 0), i64("one", 1), i64("two", 2), i64("heads", h), i64("axis0", [0]),
+        numpy_helper.from_array(np.array(1 / np.sqrt(e // h), np.float32), "scale"),
+    ]
+    m = model(nodes, "attention_with_mod",
+              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "seq", e])],
+              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "seq", e])], inits)
+    return m, [[RNG.standard_normal((1, 16, e)).astype(np.float32)],
+               [RNG.standard_normal((1, 7, e)).astype(np.float32)]]
+
+
+MODELS = [symbolic_batch_cnn, lrn_cnn, mod_kinds, attention_with_mod]
 
 
 def write_case(root, build):

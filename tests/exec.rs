@@ -418,6 +418,47 @@ fn ints(values: &[i64]) -> String {
     )
 }
 
+/// LRN over ranks 3 to 5, odd and even sizes, the betas with paths of their own (one half,
+/// three quarters, one) and the general power; the floating-point remainder broadcast, with
+/// quotients beyond what an f32 integer holds and zero and infinite divisors.
+#[test]
+fn random_lrn_and_remainders_run_natively_and_match_the_reference() {
+    let mut r = Lcg(77);
+    for case in 0..24 {
+        let rank = 3 + r.next(3) as usize;
+        let xs: Vec<u64> = (0..rank).map(|_| 1 + r.next(7)).collect();
+        let tx = ty(&xs);
+        let size = 1 + r.next(6);
+        let beta = [0.5, 0.75, 1.0, 0.6][case % 4];
+        let text = format!(
+            "func.func @main(%x: {tx}) -> {tx} {{\n  %0 = \"smelt.lrn\"(%x) {{size = {size} : i64, beta = {beta:?} : f32, alpha = 0.05 : f32, bias = 1.5 : f32}} : ({tx}) -> {tx}\n  return %0 : {tx}\n}}"
+        );
+        let mut x = r.tensor(&xs);
+        if let Data::F(v) = &mut x.data {
+            v.iter_mut().for_each(|e| *e *= 30.0);
+        }
+        check_native(&text, &[x]);
+    }
+    for _ in 0..12 {
+        let xs: Vec<u64> = (0..3).map(|_| 1 + r.next(6)).collect();
+        let ys: Vec<u64> = xs.iter().map(|&d| if r.next(2) == 0 { 1 } else { d }).collect();
+        let (tx, ty_) = (ty(&xs), ty(&ys));
+        let text = format!(
+            "func.func @main(%x: {tx}, %y: {ty_}) -> {tx} {{\n  %0 = \"smelt.mod\"(%x, %y) {{fmod = 1 : i64}} : ({tx}, {ty_}) -> {tx}\n  return %0 : {tx}\n}}"
+        );
+        let mut x = r.tensor(&xs);
+        let mut y = r.tensor(&ys);
+        if let (Data::F(a), Data::F(b)) = (&mut x.data, &mut y.data) {
+            // Values an f32 holds: the reference computes on the literal's values as given.
+            a.iter_mut().enumerate().for_each(|(i, e)| *e = (*e * [1.0, 1e3, 3e9, -7e20][i % 4]) as f32 as f64);
+            for (i, e) in b.iter_mut().enumerate() {
+                *e = [*e, 0.0, f64::INFINITY, 0.37][i % 4] as f32 as f64;
+            }
+        }
+        check_native(&text, &[x, y]);
+    }
+}
+
 /// Softmax, log-softmax, layer_norm, reduce_* over contiguous axes, global and windowed pools
 /// with odd shapes, padding, strides and dilations.
 #[test]

@@ -47,3 +47,27 @@ func.func @f() -> tensor<4xf32> {
   %0 = "smelt.constant"() {value = dense_resource<w> : tensor<?xf32>} : () -> tensor<4xf32>
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+func.func @f(%x: tensor<4xf32>, %y: tensor<4xf32>) -> tensor<4xf32> {
+  // CHECK: error: 'smelt.mod' op a floating-point remainder needs `fmod = 1` (as ONNX requires)
+  %0 = "smelt.mod"(%x, %y) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // CHECK: error: 'smelt.lrn' op expects an input of rank 3 or more (N, C, spatial...), got rank 2
+  %0 = "smelt.lrn"(%x) {size = 3 : i64} : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x4x2xf32>) -> tensor<1x4x2xf32> {
+  // CHECK: error: 'smelt.lrn' op `size` must be at least 1, got 0
+  %0 = "smelt.lrn"(%x) {size = 0 : i64} : (tensor<1x4x2xf32>) -> tensor<1x4x2xf32>
+  return %0 : tensor<1x4x2xf32>
+}

@@ -117,3 +117,19 @@ func.func @mish(%x: tensor<4xf32>) -> tensor<4xf32> {
   %0 = "smelt.mish"(%x) : (tensor<4xf32>) -> tensor<4xf32>
   return %0 : tensor<4xf32>
 }
+
+// CHECK-LABEL: func.func @mod
+func.func @mod(%a: tensor<3xi64>, %b: tensor<3xi64>, %x: tensor<2x3xf32>, %y: tensor<3xf32>) -> (tensor<3xi64>, tensor<2x3xf32>) {
+  // CHECK: "smelt.mod"(%arg0, %arg1) : (tensor<3xi64>, tensor<3xi64>) -> tensor<3xi64>
+  %0 = "smelt.mod"(%a, %b) : (tensor<3xi64>, tensor<3xi64>) -> tensor<3xi64>
+  // CHECK: "smelt.mod"(%arg2, %arg3) {fmod = 1 : i64} : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  %1 = "smelt.mod"(%x, %y) {fmod = 1 : i64} : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  return %0, %1 : tensor<3xi64>, tensor<2x3xf32>
+}
+
+// CHECK-LABEL: func.func @lrn
+func.func @lrn(%x: tensor<1x8x5x5xf32>) -> tensor<1x8x5x5xf32> {
+  // CHECK: "smelt.lrn"(%arg0) {beta = 0.75 : f32, size = 5 : i64} : (tensor<1x8x5x5xf32>) -> tensor<1x8x5x5xf32>
+  %0 = "smelt.lrn"(%x) {size = 5 : i64, beta = 0.75 : f32} : (tensor<1x8x5x5xf32>) -> tensor<1x8x5x5xf32>
+  return %0 : tensor<1x8x5x5xf32>
+}

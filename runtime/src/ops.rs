@@ -1,6 +1,7 @@
 //! Native f32 routines the JIT programs do not cover: the attention head's two products
-//! around its JIT softmax, and gathers by indices known only at run time. Each works on dense
-//! row-major slices whose shapes the executor checked at compile time.
+//! around its JIT softmax, gathers by indices known only at run time, local response
+//! normalization and the floating-point remainder. Each works on dense row-major slices whose
+//! shapes the executor checked at compile time.
 
 use crate::gemm::{sgemm, View};
 
@@ -15,6 +16,63 @@ pub fn gather_rows(x: &[f32], rows: usize, row_len: usize, indices: &[i64], out:
         out[k * row_len..(k + 1) * row_len].copy_from_slice(&x[r * row_len..(r + 1) * row_len]);
     }
     Ok(())
+}
+
+/// C's `fmod` (exact, the sign of the dividend) of `x` and `y` broadcast to `dims`: `sx` and
+/// `sy` are their element strides along each dimension (0 where broadcast).
+pub fn fmod_broadcast(x: &[f32], sx: &[i64], y: &[f32], sy: &[i64], dims: &[u64], out: &mut [f32]) {
+    let mut k = 0;
+    for_each_index(dims, |idx| {
+        let at = |strides: &[i64]| idx.iter().zip(strides).map(|(&i, &s)| i as i64 * s).sum::<i64>() as usize;
+        out[k] = x[at(sx)] % y[at(sy)];
+        k += 1;
+    });
+}
+
+/// Local response normalization of `x` ([batch, channels, plane] row-major) across channels:
+/// `x / (bias + alpha / size * sum of x^2 over the channels c - (size - 1) / 2 ..= c + size / 2)^beta`,
+/// one output plane a task split over the workers.
+pub struct Lrn {
+    pub batch: usize,
+    pub channels: usize,
+    pub plane: usize,
+    pub size: usize,
+    pub alpha: f32,
+    pub beta: f32,
+    pub bias: f32,
+}
+
+impl Lrn {
+    pub fn run(&self, x: &[f32], out: &mut [f32]) {
+        let (c, plane) = (self.channels, self.plane);
+        let (before, after) = ((self.size - 1) / 2, self.size / 2);
+        let scale = self.alpha / self.size as f32;
+        let out_at = crate::workers::Shared(out.as_mut_ptr());
+        crate::workers::parallel_ranges(self.batch * c, 4, |planes| {
+            let mut sum = vec![0f32; plane];
+            for p in planes {
+                let (b, ch) = (p / c, p % c);
+                sum.fill(0.0);
+                for k in ch.saturating_sub(before)..(ch + after + 1).min(c) {
+                    let src = &x[(b * c + k) * plane..][..plane];
+                    sum.iter_mut().zip(src).for_each(|(s, &v)| *s += v * v);
+                }
+                // SAFETY: each task writes only its own output planes.
+                let dst = unsafe { std::slice::from_raw_parts_mut(out_at.get().add(p * plane), plane) };
+                let src = &x[p * plane..][..plane];
+                let base = |s: f32| self.bias + scale * s;
+                match self.beta {
+                    0.75 => dst.iter_mut().zip(src).zip(&sum).for_each(|((o, &v), &s)| {
+                        let r = base(s).sqrt();
+                        *o = v / (r * r.sqrt());
+                    }),
+                    0.5 => dst.iter_mut().zip(src).zip(&sum).for_each(|((o, &v), &s)| *o = v / base(s).sqrt()),
+                    1.0 => dst.iter_mut().zip(src).zip(&sum).for_each(|((o, &v), &s)| *o = v / base(s)),
+                    beta => dst.iter_mut().zip(src).zip(&sum).for_each(|((o, &v), &s)| *o = v * base(s).powf(-beta)),
+                }
+            }
+        });
+    }
 }
 
 /// `normalize(q k_t) v` for one (batch, head): q [lq, d], k_t [d, lk], v [lk, dv]; `scores`

@@ -114,6 +114,51 @@ pub(super) fn sub(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     bin(v, x, |a, b| a - b, i64::checked_sub)
 }
 
+/// ONNX Mod: `fmod = 1` is C's fmod (the sign of the dividend; floats must use it);
+/// `fmod = 0` takes the sign of the divisor, as Python's `%`. Division by zero is refused.
+pub(super) fn modulo(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    if v.int("fmod") != 0 {
+        bin(v, x, |a, b| a % b, |a, b| (b != 0).then(|| a.wrapping_rem(b)))
+    } else {
+        let python = |a: f64, b: f64| {
+            let r = a % b;
+            if r != 0.0 && (r < 0.0) != (b < 0.0) {
+                r + b
+            } else {
+                r
+            }
+        };
+        bin(v, x, python, |a, b| {
+            let r = a.checked_rem(b).or((b == -1).then_some(0))?;
+            Some(if r != 0 && (r < 0) != (b < 0) { r + b } else { r })
+        })
+    }
+}
+
+/// Local response normalization across channels (axis 1): `x / (bias + alpha / size * sum of
+/// x^2 over the channels c - (size - 1) / 2 ..= c + size / 2)^beta`.
+pub(super) fn lrn(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let a = x[0];
+    let size = v.int("size");
+    let (alpha, beta, bias) = (v.float("alpha"), v.float("beta"), v.float("bias"));
+    let (n, c) = (a.shape[0] as usize, a.shape[1] as usize);
+    let plane: usize = a.shape[2..].iter().map(|&d| d as usize).product();
+    let data = a.to_f64();
+    let (before, after) = ((size as usize - 1) / 2, size as usize / 2);
+    let mut out = vec![0.0; data.len()];
+    for b in 0..n {
+        for ch in 0..c {
+            let window = ch.saturating_sub(before)..(ch + after + 1).min(c);
+            for p in 0..plane {
+                let at = |k: usize| data[(b * c + k) * plane + p];
+                let sum: f64 = window.clone().map(|k| at(k) * at(k)).sum();
+                out[(b * c + ch) * plane + p] = at(ch) / (bias + alpha / size as f64 * sum).powf(beta);
+            }
+        }
+    }
+    Ok(vec![round_to(floats(a.shape.clone(), element(v, 0), out))])
+}
+
 pub(super) fn mul(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     bin(v, x, |a, b| a * b, i64::checked_mul)
 }

@@ -59,3 +59,8 @@ pub fn mean(v: &OpView) -> OpFlops {
     let input = v.module.value_type(v.operands()[0]).as_tensor().and_then(|t| t.num_elements()).unwrap_or(0);
     OpFlops { total: input + out_elements(v), conv_matmul: 0 }
 }
+
+/// The sum of squares over `size` channels, then scale, bias, power and divide.
+pub fn lrn(v: &OpView) -> OpFlops {
+    OpFlops { total: out_elements(v) * (2 * v.int("size").max(0) as u64 + 4), conv_matmul: 0 }
+}

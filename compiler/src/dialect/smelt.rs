@@ -82,6 +82,11 @@ ops! {
     SUB = "smelt.sub": binary("x - y", PURE, broadcast_all).onnx("Sub").eval(eval::sub);
     MUL = "smelt.mul": binary("x * y", COMMUTATIVE, broadcast_all).onnx("Mul").eval(eval::mul);
     DIV = "smelt.div": binary("x / y (integers truncate toward zero)", PURE, broadcast_all).onnx("Div").eval(eval::div);
+    MOD = "smelt.mod": binary("remainder of x / y: the sign of y, or of x (C's fmod) with `fmod`", PURE, broadcast_all)
+        .attrs(&[attr_int("fmod", 0)])
+        .onnx("Mod")
+        .verify(verify_mod)
+        .eval(eval::modulo);
     POW = "smelt.pow": binary("x ^ y", PURE, pow_types).onnx("Pow").eval(eval::pow);
     MAX = "smelt.max": binary("elementwise maximum", COMMUTATIVE, broadcast_all).eval(eval::max);
     MIN = "smelt.min": binary("elementwise minimum", COMMUTATIVE, broadcast_all).eval(eval::min);
@@ -272,6 +277,15 @@ ops! {
         .infer(axis_in_range)
         .eval(eval::layer_norm)
         .flops(Flops::PerOutput(8));
+    LRN = "smelt.lrn": op("x / (bias + alpha / size * sum of x^2 over `size` neighbouring channels)^beta")
+        .operands(X)
+        .attrs(&[attr_float("alpha", 1e-4), attr_float("beta", 0.75), attr_float("bias", 1.0), attr("size", AttrKind::Int)])
+        .class(OpClass::Window)
+        .onnx("LRN")
+        .infer(same_as_first)
+        .verify(verify_lrn)
+        .eval(eval::lrn)
+        .flops(Flops::Custom(flops::lrn, "2 x size per output element for the sum of squares, and 4 more (scale, bias, power, divide)"));
     // ---- reductions ----
     REDUCE_MEAN = "smelt.reduce_mean": reduce_op("mean over `axes` (all when absent)", eval::reduce)
         .flops(Flops::Custom(flops::mean, "1 per input element and 1 per output element"));
@@ -444,6 +458,24 @@ fn verify_clip(v: &OpView) -> Result<(), String> {
                 return Err(format!("`{name}` must be a one-element tensor of {}, got {t}", x.element));
             }
         }
+    }
+    Ok(())
+}
+
+fn verify_mod(v: &OpView) -> Result<(), String> {
+    if v.tensor(0)?.element.is_float() && v.int("fmod") == 0 {
+        return Err("a floating-point remainder needs `fmod = 1` (as ONNX requires)".into());
+    }
+    Ok(())
+}
+
+fn verify_lrn(v: &OpView) -> Result<(), String> {
+    let rank = v.tensor(0)?.shape.as_ref().map(Vec::len);
+    if rank.is_some_and(|r| r < 3) {
+        return Err(format!("expects an input of rank 3 or more (N, C, spatial...), got rank {}", rank.unwrap_or(0)));
+    }
+    if v.int("size") < 1 {
+        return Err(format!("`size` must be at least 1, got {}", v.int("size")));
     }
     Ok(())
 }

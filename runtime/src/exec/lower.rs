@@ -321,6 +321,34 @@ impl Lower {
                     )
                 })
             }
+            names::MOD if o.operands().iter().all(|&v| f32_value(&m, v)) => {
+                let (x, xs, _) = input(0)?;
+                let (y, ys, _) = input(1)?;
+                let dims: Vec<u64> = os.iter().map(|&d| d as u64).collect();
+                let (sx, sy) = (broadcast_strides(&xs_u64(&xs), &dims), broadcast_strides(&xs_u64(&ys), &dims));
+                let (nx, ny) = (xs.iter().product::<usize>(), ys.iter().product::<usize>());
+                Box::new(move |base| {
+                    let (x, y) = (slice(resolve(x, base), nx), slice(resolve(y, base), ny));
+                    crate::ops::fmod_broadcast(x, &sx, y, &sy, &dims, slice_mut(resolve(out, base), out_len));
+                    Ok(())
+                })
+            }
+            names::LRN if f32_value(&m, o.operands()[0]) => {
+                let (x, xs, _) = input(0)?;
+                let lrn = crate::ops::Lrn {
+                    batch: xs[0],
+                    channels: xs[1],
+                    plane: xs[2..].iter().product(),
+                    size: o.int_attr("size") as usize,
+                    alpha: o.float_attr("alpha") as f32,
+                    beta: o.float_attr("beta") as f32,
+                    bias: o.float_attr("bias") as f32,
+                };
+                Box::new(move |base| {
+                    lrn.run(slice(resolve(x, base), out_len), slice_mut(resolve(out, base), out_len));
+                    Ok(())
+                })
+            }
             _ => return Ok(None),
         };
         *self.info.native_steps.entry(o.name().to_string()).or_default() += 1;
@@ -348,4 +376,8 @@ impl Lower {
             Ok(())
         }))
     }
+}
+
+fn xs_u64(dims: &[usize]) -> Vec<u64> {
+    dims.iter().map(|&d| d as u64).collect()
 }
