@@ -145,7 +145,33 @@ def attention_with_mod():
                [RNG.standard_normal((1, 7, e)).astype(np.float32)]]
 
 
-MODELS = [symbolic_batch_cnn, lrn_cnn, mod_kinds, attention_with_mod]
+def unet_block():
+    """A diffusion UNet's residual block (GroupNorm, SiLU as x * Sigmoid(x), 3x3 convolutions,
+    a 1x1 skip), then a pixel-shuffle upsampler (DepthToSpace) and an InstanceNorm; opset 21,
+    with a symbolic batch."""
+    nodes = [
+        helper.make_node("GroupNormalization", ["x", "g1", "b1"], ["n1"], num_groups=4, epsilon=1e-5),
+        helper.make_node("Sigmoid", ["n1"], ["s1"]),
+        helper.make_node("Mul", ["n1", "s1"], ["a1"]),
+        helper.make_node("Conv", ["a1", "w1", "c1"], ["h1"], pads=[1, 1, 1, 1]),
+        helper.make_node("GroupNormalization", ["h1", "g2", "b2"], ["n2"], num_groups=8, epsilon=1e-6),
+        helper.make_node("Sigmoid", ["n2"], ["s2"]),
+        helper.make_node("Mul", ["n2", "s2"], ["a2"]),
+        helper.make_node("Conv", ["a2", "w2", "c2"], ["h2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["x", "ws", "cs"], ["skip"]),
+        helper.make_node("Add", ["h2", "skip"], ["res"]),
+        helper.make_node("DepthToSpace", ["res"], ["up"], blocksize=2, mode="CRD"),
+        helper.make_node("InstanceNormalization", ["up", "gi", "bi"], ["y"], epsilon=1e-4),
+    ]
+    inits = [weight("g1", (16,), 1.0), weight("b1", (16,)), weight("w1", (32, 16, 3, 3), 0.1), weight("c1", (32,)),
+             weight("g2", (32,), 1.0), weight("b2", (32,)), weight("w2", (32, 32, 3, 3), 0.1), weight("c2", (32,)),
+             weight("ws", (32, 16, 1, 1)), weight("cs", (32,)), weight("gi", (8,), 1.0), weight("bi", (8,))]
+    m = model(nodes, "unet_block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16, 12, 12])],
+              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, 24, 24])], inits, opset=21)
+    return m, [[RNG.standard_normal((2, 16, 12, 12)).astype(np.float32)]]
+
+
+MODELS = [symbolic_batch_cnn, lrn_cnn, mod_kinds, attention_with_mod, unet_block]
 
 
 def write_case(root, build):

@@ -459,6 +459,23 @@ fn random_lrn_and_remainders_run_natively_and_match_the_reference() {
     }
 }
 
+/// Group normalization over ranks 3 to 5, one group to one a channel (instance norm).
+#[test]
+fn random_group_norms_run_natively_and_match_the_reference() {
+    let mut r = Lcg(5);
+    for _ in 0..20 {
+        let rank = 3 + r.next(3) as usize;
+        let groups = 1 + r.next(4);
+        let mut xs: Vec<u64> = (0..rank).map(|_| 1 + r.next(6)).collect();
+        xs[1] = groups * (1 + r.next(3));
+        let (tx, tc) = (ty(&xs), ty(&[xs[1]]));
+        let text = format!(
+            "func.func @main(%x: {tx}, %s: {tc}, %b: {tc}) -> {tx} {{\n  %0 = \"smelt.group_norm\"(%x, %s, %b) {{num_groups = {groups} : i64, epsilon = 1.0e-03 : f32}} : ({tx}, {tc}, {tc}) -> {tx}\n  return %0 : {tx}\n}}"
+        );
+        check_native(&text, &[r.tensor(&xs), r.tensor(&[xs[1]]), r.tensor(&[xs[1]])]);
+    }
+}
+
 /// Softmax, log-softmax, layer_norm, reduce_* over contiguous axes, global and windowed pools
 /// with odd shapes, padding, strides and dilations.
 #[test]

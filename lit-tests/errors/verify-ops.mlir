@@ -71,3 +71,11 @@ func.func @f(%x: tensor<1x4x2xf32>) -> tensor<1x4x2xf32> {
   %0 = "smelt.lrn"(%x) {size = 0 : i64} : (tensor<1x4x2xf32>) -> tensor<1x4x2xf32>
   return %0 : tensor<1x4x2xf32>
 }
+
+// -----
+
+func.func @f(%x: tensor<1x6x2x2xf32>, %s: tensor<6xf32>) -> tensor<1x6x2x2xf32> {
+  // CHECK: error: 'smelt.group_norm' op `num_groups` 4 must be positive and divide the 6 channels
+  %0 = "smelt.group_norm"(%x, %s, %s) {num_groups = 4 : i64} : (tensor<1x6x2x2xf32>, tensor<6xf32>, tensor<6xf32>) -> tensor<1x6x2x2xf32>
+  return %0 : tensor<1x6x2x2xf32>
+}

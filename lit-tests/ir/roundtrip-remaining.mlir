@@ -133,3 +133,10 @@ func.func @lrn(%x: tensor<1x8x5x5xf32>) -> tensor<1x8x5x5xf32> {
   %0 = "smelt.lrn"(%x) {size = 5 : i64, beta = 0.75 : f32} : (tensor<1x8x5x5xf32>) -> tensor<1x8x5x5xf32>
   return %0 : tensor<1x8x5x5xf32>
 }
+
+// CHECK-LABEL: func.func @group_norm
+func.func @group_norm(%x: tensor<2x6x4x4xf32>, %s: tensor<6xf32>, %b: tensor<6xf32>) -> tensor<2x6x4x4xf32> {
+  // CHECK: "smelt.group_norm"(%arg0, %arg1, %arg2) {epsilon = 0.001 : f32, num_groups = 3 : i64}
+  %0 = "smelt.group_norm"(%x, %s, %b) {num_groups = 3 : i64, epsilon = 1.0e-03 : f32} : (tensor<2x6x4x4xf32>, tensor<6xf32>, tensor<6xf32>) -> tensor<2x6x4x4xf32>
+  return %0 : tensor<2x6x4x4xf32>
+}

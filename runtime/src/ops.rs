@@ -1,6 +1,6 @@
 //! Native f32 routines the JIT programs do not cover: the attention head's two products
-//! around its JIT softmax, gathers by indices known only at run time, local response
-//! normalization and the floating-point remainder. Each works on dense row-major slices whose
+//! around its JIT softmax, gathers by indices known only at run time, local response and
+//! group normalization, and the floating-point remainder. Each works on dense row-major slices whose
 //! shapes the executor checked at compile time.
 
 use crate::gemm::{sgemm, View};
@@ -69,6 +69,43 @@ impl Lrn {
                     0.5 => dst.iter_mut().zip(src).zip(&sum).for_each(|((o, &v), &s)| *o = v / base(s).sqrt()),
                     1.0 => dst.iter_mut().zip(src).zip(&sum).for_each(|((o, &v), &s)| *o = v / base(s)),
                     beta => dst.iter_mut().zip(src).zip(&sum).for_each(|((o, &v), &s)| *o = v * base(s).powf(-beta)),
+                }
+            }
+        });
+    }
+}
+
+/// Group normalization of `x` ([batch, channels, plane] row-major): each group of
+/// `channels / groups` channels normalized over its channels and positions (mean and variance
+/// summed in f64), then `scale[c] * y + bias[c]`; one (batch, group) a task split over the
+/// workers.
+pub struct GroupNorm {
+    pub batch: usize,
+    pub channels: usize,
+    pub groups: usize,
+    pub plane: usize,
+    pub epsilon: f32,
+}
+
+impl GroupNorm {
+    pub fn run(&self, x: &[f32], scale: &[f32], bias: &[f32], out: &mut [f32]) {
+        let per_group = self.channels / self.groups;
+        let len = per_group * self.plane;
+        let out_at = crate::workers::Shared(out.as_mut_ptr());
+        crate::workers::parallel_ranges(self.batch * self.groups, 1, |rows| {
+            for row in rows {
+                let src = &x[row * len..][..len];
+                let mean = src.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
+                let var = src.iter().map(|&v| (v as f64 - mean) * (v as f64 - mean)).sum::<f64>() / len as f64;
+                let inv = 1.0 / (var + self.epsilon as f64).sqrt();
+                // SAFETY: each task writes only its own rows.
+                let dst = unsafe { std::slice::from_raw_parts_mut(out_at.get().add(row * len), len) };
+                let first = (row % self.groups) * per_group;
+                for (k, (d, s)) in dst.chunks_mut(self.plane).zip(src.chunks(self.plane)).enumerate() {
+                    let c = first + k;
+                    let mul = (scale[c] as f64 * inv) as f32;
+                    let add = (bias[c] as f64 - mean * scale[c] as f64 * inv) as f32;
+                    d.iter_mut().zip(s).for_each(|(o, &v)| *o = v * mul + add);
                 }
             }
         });

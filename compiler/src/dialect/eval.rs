@@ -431,6 +431,25 @@ pub(super) fn layer_norm(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     Ok(vec![round_to(floats(a.shape.clone(), element(v, 0), out))])
 }
 
+pub(super) fn group_norm(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let a = x[0];
+    let (groups, eps) = (v.int("num_groups") as usize, v.float("epsilon"));
+    let (channels, plane) = (a.shape[1] as usize, a.shape[2..].iter().product::<u64>() as usize);
+    let (values, scale, bias) = (a.to_f64(), x[1].to_f64(), x[2].to_f64());
+    let per_group = channels / groups * plane;
+    let mut out = vec![0.0; values.len()];
+    for (row, chunk) in values.chunks(per_group.max(1)).enumerate() {
+        let mean = chunk.iter().sum::<f64>() / per_group as f64;
+        let var = chunk.iter().map(|e| (e - mean) * (e - mean)).sum::<f64>() / per_group as f64;
+        let inv = 1.0 / (var + eps).sqrt();
+        for (j, &xv) in chunk.iter().enumerate() {
+            let c = (row % groups) * (channels / groups) + j / plane;
+            out[row * per_group + j] = (xv - mean) * inv * scale[c] + bias[c];
+        }
+    }
+    Ok(vec![round_to(floats(a.shape.clone(), element(v, 0), out))])
+}
+
 pub(super) fn transpose(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     let a = x[0];
     let rank = a.shape.len();

@@ -230,6 +230,34 @@ pub fn batch_norm(v: &OpView) -> Result<Vec<Type>> {
     same_as_first(v)
 }
 
+/// Group normalization: rank >= 3, `num_groups` divides the channels, and the scale and bias
+/// hold one value per channel.
+pub fn group_norm(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    if let Some(s) = &x.shape {
+        if s.len() < 3 {
+            return Err(format!("expects an input of rank 3 or more (N, C, spatial...), got rank {}", s.len()));
+        }
+    }
+    let groups = v.int("num_groups");
+    let channels = x.shape.as_ref().and_then(|s| s[1].known());
+    if groups < 1 || channels.is_some_and(|c| c % groups as u64 != 0) {
+        return Err(format!(
+            "`num_groups` {groups} must be positive and divide the {} channels",
+            channels.unwrap_or(0)
+        ));
+    }
+    for i in 1..3 {
+        let p = v.tensor(i)?;
+        if let (Some(ps), Some(c)) = (&p.shape, channels) {
+            if ps.len() != 1 || matches!(ps[0], Dim::Known(n) if n != c) {
+                return Err(format!("{} must have shape [{c}], got {p}", ["scale", "bias"][i - 1]));
+            }
+        }
+    }
+    same_as_first(v)
+}
+
 pub fn matmul(v: &OpView) -> Result<Vec<Type>> {
     let (a, b) = (v.tensor(0)?, v.tensor(1)?);
     if a.element != b.element {

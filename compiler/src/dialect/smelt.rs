@@ -286,6 +286,15 @@ ops! {
         .verify(verify_lrn)
         .eval(eval::lrn)
         .flops(Flops::Custom(flops::lrn, "2 x size per output element for the sum of squares, and 4 more (scale, bias, power, divide)"));
+    GROUP_NORM = "smelt.group_norm": op(
+        "normalizes each of `num_groups` channel groups over its channels and positions, then scales and shifts per channel",
+    )
+        .operands(&[one("x"), one("scale"), one("bias")])
+        .attrs(&[attr("num_groups", AttrKind::Int), attr_float("epsilon", 1e-5)])
+        .class(OpClass::RowReduction)
+        .infer(group_norm)
+        .eval(eval::group_norm)
+        .flops(Flops::PerOutput(8));
     // ---- reductions ----
     REDUCE_MEAN = "smelt.reduce_mean": reduce_op("mean over `axes` (all when absent)", eval::reduce)
         .flops(Flops::Custom(flops::mean, "1 per input element and 1 per output element"));

@@ -25,9 +25,12 @@ const CONVERTED: &[&str] = &[
     "Constant",
     "ConstantOfShape",
     "Conv",
+    "DepthToSpace",
     "Dropout",
     "Flatten",
     "Gemm",
+    "GroupNormalization",
+    "InstanceNormalization",
     "LayerNormalization",
     "LogSoftmax",
     "Max",
@@ -45,6 +48,7 @@ const CONVERTED: &[&str] = &[
     "Shape",
     "Slice",
     "Softmax",
+    "SpaceToDepth",
     "Split",
     "Squeeze",
     "Sum",
@@ -248,6 +252,16 @@ impl Ctx<'_, '_> {
 
     fn float_attr(&self, name: &str, default: f64) -> Attribute {
         Attribute::Float(self.float(name).unwrap_or(default), ElementType::F32)
+    }
+
+    /// A per-group parameter `[groups]` repeated over each group's channels: `[channels]`.
+    fn per_group_to_channels(&mut self, p: ValueId, groups: i64, channels: i64) -> R<ValueId> {
+        let column = self.const_i64(&[groups, 1]);
+        let p = self.build(names::RESHAPE, &[p, column], &[])?;
+        let wide = self.const_i64(&[groups, channels / groups]);
+        let p = self.build(names::EXPAND, &[p, wide], &[])?;
+        let flat = self.const_i64(&[channels]);
+        self.build(names::RESHAPE, &[p, flat], &[])
     }
 
     fn unsqueeze(&mut self, v: ValueId, axis: i64) -> R<ValueId> {
@@ -472,6 +486,70 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                 ("epsilon", c.float_attr("epsilon", 1e-5)),
             ];
             vec![c.build(names::LAYER_NORM, &operands, &attrs)?]
+        }
+        "GroupNormalization" | "InstanceNormalization" => {
+            let (x, scale, bias) = (c.req(0)?, c.req(1)?, c.req(2)?);
+            let channels = c.tensor(x)?.shape.and_then(|s| s.get(1).and_then(|d| d.known()));
+            let groups = match op {
+                "InstanceNormalization" => channels.ok_or("needs a static channel count")? as i64,
+                _ => c.int("num_groups").ok_or("missing 'num_groups'")?,
+            };
+            // Before opset 21 the scale and bias held one value per group: each repeats over
+            // the group's channels.
+            let (scale, bias) = if op == "GroupNormalization" && opset < 21 {
+                let c_total = channels.ok_or("needs a static channel count")? as i64;
+                if groups < 1 || c_total % groups != 0 {
+                    return Err(format!("`num_groups` {groups} must divide the {c_total} channels").into());
+                }
+                (c.per_group_to_channels(scale, groups, c_total)?, c.per_group_to_channels(bias, groups, c_total)?)
+            } else {
+                (scale, bias)
+            };
+            let attrs =
+                [("num_groups", Attribute::Int(groups, ElementType::I64)), ("epsilon", c.float_attr("epsilon", 1e-5))];
+            vec![c.build(names::GROUP_NORM, &[x, scale, bias], &attrs)?]
+        }
+        "DepthToSpace" | "SpaceToDepth" => {
+            // ONNX's own function bodies: a reshape exposing the blocks, a transpose, a reshape.
+            let x = c.req(0)?;
+            let b = c.int("blocksize").ok_or("missing 'blocksize'")?;
+            let dims = c.tensor(x)?.shape.ok_or("needs a ranked input")?;
+            let [_, ch, h, w] = dims[..] else {
+                return Err(format!("expects a 4-D NCHW input, got rank {}", dims.len()).into());
+            };
+            let (Some(ch), Some(h), Some(w)) = (ch.known(), h.known(), w.known()) else {
+                return unsupported("channels and spatial dimensions must be static (pin them with --shape)");
+            };
+            let (ch, h, w) = (ch as i64, h as i64, w as i64);
+            if b < 1 {
+                return Err(format!("`blocksize` must be positive, got {b}").into());
+            }
+            let mode = c.string("mode").unwrap_or_else(|| "DCR".into());
+            if mode != "DCR" && mode != "CRD" {
+                return Err(format!("unknown mode '{mode}'").into());
+            }
+            let (split, perm, merged) = if op == "DepthToSpace" {
+                if ch % (b * b) != 0 {
+                    return Err(format!("{ch} channels do not divide into blocks of {b}x{b}").into());
+                }
+                let (split, perm) = match mode.as_str() {
+                    "DCR" => (vec![0, b, b, ch / (b * b), h, w], vec![0, 3, 4, 1, 5, 2]),
+                    _ => (vec![0, ch / (b * b), b, b, h, w], vec![0, 1, 4, 2, 5, 3]),
+                };
+                (split, perm, vec![0, ch / (b * b), h * b, w * b])
+            } else {
+                if h % b != 0 || w % b != 0 {
+                    return Err(format!("a {h}x{w} map does not divide into blocks of {b}x{b}").into());
+                }
+                // Mode (opset 28) orders the output channels as DepthToSpace reads them.
+                let perm = if mode == "DCR" { vec![0, 3, 5, 1, 2, 4] } else { vec![0, 1, 3, 5, 2, 4] };
+                (vec![0, ch, h / b, b, w / b, b], perm, vec![0, ch * b * b, h / b, w / b])
+            };
+            let split = c.const_i64(&split);
+            let blocks = c.build(names::RESHAPE, &[x, split], &[])?;
+            let moved = c.build(names::TRANSPOSE, &[blocks], &[("perm", i64s(perm))])?;
+            let merged = c.const_i64(&merged);
+            vec![c.build(names::RESHAPE, &[moved, merged], &[])?]
         }
         "Gemm" => {
             let mut operands = vec![c.req(0)?, c.req(1)?];

@@ -118,6 +118,10 @@ fn op_shape(m: &Module, op: OpId, flops: u64) -> (Shape, u64) {
         }
         names::GLOBAL_AVG_POOL | names::GLOBAL_MAX_POOL => rows(out_elements),
         _ if o.def.class == OpClass::Reduction => rows(out_elements),
+        names::GROUP_NORM => {
+            let batch = out.first().copied().unwrap_or(1);
+            rows(batch * o.int_attr("num_groups").max(1) as u64)
+        }
         _ if o.def.class == OpClass::RowReduction => {
             let last = o.operands().first().map(|v| dims(m, *v)).and_then(|d| d.last().copied()).unwrap_or(1);
             rows(input / last.max(1))

@@ -349,6 +349,23 @@ impl Lower {
                     Ok(())
                 })
             }
+            names::GROUP_NORM if o.operands().iter().all(|&v| f32_value(&m, v)) => {
+                let (x, xs, _) = input(0)?;
+                let ((scale, _, _), (bias, _, _)) = (input(1)?, input(2)?);
+                let gn = crate::ops::GroupNorm {
+                    batch: xs[0],
+                    channels: xs[1],
+                    groups: o.int_attr("num_groups") as usize,
+                    plane: xs[2..].iter().product(),
+                    epsilon: o.float_attr("epsilon") as f32,
+                };
+                let channels = xs[1];
+                Box::new(move |base| {
+                    let (scale, bias) = (slice(resolve(scale, base), channels), slice(resolve(bias, base), channels));
+                    gn.run(slice(resolve(x, base), out_len), scale, bias, slice_mut(resolve(out, base), out_len));
+                    Ok(())
+                })
+            }
             _ => return Ok(None),
         };
         *self.info.native_steps.entry(o.name().to_string()).or_default() += 1;
