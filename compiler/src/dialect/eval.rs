@@ -411,6 +411,14 @@ pub(super) fn softmax(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     Ok(vec![round_to(softmax_of(a, axis, v.def().name == names::LOG_SOFTMAX, element(v, 0)))])
 }
 
+/// The mean of `values` and 1 / sqrt(variance + eps): what normalizations subtract and scale by.
+fn standardizer(values: &[f64], eps: f64) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|e| (e - mean) * (e - mean)).sum::<f64>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
 pub(super) fn layer_norm(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     let a = x[0];
     let axis = normalize_axis(v.int("axis"), a.shape.len())?;
@@ -420,9 +428,7 @@ pub(super) fn layer_norm(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     let b = slot(v, x, "bias").map(Literal::to_f64);
     let mut out = vec![0.0; values.len()];
     for (row, chunk) in values.chunks(inner.max(1)).enumerate() {
-        let mean = chunk.iter().sum::<f64>() / inner as f64;
-        let var = chunk.iter().map(|e| (e - mean) * (e - mean)).sum::<f64>() / inner as f64;
-        let inv = 1.0 / (var + eps).sqrt();
+        let (mean, inv) = standardizer(chunk, eps);
         for (j, &xv) in chunk.iter().enumerate() {
             let y = (xv - mean) * inv * s[j % s.len()];
             out[row * inner + j] = y + b.as_ref().map_or(0.0, |b| b[j % b.len()]);
@@ -439,9 +445,7 @@ pub(super) fn group_norm(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     let per_group = channels / groups * plane;
     let mut out = vec![0.0; values.len()];
     for (row, chunk) in values.chunks(per_group.max(1)).enumerate() {
-        let mean = chunk.iter().sum::<f64>() / per_group as f64;
-        let var = chunk.iter().map(|e| (e - mean) * (e - mean)).sum::<f64>() / per_group as f64;
-        let inv = 1.0 / (var + eps).sqrt();
+        let (mean, inv) = standardizer(chunk, eps);
         for (j, &xv) in chunk.iter().enumerate() {
             let c = (row % groups) * (channels / groups) + j / plane;
             out[row * per_group + j] = (xv - mean) * inv * scale[c] + bias[c];
