@@ -3,12 +3,13 @@
 
     python3 benches/compare_onnxruntime.py [--rounds 3] [--iters 20] [--threads 1 2] [MODEL.onnx ...]
 
-Installs onnxruntime, onnx and numpy into target/ort-venv when they are missing (re-executing
+Installs onnxruntime, onnx, numpy and onnxconverter-common into target/ort-venv when they are missing (re-executing
 itself there). By default it compares the shared ResNet-18 and MobileNet-V2 exports as they are,
 copies of them with BatchNormalization folded into the convolutions (ONNX Runtime does not fold
 these exports itself), BERT-base and ViT-B/16 with seeded random weights written into a copy
 of their graph-only files, and the ResNet-50, EfficientNet-B0 and ConvNeXt-T graphs
-`benches/models.py` builds: both engines always run the identical file (copies are cached under
+`benches/models.py` builds, and fp16 copies of ResNet-18 and EfficientNet-B0 made by
+onnxconverter-common: both engines always run the identical file (copies are cached under
 target/ort-models).
 
 For each model and thread count it alternates `smelt run --mode both --json` and an ONNX
@@ -36,12 +37,13 @@ def ensure_onnxruntime():
     try:
         import numpy  # noqa: F401
         import onnx  # noqa: F401
+        import onnxconverter_common  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
         python = VENV / "bin" / "python"
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "onnxruntime", "onnx", "numpy"], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "onnxruntime", "onnx", "numpy", "onnxconverter-common"], check=True)
         # A venv's python is a symlink to the system one: compare prefixes, not binaries.
         if pathlib.Path(sys.prefix).resolve() != VENV.resolve():
             os.execv(str(python), [str(python), *sys.argv])
@@ -87,6 +89,21 @@ def random_weights_copy(model):
         else:
             values = rng.integers(0, 2, shape).astype(dtype)
         init.CopyFrom(numpy_helper.from_array(values, init.name))
+    COPIES.mkdir(parents=True, exist_ok=True)
+    onnx.save(m, str(out))
+    return out
+
+
+def fp16_copy(model):
+    """The export as onnxconverter-common's float16 converter writes it (weights and compute in
+    f16, f32 inputs and outputs), the standard way fp16 files are made."""
+    import onnx
+    from onnxconverter_common import float16
+
+    out = COPIES / f"{model.stem}.fp16.onnx"
+    if out.exists():
+        return out
+    m = float16.convert_float_to_float16(onnx.load(str(model)), keep_io_types=True)
     COPIES.mkdir(parents=True, exist_ok=True)
     onnx.save(m, str(out))
     return out
@@ -236,6 +253,7 @@ def main():
         import models as builders  # noqa: E402  (benches/models.py: ResNet-50, EfficientNet-B0, ConvNeXt-T)
 
         models += [builders.build(name, COPIES) for name in builders.BUILDERS]
+        models += [fp16_copy(m) for m in [MODELS / "resnet18.onnx", COPIES / "efficientnet_b0.onnx"]]
     for model in models:
         total = flops(binary, model)
         for threads in args.threads:

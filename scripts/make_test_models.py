@@ -2,7 +2,8 @@
 write, and stores ONNX Runtime's outputs beside them in ONNX's test-case layout
 (model.onnx, test_data_set_<i>/input_<j>.pb, output_<j>.pb), which `smelt conformance` reads.
 
-Run once when a model is added or changed (needs onnx, numpy, onnxruntime):
+Run once when a model is added or changed (needs onnx, numpy, onnxruntime and
+onnxconverter-common):
     python3 scripts/make_test_models.py tests/models
 """
 
@@ -171,7 +172,24 @@ def unet_block():
     return m, [[RNG.standard_normal((2, 16, 12, 12)).astype(np.float32)]]
 
 
-MODELS = [symbolic_batch_cnn, lrn_cnn, mod_kinds, attention_with_mod, unet_block]
+def fp16_cnn():
+    """The symbolic-batch CNN as onnxconverter-common's float16 converter writes it: weights
+    and compute in f16, f32 inputs and outputs (`keep_io_types`)."""
+    from onnxconverter_common import float16
+
+    m, inputs = symbolic_batch_cnn()
+    return float16.convert_float_to_float16(m, keep_io_types=True), inputs
+
+
+def fp16_cnn_half_io():
+    """As `fp16_cnn`, with f16 inputs and outputs too."""
+    from onnxconverter_common import float16
+
+    m, inputs = symbolic_batch_cnn()
+    return float16.convert_float_to_float16(m), [[x.astype(np.float16) for x in s] for s in inputs]
+
+
+MODELS = [symbolic_batch_cnn, lrn_cnn, mod_kinds, attention_with_mod, unet_block, fp16_cnn, fp16_cnn_half_io]
 
 
 def write_case(root, build):

@@ -21,15 +21,16 @@ pub mod registry;
 pub mod rewrite;
 pub mod shape_inference;
 pub mod specialize;
+pub mod widen_half;
 pub mod work;
 
 pub use manager::{run_one, run_pipeline, PassManager, PassManagerOptions};
 
 /// The cleanup that turns exporter output into the ops that matter.
-pub const CLEANUP_PIPELINE: &str = "builtin.module(canonicalize,cse)";
+pub const CLEANUP_PIPELINE: &str = "builtin.module(widen-half,canonicalize,cse)";
 
 /// What `smelt-opt MODEL.onnx` runs when no passes are named: cleanup, then fusion.
-pub const DEFAULT_PIPELINE: &str = "builtin.module(canonicalize,cse,fuse)";
+pub const DEFAULT_PIPELINE: &str = "builtin.module(widen-half,canonicalize,cse,fuse)";
 pub use smelt_compiler::diagnostics::Diagnostic;
 use smelt_compiler::Module;
 

@@ -60,6 +60,12 @@ pub static PASSES: &[PassInfo] = &[
         create: |o| Ok(Box::new(crate::fuse::Fuse::from_options(o)?)),
     },
     PassInfo {
+        name: "widen-half",
+        summary: "compute f16 and bf16 values in f32; the signature keeps its types, cast where values enter and leave",
+        options: &[],
+        create: |_| Ok(Box::new(crate::widen_half::WidenHalf)),
+    },
+    PassInfo {
         name: "shape-inference",
         summary: "refine every result type to what its operands imply",
         options: &[],

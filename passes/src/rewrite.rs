@@ -13,9 +13,9 @@ use smelt_compiler::types::Type;
 /// small.
 pub const INLINE_ELEMENT_LIMIT: u64 = 16;
 
-/// Creates `smelt.constant` before `anchor` and returns its value. Large constants move into
-/// the resource store; a splat stays one inline value, whatever its size.
-pub fn materialize_constant(m: &mut Module, mut value: DenseElements, anchor: OpId) -> ValueId {
+/// `value` as a module holds it: large non-splat constants move from inline bytes into a
+/// resource blob (printed as `dense_resource`), splats and small ones stay inline.
+pub fn stored_dense(m: &mut Module, mut value: DenseElements) -> DenseElements {
     if let DenseStorage::Inline(bytes) = &value.storage {
         let n = value.ty.num_elements().unwrap_or(0);
         if n > INLINE_ELEMENT_LIMIT && !value.is_splat() {
@@ -23,6 +23,13 @@ pub fn materialize_constant(m: &mut Module, mut value: DenseElements, anchor: Op
             value.storage = DenseStorage::Resource(handle);
         }
     }
+    value
+}
+
+/// Creates `smelt.constant` before `anchor` and returns its value. Large constants move into
+/// the resource store; a splat stays one inline value, whatever its size.
+pub fn materialize_constant(m: &mut Module, value: DenseElements, anchor: OpId) -> ValueId {
+    let value = stored_dense(m, value);
     let loc = m.op(anchor).loc.clone();
     let ty = Type::Tensor(value.ty.clone());
     let c = m.create_op(OpSpec::new(names::CONSTANT).attr("value", Attribute::Dense(value)).results([ty]).loc(loc));

@@ -366,6 +366,36 @@ impl Lower {
                     Ok(())
                 })
             }
+            names::CAST => {
+                let (x, _, from) = input(0)?;
+                let to = out_t.element;
+                let n = out_len;
+                // SAFETY (both): the executor placed tensors of these types and sizes there.
+                fn halves<'a, H>(p: *mut u8, n: usize) -> &'a mut [H] {
+                    unsafe { std::slice::from_raw_parts_mut(p as *mut H, n) }
+                }
+                use half::slice::HalfFloatSliceExt;
+                match (from, to) {
+                    (ElementType::F16, ElementType::F32) => Box::new(move |base| {
+                        halves::<half::f16>(resolve(x, base), n).convert_to_f32_slice(slice_mut(resolve(out, base), n));
+                        Ok(())
+                    }),
+                    (ElementType::BF16, ElementType::F32) => Box::new(move |base| {
+                        halves::<half::bf16>(resolve(x, base), n)
+                            .convert_to_f32_slice(slice_mut(resolve(out, base), n));
+                        Ok(())
+                    }),
+                    (ElementType::F32, ElementType::F16) => Box::new(move |base| {
+                        halves::<half::f16>(resolve(out, base), n).convert_from_f32_slice(slice(resolve(x, base), n));
+                        Ok(())
+                    }),
+                    (ElementType::F32, ElementType::BF16) => Box::new(move |base| {
+                        halves::<half::bf16>(resolve(out, base), n).convert_from_f32_slice(slice(resolve(x, base), n));
+                        Ok(())
+                    }),
+                    _ => return Ok(None),
+                }
+            }
             _ => return Ok(None),
         };
         *self.info.native_steps.entry(o.name().to_string()).or_default() += 1;
