@@ -476,16 +476,30 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             vec![c.build(names::BATCH_NORM, &operands, &[("epsilon", eps)])?]
         }
         "LayerNormalization" => {
-            if node.output.iter().skip(1).any(|o| !o.is_empty()) {
-                return unsupported("the Mean and InvStdDev outputs of LayerNormalization are not supported");
-            }
-            let mut operands = vec![c.req(0)?, c.req(1)?];
+            let x = c.req(0)?;
+            let mut operands = vec![x, c.req(1)?];
             operands.extend(c.input(2)?);
-            let attrs = [
-                ("axis", Attribute::Int(c.int("axis").unwrap_or(-1), ElementType::I64)),
-                ("epsilon", c.float_attr("epsilon", 1e-5)),
-            ];
-            vec![c.build(names::LAYER_NORM, &operands, &attrs)?]
+            let axis = c.int("axis").unwrap_or(-1);
+            let attrs = [("axis", Attribute::Int(axis, ElementType::I64)), ("epsilon", c.float_attr("epsilon", 1e-5))];
+            let mut results = vec![c.build(names::LAYER_NORM, &operands, &attrs)?];
+            if node.output.iter().skip(1).any(|o| !o.is_empty()) {
+                // The statistics, as ONNX's function body computes them (in the input's type):
+                // the mean and 1 / sqrt(variance + epsilon) over the normalized axes, kept.
+                let rank = c.tensor(x)?.rank().ok_or("needs a ranked input")? as i64;
+                let first = if axis < 0 { axis + rank } else { axis };
+                let axes = c.const_i64(&(first..rank).collect::<Vec<_>>());
+                let keep = [("keepdims", Attribute::Bool(true))];
+                let mean = c.build(names::REDUCE_MEAN, &[x, axes], &keep)?;
+                let centered = c.build(names::SUB, &[x, mean], &[])?;
+                let squared = c.build(names::MUL, &[centered, centered], &[])?;
+                let var = c.build(names::REDUCE_MEAN, &[squared, axes], &keep)?;
+                let eps = c.scalar(c.float("epsilon").unwrap_or(1e-5), c.element(x)?);
+                let shifted = c.build(names::ADD, &[var, eps], &[])?;
+                let sd = c.build(names::SQRT, &[shifted], &[])?;
+                let inv = c.build(names::RECIPROCAL, &[sd], &[])?;
+                results.extend([mean, inv]);
+            }
+            results
         }
         "GroupNormalization" | "InstanceNormalization" => {
             let (x, scale, bias) = (c.req(0)?, c.req(1)?, c.req(2)?);
