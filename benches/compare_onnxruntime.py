@@ -9,7 +9,8 @@ copies of them with BatchNormalization folded into the convolutions (ONNX Runtim
 these exports itself), BERT-base and ViT-B/16 with seeded random weights written into a copy
 of their graph-only files, and the ResNet-50, EfficientNet-B0 and ConvNeXt-T graphs
 `benches/models.py` builds, and fp16 copies of ResNet-18 and EfficientNet-B0 made by
-onnxconverter-common: both engines always run the identical file (copies are cached under
+onnxconverter-common, and an int8 QDQ copy of the BN-folded ResNet-18 made by ONNX Runtime's
+`quantize_static`: both engines always run the identical file (copies are cached under
 target/ort-models).
 
 For each model and thread count it alternates `smelt run --mode both --json` and an ONNX
@@ -106,6 +107,39 @@ def fp16_copy(model):
     m = float16.convert_float_to_float16(onnx.load(str(model)), keep_io_types=True)
     COPIES.mkdir(parents=True, exist_ok=True)
     onnx.save(m, str(out))
+    return out
+
+
+def qdq_copy(model):
+    """The export quantized by ONNX Runtime's `quantize_static` to the QDQ form (int8 weights
+    per channel, uint8 activations per tensor), calibrated on 8 seeded random inputs."""
+    import tempfile
+
+    import numpy as np
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    out = COPIES / f"{model.stem}.qdq.onnx"
+    if out.exists():
+        return out
+    m = onnx.load(str(model))
+    name = m.graph.input[0].name
+    shape = [d.dim_value or 1 for d in m.graph.input[0].type.tensor_type.shape.dim]
+    rng = np.random.default_rng(0)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.left = iter({name: rng.standard_normal(shape).astype(np.float32)} for _ in range(8))
+
+        def get_next(self):
+            return next(self.left, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = pathlib.Path(tmp) / "f32.onnx"
+        onnx.save(m, str(src))
+        COPIES.mkdir(parents=True, exist_ok=True)
+        quantize_static(str(src), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     return out
 
 
@@ -254,6 +288,7 @@ def main():
 
         models += [builders.build(name, COPIES) for name in builders.BUILDERS]
         models += [fp16_copy(m) for m in [MODELS / "resnet18.onnx", COPIES / "efficientnet_b0.onnx"]]
+        models += [qdq_copy(COPIES / "resnet18.bn-folded.onnx")]
     for model in models:
         total = flops(binary, model)
         for threads in args.threads:

@@ -140,3 +140,16 @@ func.func @group_norm(%x: tensor<2x6x4x4xf32>, %s: tensor<6xf32>, %b: tensor<6xf
   %0 = "smelt.group_norm"(%x, %s, %b) {num_groups = 3 : i64, epsilon = 1.0e-03 : f32} : (tensor<2x6x4x4xf32>, tensor<6xf32>, tensor<6xf32>) -> tensor<2x6x4x4xf32>
   return %0 : tensor<2x6x4x4xf32>
 }
+
+// CHECK-LABEL: func.func @quantization
+func.func @quantization(%x: tensor<2x3xf32>, %s: tensor<f32>, %z: tensor<ui8>, %sc: tensor<3xf32>, %zc: tensor<3xi8>) -> (tensor<2x3xf32>, tensor<2x3xi8>, tensor<2x3xf32>) {
+  // CHECK: "smelt.quantize_linear"(%arg0, %arg1, %arg2) : (tensor<2x3xf32>, tensor<f32>, tensor<ui8>) -> tensor<2x3xui8>
+  %0 = "smelt.quantize_linear"(%x, %s, %z) : (tensor<2x3xf32>, tensor<f32>, tensor<ui8>) -> tensor<2x3xui8>
+  // CHECK: "smelt.dequantize_linear"(%0, %arg1, %arg2) : (tensor<2x3xui8>, tensor<f32>, tensor<ui8>) -> tensor<2x3xf32>
+  %1 = "smelt.dequantize_linear"(%0, %s, %z) : (tensor<2x3xui8>, tensor<f32>, tensor<ui8>) -> tensor<2x3xf32>
+  // CHECK: "smelt.quantize_linear"(%arg0, %arg3, %arg4) : (tensor<2x3xf32>, tensor<3xf32>, tensor<3xi8>) -> tensor<2x3xi8>
+  %2 = "smelt.quantize_linear"(%x, %sc, %zc) : (tensor<2x3xf32>, tensor<3xf32>, tensor<3xi8>) -> tensor<2x3xi8>
+  // CHECK: "smelt.round"(%arg0) : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %3 = "smelt.round"(%x) : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  return %1, %2, %3 : tensor<2x3xf32>, tensor<2x3xi8>, tensor<2x3xf32>
+}

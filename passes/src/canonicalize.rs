@@ -9,7 +9,7 @@
 use crate::rewrite::{is_trivially_dead, refine_result_types, sync_function_signatures, try_fold};
 use crate::{Diagnostic, Pass};
 use smelt_compiler::attributes::Attribute;
-use smelt_compiler::ir::{Module, OpId};
+use smelt_compiler::ir::{Module, OpId, ValueId};
 use smelt_compiler::names;
 use std::collections::HashSet;
 
@@ -33,6 +33,7 @@ fn patterns_for(name: &str) -> &'static [Pattern] {
         names::TRANSPOSE => &[compose_transposes],
         names::RESHAPE | names::FLATTEN | names::SQUEEZE | names::UNSQUEEZE => &[collapse_reshapes],
         names::REDUCE_MEAN => &[spatial_mean_to_global_pool],
+        names::DEQUANTIZE_LINEAR => &[quantize_round_trip_in_float],
         _ => &[],
     }
 }
@@ -199,5 +200,50 @@ fn spatial_mean_to_global_pool(m: &mut Module, op: OpId) -> bool {
     m.insert_op_before(op, pool);
     let v = m.op(pool).result();
     m.replace_op(op, &[v]);
+    true
+}
+
+/// `dequantize(quantize(x, s, z), s, z)` with one scale and zero point is
+/// `clip(round(x / s), qmin - z, qmax - z) * s` in x's float type: elementwise ops that fuse
+/// into the kernel producing `x`, where the integer round trip would be two conversions
+/// through memory. (The QDQ form marks where an int8 engine rounds; the values are the same.)
+fn quantize_round_trip_in_float(m: &mut Module, op: OpId) -> bool {
+    use smelt_compiler::literal::Literal;
+    let dq = m.op(op).operands().to_vec();
+    let Some(q) = m.defining_op(dq[0]).filter(|&q| m.op(q).name() == names::QUANTIZE_LINEAR) else { return false };
+    let qs = m.op(q).operands().to_vec();
+    let view = smelt_compiler::dialect::OpView::new(m, op);
+    let scalar = |v: ValueId| -> Option<f64> {
+        let l = Literal::from_dense(view.constant_of(v)?, &m.resources)?;
+        (l.len() == 1).then(|| l.to_f64()[0])
+    };
+    let (Some(s1), Some(s2), Some(z1), Some(z2)) = (scalar(qs[1]), scalar(dq[1]), scalar(qs[2]), scalar(dq[2])) else {
+        return false;
+    };
+    let (x, integer) = (qs[0], m.value_type(dq[0]).element());
+    let (Some(float), Some(integer)) = (m.value_type(x).as_tensor().map(|t| t.element), integer) else { return false };
+    if s1 != s2 || z1 != z2 || Some(float) != m.value_type(m.op(op).result()).element() {
+        return false;
+    }
+    let zero = z1;
+    let (lo, hi) = smelt_compiler::dialect::eval::int_range(integer);
+    let ty = m.value_type(x).clone();
+    let loc = m.op(op).loc.clone();
+    let bound = |m: &mut Module, v: f64| {
+        let d = smelt_compiler::attributes::DenseElements::from_f64(smelt_compiler::TensorType::of(&[], float), &[v]);
+        crate::rewrite::materialize_constant(m, d, op)
+    };
+    let (lo, hi) = (bound(m, lo as f64 - zero), bound(m, hi as f64 - zero));
+    let chain = |m: &mut Module, name: &str, operands: Vec<ValueId>| {
+        let new =
+            m.create_op(smelt_compiler::OpSpec::new(name).operands(operands).results([ty.clone()]).loc(loc.clone()));
+        m.insert_op_before(op, new);
+        m.op(new).result()
+    };
+    let scaled = chain(m, names::DIV, vec![x, qs[1]]);
+    let rounded = chain(m, names::ROUND, vec![scaled]);
+    let clipped = chain(m, names::CLIP, vec![rounded, lo, hi]);
+    let y = chain(m, names::MUL, vec![clipped, dq[1]]);
+    m.replace_op(op, &[y]);
     true
 }

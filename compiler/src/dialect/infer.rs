@@ -258,6 +258,43 @@ pub fn group_norm(v: &OpView) -> Result<Vec<Type>> {
     same_as_first(v)
 }
 
+/// Quantization parameters: float scales, zero points of the integer type, each one value
+/// (per tensor) or one per entry of `axis` (per axis).
+fn quantization_params(v: &OpView, integer: ElementType) -> Result<()> {
+    let x = v.tensor(0)?;
+    let (scale, zero) = (v.tensor(1)?, v.tensor(2)?);
+    if !scale.element.is_float() {
+        return Err(format!("scale must be floating-point, got {}", scale.element));
+    }
+    if zero.element != integer || !integer.is_integer() {
+        return Err(format!("zero point must be of the quantized integer type, got {} for {integer}", zero.element));
+    }
+    let (Some(n), Some(shape)) = (scale.num_elements(), &x.shape) else { return Ok(()) };
+    if n != 1 {
+        let axis = normalize_axis(v.int("axis"), shape.len())?;
+        if scale.shape.as_ref().is_some_and(|s| s.len() != 1) || shape[axis].known().is_some_and(|d| d != n) {
+            return Err(format!("per-axis scale {scale} must hold one value for each of axis {axis}'s extents in {x}"));
+        }
+    }
+    if zero.num_elements().is_some_and(|z| z != n) {
+        return Err(format!("zero point {zero} must match scale {scale}"));
+    }
+    Ok(())
+}
+
+/// The input's shape in the zero point's integer type.
+pub fn quantize(v: &OpView) -> Result<Vec<Type>> {
+    let integer = v.tensor(2)?.element;
+    quantization_params(v, integer)?;
+    Ok(vec![Type::Tensor(v.tensor(0)?.with_element(integer))])
+}
+
+/// The input's shape in the scale's float type.
+pub fn dequantize(v: &OpView) -> Result<Vec<Type>> {
+    quantization_params(v, v.tensor(0)?.element)?;
+    Ok(vec![Type::Tensor(v.tensor(0)?.with_element(v.tensor(1)?.element))])
+}
+
 pub fn matmul(v: &OpView) -> Result<Vec<Type>> {
     let (a, b) = (v.tensor(0)?, v.tensor(1)?);
     if a.element != b.element {

@@ -170,6 +170,27 @@ ops! {
         .infer(cast)
         .fold(fold_to_input)
         .eval(eval::cast);
+    QUANTIZE_LINEAR = "smelt.quantize_linear": op(
+        "saturate(round_half_even(x / scale) + zero_point) in the zero point's integer type; scale and zero point per tensor or per `axis`",
+    )
+        .operands(&[one("x"), one("scale"), one("zero_point")])
+        .attrs(&[attr_int("axis", 1)])
+        .class(OpClass::Conversion)
+        .infer(quantize)
+        .eval(eval::quantize_linear)
+        .flops(Flops::PerOutput(3));
+    DEQUANTIZE_LINEAR = "smelt.dequantize_linear": op(
+        "(x - zero_point) * scale in the scale's float type; per tensor or per `axis`",
+    )
+        .operands(&[one("x"), one("scale"), one("zero_point")])
+        .attrs(&[attr_int("axis", 1)])
+        .class(OpClass::Conversion)
+        .infer(dequantize)
+        .eval(eval::dequantize_linear)
+        .flops(Flops::PerOutput(2));
+    ROUND = "smelt.round": unary("x rounded to the nearest integer, halves to even").onnx("Round")
+        .flops(Flops::PerOutput(1))
+        .eval(|v, x| map(v, x, f64::round_ties_even));
     IDENTITY = "smelt.identity": op("returns its input")
         .operands(X)
         .class(OpClass::View)

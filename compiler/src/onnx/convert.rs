@@ -26,6 +26,7 @@ const CONVERTED: &[&str] = &[
     "ConstantOfShape",
     "Conv",
     "DepthToSpace",
+    "DequantizeLinear",
     "Dropout",
     "Flatten",
     "Gemm",
@@ -38,6 +39,7 @@ const CONVERTED: &[&str] = &[
     "Mean",
     "Min",
     "Pad",
+    "QuantizeLinear",
     "ReduceMax",
     "ReduceMean",
     "ReduceMin",
@@ -522,6 +524,35 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             let attrs =
                 [("num_groups", Attribute::Int(groups, ElementType::I64)), ("epsilon", c.float_attr("epsilon", 1e-5))];
             vec![c.build(names::GROUP_NORM, &[x, scale, bias], &attrs)?]
+        }
+        "QuantizeLinear" | "DequantizeLinear" => {
+            if c.int("block_size").unwrap_or(0) != 0 {
+                return unsupported("blocked quantization (block_size) is not supported");
+            }
+            let (x, scale) = (c.req(0)?, c.req(1)?);
+            let zero = match c.input(2)? {
+                Some(z) => z,
+                None => {
+                    // An absent zero point is 0 of the quantized type: the output's (u8 unless
+                    // `output_dtype` says) for QuantizeLinear, the input's for DequantizeLinear.
+                    let integer = if op == "QuantizeLinear" {
+                        let code = c.int("output_dtype").filter(|&d| d != 0).unwrap_or(2) as i32;
+                        super::tensor::element_type(code).ok_or_else(|| {
+                            ConvError::Unsupported(format!(
+                                "output type {} is not supported",
+                                super::tensor::type_name(code)
+                            ))
+                        })?
+                    } else {
+                        c.element(x)?
+                    };
+                    let shape = c.tensor(scale)?.static_shape().ok_or("the scale needs a static shape")?;
+                    c.constant(DenseElements::from_i64(TensorType::of(&shape, integer), &[0]))
+                }
+            };
+            let name = if op == "QuantizeLinear" { names::QUANTIZE_LINEAR } else { names::DEQUANTIZE_LINEAR };
+            let axis = [("axis", Attribute::Int(c.int("axis").unwrap_or(1), ElementType::I64))];
+            vec![c.build(name, &[x, scale, zero], &axis)?]
         }
         "DepthToSpace" | "SpaceToDepth" => {
             // ONNX's own function bodies: a reshape exposing the blocks, a transpose, a reshape.

@@ -173,6 +173,7 @@ pub(super) fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> O
         names::GELU => push(Ew::Act(Activation::Gelu, x[0])),
         names::IDENTITY => x[0],
         names::LOG => push(Ew::Log(x[0])),
+        names::ROUND => push(Ew::Round(x[0])),
         names::SOFTSIGN => {
             let one = push(Ew::Const(1.0));
             let a = push(Ew::Abs(x[0]));
@@ -213,8 +214,6 @@ pub(super) fn lower_ew(m: &Module, op: OpId, x: &[u32], prog: &mut Vec<Ew>) -> O
         }
         names::CLIP => {
             let mut v = x[0];
-            let slots = o.def.operands.len();
-            let _ = slots;
             // clip(x, min?, max?): operands present in order; an absent bound does not clip.
             let names = smelt_compiler::dialect::OpView::new(m, op);
             if let Some(lo) = names.operand("min") {

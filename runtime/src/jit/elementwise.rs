@@ -35,6 +35,8 @@ pub enum Ew {
     Abs(u32),
     Sqrt(u32),
     Log(u32),
+    /// To the nearest integer, halves to even.
+    Round(u32),
     /// `x < 0 ? x * slope : x` (leaky and parametric ReLU): a positive `x` is kept even where
     /// the slope is infinite or NaN.
     ScaleBelowZero(u32, u32),
@@ -57,7 +59,7 @@ impl Ew {
             | Ew::ScaleBelowZero(x, y) => {
                 vec![x, y]
             }
-            Ew::Neg(x) | Ew::Abs(x) | Ew::Sqrt(x) | Ew::Log(x) | Ew::Act(_, x) => vec![x],
+            Ew::Neg(x) | Ew::Abs(x) | Ew::Sqrt(x) | Ew::Log(x) | Ew::Round(x) | Ew::Act(_, x) => vec![x],
         }
     }
 }
@@ -218,6 +220,7 @@ fn step(b: &mut FunctionBuilder, program: &Elementwise, ty: Type, row_bases: &[V
             Ew::Abs(x) => b.ins().fabs(vals[x as usize]),
             Ew::Sqrt(x) => b.ins().sqrt(vals[x as usize]),
             Ew::Log(x) => math::log(b, ty, vals[x as usize]),
+            Ew::Round(x) => b.ins().nearest(vals[x as usize]),
             Ew::ScaleBelowZero(x, slope) => {
                 let (x, slope) = (vals[x as usize], vals[slope as usize]);
                 let zero = math::constant(b, ty, 0.0);
