@@ -16,7 +16,10 @@ as PyTorch's exporter writes them, with seeded random weights inline:
 - `alexnet`: the ONNX model zoo's BVLC AlexNet: 11x11 stride-4 and grouped convolutions,
   `LRN` (size 5) after the first two, three fully connected layers.
 
-All take `input` [1, 3, 224, 224] and give `logits` [1, 1000]. `compare_onnxruntime.py` runs
+- `dcgan_generator`: DCGAN's generator from a 4x4 map: stride-2 4x4 `ConvTranspose`s 512 ->
+  256 -> 128 -> 64 -> 3 with ReLU, `Tanh` at the end (64x64 output).
+
+All but `dcgan_generator` take `input` [1, 3, 224, 224] and give `logits` [1, 1000]. `compare_onnxruntime.py` runs
 them beside the shared models. Needs `onnx` and `numpy` (the compare script's venv has them).
 """
 
@@ -203,8 +206,24 @@ def alexnet():
     return g.model()
 
 
+def dcgan_generator():
+    g = Graph(64)
+    x = "input"
+    for cin, cout in [(512, 256), (256, 128), (128, 64), (64, 3)]:
+        w = g.weight([cin, cout, 4, 4], 0.02)
+        x = g.op("ConvTranspose", [x, w], strides=[2, 2], pads=[1, 1, 1, 1], kernel_shape=[4, 4])
+        x = g.op("Tanh" if cout == 3 else "Relu", [x])
+    g.nodes[-1].output[0] = "logits"
+    graph = helper.make_graph(
+        g.nodes, "model", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 512, 4, 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3, 64, 64])], g.inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="smelt-benches")
+    onnx.checker.check_model(m)
+    return m
+
+
 BUILDERS = {"resnet50": resnet50, "efficientnet_b0": efficientnet_b0, "convnext_tiny": convnext_tiny,
-            "alexnet": alexnet}
+            "alexnet": alexnet, "dcgan_generator": dcgan_generator}
 
 
 def build(name, out_dir=DEFAULT_OUT):

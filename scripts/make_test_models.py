@@ -231,7 +231,28 @@ def qdq_cnn():
     return q, [[RNG.standard_normal((1, 3, 16, 16)).astype(np.float32)]]
 
 
-MODELS = [symbolic_batch_cnn, lrn_cnn, mod_kinds, attention_with_mod, unet_block, fp16_cnn, fp16_cnn_half_io, qdq_cnn]
+def conv_transpose_decoder():
+    """A segmentation / autoencoder decoder: stride-2 ConvTranspose upsamplers (one with
+    output_padding, one grouped, one 1-D over a flattened map), ReLU between them."""
+    nodes = [
+        helper.make_node("ConvTranspose", ["x", "w1", "b1"], ["u1"], strides=[2, 2], pads=[1, 1, 1, 1],
+                         output_padding=[1, 1], kernel_shape=[3, 3]),
+        helper.make_node("Relu", ["u1"], ["r1"]),
+        helper.make_node("ConvTranspose", ["r1", "w2"], ["u2"], strides=[2, 2], kernel_shape=[4, 4], pads=[1, 1, 1, 1],
+                         group=2),
+        helper.make_node("Relu", ["u2"], ["r2"]),
+        helper.make_node("Reshape", ["r2", "flat"], ["line"]),
+        helper.make_node("ConvTranspose", ["line", "w3", "b3"], ["y"], strides=[3], dilations=[2], auto_pad="SAME_UPPER"),
+    ]
+    inits = [weight("w1", (16, 8, 3, 3)), weight("b1", (8,)), weight("w2", (8, 3, 4, 4)), weight("w3", (6, 2, 3)),
+             weight("b3", (2,)), numpy_helper.from_array(np.array([1, 6, -1], np.int64), "flat")]
+    m = model(nodes, "conv_transpose_decoder", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 5, 5])],
+              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 1200])], inits)
+    return m, [[RNG.standard_normal((1, 16, 5, 5)).astype(np.float32)]]
+
+
+MODELS = [symbolic_batch_cnn, lrn_cnn, mod_kinds, attention_with_mod, unet_block, fp16_cnn, fp16_cnn_half_io, qdq_cnn,
+          conv_transpose_decoder]
 
 
 def write_case(root, build):

@@ -476,6 +476,46 @@ fn random_group_norms_run_natively_and_match_the_reference() {
     }
 }
 
+/// Transposed convolutions with strides, dilations, groups, output padding and paddings of
+/// either sign, with and without bias, batches of one and two.
+#[test]
+fn random_transposed_convolutions_run_natively_and_match_the_reference() {
+    let mut r = Lcg(23);
+    let mut checked = 0;
+    for case in 0..30 {
+        let group = 1 + r.next(2);
+        let (cin, cog) = (group * (1 + r.next(3)), 1 + r.next(3));
+        let (k, s, d) =
+            ([1 + r.next(3), 1 + r.next(3)], [1 + r.next(3), 1 + r.next(2)], [1 + r.next(2), 1 + r.next(2)]);
+        let xs = [1 + r.next(2), cin, 1 + r.next(5), 1 + r.next(5)];
+        let pads: Vec<i64> = (0..4).map(|_| r.next(3) as i64 - 1).collect();
+        let extra = [r.next(s[0]) as i64, r.next(s[1]) as i64];
+        let out: Vec<i64> = (0..2)
+            .map(|i| (s[i] * (xs[2 + i] - 1) + (k[i] - 1) * d[i] + 1) as i64 + extra[i] - pads[i] - pads[i + 2])
+            .collect();
+        if out.iter().any(|&e| e < 1) {
+            continue;
+        }
+        let out: Vec<u64> = out.iter().map(|&e| e as u64).collect();
+        let (ws, os) = ([cin, cog, k[0], k[1]], [xs[0], cog * group, out[0], out[1]]);
+        let (tx, tw, to, tb) = (ty(&xs), ty(&ws), ty(&os), ty(&[cog * group]));
+        let bias = case % 2 == 0;
+        let (b_arg, b_use, b_ty) =
+            if bias { (format!(", %b: {tb}"), ", %b", format!(", {tb}")) } else { (String::new(), "", String::new()) };
+        let text = format!(
+            "func.func @main(%x: {tx}, %w: {tw}{b_arg}) -> {to} {{\n  %0 = \"smelt.conv_transpose\"(%x, %w{b_use}) {{strides = array<i64: {}, {}>, dilations = array<i64: {}, {}>, pads = array<i64: {}, {}, {}, {}>, output_padding = array<i64: {}, {}>, group = {group} : i64}} : ({tx}, {tw}{b_ty}) -> {to}\n  return %0 : {to}\n}}",
+            s[0], s[1], d[0], d[1], pads[0], pads[1], pads[2], pads[3], extra[0], extra[1]
+        );
+        let mut inputs = vec![r.tensor(&xs), r.tensor(&ws)];
+        if bias {
+            inputs.push(r.tensor(&[cog * group]));
+        }
+        check_native(&text, &inputs);
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} of 30 random cases had an output");
+}
+
 /// Softmax, log-softmax, layer_norm, reduce_* over contiguous axes, global and windowed pools
 /// with odd shapes, padding, strides and dilations.
 #[test]

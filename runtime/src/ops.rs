@@ -1,6 +1,6 @@
 //! Native f32 routines the JIT programs do not cover: the attention head's two products
-//! around its JIT softmax, gathers by indices known only at run time, local response and
-//! group normalization, and the floating-point remainder. Each works on dense row-major slices whose
+//! around its JIT softmax, gathers by indices known only at run time, transposed convolutions,
+//! local response and group normalization, and the floating-point remainder. Each works on dense row-major slices whose
 //! shapes the executor checked at compile time.
 
 use crate::gemm::{sgemm, View};
@@ -109,6 +109,106 @@ impl GroupNorm {
                 }
             }
         });
+    }
+}
+
+/// A 2-D transposed convolution as a product and a scatter: per (image, group), the columns
+/// `w_g^T [Cout/g x kh x kw, Cin/g] x x_g [Cin/g, H x W]` (one GEMM), then each column adds its
+/// kernel window into the output at stride, padding and dilation (col2im), then the bias.
+pub struct ConvTranspose {
+    pub batch: usize,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub group: usize,
+    pub input: (usize, usize),
+    pub output: (usize, usize),
+    pub kernel: (usize, usize),
+    pub strides: (i64, i64),
+    pub dilations: (i64, i64),
+    /// Leading padding (top, left): output coordinates shift by it.
+    pub pads: (i64, i64),
+    /// Each group's transposed weights packed once ([`ConvTranspose::pack`]) when they are
+    /// constant; empty to read (and pack) them every run.
+    pub packed: Vec<crate::gemm::Packed>,
+}
+
+impl ConvTranspose {
+    /// Group `g`'s weights of `w` ([Cin, Cout/g, kh, kw]) as the product's left operand:
+    /// [Cout/g x kh x kw, Cin/g], read transposed.
+    fn weights<'w>(&self, w: &'w [f32], g: usize) -> View<'w> {
+        let cig = self.in_channels / self.group;
+        let rows = self.out_channels / self.group * self.kernel.0 * self.kernel.1;
+        View::strided(&w[g * cig * rows..(g + 1) * cig * rows], (rows, cig), (1, rows))
+    }
+
+    /// Packs constant weights once, so runs read them in the micro-kernel's order.
+    pub fn pack(&mut self, w: &[f32]) {
+        self.packed = (0..self.group).map(|g| crate::gemm::Packed::a(&self.weights(w, g))).collect();
+    }
+
+    pub fn run(&self, x: &[f32], w: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+        let (cig, cog) = (self.in_channels / self.group, self.out_channels / self.group);
+        let (h, wd) = self.input;
+        let (oh, ow) = self.output;
+        let (kh, kw) = self.kernel;
+        let (pixels, rows) = (h * wd, cog * kh * kw);
+        let mut columns = vec![0f32; rows * pixels];
+        out.fill(0.0);
+        for b in 0..self.batch {
+            for g in 0..self.group {
+                let xg = View::row_major(&x[(b * self.in_channels + g * cig) * pixels..][..cig * pixels], cig, pixels);
+                match self.packed.get(g) {
+                    Some(packed) => {
+                        let pre = crate::gemm::Prepacked { a: Some(packed), ..Default::default() };
+                        let a = View::packed_elsewhere(rows, cig);
+                        let post = crate::gemm::Post::NONE;
+                        crate::gemm::sgemm_prepacked(&a, &xg, pre, &mut columns, pixels, false, post, &|_, _, _, _| {});
+                    }
+                    None => sgemm(&self.weights(w, g), &xg, &mut columns, pixels, false, &|_, _, _, _| {}),
+                }
+                let plane0 = (b * self.out_channels + g * cog) * oh * ow;
+                let dst = crate::workers::Shared(out[plane0..plane0 + cog * oh * ow].as_mut_ptr());
+                let columns = &columns;
+                // Output channels split over the workers: each owns its planes.
+                crate::workers::parallel_ranges(cog, 2, |channels| {
+                    for co in channels {
+                        // SAFETY: channel co's plane is written by this task alone.
+                        let plane = unsafe { std::slice::from_raw_parts_mut(dst.get().add(co * oh * ow), oh * ow) };
+                        for (t, column) in
+                            columns[co * kh * kw * pixels..][..kh * kw * pixels].chunks(pixels).enumerate()
+                        {
+                            self.scatter(column, t / kw, t % kw, plane);
+                        }
+                    }
+                });
+            }
+        }
+        if let Some(bias) = bias {
+            for (k, plane) in out.chunks_mut(oh * ow).enumerate() {
+                let add = bias[k % self.out_channels];
+                plane.iter_mut().for_each(|e| *e += add);
+            }
+        }
+    }
+
+    /// Adds `column` (one kernel tap (ki, kj) of one output channel, one value per input
+    /// pixel) into that channel's output `plane`.
+    fn scatter(&self, column: &[f32], ki: usize, kj: usize, plane: &mut [f32]) {
+        let ((h, wd), (oh, ow)) = (self.input, self.output);
+        for i in 0..h {
+            let y = i as i64 * self.strides.0 - self.pads.0 + ki as i64 * self.dilations.0;
+            if y < 0 || y >= oh as i64 {
+                continue;
+            }
+            let row = &mut plane[y as usize * ow..(y as usize + 1) * ow];
+            let x0 = kj as i64 * self.dilations.1 - self.pads.1;
+            for (j, &v) in column[i * wd..(i + 1) * wd].iter().enumerate() {
+                let xo = x0 + j as i64 * self.strides.1;
+                if (0..ow as i64).contains(&xo) {
+                    row[xo as usize] += v;
+                }
+            }
+        }
     }
 }
 

@@ -508,6 +508,56 @@ pub(super) fn group_norm(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     Ok(vec![round_to(floats(a.shape.clone(), element(v, 0), out))])
 }
 
+/// Transposed convolution by scattering: input pixel (i, j) of channel ci adds
+/// `x * w[ci, co, ki, kj]` at output (i s - pad + ki d, j s - pad + kj d) of each channel co of
+/// its group.
+pub(super) fn conv_transpose(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let (a, w) = (x[0], x[1]);
+    let out_shape = v.result_type(0).as_tensor().and_then(|t| t.static_shape()).ok_or("needs a static result")?;
+    let [n, cin, h, wd] = a.shape[..] else { return Err("expects a 4-D input".into()) };
+    let [_, cog, kh, kw] = w.shape[..] else { return Err("expects a 4-D weight".into()) };
+    let (oh, ow) = (out_shape[2] as i64, out_shape[3] as i64);
+    let group = v.int("group") as u64;
+    let (s, d, p) = (v.each("strides", 2), v.each("dilations", 2), v.each("pads", 4));
+    let (xv, wv) = (a.to_f64(), w.to_f64());
+    let cout = cog * group;
+    let mut out = vec![0.0; (n * cout) as usize * (oh * ow) as usize];
+    let cig = cin / group;
+    for b in 0..n {
+        for ci in 0..cin {
+            let g = ci / cig;
+            for i in 0..h {
+                for j in 0..wd {
+                    let xval = xv[(((b * cin + ci) * h + i) * wd + j) as usize];
+                    for col in 0..cog {
+                        let co = g * cog + col;
+                        for ki in 0..kh {
+                            let y = i as i64 * s[0] - p[0] + ki as i64 * d[0];
+                            if y < 0 || y >= oh {
+                                continue;
+                            }
+                            for kj in 0..kw {
+                                let xo = j as i64 * s[1] - p[1] + kj as i64 * d[1];
+                                if xo < 0 || xo >= ow {
+                                    continue;
+                                }
+                                let wval = wv[(((ci * cog + col) * kh + ki) * kw + kj) as usize];
+                                out[(((b * cout + co) as i64 * oh + y) * ow + xo) as usize] += xval * wval;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(bias) = slot(v, x, "bias").map(Literal::to_f64) {
+        for (k, e) in out.iter_mut().enumerate() {
+            *e += bias[k / (oh * ow) as usize % cout as usize];
+        }
+    }
+    Ok(vec![round_to(floats(out_shape, element(v, 0), out))])
+}
+
 pub(super) fn transpose(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     let a = x[0];
     let rank = a.shape.len();

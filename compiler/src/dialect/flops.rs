@@ -64,3 +64,11 @@ pub fn mean(v: &OpView) -> OpFlops {
 pub fn lrn(v: &OpView) -> OpFlops {
     OpFlops { total: out_elements(v) * (2 * v.int("size").max(0) as u64 + 4), conv_matmul: 0 }
 }
+
+/// Every input element is multiplied by the whole kernel of its group.
+pub fn conv_transpose(v: &OpView) -> OpFlops {
+    let inputs = v.module.value_type(v.operands()[0]).as_tensor().and_then(|t| t.num_elements()).unwrap_or(0);
+    let w = dims(v, v.operands()[1]);
+    let per_input = w.get(1..).map_or(0, |d| d.iter().product::<u64>());
+    contraction(2 * inputs * per_input)
+}

@@ -181,6 +181,60 @@ pub fn conv2d(v: &OpView) -> Result<Vec<Type>> {
     Ok(vec![tensor(Some(out), x.element)])
 }
 
+/// Transposed convolution: x [N, Cin, H, W], weight [Cin, Cout / group, kh, kw]; each
+/// output extent is `stride (in - 1) + output_padding + dilation (k - 1) + 1 - pads`.
+pub fn conv_transpose(v: &OpView) -> Result<Vec<Type>> {
+    let (x, w) = (v.tensor(0)?, v.tensor(1)?);
+    let (Some(xs), Some(ws)) = (&x.shape, &w.shape) else {
+        return Ok(vec![tensor(None, x.element)]);
+    };
+    if xs.len() != 4 || ws.len() != 4 {
+        return Err(format!("expects 4-D input and weight (NCHW, IOHW), got ranks {} and {}", xs.len(), ws.len()));
+    }
+    let groups = v.int("group");
+    if groups < 1 {
+        return Err(format!("group must be positive, got {groups}"));
+    }
+    if let (Dim::Known(c), Dim::Known(wc)) = (xs[1], ws[0]) {
+        if c != wc || c % groups as u64 != 0 {
+            return Err(format!("input has {c} channels but the weight has {wc} input channels in {groups} groups"));
+        }
+    }
+    let out_channels = ws[1].known().map_or(Dim::Dynamic, |o| Dim::Known(o * groups as u64));
+    if let Some(b) = v.operand("bias") {
+        let bt = v.module.value_type(b).as_tensor().ok_or("bias must be a tensor")?;
+        if let (Some(bs), Dim::Known(o)) = (&bt.shape, out_channels) {
+            if bs.len() != 1 || matches!(bs[0], Dim::Known(n) if n != o) {
+                return Err(format!("bias must have shape [{o}], got {bt}"));
+            }
+        }
+    }
+    let strides = spatial_attrs(v, "strides", 2)?;
+    let dilations = spatial_attrs(v, "dilations", 2)?;
+    let pads = spatial_attrs(v, "pads", 4)?;
+    let extra = spatial_attrs(v, "output_padding", 2)?;
+    if strides.iter().chain(&dilations).any(|&s| s < 1) || extra.iter().any(|&e| e < 0) {
+        return Err(format!(
+            "strides {strides:?} and dilations {dilations:?} must be positive, output_padding {extra:?} not negative"
+        ));
+    }
+    let mut out = vec![xs[0], out_channels];
+    for i in 0..2 {
+        let (Dim::Known(n), Dim::Known(k)) = (xs[2 + i], ws[2 + i]) else {
+            out.push(Dim::Dynamic);
+            continue;
+        };
+        let size = strides[i] as i128 * (n as i128 - 1) + extra[i] as i128 + dilations[i] as i128 * (k as i128 - 1) + 1
+            - pads[i] as i128
+            - pads[i + 2] as i128;
+        if size < 1 || size > u32::MAX as i128 {
+            return Err(format!("spatial dimension {i} would have extent {size}"));
+        }
+        out.push(Dim::Known(size as u64));
+    }
+    Ok(vec![tensor(Some(out), x.element)])
+}
+
 pub fn pool(v: &OpView) -> Result<Vec<Type>> {
     let x = v.tensor(0)?;
     let Some(xs) = &x.shape else { return Ok(vec![tensor(None, x.element)]) };

@@ -214,6 +214,21 @@ ops! {
         .infer(conv2d)
         .eval(eval::conv2d)
         .flops(Flops::Custom(flops::conv2d, "2 x N x Cout x Hout x Wout x (Cin / group) x Kh x Kw (bias not counted, as PyTorch)"));
+    CONV_TRANSPOSE = "smelt.conv_transpose": op(
+        "2-D transposed convolution (the gradient of conv2d), NCHW input and IOHW weight, optional bias",
+    )
+        .operands(&[one("x"), one("weight"), opt("bias")])
+        .attrs(&[
+            attr_each("strides", 1),
+            attr_each("pads", 0),
+            attr_each("dilations", 1),
+            attr_each("output_padding", 0),
+            attr_int("group", 1),
+        ])
+        .class(OpClass::Contraction)
+        .infer(conv_transpose)
+        .eval(eval::conv_transpose)
+        .flops(Flops::Custom(flops::conv_transpose, "2 x N x Cin x H x W x (Cout / group) x Kh x Kw: every input element times the kernel"));
     BATCH_NORM = "smelt.batch_norm": op("inference batch normalization over channel axis 1")
         .operands(&[one("x"), one("scale"), one("bias"), one("mean"), one("var")])
         .attrs(&[attr_float("epsilon", 1e-5)])

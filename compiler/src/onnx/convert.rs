@@ -25,6 +25,7 @@ const CONVERTED: &[&str] = &[
     "Constant",
     "ConstantOfShape",
     "Conv",
+    "ConvTranspose",
     "DepthToSpace",
     "DequantizeLinear",
     "Dropout",
@@ -432,6 +433,67 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                 attrs.push(("group", Attribute::Int(g, ElementType::I64)));
             }
             let y = c.build(names::CONV2D, &operands, &attrs)?;
+            vec![if one_d { c.squeeze(y, 2)? } else { y }]
+        }
+        "ConvTranspose" => {
+            let (x, w) = (c.req(0)?, c.req(1)?);
+            let spatial = c.tensor(w)?.rank().map_or(0, |r| r.saturating_sub(2));
+            if !(1..=2).contains(&spatial) {
+                return unsupported(format!(
+                    "only 1-D and 2-D transposed convolutions are supported (this one is {spatial}-D)"
+                ));
+            }
+            // A 1-D transposed convolution is a 2-D one over a unit height.
+            let one_d = spatial == 1;
+            let (x, w) = if one_d { (c.unsqueeze(x, 2)?, c.unsqueeze(w, 2)?) } else { (x, w) };
+            let kernel: Vec<i64> = match c.tensor(w)?.static_shape() {
+                Some(s) => vec![s[2] as i64, s[3] as i64],
+                None => return unsupported("the weight needs a static shape"),
+            };
+            if let Some(k) = lift(c.ints("kernel_shape"), one_d, false).filter(|k| *k != kernel) {
+                return Err(format!("kernel_shape {k:?} contradicts the weights' window {kernel:?}").into());
+            }
+            let strides = lift(c.ints("strides"), one_d, false).unwrap_or_else(|| vec![1, 1]);
+            let dilations = lift(c.ints("dilations"), one_d, false).unwrap_or_else(|| vec![1, 1]);
+            let extra = lift(c.ints("output_padding"), one_d, false).unwrap_or_else(|| vec![0, 0]);
+            let auto_pad = c.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
+            let wanted = match (lift(c.ints("output_shape"), one_d, false), auto_pad.as_str()) {
+                (Some(shape), _) => Some(shape),
+                (None, "SAME_UPPER" | "SAME_LOWER") => {
+                    let input = c.tensor(x)?.static_shape().ok_or("auto_pad needs a static input shape")?;
+                    Some(vec![input[2] as i64 * strides[0], input[3] as i64 * strides[1]])
+                }
+                _ => None,
+            };
+            let pads = match wanted {
+                // ONNX's rule: the padding that gives the wanted extent, its odd unit at the end
+                // for SAME_UPPER and at the start otherwise.
+                Some(shape) => {
+                    let input = c.tensor(x)?.static_shape().ok_or("output_shape needs a static input shape")?;
+                    let mut pads = vec![0; 4];
+                    for i in 0..2 {
+                        let total =
+                            strides[i] * (input[2 + i] as i64 - 1) + extra[i] + (kernel[i] - 1) * dilations[i] + 1
+                                - shape[i];
+                        let half = total.div_euclid(2);
+                        (pads[i], pads[i + 2]) =
+                            if auto_pad == "SAME_UPPER" { (half, total - half) } else { (total - half, half) };
+                    }
+                    pads
+                }
+                None if auto_pad == "VALID" => vec![0; 4],
+                None => lift(c.ints("pads"), one_d, true).unwrap_or_else(|| vec![0; 4]),
+            };
+            let mut operands = vec![x, w];
+            operands.extend(c.input(2)?);
+            let attrs = [
+                ("strides", i64s(strides)),
+                ("pads", i64s(pads)),
+                ("dilations", i64s(dilations)),
+                ("output_padding", i64s(extra)),
+                ("group", Attribute::Int(c.int("group").unwrap_or(1), ElementType::I64)),
+            ];
+            let y = c.build(names::CONV_TRANSPOSE, &operands, &attrs)?;
             vec![if one_d { c.squeeze(y, 2)? } else { y }]
         }
         "MaxPool" | "AveragePool" => {

@@ -90,6 +90,14 @@ fn op_shape(m: &Module, op: OpId, flops: u64) -> (Shape, u64) {
             }
             (gemm(group, n * pixels, cout / group), flops)
         }
+        names::CONV_TRANSPOSE => {
+            // One product per group: (Cout/g x kh x kw) x (N x H x W) over Cin/g.
+            let (x, w) = (dims(m, o.operands()[0]), dims(m, o.operands()[1]));
+            let group = o.int_attr("group").max(1) as u64;
+            let ([n, _, spatial @ ..], [_, cog, window @ ..]) = (x.as_slice(), w.as_slice()) else { return (flat, 0) };
+            let (pixels, taps): (u64, u64) = (spatial.iter().product(), window.iter().product());
+            (gemm(group, cog * taps, n * pixels), flops)
+        }
         names::MATMUL => {
             let b = dims(m, o.operands()[1]);
             let Some(&n) = out.last() else { return (flat, 0) };

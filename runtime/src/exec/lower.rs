@@ -349,6 +349,42 @@ impl Lower {
                     Ok(())
                 })
             }
+            names::CONV_TRANSPOSE if o.operands().iter().all(|&v| f32_value(&m, v)) => {
+                let (x, xs, _) = input(0)?;
+                let (w, ws, _) = input(1)?;
+                let bias = o.operands().get(2).map(|&b| self.locs[&b]);
+                let pair = |name: &str, at: usize| {
+                    let v = o.ints_attr(name, 4);
+                    (v[at], v[at + 1])
+                };
+                let mut ct = crate::ops::ConvTranspose {
+                    batch: xs[0],
+                    in_channels: xs[1],
+                    out_channels: os[1],
+                    group: o.int_attr("group") as usize,
+                    input: (xs[2], xs[3]),
+                    output: (os[2], os[3]),
+                    kernel: (ws[2], ws[3]),
+                    strides: pair("strides", 0),
+                    dilations: pair("dilations", 0),
+                    pads: pair("pads", 0),
+                    packed: Vec::new(),
+                };
+                if let Some(weights) = self.constant_f32(o.operands()[1]) {
+                    ct.pack(weights);
+                }
+                let (nx, nw, cout) = (xs.iter().product::<usize>(), ws.iter().product::<usize>(), os[1]);
+                Box::new(move |base| {
+                    let b = bias.map(|b| slice(resolve(b, base), cout));
+                    ct.run(
+                        slice(resolve(x, base), nx),
+                        slice(resolve(w, base), nw),
+                        b,
+                        slice_mut(resolve(out, base), out_len),
+                    );
+                    Ok(())
+                })
+            }
             names::GROUP_NORM if o.operands().iter().all(|&v| f32_value(&m, v)) => {
                 let (x, xs, _) = input(0)?;
                 let ((scale, _, _), (bias, _, _)) = (input(1)?, input(2)?);
