@@ -339,6 +339,13 @@ fn i64s(v: Vec<i64>) -> Attribute {
 
 pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, loc: Location) -> R<Vec<ValueId>> {
     let opset = imp.opset;
+    let legacy;
+    let node = if opset < 7 {
+        legacy = legacy_node(imp, block, node, loc.clone())?;
+        &legacy
+    } else {
+        node
+    };
     let mut c = Ctx { imp, block, node, loc };
     let op = node.op_type();
     if let Some(def) = direct(op) {
@@ -865,6 +872,70 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
 }
 
 /// `Constant`: one of `value`, `value_float(s)`, `value_int(s)`.
+/// A node of opsets 1 to 6 in the form opset 7 gives it: `consumed_inputs` (an optimizer
+/// hint) dropped; `is_test` and BatchNormalization's `spatial` checked and dropped (only
+/// inference, over the channel axis, is supported); Pad's `paddings` renamed `pads`; and the
+/// explicit `broadcast` of binary ops and Gemm dropped, the second operand first aligned at
+/// `axis` (unit dimensions appended) where one is given, as a many-valued PRelu slope is at
+/// the channel axis, so that numpy rules give the same result.
+fn legacy_node(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, loc: Location) -> R<NodeProto> {
+    let mut n = node.clone();
+    let op = node.op_type().to_string();
+    let int = |name: &str| node.attribute.iter().find(|a| a.name() == name).map(|a| a.i());
+    if int("is_test") == Some(0) {
+        return unsupported(format!("training-mode {} (is_test = 0) is not supported", op.to_lowercase()));
+    }
+    if op == "BatchNormalization" && int("spatial").is_some_and(|s| s != 1) {
+        return unsupported("per-activation batch normalization (spatial = 0) is not supported");
+    }
+    let binary = ["Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor", "Equal", "Greater", "Less"];
+    // A many-valued PRelu slope of these opsets holds one value per channel (axis 1).
+    let per_channel_slope = op == "PRelu"
+        && node.input.get(1).and_then(|s| imp.values.get(s)).is_some_and(|&v| {
+            imp.module
+                .value_type(v)
+                .as_tensor()
+                .and_then(|t| t.static_shape())
+                .is_some_and(|s| s.len() == 1 && s[0] > 1)
+        });
+    let align_at = match (binary.contains(&op.as_str()), int("broadcast"), int("axis")) {
+        (true, Some(1), Some(axis)) => Some(axis),
+        _ if per_channel_slope => Some(1),
+        _ => None,
+    };
+    if let Some(axis) = align_at {
+        let (a, b) = (node.input.first().cloned().unwrap_or_default(), node.input.get(1).cloned().unwrap_or_default());
+        let (Some(&av), Some(&bv)) = (imp.values.get(&a), imp.values.get(&b)) else {
+            return Err(format!("inputs '{a}' and '{b}' must be defined before this node").into());
+        };
+        let rank = |v: ValueId| imp.module.value_type(v).as_tensor().and_then(|t| t.rank());
+        let (Some(ra), Some(rb)) = (rank(av), rank(bv)) else { return unsupported("broadcast needs ranked inputs") };
+        let axis = if axis < 0 { axis + ra as i64 } else { axis };
+        let trailing = ra as i64 - axis - rb as i64;
+        if axis < 0 || trailing < 0 {
+            return Err(format!("broadcast axis {axis} does not fit ranks {ra} and {rb}").into());
+        }
+        if trailing > 0 {
+            let axes: Vec<i64> = (rb as i64..rb as i64 + trailing).collect();
+            let mut c = Ctx { imp, block, node, loc };
+            let axes = c.const_i64(&axes);
+            let aligned = c.build(names::UNSQUEEZE, &[bv, axes], &[])?;
+            let name = format!("{b}::aligned_at_{axis}");
+            c.imp.values.insert(name.clone(), aligned);
+            n.input[1] = name;
+        }
+    }
+    let dropped = ["consumed_inputs", "is_test", "spatial", "broadcast"];
+    let legacy_axis = |a: &proto::AttributeProto| binary.contains(&op.as_str()) && a.name() == "axis";
+    n.attribute.retain(|a| !(dropped.contains(&a.name()) || legacy_axis(a)));
+    for a in &mut n.attribute {
+        if op == "Pad" && a.name() == "paddings" {
+            a.name = Some("pads".into());
+        }
+    }
+    Ok(n)
+}
+
 fn constant_node(c: &mut Ctx) -> R<ValueId> {
     let attr = c.node.attribute.first().ok_or("has no value attribute")?;
     let dense = match (attr.name(), attr.r#type()) {

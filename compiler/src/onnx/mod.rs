@@ -128,10 +128,10 @@ pub fn import_bytes(
         .find(|o| o.domain.as_deref().unwrap_or("").is_empty() || o.domain.as_deref() == Some("ai.onnx"))
         .and_then(|o| o.version)
         .unwrap_or(1);
-    if !(7..=MAX_OPSET).contains(&opset) {
+    if !(1..=MAX_OPSET).contains(&opset) {
         return Err(ImportError::unsupported(file_error(
             file,
-            &format!("opset {opset} is not supported (Smelt imports opsets 7 to {MAX_OPSET})"),
+            &format!("opset {opset} is not supported (Smelt imports opsets 1 to {MAX_OPSET})"),
         )));
     }
     let mut importer = Importer {
