@@ -226,14 +226,14 @@ fn quantize_round_trip_in_float(m: &mut Module, op: OpId) -> bool {
         return false;
     }
     let zero = z1;
-    let (lo, hi) = smelt_compiler::dialect::eval::int_range(integer);
+    let (lo, hi) = (integer.lowest(), integer.highest());
     let ty = m.value_type(x).clone();
     let loc = m.op(op).loc.clone();
     let bound = |m: &mut Module, v: f64| {
         let d = smelt_compiler::attributes::DenseElements::from_f64(smelt_compiler::TensorType::of(&[], float), &[v]);
         crate::rewrite::materialize_constant(m, d, op)
     };
-    let (lo, hi) = (bound(m, lo as f64 - zero), bound(m, hi as f64 - zero));
+    let (lo, hi) = (bound(m, lo - zero), bound(m, hi - zero));
     let chain = |m: &mut Module, name: &str, operands: Vec<ValueId>| {
         let new =
             m.create_op(smelt_compiler::OpSpec::new(name).operands(operands).results([ty.clone()]).loc(loc.clone()));

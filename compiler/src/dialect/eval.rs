@@ -159,20 +159,6 @@ pub(super) fn lrn(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     Ok(vec![round_to(floats(a.shape.clone(), element(v, 0), out))])
 }
 
-/// The values an integer element type holds.
-pub fn int_range(e: ElementType) -> (i64, i64) {
-    match e {
-        ElementType::I8 => (i8::MIN.into(), i8::MAX.into()),
-        ElementType::U8 => (0, u8::MAX.into()),
-        ElementType::I16 => (i16::MIN.into(), i16::MAX.into()),
-        ElementType::U16 => (0, u16::MAX.into()),
-        ElementType::I32 => (i32::MIN.into(), i32::MAX.into()),
-        ElementType::U32 => (0, u32::MAX.into()),
-        ElementType::I1 => (0, 1),
-        _ => (i64::MIN, i64::MAX),
-    }
-}
-
 /// For each element of `x`, the index of its scale and zero point: 0 for per-tensor
 /// parameters (one element), its coordinate along `axis` for per-axis ones.
 fn quantization_channels(v: &OpView, x: &Literal, params: &Literal) -> R<Vec<usize>> {
@@ -190,7 +176,7 @@ fn quantization_channels(v: &OpView, x: &Literal, params: &Literal) -> R<Vec<usi
 pub(super) fn quantize_linear(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
     let (a, scale, zero) = (x[0], x[1].to_f64(), x[2].to_f64());
     let out = element(v, 0);
-    let (lo, hi) = int_range(out);
+    let (lo, hi) = (out.lowest(), out.highest());
     let channels = quantization_channels(v, a, x[1])?;
     let values = a.to_f64();
     let data = values
@@ -198,7 +184,7 @@ pub(super) fn quantize_linear(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
         .zip(&channels)
         .map(|(&e, &k)| {
             let q = ((e as f32) / (scale[k] as f32)).round_ties_even() as f64 + zero[k];
-            q.clamp(lo as f64, hi as f64) as i64
+            q.clamp(lo, hi) as i64
         })
         .collect();
     Ok(vec![Literal { shape: a.shape.clone(), element: out, data: Data::I(data) }])
