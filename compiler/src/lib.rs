@@ -11,6 +11,7 @@ pub mod irdl;
 pub mod literal;
 pub mod location;
 pub mod memory;
+pub mod minifloat;
 pub mod onnx;
 pub mod parser;
 pub mod printer;

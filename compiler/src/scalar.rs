@@ -10,6 +10,7 @@ pub fn encode(ty: ElementType, value: f64, out: &mut Vec<u8>) {
         ElementType::BF16 => out.extend(half::bf16::from_f64(value).to_le_bytes()),
         ElementType::F32 => out.extend((value as f32).to_le_bytes()),
         ElementType::F64 => out.extend(value.to_le_bytes()),
+        f8 if f8.is_float() => out.push(crate::minifloat::format(f8).expect("an 8-bit float").encode(value, true)),
         _ => encode_int(ty, value as i64, out),
     }
 }
@@ -33,6 +34,11 @@ pub fn encode_int(ty: ElementType, value: i64, out: &mut Vec<u8>) {
         ElementType::I32 => out.extend((value as i32).to_le_bytes()),
         ElementType::U32 => out.extend((value as u32).to_le_bytes()),
         ElementType::I64 | ElementType::U64 => out.extend(value.to_le_bytes()),
+        // Narrow integers wrap to their width, one a byte, sign-extended.
+        ElementType::I4 => out.push(((value << 60) >> 60) as u8),
+        ElementType::U4 => out.push((value & 0xF) as u8),
+        ElementType::I2 => out.push(((value << 62) >> 62) as u8),
+        ElementType::U2 => out.push((value & 0x3) as u8),
         float => encode(float, value as f64, out),
     }
 }
@@ -45,6 +51,7 @@ pub fn decode(ty: ElementType, bytes: &[u8]) -> f64 {
         ElementType::F32 => f32::from_le_bytes(bytes[..4].try_into().unwrap()) as f64,
         ElementType::F64 => f64::from_le_bytes(bytes[..8].try_into().unwrap()),
         ElementType::U64 => u64::from_le_bytes(bytes[..8].try_into().unwrap()) as f64,
+        f8 if f8.is_float() => crate::minifloat::format(f8).expect("an 8-bit float").decode(bytes[0]),
         int => decode_int(int, bytes) as f64,
     }
 }
@@ -61,7 +68,8 @@ pub fn decode_floats(ty: ElementType, bytes: &[u8]) -> Vec<f64> {
 pub fn decode_int(ty: ElementType, bytes: &[u8]) -> i64 {
     match ty {
         ElementType::I1 => (bytes[0] != 0) as i64,
-        ElementType::I8 => bytes[0] as i8 as i64,
+        ElementType::I8 | ElementType::I4 | ElementType::I2 => bytes[0] as i8 as i64,
+        ElementType::U4 | ElementType::U2 => bytes[0] as i64,
         ElementType::U8 => bytes[0] as i64,
         ElementType::I16 => i16::from_le_bytes([bytes[0], bytes[1]]) as i64,
         ElementType::U16 => u16::from_le_bytes([bytes[0], bytes[1]]) as i64,

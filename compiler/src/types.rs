@@ -21,10 +21,20 @@ pub enum ElementType {
     U16,
     U32,
     U64,
+    /// The 8-bit floats ([`crate::minifloat`]): stored and converted, computed as f32.
+    F8E4M3FN,
+    F8E4M3FNUZ,
+    F8E5M2,
+    F8E5M2FNUZ,
+    /// 4- and 2-bit integers, one a byte in memory, packed in ONNX files.
+    I4,
+    U4,
+    I2,
+    U2,
 }
 
 impl ElementType {
-    pub const ALL: [ElementType; 13] = [
+    pub const ALL: [ElementType; 21] = [
         Self::F16,
         Self::BF16,
         Self::F32,
@@ -38,6 +48,14 @@ impl ElementType {
         Self::U16,
         Self::U32,
         Self::U64,
+        Self::F8E4M3FN,
+        Self::F8E4M3FNUZ,
+        Self::F8E5M2,
+        Self::F8E5M2FNUZ,
+        Self::I4,
+        Self::U4,
+        Self::I2,
+        Self::U2,
     ];
 
     /// MLIR's spelling (`ui8` for unsigned, `i8` for signless).
@@ -56,6 +74,14 @@ impl ElementType {
             Self::U16 => "ui16",
             Self::U32 => "ui32",
             Self::U64 => "ui64",
+            Self::F8E4M3FN => "f8E4M3FN",
+            Self::F8E4M3FNUZ => "f8E4M3FNUZ",
+            Self::F8E5M2 => "f8E5M2",
+            Self::F8E5M2FNUZ => "f8E5M2FNUZ",
+            Self::I4 => "i4",
+            Self::U4 => "ui4",
+            Self::I2 => "i2",
+            Self::U2 => "ui2",
         }
     }
 
@@ -63,10 +89,11 @@ impl ElementType {
         Self::ALL.into_iter().find(|t| t.name() == name)
     }
 
-    /// Storage size of one element in bytes (`i1` is stored as one byte).
+    /// Storage size of one element in bytes (`i1`, `i2` and `i4` are stored as one byte).
     pub fn byte_size(self) -> usize {
         match self {
-            Self::I1 | Self::I8 | Self::U8 => 1,
+            Self::I1 | Self::I8 | Self::U8 | Self::I4 | Self::U4 | Self::I2 | Self::U2 => 1,
+            Self::F8E4M3FN | Self::F8E4M3FNUZ | Self::F8E5M2 | Self::F8E5M2FNUZ => 1,
             Self::F16 | Self::BF16 | Self::I16 | Self::U16 => 2,
             Self::F32 | Self::I32 | Self::U32 => 4,
             Self::F64 | Self::I64 | Self::U64 => 8,
@@ -74,7 +101,17 @@ impl ElementType {
     }
 
     pub fn is_float(self) -> bool {
-        matches!(self, Self::F16 | Self::BF16 | Self::F32 | Self::F64)
+        matches!(
+            self,
+            Self::F16
+                | Self::BF16
+                | Self::F32
+                | Self::F64
+                | Self::F8E4M3FN
+                | Self::F8E4M3FNUZ
+                | Self::F8E5M2
+                | Self::F8E5M2FNUZ
+        )
     }
 
     pub fn is_integer(self) -> bool {
@@ -88,7 +125,9 @@ impl ElementType {
             Self::I16 => i16::MIN as f64,
             Self::I32 => i32::MIN as f64,
             Self::I64 => i64::MIN as f64,
-            Self::I1 | Self::U8 | Self::U16 | Self::U32 | Self::U64 => 0.0,
+            Self::I4 => -8.0,
+            Self::I2 => -2.0,
+            Self::I1 | Self::U8 | Self::U16 | Self::U32 | Self::U64 | Self::U4 | Self::U2 => 0.0,
             _ => f64::NEG_INFINITY,
         }
     }
@@ -105,6 +144,10 @@ impl ElementType {
             Self::U32 => u32::MAX as f64,
             Self::I64 => i64::MAX as f64,
             Self::U64 => u64::MAX as f64,
+            Self::I4 => 7.0,
+            Self::U4 => 15.0,
+            Self::I2 => 1.0,
+            Self::U2 => 3.0,
             _ => f64::INFINITY,
         }
     }

@@ -5,7 +5,6 @@ use bytes::Bytes;
 use prost::Message;
 use smelt_compiler::literal::Literal;
 use smelt_compiler::onnx::{proto, tensor_to_dense};
-use smelt_compiler::ElementType;
 use std::path::Path;
 
 /// Reads a serialized `TensorProto`.
@@ -24,12 +23,14 @@ pub fn read_tensor(path: &Path) -> Result<Literal, String> {
 /// Writes `value` as a serialized `TensorProto` named `name`.
 pub fn write_tensor(path: &Path, name: &str, value: &Literal) -> Result<(), String> {
     let dense = value.to_dense();
-    let code =
-        onnx_type(value.element).ok_or_else(|| format!("element type {} has no ONNX equivalent", value.element))?;
+    let code = smelt_compiler::onnx::onnx_code(value.element);
     let mut raw = dense.inline_bytes().expect("literals are inline").to_vec();
     let size = value.element.byte_size();
     if raw.len() == size && value.len() != 1 {
         raw = raw.repeat(value.len()); // expand a splat
+    }
+    if let Some(bits) = smelt_compiler::onnx::packed_bits(value.element) {
+        raw = smelt_compiler::onnx::pack(bits, &raw);
     }
     let t = proto::TensorProto {
         dims: value.shape.iter().map(|&d| d as i64).collect(),
@@ -39,23 +40,4 @@ pub fn write_tensor(path: &Path, name: &str, value: &Literal) -> Result<(), Stri
         ..Default::default()
     };
     std::fs::write(path, t.encode_to_vec()).map_err(|e| format!("{}: cannot write: {e}", path.display()))
-}
-
-fn onnx_type(e: ElementType) -> Option<i32> {
-    use proto::tensor_proto::DataType as D;
-    Some(match e {
-        ElementType::F32 => D::Float,
-        ElementType::F64 => D::Double,
-        ElementType::F16 => D::Float16,
-        ElementType::BF16 => D::Bfloat16,
-        ElementType::I1 => D::Bool,
-        ElementType::I8 => D::Int8,
-        ElementType::I16 => D::Int16,
-        ElementType::I32 => D::Int32,
-        ElementType::I64 => D::Int64,
-        ElementType::U8 => D::Uint8,
-        ElementType::U16 => D::Uint16,
-        ElementType::U32 => D::Uint32,
-        ElementType::U64 => D::Uint64,
-    } as i32)
 }

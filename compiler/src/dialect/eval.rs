@@ -49,7 +49,11 @@ fn round_to(mut l: Literal) -> Literal {
             ElementType::F32 => v.iter_mut().for_each(|x| *x = *x as f32 as f64),
             ElementType::F16 => v.iter_mut().for_each(|x| *x = half::f16::from_f64(*x).to_f64()),
             ElementType::BF16 => v.iter_mut().for_each(|x| *x = half::bf16::from_f64(*x).to_f64()),
-            _ => {}
+            e => {
+                if let Some(f) = crate::minifloat::format(e) {
+                    v.iter_mut().for_each(|x| *x = f.decode(f.encode(*x, true)));
+                }
+            }
         }
     }
     l
@@ -365,6 +369,10 @@ pub(super) fn cast(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
         }
         (false, Data::F(values)) => Data::I(values.iter().map(|&e| wrap_int(e as i64, out)).collect()),
     };
+    if let (Some(format), false, Data::F(values)) = (crate::minifloat::format(out), v.bool("saturate"), &data) {
+        let overflowing = values.iter().map(|&e| format.decode(format.encode(e, false))).collect();
+        return Ok(vec![Literal { shape: a.shape.clone(), element: out, data: Data::F(overflowing) }]);
+    }
     Ok(vec![round_to(Literal { shape: a.shape.clone(), element: out, data })])
 }
 
@@ -797,6 +805,10 @@ fn wrap_int(v: i64, e: ElementType) -> i64 {
         ElementType::U16 => v as u16 as i64,
         ElementType::I32 => v as i32 as i64,
         ElementType::U32 => v as u32 as i64,
+        ElementType::I4 => (v << 60) >> 60,
+        ElementType::U4 => v & 0xF,
+        ElementType::I2 => (v << 62) >> 62,
+        ElementType::U2 => v & 0x3,
         _ => v,
     }
 }

@@ -164,8 +164,8 @@ ops! {
         .flops(Flops::PerOutput(2))
         .verify(verify_clip)
         .eval(eval::clip);
-    CAST = "smelt.cast": unary("converts elements to the type `to`")
-        .attrs(&[attr("to", AttrKind::Type)])
+    CAST = "smelt.cast": unary("converts elements to the type `to`; 8-bit floats saturate unless `saturate` is false")
+        .attrs(&[attr("to", AttrKind::Type), attr_bool("saturate", true)])
         .class(OpClass::Conversion)
         .infer(cast)
         .fold(fold_to_input)

@@ -257,6 +257,16 @@ impl Ctx<'_, '_> {
         Attribute::Float(self.float(name).unwrap_or(default), ElementType::F32)
     }
 
+    /// A cast's attributes: the target type, and `saturate = false` where the node asks
+    /// (8-bit float targets then overflow to infinity or NaN).
+    fn cast_attrs(&self, to: ElementType) -> Vec<(&'static str, Attribute)> {
+        let mut attrs = vec![("to", Attribute::Type(Type::Scalar(to)))];
+        if self.int("saturate") == Some(0) {
+            attrs.push(("saturate", Attribute::Bool(false)));
+        }
+        attrs
+    }
+
     /// A per-group parameter `[groups]` repeated over each group's channels: `[channels]`.
     fn per_group_to_channels(&mut self, p: ValueId, groups: i64, channels: i64) -> R<ValueId> {
         let column = self.const_i64(&[groups, 1]);
@@ -386,12 +396,12 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                     super::tensor::type_name(code)
                 ));
             };
-            vec![c.build(names::CAST, &[x], &[("to", Attribute::Type(Type::Scalar(to)))])?]
+            vec![c.build(names::CAST, &[x], &c.cast_attrs(to))?]
         }
         "CastLike" => {
             let (x, like) = (c.req(0)?, c.req(1)?);
             let to = c.element(like)?;
-            vec![c.build(names::CAST, &[x], &[("to", Attribute::Type(Type::Scalar(to)))])?]
+            vec![c.build(names::CAST, &[x], &c.cast_attrs(to))?]
         }
         "Constant" => vec![constant_node(&mut c)?],
         "ConstantOfShape" => {

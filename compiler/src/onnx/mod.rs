@@ -12,7 +12,7 @@
 mod convert;
 mod tensor;
 
-pub use tensor::{element_type, tensor_to_dense, RandomWeights};
+pub use tensor::{element_type, onnx_code, pack, packed_bits, tensor_to_dense, RandomWeights};
 
 /// An import failure: the model asks for something Smelt does not support (an operator, an
 /// element type, a configuration), or the file is not a valid model.

@@ -6,24 +6,76 @@ use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use std::sync::OnceLock;
 
+/// ONNX `TensorProto.DataType` codes and the element types they are (codes past the generated
+/// enum's, like INT2, by number).
+const CODES: [(i32, ElementType); 21] = [
+    (1, ElementType::F32),
+    (2, ElementType::U8),
+    (3, ElementType::I8),
+    (4, ElementType::U16),
+    (5, ElementType::I16),
+    (6, ElementType::I32),
+    (7, ElementType::I64),
+    (9, ElementType::I1),
+    (10, ElementType::F16),
+    (11, ElementType::F64),
+    (12, ElementType::U32),
+    (13, ElementType::U64),
+    (16, ElementType::BF16),
+    (17, ElementType::F8E4M3FN),
+    (18, ElementType::F8E4M3FNUZ),
+    (19, ElementType::F8E5M2),
+    (20, ElementType::F8E5M2FNUZ),
+    (21, ElementType::U4),
+    (22, ElementType::I4),
+    (25, ElementType::U2),
+    (26, ElementType::I2),
+];
+
 /// The element type of an ONNX `TensorProto.DataType` code.
 pub fn element_type(code: i32) -> Option<ElementType> {
-    Some(match DataType::try_from(code).ok()? {
-        DataType::Float => ElementType::F32,
-        DataType::Uint8 => ElementType::U8,
-        DataType::Int8 => ElementType::I8,
-        DataType::Uint16 => ElementType::U16,
-        DataType::Int16 => ElementType::I16,
-        DataType::Int32 => ElementType::I32,
-        DataType::Int64 => ElementType::I64,
-        DataType::Bool => ElementType::I1,
-        DataType::Float16 => ElementType::F16,
-        DataType::Double => ElementType::F64,
-        DataType::Uint32 => ElementType::U32,
-        DataType::Uint64 => ElementType::U64,
-        DataType::Bfloat16 => ElementType::BF16,
-        _ => return None,
-    })
+    CODES.iter().find(|(c, _)| *c == code).map(|&(_, e)| e)
+}
+
+/// The ONNX `TensorProto.DataType` code of an element type.
+pub fn onnx_code(e: ElementType) -> i32 {
+    CODES.iter().find(|(_, t)| *t == e).map(|&(c, _)| c).expect("every element type has an ONNX code")
+}
+
+/// Bits per element where ONNX packs several in a byte (INT4, INT2 and their unsigned kinds).
+pub fn packed_bits(e: ElementType) -> Option<usize> {
+    match e {
+        ElementType::I4 | ElementType::U4 => Some(4),
+        ElementType::I2 | ElementType::U2 => Some(2),
+        _ => None,
+    }
+}
+
+/// Unpacks `n` elements of `bits` bits (lowest bits first) to one byte each, sign-extending
+/// signed kinds, in the one-a-byte layout Smelt holds them in.
+fn unpack(e: ElementType, bits: usize, packed: &[u8], n: usize) -> Vec<u8> {
+    let per_byte = 8 / bits;
+    (0..n)
+        .map(|i| {
+            let v = (packed[i / per_byte] >> ((i % per_byte) * bits)) & ((1u8 << bits) - 1);
+            let mut out = Vec::with_capacity(1);
+            crate::scalar::encode_int(
+                e,
+                if e.lowest() < 0.0 && v >= 1 << (bits - 1) { v as i64 - (1 << bits) } else { v as i64 },
+                &mut out,
+            );
+            out[0]
+        })
+        .collect()
+}
+
+/// Packs one-a-byte narrow integers as ONNX stores them (lowest bits first).
+pub fn pack(bits: usize, values: &[u8]) -> Vec<u8> {
+    let per_byte = 8 / bits;
+    values
+        .chunks(per_byte)
+        .map(|chunk| chunk.iter().enumerate().fold(0u8, |acc, (k, &v)| acc | ((v & ((1 << bits) - 1)) << (k * bits))))
+        .collect()
 }
 
 /// ONNX's name for an element type code (`FLOAT8E4M3FN`), for messages.
@@ -51,6 +103,17 @@ pub fn tensor_to_dense(t: &proto::TensorProto) -> Result<(TensorType, Bytes), St
     let ty = tensor_type(t)?;
     let n = ty.num_elements().unwrap() as usize;
     let size = ty.element.byte_size();
+    if let Some(bits) = packed_bits(ty.element) {
+        let packed: Vec<u8> = match t.raw_data.as_ref().filter(|r| !r.is_empty() || n == 0) {
+            Some(raw) => raw.to_vec(),
+            None => t.int32_data.iter().map(|&v| v as u8).collect(),
+        };
+        let need = (n * bits).div_ceil(8);
+        if packed.len() != need {
+            return Err(format!("has {} packed bytes but {ty} needs {need}", packed.len()));
+        }
+        return Ok((ty.clone(), Bytes::from(unpack(ty.element, bits, &packed, n))));
+    }
     if let Some(raw) = t.raw_data.as_ref().filter(|r| !r.is_empty() || n == 0) {
         if raw.len() != n * size {
             return Err(format!("raw data has {} bytes but {ty} needs {}", raw.len(), n * size));
@@ -77,9 +140,13 @@ pub fn tensor_to_dense(t: &proto::TensorProto) -> Result<(TensorType, Bytes), St
             }
             t.uint64_data.len()
         }
-        // ONNX stores these in int32_data; half floats as their bit patterns.
+        // ONNX stores these in int32_data; half and 8-bit floats as their bit patterns.
         ElementType::F16 | ElementType::BF16 => {
             out.extend(t.int32_data.iter().flat_map(|&v| (v as u16).to_le_bytes()));
+            t.int32_data.len()
+        }
+        f8 if f8.is_float() => {
+            out.extend(t.int32_data.iter().map(|&v| v as u8));
             t.int32_data.len()
         }
         e => {
