@@ -251,8 +251,30 @@ def conv_transpose_decoder():
     return m, [[RNG.standard_normal((1, 16, 5, 5)).astype(np.float32)]]
 
 
+def einsum_attention():
+    """Attention written with Einsum as some exporters do ('bhqd,bhkd->bhqk', then
+    'bhqk,bhkd->bhqd'), plus an implicit-output product and an outer product."""
+    nodes = [
+        helper.make_node("Einsum", ["q", "k"], ["scores"], equation="bhqd,bhkd->bhqk"),
+        helper.make_node("Softmax", ["scores"], ["p"], axis=-1),
+        helper.make_node("Einsum", ["p", "v"], ["ctx"], equation="bhqk,bhkd->bhqd"),
+        helper.make_node("Einsum", ["ctx", "w"], ["y"], equation="bhqd,de"),
+        helper.make_node("Einsum", ["a", "c"], ["outer"], equation="i,j->ij"),
+    ]
+    shape = [2, 3, 5, 4]
+    m = model(nodes, "einsum_attention", [
+        helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in "qkv"
+    ] + [helper.make_tensor_value_info("w", TensorProto.FLOAT, [4, 6]),
+         helper.make_tensor_value_info("a", TensorProto.FLOAT, [3]),
+         helper.make_tensor_value_info("c", TensorProto.FLOAT, [4])], [
+        helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6, 3, 5]),  # implicit: labels alphabetically
+        helper.make_tensor_value_info("outer", TensorProto.FLOAT, [3, 4]),
+    ], [], opset=17)
+    return m, [[RNG.standard_normal(s).astype(np.float32) for s in [shape, shape, shape, [4, 6], [3], [4]]]]
+
+
 MODELS = [symbolic_batch_cnn, lrn_cnn, mod_kinds, attention_with_mod, unet_block, fp16_cnn, fp16_cnn_half_io, qdq_cnn,
-          conv_transpose_decoder]
+          conv_transpose_decoder, einsum_attention]
 
 
 def write_case(root, build):

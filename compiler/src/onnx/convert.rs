@@ -29,6 +29,7 @@ const CONVERTED: &[&str] = &[
     "DepthToSpace",
     "DequantizeLinear",
     "Dropout",
+    "Einsum",
     "Flatten",
     "Gemm",
     "GroupNormalization",
@@ -604,6 +605,7 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                 [("num_groups", Attribute::Int(groups, ElementType::I64)), ("epsilon", c.float_attr("epsilon", 1e-5))];
             vec![c.build(names::GROUP_NORM, &[x, scale, bias], &attrs)?]
         }
+        "Einsum" => vec![einsum(&mut c)?],
         "QuantizeLinear" | "DequantizeLinear" => {
             if c.int("block_size").unwrap_or(0) != 0 {
                 return unsupported("blocked quantization (block_size) is not supported");
@@ -882,6 +884,143 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
 }
 
 /// `Constant`: one of `value`, `value_float(s)`, `value_int(s)`.
+/// Einsum of one or two operands as transposes, reshapes, sums and one batched product: the
+/// labels only one operand has (and the output lacks) are summed first; then batch labels
+/// (both operands and the output), the left operand's, the contracted ones and the right
+/// operand's become the three dimensions of a `matmul`, reshaped and transposed into the
+/// output's order. Repeated labels within an operand (diagonals) are not supported.
+fn einsum(c: &mut Ctx) -> R<ValueId> {
+    let equation: String =
+        c.string("equation").ok_or("missing 'equation'")?.chars().filter(|ch| !ch.is_whitespace()).collect();
+    let inputs: Vec<ValueId> = (0..c.node.input.len()).map(|i| c.req(i)).collect::<R<_>>()?;
+    if !(1..=2).contains(&inputs.len()) {
+        return unsupported(format!("Einsum of {} operands is not supported (one or two are)", inputs.len()));
+    }
+    let (lhs, rhs) = match equation.split_once("->") {
+        Some((l, r)) => (l.to_string(), Some(r.to_string())),
+        None => (equation.clone(), None),
+    };
+    let terms: Vec<&str> = lhs.split(',').collect();
+    if terms.len() != inputs.len() {
+        return Err(format!("equation '{equation}' has {} terms for {} inputs", terms.len(), inputs.len()).into());
+    }
+    let mut shapes = Vec::new();
+    for &v in &inputs {
+        shapes.push(
+            c.tensor(v)?
+                .static_shape()
+                .ok_or_else(|| ConvError::Unsupported("Einsum needs static input shapes".into()))?,
+        );
+    }
+    // Labels: letters, and the dimensions an ellipsis stands for as 0, 1, ... counted from the
+    // right so that they align across operands.
+    let ellipsis_rank =
+        shapes.iter().zip(&terms).map(|(s, t)| s.len().saturating_sub(t.replace("...", "").len())).max().unwrap_or(0);
+    let labels_of = |term: &str, rank: usize| -> R<Vec<u32>> {
+        let letters = term.replace("...", "").len();
+        let mut out = Vec::new();
+        let mut rest = term;
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix("...") {
+                let n = rank.checked_sub(letters).ok_or("the term has more labels than its operand has dimensions")?;
+                out.extend((0..n).map(|k| (ellipsis_rank - n + k) as u32));
+                rest = after;
+            } else {
+                let ch = rest.chars().next().unwrap();
+                if !ch.is_ascii_alphabetic() {
+                    return Err(format!("'{ch}' is not a label").into());
+                }
+                out.push(1000 + ch as u32);
+                rest = &rest[ch.len_utf8()..];
+            }
+        }
+        if out.len() != rank {
+            return Err(format!("term '{term}' has {} labels for rank {rank}", out.len()).into());
+        }
+        Ok(out)
+    };
+    let mut operands: Vec<Vec<u32>> = Vec::new();
+    for (t, s) in terms.iter().zip(&shapes) {
+        let labels = labels_of(t, s.len())?;
+        let mut seen = std::collections::HashSet::new();
+        if !labels.iter().all(|l| seen.insert(*l)) {
+            return unsupported("Einsum with a repeated label in one operand (a diagonal) is not supported");
+        }
+        operands.push(labels);
+    }
+    let output: Vec<u32> = match rhs {
+        Some(r) => labels_of(&r, r.replace("...", "").len() + if r.contains("...") { ellipsis_rank } else { 0 })?,
+        None => {
+            // Implicit output: the ellipsis, then the labels used once, alphabetically.
+            let all: Vec<u32> = operands.concat();
+            let mut once: Vec<u32> =
+                all.iter().copied().filter(|l| *l >= 1000 && all.iter().filter(|m| *m == l).count() == 1).collect();
+            once.sort_unstable();
+            (0..ellipsis_rank as u32).chain(once).collect()
+        }
+    };
+    let mut extent = std::collections::HashMap::new();
+    for (labels, shape) in operands.iter().zip(&shapes) {
+        for (l, &d) in labels.iter().zip(shape) {
+            if *extent.entry(*l).or_insert(d) != d {
+                return unsupported("Einsum operands that broadcast a label are not supported");
+            }
+        }
+    }
+    // Sum away what only one operand has and the output lacks.
+    let mut values = inputs.clone();
+    for i in 0..operands.len() {
+        let others: Vec<u32> =
+            operands.iter().enumerate().filter(|(j, _)| *j != i).flat_map(|(_, o)| o.clone()).collect();
+        let summed: Vec<i64> = (0..operands[i].len())
+            .filter(|&k| !output.contains(&operands[i][k]) && !others.contains(&operands[i][k]))
+            .map(|k| k as i64)
+            .collect();
+        if !summed.is_empty() {
+            let axes = c.const_i64(&summed);
+            values[i] = c.build(names::REDUCE_SUM, &[values[i], axes], &[("keepdims", Attribute::Bool(false))])?;
+            let keep: Vec<u32> = operands[i]
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| !summed.contains(&(*k as i64)))
+                .map(|(_, l)| *l)
+                .collect();
+            operands[i] = keep;
+        }
+    }
+    let size = |labels: &[u32]| labels.iter().map(|l| extent[l] as i64).product::<i64>();
+    let permute = |c: &mut Ctx, v: ValueId, from: &[u32], to: &[u32]| -> R<ValueId> {
+        let perm: Vec<i64> = to.iter().map(|l| from.iter().position(|f| f == l).unwrap() as i64).collect();
+        if perm.iter().enumerate().all(|(i, &p)| p == i as i64) {
+            return Ok(v);
+        }
+        c.build(names::TRANSPOSE, &[v], &[("perm", i64s(perm))])
+    };
+    let reshape = |c: &mut Ctx, v: ValueId, dims: &[i64]| -> R<ValueId> {
+        let shape = c.const_i64(dims);
+        c.build(names::RESHAPE, &[v, shape], &[])
+    };
+    if operands.len() == 1 {
+        return permute(c, values[0], &operands[0], &output);
+    }
+    let (a, b) = (&operands[0], &operands[1]);
+    let batch: Vec<u32> = output.iter().copied().filter(|l| a.contains(l) && b.contains(l)).collect();
+    let left: Vec<u32> = a.iter().copied().filter(|l| output.contains(l) && !b.contains(l)).collect();
+    let right: Vec<u32> = b.iter().copied().filter(|l| output.contains(l) && !a.contains(l)).collect();
+    let contracted: Vec<u32> = a.iter().copied().filter(|l| b.contains(l) && !output.contains(l)).collect();
+    let a_order = [batch.clone(), left.clone(), contracted.clone()].concat();
+    let b_order = [batch.clone(), contracted.clone(), right.clone()].concat();
+    let av = permute(c, values[0], a, &a_order)?;
+    let av = reshape(c, av, &[size(&batch), size(&left), size(&contracted)])?;
+    let bv = permute(c, values[1], b, &b_order)?;
+    let bv = reshape(c, bv, &[size(&batch), size(&contracted), size(&right)])?;
+    let product = c.build(names::MATMUL, &[av, bv], &[])?;
+    let produced = [batch, left, right].concat();
+    let dims: Vec<i64> = produced.iter().map(|l| extent[l] as i64).collect();
+    let product = reshape(c, product, &dims)?;
+    permute(c, product, &produced, &output)
+}
+
 /// A node of opsets 1 to 6 in the form opset 7 gives it: `consumed_inputs` (an optimizer
 /// hint) dropped; `is_test` and BatchNormalization's `spatial` checked and dropped (only
 /// inference, over the channel axis, is supported); Pad's `paddings` renamed `pads`; and the
