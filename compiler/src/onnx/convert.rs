@@ -268,6 +268,36 @@ impl Ctx<'_, '_> {
         attrs
     }
 
+    /// Strides, dilations and explicit pads (`auto_pad` resolved) of a 3-D window op over
+    /// `input` ([N, C, D, H, W]).
+    fn window_3d(&self, input: &[u64], kernel: &[i64]) -> R<(Vec<i64>, Vec<i64>, Vec<i64>)> {
+        let strides = self.ints("strides").unwrap_or_else(|| vec![1; 3]);
+        let dilations = self.ints("dilations").unwrap_or_else(|| vec![1; 3]);
+        if [&strides, &dilations].iter().any(|v| v.len() != 3 || v.iter().any(|&e| e < 1)) || kernel.len() != 3 {
+            return Err("kernel, strides and dilations must have 3 positive entries".into());
+        }
+        let pads = match self.string("auto_pad").as_deref().unwrap_or("NOTSET") {
+            "NOTSET" => self.ints("pads").unwrap_or_else(|| vec![0; 6]),
+            "VALID" => vec![0; 6],
+            mode @ ("SAME_UPPER" | "SAME_LOWER") => {
+                let mut pads = vec![0; 6];
+                for i in 0..3 {
+                    let n = input[2 + i] as i64;
+                    let total =
+                        ((n + strides[i] - 1) / strides[i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - n;
+                    let (small, large) = (total.max(0) / 2, total.max(0) - total.max(0) / 2);
+                    (pads[i], pads[i + 3]) = if mode == "SAME_UPPER" { (small, large) } else { (large, small) };
+                }
+                pads
+            }
+            other => return Err(format!("unknown auto_pad '{other}'").into()),
+        };
+        if pads.len() != 6 {
+            return Err(format!("pads must have 6 entries, got {}", pads.len()).into());
+        }
+        Ok((strides, dilations, pads))
+    }
+
     /// A per-group parameter `[groups]` repeated over each group's channels: `[channels]`.
     fn per_group_to_channels(&mut self, p: ValueId, groups: i64, channels: i64) -> R<ValueId> {
         let column = self.const_i64(&[groups, 1]);
@@ -420,8 +450,13 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
         "Conv" => {
             let (x, w) = (c.req(0)?, c.req(1)?);
             let spatial = c.tensor(w)?.rank().map_or(0, |r| r.saturating_sub(2));
+            if spatial == 3 {
+                return Ok(vec![conv_3d(&mut c, x, w)?]);
+            }
             if !(1..=2).contains(&spatial) {
-                return unsupported(format!("only 1-D and 2-D convolutions are supported (this one is {spatial}-D)"));
+                return unsupported(format!(
+                    "only 1-D, 2-D and 3-D convolutions are supported (this one is {spatial}-D)"
+                ));
             }
             // A 1-D convolution is a 2-D one over a unit height.
             let one_d = spatial == 1;
@@ -517,14 +552,17 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
         "MaxPool" | "AveragePool" => {
             let x = c.req(0)?;
             let given = c.ints("kernel_shape").ok_or("missing 'kernel_shape'")?;
-            if !(1..=2).contains(&given.len()) {
+            if !(1..=3).contains(&given.len()) {
                 return unsupported(format!(
-                    "only 1-D and 2-D pooling is supported (kernel_shape has {} entries)",
+                    "only 1-D, 2-D and 3-D pooling is supported (kernel_shape has {} entries)",
                     given.len()
                 ));
             }
             if op == "MaxPool" && node.output.iter().skip(1).any(|o| !o.is_empty()) {
                 return unsupported("the Indices output of MaxPool is not supported");
+            }
+            if given.len() == 3 {
+                return Ok(vec![pool_3d(&mut c, x, &given)?]);
             }
             let one_d = given.len() == 1;
             let x = if one_d { c.unsqueeze(x, 2)? } else { x };
@@ -884,6 +922,119 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
 }
 
 /// `Constant`: one of `value`, `value_float(s)`, `value_int(s)`.
+/// A 3-D pool as two 2-D pools: over (H, W) with depth folded into the channels, then over
+/// depth with the pooled plane as the width. A window's maximum, its sum and its count of
+/// counted positions all factor by axis, so both pools keep MaxPool's and AveragePool's
+/// padding, `ceil_mode` and `count_include_pad` semantics exactly.
+fn pool_3d(c: &mut Ctx, x: ValueId, kernel: &[i64]) -> R<ValueId> {
+    let input = c
+        .tensor(x)?
+        .static_shape()
+        .ok_or_else(|| ConvError::Unsupported("3-D pooling needs a static input shape".into()))?;
+    let [_, channels, depth, _, _] = input[..] else {
+        return Err(format!("expects a 5-D input, got rank {}", input.len()).into());
+    };
+    let (strides, dilations, pads) = c.window_3d(&input, kernel)?;
+    let mut common = Vec::new();
+    if c.int("ceil_mode").unwrap_or(0) != 0 {
+        common.push(("ceil_mode", Attribute::Bool(true)));
+    }
+    if c.node.op_type() == "AveragePool" && c.int("count_include_pad").unwrap_or(0) != 0 {
+        common.push(("count_include_pad", Attribute::Bool(true)));
+    }
+    let name = if c.node.op_type() == "MaxPool" { names::MAX_POOL } else { names::AVG_POOL };
+    let (c64, d64) = (channels as i64, depth as i64);
+    let planes = c.const_i64(&[0, c64 * d64, input[3] as i64, input[4] as i64]);
+    let planes = c.build(names::RESHAPE, &[x, planes], &[])?;
+    let mut attrs = vec![
+        ("kernel_shape", i64s(vec![kernel[1], kernel[2]])),
+        ("strides", i64s(vec![strides[1], strides[2]])),
+        ("dilations", i64s(vec![dilations[1], dilations[2]])),
+        ("pads", i64s(vec![pads[1], pads[2], pads[4], pads[5]])),
+    ];
+    attrs.extend(common.iter().cloned());
+    let pooled = c.build(name, &[planes], &attrs)?;
+    let hw = c.tensor(pooled)?.static_shape().ok_or("the pooled planes need a static shape")?;
+    let (ho, wo) = (hw[2] as i64, hw[3] as i64);
+    let columns = c.const_i64(&[0, c64, d64, ho * wo]);
+    let columns = c.build(names::RESHAPE, &[pooled, columns], &[])?;
+    let mut attrs = vec![
+        ("kernel_shape", i64s(vec![kernel[0], 1])),
+        ("strides", i64s(vec![strides[0], 1])),
+        ("dilations", i64s(vec![dilations[0], 1])),
+        ("pads", i64s(vec![pads[0], 0, pads[3], 0])),
+    ];
+    attrs.extend(common);
+    let pooled = c.build(name, &[columns], &attrs)?;
+    let out_depth = c.tensor(pooled)?.static_shape().ok_or("the pooled depth needs a static shape")?[2] as i64;
+    let volume = c.const_i64(&[0, c64, out_depth, ho, wo]);
+    c.build(names::RESHAPE, &[pooled, volume], &[])
+}
+
+/// A 3-D convolution as `kd` 2-D ones with the output depths folded into the batch: the
+/// depth-padded input, depth-major, is sliced once per depth tap (at the tap's dilated offset,
+/// every stride-th depth), each slice convolved over (H, W) with that tap's weights, the
+/// results summed and the depth moved back behind the channels.
+fn conv_3d(c: &mut Ctx, x: ValueId, w: ValueId) -> R<ValueId> {
+    let need_static = || ConvError::Unsupported("3-D convolution needs static input and weight shapes".into());
+    let input = c.tensor(x)?.static_shape().ok_or_else(need_static)?;
+    let weights = c.tensor(w)?.static_shape().ok_or_else(need_static)?;
+    let (&[n, channels, depth, h, wd], &[out_channels, cin_group, kd, kh, kw]) = (&input[..], &weights[..]) else {
+        return Err("expects a 5-D input and weight".into());
+    };
+    let kernel = [kd as i64, kh as i64, kw as i64];
+    let (strides, dilations, pads) = c.window_3d(&input, &kernel)?;
+    let group = c.int("group").unwrap_or(1);
+    let i = |v: u64| v as i64;
+    // Depth padding, then depth in front of the channels.
+    let padded = if pads[0] != 0 || pads[3] != 0 {
+        let p = c.const_i64(&[0, 0, pads[0], 0, 0, 0, 0, pads[3], 0, 0]);
+        c.build(names::PAD, &[x, p], &[])?
+    } else {
+        x
+    };
+    let padded_depth = i(depth) + pads[0] + pads[3];
+    let out_depth = (padded_depth - (i(kd) - 1) * dilations[0] - 1) / strides[0] + 1;
+    if out_depth < 1 {
+        return Err(format!("the window does not fit the padded depth {padded_depth}").into());
+    }
+    let depth_major = c.build(names::TRANSPOSE, &[padded], &[("perm", i64s(vec![0, 2, 1, 3, 4]))])?;
+    let axis = c.const_i64(&[1]);
+    let step = c.const_i64(&[strides[0]]);
+    let flat = c.const_i64(&[i(n) * out_depth, i(channels), i(h), i(wd)]);
+    let tap_shape = c.const_i64(&[i(out_channels), i(cin_group), i(kh), i(kw)]);
+    let mut sum = None;
+    for k in 0..i(kd) {
+        let start = k * dilations[0];
+        let (from, to) = (c.const_i64(&[start]), c.const_i64(&[start + (out_depth - 1) * strides[0] + 1]));
+        let slab = c.build(names::SLICE, &[depth_major, from, to, axis, step], &[])?;
+        let slab = c.build(names::RESHAPE, &[slab, flat], &[])?;
+        let (wk0, wk1, waxis) = (c.const_i64(&[k]), c.const_i64(&[k + 1]), c.const_i64(&[2]));
+        let tap = c.build(names::SLICE, &[w, wk0, wk1, waxis], &[])?;
+        let tap = c.build(names::RESHAPE, &[tap, tap_shape], &[])?;
+        let mut operands = vec![slab, tap];
+        if k == 0 {
+            operands.extend(c.input(2)?);
+        }
+        let attrs = [
+            ("strides", i64s(vec![strides[1], strides[2]])),
+            ("dilations", i64s(vec![dilations[1], dilations[2]])),
+            ("pads", i64s(vec![pads[1], pads[2], pads[4], pads[5]])),
+            ("group", Attribute::Int(group, ElementType::I64)),
+        ];
+        let y = c.build(names::CONV2D, &operands, &attrs)?;
+        sum = Some(match sum {
+            None => y,
+            Some(acc) => c.build(names::ADD, &[acc, y], &[])?,
+        });
+    }
+    let sum = sum.ok_or("the kernel has no depth")?;
+    let planes = c.tensor(sum)?.static_shape().ok_or("the convolved planes need a static shape")?;
+    let volume = c.const_i64(&[i(n), out_depth, i(out_channels), i(planes[2]), i(planes[3])]);
+    let volume = c.build(names::RESHAPE, &[sum, volume], &[])?;
+    c.build(names::TRANSPOSE, &[volume], &[("perm", i64s(vec![0, 2, 1, 3, 4]))])
+}
+
 /// Einsum of one or two operands as transposes, reshapes, sums and one batched product: the
 /// labels only one operand has (and the output lacks) are summed first; then batch labels
 /// (both operands and the output), the left operand's, the contracted ones and the right

@@ -1,5 +1,6 @@
-"""Writes the small ONNX files lit-tests/onnx/strict.mlir imports: graphs ONNX Runtime
-refuses, which Smelt must refuse too. Run with the onnx package: python make_strict.py"""
+"""Writes the small ONNX files lit-tests/onnx/strict.mlir and errors.mlir import: graphs ONNX
+Runtime refuses, which Smelt must refuse too, and one with an operator Smelt does not support.
+Run with the onnx package: python make_strict.py"""
 import numpy as np
 import onnx
 from onnx import TensorProto as T, helper as h, numpy_helper as nh
@@ -21,3 +22,4 @@ save("kernel-shape", [h.make_node("Conv", ["x4", "w"], ["y4"], kernel_shape=[5, 
 s = nh.from_array(np.array([-1, 3], np.int64), "s")
 save("negative-shape", [h.make_node("ConstantOfShape", ["s"], ["z"], name="fill")], [],
      [h.make_tensor_value_info("z", T.FLOAT, None)], [s])
+save("unique", [h.make_node("Unique", ["x"], ["u"], sorted=1)], [x], [h.make_tensor_value_info("u", T.FLOAT, None)])
