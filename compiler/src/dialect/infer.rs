@@ -137,18 +137,41 @@ fn spatial_attrs(v: &OpView, name: &str, n: usize) -> Result<Vec<i64>> {
     }
 }
 
-pub fn conv2d(v: &OpView) -> Result<Vec<Type>> {
+/// A convolution's input and weight shapes and its group count.
+type ConvOperands<'a> = (&'a [Dim], &'a [Dim], i64);
+
+/// A convolution's 4-D input and weight shapes (`layout` names them for messages) and its
+/// positive group count; `None` when either is unranked.
+fn conv_operands<'a>(v: &OpView<'a>, layout: &str) -> Result<Option<ConvOperands<'a>>> {
     let (x, w) = (v.tensor(0)?, v.tensor(1)?);
-    let (Some(xs), Some(ws)) = (&x.shape, &w.shape) else {
-        return Ok(vec![tensor(None, x.element)]);
-    };
+    let (Some(xs), Some(ws)) = (&x.shape, &w.shape) else { return Ok(None) };
     if xs.len() != 4 || ws.len() != 4 {
-        return Err(format!("expects 4-D input and weight (NCHW, OIHW), got ranks {} and {}", xs.len(), ws.len()));
+        return Err(format!("expects 4-D input and weight ({layout}), got ranks {} and {}", xs.len(), ws.len()));
     }
     let groups = v.int("group");
     if groups < 1 {
         return Err(format!("group must be positive, got {groups}"));
     }
+    Ok(Some((xs, ws, groups)))
+}
+
+/// The optional `bias` must hold one value per output channel.
+fn check_bias(v: &OpView, out_channels: Dim) -> Result<()> {
+    let Some(b) = v.operand("bias") else { return Ok(()) };
+    let bt = v.module.value_type(b).as_tensor().ok_or("bias must be a tensor")?;
+    if let Some(bs) = &bt.shape {
+        if bs.len() != 1 || matches!((bs[0], out_channels), (Dim::Known(n), Dim::Known(o)) if n != o) {
+            return Err(format!("bias must have shape [{out_channels}], got {bt}"));
+        }
+    }
+    Ok(())
+}
+
+pub fn conv2d(v: &OpView) -> Result<Vec<Type>> {
+    let x = v.tensor(0)?;
+    let Some((xs, ws, groups)) = conv_operands(v, "NCHW, OIHW")? else {
+        return Ok(vec![tensor(None, x.element)]);
+    };
     if let (Dim::Known(c), Dim::Known(wc)) = (xs[1], ws[1]) {
         if Some(c) != wc.checked_mul(groups as u64) {
             return Err(format!("input has {c} channels but weight expects {wc} x {groups} groups"));
@@ -159,14 +182,7 @@ pub fn conv2d(v: &OpView) -> Result<Vec<Type>> {
             return Err(format!("{o} output channels do not divide into {groups} groups"));
         }
     }
-    if let Some(b) = v.operand("bias") {
-        let bt = v.module.value_type(b).as_tensor().ok_or("bias must be a tensor")?;
-        if let Some(bs) = &bt.shape {
-            if bs.len() != 1 || (bs[0] != ws[0] && bs[0] != Dim::Dynamic && ws[0] != Dim::Dynamic) {
-                return Err(format!("bias must have shape [{}], got {bt}", ws[0]));
-            }
-        }
-    }
+    check_bias(v, ws[0])?;
     let strides = spatial_attrs(v, "strides", 2)?;
     let dilations = spatial_attrs(v, "dilations", 2)?;
     let pads = spatial_attrs(v, "pads", 4)?;
@@ -184,31 +200,17 @@ pub fn conv2d(v: &OpView) -> Result<Vec<Type>> {
 /// Transposed convolution: x [N, Cin, H, W], weight [Cin, Cout / group, kh, kw]; each
 /// output extent is `stride (in - 1) + output_padding + dilation (k - 1) + 1 - pads`.
 pub fn conv_transpose(v: &OpView) -> Result<Vec<Type>> {
-    let (x, w) = (v.tensor(0)?, v.tensor(1)?);
-    let (Some(xs), Some(ws)) = (&x.shape, &w.shape) else {
+    let x = v.tensor(0)?;
+    let Some((xs, ws, groups)) = conv_operands(v, "NCHW, IOHW")? else {
         return Ok(vec![tensor(None, x.element)]);
     };
-    if xs.len() != 4 || ws.len() != 4 {
-        return Err(format!("expects 4-D input and weight (NCHW, IOHW), got ranks {} and {}", xs.len(), ws.len()));
-    }
-    let groups = v.int("group");
-    if groups < 1 {
-        return Err(format!("group must be positive, got {groups}"));
-    }
     if let (Dim::Known(c), Dim::Known(wc)) = (xs[1], ws[0]) {
         if c != wc || c % groups as u64 != 0 {
             return Err(format!("input has {c} channels but the weight has {wc} input channels in {groups} groups"));
         }
     }
     let out_channels = ws[1].known().map_or(Dim::Dynamic, |o| Dim::Known(o * groups as u64));
-    if let Some(b) = v.operand("bias") {
-        let bt = v.module.value_type(b).as_tensor().ok_or("bias must be a tensor")?;
-        if let (Some(bs), Dim::Known(o)) = (&bt.shape, out_channels) {
-            if bs.len() != 1 || matches!(bs[0], Dim::Known(n) if n != o) {
-                return Err(format!("bias must have shape [{o}], got {bt}"));
-            }
-        }
-    }
+    check_bias(v, out_channels)?;
     let strides = spatial_attrs(v, "strides", 2)?;
     let dilations = spatial_attrs(v, "dilations", 2)?;
     let pads = spatial_attrs(v, "pads", 4)?;
