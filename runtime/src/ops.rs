@@ -47,29 +47,23 @@ impl Lrn {
         let (c, plane) = (self.channels, self.plane);
         let (before, after) = ((self.size - 1) / 2, self.size / 2);
         let scale = self.alpha / self.size as f32;
-        let out_at = crate::workers::Shared(out.as_mut_ptr());
-        crate::workers::parallel_ranges(self.batch * c, 4, |planes| {
+        crate::workers::parallel_chunks(out, plane, 4, |p, dst| {
+            let (b, ch) = (p / c, p % c);
             let mut sum = vec![0f32; plane];
-            for p in planes {
-                let (b, ch) = (p / c, p % c);
-                sum.fill(0.0);
-                for k in ch.saturating_sub(before)..(ch + after + 1).min(c) {
-                    let src = &x[(b * c + k) * plane..][..plane];
-                    sum.iter_mut().zip(src).for_each(|(s, &v)| *s += v * v);
-                }
-                // SAFETY: each task writes only its own output planes.
-                let dst = unsafe { std::slice::from_raw_parts_mut(out_at.get().add(p * plane), plane) };
-                let src = &x[p * plane..][..plane];
-                let base = |s: f32| self.bias + scale * s;
-                match self.beta {
-                    0.75 => dst.iter_mut().zip(src).zip(&sum).for_each(|((o, &v), &s)| {
-                        let r = base(s).sqrt();
-                        *o = v / (r * r.sqrt());
-                    }),
-                    0.5 => dst.iter_mut().zip(src).zip(&sum).for_each(|((o, &v), &s)| *o = v / base(s).sqrt()),
-                    1.0 => dst.iter_mut().zip(src).zip(&sum).for_each(|((o, &v), &s)| *o = v / base(s)),
-                    beta => dst.iter_mut().zip(src).zip(&sum).for_each(|((o, &v), &s)| *o = v * base(s).powf(-beta)),
-                }
+            for k in ch.saturating_sub(before)..(ch + after + 1).min(c) {
+                let src = &x[(b * c + k) * plane..][..plane];
+                sum.iter_mut().zip(src).for_each(|(s, &v)| *s += v * v);
+            }
+            let src = &x[p * plane..][..plane];
+            let base = |s: f32| self.bias + scale * s;
+            match self.beta {
+                0.75 => dst.iter_mut().zip(src).zip(&sum).for_each(|((o, &v), &s)| {
+                    let r = base(s).sqrt();
+                    *o = v / (r * r.sqrt());
+                }),
+                0.5 => dst.iter_mut().zip(src).zip(&sum).for_each(|((o, &v), &s)| *o = v / base(s).sqrt()),
+                1.0 => dst.iter_mut().zip(src).zip(&sum).for_each(|((o, &v), &s)| *o = v / base(s)),
+                beta => dst.iter_mut().zip(src).zip(&sum).for_each(|((o, &v), &s)| *o = v * base(s).powf(-beta)),
             }
         });
     }
@@ -91,22 +85,17 @@ impl GroupNorm {
     pub fn run(&self, x: &[f32], scale: &[f32], bias: &[f32], out: &mut [f32]) {
         let per_group = self.channels / self.groups;
         let len = per_group * self.plane;
-        let out_at = crate::workers::Shared(out.as_mut_ptr());
-        crate::workers::parallel_ranges(self.batch * self.groups, 1, |rows| {
-            for row in rows {
-                let src = &x[row * len..][..len];
-                let mean = src.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
-                let var = src.iter().map(|&v| (v as f64 - mean) * (v as f64 - mean)).sum::<f64>() / len as f64;
-                let inv = 1.0 / (var + self.epsilon as f64).sqrt();
-                // SAFETY: each task writes only its own rows.
-                let dst = unsafe { std::slice::from_raw_parts_mut(out_at.get().add(row * len), len) };
-                let first = (row % self.groups) * per_group;
-                for (k, (d, s)) in dst.chunks_mut(self.plane).zip(src.chunks(self.plane)).enumerate() {
-                    let c = first + k;
-                    let mul = (scale[c] as f64 * inv) as f32;
-                    let add = (bias[c] as f64 - mean * scale[c] as f64 * inv) as f32;
-                    d.iter_mut().zip(s).for_each(|(o, &v)| *o = v * mul + add);
-                }
+        crate::workers::parallel_chunks(out, len, 1, |row, dst| {
+            let src = &x[row * len..][..len];
+            let mean = src.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
+            let var = src.iter().map(|&v| (v as f64 - mean) * (v as f64 - mean)).sum::<f64>() / len as f64;
+            let inv = 1.0 / (var + self.epsilon as f64).sqrt();
+            let first = (row % self.groups) * per_group;
+            for (k, (d, s)) in dst.chunks_mut(self.plane).zip(src.chunks(self.plane)).enumerate() {
+                let c = first + k;
+                let mul = (scale[c] as f64 * inv) as f32;
+                let add = (bias[c] as f64 - mean * scale[c] as f64 * inv) as f32;
+                d.iter_mut().zip(s).for_each(|(o, &v)| *o = v * mul + add);
             }
         });
     }
@@ -167,18 +156,11 @@ impl ConvTranspose {
                     None => sgemm(&self.weights(w, g), &xg, &mut columns, pixels, false, &|_, _, _, _| {}),
                 }
                 let plane0 = (b * self.out_channels + g * cog) * oh * ow;
-                let dst = crate::workers::Shared(out[plane0..plane0 + cog * oh * ow].as_mut_ptr());
                 let columns = &columns;
-                // Output channels split over the workers: each owns its planes.
-                crate::workers::parallel_ranges(cog, 2, |channels| {
-                    for co in channels {
-                        // SAFETY: channel co's plane is written by this task alone.
-                        let plane = unsafe { std::slice::from_raw_parts_mut(dst.get().add(co * oh * ow), oh * ow) };
-                        for (t, column) in
-                            columns[co * kh * kw * pixels..][..kh * kw * pixels].chunks(pixels).enumerate()
-                        {
-                            self.scatter(column, t / kw, t % kw, plane);
-                        }
+                // Output channels split over the workers: each owns its plane.
+                crate::workers::parallel_chunks(&mut out[plane0..plane0 + cog * oh * ow], oh * ow, 2, |co, plane| {
+                    for (t, column) in columns[co * kh * kw * pixels..][..kh * kw * pixels].chunks(pixels).enumerate() {
+                        self.scatter(column, t / kw, t % kw, plane);
                     }
                 });
             }

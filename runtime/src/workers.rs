@@ -75,6 +75,28 @@ pub fn parallel_ranges(n: usize, min_per_worker: usize, f: impl Fn(std::ops::Ran
     split(workers, &|w| f(share_start(w, workers, n, 1)..share_start(w + 1, workers, n, 1)));
 }
 
+/// Runs `f(i, chunk)` for every `chunk_len`-element chunk `i` of `out` (a last, shorter one
+/// included), contiguous runs of chunks split over the workers as [`parallel_ranges`] splits
+/// indices: the way kernels whose outputs are independent planes or rows write them.
+pub fn parallel_chunks<T: Send + Copy>(
+    out: &mut [T],
+    chunk_len: usize,
+    min_per_worker: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let chunk_len = chunk_len.max(1);
+    let (len, base) = (out.len(), Shared(out.as_mut_ptr()));
+    parallel_ranges(len.div_ceil(chunk_len), min_per_worker, |chunks| {
+        for i in chunks {
+            let start = i * chunk_len;
+            let n = chunk_len.min(len - start);
+            // SAFETY: chunk i is [start, start + n) of `out`, and every index is given to
+            // exactly one task, so no two tasks hold overlapping slices.
+            f(i, unsafe { std::slice::from_raw_parts_mut(base.get().add(start), n) });
+        }
+    });
+}
+
 /// Where worker `w`'s share of `0..extent` starts: the multiple of `unit` nearest an even
 /// split. Rounding up instead gave a 14x14 map's 196 columns to two workers as 112 and 84.
 pub(crate) fn share_start(w: usize, workers: usize, extent: usize, unit: usize) -> usize {
@@ -243,6 +265,18 @@ impl<T> Shared<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_chunk_is_given_once_with_its_index_and_length() {
+        set_threads(2);
+        let mut out = vec![0usize; 103];
+        parallel_chunks(&mut out, 10, 1, |i, chunk| {
+            assert_eq!(chunk.len(), if i == 10 { 3 } else { 10 });
+            chunk.iter_mut().for_each(|e| *e += i + 1);
+        });
+        assert!(out.iter().enumerate().all(|(k, &e)| e == k / 10 + 1), "{out:?}");
+        set_threads(1);
+    }
 
     #[test]
     fn shares_start_at_the_unit_nearest_an_even_split() {
