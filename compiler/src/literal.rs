@@ -97,6 +97,17 @@ impl Literal {
         }
     }
 
+    /// Every element encoded as its element type stores it (little-endian, one byte for
+    /// narrow types): what executors and tensor files hold.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len() * self.element.byte_size());
+        match &self.data {
+            Data::F(v) => v.iter().for_each(|&x| crate::scalar::encode(self.element, x, &mut out)),
+            Data::I(v) => v.iter().for_each(|&x| crate::scalar::encode_int(self.element, x, &mut out)),
+        }
+        out
+    }
+
     pub fn ty(&self) -> TensorType {
         TensorType::of(&self.shape, self.element)
     }

@@ -4,7 +4,7 @@
 
 use crate::ir::{Module, OpId};
 use crate::literal::Literal;
-use crate::types::{TensorType, Type};
+use crate::types::{ElementType, TensorType, Type};
 use crate::Attribute;
 
 /// `@main`, or the only function: what runners run.
@@ -55,27 +55,28 @@ pub fn check_inputs(m: &Module, func: OpId, inputs: &[Literal]) -> Result<(), St
         let Type::Tensor(t) = m.value_type(*a) else {
             return Err(format!("input '{name}' is not a tensor ({})", m.value_type(*a)));
         };
-        check_input(name, t, l)?;
+        check_input(name, t, l.element, &l.shape)?;
     }
     Ok(())
 }
 
-/// Checks one input tensor `l` against its declared type `t`: element type, rank, and every
-/// static dimension. The error names the input `name` and the dimension that disagrees.
-pub fn check_input(name: &str, t: &TensorType, l: &Literal) -> Result<(), String> {
-    let given = l.ty();
-    if t.element != l.element {
+/// Checks one input tensor (`element`, `dims`) against its declared type `t`: element type,
+/// rank, and every static dimension. The error names the input `name` and the dimension that
+/// disagrees.
+pub fn check_input(name: &str, t: &TensorType, element: ElementType, dims: &[u64]) -> Result<(), String> {
+    let given = TensorType::of(dims, element);
+    if t.element != element {
         return Err(format!("input '{name}' is {} in the model but the given tensor is {given}", t.element));
     }
     let Some(shape) = &t.shape else { return Ok(()) };
-    if shape.len() != l.shape.len() {
+    if shape.len() != dims.len() {
         return Err(format!(
             "input '{name}' has rank {} in the model ({t}) but the given tensor has rank {} ({given})",
             shape.len(),
-            l.shape.len()
+            dims.len()
         ));
     }
-    for (axis, (d, &n)) in shape.iter().zip(&l.shape).enumerate() {
+    for (axis, (d, &n)) in shape.iter().zip(dims).enumerate() {
         if let Some(k) = d.known().filter(|&k| k != n) {
             return Err(format!(
                 "input '{name}' dimension {axis} is {k} in the model ({t}) but {n} in the given tensor ({given})"

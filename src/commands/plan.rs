@@ -21,6 +21,13 @@ pub fn plan_model(cleaned: &Module, target_spec: &str, options: &PlanOptions) ->
     Ok(plan(&fused, &target, options)?.with_unfused(&unfused))
 }
 
+/// The `--json` object: the plan's keys and the model's name.
+pub fn to_json(model: &str, p: &Plan) -> serde_json::Value {
+    let mut value = serde_json::to_value(p).expect("serializable");
+    value["model"] = serde_json::Value::String(model.to_string());
+    value
+}
+
 /// The per-kernel table and totals a person reads.
 pub fn table(model: &str, p: &Plan) -> String {
     use std::fmt::Write;

@@ -31,8 +31,59 @@ pub struct ReportOptions {
 /// `smelt report`: the characterization and fusion report of `model`, as text or JSON, with
 /// predicted against measured kernel times when `options.measure` asks.
 pub fn report(model: &ModelSource, options: &ReportOptions) -> Result<String, Failure> {
-    let (json, batch, target_name, cost_profile, measure) =
-        (options.json, options.batch, options.target.as_str(), options.cost_profile.as_deref(), &options.measure);
+    let analysis = analyse(model, options)?;
+    Ok(if options.json {
+        serde_json::to_string_pretty(&analysis.to_json(&model.path)).expect("serializable") + "\n"
+    } else {
+        let mut text =
+            report_table(&model.path, &analysis.characterization) + &fusion_table(&model.path, &analysis.fusion);
+        if let Some(m) = &analysis.measured {
+            text.push('\n');
+            text.push_str(&accuracy_table(m, None));
+        }
+        text
+    })
+}
+
+/// What `smelt report` found: the characterization, the fusion report and, when asked, the
+/// fused model measured against its predictions.
+pub struct Analysis {
+    pub characterization: Characterization,
+    pub fusion: FusionReport,
+    pub measured: Option<crate::measure::Measured>,
+}
+
+impl Analysis {
+    /// The `--json` object: the characterization's keys, the fusion summary, the measurement.
+    pub fn to_json(&self, model: &str) -> serde_json::Value {
+        let mut value = serde_json::to_value(&self.characterization).expect("serializable");
+        value["model"] = serde_json::Value::String(model.to_string());
+        let f = serde_json::to_value(&self.fusion).expect("serializable");
+        for key in ["kernels_before", "kernels_after", "traffic_bytes_before", "traffic_bytes_after", "pattern_counts"]
+        {
+            value[key] = f[key].clone();
+        }
+        value["fusion"] = f;
+        if let Some(m) = &self.measured {
+            value["measured"] = serde_json::json!({
+                "predicted_ms": m.predicted_ms(),
+                "measured_ms": m.model_ms,
+                "kernel_median_abs_error": m.kernel_median_error(),
+                "model_abs_error": m.model_error(),
+                "kernels": m.kernels,
+            });
+        }
+        if let Some((ops, subgraphs, saved)) = seed_result(model) {
+            value["seeds"] = serde_json::json!({ "ops": ops, "subgraphs": subgraphs, "traffic_saved": saved });
+        }
+        value
+    }
+}
+
+/// Characterizes and fuses `model` (and measures it when `options.measure` asks).
+pub fn analyse(model: &ModelSource, options: &ReportOptions) -> Result<Analysis, Failure> {
+    let (batch, target_name, cost_profile, measure) =
+        (options.batch, options.target.as_str(), options.cost_profile.as_deref(), &options.measure);
     let target = Target::load(target_name).map_err(fail)?;
     let (imported, module) = model.load_static()?;
     let mut c = characterize(&module, &target, batch);
@@ -54,39 +105,7 @@ pub fn report(model: &ModelSource, options: &ReportOptions) -> Result<String, Fa
             Some(m)
         }
     };
-    let accuracy = measured.as_ref().map(|m| {
-        serde_json::json!({
-            "predicted_ms": m.predicted_ms(),
-            "measured_ms": m.model_ms,
-            "kernel_median_abs_error": m.kernel_median_error(),
-            "model_abs_error": m.model_error(),
-            "kernels": m.kernels,
-        })
-    });
-    Ok(if json {
-        let mut value = serde_json::to_value(&c).expect("serializable");
-        value["model"] = serde_json::Value::String(model.path.clone());
-        let f = serde_json::to_value(&fusion).expect("serializable");
-        for key in ["kernels_before", "kernels_after", "traffic_bytes_before", "traffic_bytes_after", "pattern_counts"]
-        {
-            value[key] = f[key].clone();
-        }
-        value["fusion"] = f;
-        if let Some(a) = accuracy {
-            value["measured"] = a;
-        }
-        if let Some((ops, subgraphs, saved)) = seed_result(&model.path) {
-            value["seeds"] = serde_json::json!({ "ops": ops, "subgraphs": subgraphs, "traffic_saved": saved });
-        }
-        serde_json::to_string_pretty(&value).expect("serializable") + "\n"
-    } else {
-        let mut text = report_table(&model.path, &c) + &fusion_table(&model.path, &fusion);
-        if let Some(m) = &measured {
-            text.push('\n');
-            text.push_str(&accuracy_table(m, None));
-        }
-        text
-    })
+    Ok(Analysis { characterization: c, fusion, measured })
 }
 
 /// The ceilings a roofline picture draws: measured ones from the profile where it has them,
@@ -99,8 +118,6 @@ fn ceilings(target: &Target, cost_profile: Option<&str>) -> Result<(f64, f64), S
     Ok((p.peaks.measured_gflops.unwrap_or(nominal.0), p.peaks.measured_bandwidth_gbs.unwrap_or(nominal.1)))
 }
 
-/// Fuses a copy of the cleaned module the way the default pipeline does, with both extractors
-/// priced, and compares it with the unfused module.
 /// Fuses a copy of the cleaned module the way the default pipeline does, with both extractors
 /// priced, and compares it with the unfused module.
 fn fuse_and_report(

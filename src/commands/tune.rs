@@ -114,6 +114,28 @@ fn calibrated(target: &str, path: &Path) -> Result<Arc<dyn CostModel>, String> {
     Ok(predictor(target, Some(&path.display().to_string()))?)
 }
 
+impl Tuned {
+    /// The `--json` object `smelt tune` prints for `model` tuned into `profile`.
+    pub fn to_json(&self, model: &str, profile: &str, threads: usize) -> serde_json::Value {
+        let last = &self.last;
+        serde_json::json!({
+            "model": model,
+            "profile": profile,
+            "threads": threads,
+            "rounds": self.rounds.len(),
+            "converged": self.converged,
+            "predicted_ms": last.predicted_ms(),
+            "measured_ms": last.model_ms,
+            "kernel_median_abs_error": last.kernel_median_error(),
+            "model_abs_error": last.model_error(),
+            "history": self.rounds,
+            "kernels": last.kernels,
+            "flips": self.flips,
+            "roofline_measured_ms": self.roofline_measured_ms,
+        })
+    }
+}
+
 /// Tunes `module` (cleaned, unfused) on `inputs`, recording into `options.profile`.
 pub fn tune(module: &Module, inputs: &[Literal], options: &Options) -> Result<Tuned, String> {
     let target = options.target;

@@ -179,8 +179,50 @@ impl Executable {
         let m = &*self.module;
         let func = smelt_compiler::signature::main_function(m).map_err(ExecError::Module)?;
         smelt_compiler::signature::check_inputs(m, func, inputs).map_err(ExecError::Input)?;
-        let bytes = inputs.iter().map(literal_bytes).collect();
+        let bytes = inputs.iter().map(Literal::to_bytes).collect();
         Ok(EncodedInputs(bytes))
+    }
+
+    /// Inputs given as bytes in the arena's encoding (little-endian, the element type's width:
+    /// what a typed host buffer holds), checked against the compiled types, element counts and
+    /// byte lengths; no conversion through [`Literal`].
+    pub fn encode_raw(&self, inputs: &[RawTensor]) -> Result<EncodedInputs, ExecError> {
+        let m = &*self.module;
+        let func = smelt_compiler::signature::main_function(m).map_err(ExecError::Module)?;
+        let names = smelt_compiler::signature::input_names(m, func);
+        if inputs.len() != self.inputs.len() {
+            return Err(ExecError::Input(format!(
+                "the model takes {} inputs ({}), {} given",
+                self.inputs.len(),
+                names.join(", "),
+                inputs.len()
+            )));
+        }
+        for ((raw, (_, t)), name) in inputs.iter().zip(&self.inputs).zip(&names) {
+            smelt_compiler::signature::check_input(name, t, raw.element, raw.shape).map_err(ExecError::Input)?;
+            if raw.bytes.len() != byte_size(t) {
+                return Err(ExecError::Input(format!(
+                    "input '{name}' ({t}) needs {} bytes, {} given",
+                    byte_size(t),
+                    raw.bytes.len()
+                )));
+            }
+        }
+        Ok(EncodedInputs(inputs.iter().map(|raw| raw.bytes.to_vec()).collect()))
+    }
+
+    /// The types of the outputs, in order.
+    pub fn output_types(&self) -> Vec<TensorType> {
+        self.outputs.iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    /// Output `index` of the last run, as the arena holds it (the encoding
+    /// [`Executable::encode_raw`] takes), copied out.
+    pub fn output_bytes(&self, index: usize) -> Vec<u8> {
+        let base = self.arena.as_ptr() as *mut u8;
+        let (loc, t) = &self.outputs[index];
+        // SAFETY: `loc` holds a value of type `t` (its whole byte size) for the executable's life.
+        unsafe { std::slice::from_raw_parts(resolve(*loc, base), byte_size(t)) }.to_vec()
     }
 
     /// Copies the inputs into their arena ranges (every run needs this: the arena reuses an
@@ -285,17 +327,12 @@ fn resolve(loc: Loc, base: *mut u8) -> *mut u8 {
 /// Inputs in the arena's encoding, checked against `@main`'s types.
 pub struct EncodedInputs(Vec<Vec<u8>>);
 
-fn literal_bytes(l: &Literal) -> Vec<u8> {
-    let mut out = Vec::with_capacity(l.len() * l.element.byte_size());
-    match &l.data {
-        smelt_compiler::literal::Data::F(v) => {
-            v.iter().for_each(|&x| smelt_compiler::scalar::encode(l.element, x, &mut out))
-        }
-        smelt_compiler::literal::Data::I(v) => {
-            v.iter().for_each(|&x| smelt_compiler::scalar::encode_int(l.element, x, &mut out))
-        }
-    }
-    out
+/// One input tensor as raw bytes in the arena's encoding ([`Executable::encode_raw`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RawTensor<'a> {
+    pub element: ElementType,
+    pub shape: &'a [u64],
+    pub bytes: &'a [u8],
 }
 
 fn read_literal(p: *const u8, t: &TensorType) -> Literal {
@@ -306,7 +343,7 @@ fn read_literal(p: *const u8, t: &TensorType) -> Literal {
 }
 
 fn write_literal(p: *mut u8, l: &Literal) {
-    let bytes = literal_bytes(l);
+    let bytes = l.to_bytes();
     // SAFETY: `p` points at a value of `l`'s type and size.
     unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
 }
