@@ -51,45 +51,17 @@ enum Command {
     Run {
         #[command(flatten)]
         model: ModelArgs,
-        /// execution mode
-        #[arg(long, default_value = "fused", value_parser = ["fused", "unfused", "both", "reference"])]
-        mode: String,
-        /// timed runs (after one warm-up run); the median is reported
-        #[arg(long, default_value_t = 10)]
-        iters: usize,
-        /// worker threads every kernel splits its work over: products, convolutions, attention
-        /// heads, rows of elementwise and reduction programs (default: all cores)
-        #[arg(long)]
-        threads: Option<usize>,
-        /// time every kernel of the fused (else unfused) run beside its predicted time; with a
-        /// FILE, also write a Chrome trace (opens in Perfetto)
-        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
-        profile_kernels: Option<String>,
-        /// target and calibration profile the fusion decisions use
-        #[arg(long, default_value = "host")]
-        target: String,
-        /// calibration profile (JSON): its measurements price the fusion, and the kernel
-        /// variants `smelt calibrate` chose on this CPU are taken without probing
-        #[arg(long, value_name = "FILE")]
-        cost_profile: Option<String>,
-        /// append each kernel's measured time (of the fused, else the unfused run) to this
-        /// calibration profile (created when missing; safe with concurrent writers)
-        #[arg(long, value_name = "PROFILE")]
-        record: Option<String>,
-        /// input tensors as ONNX TensorProto files, in input order (default: seeded random)
-        #[arg(long)]
+        #[command(flatten)]
+        how: RunOptions,
+        /// an input tensor: NAME=FILE binds the input NAME; a plain FILE takes the next input not
+        /// named; an .npz archive binds its arrays by name. Files are .npy, .npz or ONNX
+        /// TensorProto (.pb). Default: seeded random inputs
+        #[arg(long, value_name = "[NAME=]FILE")]
         input: Vec<String>,
-        /// write outputs as ONNX TensorProto files: repeat for the 2nd, 3rd, ... output, or give
-        /// one folder for every output as output_<i>.pb
-        #[arg(long)]
-        output: Vec<String>,
         /// force a kernel variant instead of measuring (KIND=NAME, like conv3x3=im2col; also
         /// SMELT_VARIANT_<KIND>=NAME); repeatable
         #[arg(long, value_name = "KIND=NAME")]
         variant: Vec<String>,
-        /// print one JSON object
-        #[arg(long)]
-        json: bool,
     },
     /// Run ONNX backend conformance cases (folders with model.onnx and test_data_set_*):
     /// import, verify and clean up each; unsupported operators and types are skipped.
@@ -236,27 +208,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run {
-            model,
-            mode,
-            iters,
-            threads,
-            profile_kernels,
-            target,
-            cost_profile,
-            record,
-            input,
-            output,
-            variant,
-            json,
-        } => {
+        Command::Run { model, how, input, variant } => {
             for v in &variant {
                 let Some((kind, name)) = v.split_once('=') else {
                     return finish(Err(smelt::driver::fail(format!("--variant {v}: expected KIND=NAME"))));
                 };
                 smelt_runtime::variants::force(kind, Some(name));
             }
-            let how = RunOptions { mode, iters, threads, profile_kernels, target, cost_profile, record, output, json };
             finish(smelt::commands::run::run_model(&model.source(), &input, &how))
         }
         Command::Conformance { dirs, verbose, no_execute, mode } => {
@@ -322,9 +280,8 @@ fn plan(
     let (_, cleaned) = model.source().load_static()?;
     let p = smelt::commands::plan::plan_model(&cleaned, target, &options)
         .map_err(|e| Failure(format!("{}: error: {e}", model.model)))?;
-    let mut value = serde_json::to_value(&p).expect("serializable");
-    value["model"] = serde_json::Value::String(model.model.clone());
-    let text = serde_json::to_string_pretty(&value).expect("serializable") + "\n";
+    let text =
+        serde_json::to_string_pretty(&smelt::commands::plan::to_json(&model.model, &p)).expect("serializable") + "\n";
     if let Some(path) = out {
         smelt::driver::write_output(path, &text)?;
     }
@@ -418,21 +375,7 @@ fn tune(
     let t = smelt::commands::tune::tune(&module, &inputs, &options).map_err(fail)?;
     let last = &t.last;
     if json {
-        let value = serde_json::json!({
-            "model": model.model,
-            "profile": path,
-            "threads": threads,
-            "rounds": t.rounds.len(),
-            "converged": t.converged,
-            "predicted_ms": last.predicted_ms(),
-            "measured_ms": last.model_ms,
-            "kernel_median_abs_error": last.kernel_median_error(),
-            "model_abs_error": last.model_error(),
-            "history": t.rounds,
-            "kernels": last.kernels,
-            "flips": t.flips,
-            "roofline_measured_ms": t.roofline_measured_ms,
-        });
+        let value = t.to_json(&model.model, path, threads);
         return Ok(serde_json::to_string_pretty(&value).expect("serializable") + "\n");
     }
     let mut out = String::new();

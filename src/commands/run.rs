@@ -8,18 +8,46 @@ use smelt_compiler::literal::Literal;
 use smelt_passes::fuse::Fuse;
 use smelt_passes::specialize::specialize_to_inputs;
 
-/// How `smelt run` runs a model.
+/// How `smelt run` runs a model (its command-line options).
+#[derive(clap::Args)]
 pub struct RunOptions {
+    /// execution mode
+    #[arg(long, default_value = "fused", value_parser = ["fused", "unfused", "both", "reference"])]
     pub mode: String,
+    /// timed runs (after one warm-up run); the median is reported
+    #[arg(long, default_value_t = 10)]
     pub iters: usize,
+    /// worker threads every kernel splits its work over: products, convolutions, attention
+    /// heads, rows of elementwise and reduction programs (default: all cores)
+    #[arg(long)]
     pub threads: Option<usize>,
+    /// time every kernel of the fused (else unfused) run beside its predicted time; with a
+    /// FILE, also write a Chrome trace (opens in Perfetto)
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
     pub profile_kernels: Option<String>,
+    /// target and calibration profile the fusion decisions use
+    #[arg(long, default_value = "host")]
     pub target: String,
+    /// calibration profile (JSON): its measurements price the fusion, and the kernel
+    /// variants `smelt calibrate` chose on this CPU are taken without probing
+    #[arg(long, value_name = "FILE")]
     pub cost_profile: Option<String>,
+    /// append each kernel's measured time (of the fused, else the unfused run) to this
+    /// calibration profile (created when missing; safe with concurrent writers)
+    #[arg(long, value_name = "PROFILE")]
     pub record: Option<String>,
-    /// Where outputs go as TensorProto files: the i-th path takes the i-th output; one folder
-    /// takes every output as `output_<i>.pb` (the layout of ONNX's test data sets).
+    /// write outputs as ONNX TensorProto files: repeat for the 2nd, 3rd, ... output, or give
+    /// one folder for every output as output_<i>.pb
+    #[arg(long)]
     pub output: Vec<String>,
+    /// write every output into this folder as <output name>.npy (or .pb, see --output-format)
+    #[arg(long, value_name = "DIR")]
+    pub save_outputs: Option<String>,
+    /// the files --save-outputs writes
+    #[arg(long, default_value = "npy", value_parser = ["npy", "pb"])]
+    pub output_format: String,
+    /// print one JSON object
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -32,10 +60,7 @@ pub fn run_model(model: &ModelSource, input: &[String], how: &RunOptions) -> Res
         (module, inputs)
     } else {
         let (_, module) = model.load()?;
-        let inputs = input
-            .iter()
-            .map(|p| smelt_runtime::tensor_io::read_tensor(std::path::Path::new(p)).map_err(fail))
-            .collect::<Result<_, _>>()?;
+        let inputs = read_inputs(&module, input)?;
         (module, inputs)
     };
     let (module, specialized) = specialize_to_inputs(&module, &inputs).map_err(fail)?;
@@ -135,7 +160,70 @@ pub fn run_model(model: &ModelSource, input: &[String], how: &RunOptions) -> Res
         ));
     }
     write_outputs(&how.output, &all_outputs)?;
+    if let Some(dir) = &how.save_outputs {
+        save_outputs(dir, &how.output_format, &module, &all_outputs)?;
+    }
     Ok(if how.json { serde_json::to_string_pretty(&report).unwrap() + "\n" } else { text })
+}
+
+/// The input tensors `specs` name, in the model's input order: `NAME=FILE` binds an input by
+/// name, an `.npz` archive binds each of its arrays by name, and plain files fill the remaining
+/// inputs in order. Files are `.npy`, `.npz` or ONNX `TensorProto`.
+fn read_inputs(module: &smelt_compiler::Module, specs: &[String]) -> Result<Vec<Literal>, Failure> {
+    use crate::tensor::Tensor;
+    let func = smelt_compiler::signature::main_function(module).map_err(fail)?;
+    let names = smelt_compiler::signature::input_names(module, func);
+    let mut named: Vec<Option<Tensor>> = vec![None; names.len()];
+    let mut bind = |name: &str, tensor: Tensor, from: &str| -> Result<(), Failure> {
+        let Some(i) = names.iter().position(|n| n == name) else {
+            return Err(fail(format!("{from}: the model has no input '{name}' (its inputs: {})", names.join(", "))));
+        };
+        if named[i].replace(tensor).is_some() {
+            return Err(fail(format!("{from}: input '{name}' is given twice")));
+        }
+        Ok(())
+    };
+    let mut positional = Vec::new();
+    for spec in specs {
+        // `NAME=FILE`, unless a file is literally called that.
+        let by_name = spec.split_once('=').filter(|_| !std::path::Path::new(spec).exists());
+        if let Some((name, file)) = by_name {
+            bind(name, Tensor::read(file).map_err(fail)?, spec)?;
+        } else if spec.ends_with(".npz") {
+            for (name, tensor) in Tensor::read_npz(spec).map_err(fail)? {
+                bind(&name, tensor, spec)?;
+            }
+        } else {
+            positional.push(Tensor::read(spec).map_err(fail)?);
+        }
+    }
+    let mut positional = positional.into_iter();
+    let mut inputs = Vec::new();
+    for (slot, name) in named.into_iter().zip(&names) {
+        match slot.or_else(|| positional.next()) {
+            Some(t) => inputs.push(t.to_literal()),
+            None => return Err(fail(format!("input '{name}' is not given (inputs: {})", names.join(", ")))),
+        }
+    }
+    if positional.next().is_some() {
+        return Err(fail(format!("more input files than the model's {} inputs ({})", names.len(), names.join(", "))));
+    }
+    Ok(inputs)
+}
+
+/// Writes every output as `dir/<output name>.<format>` (names made file-safe).
+fn save_outputs(dir: &str, format: &str, module: &smelt_compiler::Module, outputs: &[Literal]) -> Result<(), Failure> {
+    let func = smelt_compiler::signature::main_function(module).map_err(fail)?;
+    let names = smelt_compiler::signature::output_names(module, func);
+    let dir = std::path::Path::new(dir);
+    std::fs::create_dir_all(dir).map_err(|e| Failure(format!("{}: error: cannot create: {e}", dir.display())))?;
+    for (name, o) in names.iter().zip(outputs) {
+        let file: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+        let tensor = crate::tensor::Tensor::from_literal(o).map_err(fail)?;
+        tensor.write(dir.join(format!("{file}.{format}")), name).map_err(fail)?;
+    }
+    Ok(())
 }
 
 /// Writes `outputs` where `paths` say ([`RunOptions::output`]).
