@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# The whole test suite: unit and integration tests, the lit suite (real lit + FileCheck),
-# real-MLIR verification of printed IR, and the `mlir` feature (melior + IRDL).
+# The whole test suite: unit and integration tests, doctests and examples, the lit suite (real
+# lit + FileCheck), real-MLIR verification of printed IR, the `mlir` feature (melior + IRDL),
+# and the Python package (built from source by pip into a fresh venv, then pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --tests
 source scripts/env.sh
 
 cargo build --workspace --all-targets
 cargo test --workspace
 cargo test --workspace --features mlir
+
+# The Python package as a user installs it: `pip install ./python` in a fresh environment.
+rm -rf target/py-venv
+python3 -m venv target/py-venv
+target/py-venv/bin/pip install -q --upgrade pip
+target/py-venv/bin/pip install -q "./python[test]"
+SMELT_BIN="$PWD/target/debug/smelt" target/py-venv/bin/python -m pytest -q python/tests
 
 # Undefined-behaviour check of the runtime's unsafe Rust (GEMM packing, tile edges, prepacked
 # slices, the worker split; pooling, depthwise and im2col windows, Winograd) under Miri. The

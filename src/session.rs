@@ -241,7 +241,7 @@ impl Session {
             self.compiled.insert(key.clone(), exe);
         }
         let exe = self.compiled.get_mut(&key).expect("compiled above");
-        let bytes: Vec<Vec<u8>> = ordered.iter().map(|t| t.to_bytes()).collect();
+        let bytes: Vec<Vec<u8>> = ordered.iter().map(|t| t.to_le_bytes()).collect();
         let raw: Vec<RawTensor> = ordered
             .iter()
             .zip(&bytes)
@@ -253,7 +253,7 @@ impl Session {
             .output_types()
             .iter()
             .enumerate()
-            .map(|(i, t)| Tensor::from_bytes(t.element, t.static_shape().unwrap_or_default(), &exe.output_bytes(i)))
+            .map(|(i, t)| Tensor::from_le_bytes(t.element, t.static_shape().unwrap_or_default(), &exe.output_bytes(i)))
             .collect::<Result<Vec<_>>>()?;
         self.named(outputs)
     }
@@ -298,7 +298,7 @@ impl Session {
             key.extend_from_slice(&(t.shape().len() as u64).to_le_bytes());
             t.shape().iter().for_each(|d| key.extend_from_slice(&d.to_le_bytes()));
             if !self.is_static && (t.element().is_integer() || t.data().len() <= 16) {
-                key.extend_from_slice(&t.to_bytes());
+                key.extend_from_slice(&t.to_le_bytes());
             }
         }
         key
@@ -338,5 +338,15 @@ fn import_options(options: &SessionOptions) -> ImportOptions {
             WeightSource::Random { seed } => Weights::Random { seed },
         },
         lenient: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A session may move to another thread (Python releases the GIL around a run).
+    #[test]
+    fn sessions_are_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<super::Session>();
     }
 }

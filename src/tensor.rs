@@ -172,8 +172,9 @@ impl Tensor {
         self.data
     }
 
-    /// The elements as the executor holds them: little-endian, the element type's width.
-    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+    /// The elements as little-endian bytes of the element type's width (booleans one byte
+    /// each): what the executor holds and what numpy's `tobytes()` gives on x86.
+    pub fn to_le_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.data.len() * self.element().byte_size());
         match &self.data {
             TensorData::F32(v) => encode_le!(v, out),
@@ -193,8 +194,23 @@ impl Tensor {
         out
     }
 
-    /// Decodes bytes in the executor's encoding of `element`.
-    pub(crate) fn from_bytes(element: ElementType, shape: Vec<u64>, bytes: &[u8]) -> Result<Tensor, Error> {
+    /// Decodes little-endian bytes of `element` ([`Tensor::to_le_bytes`]'s encoding).
+    ///
+    /// ```
+    /// use smelt::{ElementType, Tensor};
+    /// let t = Tensor::from_vec(vec![2], vec![1.5f32, -2.0])?;
+    /// assert_eq!(Tensor::from_le_bytes(ElementType::F32, vec![2], &t.to_le_bytes())?, t);
+    /// assert!(Tensor::from_le_bytes(ElementType::F32, vec![3], &t.to_le_bytes()).is_err());
+    /// # Ok::<(), smelt::Error>(())
+    /// ```
+    pub fn from_le_bytes(element: ElementType, shape: Vec<u64>, bytes: &[u8]) -> Result<Tensor, Error> {
+        if !bytes.len().is_multiple_of(element.byte_size()) {
+            return Err(Error::Tensor(format!(
+                "{} bytes are not a whole number of {} elements",
+                bytes.len(),
+                element.name()
+            )));
+        }
         let data = match element {
             ElementType::F32 => TensorData::F32(decode_le!(f32, bytes)),
             ElementType::F64 => TensorData::F64(decode_le!(f64, bytes)),
@@ -224,13 +240,13 @@ impl Tensor {
         let ty = smelt_compiler::TensorType::of(&self.shape, self.element());
         let dense = smelt_compiler::attributes::DenseElements {
             ty,
-            storage: smelt_compiler::attributes::DenseStorage::Inline(self.to_bytes().into()),
+            storage: smelt_compiler::attributes::DenseStorage::Inline(self.to_le_bytes().into()),
         };
         Literal::from_dense_unbounded(&dense).expect("a tensor's own bytes decode")
     }
 
     pub(crate) fn from_literal(l: &Literal) -> Result<Tensor, Error> {
-        Tensor::from_bytes(l.element, l.shape.clone(), &l.to_bytes())
+        Tensor::from_le_bytes(l.element, l.shape.clone(), &l.to_bytes())
     }
 
     /// Reads a tensor file: `.npy`, or an ONNX `TensorProto` (`.pb`, any other name).

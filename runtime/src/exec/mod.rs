@@ -115,6 +115,12 @@ pub struct Executable {
     pub info: ExecInfo,
 }
 
+// SAFETY: an executable owns everything its steps point at (the arena, weights behind its
+// `Arc<Module>`, owned buffers, the JIT code) and keeps no thread-affine state between runs
+// (the thread-locals a step touches are per-call scratch), so it may move to another thread.
+// It is not `Sync`: a run mutates the arena.
+unsafe impl Send for Executable {}
+
 /// The arena's unit: every tensor starts on a cache line (offsets are multiples of 64), so
 /// vector loads of a row never straddle two lines because of where the arena begins.
 #[derive(Clone, Copy)]
