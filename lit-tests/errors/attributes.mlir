@@ -1,7 +1,7 @@
-// RUN: not %smelt-opt %s --split-input-file 2>&1 | FileCheck %s
+// RUN: %smelt-opt %s --split-input-file --verify-diagnostics
 
 func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
-  // CHECK: error: 'smelt.concat' op requires attribute 'axis'
+  // expected-error @+1 {{'smelt.concat' op requires attribute 'axis'}}
   %0 = "smelt.concat"(%x) : (tensor<2x3xf32>) -> tensor<2x3xf32>
   return %0 : tensor<2x3xf32>
 }
@@ -9,7 +9,7 @@ func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
 // -----
 
 func.func @f(%x: tensor<2x3xf32>) -> tensor<3x2xf32> {
-  // CHECK: error: 'smelt.transpose' op attribute 'perm' must be an array<i64: ...>, got array
+  // expected-error @+1 {{'smelt.transpose' op attribute 'perm' must be an array<i64: ...>, got array}}
   %0 = "smelt.transpose"(%x) {perm = [1, 0]} : (tensor<2x3xf32>) -> tensor<3x2xf32>
   return %0 : tensor<3x2xf32>
 }
@@ -17,7 +17,7 @@ func.func @f(%x: tensor<2x3xf32>) -> tensor<3x2xf32> {
 // -----
 
 func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
-  // CHECK: error: 'smelt.relu' op has unknown attribute 'alpha'
+  // expected-error @+1 {{'smelt.relu' op has unknown attribute 'alpha'}}
   %0 = "smelt.relu"(%x) {alpha = 1.0 : f32} : (tensor<2x3xf32>) -> tensor<2x3xf32>
   return %0 : tensor<2x3xf32>
 }
@@ -25,7 +25,7 @@ func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
 // -----
 
 func.func @f(%x: tensor<2x3xf32>) -> tensor<3x2xf32> {
-  // CHECK: error: 'smelt.transpose' op `perm` [0, 0] is not a permutation of 0..2
+  // expected-error @+1 {{'smelt.transpose' op `perm` [0, 0] is not a permutation of 0..2}}
   %0 = "smelt.transpose"(%x) {perm = array<i64: 0, 0>} : (tensor<2x3xf32>) -> tensor<3x2xf32>
   return %0 : tensor<3x2xf32>
 }
@@ -33,14 +33,14 @@ func.func @f(%x: tensor<2x3xf32>) -> tensor<3x2xf32> {
 // -----
 
 func.func @f() -> tensor<3xi64> {
-  // CHECK: error: literal has 2 elements but tensor<3xi64> holds 3
+  // expected-error @+1 {{literal has 2 elements but tensor<3xi64> holds 3}}
   %0 = "smelt.constant"() {value = dense<[1, 2]> : tensor<3xi64>} : () -> tensor<3xi64>
   return %0 : tensor<3xi64>
 }
 
 // -----
 
-// CHECK: error: attribute 'a' occurs more than once
+// expected-error @+1 {{attribute 'a' occurs more than once}}
 func.func @f(%x: tensor<2xf32>) -> tensor<2xf32> attributes {a = 1, a = 2} {
   return %x : tensor<2xf32>
 }

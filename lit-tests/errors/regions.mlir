@@ -1,8 +1,8 @@
-// RUN: not %smelt-opt %s --split-input-file 2>&1 | FileCheck %s
+// RUN: %smelt-opt %s --split-input-file --verify-diagnostics
 
 func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
   // A kernel body is isolated: it cannot read values from outside.
-  // CHECK: error: use of undefined value '%x'
+  // expected-error @+3 {{use of undefined value '%x'}}
   %k = "smelt.kernel"(%x) ({
   ^bb0(%a: tensor<4xf32>):
     %r = "smelt.relu"(%x) : (tensor<4xf32>) -> tensor<4xf32>
@@ -14,7 +14,7 @@ func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
 // -----
 
 func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
-  // CHECK: error: 'smelt.kernel' op body must end with `smelt.yield`
+  // expected-error @+1 {{'smelt.kernel' op body must end with `smelt.yield`}}
   %k = "smelt.kernel"(%x) ({
   ^bb0(%a: tensor<4xf32>):
     %r = "smelt.relu"(%a) : (tensor<4xf32>) -> tensor<4xf32>
@@ -25,7 +25,7 @@ func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
 // -----
 
 func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
-  // CHECK: error: 'smelt.yield' op must be the last operation in its block
+  // expected-error @+1 {{'smelt.yield' op must be the last operation in its block}}
   "smelt.yield"(%x) : (tensor<4xf32>) -> ()
   return %x : tensor<4xf32>
 }
@@ -33,7 +33,7 @@ func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
 // -----
 
 func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
-  // CHECK: error: 'smelt.kernel' op body argument #0 has type tensor<8xf32> but input #0 is tensor<4xf32>
+  // expected-error @+1 {{'smelt.kernel' op body argument #0 has type tensor<8xf32> but input #0 is tensor<4xf32>}}
   %k = "smelt.kernel"(%x) ({
   ^bb0(%a: tensor<8xf32>):
     "smelt.yield"(%a) : (tensor<8xf32>) -> ()
@@ -43,7 +43,7 @@ func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
-// CHECK: error: 'func.func' op body must end with `func.return`
+// expected-error @+1 {{'func.func' op body must end with `func.return`}}
 func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
   %0 = "smelt.relu"(%x) : (tensor<4xf32>) -> tensor<4xf32>
 }
@@ -51,7 +51,7 @@ func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
 // -----
 
 func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
-  // CHECK: error: 'smelt.kernel' op body holds an op with regions (a kernel inside a kernel); kernels do not nest
+  // expected-error @+1 {{'smelt.kernel' op body holds an op with regions (a kernel inside a kernel); kernels do not nest}}
   %k = "smelt.kernel"(%x) ({
   ^bb0(%a: tensor<4xf32>):
     %i = "smelt.kernel"(%a) ({
@@ -66,8 +66,8 @@ func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
-// CHECK: error: 'func.func' op redefines symbol '@g'
-// CHECK: note: first defined here
+// expected-error @+5 {{'func.func' op redefines symbol '@g'}}
+// expected-note @+1 {{first defined here}}
 func.func @g(%x: tensor<4xf32>) -> tensor<4xf32> {
   return %x : tensor<4xf32>
 }
@@ -78,7 +78,7 @@ func.func @g(%x: tensor<4xf32>) -> tensor<4xf32> {
 // -----
 
 func.func @h() -> tensor<2xi32> {
-  // CHECK: error: i32 literal '99999999999' is out of range
+  // expected-error @+1 {{i32 literal '99999999999' is out of range}}
   %c = "smelt.constant"() {value = dense<[99999999999, 1]> : tensor<2xi32>} : () -> tensor<2xi32>
   return %c : tensor<2xi32>
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 pub struct PassManagerOptions {
     pub verify_each: bool,
     pub print_ir_after_all: bool,
+    pub print_ir_before_all: bool,
     pub print_ir_before: Vec<String>,
     pub print_ir_after: Vec<String>,
     pub timing: bool,
@@ -22,6 +23,7 @@ impl Default for PassManagerOptions {
         PassManagerOptions {
             verify_each: true,
             print_ir_after_all: false,
+            print_ir_before_all: false,
             print_ir_before: Vec::new(),
             print_ir_after: Vec::new(),
             timing: false,
@@ -68,7 +70,7 @@ impl PassManager {
         log: &mut dyn std::io::Write,
     ) -> Result<(), Vec<Diagnostic>> {
         let name = pass.name();
-        if self.options.print_ir_before.iter().any(|n| n == name) {
+        if self.options.print_ir_before_all || self.options.print_ir_before.iter().any(|n| n == name) {
             let _ =
                 writeln!(log, "// -----// IR Dump Before {name} //----- //\n{}", print_module(m, self.options.print));
         }

@@ -3,12 +3,15 @@
 
 use clap::{Arg, ArgAction, Command};
 use smelt::driver::{
-    display_name, fail, is_onnx, load_mlir, load_onnx, parse_shapes, parse_weights, read_text, render, split_input,
-    write_output, Failure,
+    display_name, is_onnx, load_onnx, parse_shapes, parse_weights, read_text, render, split_input, write_output,
+    Failure,
 };
-use smelt_compiler::diagnostics::SourceMap;
+use smelt_compiler::diagnostics::{Diagnostic, SourceMap};
 use smelt_compiler::onnx::ImportOptions;
+use smelt_compiler::parser::parse_module;
 use smelt_compiler::printer::{print_module, PrintOptions};
+use smelt_compiler::verifier::verify;
+use smelt_compiler::Location;
 use smelt_passes::options::Options;
 use smelt_passes::pipeline::parse_pipeline;
 use smelt_passes::registry::{self, PASSES};
@@ -28,25 +31,45 @@ fn command() -> Command {
         )
         .arg(
             Arg::new("print-ir-after-all")
-                .long("print-ir-after-all")
+                .long("mlir-print-ir-after-all")
+                .visible_alias("print-ir-after-all")
                 .action(ArgAction::SetTrue)
                 .help("print the IR after every pass (to stderr)"),
         )
         .arg(
+            Arg::new("print-ir-before-all")
+                .long("mlir-print-ir-before-all")
+                .visible_alias("print-ir-before-all")
+                .action(ArgAction::SetTrue)
+                .help("print the IR before every pass (to stderr)"),
+        )
+        .arg(
             Arg::new("print-ir-before")
-                .long("print-ir-before")
+                .long("mlir-print-ir-before")
+                .visible_alias("print-ir-before")
                 .value_name("PASS")
                 .action(ArgAction::Append)
                 .help("print the IR before the named pass"),
         )
         .arg(
             Arg::new("print-ir-after")
-                .long("print-ir-after")
+                .long("mlir-print-ir-after")
+                .visible_alias("print-ir-after")
                 .value_name("PASS")
                 .action(ArgAction::Append)
                 .help("print the IR after the named pass"),
         )
-        .arg(Arg::new("timing").long("timing").action(ArgAction::SetTrue).help("report wall time per pass (to stderr)"))
+        .arg(
+            Arg::new("timing")
+                .long("mlir-timing")
+                .visible_alias("timing")
+                .action(ArgAction::SetTrue)
+                .help("report wall time per pass (to stderr)"),
+        )
+        .arg(Arg::new("verify-diagnostics").long("verify-diagnostics").action(ArgAction::SetTrue).help(
+            "check the diagnostics against the file's `// expected-error @+1 {{...}}` comments (also \
+             expected-warning, -note, -remark; @above, @below, @+N, @-N) instead of printing them",
+        ))
         .arg(
             Arg::new("verify-each")
                 .long("verify-each")
@@ -109,9 +132,40 @@ fn command() -> Command {
                 .help("ONNX: print the imported module without the default cleanup pipeline"),
         );
     for pass in PASSES {
-        cmd = cmd.arg(Arg::new(pass.name).long(pass.name).action(ArgAction::Count).help(pass.summary));
+        let options: Vec<String> =
+            pass.options.iter().map(|o| format!("{}={} ({})", o.name, o.default, o.help)).collect();
+        let help = match options.is_empty() {
+            true => pass.summary.to_string(),
+            false => format!("{}; options: {}", pass.summary, options.join(", ")),
+        };
+        cmd = cmd.arg(
+            Arg::new(pass.name)
+                .long(pass.name)
+                .value_name("OPTIONS")
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("")
+                .action(ArgAction::Append)
+                .help(help),
+        );
     }
     cmd
+}
+
+/// mlir-opt's spelling of long options with one dash (`-split-input-file`, `-canonicalize`):
+/// an argument of one dash and several characters is taken as the long option, except a
+/// known short option with its value attached (`-ofile`).
+fn mlir_style_args(args: impl Iterator<Item = String>) -> Vec<String> {
+    args.enumerate()
+        .map(|(i, a)| {
+            let single_dash_word = i > 0 && a.len() > 2 && a.starts_with('-') && !a.starts_with("--");
+            if single_dash_word && !a.starts_with("-o") {
+                format!("-{a}")
+            } else {
+                a
+            }
+        })
+        .collect()
 }
 
 fn main() -> ExitCode {
@@ -128,7 +182,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), Failure> {
-    let matches = command().get_matches();
+    let matches = command().get_matches_from(mlir_style_args(std::env::args()));
     let input = matches.get_one::<String>("input").unwrap().clone();
     let output = matches.get_one::<String>("output").unwrap().clone();
 
@@ -145,10 +199,19 @@ fn run() -> Result<(), Failure> {
         if matches.value_source(pass.name) != Some(clap::parser::ValueSource::CommandLine) {
             continue;
         }
-        if let Some(indices) = matches.indices_of(pass.name) {
-            for i in indices {
-                entries.push((i, pass.name.to_string(), Options::default()));
-            }
+        let values = matches.get_many::<String>(pass.name).into_iter().flatten();
+        for (i, value) in matches.indices_of(pass.name).into_iter().flatten().zip(values) {
+            // `--canonicalize=max-iterations=4` reads as the pipeline `canonicalize{max-iterations=4}`.
+            let options = match value.is_empty() {
+                true => Options::default(),
+                false => {
+                    parse_pipeline(&format!("{}{{{value}}}", pass.name))
+                        .map_err(|e| Failure(format!("error: --{}={value}: {e}", pass.name)))?
+                        .remove(0)
+                        .options
+                }
+            };
+            entries.push((i, pass.name.to_string(), options));
         }
     }
     entries.sort_by_key(|e| e.0);
@@ -156,6 +219,7 @@ fn run() -> Result<(), Failure> {
     let options = PassManagerOptions {
         verify_each: *matches.get_one::<bool>("verify-each").unwrap(),
         print_ir_after_all: matches.get_flag("print-ir-after-all"),
+        print_ir_before_all: matches.get_flag("print-ir-before-all"),
         print_ir_before: matches
             .get_many::<String>("print-ir-before")
             .map(|v| v.cloned().collect())
@@ -186,8 +250,12 @@ fn run() -> Result<(), Failure> {
                 .map(|e| (0, e.name, e.options))
                 .collect();
         }
+        if matches.get_flag("verify-diagnostics") {
+            return Err(Failure(format!("{input}: error: --verify-diagnostics reads MLIR text, not ONNX")));
+        }
         apply_cost_flags(&mut entries, &matches);
-        let out = run_passes(module, &SourceMap::default(), &entries, &options, &emit)?;
+        let out =
+            run_passes(module, &entries, &options, &emit).map_err(|ds| Failure(render(&SourceMap::default(), &ds)))?;
         return write_output(&output, &out);
     }
 
@@ -198,12 +266,24 @@ fn run() -> Result<(), Failure> {
     sources.add(&name, &text);
     let chunks = if matches.get_flag("split-input-file") { split_input(&text) } else { vec![text] };
 
+    let verify_diagnostics = matches.get_flag("verify-diagnostics");
     let mut printed = Vec::new();
     let mut failures = String::new();
     for chunk in &chunks {
-        match process(chunk, &name, &sources, &entries, &options, &emit) {
+        let result = process(chunk, &name, &entries, &options, &emit);
+        if verify_diagnostics {
+            let expected = smelt::verify_diagnostics::expectations(&name, chunk).map_err(Failure)?;
+            let produced = result.as_ref().err().cloned().unwrap_or_default();
+            for problem in smelt::verify_diagnostics::check(&name, expected, &produced) {
+                failures.push_str(&problem);
+                failures.push('\n');
+            }
+            printed.extend(result.ok());
+            continue;
+        }
+        match result {
             Ok(out) => printed.push(out),
-            Err(Failure(f)) => failures.push_str(&f),
+            Err(ds) => failures.push_str(&render(&sources, &ds)),
         }
     }
     write_output(&output, &printed.join("// -----\n"))?;
@@ -226,42 +306,43 @@ fn apply_cost_flags(entries: &mut [(usize, String, Options)], matches: &clap::Ar
     }
 }
 
+/// Parses, verifies and transforms one chunk; what fails comes back as diagnostics.
 fn process(
     text: &str,
     name: &str,
-    sources: &SourceMap,
     entries: &[(usize, String, Options)],
     options: &PassManagerOptions,
     emit: &Emit,
-) -> Result<String, Failure> {
-    let module = load_mlir(text, name, sources)?;
-    run_passes(module, sources, entries, options, emit)
+) -> Result<String, Vec<Diagnostic>> {
+    let module = parse_module(text, name).map_err(|d| vec![d])?;
+    verify(&module)?;
+    run_passes(module, entries, options, emit)
 }
 
 fn run_passes(
     mut module: smelt_compiler::Module,
-    sources: &SourceMap,
     entries: &[(usize, String, Options)],
     options: &PassManagerOptions,
     emit: &Emit,
-) -> Result<String, Failure> {
+) -> Result<String, Vec<Diagnostic>> {
+    let unlocated = |e: String| vec![Diagnostic::error(Location::Unknown, e)];
     let mut pm = PassManager::new(options.clone());
     for (_, pass, opts) in entries {
-        pm.add(registry::create(pass, opts).map_err(fail)?);
+        pm.add(registry::create(pass, opts).map_err(unlocated)?);
     }
     let mut log = std::io::stderr();
     let result = pm.run(&mut module, &mut log);
     if options.timing {
         eprint!("{}", pm.timing_report());
     }
-    result.map_err(|ds| Failure(render(sources, &ds)))?;
+    result?;
     Ok(match emit {
         Emit::Mlir => print_module(&module, options.print),
         Emit::Dot => smelt_compiler::dot::to_dot(&module),
         Emit::Plan(target) => {
-            let target = smelt_hardware::target::Target::load(target).map_err(fail)?;
+            let target = smelt_hardware::target::Target::load(target).map_err(|e| unlocated(e.to_string()))?;
             let plan = smelt_passes::plan::plan(&module, &target, &smelt_passes::plan::PlanOptions::default())
-                .map_err(fail)?;
+                .map_err(unlocated)?;
             serde_json::to_string_pretty(&plan).expect("serializable") + "\n"
         }
     })
