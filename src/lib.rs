@@ -27,10 +27,13 @@ pub mod commands;
 pub mod driver;
 pub mod error;
 pub mod measure;
+pub mod progress;
 pub mod roofline_svg;
 pub mod session;
 pub mod tables;
 pub mod tensor;
+pub mod trace;
+pub mod verify_diagnostics;
 
 pub use analysis::{plan, report, tune};
 pub use error::{Error, Result};

@@ -213,3 +213,29 @@ fn fitted_target_file_loads_and_plans() {
     let p = plan(&cleaned("mobilenet_v2.onnx"), toml.to_str().unwrap(), 1);
     assert!(p.predicted_latency_ms > 0.0);
 }
+
+#[test]
+fn plan_trace_lays_the_predicted_schedule_out_as_run_traces_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trace, measured) = (dir.path().join("plan.trace.json"), dir.path().join("run.trace.json"));
+    let model = models().join("resnet18.onnx");
+    let out = smelt(&["plan", model.to_str().unwrap(), "--json", "--trace", trace.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let events = doc["traceEvents"].as_array().unwrap();
+    let kernels = plan["kernels"].as_array().unwrap();
+    assert_eq!(events.len(), kernels.len());
+    for (e, k) in events.iter().zip(kernels) {
+        assert_eq!(
+            (&e["ph"], &e["name"], &e["ts"], &e["dur"]),
+            (&"X".into(), &k["pattern"], &k["start_us"], &k["predicted_us"])
+        );
+    }
+    // The measured trace has the same events' shape.
+    let out = smelt(&["run", model.to_str().unwrap(), "--iters", "1", "--profile-kernels", measured.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&measured).unwrap()).unwrap();
+    let keys = |e: &Value| e.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&doc["traceEvents"][0]), keys(&events[0]));
+}

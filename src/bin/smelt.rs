@@ -158,25 +158,8 @@ enum Command {
     Plan {
         #[command(flatten)]
         model: ModelArgs,
-        /// target: a shipped name (h100-sxm, h100-pcie, tpu-v4, kpu-t2, kpu-t100, i7-12700k,
-        /// ryzen7, host) or a .toml file
-        #[arg(long, default_value = "h100-sxm")]
-        target: String,
-        /// batch size to plan for (activations scale, weights do not)
-        #[arg(long)]
-        batch: Option<u64>,
-        /// f32, tf32 (f32 storage, TF32 matrix units) or bf16
-        #[arg(long, default_value = "f32")]
-        dtype: String,
-        /// graph (captured and replayed) or stream (each kernel launched from the host)
-        #[arg(long, default_value = "graph")]
-        launch: String,
-        /// print the plan as one JSON object instead of the table
-        #[arg(long)]
-        json: bool,
-        /// also write the JSON plan to this file
-        #[arg(short, value_name = "FILE")]
-        o: Option<String>,
+        #[command(flatten)]
+        how: smelt::commands::plan::PlanArgs,
     },
     /// Calibrate a GPU target's efficiencies from measured fusion-pattern timings (the format
     /// of h100-fusion-patterns.json, written by scripts/gpu_fusion_patterns.py) and write the
@@ -231,9 +214,7 @@ fn main() -> ExitCode {
         Command::Tune { model, o, target, iters, max_rounds, threads, json } => {
             finish(tune(&model, &o, &target, iters, max_rounds, threads, json))
         }
-        Command::Plan { model, target, batch, dtype, launch, json, o } => {
-            finish(plan(&model, &target, batch, &dtype, &launch, json, o.as_deref()))
-        }
+        Command::Plan { model, how } => finish(smelt::commands::plan::plan_command(&model.source(), &how)),
         Command::FitTarget { timings, target, o, json } => finish(fit_target(&timings, &target, o.as_deref(), json)),
         Command::Ops => {
             let mut text = String::new();
@@ -260,32 +241,6 @@ fn main() -> ExitCode {
             finish(smelt::driver::write_output(&o, &text).map(|()| String::new()))
         }
     }
-}
-
-fn plan(
-    model: &ModelArgs,
-    target: &str,
-    batch: Option<u64>,
-    dtype: &str,
-    launch: &str,
-    json: bool,
-    out: Option<&str>,
-) -> Result<String, Failure> {
-    use smelt_passes::plan::{Dtype, LaunchMode, PlanOptions};
-    let options = PlanOptions {
-        batch,
-        dtype: Dtype::parse(dtype).map_err(fail)?,
-        launch: LaunchMode::parse(launch).map_err(fail)?,
-    };
-    let (_, cleaned) = model.source().load_static()?;
-    let p = smelt::commands::plan::plan_model(&cleaned, target, &options)
-        .map_err(|e| Failure(format!("{}: error: {e}", model.model)))?;
-    let text =
-        serde_json::to_string_pretty(&smelt::commands::plan::to_json(&model.model, &p)).expect("serializable") + "\n";
-    if let Some(path) = out {
-        smelt::driver::write_output(path, &text)?;
-    }
-    Ok(if json { text } else { smelt::commands::plan::table(&model.model, &p) })
 }
 
 fn fit_target(timings: &str, target: &str, out: Option<&str>, json: bool) -> Result<String, Failure> {
@@ -324,12 +279,7 @@ fn calibrate(path: &str, options: smelt::commands::calibrate::Options) -> Result
             )));
         }
     }
-    let bar = indicatif::ProgressBar::new(1);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
+    let bar = smelt::progress::bar(1);
     let measured = smelt::commands::calibrate::calibrate(&options, &mut |done, total, what| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -372,7 +322,14 @@ fn tune(
     let (module, _) = specialize_to_inputs(&module, &inputs).map_err(fail)?;
     smelt_runtime::workers::set_threads(threads);
     let options = smelt::commands::tune::Options { target, profile: std::path::Path::new(path), iters, max_rounds };
-    let t = smelt::commands::tune::tune(&module, &inputs, &options).map_err(fail)?;
+    let bar = smelt::progress::bar(1);
+    let t = smelt::commands::tune::tune(&module, &inputs, &options, &mut |done, total, what| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(what.to_string());
+    })
+    .map_err(fail)?;
+    bar.finish_and_clear();
     let last = &t.last;
     if json {
         let value = t.to_json(&model.model, path, threads);

@@ -55,8 +55,13 @@ fn run_cases(dirs: &[String], verbose: bool, execute: Option<&str>) -> Result<bo
     }
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     let mut skip_reasons: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let bar = crate::progress::bar(cases.len() as u64);
+    // Report lines print above the bar.
+    let say = |line: &str| bar.suspend(|| say(line));
     for case in &cases {
         let name = case.file_name().map_or_else(|| case.display().to_string(), |n| n.to_string_lossy().into_owned());
+        bar.set_message(name.clone());
+        bar.inc(1);
         let first_line = |s: &str| s.lines().next().unwrap_or_default().to_string();
         match conformance_case(case, execute) {
             Ok(()) => {
@@ -80,6 +85,7 @@ fn run_cases(dirs: &[String], verbose: bool, execute: Option<&str>) -> Result<bo
             }
         }
     }
+    bar.finish_and_clear();
     if !skip_reasons.is_empty() {
         say("skipped, by reason:")?;
         let mut reasons: Vec<_> = skip_reasons.into_iter().collect();

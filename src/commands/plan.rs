@@ -1,13 +1,70 @@
 //! `smelt plan`: fuse a model for a target and lay its kernels onto that target's hardware,
 //! beside the plan of the same model unfused.
 
+use crate::driver::{fail, Failure, ModelSource};
 use smelt_compiler::diagnostics::SourceMap;
 use smelt_compiler::Module;
 use smelt_hardware::target::Target;
 use smelt_passes::cost::{CostModel, Roofline};
 use smelt_passes::fuse::Fuse;
-use smelt_passes::plan::{plan, Geometry, Plan, PlanOptions};
+use smelt_passes::plan::{plan, Dtype, Geometry, LaunchMode, Plan, PlanOptions};
 use std::sync::Arc;
+
+/// `smelt plan`'s options.
+#[derive(clap::Args)]
+pub struct PlanArgs {
+    /// target: a shipped name (h100-sxm, h100-pcie, tpu-v4, kpu-t2, kpu-t100, i7-12700k,
+    /// ryzen7, host) or a .toml file
+    #[arg(long, default_value = "h100-sxm")]
+    pub target: String,
+    /// batch size to plan for (activations scale, weights do not)
+    #[arg(long)]
+    pub batch: Option<u64>,
+    /// f32, tf32 (f32 storage, TF32 matrix units) or bf16
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// graph (captured and replayed) or stream (each kernel launched from the host)
+    #[arg(long, default_value = "graph")]
+    pub launch: String,
+    /// print the plan as one JSON object instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// also write the JSON plan to this file
+    #[arg(short, value_name = "FILE")]
+    pub o: Option<String>,
+    /// write the predicted schedule as a Chrome/Perfetto trace (the format of `smelt run
+    /// --profile-kernels FILE`, so predicted and measured lay side by side)
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<String>,
+}
+
+/// `smelt plan`: the plan of `model` as a table or JSON, written where `args` say.
+pub fn plan_command(model: &ModelSource, args: &PlanArgs) -> Result<String, Failure> {
+    let options = PlanOptions {
+        batch: args.batch,
+        dtype: Dtype::parse(&args.dtype).map_err(fail)?,
+        launch: LaunchMode::parse(&args.launch).map_err(fail)?,
+    };
+    let (_, cleaned) = model.load_static()?;
+    let p = plan_model(&cleaned, &args.target, &options).map_err(|e| Failure(format!("{}: error: {e}", model.path)))?;
+    let text = serde_json::to_string_pretty(&to_json(&model.path, &p)).expect("serializable") + "\n";
+    if let Some(path) = &args.o {
+        crate::driver::write_output(path, &text)?;
+    }
+    if let Some(path) = &args.trace {
+        crate::trace::write(
+            path,
+            p.kernels.iter().map(|k| crate::trace::Span {
+                name: &k.pattern,
+                node: &k.name,
+                start_us: k.start_us,
+                duration_us: k.predicted_us,
+                predicted_us: k.predicted_us,
+            }),
+        )?;
+    }
+    Ok(if args.json { text } else { table(&model.path, &p) })
+}
 
 /// Fuses `cleaned` under `target`'s cost model (a shipped name or a .toml path) and plans both
 /// the fused and the unfused module.

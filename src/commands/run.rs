@@ -249,19 +249,18 @@ fn write_outputs(paths: &[String], outputs: &[Literal]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A Chrome trace (`chrome://tracing`, Perfetto) of one profiled run.
+/// A trace of one profiled run ([`crate::trace`]).
 fn write_trace(path: &str, kernels: &[crate::measure::KernelTime]) -> Result<(), Failure> {
-    let events: Vec<serde_json::Value> = kernels
-        .iter()
-        .map(|k| {
-            serde_json::json!({
-                "name": k.pattern, "cat": "kernel", "ph": "X", "ts": k.start_us, "dur": k.measured_us,
-                "pid": 1, "tid": 1, "args": { "node": k.label, "predicted_us": k.predicted_us }
-            })
-        })
-        .collect();
-    let doc = serde_json::json!({ "traceEvents": events, "displayTimeUnit": "ms" });
-    crate::driver::write_output(path, &serde_json::to_string_pretty(&doc).expect("serializable"))
+    crate::trace::write(
+        path,
+        kernels.iter().map(|k| crate::trace::Span {
+            name: &k.pattern,
+            node: &k.label,
+            start_us: k.start_us,
+            duration_us: k.measured_us,
+            predicted_us: k.predicted_us,
+        }),
+    )
 }
 
 fn exec_json(t: &crate::measure::Measured) -> serde_json::Value {

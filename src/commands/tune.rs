@@ -136,11 +136,20 @@ impl Tuned {
     }
 }
 
-/// Tunes `module` (cleaned, unfused) on `inputs`, recording into `options.profile`.
-pub fn tune(module: &Module, inputs: &[Literal], options: &Options) -> Result<Tuned, String> {
+/// Tunes `module` (cleaned, unfused) on `inputs`, recording into `options.profile`;
+/// `progress(done, total, what)` hears of each step (the unfused run, each round, the
+/// comparison with the roofline's program).
+pub fn tune(
+    module: &Module,
+    inputs: &[Literal],
+    options: &Options,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<Tuned, String> {
     let target = options.target;
     let path = options.profile;
+    let steps = options.max_rounds.max(1) + 2;
     // The unfused ops first: every candidate kernel's parts then have measured times.
+    progress(0, steps, "measuring the unfused ops");
     let roofline = predictor(target, None)?;
     let unfused = measure(module.clone(), inputs, options.iters, Some(roofline.as_ref()))?;
     record(path, &unfused, target)?;
@@ -152,6 +161,7 @@ pub fn tune(module: &Module, inputs: &[Literal], options: &Options) -> Result<Tu
     let mut converged = false;
     let mut last = None;
     for round in 1..=options.max_rounds.max(1) {
+        progress(round, steps, &format!("round {round}: fuse, measure, record"));
         let model = calibrated(target, path)?;
         let m = fused(module, &model)?;
         let measured = measure(m, inputs, options.iters, Some(model.as_ref()))?;
@@ -176,6 +186,7 @@ pub fn tune(module: &Module, inputs: &[Literal], options: &Options) -> Result<Tu
         previous = Some(signatures);
     }
     let last = last.expect("at least one round");
+    progress(steps - 1, steps, "measuring the roofline's program beside the tuned one");
     let (flips, roofline_measured_ms) =
         flips(module, inputs, &roofline, calibrated(target, path)?, options.iters, &last)?;
     Ok(Tuned { rounds, converged, last, flips, roofline_measured_ms })
