@@ -1,6 +1,8 @@
 //! The library's one-call analyses: what `smelt report`, `smelt plan` and `smelt tune` print
 //! with `--json`, as values.
 
+#![deny(missing_docs)]
+
 use crate::driver::ModelSource;
 use crate::error::{Error, Result};
 use crate::session::{SessionOptions, WeightSource};

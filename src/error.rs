@@ -1,6 +1,8 @@
 //! What the library API reports: every error keeps the file, op and location it concerns, in
 //! the words the command lines print.
 
+#![deny(missing_docs)]
+
 use crate::driver::Failure;
 use smelt_runtime::ExecError;
 use std::path::Path;
@@ -16,13 +18,23 @@ pub enum Error {
     /// An input that does not fit the model: unknown or missing name, wrong element type or
     /// shape.
     #[error("input '{name}': {reason}")]
-    Input { name: String, reason: String },
+    Input {
+        /// The input's name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Compiling or running failed; names the op and its location (the ONNX node).
     #[error(transparent)]
     Exec(#[from] ExecError),
     /// A tensor file that cannot be read or written.
     #[error("{path}: {reason}")]
-    File { path: String, reason: String },
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A tensor whose data does not fit its shape or type.
     #[error("{0}")]
     Tensor(String),

@@ -1,6 +1,8 @@
 //! Progress of long commands (`calibrate`, `tune`, `conformance`): one bar on stderr, drawn
 //! only when stderr is a terminal, so logs and pipes stay clean.
 
+#![deny(missing_docs)]
+
 /// A bar of `len` steps in the commands' one style.
 pub fn bar(len: u64) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);

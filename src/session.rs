@@ -1,6 +1,8 @@
 //! [`Session`]: load a model once, run it many times on named, typed tensors, as ONNX Runtime's
 //! `InferenceSession` does.
 
+#![deny(missing_docs)]
+
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use smelt_compiler::onnx::{ImportOptions, Weights};
@@ -42,7 +44,10 @@ pub enum WeightSource {
     #[default]
     File,
     /// Seeded pseudo-random values of the declared shapes, for graph-only files.
-    Random { seed: u64 },
+    Random {
+        /// The generator's seed: one seed, one set of weights.
+        seed: u64,
+    },
 }
 
 /// What a [`Session`] is built with; `Default` is what `smelt run` does without options.
@@ -50,7 +55,9 @@ pub enum WeightSource {
 pub struct SessionOptions {
     /// Worker threads (default: every core this process may use).
     pub threads: Option<usize>,
+    /// Fused, unfused or the reference interpreter.
     pub mode: Mode,
+    /// Where an ONNX model's weights come from.
     pub weights: WeightSource,
     /// The target whose cost model prices fusion: `host` or a shipped name, or a `.toml` path.
     pub target: String,
@@ -80,6 +87,7 @@ pub struct ValueInfo {
     pub name: String,
     /// Extents; `None` for a symbolic (dynamic) dimension.
     pub shape: Vec<Option<u64>>,
+    /// The element type.
     pub element: ElementType,
 }
 

@@ -1,6 +1,8 @@
 //! Typed host tensors: what [`crate::Session`] takes and returns, and the files they live in
 //! (`.npy`, `.npz`, ONNX `TensorProto` `.pb`).
 
+#![deny(missing_docs)]
+
 use crate::error::Error;
 use half::{bf16, f16};
 use smelt_compiler::literal::Literal;
@@ -10,18 +12,31 @@ use std::path::Path;
 /// A tensor's elements, one vector per element type the API exchanges.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TensorData {
+    /// f32 elements.
     F32(Vec<f32>),
+    /// f64 elements.
     F64(Vec<f64>),
+    /// f16 (IEEE half) elements.
     F16(Vec<f16>),
+    /// bf16 elements.
     BF16(Vec<bf16>),
+    /// i64 elements.
     I64(Vec<i64>),
+    /// i32 elements.
     I32(Vec<i32>),
+    /// i16 elements.
     I16(Vec<i16>),
+    /// i8 elements.
     I8(Vec<i8>),
+    /// u64 elements.
     U64(Vec<u64>),
+    /// u32 elements.
     U32(Vec<u32>),
+    /// u16 elements.
     U16(Vec<u16>),
+    /// u8 elements.
     U8(Vec<u8>),
+    /// booleans (ONNX `bool`, the IR's `i1`) elements.
     Bool(Vec<bool>),
 }
 
@@ -150,14 +165,17 @@ impl Tensor {
         Ok(Tensor { shape, data })
     }
 
+    /// The extents, outermost first.
     pub fn shape(&self) -> &[u64] {
         &self.shape
     }
 
+    /// The element type.
     pub fn element(&self) -> ElementType {
         self.data.element()
     }
 
+    /// The elements.
     pub fn data(&self) -> &TensorData {
         &self.data
     }

@@ -2,14 +2,19 @@
 //! --profile-kernels FILE` measured and what `smelt plan --trace FILE` predicts, in one format
 //! so the two lay side by side.
 
+#![deny(missing_docs)]
+
 /// One kernel on the timeline.
 pub struct Span<'a> {
     /// The kernel's pattern (or op).
     pub name: &'a str,
     /// The ONNX nodes it came from.
     pub node: &'a str,
+    /// When it starts, from the run's start.
     pub start_us: f64,
+    /// How long it runs (measured, or predicted in a plan).
     pub duration_us: f64,
+    /// What the cost model predicted for it.
     pub predicted_us: f64,
 }
 

@@ -18,6 +18,8 @@
 //! assert_eq!(check("t.mlir", expected, &wrong_line).len(), 2); // unexpected, and unmet
 //! ```
 
+#![deny(missing_docs)]
+
 use smelt_compiler::diagnostics::{Diagnostic, Severity};
 
 /// One `expected-<kind>` comment.

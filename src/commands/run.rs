@@ -37,10 +37,10 @@ pub struct RunOptions {
     #[arg(long, value_name = "PROFILE")]
     pub record: Option<String>,
     /// write outputs as ONNX TensorProto files: repeat for the 2nd, 3rd, ... output, or give
-    /// one folder for every output as output_<i>.pb
+    /// one folder for every output as `output_<i>.pb`
     #[arg(long)]
     pub output: Vec<String>,
-    /// write every output into this folder as <output name>.npy (or .pb, see --output-format)
+    /// write every output into this folder as `<output name>.npy` (or .pb, see --output-format)
     #[arg(long, value_name = "DIR")]
     pub save_outputs: Option<String>,
     /// the files --save-outputs writes
