@@ -1,14 +1,20 @@
-//! The 8-bit float formats ONNX stores (`float8e4m3fn`, `float8e4m3fnuz`, `float8e5m2`,
-//! `float8e5m2fnuz`): decoding a code to its value and encoding a value to the nearest code,
-//! halves to even, saturating or not as ONNX's Cast `saturate` says.
+//! The narrow float formats ONNX stores (`float8e4m3fn`, `float8e4m3fnuz`, `float8e5m2`,
+//! `float8e5m2fnuz`, `float4e2m1`, `float8e8m0`): decoding a code to its value and encoding a
+//! value to the nearest code, halves to even, saturating or not as ONNX's Cast `saturate` says.
 //!
 //! "FN" formats have no infinities (E4M3FN's all-ones code is its NaN); "UZ" formats have no
-//! negative zero (their 0x80 is the NaN). Every format is one byte.
+//! negative zero (their 0x80 is the NaN); E2M1 has neither infinities nor NaN (it saturates,
+//! and NaN becomes its negative zero, as ONNX's reference does). E8M0 is a bare exponent: no
+//! sign, no zero, 0xFF its NaN, rounded as Cast's `round_mode` says. Smelt holds every code in
+//! one byte (E2M1's in the low four bits; files pack two a byte).
 
 use crate::types::ElementType;
 
+/// A format with a sign, an exponent and a mantissa.
 #[derive(Clone, Copy, Debug)]
 pub struct Format {
+    /// Bits of a code: 8, or 4 (E2M1).
+    bits: u32,
     exponent_bits: u32,
     mantissa_bits: u32,
     bias: i32,
@@ -16,31 +22,144 @@ pub struct Format {
     infinities: bool,
     /// No negative zero; 0x80 is the NaN (the FNUZ formats).
     unsigned_zero: bool,
+    /// Has a NaN code (every format but E2M1).
+    nan: bool,
 }
 
 pub const E4M3FN: Format =
-    Format { exponent_bits: 4, mantissa_bits: 3, bias: 7, infinities: false, unsigned_zero: false };
+    Format { bits: 8, exponent_bits: 4, mantissa_bits: 3, bias: 7, infinities: false, unsigned_zero: false, nan: true };
 pub const E4M3FNUZ: Format =
-    Format { exponent_bits: 4, mantissa_bits: 3, bias: 8, infinities: false, unsigned_zero: true };
+    Format { bits: 8, exponent_bits: 4, mantissa_bits: 3, bias: 8, infinities: false, unsigned_zero: true, nan: true };
 pub const E5M2: Format =
-    Format { exponent_bits: 5, mantissa_bits: 2, bias: 15, infinities: true, unsigned_zero: false };
+    Format { bits: 8, exponent_bits: 5, mantissa_bits: 2, bias: 15, infinities: true, unsigned_zero: false, nan: true };
 pub const E5M2FNUZ: Format =
-    Format { exponent_bits: 5, mantissa_bits: 2, bias: 16, infinities: false, unsigned_zero: true };
+    Format { bits: 8, exponent_bits: 5, mantissa_bits: 2, bias: 16, infinities: false, unsigned_zero: true, nan: true };
 
-/// The format of an 8-bit float element type.
-pub fn format(e: ElementType) -> Option<Format> {
-    Some(match e {
+pub const E2M1: Format = Format {
+    bits: 4,
+    exponent_bits: 2,
+    mantissa_bits: 1,
+    bias: 1,
+    infinities: false,
+    unsigned_zero: false,
+    nan: false,
+};
+
+/// How a value between two E8M0 codes rounds (ONNX Cast's `round_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoundMode {
+    /// Away from zero (ONNX's default).
+    Up,
+    /// Toward zero.
+    Down,
+    /// To the nearer value; ties up.
+    Nearest,
+}
+
+impl RoundMode {
+    /// ONNX's spelling (`up`, `down`, `nearest`).
+    pub fn parse(s: &str) -> Option<RoundMode> {
+        match s {
+            "up" => Some(RoundMode::Up),
+            "down" => Some(RoundMode::Down),
+            "nearest" => Some(RoundMode::Nearest),
+            _ => None,
+        }
+    }
+}
+
+/// A narrow float format.
+#[derive(Clone, Copy, Debug)]
+pub enum Minifloat {
+    /// Sign, exponent and mantissa.
+    Signed(Format),
+    /// E8M0: an exponent alone (2^(code - 127)), 0xFF the NaN.
+    E8M0,
+}
+
+/// The format of a narrow float element type.
+pub fn format(e: ElementType) -> Option<Minifloat> {
+    Some(Minifloat::Signed(match e {
         ElementType::F8E4M3FN => E4M3FN,
         ElementType::F8E4M3FNUZ => E4M3FNUZ,
         ElementType::F8E5M2 => E5M2,
         ElementType::F8E5M2FNUZ => E5M2FNUZ,
+        ElementType::F4E2M1FN => E2M1,
+        ElementType::F8E8M0FNU => return Some(Minifloat::E8M0),
         _ => return None,
-    })
+    }))
+}
+
+impl Minifloat {
+    /// The value of `code`.
+    pub fn decode(self, code: u8) -> f64 {
+        match self {
+            Minifloat::Signed(f) => f.decode(code),
+            Minifloat::E8M0 if code == 0xFF => f64::NAN,
+            Minifloat::E8M0 => 2f64.powi(code as i32 - 127),
+        }
+    }
+
+    /// The code nearest `x` (E8M0: rounded up); see [`Format::encode`].
+    pub fn encode(self, x: f64, saturate: bool) -> u8 {
+        self.encode_rounded(x, saturate, RoundMode::Up)
+    }
+
+    /// The code of `x`, E8M0 rounded as `mode` says (the other formats round to nearest even).
+    pub fn encode_rounded(self, x: f64, saturate: bool, mode: RoundMode) -> u8 {
+        match self {
+            Minifloat::Signed(f) => f.encode(x, saturate),
+            Minifloat::E8M0 => encode_e8m0(x, saturate, mode),
+        }
+    }
+}
+
+/// E8M0 has no sign and no zero: negative values and NaN are its NaN, zero and values below
+/// 2^-127 its smallest code. Past 2^127: the top code when `saturate`, else NaN.
+fn encode_e8m0(x: f64, saturate: bool, mode: RoundMode) -> u8 {
+    let overflow = if saturate { 0xFE } else { 0xFF };
+    if x.is_nan() || x < 0.0 {
+        return 0xFF;
+    }
+    if x == 0.0 {
+        return 0;
+    }
+    if x.is_infinite() {
+        return overflow;
+    }
+    let mut exponent = x.log2().floor() as i32;
+    // log2 may round across a power of two; settle on 2^e <= x < 2^(e+1).
+    while 2f64.powi(exponent) > x {
+        exponent -= 1;
+    }
+    while 2f64.powi(exponent + 1) <= x {
+        exponent += 1;
+    }
+    let below = 2f64.powi(exponent);
+    let up = match mode {
+        RoundMode::Up => x > below,
+        RoundMode::Down => false,
+        RoundMode::Nearest => x >= 1.5 * below,
+    };
+    let code = exponent + 127 + up as i32;
+    if code < 0 {
+        0
+    } else if code > 0xFE {
+        overflow
+    } else {
+        code as u8
+    }
 }
 
 impl Format {
+    fn sign_bit(self) -> u8 {
+        1 << (self.bits - 1)
+    }
+
     fn nan_code(self) -> u8 {
-        if self.unsigned_zero {
+        if !self.nan {
+            self.sign_bit()
+        } else if self.unsigned_zero {
             0x80
         } else {
             0x7F
@@ -53,7 +172,7 @@ impl Format {
         if self.unsigned_zero && code == 0x80 {
             return f64::NAN;
         }
-        let negative = code & 0x80 != 0;
+        let negative = code & self.sign_bit() != 0;
         let exponent = ((code >> m_bits) & ((1 << e_bits) - 1) as u8) as i32;
         let mantissa = (code & ((1 << m_bits) - 1) as u8) as f64;
         let all_ones = exponent == (1 << e_bits) - 1;
@@ -63,7 +182,12 @@ impl Format {
             } else {
                 f64::NAN
             }
-        } else if !self.infinities && !self.unsigned_zero && all_ones && mantissa as u32 == (1 << m_bits) - 1 {
+        } else if self.nan
+            && !self.infinities
+            && !self.unsigned_zero
+            && all_ones
+            && mantissa as u32 == (1 << m_bits) - 1
+        {
             f64::NAN
         } else if exponent == 0 {
             mantissa * 2f64.powi(1 - self.bias - m_bits as i32)
@@ -79,12 +203,13 @@ impl Format {
 
     /// The largest finite code (positive).
     fn max_code(self) -> u8 {
-        match (self.infinities, self.unsigned_zero) {
-            (true, _) => {
+        let all_ones = self.sign_bit() - 1;
+        match (self.infinities, self.unsigned_zero, self.nan) {
+            (true, _, _) => {
                 (((1u32 << self.exponent_bits) - 2) << self.mantissa_bits | ((1 << self.mantissa_bits) - 1)) as u8
             }
-            (false, true) => 0x7F,
-            (false, false) => 0x7E,
+            (false, true, _) | (false, false, false) => all_ones,
+            (false, false, true) => all_ones - 1,
         }
     }
 
@@ -94,11 +219,11 @@ impl Format {
         if x.is_nan() {
             return self.nan_code();
         }
-        let sign = if x < 0.0 { 0x80 } else { 0 };
+        let sign = if x < 0.0 { self.sign_bit() } else { 0 };
         let magnitude = x.abs();
         let max = self.max_code();
         let overflow = || {
-            if saturate {
+            if saturate || !self.nan {
                 sign | max
             } else if self.infinities {
                 sign | (max + 1)
@@ -128,7 +253,7 @@ impl Format {
         match code {
             // Zero keeps its sign only where the format has a negative zero.
             0 if self.unsigned_zero || !x.is_sign_negative() => 0,
-            _ => sign | code | if code == 0 { 0x80 } else { 0 },
+            _ => sign | code | if code == 0 { self.sign_bit() } else { 0 },
         }
     }
 }
@@ -165,5 +290,43 @@ mod tests {
         assert_eq!(E4M3FN.encode(1e6, true), 0x7E);
         assert!(E4M3FN.decode(E4M3FN.encode(1e6, false)).is_nan());
         assert_eq!(E5M2.decode(E5M2.encode(1e6, false)), f64::INFINITY);
+    }
+
+    #[test]
+    fn e2m1_has_eight_magnitudes_and_saturates() {
+        let values: Vec<f64> = (0..8).map(|c| E2M1.decode(c)).collect();
+        assert_eq!(values, [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]);
+        assert_eq!(E2M1.decode(0xF), -6.0);
+        for code in 0..16u8 {
+            assert_eq!(E2M1.encode(E2M1.decode(code), false), code, "code {code:#x}");
+        }
+        // Ties to even: 3.5 lies between 3 (mantissa 1) and 4 (mantissa 0); 0.25 between 0 and 0.5.
+        assert_eq!(E2M1.decode(E2M1.encode(-3.5, true)), -4.0);
+        assert_eq!(E2M1.encode(0.25, true), 0);
+        // No infinities and no NaN: both saturate, NaN becomes negative zero.
+        assert_eq!(E2M1.decode(E2M1.encode(f64::INFINITY, false)), 6.0);
+        assert_eq!(E2M1.decode(E2M1.encode(-1e9, false)), -6.0);
+        assert_eq!(E2M1.encode(f64::NAN, true), 0x8);
+    }
+
+    #[test]
+    fn e8m0_is_a_bare_exponent_rounded_as_asked() {
+        let f = Minifloat::E8M0;
+        assert_eq!(f.decode(127), 1.0);
+        assert_eq!(f.decode(0), 2f64.powi(-127));
+        assert!(f.decode(0xFF).is_nan());
+        let code = |x: f64, mode| f.encode_rounded(x, true, mode);
+        assert_eq!(
+            [code(1.1, RoundMode::Up), code(1.1, RoundMode::Down), code(1.1, RoundMode::Nearest)],
+            [128, 127, 127]
+        );
+        assert_eq!(
+            [code(1.5, RoundMode::Nearest), code(0.124, RoundMode::Up), code(4.0, RoundMode::Up)],
+            [128, 124, 129]
+        );
+        assert_eq!([code(0.0, RoundMode::Up), code(1e-300, RoundMode::Up)], [0, 0]);
+        assert_eq!(code(f64::INFINITY, RoundMode::Up), 0xFE);
+        assert_eq!(f.encode_rounded(f64::INFINITY, false, RoundMode::Up), 0xFF);
+        assert_eq!([code(-1.0, RoundMode::Up), code(f64::NAN, RoundMode::Up)], [0xFF, 0xFF]);
     }
 }

@@ -10,7 +10,9 @@ pub fn encode(ty: ElementType, value: f64, out: &mut Vec<u8>) {
         ElementType::BF16 => out.extend(half::bf16::from_f64(value).to_le_bytes()),
         ElementType::F32 => out.extend((value as f32).to_le_bytes()),
         ElementType::F64 => out.extend(value.to_le_bytes()),
-        f8 if f8.is_float() => out.push(crate::minifloat::format(f8).expect("an 8-bit float").encode(value, true)),
+        narrow if narrow.is_float() => {
+            out.push(crate::minifloat::format(narrow).expect("a narrow float").encode(value, true))
+        }
         _ => encode_int(ty, value as i64, out),
     }
 }
@@ -51,7 +53,7 @@ pub fn decode(ty: ElementType, bytes: &[u8]) -> f64 {
         ElementType::F32 => f32::from_le_bytes(bytes[..4].try_into().unwrap()) as f64,
         ElementType::F64 => f64::from_le_bytes(bytes[..8].try_into().unwrap()),
         ElementType::U64 => u64::from_le_bytes(bytes[..8].try_into().unwrap()) as f64,
-        f8 if f8.is_float() => crate::minifloat::format(f8).expect("an 8-bit float").decode(bytes[0]),
+        narrow if narrow.is_float() => crate::minifloat::format(narrow).expect("a narrow float").decode(bytes[0]),
         int => decode_int(int, bytes) as f64,
     }
 }

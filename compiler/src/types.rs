@@ -26,6 +26,9 @@ pub enum ElementType {
     F8E4M3FNUZ,
     F8E5M2,
     F8E5M2FNUZ,
+    /// 4-bit E2M1 floats (one a byte in memory, packed in files) and 8-bit exponents (E8M0).
+    F4E2M1FN,
+    F8E8M0FNU,
     /// 4- and 2-bit integers, one a byte in memory, packed in ONNX files.
     I4,
     U4,
@@ -34,7 +37,7 @@ pub enum ElementType {
 }
 
 impl ElementType {
-    pub const ALL: [ElementType; 21] = [
+    pub const ALL: [ElementType; 23] = [
         Self::F16,
         Self::BF16,
         Self::F32,
@@ -52,6 +55,8 @@ impl ElementType {
         Self::F8E4M3FNUZ,
         Self::F8E5M2,
         Self::F8E5M2FNUZ,
+        Self::F4E2M1FN,
+        Self::F8E8M0FNU,
         Self::I4,
         Self::U4,
         Self::I2,
@@ -78,6 +83,8 @@ impl ElementType {
             Self::F8E4M3FNUZ => "f8E4M3FNUZ",
             Self::F8E5M2 => "f8E5M2",
             Self::F8E5M2FNUZ => "f8E5M2FNUZ",
+            Self::F4E2M1FN => "f4E2M1FN",
+            Self::F8E8M0FNU => "f8E8M0FNU",
             Self::I4 => "i4",
             Self::U4 => "ui4",
             Self::I2 => "i2",
@@ -94,6 +101,7 @@ impl ElementType {
         match self {
             Self::I1 | Self::I8 | Self::U8 | Self::I4 | Self::U4 | Self::I2 | Self::U2 => 1,
             Self::F8E4M3FN | Self::F8E4M3FNUZ | Self::F8E5M2 | Self::F8E5M2FNUZ => 1,
+            Self::F4E2M1FN | Self::F8E8M0FNU => 1,
             Self::F16 | Self::BF16 | Self::I16 | Self::U16 => 2,
             Self::F32 | Self::I32 | Self::U32 => 4,
             Self::F64 | Self::I64 | Self::U64 => 8,
@@ -111,6 +119,8 @@ impl ElementType {
                 | Self::F8E4M3FNUZ
                 | Self::F8E5M2
                 | Self::F8E5M2FNUZ
+                | Self::F4E2M1FN
+                | Self::F8E8M0FNU
         )
     }
 

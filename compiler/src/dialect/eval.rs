@@ -369,9 +369,12 @@ pub(super) fn cast(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
         }
         (false, Data::F(values)) => Data::I(values.iter().map(|&e| wrap_int(e as i64, out)).collect()),
     };
-    if let (Some(format), false, Data::F(values)) = (crate::minifloat::format(out), v.bool("saturate"), &data) {
-        let overflowing = values.iter().map(|&e| format.decode(format.encode(e, false))).collect();
-        return Ok(vec![Literal { shape: a.shape.clone(), element: out, data: Data::F(overflowing) }]);
+    if let (Some(format), Data::F(values)) = (crate::minifloat::format(out), &data) {
+        let mode = v.string("round_mode").unwrap_or("up");
+        let mode = crate::minifloat::RoundMode::parse(mode).ok_or_else(|| format!("unknown round_mode '{mode}'"))?;
+        let saturate = v.bool("saturate");
+        let rounded = values.iter().map(|&e| format.decode(format.encode_rounded(e, saturate, mode))).collect();
+        return Ok(vec![Literal { shape: a.shape.clone(), element: out, data: Data::F(rounded) }]);
     }
     Ok(vec![round_to(Literal { shape: a.shape.clone(), element: out, data })])
 }

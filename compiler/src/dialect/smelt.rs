@@ -164,8 +164,8 @@ ops! {
         .flops(Flops::PerOutput(2))
         .verify(verify_clip)
         .eval(eval::clip);
-    CAST = "smelt.cast": unary("converts elements to the type `to`; 8-bit floats saturate unless `saturate` is false")
-        .attrs(&[attr("to", AttrKind::Type), attr_bool("saturate", true)])
+    CAST = "smelt.cast": unary("converts elements to the type `to`; narrow floats saturate unless `saturate` is false; E8M0 rounds as `round_mode` says (up, down, nearest)")
+        .attrs(&[attr("to", AttrKind::Type), attr_bool("saturate", true), attr_string("round_mode", "up")])
         .class(OpClass::Conversion)
         .infer(cast)
         .fold(fold_to_input)

@@ -260,12 +260,18 @@ impl Ctx<'_, '_> {
 
     /// A cast's attributes: the target type, and `saturate = false` where the node asks
     /// (8-bit float targets then overflow to infinity or NaN).
-    fn cast_attrs(&self, to: ElementType) -> Vec<(&'static str, Attribute)> {
+    fn cast_attrs(&self, to: ElementType) -> R<Vec<(&'static str, Attribute)>> {
         let mut attrs = vec![("to", Attribute::Type(Type::Scalar(to)))];
         if self.int("saturate") == Some(0) {
             attrs.push(("saturate", Attribute::Bool(false)));
         }
-        attrs
+        if let Some(mode) = self.string("round_mode").filter(|m| m != "up") {
+            if crate::minifloat::RoundMode::parse(&mode).is_none() {
+                return Err(format!("round_mode '{mode}' is not one of up, down, nearest").into());
+            }
+            attrs.push(("round_mode", Attribute::String(mode)));
+        }
+        Ok(attrs)
     }
 
     /// Strides, dilations and explicit pads (`auto_pad` resolved) of a 3-D window op over
@@ -427,12 +433,12 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                     super::tensor::type_name(code)
                 ));
             };
-            vec![c.build(names::CAST, &[x], &c.cast_attrs(to))?]
+            vec![c.build(names::CAST, &[x], &c.cast_attrs(to)?)?]
         }
         "CastLike" => {
             let (x, like) = (c.req(0)?, c.req(1)?);
             let to = c.element(like)?;
-            vec![c.build(names::CAST, &[x], &c.cast_attrs(to))?]
+            vec![c.build(names::CAST, &[x], &c.cast_attrs(to)?)?]
         }
         "Constant" => vec![constant_node(&mut c)?],
         "ConstantOfShape" => {

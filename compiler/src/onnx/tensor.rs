@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 /// ONNX `TensorProto.DataType` codes and the element types they are (codes past the generated
 /// enum's, like INT2, by number).
-const CODES: [(i32, ElementType); 21] = [
+const CODES: [(i32, ElementType); 23] = [
     (1, ElementType::F32),
     (2, ElementType::U8),
     (3, ElementType::I8),
@@ -28,6 +28,8 @@ const CODES: [(i32, ElementType); 21] = [
     (20, ElementType::F8E5M2FNUZ),
     (21, ElementType::U4),
     (22, ElementType::I4),
+    (23, ElementType::F4E2M1FN),
+    (24, ElementType::F8E8M0FNU),
     (25, ElementType::U2),
     (26, ElementType::I2),
 ];
@@ -42,22 +44,27 @@ pub fn onnx_code(e: ElementType) -> i32 {
     CODES.iter().find(|(_, t)| *t == e).map(|&(c, _)| c).expect("every element type has an ONNX code")
 }
 
-/// Bits per element where ONNX packs several in a byte (INT4, INT2 and their unsigned kinds).
+/// Bits per element where ONNX packs several in a byte (INT4, INT2, their unsigned kinds, and
+/// FLOAT4E2M1).
 pub fn packed_bits(e: ElementType) -> Option<usize> {
     match e {
-        ElementType::I4 | ElementType::U4 => Some(4),
+        ElementType::I4 | ElementType::U4 | ElementType::F4E2M1FN => Some(4),
         ElementType::I2 | ElementType::U2 => Some(2),
         _ => None,
     }
 }
 
 /// Unpacks `n` elements of `bits` bits (lowest bits first) to one byte each, sign-extending
-/// signed kinds, in the one-a-byte layout Smelt holds them in.
+/// signed integer kinds (float codes stay as they are), in the one-a-byte layout Smelt holds
+/// them in.
 fn unpack(e: ElementType, bits: usize, packed: &[u8], n: usize) -> Vec<u8> {
     let per_byte = 8 / bits;
     (0..n)
         .map(|i| {
             let v = (packed[i / per_byte] >> ((i % per_byte) * bits)) & ((1u8 << bits) - 1);
+            if e.is_float() {
+                return v;
+            }
             let mut out = Vec::with_capacity(1);
             crate::scalar::encode_int(
                 e,
