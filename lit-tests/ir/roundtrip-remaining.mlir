@@ -134,6 +134,13 @@ func.func @lrn(%x: tensor<1x8x5x5xf32>) -> tensor<1x8x5x5xf32> {
   return %0 : tensor<1x8x5x5xf32>
 }
 
+// CHECK-LABEL: func.func @max_pool_indices
+func.func @max_pool_indices(%x: tensor<1x2x5x5xf32>) -> tensor<1x2x3x3xi64> {
+  // CHECK: "smelt.max_pool_indices"(%arg0) {kernel_shape = array<i64: 3, 3>, pads = array<i64: 1, 1, 1, 1>, storage_order = 1 : i64, strides = array<i64: 2, 2>} : (tensor<1x2x5x5xf32>) -> tensor<1x2x3x3xi64>
+  %0 = "smelt.max_pool_indices"(%x) {kernel_shape = array<i64: 3, 3>, strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>, storage_order = 1 : i64} : (tensor<1x2x5x5xf32>) -> tensor<1x2x3x3xi64>
+  return %0 : tensor<1x2x3x3xi64>
+}
+
 // CHECK-LABEL: func.func @group_norm
 func.func @group_norm(%x: tensor<2x6x4x4xf32>, %s: tensor<6xf32>, %b: tensor<6xf32>) -> tensor<2x6x4x4xf32> {
   // CHECK: "smelt.group_norm"(%arg0, %arg1, %arg2) {epsilon = 0.001 : f32, num_groups = 3 : i64}

@@ -1029,10 +1029,19 @@ fn gemm_of(op: &OpView, a: &Literal, b: &Literal, c: Option<&Literal>, element: 
 
 /// `max_pool` and `avg_pool`.
 pub(super) fn pool(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
-    Ok(vec![round_to(pool_of(v, x[0], v.def().name == names::MAX_POOL)?)])
+    Ok(vec![round_to(pool_of(v, x[0], v.def().name == names::MAX_POOL)?.0)])
 }
 
-fn pool_of(op: &OpView, x: &Literal, max: bool) -> R<Literal> {
+/// Where each window's maximum is: its flat index in the input, row-major (`storage_order`
+/// 0) or with the two spatial axes swapped (1), as ONNX's MaxPool Indices output counts; the
+/// first of equal maxima.
+pub(super) fn max_pool_indices(v: &OpView, x: &[&Literal]) -> R<Vec<Literal>> {
+    let (values, indices) = pool_of(v, x[0], true)?;
+    Ok(vec![Literal::from_i64(values.shape, ElementType::I64, indices)])
+}
+
+/// The pooled values and, for max pooling, each window's argmax ([`max_pool_indices`]).
+fn pool_of(op: &OpView, x: &Literal, max: bool) -> R<(Literal, Vec<i64>)> {
     let xs = &x.shape;
     if xs.len() != 4 {
         return Err("pooling needs a 4-D input".into());
@@ -1052,11 +1061,14 @@ fn pool_of(op: &OpView, x: &Literal, max: bool) -> R<Literal> {
     };
     let (ho, wo) = (extent(h, 0), extent(w, 1));
     let v = x.to_f64();
+    let column_major = op.int("storage_order") == 1;
     let mut out = vec![0.0; nc * ho * wo];
+    let mut argmax = vec![0i64; if max { nc * ho * wo } else { 0 }];
     for plane in 0..nc {
         for oy in 0..ho {
             for ox in 0..wo {
                 let (mut acc, mut n, mut padded) = (if max { f64::NEG_INFINITY } else { 0.0 }, 0usize, 0usize);
+                let mut best = -1i64;
                 for ky in 0..k[0] {
                     let iy = oy as i64 * s[0] - p[0] + ky * d[0];
                     for kx in 0..k[1] {
@@ -1070,16 +1082,23 @@ fn pool_of(op: &OpView, x: &Literal, max: bool) -> R<Literal> {
                             continue;
                         }
                         let xv = v[(plane * h as usize + iy as usize) * w as usize + ix as usize];
+                        if max && (best < 0 || xv > acc) {
+                            let within = if column_major { ix * h + iy } else { iy * w + ix };
+                            best = plane as i64 * h * w + within;
+                        }
                         acc = if max { acc.max(xv) } else { acc + xv };
                         n += 1;
                     }
                 }
                 out[(plane * ho + oy) * wo + ox] =
                     if max { acc } else { acc / (if include_pad { padded } else { n }).max(1) as f64 };
+                if max {
+                    argmax[(plane * ho + oy) * wo + ox] = best;
+                }
             }
         }
     }
-    Ok(floats(vec![xs[0], xs[1], ho as u64, wo as u64], x.element, out))
+    Ok((floats(vec![xs[0], xs[1], ho as u64, wo as u64], x.element, out), argmax))
 }
 
 #[derive(Clone, Copy)]

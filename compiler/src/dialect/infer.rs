@@ -258,6 +258,15 @@ pub fn pool(v: &OpView) -> Result<Vec<Type>> {
     Ok(vec![tensor(Some(out), x.element)])
 }
 
+/// [`pool`]'s shape, of i64 indices.
+pub fn pool_indices(v: &OpView) -> Result<Vec<Type>> {
+    let mut types = pool(v)?;
+    if let Some(Type::Tensor(t)) = types.first_mut() {
+        t.element = ElementType::I64;
+    }
+    Ok(types)
+}
+
 pub fn global_pool(v: &OpView) -> Result<Vec<Type>> {
     let x = v.tensor(0)?;
     let shape = match &x.shape {

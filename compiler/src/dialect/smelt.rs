@@ -63,6 +63,15 @@ const WINDOW_ATTRS: &[AttrDef] = &[
     attr_bool("count_include_pad", false),
 ];
 
+const MAX_POOL_INDICES_ATTRS: &[AttrDef] = &[
+    attr("kernel_shape", AttrKind::I64Array),
+    attr_each("strides", 1),
+    attr_each("pads", 0),
+    attr_each("dilations", 1),
+    attr_bool("ceil_mode", false),
+    attr_int("storage_order", 0),
+];
+
 const REDUCE_ATTRS: &[AttrDef] = &[attr_bool("keepdims", true), attr_bool("noop_with_empty_axes", false)];
 const REDUCE_OPERANDS: &[SlotDef] = &[one("data"), opt("axes")];
 
@@ -285,6 +294,13 @@ ops! {
         .infer(global_pool)
         .eval(eval::global_pool)
         .flops(Flops::Custom(flops::mean, "1 per input element and 1 per output element"));
+    MAX_POOL_INDICES = "smelt.max_pool_indices": op("where each window of 2-D max pooling takes its maximum: flat input indices (MaxPool's Indices output; `storage_order` 1 swaps the spatial axes)")
+        .operands(X)
+        .attrs(MAX_POOL_INDICES_ATTRS)
+        .class(OpClass::Reduction)
+        .infer(pool_indices)
+        .eval(eval::max_pool_indices)
+        .flops(Flops::Custom(flops::pool, "Kh x Kw per output element"));
     GLOBAL_MAX_POOL = "smelt.global_max_pool": op("maximum over all spatial dimensions")
         .operands(X)
         .class(OpClass::Window)

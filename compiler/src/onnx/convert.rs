@@ -564,10 +564,11 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                     given.len()
                 ));
             }
-            if op == "MaxPool" && node.output.iter().skip(1).any(|o| !o.is_empty()) {
-                return unsupported("the Indices output of MaxPool is not supported");
-            }
+            let with_indices = op == "MaxPool" && node.output.iter().skip(1).any(|o| !o.is_empty());
             if given.len() == 3 {
+                if with_indices {
+                    return unsupported("the Indices output of a 3-D MaxPool is not supported");
+                }
                 return Ok(vec![pool_3d(&mut c, x, &given)?]);
             }
             let one_d = given.len() == 1;
@@ -591,7 +592,15 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             }
             let name = if op == "MaxPool" { names::MAX_POOL } else { names::AVG_POOL };
             let y = c.build(name, &[x], &attrs)?;
-            vec![if one_d { c.squeeze(y, 2)? } else { y }]
+            let mut results = vec![if one_d { c.squeeze(y, 2)? } else { y }];
+            if with_indices {
+                if let Some(order) = c.int("storage_order").filter(|&o| o != 0) {
+                    attrs.push(("storage_order", Attribute::Int(order, ElementType::I64)));
+                }
+                let indices = c.build(names::MAX_POOL_INDICES, &[x], &attrs)?;
+                results.push(if one_d { c.squeeze(indices, 2)? } else { indices });
+            }
+            results
         }
         "BatchNormalization" => {
             if node.output.iter().skip(1).any(|o| !o.is_empty()) || c.int("training_mode").unwrap_or(0) != 0 {
