@@ -179,3 +179,31 @@ fn an_integer_quotient_out_of_its_type_is_an_error() {
         }
     }
 }
+
+/// Under an address-space limit (`ulimit -v`) a model that needs more is an error naming the
+/// value and its size in every mode, even where `SMELT_MEMORY_LIMIT` asks for more: the
+/// allocator would refuse, and Rust aborts where an allocation fails.
+#[test]
+fn a_model_larger_than_the_address_space_is_an_error_not_an_abort() {
+    let text = "func.func @main(%x: tensor<1x1xf32>) -> tensor<1x1xf32> {\n  \
+                %s = \"smelt.constant\"() {value = dense<[40000, 40000]> : tensor<2xi64>} : () -> tensor<2xi64>\n  \
+                %0 = \"smelt.expand\"(%x, %s) : (tensor<1x1xf32>, tensor<2xi64>) -> tensor<40000x40000xf32>\n  \
+                %1 = \"smelt.reduce_sum\"(%0) {keepdims = true} : (tensor<40000x40000xf32>) -> tensor<1x1xf32>\n  \
+                return %1 : tensor<1x1xf32>\n}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("big.mlir");
+    std::fs::write(&model, text).unwrap();
+    for mode in ["fused", "unfused", "reference"] {
+        let out = Command::new("bash")
+            .args(["-c", "ulimit -v 4000000 && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_smelt"), "run"])
+            .arg(&model)
+            .args(["--iters", "1", "--mode", mode])
+            .env("SMELT_MEMORY_LIMIT", "1T")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        no_panic(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{mode}: {stderr}");
+        assert!(stderr.contains("smelt.expand") && stderr.contains("over the memory limit"), "{mode}: {stderr}");
+    }
+}

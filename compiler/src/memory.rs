@@ -4,7 +4,8 @@
 //!
 //! The limit is `SMELT_MEMORY_LIMIT` (bytes, with an optional `K`, `M`, `G` or `T` suffix)
 //! where set, else the memory the OS says is available (`MemAvailable` in `/proc/meminfo`),
-//! else 16 GiB.
+//! else 16 GiB; never more than the process's address-space limit (`ulimit -v`). Large buffers are allocated
+//! with [`try_filled`], so an allocator that still refuses is an error too.
 
 use std::sync::OnceLock;
 
@@ -12,11 +13,12 @@ use std::sync::OnceLock;
 pub fn limit_bytes() -> u64 {
     static LIMIT: OnceLock<u64> = OnceLock::new();
     *LIMIT.get_or_init(|| {
-        std::env::var("SMELT_MEMORY_LIMIT")
+        let wanted = std::env::var("SMELT_MEMORY_LIMIT")
             .ok()
             .and_then(|text| parse_size(&text))
             .or_else(available_bytes)
-            .unwrap_or(16 << 30)
+            .unwrap_or(16 << 30);
+        wanted.min(address_space_bytes().unwrap_or(u64::MAX))
     })
 }
 
@@ -45,6 +47,13 @@ fn available_bytes() -> Option<u64> {
     kib.checked_mul(1024)
 }
 
+/// The soft address-space limit (`ulimit -v`), where one is set.
+fn address_space_bytes() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max address space"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 /// The element count of `shape`, if it fits in 64 bits.
 pub fn elements(shape: &[u64]) -> Option<u64> {
     shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d))
@@ -59,13 +68,23 @@ pub fn check(what: &str, shape: &[u64], element_bytes: u64) -> Result<(), String
     }
 }
 
+/// `len` copies of `value`, or an error naming `what` and the size where the allocator
+/// refuses (an address-space limit, a failed `mmap`) instead of aborting the process.
+pub fn try_filled<T: Clone>(what: &str, len: usize, value: T) -> Result<Vec<T>, String> {
+    let mut v = Vec::new();
+    let bytes = (len as u64).saturating_mul(std::mem::size_of::<T>() as u64);
+    v.try_reserve_exact(len).map_err(|_| format!("{what} needs {}, which could not be allocated", human(bytes)))?;
+    v.resize(len, value);
+    Ok(v)
+}
+
 /// Checks that `bytes` fit under [`limit_bytes`]; the error names `what`.
 pub fn check_bytes(what: &str, bytes: u64) -> Result<(), String> {
     if bytes <= limit_bytes() {
         return Ok(());
     }
     Err(format!(
-        "{what} needs {}, over the memory limit of {} (SMELT_MEMORY_LIMIT)",
+        "{what} needs {}, over the memory limit of {} (SMELT_MEMORY_LIMIT, else available memory; at most ulimit -v)",
         human(bytes),
         human(limit_bytes())
     ))
@@ -84,6 +103,13 @@ fn human(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_allocation_the_allocator_refuses_is_an_error() {
+        let error = try_filled("the arena", usize::MAX / 4, 0u64).unwrap_err();
+        assert!(error.starts_with("the arena needs") && error.contains("could not be allocated"), "{error}");
+        assert_eq!(try_filled("x", 3, 7u8).unwrap(), vec![7, 7, 7]);
+    }
 
     #[test]
     fn sizes_parse_and_overflow_is_an_error() {

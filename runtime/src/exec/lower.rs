@@ -117,25 +117,23 @@ impl Executable {
         smelt_compiler::memory::check_bytes("the model's live values and results", needed)
             .map_err(ExecError::Module)?;
         lower.info.steps = steps.len();
-        Ok(Executable {
-            module,
-            steps,
-            arena: vec![CacheLine([0; 64]); lower.arena.peak.div_ceil(64)],
-            inputs,
-            outputs,
-            _owned: lower.owned,
-            _jit: lower.jit,
-            info: lower.info,
-        })
+        let arena = smelt_compiler::memory::try_filled(
+            "the arena of the model's live values",
+            lower.arena.peak.div_ceil(64),
+            CacheLine([0; 64]),
+        )
+        .map_err(ExecError::Module)?;
+        Ok(Executable { module, steps, arena, inputs, outputs, _owned: lower.owned, _jit: lower.jit, info: lower.info })
     }
 }
 
 impl Lower {
-    pub(super) fn own(&mut self, bytes: usize) -> *mut u8 {
-        let mut b = vec![0u64; bytes.div_ceil(8).max(1)].into_boxed_slice();
+    pub(super) fn own(&mut self, bytes: usize) -> Result<*mut u8, String> {
+        let words = bytes.div_ceil(8).max(1);
+        let mut b = smelt_compiler::memory::try_filled("a constant", words, 0u64)?.into_boxed_slice();
         let p = b.as_mut_ptr() as *mut u8;
         self.owned.push(b);
-        p
+        Ok(p)
     }
 
     pub(super) fn constant(&mut self, op: OpId) -> Result<Loc, String> {
@@ -148,18 +146,18 @@ impl Lower {
         };
         let aligned = (bytes.as_ptr() as usize).is_multiple_of(d.ty.element.byte_size().max(1));
         if bytes.len() == size && aligned {
-            // In place: weights stay memory-mapped, read-only.
+            // In place: the module's own copy of the weights, read-only.
             return Ok(Loc::Raw(bytes.as_ptr() as *mut u8));
         }
         if bytes.len() == size {
             // Weights inline in a protobuf sit at arbitrary offsets; typed slices need alignment.
-            let p = self.own(size);
+            let p = self.own(size)?;
             // SAFETY: `p` has `size` bytes.
             unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, size) };
             return Ok(Loc::Raw(p));
         }
         let l = Literal::decode(d, &m.resources).ok_or("constant does not decode")?;
-        let p = self.own(size);
+        let p = self.own(size)?;
         write_literal(p, &l);
         Ok(Loc::Raw(p))
     }
