@@ -1061,7 +1061,7 @@ fn pool_of(op: &OpView, x: &Literal, max: bool) -> R<(Literal, Vec<i64>)> {
     };
     let (ho, wo) = (extent(h, 0), extent(w, 1));
     let v = x.to_f64();
-    let column_major = op.int("storage_order") == 1;
+    let column_major = op.def().name == names::MAX_POOL_INDICES && op.int("storage_order") == 1;
     let mut out = vec![0.0; nc * ho * wo];
     let mut argmax = vec![0i64; if max { nc * ho * wo } else { 0 }];
     for plane in 0..nc {
