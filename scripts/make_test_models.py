@@ -4,7 +4,7 @@ write, and stores ONNX Runtime's outputs beside them in ONNX's test-case layout
 
 Run once when a model is added or changed (needs onnx, numpy, onnxruntime and
 onnxconverter-common):
-    python3 scripts/make_test_models.py tests/models
+    python3 scripts/make_test_models.py tests/models [NAME ...]
 """
 
 import os
@@ -273,8 +273,58 @@ def einsum_attention():
     return m, [[RNG.standard_normal(s).astype(np.float32) for s in [shape, shape, shape, [4, 6], [3], [4]]]]
 
 
+def volume_decoder():
+    """A 3-D decoder (volumetric segmentation, video): transposed 3-D convolutions with
+    per-axis strides, dilations, pads and output_padding, grouped, with and without bias."""
+    nodes = [
+        helper.make_node("ConvTranspose", ["x", "w1", "b1"], ["u1"], strides=[2, 1, 2], dilations=[1, 2, 1],
+                         pads=[1, 0, 1, 0, 1, 1], output_padding=[1, 0, 1], group=2),
+        helper.make_node("Relu", ["u1"], ["r1"]),
+        helper.make_node("ConvTranspose", ["r1", "w2"], ["y"], kernel_shape=[2, 2, 2], strides=[2, 2, 2]),
+    ]
+    inits = [weight("w1", (4, 3, 3, 2, 3)), weight("b1", (6,)), weight("w2", (6, 2, 2, 2, 2))]
+    m = model(nodes, "volume_decoder", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 3, 4, 5])],
+              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 14, 10, 20])], inits)
+    return m, [[RNG.standard_normal((1, 4, 3, 4, 5)).astype(np.float32)]]
+
+
+def einsum_diagonals():
+    """Einsum with a label repeated in one operand: a diagonal ('ii->i'), batched traces by
+    the implicit output ('bii'), and a diagonal feeding a product ('ij,jj->i')."""
+    nodes = [
+        helper.make_node("Einsum", ["a"], ["diagonal"], equation="ii->i"),
+        helper.make_node("Einsum", ["m"], ["traces"], equation="bii"),
+        helper.make_node("Einsum", ["c", "a"], ["scaled"], equation="ij,jj->i"),
+    ]
+    m = model(nodes, "einsum_diagonals", [
+        helper.make_tensor_value_info("a", TensorProto.FLOAT, [4, 4]),
+        helper.make_tensor_value_info("m", TensorProto.FLOAT, [3, 5, 5]),
+        helper.make_tensor_value_info("c", TensorProto.FLOAT, [2, 4]),
+    ], [helper.make_tensor_value_info(n, TensorProto.FLOAT, [d]) for n, d in [("diagonal", 4), ("traces", 3), ("scaled", 2)]],
+        [])
+    return m, [[RNG.standard_normal(s).astype(np.float32) for s in [[4, 4], [3, 5, 5], [2, 4]]]]
+
+
+def antialiased_resize():
+    """Downsampling with antialias = 1 (torchvision's resize with antialias=True exports it):
+    linear by non-integer scales and cubic to given sizes, then a plain upsampling."""
+    nodes = [
+        helper.make_node("Resize", ["x", "", "scales"], ["small"], mode="linear", antialias=1),
+        helper.make_node("Resize", ["x", "", "", "sizes"], ["tiny"], mode="cubic", antialias=1,
+                         coordinate_transformation_mode="pytorch_half_pixel"),
+        helper.make_node("Resize", ["tiny", "", "up"], ["y"], mode="linear", antialias=1),
+    ]
+    inits = [numpy_helper.from_array(np.array([1, 1, 0.6, 0.45], np.float32), "scales"),
+             numpy_helper.from_array(np.array([1, 3, 5, 3], np.int64), "sizes"),
+             numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "up")]
+    m = model(nodes, "antialiased_resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 13])],
+              [helper.make_tensor_value_info("small", TensorProto.FLOAT, [1, 3, 9, 5]),
+               helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 10, 6])], inits, opset=18)
+    return m, [[RNG.standard_normal((1, 3, 16, 13)).astype(np.float32)]]
+
+
 MODELS = [symbolic_batch_cnn, lrn_cnn, mod_kinds, attention_with_mod, unet_block, fp16_cnn, fp16_cnn_half_io, qdq_cnn,
-          conv_transpose_decoder, einsum_attention]
+          conv_transpose_decoder, einsum_attention, volume_decoder, einsum_diagonals, antialiased_resize]
 
 
 def write_case(root, build):
@@ -298,6 +348,9 @@ def write_case(root, build):
 
 if __name__ == "__main__":
     root = sys.argv[1] if len(sys.argv) > 1 else "tests/models"
+    only = sys.argv[2:]  # model names; all where none are given
     for build in MODELS:
+        if only and build.__name__ not in only:
+            continue
         write_case(root, build)
         print(f"wrote {root}/{build.__name__}")

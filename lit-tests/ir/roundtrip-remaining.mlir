@@ -102,6 +102,15 @@ func.func @resize(%x: tensor<1x3x8x8xf32>) -> tensor<1x3x16x16xf32> {
   return %0 : tensor<1x3x16x16xf32>
 }
 
+// CHECK-LABEL: func.func @resize_antialiased
+func.func @resize_antialiased(%x: tensor<1x3x8x8xf32>) -> tensor<1x3x3x3xf32> {
+  %roi = "smelt.constant"() {value = dense<> : tensor<0xf32>} : () -> tensor<0xf32>
+  %scales = "smelt.constant"() {value = dense<[1.0, 1.0, 0.4, 0.4]> : tensor<4xf32>} : () -> tensor<4xf32>
+  // CHECK: "smelt.resize"(%arg0, %0, %1) {antialias = true, mode = "cubic"} : (tensor<1x3x8x8xf32>, tensor<0xf32>, tensor<4xf32>) -> tensor<1x3x3x3xf32>
+  %0 = "smelt.resize"(%x, %roi, %scales) {mode = "cubic", antialias = true} : (tensor<1x3x8x8xf32>, tensor<0xf32>, tensor<4xf32>) -> tensor<1x3x3x3xf32>
+  return %0 : tensor<1x3x3x3xf32>
+}
+
 // CHECK-LABEL: func.func @generators
 func.func @generators(%start: tensor<i64>, %limit: tensor<i64>, %delta: tensor<i64>, %shape: tensor<2xi64>) -> (tensor<?xi64>, tensor<?x?xf32>) {
   // CHECK: "smelt.range"(%arg0, %arg1, %arg2) : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?xi64>

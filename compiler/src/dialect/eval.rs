@@ -1240,6 +1240,7 @@ fn resize_of(op: &OpView, inputs: &[&Literal]) -> R<Literal> {
     let (out, scale) = resize_plan(&x.shape, &axes, &roi, &scales, &sizes, &text("keep_aspect_ratio_policy"), crop)?;
     let (a, exclude, extrapolation) =
         (op.float("cubic_coeff_a"), op.bool("exclude_outside"), op.float("extrapolation_value"));
+    let antialias = op.bool("antialias");
 
     let mut data = x.to_f64().into_owned();
     let mut shape = x.shape.clone();
@@ -1287,6 +1288,9 @@ fn resize_of(op: &OpView, inputs: &[&Literal]) -> R<Literal> {
                     other => return Err(format!("unknown coordinate_transformation_mode '{other}'")),
                 };
                 let clamp = |p: f64| p.clamp(0.0, inf - 1.0) as usize;
+                if antialias && s < 1.0 && mode != "nearest" {
+                    return antialiased_taps(xo, s, n_in, mode == "cubic", a, exclude).map(Some);
+                }
                 let floor = xo.floor();
                 let r = xo - floor;
                 Ok(Some(match mode.as_str() {
@@ -1356,6 +1360,52 @@ fn resize_of(op: &OpView, inputs: &[&Literal]) -> R<Literal> {
         shape[d] = n_out as u64;
     }
     Ok(floats(shape, x.element, data))
+}
+
+/// The taps of an antialiased linear or cubic downsampling by `scale` (< 1) at source
+/// position `xo`, as ONNX's reference computes them: the kernel stretched by `1 / scale`, so
+/// every source sample under an output sample counts, weights normalized to sum to 1. The
+/// window is the `n` samples nearest `xo` (the left one where `xo` is a whole number) within
+/// the input padded by `ceil(n / 2)` edge samples.
+fn antialiased_taps(
+    xo: f64,
+    scale: f64,
+    n_in: usize,
+    cubic: bool,
+    a: f64,
+    exclude_outside: bool,
+) -> R<Vec<(usize, f64)>> {
+    let support = if cubic { 2.0 } else { 1.0 };
+    let start = (-support / scale).floor() as i64 + 1;
+    let n = (2 - 2 * start) as usize;
+    if n > 1 << 20 {
+        return Err(format!("an antialiased resize by {scale} needs {n} taps per sample"));
+    }
+    let kernel = |t: f64| {
+        let t = t.abs();
+        if !cubic {
+            (1.0 - t).max(0.0)
+        } else if t <= 1.0 {
+            (a + 2.0) * t * t * t - (a + 3.0) * t * t + 1.0
+        } else if t < 2.0 {
+            a * t * t * t - 5.0 * a * t * t + 8.0 * a * t - 4.0 * a
+        } else {
+            0.0
+        }
+    };
+    let left = if xo.fract() == 0.0 { xo - 1.0 } else { xo.floor() };
+    let ratio = xo - left;
+    let pad = n.div_ceil(2) as i64;
+    // The window of `n` in the padded input, moved inside it where it would stick out.
+    let padded_len = n_in as i64 + 2 * pad;
+    let first = (left as i64 + start + pad).clamp(0, (padded_len - n as i64).max(0)) - pad;
+    let mut taps: Vec<(i64, f64)> =
+        (0..n as i64).map(|k| (first + k, kernel(scale * ((start + k) as f64 - ratio)))).collect();
+    if exclude_outside {
+        taps.iter_mut().filter(|(i, _)| *i < 0 || *i >= n_in as i64).for_each(|t| t.1 = 0.0);
+    }
+    let total: f64 = taps.iter().map(|t| t.1).sum();
+    Ok(taps.into_iter().map(|(i, w)| (i.clamp(0, n_in as i64 - 1) as usize, w / total)).collect())
 }
 
 #[cfg(test)]

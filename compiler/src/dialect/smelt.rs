@@ -430,7 +430,7 @@ ops! {
         .fold(fold_to_input)
         .eval(eval::expand);
     RESIZE = "smelt.resize": op(
-        "resamples `axes` (default all) to `sizes` or by `scales`; ONNX Resize without antialiasing",
+        "resamples `axes` (default all) to `sizes` or by `scales`, as ONNX Resize (`antialias` widens linear and cubic filters when downsampling)",
     )
         .operands(&[one("x"), opt("roi"), opt("scales"), opt("sizes")])
         .attrs(&[
@@ -442,6 +442,7 @@ ops! {
             attr_float("extrapolation_value", 0.0),
             attr_string("keep_aspect_ratio_policy", "stretch"),
             attr_opt("axes", AttrKind::I64Array),
+            attr_bool("antialias", false),
         ])
         .class(OpClass::Movement)
         .infer(resize)

@@ -497,30 +497,40 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
         "ConvTranspose" => {
             let (x, w) = (c.req(0)?, c.req(1)?);
             let spatial = c.tensor(w)?.rank().map_or(0, |r| r.saturating_sub(2));
-            if !(1..=2).contains(&spatial) {
+            if !(1..=3).contains(&spatial) {
                 return unsupported(format!(
-                    "only 1-D and 2-D transposed convolutions are supported (this one is {spatial}-D)"
+                    "only 1-D, 2-D and 3-D transposed convolutions are supported (this one is {spatial}-D)"
                 ));
             }
             // A 1-D transposed convolution is a 2-D one over a unit height.
             let one_d = spatial == 1;
             let (x, w) = if one_d { (c.unsqueeze(x, 2)?, c.unsqueeze(w, 2)?) } else { (x, w) };
             let kernel: Vec<i64> = match c.tensor(w)?.static_shape() {
-                Some(s) => vec![s[2] as i64, s[3] as i64],
+                Some(s) => s[2..].iter().map(|&d| d as i64).collect(),
                 None => return unsupported("the weight needs a static shape"),
             };
-            if let Some(k) = lift(c.ints("kernel_shape"), one_d, false).filter(|k| *k != kernel) {
-                return Err(format!("kernel_shape {k:?} contradicts the weights' window {kernel:?}").into());
+            let k = kernel.len();
+            if let Some(given) = lift(c.ints("kernel_shape"), one_d, false).filter(|g| *g != kernel) {
+                return Err(format!("kernel_shape {given:?} contradicts the weights' window {kernel:?}").into());
             }
-            let strides = lift(c.ints("strides"), one_d, false).unwrap_or_else(|| vec![1, 1]);
-            let dilations = lift(c.ints("dilations"), one_d, false).unwrap_or_else(|| vec![1, 1]);
-            let extra = lift(c.ints("output_padding"), one_d, false).unwrap_or_else(|| vec![0, 0]);
+            let strides = lift(c.ints("strides"), one_d, false).unwrap_or_else(|| vec![1; k]);
+            let dilations = lift(c.ints("dilations"), one_d, false).unwrap_or_else(|| vec![1; k]);
+            let mut extra = lift(c.ints("output_padding"), one_d, false).unwrap_or_else(|| vec![0; k]);
+            if one_d {
+                extra[0] = 0;
+            }
+            for (name, v) in [("strides", &strides), ("dilations", &dilations), ("output_padding", &extra)] {
+                if v.len() != k {
+                    return Err(format!("'{name}' has {} entries for {k} spatial axes", v.len()).into());
+                }
+            }
             let auto_pad = c.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
+            let input = c.tensor(x)?.static_shape();
             let wanted = match (lift(c.ints("output_shape"), one_d, false), auto_pad.as_str()) {
                 (Some(shape), _) => Some(shape),
                 (None, "SAME_UPPER" | "SAME_LOWER") => {
-                    let input = c.tensor(x)?.static_shape().ok_or("auto_pad needs a static input shape")?;
-                    Some(vec![input[2] as i64 * strides[0], input[3] as i64 * strides[1]])
+                    let input = input.as_ref().ok_or("auto_pad needs a static input shape")?;
+                    Some((0..k).map(|i| input[2 + i] as i64 * strides[i]).collect())
                 }
                 _ => None,
             };
@@ -528,31 +538,34 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                 // ONNX's rule: the padding that gives the wanted extent, its odd unit at the end
                 // for SAME_UPPER and at the start otherwise.
                 Some(shape) => {
-                    let input = c.tensor(x)?.static_shape().ok_or("output_shape needs a static input shape")?;
-                    let mut pads = vec![0; 4];
-                    for i in 0..2 {
+                    let input = input.as_ref().ok_or("output_shape needs a static input shape")?;
+                    if shape.len() != k {
+                        return Err(format!("output_shape has {} entries for {k} spatial axes", shape.len()).into());
+                    }
+                    let mut pads = vec![0; 2 * k];
+                    for i in 0..k {
                         let total =
                             strides[i] * (input[2 + i] as i64 - 1) + extra[i] + (kernel[i] - 1) * dilations[i] + 1
                                 - shape[i];
                         let half = total.div_euclid(2);
-                        (pads[i], pads[i + 2]) =
+                        (pads[i], pads[i + k]) =
                             if auto_pad == "SAME_UPPER" { (half, total - half) } else { (total - half, half) };
                     }
                     pads
                 }
-                None if auto_pad == "VALID" => vec![0; 4],
-                None => lift(c.ints("pads"), one_d, true).unwrap_or_else(|| vec![0; 4]),
+                None if auto_pad == "VALID" => vec![0; 2 * k],
+                None => lift(c.ints("pads"), one_d, true).unwrap_or_else(|| vec![0; 2 * k]),
             };
+            if pads.len() != 2 * k {
+                return Err(format!("'pads' has {} entries for {k} spatial axes", pads.len()).into());
+            }
+            let window = TransposedWindow { strides, dilations, extra, pads, group: c.int("group").unwrap_or(1) };
+            if k == 3 {
+                return Ok(vec![conv_transpose_3d(&mut c, x, w, &window)?]);
+            }
             let mut operands = vec![x, w];
             operands.extend(c.input(2)?);
-            let attrs = [
-                ("strides", i64s(strides)),
-                ("pads", i64s(pads)),
-                ("dilations", i64s(dilations)),
-                ("output_padding", i64s(extra)),
-                ("group", Attribute::Int(c.int("group").unwrap_or(1), ElementType::I64)),
-            ];
-            let y = c.build(names::CONV_TRANSPOSE, &operands, &attrs)?;
+            let y = c.build(names::CONV_TRANSPOSE, &operands, &window.attrs(0..2))?;
             vec![if one_d { c.squeeze(y, 2)? } else { y }]
         }
         "MaxPool" | "AveragePool" => {
@@ -876,9 +889,6 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
         }
         "Resize" => {
             let x = c.req(0)?;
-            if c.int("antialias").unwrap_or(0) != 0 {
-                return unsupported("antialiased Resize is not supported");
-            }
             let (roi, scales, sizes) =
                 if opset < 11 { (None, Some(c.req(1)?), None) } else { (c.input(1)?, c.input(2)?, c.input(3)?) };
             let empty = |c: &mut Ctx| c.constant(DenseElements::from_f64(TensorType::of(&[0], ElementType::F32), &[]));
@@ -903,8 +913,10 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
                     attrs.push((name, c.float_attr(name, 0.0)));
                 }
             }
-            if c.int("exclude_outside").unwrap_or(0) != 0 {
-                attrs.push(("exclude_outside", Attribute::Bool(true)));
+            for name in ["exclude_outside", "antialias"] {
+                if c.int(name).unwrap_or(0) != 0 {
+                    attrs.push((name, Attribute::Bool(true)));
+                }
             }
             if let Some(axes) = c.ints("axes") {
                 attrs.push(("axes", i64s(axes)));
@@ -986,6 +998,109 @@ fn pool_3d(c: &mut Ctx, x: ValueId, kernel: &[i64]) -> R<ValueId> {
     c.build(names::RESHAPE, &[pooled, volume], &[])
 }
 
+/// A transposed convolution's window, per spatial axis (`pads`: every start, then every end).
+struct TransposedWindow {
+    strides: Vec<i64>,
+    dilations: Vec<i64>,
+    extra: Vec<i64>,
+    pads: Vec<i64>,
+    group: i64,
+}
+
+impl TransposedWindow {
+    /// The attributes of `smelt.conv_transpose` over the spatial axes `axes` (two of them).
+    fn attrs(&self, axes: std::ops::Range<usize>) -> [(&'static str, Attribute); 5] {
+        let k = self.strides.len();
+        let pick = |v: &[i64]| v[axes.clone()].to_vec();
+        let pads = [&self.pads[axes.clone()], &self.pads[k + axes.start..k + axes.end]].concat();
+        [
+            ("strides", i64s(pick(&self.strides))),
+            ("pads", i64s(pads)),
+            ("dilations", i64s(pick(&self.dilations))),
+            ("output_padding", i64s(pick(&self.extra))),
+            ("group", Attribute::Int(self.group, ElementType::I64)),
+        ]
+    }
+}
+
+/// A 3-D transposed convolution as `kd` 2-D ones with the input depths folded into the batch:
+/// tap `k`'s 2-D result for input depth `i` lands on output depth `i * stride + k * dilation -
+/// pad`, so each result is spread by the depth stride (zeros between), shifted to its tap's
+/// offset and cropped to the output depth; the taps' results are summed, then the bias added.
+fn conv_transpose_3d(c: &mut Ctx, x: ValueId, w: ValueId, window: &TransposedWindow) -> R<ValueId> {
+    let need_static =
+        || ConvError::Unsupported("3-D transposed convolution needs static input and weight shapes".into());
+    let input = c.tensor(x)?.static_shape().ok_or_else(need_static)?;
+    let weights = c.tensor(w)?.static_shape().ok_or_else(need_static)?;
+    let (&[n, channels, depth, h, wd], &[w_in, out_group, kd, kh, kw]) = (&input[..], &weights[..]) else {
+        return Err("expects a 5-D input and weight".into());
+    };
+    let i = |v: u64| v as i64;
+    if w_in != channels {
+        return Err(format!("the weights take {w_in} input channels, the input has {channels}").into());
+    }
+    let (stride, dilation) = (window.strides[0], window.dilations[0]);
+    let (front, back) = (window.pads[0], window.pads[3]);
+    let out_depth = stride * (i(depth) - 1) + window.extra[0] + (i(kd) - 1) * dilation + 1 - front - back;
+    if out_depth < 1 || stride < 1 || dilation < 1 {
+        return Err(format!("the output depth would be {out_depth}").into());
+    }
+    let depth_major = c.build(names::TRANSPOSE, &[x], &[("perm", i64s(vec![0, 2, 1, 3, 4]))])?;
+    let flat = c.const_i64(&[i(n) * i(depth), i(channels), i(h), i(wd)]);
+    let slabs = c.build(names::RESHAPE, &[depth_major, flat], &[])?;
+    let tap_shape = c.const_i64(&[i(channels), i(out_group), i(kh), i(kw)]);
+    let mut sum = None;
+    for k in 0..i(kd) {
+        let (from, to, axis) = (c.const_i64(&[k]), c.const_i64(&[k + 1]), c.const_i64(&[2]));
+        let tap = c.build(names::SLICE, &[w, from, to, axis], &[])?;
+        let tap = c.build(names::RESHAPE, &[tap, tap_shape], &[])?;
+        let y = c.build(names::CONV_TRANSPOSE, &[slabs, tap], &window.attrs(1..3))?;
+        let planes = c.tensor(y)?.static_shape().ok_or("the 2-D results need a static shape")?;
+        let (out_channels, ho, wo) = (i(planes[1]), i(planes[2]), i(planes[3]));
+        // [n, depth, 1, ...] padded to [n, depth, stride, ...]: input depth i at i * stride.
+        let unit = c.const_i64(&[i(n), i(depth), 1, out_channels, ho, wo]);
+        let mut spread = c.build(names::RESHAPE, &[y, unit], &[])?;
+        if stride > 1 {
+            let p = c.const_i64(&[0, 0, 0, 0, 0, 0, 0, 0, stride - 1, 0, 0, 0]);
+            spread = c.build(names::PAD, &[spread, p], &[])?;
+        }
+        let long = c.const_i64(&[i(n), i(depth) * stride, out_channels, ho, wo]);
+        let spread = c.build(names::RESHAPE, &[spread, long], &[])?;
+        // Output depth o holds spread position o + front - k * dilation.
+        let (shift, len) = (k * dilation - front, i(depth) * stride);
+        let (lo, hi) = ((-shift).max(0), (out_depth - shift).min(len));
+        let placed = if lo >= hi {
+            None
+        } else {
+            let (from, to, axis) = (c.const_i64(&[lo]), c.const_i64(&[hi]), c.const_i64(&[1]));
+            let kept = c.build(names::SLICE, &[spread, from, to, axis], &[])?;
+            let (before, after) = (shift + lo, out_depth - (shift + hi));
+            Some(if before > 0 || after > 0 {
+                let p = c.const_i64(&[0, before, 0, 0, 0, 0, after, 0, 0, 0]);
+                c.build(names::PAD, &[kept, p], &[])?
+            } else {
+                kept
+            })
+        };
+        if let Some(placed) = placed {
+            sum = Some(match sum {
+                None => placed,
+                Some(acc) => c.build(names::ADD, &[acc, placed], &[])?,
+            });
+        }
+    }
+    let Some(sum) = sum else { return Err("no weight tap reaches the output depth".into()) };
+    let y = c.build(names::TRANSPOSE, &[sum], &[("perm", i64s(vec![0, 2, 1, 3, 4]))])?;
+    match c.input(2)? {
+        Some(bias) => {
+            let column = c.const_i64(&[-1, 1, 1, 1]);
+            let bias = c.build(names::RESHAPE, &[bias, column], &[])?;
+            c.build(names::ADD, &[y, bias], &[])
+        }
+        None => Ok(y),
+    }
+}
+
 /// A 3-D convolution as `kd` 2-D ones with the output depths folded into the batch: the
 /// depth-padded input, depth-major, is sliced once per depth tap (at the tap's dilated offset,
 /// every stride-th depth), each slice convolved over (H, W) with that tap's weights, the
@@ -1054,7 +1169,7 @@ fn conv_3d(c: &mut Ctx, x: ValueId, w: ValueId) -> R<ValueId> {
 /// labels only one operand has (and the output lacks) are summed first; then batch labels
 /// (both operands and the output), the left operand's, the contracted ones and the right
 /// operand's become the three dimensions of a `matmul`, reshaped and transposed into the
-/// output's order. Repeated labels within an operand (diagonals) are not supported.
+/// output's order. A label repeated within an operand first takes that operand's diagonal.
 fn einsum(c: &mut Ctx) -> R<ValueId> {
     let equation: String =
         c.string("equation").ok_or("missing 'equation'")?.chars().filter(|ch| !ch.is_whitespace()).collect();
@@ -1105,22 +1220,45 @@ fn einsum(c: &mut Ctx) -> R<ValueId> {
         }
         Ok(out)
     };
-    let mut operands: Vec<Vec<u32>> = Vec::new();
-    for (t, s) in terms.iter().zip(&shapes) {
-        let labels = labels_of(t, s.len())?;
-        let mut seen = std::collections::HashSet::new();
-        if !labels.iter().all(|l| seen.insert(*l)) {
-            return unsupported("Einsum with a repeated label in one operand (a diagonal) is not supported");
+    let (mut operands, mut written): (Vec<Vec<u32>>, Vec<u32>) = (Vec::new(), Vec::new());
+    let mut inputs = inputs;
+    for (i, t) in terms.iter().enumerate() {
+        let mut labels = labels_of(t, shapes[i].len())?;
+        written.extend(&labels);
+        // A label twice in one operand takes the diagonal: both axes moved last, flattened,
+        // and every (n + 1)-th element kept; the label then names one trailing axis.
+        while let Some((p, q)) =
+            (0..labels.len()).find_map(|p| labels[p + 1..].iter().position(|l| *l == labels[p]).map(|d| (p, p + 1 + d)))
+        {
+            let n = shapes[i][p];
+            if shapes[i][q] != n {
+                return Err(format!("label repeated in term '{t}' spans dimensions {n} and {}", shapes[i][q]).into());
+            }
+            let rest: Vec<usize> = (0..labels.len()).filter(|&k| k != p && k != q).collect();
+            let perm: Vec<i64> = rest.iter().chain([&p, &q]).map(|&k| k as i64).collect();
+            let moved = c.build(names::TRANSPOSE, &[inputs[i]], &[("perm", i64s(perm))])?;
+            let mut dims: Vec<i64> = rest.iter().map(|&k| shapes[i][k] as i64).collect();
+            dims.push((n * n) as i64);
+            let flat = c.const_i64(&dims);
+            let flat = c.build(names::RESHAPE, &[moved, flat], &[])?;
+            let (from, to, axis, step) =
+                (c.const_i64(&[0]), c.const_i64(&[(n * n) as i64]), c.const_i64(&[-1]), c.const_i64(&[n as i64 + 1]));
+            inputs[i] = c.build(names::SLICE, &[flat, from, to, axis, step], &[])?;
+            let label = labels[p];
+            labels = rest.iter().map(|&k| labels[k]).chain([label]).collect();
+            shapes[i] = rest.iter().map(|&k| shapes[i][k]).chain([n]).collect();
         }
         operands.push(labels);
     }
     let output: Vec<u32> = match rhs {
         Some(r) => labels_of(&r, r.replace("...", "").len() + if r.contains("...") { ellipsis_rank } else { 0 })?,
         None => {
-            // Implicit output: the ellipsis, then the labels used once, alphabetically.
-            let all: Vec<u32> = operands.concat();
-            let mut once: Vec<u32> =
-                all.iter().copied().filter(|l| *l >= 1000 && all.iter().filter(|m| *m == l).count() == 1).collect();
+            // Implicit output: the ellipsis, then the labels written once, alphabetically.
+            let mut once: Vec<u32> = written
+                .iter()
+                .copied()
+                .filter(|l| *l >= 1000 && written.iter().filter(|m| *m == l).count() == 1)
+                .collect();
             once.sort_unstable();
             (0..ellipsis_rank as u32).chain(once).collect()
         }
