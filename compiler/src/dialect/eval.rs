@@ -1049,7 +1049,7 @@ fn pool_of(op: &OpView, x: &Literal, max: bool) -> R<(Literal, Vec<i64>)> {
     let k = op.each("kernel_shape", 2);
     let (s, d, p) = (op.each("strides", 2), op.each("dilations", 2), op.each("pads", 4));
     let ceil = op.bool("ceil_mode");
-    let include_pad = op.bool("count_include_pad");
+    let include_pad = !max && op.bool("count_include_pad");
     let (nc, h, w) = ((xs[0] * xs[1]) as usize, xs[2] as i64, xs[3] as i64);
     let extent = |inp: i64, i: usize| {
         let avail = inp + p[i] + p[i + 2] - d[i] * (k[i] - 1) - 1;
