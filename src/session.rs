@@ -87,6 +87,9 @@ pub struct ValueInfo {
     pub name: String,
     /// Extents; `None` for a symbolic (dynamic) dimension.
     pub shape: Vec<Option<u64>>,
+    /// The name the model gives each symbolic dimension (ONNX's `dim_param`, such as `N`);
+    /// `None` for static and unnamed ones.
+    pub dim_names: Vec<Option<String>>,
     /// The element type.
     pub element: ElementType,
 }
@@ -164,17 +167,27 @@ impl Session {
             .map_err(|ds| Error::Load(crate::driver::render(&Default::default(), &ds)))?;
         let func = smelt_compiler::signature::main_function(&module).map_err(Error::Load)?;
         let entry = module.body_of(func);
-        let types = |values: Vec<smelt_compiler::ValueId>, names: Vec<String>| -> Vec<ValueInfo> {
+        let types = |values: Vec<smelt_compiler::ValueId>,
+                     names: Vec<String>,
+                     params: Vec<Vec<(usize, String)>>|
+         -> Vec<ValueInfo> {
             values
                 .into_iter()
                 .zip(names)
-                .map(|(v, name)| {
+                .zip(params)
+                .map(|((v, name), params)| {
                     let t = module.value_type(v).as_tensor().cloned();
                     let (shape, element) = t.map_or((Vec::new(), ElementType::F32), |t| {
                         let dims = t.shape.unwrap_or_default();
-                        (dims.iter().map(|d| d.known()).collect(), t.element)
+                        (dims.iter().map(|d| d.known()).collect::<Vec<_>>(), t.element)
                     });
-                    ValueInfo { name, shape, element }
+                    let dim_names = (0..shape.len())
+                        .map(|axis| {
+                            let named = params.iter().find(|(a, _)| *a == axis).map(|(_, n)| n.clone());
+                            named.filter(|_| shape[axis].is_none())
+                        })
+                        .collect();
+                    ValueInfo { name, shape, dim_names, element }
                 })
                 .collect()
         };
@@ -190,8 +203,9 @@ impl Session {
             })
             .collect::<Result<Vec<_>>>()?;
         let results = module.block_terminator(entry).map(|t| module.op(t).operands().to_vec()).unwrap_or_default();
-        let inputs = types(arguments, smelt_compiler::signature::input_names(&module, func));
-        let outputs = types(results, smelt_compiler::signature::output_names(&module, func));
+        use smelt_compiler::signature::{input_dim_params, input_names, output_dim_params, output_names};
+        let inputs = types(arguments, input_names(&module, func), input_dim_params(&module, func));
+        let outputs = types(results, output_names(&module, func), output_dim_params(&module, func));
         let threads = smelt_runtime::workers::set_threads(options.threads.unwrap_or(usize::MAX));
         let profile = options.cost_profile.as_ref().map(|p| p.display().to_string());
         let target = smelt_hardware::target::Target::load(&options.target)

@@ -40,6 +40,8 @@ fn a_symbolic_batch_runs_at_every_batch_and_matches_the_reference() {
     let mut reference =
         Session::with_options(&path, SessionOptions { mode: Mode::Reference, ..Default::default() }).unwrap();
     assert_eq!(fused.inputs()[0].shape, vec![None, Some(3), Some(16), Some(16)]);
+    assert_eq!(fused.inputs()[0].dim_names, vec![Some("N".to_string()), None, None, None]);
+    assert_eq!(fused.outputs()[0].dim_names, vec![Some("N".to_string()), None]);
     for batch in [1u64, 3, 2, 3] {
         let n = (batch * 3 * 16 * 16) as usize;
         let x =

@@ -42,6 +42,36 @@ pub fn output_names(m: &Module, func: OpId) -> Vec<String> {
     names(m, func, "output_names", count)
 }
 
+/// The named symbolic dimensions of each of `func`'s inputs, as (axis, name) pairs (from the
+/// importer's `input_dim_params`, onnx-mlir's "0:N,2:seq" form; none where it records none).
+pub fn input_dim_params(m: &Module, func: OpId) -> Vec<Vec<(usize, String)>> {
+    let count = m.block(m.body_of(func)).args().len();
+    dim_params(m, func, "input_dim_params", count)
+}
+
+/// [`input_dim_params`] for `func`'s outputs (`output_dim_params`).
+pub fn output_dim_params(m: &Module, func: OpId) -> Vec<Vec<(usize, String)>> {
+    let count = m.block_terminator(m.body_of(func)).map_or(0, |t| m.op(t).operands().len());
+    dim_params(m, func, "output_dim_params", count)
+}
+
+fn dim_params(m: &Module, func: OpId, key: &str, count: usize) -> Vec<Vec<(usize, String)>> {
+    let parse = |text: &str| -> Vec<(usize, String)> {
+        text.split(',')
+            .filter_map(|entry| {
+                let (axis, name) = entry.split_once(':')?;
+                Some((axis.trim().parse().ok()?, name.to_string()))
+            })
+            .collect()
+    };
+    match m.op(func).attr(key) {
+        Some(Attribute::Array(items)) if items.len() == count => {
+            items.iter().map(|a| if let Attribute::String(s) = a { parse(s) } else { Vec::new() }).collect()
+        }
+        _ => vec![Vec::new(); count],
+    }
+}
+
 /// Checks `inputs` against `func`'s declared input types: their number, and for each its
 /// element type, rank and every static dimension (a dynamic one takes any extent). The error
 /// names the input and the dimension that disagrees.

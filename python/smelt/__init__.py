@@ -72,14 +72,15 @@ def _options(threads=None, mode="fused", weights="file", target="host", cost_pro
 
 
 class NodeArg:
-    """A model input or output: ``name``, ``shape`` (``None`` for a symbolic dimension) and
-    ``type`` (ONNX Runtime's spelling, such as ``tensor(float)``)."""
+    """A model input or output: ``name``, ``shape`` (as ONNX Runtime gives it: an int per
+    static dimension, the model's name for a symbolic one such as ``'N'``, ``None`` for an
+    unnamed one) and ``type`` (ONNX Runtime's spelling, such as ``tensor(float)``)."""
 
     __slots__ = ("name", "shape", "type")
 
-    def __init__(self, name: str, shape: List[Optional[int]], element: str) -> None:
+    def __init__(self, name: str, shape: List[Optional[int]], dim_names: List[Optional[str]], element: str) -> None:
         self.name = name
-        self.shape = shape
+        self.shape: List[Union[int, str, None]] = [n if n is not None else d for d, n in zip(shape, dim_names)]
         self.type = _ONNX_TYPES.get(element, f"tensor({element})")
 
     def __repr__(self) -> str:

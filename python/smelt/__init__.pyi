@@ -8,7 +8,7 @@ class InputError(SmeltError): ...
 
 class NodeArg:
     name: str
-    shape: List[Optional[int]]
+    shape: List[Union[int, str, None]]
     type: str
 
 class Session:

@@ -21,8 +21,9 @@ fn to_py(e: Error) -> PyErr {
     }
 }
 
-/// (name, shape with `None` for symbolic dimensions, element type name).
-type Info = (String, Vec<Option<u64>>, &'static str);
+/// (name, shape with `None` for symbolic dimensions, each symbolic dimension's name where the
+/// model gives one, element type name).
+type Info = (String, Vec<Option<u64>>, Vec<Option<String>>, &'static str);
 
 /// A tensor as it crosses: element type name, shape, bytes.
 type Wire<'py> = (String, Vec<u64>, Bound<'py, PyBytes>);
@@ -123,7 +124,7 @@ impl NativeSession {
 }
 
 fn infos(values: &[smelt::ValueInfo]) -> Vec<Info> {
-    values.iter().map(|v| (v.name.clone(), v.shape.clone(), v.element.name())).collect()
+    values.iter().map(|v| (v.name.clone(), v.shape.clone(), v.dim_names.clone(), v.element.name())).collect()
 }
 
 fn json(v: smelt::Result<serde_json::Value>) -> PyResult<String> {

@@ -29,6 +29,8 @@ pub static OPS: &[OpDef] = &[
             attr_opt("sym_visibility", AttrKind::String),
             attr_opt("input_names", AttrKind::StringArray),
             attr_opt("output_names", AttrKind::StringArray),
+            attr_opt("input_dim_params", AttrKind::StringArray),
+            attr_opt("output_dim_params", AttrKind::StringArray),
         ])
         .regions(1)
         .traits(ISOLATED)
@@ -69,10 +71,16 @@ fn verify_func(view: &OpView) -> Result<(), String> {
             join(ft.inputs.iter())
         ));
     }
-    for (key, count) in [("input_names", ft.inputs.len()), ("output_names", ft.results.len())] {
+    let (inputs, results) = (ft.inputs.len(), ft.results.len());
+    for (key, count) in [
+        ("input_names", inputs),
+        ("output_names", results),
+        ("input_dim_params", inputs),
+        ("output_dim_params", results),
+    ] {
         if let Some(Attribute::Array(names)) = view.attr(key) {
             if names.len() != count {
-                return Err(format!("`{key}` has {} names for {count} values", names.len()));
+                return Err(format!("`{key}` has {} entries for {count} values", names.len()));
             }
         }
     }

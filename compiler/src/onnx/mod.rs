@@ -291,6 +291,18 @@ impl Importer<'_> {
         // them, and callers feed and fetch tensors by them.
         let names = |list: Vec<&str>| Attribute::Array(list.into_iter().map(|n| Attribute::String(n.into())).collect());
         let output_names = names(graph.output.iter().map(|o| o.name()).collect());
+        // Symbolic dimensions' names (`N`, `seq`), in onnx-mlir's `dim_params` form ("0:N"),
+        // for callers that show them; recorded only where a dimension has one.
+        let inputs = graph.input.iter().filter(|i| !initializer_names.contains(i.name()));
+        let pinned = |i: &proto::ValueInfoProto| self.options.shapes.contains_key(i.name());
+        let input_params: Vec<String> = inputs.map(|i| if pinned(i) { String::new() } else { dim_params(i) }).collect();
+        let output_params: Vec<String> = graph.output.iter().map(dim_params).collect();
+        for (key, params) in [("input_dim_params", input_params), ("output_dim_params", output_params)] {
+            if params.iter().any(|p| !p.is_empty()) {
+                let value = names(params.iter().map(String::as_str).collect());
+                self.module.op_mut(func).attributes.insert(key.into(), value);
+            }
+        }
         self.module
             .op_mut(func)
             .attributes
@@ -447,6 +459,19 @@ fn external_fields(t: &proto::TensorProto) -> Result<(String, u64, Option<u64>),
 fn list_items(repr: &str) -> Vec<String> {
     let inner = repr.trim().trim_start_matches('[').trim_end_matches(']');
     inner.split(", ").map(|item| item.trim().trim_matches('\'').trim_matches('"').to_string()).collect()
+}
+
+/// `"0:N,2:seq"`: the named symbolic dimensions of a graph input or output, by axis.
+fn dim_params(info: &proto::ValueInfoProto) -> String {
+    let Some(proto::type_proto::Value::TensorType(t)) = info.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return String::new();
+    };
+    let dims = t.shape.as_ref().map_or(&[][..], |s| &s.dim[..]);
+    let named = dims.iter().enumerate().filter_map(|(axis, d)| match &d.value {
+        Some(proto::tensor_shape_proto::dimension::Value::DimParam(p)) if !p.is_empty() => Some(format!("{axis}:{p}")),
+        _ => None,
+    });
+    named.collect::<Vec<_>>().join(",")
 }
 
 pub fn join_dims(dims: &[u64]) -> String {
