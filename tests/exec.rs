@@ -459,6 +459,89 @@ fn random_lrn_and_remainders_run_natively_and_match_the_reference() {
     }
 }
 
+/// Resize in every mode and coordinate transformation (crops with extrapolation included),
+/// antialiased or not, excluding outside taps or not, by scales or to sizes, over ranks 3
+/// and 4: constant scales and sizes run as native separable passes.
+#[test]
+fn random_resizes_run_natively_and_match_the_reference() {
+    let mut r = Lcg(2026);
+    let modes = ["nearest", "linear", "cubic"];
+    let transforms = [
+        "half_pixel",
+        "asymmetric",
+        "align_corners",
+        "pytorch_half_pixel",
+        "half_pixel_symmetric",
+        "tf_crop_and_resize",
+    ];
+    let nearest = ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"];
+    for case in 0..48 {
+        let rank = 3 + r.next(2) as usize;
+        let xs: Vec<u64> = (0..rank).map(|d| if d < rank - 2 { 1 + r.next(3) } else { 1 + r.next(9) }).collect();
+        let (mode, ctm) = (modes[case % 3], transforms[r.next(6) as usize]);
+        let by_scales = ctm != "tf_crop_and_resize" && r.next(2) == 0;
+        let factors = [0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 0.25];
+        let scales: Vec<f64> =
+            (0..rank).map(|d| if d < rank - 2 { 1.0 } else { factors[r.next(7) as usize] }).collect();
+        let os: Vec<u64> = if by_scales {
+            xs.iter().zip(&scales).map(|(&x, &f)| ((x as f64 * f).floor() as u64).max(1)).collect()
+        } else {
+            xs.iter().enumerate().map(|(d, &x)| if d < rank - 2 { x } else { 1 + r.next(12) }).collect()
+        };
+        let scales: Vec<f64> =
+            if by_scales { scales.iter().zip(&xs).zip(&os).map(|((&f, _), _)| f).collect() } else { Vec::new() };
+        let floats = |v: &[f64]| {
+            let body: Vec<String> = v.iter().map(|f| format!("{f:?}")).collect();
+            format!(
+                "\"smelt.constant\"() {{value = dense<[{}]> : tensor<{}xf32>}} : () -> tensor<{}xf32>",
+                body.join(", "),
+                v.len(),
+                v.len()
+            )
+        };
+        let empty = "\"smelt.constant\"() {value = dense<> : tensor<0xf32>} : () -> tensor<0xf32>".to_string();
+        let roi = if ctm == "tf_crop_and_resize" {
+            let starts: Vec<f64> =
+                (0..rank).map(|d| if d < rank - 2 { 0.0 } else { [0.0, 0.1, -0.2][r.next(3) as usize] }).collect();
+            let ends: Vec<f64> =
+                (0..rank).map(|d| if d < rank - 2 { 1.0 } else { [1.0, 0.8, 1.3][r.next(3) as usize] }).collect();
+            floats(&[starts, ends].concat())
+        } else {
+            empty.clone()
+        };
+        let roi_ty =
+            if ctm == "tf_crop_and_resize" { format!("tensor<{}xf32>", 2 * rank) } else { "tensor<0xf32>".into() };
+        let (scales_def, scales_ty) =
+            if by_scales { (floats(&scales), format!("tensor<{rank}xf32>")) } else { (empty, "tensor<0xf32>".into()) };
+        let sizes: Vec<i64> = os.iter().map(|&d| d as i64).collect();
+        let (sizes_operand, sizes_def, sizes_ty) = if by_scales {
+            (String::new(), String::new(), String::new())
+        } else {
+            (", %sizes".to_string(), format!("  %sizes = {}\n", ints(&sizes)), format!(", tensor<{rank}xi64>"))
+        };
+        let mut attrs = vec![format!("mode = \"{mode}\""), format!("coordinate_transformation_mode = \"{ctm}\"")];
+        attrs.push(format!("nearest_mode = \"{}\"", nearest[r.next(4) as usize]));
+        if r.next(2) == 0 {
+            attrs.push("antialias = true".into());
+        }
+        if r.next(3) == 0 {
+            attrs.push("exclude_outside = true".into());
+        }
+        if mode == "cubic" && r.next(2) == 0 {
+            attrs.push("cubic_coeff_a = -0.5 : f32".into());
+        }
+        attrs.push("extrapolation_value = 0.25 : f32".into());
+        let (tx, to) = (ty(&xs), ty(&os));
+        let text = format!(
+            "func.func @main(%x: {tx}) -> {to} {{\n  %roi = {roi}\n  %scales = {scales_def}\n{sizes_def}  \
+             %0 = \"smelt.resize\"(%x, %roi, %scales{sizes_operand}) {{{}}} : ({tx}, {roi_ty}, {scales_ty}{sizes_ty}) -> {to}\n  \
+             return %0 : {to}\n}}",
+            attrs.join(", ")
+        );
+        check_native(&text, &[r.tensor(&xs)]);
+    }
+}
+
 /// Group normalization over ranks 3 to 5, one group to one a channel (instance norm).
 #[test]
 fn random_group_norms_run_natively_and_match_the_reference() {

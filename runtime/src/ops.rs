@@ -69,6 +69,140 @@ impl Lrn {
     }
 }
 
+/// Resampling of a row-major tensor (ONNX Resize) as separable passes, one per axis that
+/// changes: output index `j` of a pass's axis is the weighted sum of its taps' input indices
+/// (weights and indices computed once, by the reference's rules: `eval::resize_axes`). Rows
+/// after the axis combine as whole vectors; the last axis gathers. One outer index a task.
+pub struct Resample {
+    /// The input's shape.
+    pub shape: Vec<usize>,
+    /// The passes, in the order they apply (identity axes left out).
+    pub passes: Vec<ResamplePass>,
+}
+
+/// One axis of a [`Resample`]: output index `j`'s taps are `index[ranges[j]]` with weights
+/// `weight[ranges[j]]`; an output with no taps takes `fill`.
+pub struct ResamplePass {
+    pub axis: usize,
+    pub n_out: usize,
+    ranges: Vec<std::ops::Range<usize>>,
+    index: Vec<usize>,
+    weight: Vec<f32>,
+    fill: f32,
+}
+
+impl ResamplePass {
+    /// `taps[j]`: output `j`'s (input index, weight) pairs, or `None` where it takes `fill`;
+    /// zero weights are dropped.
+    pub fn new(axis: usize, taps: Vec<Option<Vec<(usize, f32)>>>, fill: f32) -> ResamplePass {
+        let (mut ranges, mut index, mut weight) = (Vec::new(), Vec::new(), Vec::new());
+        let n_out = taps.len();
+        for t in taps {
+            let start = index.len();
+            if let Some(t) = t {
+                for (k, w) in t.into_iter().filter(|t| t.1 != 0.0) {
+                    index.push(k);
+                    weight.push(w);
+                }
+                // An output whose taps all weigh 0 is 0, not `fill`: one zero tap marks it.
+                if index.len() == start {
+                    index.push(0);
+                    weight.push(0.0);
+                }
+            }
+            ranges.push(start..index.len());
+        }
+        ResamplePass { axis, n_out, ranges, index, weight, fill }
+    }
+}
+
+impl Resample {
+    pub fn run(&self, x: &[f32], out: &mut [f32]) {
+        if let Some(picks) = self.picks() {
+            return self.gather(&picks, x, out);
+        }
+        let mut shape = self.shape.clone();
+        let mut current: std::borrow::Cow<[f32]> = std::borrow::Cow::Borrowed(x);
+        for (i, pass) in self.passes.iter().enumerate() {
+            let (outer, n_in) = (shape[..pass.axis].iter().product::<usize>(), shape[pass.axis]);
+            let inner: usize = shape[pass.axis + 1..].iter().product();
+            let len = outer * pass.n_out * inner;
+            let mut scratch = Vec::new();
+            let dst: &mut [f32] = if i + 1 == self.passes.len() {
+                &mut out[..len]
+            } else {
+                scratch.resize(len, 0.0);
+                &mut scratch
+            };
+            let src = &current[..];
+            crate::workers::parallel_chunks(dst, pass.n_out * inner, 1, |o, dst| {
+                let src = &src[o * n_in * inner..][..n_in * inner];
+                for (j, range) in pass.ranges.iter().enumerate() {
+                    let (index, weight) = (&pass.index[range.clone()], &pass.weight[range.clone()]);
+                    let row = &mut dst[j * inner..][..inner];
+                    if index.is_empty() {
+                        row.fill(pass.fill);
+                    } else if inner == 1 {
+                        row[0] = index.iter().zip(weight).map(|(&k, &w)| w * src[k]).sum();
+                    } else {
+                        let first = &src[index[0] * inner..][..inner];
+                        row.iter_mut().zip(first).for_each(|(r, &v)| *r = weight[0] * v);
+                        for (&k, &w) in index.iter().zip(weight).skip(1) {
+                            let from = &src[k * inner..][..inner];
+                            row.iter_mut().zip(from).for_each(|(r, &v)| *r += w * v);
+                        }
+                    }
+                }
+            });
+            shape[pass.axis] = pass.n_out;
+            if i + 1 < self.passes.len() {
+                current = std::borrow::Cow::Owned(scratch);
+            }
+        }
+        if self.passes.is_empty() {
+            out.copy_from_slice(x);
+        }
+    }
+
+    /// Per axis, the input index each output index copies, where every pass copies (nearest
+    /// mode: one tap of weight 1): the whole resize is then one gather.
+    fn picks(&self) -> Option<Vec<Vec<usize>>> {
+        let mut picks: Vec<Vec<usize>> = self.shape.iter().map(|&n| (0..n).collect()).collect();
+        for pass in &self.passes {
+            let mut map = Vec::with_capacity(pass.n_out);
+            for range in &pass.ranges {
+                if range.len() != 1 || pass.weight[range.start] != 1.0 {
+                    return None;
+                }
+                map.push(pass.index[range.start]);
+            }
+            picks[pass.axis] = map;
+        }
+        Some(picks)
+    }
+
+    /// `out[i0, .., ik] = x[picks[0][i0], .., picks[k][ik]]`, a row of the last axis at a time.
+    fn gather(&self, picks: &[Vec<usize>], x: &[f32], out: &mut [f32]) {
+        let rank = self.shape.len();
+        if rank == 0 {
+            return out.copy_from_slice(x);
+        }
+        let (last, row_in) = (&picks[rank - 1], self.shape[rank - 1]);
+        crate::workers::parallel_chunks(out, last.len().max(1), 16, |row, dst| {
+            // The source row: the output row's index on every axis but the last, mapped.
+            let (mut rest, mut offset, mut stride) = (row, 0, row_in);
+            for axis in (0..rank - 1).rev() {
+                let n = picks[axis].len();
+                offset += picks[axis][rest % n] * stride;
+                rest /= n;
+                stride *= self.shape[axis];
+            }
+            let src = &x[offset..offset + row_in];
+            dst.iter_mut().zip(last).for_each(|(d, &k)| *d = src[k]);
+        });
+    }
+}
+
 /// Group normalization of `x` ([batch, channels, plane] row-major): each group of
 /// `channels / groups` channels normalized over its channels and positions (mean and variance
 /// summed in f64), then `scale[c] * y + bias[c]`; one (batch, group) a task split over the

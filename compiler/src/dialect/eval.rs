@@ -1217,13 +1217,66 @@ fn pad_of(op: &OpView, inputs: &[&Literal]) -> R<Literal> {
 
 /// One output position of a resampled axis: input indices with weights, or `None` when the
 /// position falls outside a `tf_crop_and_resize` box (the extrapolation value).
-type Taps = Option<Vec<(usize, f64)>>;
+/// One output index's (input index, weight) pairs; `None` outside a crop.
+pub type Taps = Option<Vec<(usize, f64)>>;
 
 pub(super) fn resize(op: &OpView, inputs: &[&Literal]) -> R<Vec<Literal>> {
     Ok(vec![round_to(resize_of(op, inputs)?)])
 }
 
+/// One axis of a resize: output index `j` is the weighted sum `taps[j]` of input indices
+/// along `axis` (`None`: outside the crop, it takes `fill`).
+#[derive(Clone, Debug)]
+pub struct ResizeAxis {
+    pub axis: usize,
+    pub n_in: usize,
+    pub n_out: usize,
+    pub taps: Vec<Taps>,
+    pub fill: f64,
+}
+
+impl ResizeAxis {
+    /// Whether this axis leaves its input as it is (each output the same-index input).
+    pub fn is_identity(&self) -> bool {
+        self.n_in == self.n_out
+            && self.taps.iter().enumerate().all(|(j, t)| {
+                t.as_ref().is_some_and(|t| {
+                    t.iter().all(|&(i, w)| i == j || w == 0.0)
+                        && t.iter().filter(|t| t.0 == j).map(|t| t.1).sum::<f64>() == 1.0
+                })
+            })
+    }
+}
+
 fn resize_of(op: &OpView, inputs: &[&Literal]) -> R<Literal> {
+    let x = inputs[0];
+    let (out, axes) = resize_axes(op, inputs)?;
+    let mut data = x.to_f64().into_owned();
+    let mut shape = x.shape.clone();
+    for ResizeAxis { axis: d, n_in, n_out, taps, fill } in axes {
+        let inner: usize = shape[d + 1..].iter().product::<u64>() as usize;
+        let outer: usize = shape[..d].iter().product::<u64>() as usize;
+        let mut next = vec![0.0; outer * n_out * inner];
+        for o in 0..outer {
+            for (j, t) in taps.iter().enumerate() {
+                for k in 0..inner {
+                    next[(o * n_out + j) * inner + k] = match t {
+                        None => fill,
+                        Some(t) => t.iter().map(|&(src, w)| w * data[(o * n_in + src) * inner + k]).sum(),
+                    };
+                }
+            }
+        }
+        data = next;
+        shape[d] = n_out as u64;
+    }
+    debug_assert_eq!(shape, out);
+    Ok(floats(shape, x.element, data))
+}
+
+/// A resize as separable passes, innermost axis first as ONNX's reference interpolates, and
+/// the output shape. Only `inputs[0]`'s shape is read; roi, scales and sizes are the values.
+pub fn resize_axes(op: &OpView, inputs: &[&Literal]) -> R<(Vec<u64>, Vec<ResizeAxis>)> {
     let x = inputs[0];
     let rank = x.shape.len();
     let axes: Vec<usize> = match op.ints("axes") {
@@ -1241,10 +1294,7 @@ fn resize_of(op: &OpView, inputs: &[&Literal]) -> R<Literal> {
     let (a, exclude, extrapolation) =
         (op.float("cubic_coeff_a"), op.bool("exclude_outside"), op.float("extrapolation_value"));
     let antialias = op.bool("antialias");
-
-    let mut data = x.to_f64().into_owned();
-    let mut shape = x.shape.clone();
-    // Innermost axis first, as ONNX's reference interpolates recursively.
+    let mut passes = Vec::new();
     for (i, &d) in axes.iter().enumerate().rev() {
         let (n_in, n_out, s) = (x.shape[d] as usize, out[d] as usize, scale[d]);
         let taps: Vec<Taps> = (0..n_out)
@@ -1343,23 +1393,9 @@ fn resize_of(op: &OpView, inputs: &[&Literal]) -> R<Literal> {
                 }))
             })
             .collect::<R<_>>()?;
-        let inner: usize = shape[d + 1..].iter().product::<u64>() as usize;
-        let outer: usize = shape[..d].iter().product::<u64>() as usize;
-        let mut next = vec![0.0; outer * n_out * inner];
-        for o in 0..outer {
-            for (j, t) in taps.iter().enumerate() {
-                for k in 0..inner {
-                    next[(o * n_out + j) * inner + k] = match t {
-                        None => extrapolation,
-                        Some(t) => t.iter().map(|&(src, w)| w * data[(o * n_in + src) * inner + k]).sum(),
-                    };
-                }
-            }
-        }
-        data = next;
-        shape[d] = n_out as u64;
+        passes.push(ResizeAxis { axis: d, n_in, n_out, taps, fill: extrapolation });
     }
-    Ok(floats(shape, x.element, data))
+    Ok((out, passes))
 }
 
 /// The taps of an antialiased linear or cubic downsampling by `scale` (< 1) at source

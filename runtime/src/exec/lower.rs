@@ -383,6 +383,15 @@ impl Lower {
                     Ok(())
                 })
             }
+            names::RESIZE if f32_value(&m, o.operands()[0]) => {
+                let (x, xs, _) = input(0)?;
+                let Some(resample) = self.resample(op, &xs)? else { return Ok(None) };
+                let n = xs.iter().product::<usize>();
+                Box::new(move |base| {
+                    resample.run(slice(resolve(x, base), n), slice_mut(resolve(out, base), out_len));
+                    Ok(())
+                })
+            }
             names::GROUP_NORM if o.operands().iter().all(|&v| f32_value(&m, v)) => {
                 let (x, xs, _) = input(0)?;
                 let ((scale, _, _), (bias, _, _)) = (input(1)?, input(2)?);
@@ -434,6 +443,35 @@ impl Lower {
         };
         *self.info.native_steps.entry(o.name().to_string()).or_default() += 1;
         Ok(Some(step))
+    }
+
+    /// A resize's passes, where its roi, scales and sizes are constants (else `None`: the
+    /// reference step computes them per run).
+    fn resample(&self, op: OpId, xs: &[usize]) -> Result<Option<crate::ops::Resample>, String> {
+        let m = &self.module;
+        let o = m.op(op);
+        let mut literals = vec![Literal {
+            shape: xs.iter().map(|&d| d as u64).collect(),
+            element: ElementType::F32,
+            data: smelt_compiler::literal::Data::F(Vec::new()),
+        }];
+        for &v in &o.operands()[1..] {
+            let Some(d) = m.defining_op(v).filter(|&d| m.op(d).name() == names::CONSTANT) else { return Ok(None) };
+            let Some(Attribute::Dense(dense)) = m.op(d).attr("value") else { return Ok(None) };
+            literals.push(Literal::decode(dense, &m.resources).ok_or("a resize operand does not decode")?);
+        }
+        let refs: Vec<&Literal> = literals.iter().collect();
+        let (_, axes) =
+            smelt_compiler::dialect::eval::resize_axes(&smelt_compiler::dialect::OpView::new(m, op), &refs)?;
+        let passes = axes
+            .into_iter()
+            .filter(|a| !a.is_identity())
+            .map(|a| {
+                let taps = a.taps.into_iter().map(|t| t.map(|t| t.into_iter().map(|(k, w)| (k, w as f32)).collect()));
+                crate::ops::ResamplePass::new(a.axis, taps.collect(), a.fill as f32)
+            })
+            .collect();
+        Ok(Some(crate::ops::Resample { shape: xs.to_vec(), passes }))
     }
 
     pub(super) fn reference(&mut self, op: OpId) -> Result<Step, String> {
