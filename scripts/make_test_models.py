@@ -189,13 +189,8 @@ def fp16_cnn_half_io():
     return float16.convert_float_to_float16(m), [[x.astype(np.float16) for x in s] for s in inputs]
 
 
-def qdq_cnn():
-    """A residual CNN quantized by ONNX Runtime's `quantize_static` to the QDQ form: int8
-    weights per channel, uint8 activations per tensor, calibrated on a few seeded inputs."""
-    import tempfile
-
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
+def _residual_cnn(name):
+    """A small residual CNN in f32 and seeded calibration inputs for it."""
     nodes = [
         helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["c1"], ["r1"]),
@@ -211,9 +206,17 @@ def qdq_cnn():
     ]
     inits = [weight("w1", (16, 3, 3, 3)), weight("b1", (16,)), weight("w2", (16, 16, 3, 3), 0.1), weight("b2", (16,)),
              weight("w3", (32, 16, 3, 3), 0.1), weight("b3", (32,)), weight("fc", (10, 32)), weight("fcb", (10,))]
-    m = model(nodes, "qdq_cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+    m = model(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
-    calibration = [RNG.standard_normal((1, 3, 16, 16)).astype(np.float32) for _ in range(8)]
+    return m, [RNG.standard_normal((1, 3, 16, 16)).astype(np.float32) for _ in range(8)]
+
+
+def _quantized(m, calibration, quant_format):
+    """`m` through ONNX Runtime's `quantize_static`: int8 weights per channel, uint8
+    activations per tensor, calibrated on `calibration`."""
+    import tempfile
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -223,12 +226,29 @@ def qdq_cnn():
             return next(self.left, None)
 
     with tempfile.TemporaryDirectory() as tmp:
-        src, dst = os.path.join(tmp, "f32.onnx"), os.path.join(tmp, "qdq.onnx")
+        src, dst = os.path.join(tmp, "f32.onnx"), os.path.join(tmp, "q.onnx")
         onnx.save(m, src)
-        quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+        quantize_static(src, dst, Reader(), quant_format=quant_format, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        q = onnx.load(dst)
-    return q, [[RNG.standard_normal((1, 3, 16, 16)).astype(np.float32)]]
+        return onnx.load(dst)
+
+
+def qdq_cnn():
+    """A residual CNN quantized by ONNX Runtime's `quantize_static` to the QDQ form."""
+    from onnxruntime.quantization import QuantFormat
+
+    m, calibration = _residual_cnn("qdq_cnn")
+    return _quantized(m, calibration, QuantFormat.QDQ), [[RNG.standard_normal((1, 3, 16, 16)).astype(np.float32)]]
+
+
+def qoperator_cnn():
+    """The same residual CNN quantized to the QOperator form: QLinearConv, QLinearMatMul and
+    ONNX Runtime's com.microsoft QLinearAdd / QLinearGlobalAveragePool between Quantize- and
+    DequantizeLinear."""
+    from onnxruntime.quantization import QuantFormat
+
+    m, calibration = _residual_cnn("qoperator_cnn")
+    return _quantized(m, calibration, QuantFormat.QOperator), [[RNG.standard_normal((1, 3, 16, 16)).astype(np.float32)]]
 
 
 def conv_transpose_decoder():
@@ -323,8 +343,33 @@ def antialiased_resize():
     return m, [[RNG.standard_normal((1, 3, 16, 13)).astype(np.float32)]]
 
 
+def qoperator_mixed():
+    """QOperator forms of the other quantized operators ONNX Runtime writes: QLinearMatMul,
+    and com.microsoft QLinearMul, QLinearConcat, QLinearSigmoid, QLinearLeakyRelu and
+    QLinearAveragePool."""
+    from onnxruntime.quantization import QuantFormat
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("LeakyRelu", ["c1"], ["l1"], alpha=0.1),
+        helper.make_node("AveragePool", ["l1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Sigmoid", ["p1"], ["s1"]),
+        helper.make_node("Mul", ["p1", "s1"], ["m1"]),
+        helper.make_node("Concat", ["m1", "p1"], ["cat"], axis=1),
+        helper.make_node("Reshape", ["cat", "flat"], ["f"]),
+        helper.make_node("MatMul", ["f", "fc"], ["y"]),
+    ]
+    inits = [weight("w1", (8, 4, 3, 3)), weight("b1", (8,)), weight("fc", (256, 10), 0.1),
+             numpy_helper.from_array(np.array([1, 256], np.int64), "flat")]
+    m = model(nodes, "qoperator_mixed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+    calibration = [RNG.standard_normal((1, 4, 8, 8)).astype(np.float32) for _ in range(8)]
+    return _quantized(m, calibration, QuantFormat.QOperator), [[RNG.standard_normal((1, 4, 8, 8)).astype(np.float32)]]
+
+
 MODELS = [symbolic_batch_cnn, lrn_cnn, mod_kinds, attention_with_mod, unet_block, fp16_cnn, fp16_cnn_half_io, qdq_cnn,
-          conv_transpose_decoder, einsum_attention, volume_decoder, einsum_diagonals, antialiased_resize]
+          conv_transpose_decoder, einsum_attention, volume_decoder, einsum_diagonals, antialiased_resize, qoperator_cnn,
+          qoperator_mixed]
 
 
 def write_case(root, build):
@@ -350,7 +395,9 @@ if __name__ == "__main__":
     root = sys.argv[1] if len(sys.argv) > 1 else "tests/models"
     only = sys.argv[2:]  # model names; all where none are given
     for build in MODELS:
+        # Every model is built, so that each draws the same random numbers whichever are written.
         if only and build.__name__ not in only:
+            build()
             continue
         write_case(root, build)
         print(f"wrote {root}/{build.__name__}")

@@ -166,3 +166,27 @@ fn fuzzer_regressions_import_without_panicking() {
         }
     }
 }
+
+/// A QOperator node with inputs missing, or with a layout the rewrite does not take, is an
+/// error naming the node and the reason, not a panic or a silently different program.
+#[test]
+fn malformed_qoperator_nodes_name_the_node() {
+    use prost::Message;
+    use smelt_compiler::onnx::proto::ModelProto;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models/qoperator_cnn/model.onnx");
+    let model = ModelProto::decode(std::fs::read(path).unwrap().as_slice()).unwrap();
+    let damage = |op: &str, change: &dyn Fn(&mut smelt_compiler::onnx::proto::NodeProto)| {
+        let mut m = model.clone();
+        let graph = m.graph.as_mut().unwrap();
+        let node = graph.node.iter_mut().find(|n| n.op_type() == op).unwrap();
+        node.name = Some("victim".into());
+        change(node);
+        import_bytes(m.encode_to_vec().into(), "q.onnx", None, &ImportOptions::default()).unwrap_err().to_string()
+    };
+    let text = damage("QLinearConv", &|n| n.input.truncate(5));
+    assert!(text.contains("'QLinearConv' node 'victim': needs at least 8 inputs, has 5"), "{text}");
+    let text = damage("QLinearGlobalAveragePool", &|n| {
+        n.attribute.iter_mut().filter(|a| a.name() == "channels_last").for_each(|a| a.i = Some(1))
+    });
+    assert!(text.contains("'com.microsoft.QLinearGlobalAveragePool' node 'victim': channels_last = 1"), "{text}");
+}

@@ -10,6 +10,7 @@
 //! - Every op type Smelt does not support is reported at once, each with its node names.
 
 mod convert;
+mod qoperator;
 mod tensor;
 
 pub use tensor::{element_type, onnx_code, pack, packed_bits, tensor_to_dense, RandomWeights};
@@ -147,6 +148,8 @@ pub fn import_bytes(
             Weights::FromFiles => None,
         },
     };
+    let expanded = qoperator::expand(graph).map_err(|e| ImportError::invalid(file_error(file, &e)))?;
+    let graph = expanded.as_ref().unwrap_or(graph);
     importer.check_supported(graph).map_err(ImportError::unsupported)?;
     importer.import_graph(graph)?;
     Ok(importer.module)

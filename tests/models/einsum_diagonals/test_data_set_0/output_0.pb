@@ -1,1 +1,1 @@
-BdiagonalJÄg8?“*ˆ?ûÁà¾ÞU/=
+BdiagonalJÕ_P?¾y_¿	œI¾E’ñ>
