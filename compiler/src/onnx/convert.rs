@@ -615,9 +615,10 @@ pub(super) fn convert(imp: &mut Importer<'_>, block: BlockId, node: &NodeProto, 
             }
             results
         }
+        "BatchNormalization" if c.int("training_mode").unwrap_or(0) != 0 && opset >= 14 => batch_norm_training(&mut c)?,
         "BatchNormalization" => {
             if node.output.iter().skip(1).any(|o| !o.is_empty()) || c.int("training_mode").unwrap_or(0) != 0 {
-                return unsupported("training-mode batch normalization is not supported");
+                return unsupported("training-mode batch normalization before opset 14 is not supported");
             }
             let operands: Vec<ValueId> = (0..5).map(|i| c.req(i)).collect::<R<_>>()?;
             let eps = c.float_attr("epsilon", 1e-5);
@@ -1099,6 +1100,47 @@ fn conv_transpose_3d(c: &mut Ctx, x: ValueId, w: ValueId, window: &TransposedWin
         }
         None => Ok(y),
     }
+}
+
+/// Training-mode batch normalization (opset 14 and later), as ONNX defines it: the batch's
+/// own mean and (population) variance per channel normalize `x`; the running statistics come
+/// out as `input * momentum + batch * (1 - momentum)`.
+fn batch_norm_training(c: &mut Ctx) -> R<Vec<ValueId>> {
+    let (x, scale, bias, running_mean, running_var) = (c.req(0)?, c.req(1)?, c.req(2)?, c.req(3)?, c.req(4)?);
+    let rank = c.tensor(x)?.rank().ok_or("needs a ranked input")? as i64;
+    if rank < 2 {
+        return Err(format!("expects an input of rank 2 or more, got {rank}").into());
+    }
+    let element = c.element(x)?;
+    let axes: Vec<i64> = std::iter::once(0).chain(2..rank).collect();
+    let axes = c.const_i64(&axes);
+    let keep = [("keepdims", Attribute::Bool(true))];
+    let mean = c.build(names::REDUCE_MEAN, &[x, axes], &keep)?;
+    let centered = c.build(names::SUB, &[x, mean], &[])?;
+    let squared = c.build(names::MUL, &[centered, centered], &[])?;
+    let var = c.build(names::REDUCE_MEAN, &[squared, axes], &keep)?;
+    let eps = c.scalar(c.float("epsilon").unwrap_or(1e-5), element);
+    let shifted = c.build(names::ADD, &[var, eps], &[])?;
+    let sd = c.build(names::SQRT, &[shifted], &[])?;
+    let normalized = c.build(names::DIV, &[centered, sd], &[])?;
+    // Per-channel vectors against [N, C, ...]: C, then a unit for each spatial axis.
+    let column: Vec<i64> = std::iter::once(-1).chain((2..rank).map(|_| 1)).collect();
+    let column = c.const_i64(&column);
+    let scale = c.build(names::RESHAPE, &[scale, column], &[])?;
+    let bias = c.build(names::RESHAPE, &[bias, column], &[])?;
+    let scaled = c.build(names::MUL, &[normalized, scale], &[])?;
+    let y = c.build(names::ADD, &[scaled, bias], &[])?;
+    let momentum = c.float("momentum").unwrap_or(0.9);
+    let (kept, taken) = (c.scalar(momentum, element), c.scalar(1.0 - momentum, element));
+    let flat = c.const_i64(&[-1]);
+    let mut running = Vec::new();
+    for (old, batch) in [(running_mean, mean), (running_var, var)] {
+        let batch = c.build(names::RESHAPE, &[batch, flat], &[])?;
+        let old = c.build(names::MUL, &[old, kept], &[])?;
+        let new = c.build(names::MUL, &[batch, taken], &[])?;
+        running.push(c.build(names::ADD, &[old, new], &[])?);
+    }
+    Ok([vec![y], running].concat())
 }
 
 /// A 3-D convolution as `kd` 2-D ones with the output depths folded into the batch: the
