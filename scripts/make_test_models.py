@@ -367,9 +367,35 @@ def qoperator_mixed():
     return _quantized(m, calibration, QuantFormat.QOperator), [[RNG.standard_normal((1, 4, 8, 8)).astype(np.float32)]]
 
 
+def dynamic_quantized():
+    """ONNX Runtime's `quantize_dynamic` output: DynamicQuantizeLinear on the activations,
+    MatMulInteger and ConvInteger products, Cast and scale Mul after them."""
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("Reshape", ["r", "rows"], ["t"]),
+        helper.make_node("MatMul", ["t", "w2"], ["h"]),
+        helper.make_node("Relu", ["h"], ["y"]),
+    ]
+    inits = [weight("w1", (8, 3, 3, 3)), weight("b1", (8,)), weight("w2", (64, 12), 0.1),
+             numpy_helper.from_array(np.array([1, 8, 64], np.int64), "rows")]
+    m = model(nodes, "dynamic_quantized", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 12])], inits)
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "f32.onnx"), os.path.join(tmp, "q.onnx")
+        onnx.save(m, src)
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul", "Conv"])
+        q = onnx.load(dst)
+    return q, [[RNG.standard_normal((1, 3, 8, 8)).astype(np.float32)]]
+
+
 MODELS = [symbolic_batch_cnn, lrn_cnn, mod_kinds, attention_with_mod, unet_block, fp16_cnn, fp16_cnn_half_io, qdq_cnn,
           conv_transpose_decoder, einsum_attention, volume_decoder, einsum_diagonals, antialiased_resize, qoperator_cnn,
-          qoperator_mixed]
+          qoperator_mixed, dynamic_quantized]
 
 
 def write_case(root, build):

@@ -542,6 +542,26 @@ fn random_resizes_run_natively_and_match_the_reference() {
     }
 }
 
+/// Casts between f32 and the integer types run natively and agree with the reference:
+/// truncation toward zero, wrapping to the width, and exact widening back.
+#[test]
+fn integer_casts_run_natively_and_match_the_reference() {
+    let mut r = Lcg(8);
+    for int in ["ui8", "i8", "i32", "i64"] {
+        let (tf, ti) = ("tensor<4x33xf32>", format!("tensor<4x33x{int}>"));
+        let text = format!(
+            "func.func @main(%x: {tf}) -> {tf} {{\n  %0 = \"smelt.cast\"(%x) {{to = {int}}} : ({tf}) -> {ti}\n  \
+             %1 = \"smelt.cast\"(%0) {{to = f32}} : ({ti}) -> {tf}\n  return %1 : {tf}\n}}"
+        );
+        let mut x = r.tensor(&[4, 33]);
+        if let Data::F(v) = &mut x.data {
+            // Values an f32 holds: the reference casts the literal's values as given.
+            v.iter_mut().enumerate().for_each(|(i, e)| *e = (*e * [1.0, 150.0, 300.0, 70000.0][i % 4]) as f32 as f64);
+        }
+        check_native(&text, &[x]);
+    }
+}
+
 /// Group normalization over ranks 3 to 5, one group to one a channel (instance norm).
 #[test]
 fn random_group_norms_run_natively_and_match_the_reference() {

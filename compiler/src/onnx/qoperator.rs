@@ -2,16 +2,24 @@
 //! QLinearAdd, QLinearMul, QGemm, QLinearGlobalAveragePool, QLinearAveragePool,
 //! QLinearConcat, QLinearSigmoid, QLinearLeakyRelu) rewritten node by node into the QDQ form:
 //! DequantizeLinear on each quantized input, the float operator, QuantizeLinear on the output.
+//! The integer operators of dynamic quantization (MatMulInteger, ConvInteger) become the float
+//! product of the zero-point-shifted operands cast to int32 (exact while a sum stays below
+//! 2^24), and DynamicQuantizeLinear its defining formula over reductions.
 //! That is the equivalence ONNX Runtime's quantization tool is built on; the importer then
 //! takes the QDQ path (weights dequantized at compile time, Q -> DQ pairs fused into kernels).
 
-use super::proto::{AttributeProto, GraphProto, NodeProto};
+use super::proto::{AttributeProto, GraphProto, NodeProto, TensorProto};
+
+const FLOAT: i32 = 1;
+const UINT8: i32 = 2;
+const INT32: i32 = 6;
+const INT64: i32 = 7;
 
 /// The QOperator op types this module rewrites, as `domain.op` keys.
 pub(super) fn is_qoperator(domain: &str, op: &str) -> bool {
     matches!(
         (domain, op),
-        ("" | "ai.onnx", "QLinearConv" | "QLinearMatMul")
+        ("" | "ai.onnx", "QLinearConv" | "QLinearMatMul" | "MatMulInteger" | "ConvInteger" | "DynamicQuantizeLinear")
             | (
                 "com.microsoft",
                 "QLinearAdd"
@@ -112,6 +120,31 @@ impl Rewrite<'_> {
         Some(self.emit("DequantizeLinear", vec![b, scale], vec![int_attr("axis", 0)], None))
     }
 
+    /// Input `x` as f32 minus its zero point (input `zero`, where given); `conv_weights` marks a
+    /// 2-D convolution's weights, whose per-channel zero point is reshaped to `[M, 1, 1, 1]`.
+    fn shifted(&mut self, x: usize, zero: usize, conv_weights: bool) -> Result<String, String> {
+        let float = self.emit("Cast", vec![self.input(x)], vec![int_attr("to", FLOAT)], None);
+        let z = self.input(zero);
+        if z.is_empty() {
+            return Ok(float);
+        }
+        let mut z = self.emit("Cast", vec![z], vec![int_attr("to", FLOAT)], None);
+        if conv_weights {
+            let column = self.emit("Constant", Vec::new(), vec![ints_tensor_attr(&[-1, 1, 1, 1])], None);
+            // A scalar zero point reshapes to [1, 1, 1, 1], which broadcasts the same way.
+            z = self.emit("Reshape", vec![z, column], Vec::new(), None);
+        }
+        Ok(self.emit("Sub", vec![float, z], Vec::new(), None))
+    }
+
+    /// A scalar f32 constant.
+    fn scalar(&mut self, value: f32) -> String {
+        let tensor = TensorProto { data_type: Some(FLOAT), float_data: vec![value], ..Default::default() };
+        let attr =
+            AttributeProto { name: Some("value".into()), r#type: Some(4), t: Some(tensor), ..Default::default() };
+        self.emit("Constant", Vec::new(), vec![attr], None)
+    }
+
     fn attrs(&self, keep: &[&str]) -> Vec<AttributeProto> {
         self.node.attribute.iter().filter(|a| keep.contains(&a.name())).cloned().collect()
     }
@@ -194,12 +227,60 @@ impl Rewrite<'_> {
                 let y = self.emit("Concat", parts, self.attrs(&["axis"]), None);
                 self.quantize(y, 0)?;
             }
+            "MatMulInteger" | "ConvInteger" => {
+                self.required(2)?;
+                let conv = op == "ConvInteger";
+                let a = self.shifted(0, 2, false)?;
+                // A per-output-channel weight zero point lines up with the weights' first axis.
+                let b = self.shifted(1, 3, conv)?;
+                let (float, attrs) = if conv { ("Conv", self.node.attribute.clone()) } else { ("MatMul", Vec::new()) };
+                let y = self.emit(float, vec![a, b], attrs, None);
+                let output = Some(self.output()?);
+                self.emit("Cast", vec![y], vec![int_attr("to", INT32)], output);
+            }
+            "DynamicQuantizeLinear" => {
+                // scale = (max(x, 0) - min(x, 0)) / 255, zero point = round(clip(-min / scale)),
+                // y = QuantizeLinear(x, scale, zero point), uint8 throughout.
+                self.required(1)?;
+                let outputs = self.node.output.clone();
+                if outputs.len() != 3 || outputs.iter().any(String::is_empty) {
+                    return Err("needs its three outputs named".into());
+                }
+                let x = self.input(0);
+                let keep = vec![int_attr("keepdims", 0)];
+                let (lo, hi) = (
+                    self.emit("ReduceMin", vec![x.clone()], keep.clone(), None),
+                    self.emit("ReduceMax", vec![x.clone()], keep, None),
+                );
+                let (zero, levels, top) = (self.scalar(0.0), self.scalar(255.0), self.scalar(255.0));
+                let lo = self.emit("Min", vec![lo, zero.clone()], Vec::new(), None);
+                let hi = self.emit("Max", vec![hi, zero.clone()], Vec::new(), None);
+                let range = self.emit("Sub", vec![hi, lo.clone()], Vec::new(), None);
+                let scale = self.emit("Div", vec![range, levels], Vec::new(), Some(outputs[1].clone()));
+                let shift = self.emit("Div", vec![lo, scale.clone()], Vec::new(), None);
+                let zero_point = self.emit("Sub", vec![zero.clone(), shift], Vec::new(), None);
+                let zero_point = self.emit("Clip", vec![zero_point, zero, top], Vec::new(), None);
+                let zero_point = self.emit("Round", vec![zero_point], Vec::new(), None);
+                let zero_point =
+                    self.emit("Cast", vec![zero_point], vec![int_attr("to", UINT8)], Some(outputs[2].clone()));
+                self.emit("QuantizeLinear", vec![x, scale, zero_point], Vec::new(), Some(outputs[0].clone()));
+            }
             other => return Err(format!("no QDQ form for {other}")),
         }
         Ok(())
     }
 }
 
-fn int_attr(name: &str, value: i64) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(2), i: Some(value), ..Default::default() }
+fn int_attr(name: &str, value: impl Into<i64>) -> AttributeProto {
+    AttributeProto { name: Some(name.into()), r#type: Some(2), i: Some(value.into()), ..Default::default() }
+}
+
+fn ints_tensor_attr(values: &[i64]) -> AttributeProto {
+    let tensor = TensorProto {
+        data_type: Some(INT64),
+        dims: vec![values.len() as i64],
+        int64_data: values.to_vec(),
+        ..Default::default()
+    };
+    AttributeProto { name: Some("value".into()), r#type: Some(4), t: Some(tensor), ..Default::default() }
 }

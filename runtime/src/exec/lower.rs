@@ -417,6 +417,9 @@ impl Lower {
                 fn halves<'a, H>(p: *mut u8, n: usize) -> &'a mut [H] {
                     unsafe { std::slice::from_raw_parts_mut(p as *mut H, n) }
                 }
+                fn widen<T: Copy + Into<f32>>(src: &mut [T], dst: &mut [f32]) {
+                    dst.iter_mut().zip(src).for_each(|(d, v)| *d = (*v).into());
+                }
                 use half::slice::HalfFloatSliceExt;
                 match (from, to) {
                     (ElementType::F16, ElementType::F32) => Box::new(move |base| {
@@ -436,6 +439,41 @@ impl Lower {
                         halves::<half::bf16>(resolve(out, base), n).convert_from_f32_slice(slice(resolve(x, base), n));
                         Ok(())
                     }),
+                    // Integers to f32 exactly (to the nearest f32 past 2^24), and f32 to
+                    // integers as the reference casts: truncated, then wrapped to the width.
+                    (ElementType::U8 | ElementType::I8 | ElementType::I32 | ElementType::I64, ElementType::F32) => {
+                        Box::new(move |base| {
+                            let (src, dst) = (resolve(x, base), slice_mut(resolve(out, base), n));
+                            match from {
+                                ElementType::U8 => widen(halves::<u8>(src, n), dst),
+                                ElementType::I8 => widen(halves::<i8>(src, n), dst),
+                                ElementType::I32 => {
+                                    dst.iter_mut().zip(halves::<i32>(src, n)).for_each(|(d, v)| *d = *v as f32)
+                                }
+                                _ => dst.iter_mut().zip(halves::<i64>(src, n)).for_each(|(d, v)| *d = *v as f32),
+                            }
+                            Ok(())
+                        })
+                    }
+                    (ElementType::F32, ElementType::U8 | ElementType::I8 | ElementType::I32 | ElementType::I64) => {
+                        Box::new(move |base| {
+                            let (src, dst) = (slice(resolve(x, base), n), resolve(out, base));
+                            let whole = src.iter().map(|&v| v as i64);
+                            match to {
+                                ElementType::U8 => {
+                                    halves::<u8>(dst, n).iter_mut().zip(whole).for_each(|(d, v)| *d = v as u8)
+                                }
+                                ElementType::I8 => {
+                                    halves::<i8>(dst, n).iter_mut().zip(whole).for_each(|(d, v)| *d = v as i8)
+                                }
+                                ElementType::I32 => {
+                                    halves::<i32>(dst, n).iter_mut().zip(whole).for_each(|(d, v)| *d = v as i32)
+                                }
+                                _ => halves::<i64>(dst, n).iter_mut().zip(whole).for_each(|(d, v)| *d = v),
+                            }
+                            Ok(())
+                        })
+                    }
                     _ => return Ok(None),
                 }
             }
