@@ -252,14 +252,14 @@ impl Rewrite<'_> {
                     self.emit("ReduceMin", vec![x.clone()], keep.clone(), None),
                     self.emit("ReduceMax", vec![x.clone()], keep, None),
                 );
-                let (zero, levels, top) = (self.scalar(0.0), self.scalar(255.0), self.scalar(255.0));
+                let (zero, levels) = (self.scalar(0.0), self.scalar(255.0));
                 let lo = self.emit("Min", vec![lo, zero.clone()], Vec::new(), None);
                 let hi = self.emit("Max", vec![hi, zero.clone()], Vec::new(), None);
                 let range = self.emit("Sub", vec![hi, lo.clone()], Vec::new(), None);
-                let scale = self.emit("Div", vec![range, levels], Vec::new(), Some(outputs[1].clone()));
+                let scale = self.emit("Div", vec![range, levels.clone()], Vec::new(), Some(outputs[1].clone()));
                 let shift = self.emit("Div", vec![lo, scale.clone()], Vec::new(), None);
                 let zero_point = self.emit("Sub", vec![zero.clone(), shift], Vec::new(), None);
-                let zero_point = self.emit("Clip", vec![zero_point, zero, top], Vec::new(), None);
+                let zero_point = self.emit("Clip", vec![zero_point, zero, levels], Vec::new(), None);
                 let zero_point = self.emit("Round", vec![zero_point], Vec::new(), None);
                 let zero_point =
                     self.emit("Cast", vec![zero_point], vec![int_attr("to", UINT8)], Some(outputs[2].clone()));

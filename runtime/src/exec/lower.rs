@@ -414,7 +414,7 @@ impl Lower {
                 let to = out_t.element;
                 let n = out_len;
                 // SAFETY (both): the executor placed tensors of these types and sizes there.
-                fn halves<'a, H>(p: *mut u8, n: usize) -> &'a mut [H] {
+                fn typed<'a, H>(p: *mut u8, n: usize) -> &'a mut [H] {
                     unsafe { std::slice::from_raw_parts_mut(p as *mut H, n) }
                 }
                 fn widen<T: Copy + Into<f32>>(src: &mut [T], dst: &mut [f32]) {
@@ -423,20 +423,19 @@ impl Lower {
                 use half::slice::HalfFloatSliceExt;
                 match (from, to) {
                     (ElementType::F16, ElementType::F32) => Box::new(move |base| {
-                        halves::<half::f16>(resolve(x, base), n).convert_to_f32_slice(slice_mut(resolve(out, base), n));
+                        typed::<half::f16>(resolve(x, base), n).convert_to_f32_slice(slice_mut(resolve(out, base), n));
                         Ok(())
                     }),
                     (ElementType::BF16, ElementType::F32) => Box::new(move |base| {
-                        halves::<half::bf16>(resolve(x, base), n)
-                            .convert_to_f32_slice(slice_mut(resolve(out, base), n));
+                        typed::<half::bf16>(resolve(x, base), n).convert_to_f32_slice(slice_mut(resolve(out, base), n));
                         Ok(())
                     }),
                     (ElementType::F32, ElementType::F16) => Box::new(move |base| {
-                        halves::<half::f16>(resolve(out, base), n).convert_from_f32_slice(slice(resolve(x, base), n));
+                        typed::<half::f16>(resolve(out, base), n).convert_from_f32_slice(slice(resolve(x, base), n));
                         Ok(())
                     }),
                     (ElementType::F32, ElementType::BF16) => Box::new(move |base| {
-                        halves::<half::bf16>(resolve(out, base), n).convert_from_f32_slice(slice(resolve(x, base), n));
+                        typed::<half::bf16>(resolve(out, base), n).convert_from_f32_slice(slice(resolve(x, base), n));
                         Ok(())
                     }),
                     // Integers to f32 exactly (to the nearest f32 past 2^24), and f32 to
@@ -445,12 +444,12 @@ impl Lower {
                         Box::new(move |base| {
                             let (src, dst) = (resolve(x, base), slice_mut(resolve(out, base), n));
                             match from {
-                                ElementType::U8 => widen(halves::<u8>(src, n), dst),
-                                ElementType::I8 => widen(halves::<i8>(src, n), dst),
+                                ElementType::U8 => widen(typed::<u8>(src, n), dst),
+                                ElementType::I8 => widen(typed::<i8>(src, n), dst),
                                 ElementType::I32 => {
-                                    dst.iter_mut().zip(halves::<i32>(src, n)).for_each(|(d, v)| *d = *v as f32)
+                                    dst.iter_mut().zip(typed::<i32>(src, n)).for_each(|(d, v)| *d = *v as f32)
                                 }
-                                _ => dst.iter_mut().zip(halves::<i64>(src, n)).for_each(|(d, v)| *d = *v as f32),
+                                _ => dst.iter_mut().zip(typed::<i64>(src, n)).for_each(|(d, v)| *d = *v as f32),
                             }
                             Ok(())
                         })
@@ -461,15 +460,15 @@ impl Lower {
                             let whole = src.iter().map(|&v| v as i64);
                             match to {
                                 ElementType::U8 => {
-                                    halves::<u8>(dst, n).iter_mut().zip(whole).for_each(|(d, v)| *d = v as u8)
+                                    typed::<u8>(dst, n).iter_mut().zip(whole).for_each(|(d, v)| *d = v as u8)
                                 }
                                 ElementType::I8 => {
-                                    halves::<i8>(dst, n).iter_mut().zip(whole).for_each(|(d, v)| *d = v as i8)
+                                    typed::<i8>(dst, n).iter_mut().zip(whole).for_each(|(d, v)| *d = v as i8)
                                 }
                                 ElementType::I32 => {
-                                    halves::<i32>(dst, n).iter_mut().zip(whole).for_each(|(d, v)| *d = v as i32)
+                                    typed::<i32>(dst, n).iter_mut().zip(whole).for_each(|(d, v)| *d = v as i32)
                                 }
-                                _ => halves::<i64>(dst, n).iter_mut().zip(whole).for_each(|(d, v)| *d = v),
+                                _ => typed::<i64>(dst, n).iter_mut().zip(whole).for_each(|(d, v)| *d = v),
                             }
                             Ok(())
                         })
