@@ -8,10 +8,13 @@
 //!   into compilation.
 //! - [`error`]: what can go wrong, naming the file.
 //! - [`gpu_patterns`]: fusion-pattern timings measured on a GPU (`scripts/gpu_fusion_patterns.py`).
+//! - [`stats`]: medians with confidence intervals, and the one rule every choice made by
+//!   measurement follows.
 
 pub mod error;
 pub mod gpu_patterns;
 pub mod profile;
+pub mod stats;
 pub mod target;
 
 pub use error::HardwareError;

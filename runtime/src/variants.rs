@@ -11,8 +11,9 @@
 //!    `$XDG_CACHE_HOME/smelt`, else `~/.cache/smelt`), file `variants-<cpu>.json`, keyed by
 //!    the CPU model and the widest vector ISA, so no machine's measurement decides for
 //!    another's (`SMELT_CACHE_DIR=off` keeps choices in memory only);
-//! 4. a probe: each candidate timed on the real shape (the best of a few runs), the fastest
-//!    kept in memory and in the cache.
+//! 4. a probe: the candidates timed in alternation on the real shape, decided by
+//!    [`smelt_hardware::stats`]: the first candidate is the default, and another replaces it only when it
+//!    measured faster in every round; the choice is kept in memory and in the cache.
 //!
 //! Every choice made is reported ([`chosen`]), so `smelt run --json` says which ran.
 
@@ -109,6 +110,9 @@ pub fn force(kind: &str, variant: Option<&str>) {
     }
 }
 
+/// Timed rounds of a probe: the fewest whose range is a 95% interval of the median ratio.
+const PROBE_ROUNDS: usize = 6;
+
 /// The variant of `kind` for `key` among `candidates` (see the module documentation);
 /// `seconds(candidate)` times one run of a candidate on the real shape.
 pub fn choose(kind: &str, key: &str, candidates: &[&str], mut seconds: impl FnMut(&str) -> f64) -> String {
@@ -129,17 +133,22 @@ pub fn choose(kind: &str, key: &str, candidates: &[&str], mut seconds: impl FnMu
             return v.clone();
         }
     }
-    // Interleaved rounds, so a burst of load on a shared machine hits every candidate.
-    let mut best = vec![f64::INFINITY; candidates.len()];
-    for round in 0..5 {
+    // One warm-up round, then timed rounds decided as `stats` decides: another candidate
+    // replaces the first only when it is faster in every way the rounds can tell.
+    let mut samples = vec![Vec::with_capacity(PROBE_ROUNDS); candidates.len()];
+    for round in 0..=PROBE_ROUNDS {
         for (i, c) in candidates.iter().enumerate() {
             let t = seconds(c);
             if round > 0 {
-                best[i] = best[i].min(t);
+                samples[i].push(t);
             }
         }
     }
-    let winner = (0..candidates.len()).min_by(|&a, &b| best[a].total_cmp(&best[b])).unwrap_or(0);
+    let winner = (1..candidates.len())
+        .map(|i| (i, smelt_hardware::stats::Comparison::of(&samples[0], &samples[i])))
+        .filter(|(_, c)| c.replaces_default(0.0))
+        .min_by(|a, b| a.1.ratio.median.total_cmp(&b.1.ratio.median))
+        .map_or(0, |(i, _)| i);
     let v = candidates[winner].to_string();
     let mut c = choices().lock().unwrap_or_else(|e| e.into_inner());
     c.made.insert(full.clone(), v.clone());
