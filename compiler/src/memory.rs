@@ -78,6 +78,71 @@ pub fn try_filled<T: Clone>(what: &str, len: usize, value: T) -> Result<Vec<T>, 
     Ok(v)
 }
 
+/// Zeroed memory for large buffers that live as long as a compiled model (the arena of live
+/// values, packed weights). From 2 MiB up it is aligned to 2 MiB and, on Linux, offered to
+/// transparent huge pages before it is first touched: a buffer on 4 KiB pages lands on
+/// whatever physical pages the kernel hands out, and two compilations of one model then run
+/// a percent or more apart from cache-set and TLB luck alone.
+pub struct Pages {
+    ptr: std::ptr::NonNull<u8>,
+    layout: std::alloc::Layout,
+}
+
+// SAFETY: `Pages` owns its allocation exclusively, like a `Box<[u8]>`.
+unsafe impl Send for Pages {}
+// SAFETY: shared references only read the pointer and length.
+unsafe impl Sync for Pages {}
+
+const HUGE_PAGE: usize = 2 << 20;
+
+impl Pages {
+    /// `bytes` zeroed bytes (at least one), or an error naming `what` and the size.
+    pub fn zeroed(what: &str, bytes: usize) -> Result<Pages, String> {
+        let refused = || format!("{what} needs {}, which could not be allocated", human(bytes as u64));
+        // Whole 4 KiB pages past the last huge one: the tail is not worth rounding up to 2 MiB.
+        let (align, unit) = if bytes >= HUGE_PAGE { (HUGE_PAGE, 4096) } else { (64, 64) };
+        let size = bytes.max(1).checked_next_multiple_of(unit).ok_or_else(refused)?;
+        let layout = std::alloc::Layout::from_size_align(size, align).map_err(|_| refused())?;
+        // SAFETY: the layout's size is non-zero.
+        let ptr = std::ptr::NonNull::new(unsafe { std::alloc::alloc(layout) }).ok_or_else(refused)?;
+        // The advice must come before the first touch (`alloc_zeroed` would write the zeros
+        // through 4 KiB pages first).
+        #[cfg(all(target_os = "linux", not(miri)))]
+        if align == HUGE_PAGE {
+            // SAFETY: the range is this allocation; MADV_HUGEPAGE is only advice, and where the
+            // kernel declines it the pages stay ordinary.
+            unsafe { libc::madvise(ptr.as_ptr().cast(), size, libc::MADV_HUGEPAGE) };
+        }
+        // SAFETY: the allocation holds `size` bytes.
+        unsafe { std::ptr::write_bytes(ptr.as_ptr(), 0, size) };
+        Ok(Pages { ptr, layout })
+    }
+
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub fn len(&self) -> usize {
+        self.layout.size()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: the allocation holds `len` initialized (zeroed) bytes, borrowed mutably here.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.layout.size()) }
+    }
+}
+
+impl Drop for Pages {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `zeroed` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
+    }
+}
+
 /// Checks that `bytes` fit under [`limit_bytes`]; the error names `what`.
 pub fn check_bytes(what: &str, bytes: u64) -> Result<(), String> {
     if bytes <= limit_bytes() {

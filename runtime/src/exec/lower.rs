@@ -117,21 +117,16 @@ impl Executable {
         smelt_compiler::memory::check_bytes("the model's live values and results", needed)
             .map_err(ExecError::Module)?;
         lower.info.steps = steps.len();
-        let arena = smelt_compiler::memory::try_filled(
-            "the arena of the model's live values",
-            lower.arena.peak.div_ceil(64),
-            CacheLine([0; 64]),
-        )
-        .map_err(ExecError::Module)?;
+        let arena = smelt_compiler::memory::Pages::zeroed("the arena of the model's live values", lower.arena.peak)
+            .map_err(ExecError::Module)?;
         Ok(Executable { module, steps, arena, inputs, outputs, _owned: lower.owned, _jit: lower.jit, info: lower.info })
     }
 }
 
 impl Lower {
     pub(super) fn own(&mut self, bytes: usize) -> Result<*mut u8, String> {
-        let words = bytes.div_ceil(8).max(1);
-        let mut b = smelt_compiler::memory::try_filled("a constant", words, 0u64)?.into_boxed_slice();
-        let p = b.as_mut_ptr() as *mut u8;
+        let b = smelt_compiler::memory::Pages::zeroed("a constant", bytes)?;
+        let p = b.as_ptr();
         self.owned.push(b);
         Ok(p)
     }

@@ -104,13 +104,23 @@ pub struct StepTime {
     pub start_us: f64,
 }
 
+/// One run timed step by step.
+#[derive(Clone, Debug)]
+pub struct ProfiledRun {
+    pub total_us: f64,
+    /// Each step's time, in step order.
+    pub step_us: Vec<f64>,
+    /// Each step's start within the run.
+    pub start_us: Vec<f64>,
+}
+
 pub struct Executable {
     module: Arc<Module>,
     steps: Vec<(StepInfo, Step)>,
-    arena: Vec<CacheLine>,
+    arena: smelt_compiler::memory::Pages,
     inputs: Vec<(usize, TensorType)>,
     outputs: Vec<(Loc, TensorType)>,
-    _owned: Vec<Box<[u64]>>,
+    _owned: Vec<smelt_compiler::memory::Pages>,
     _jit: Jit,
     pub info: ExecInfo,
 }
@@ -120,12 +130,6 @@ pub struct Executable {
 // (the thread-locals a step touches are per-call scratch), so it may move to another thread.
 // It is not `Sync`: a run mutates the arena.
 unsafe impl Send for Executable {}
-
-/// The arena's unit: every tensor starts on a cache line (offsets are multiples of 64), so
-/// vector loads of a row never straddle two lines because of where the arena begins.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct CacheLine([u8; 64]);
 
 /// How compile errors caused by data-dependent shapes begin.
 pub const DYNAMIC: &str = "dynamic shape";
@@ -160,7 +164,7 @@ struct Lower {
     module: Arc<Module>,
     jit: Jit,
     locs: HashMap<ValueId, Loc>,
-    owned: Vec<Box<[u64]>>,
+    owned: Vec<smelt_compiler::memory::Pages>,
     info: ExecInfo,
     arena: arena::Arena,
     /// Arena ranges of the op being lowered that die with it (kernel intermediates, im2col).
@@ -225,7 +229,7 @@ impl Executable {
     /// Output `index` of the last run, as the arena holds it (the encoding
     /// [`Executable::encode_raw`] takes), copied out.
     pub fn output_bytes(&self, index: usize) -> Vec<u8> {
-        let base = self.arena.as_ptr() as *mut u8;
+        let base = self.arena.as_ptr();
         let (loc, t) = &self.outputs[index];
         // SAFETY: `loc` holds a value of type `t` (its whole byte size) for the executable's life.
         unsafe { std::slice::from_raw_parts(resolve(*loc, base), byte_size(t)) }.to_vec()
@@ -241,12 +245,12 @@ impl Executable {
 
     /// The outputs of the last run.
     pub fn outputs(&self) -> Vec<Literal> {
-        let base = self.arena.as_ptr() as *mut u8;
+        let base = self.arena.as_ptr();
         self.outputs.iter().map(|(loc, t)| read_literal(resolve(*loc, base), t)).collect()
     }
 
     fn place_inputs(&mut self, inputs: &EncodedInputs) {
-        let base = self.arena.as_mut_ptr() as *mut u8;
+        let base = self.arena.as_ptr();
         for (bytes, (at, _)) in inputs.0.iter().zip(&self.inputs) {
             // SAFETY: the input's range was allocated with exactly this size, which
             // `encode_inputs` checked `bytes` against.
@@ -260,7 +264,7 @@ impl Executable {
         &self,
         mut wrap: impl FnMut(&StepInfo, &dyn Fn() -> Result<(), String>) -> Result<(), String>,
     ) -> Result<(), ExecError> {
-        let base = self.arena.as_ptr() as *mut u8;
+        let base = self.arena.as_ptr();
         for (info, step) in &self.steps {
             wrap(info, &|| step(base)).map_err(|reason| ExecError::Step {
                 op: info.name.clone(),
@@ -276,17 +280,11 @@ impl Executable {
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); self.steps.len()];
         let mut starts = vec![0.0; self.steps.len()];
         for _ in 0..iters.max(1) {
-            self.place_inputs(inputs);
-            let run_start = std::time::Instant::now();
-            let mut i = 0;
-            self.run_steps(|_, step| {
-                let t = std::time::Instant::now();
-                starts[i] = (t - run_start).as_secs_f64() * 1e6;
-                step()?;
-                samples[i].push(t.elapsed().as_secs_f64() * 1e6);
-                i += 1;
-                Ok(())
-            })?;
+            let run = self.profile_run(inputs)?;
+            for (s, t) in samples.iter_mut().zip(run.step_us) {
+                s.push(t);
+            }
+            starts = run.start_us;
         }
         Ok(self
             .steps
@@ -299,6 +297,27 @@ impl Executable {
             .collect())
     }
 
+    /// One run with every step timed: for comparisons that alternate programs run by run.
+    pub fn profile_run(&mut self, inputs: &EncodedInputs) -> Result<ProfiledRun, ExecError> {
+        let mut step_us = Vec::with_capacity(self.steps.len());
+        let mut start_us = Vec::with_capacity(self.steps.len());
+        self.place_inputs(inputs);
+        let run_start = std::time::Instant::now();
+        self.run_steps(|_, step| {
+            let t = std::time::Instant::now();
+            start_us.push((t - run_start).as_secs_f64() * 1e6);
+            step()?;
+            step_us.push(t.elapsed().as_secs_f64() * 1e6);
+            Ok(())
+        })?;
+        Ok(ProfiledRun { total_us: run_start.elapsed().as_secs_f64() * 1e6, step_us, start_us })
+    }
+
+    /// What each step is, in the order [`Executable::profile_run`] times them.
+    pub fn steps(&self) -> impl Iterator<Item = &StepInfo> {
+        self.steps.iter().map(|(info, _)| info)
+    }
+
     pub fn module(&self) -> &Module {
         &self.module
     }
@@ -306,7 +325,7 @@ impl Executable {
     /// Fills the arena with NaNs: a run after this must still produce exact outputs, which
     /// shows every value is written before it is read.
     pub fn poison(&mut self) {
-        self.arena.fill(CacheLine([0xff; 64]));
+        self.arena.as_mut_slice().fill(0xff);
     }
 }
 
