@@ -77,7 +77,13 @@ pub fn tune(
     let (module, _) = smelt_passes::specialize::specialize_to_inputs(&module, &inputs).map_err(Error::Other)?;
     let threads = smelt_runtime::workers::set_threads(options.threads.unwrap_or(1));
     let profile = profile.as_ref();
-    let tune_options = crate::commands::tune::Options { target: &options.target, profile, iters: 10, max_rounds };
+    let tune_options = crate::commands::tune::Options {
+        target: &options.target,
+        profile,
+        iters: 10,
+        max_rounds,
+        budget_s: crate::commands::tune::DEFAULT_BUDGET_S,
+    };
     let tuned =
         crate::commands::tune::tune(&module, &inputs, &tune_options, &mut |_, _, _| {}).map_err(Error::Other)?;
     Ok(tuned.to_json(&source.path, &profile.display().to_string(), threads))

@@ -24,6 +24,17 @@ pub fn predictor(target: &str, profile: Option<&str>) -> Result<Arc<dyn CostMode
     smelt_passes::cost::model(target, profile)
 }
 
+/// [`predictor`] for `smelt tune`'s exploration: the profile's measurements choose the
+/// kernels, its fusion decisions do not.
+pub fn explorer(target: &str, profile: &std::path::Path) -> Result<Arc<dyn CostModel>, HardwareError> {
+    let target = Target::load(target)?.on_threads(smelt_runtime::workers::threads());
+    adopt_kernel_variants(profile)?;
+    let p = smelt_hardware::profile::Profile::load(profile)?;
+    p.check_prices(&target.name, &profile.display().to_string())?;
+    let roofline = smelt_passes::cost::Roofline { target };
+    Ok(Arc::new(smelt_passes::cost::Calibrated::exploring(roofline, p)))
+}
+
 /// The kernel variants `smelt calibrate` chose on this CPU and stored in the profile at `path`
 /// decide ahead of the per-CPU cache and of probing.
 pub fn adopt_kernel_variants(path: &std::path::Path) -> Result<(), HardwareError> {

@@ -110,3 +110,67 @@ impl Peak {
         self.core.gflops * self.threads as f64
     }
 }
+
+/// `smelt tune`'s text report: the rounds, the accuracy table, every decision with its
+/// interval, and the tuned program against the roofline's.
+pub fn tune_report(t: &crate::commands::tune::Tuned) -> String {
+    use smelt_hardware::stats::Interval;
+    let ci = |i: &Interval, unit: &str, scale: f64| {
+        let p = if unit == "ms" { 3 } else { 1 };
+        format!("{:.p$} {unit} [{:.p$}, {:.p$}]", i.median * scale, i.lo * scale, i.hi * scale)
+    };
+    let mut out = String::new();
+    for r in &t.rounds {
+        out.push_str(&format!(
+            "round {}: {} kernels ({} new), predicted {:.3} ms, measured {:.3} ms\n",
+            r.round, r.kernels, r.new_kernels, r.predicted_ms, r.measured_ms
+        ));
+    }
+    out.push_str(if t.explored { "explored: the kernels stopped changing\n" } else { "explored until --max-rounds\n" });
+    out.push('\n');
+    out.push_str(&accuracy_table(&t.last, None));
+    if t.decisions.is_empty() {
+        out.push_str("no fusion decision differs from the roofline's\n");
+    }
+    for (flipped, title) in [(true, "flipped"), (false, "kept the roofline's")] {
+        for d in t.decisions.iter().filter(|d| d.flipped == flipped) {
+            let measured = match (&d.roofline_choice_ci, &d.tuned_choice_ci, &d.ratio_ci) {
+                (Some(r), Some(tuned), Some(ratio)) => format!(
+                    ": {} against {} for the roofline's, ratio {:.3} [{:.3}, {:.3}], noise floor {:.1}%, {} rounds",
+                    ci(tuned, "us", 1.0),
+                    ci(r, "us", 1.0),
+                    ratio.median,
+                    ratio.lo,
+                    ratio.hi,
+                    d.noise_floor * 100.0,
+                    d.rounds
+                ),
+                _ => String::new(),
+            };
+            out.push_str(&format!(
+                "{title} ({}x): roofline [{}] / tuned [{}]{measured} ({})\n",
+                d.count, d.roofline, d.tuned, d.reason
+            ));
+        }
+    }
+    let a = &t.acceptance;
+    let c = &a.comparison;
+    out.push_str(&format!(
+        "model, {} alternating runs: tuned {} against the roofline's {}; ratio {:.3} [{:.3}, {:.3}], noise floor {:.1}%\n",
+        a.rounds,
+        ci(&c.candidate, "ms", 1e-3),
+        ci(&c.default, "ms", 1e-3),
+        c.ratio.median,
+        c.ratio.lo,
+        c.ratio.hi,
+        a.noise_floor * 100.0
+    ));
+    if a.undone {
+        out.push_str("the flips together measured slower than the roofline's program: undone\n");
+    }
+    out.push_str(&match a.unsettled {
+        0 => "converged: every difference from the roofline's program is a measured flip\n".to_string(),
+        n => format!("not converged: {n} places differ from the roofline's without a measured flip\n"),
+    });
+    out
+}

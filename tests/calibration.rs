@@ -146,7 +146,15 @@ fn tune_reports_its_rounds_and_accuracy_as_json() {
         let x = v[key].as_f64().unwrap_or_else(|| panic!("{key} in {out}"));
         assert!(x.is_finite() && x >= 0.0, "{key} = {x}");
     }
-    // Every kernel of the last round is in the profile, so the next fusion prices it exactly.
+    // Decided with error bars: the whole program beside the roofline's, and the noise floor.
+    assert!(v["converged"].as_bool().unwrap() && v["unsettled_places"] == 0, "{out}");
+    for key in ["measured_ci", "roofline_measured_ci", "ratio_ci"] {
+        let ci = &v[key];
+        let (lo, median, hi) = (ci["lo"].as_f64().unwrap(), ci["median"].as_f64().unwrap(), ci["hi"].as_f64().unwrap());
+        assert!(0.0 < lo && lo <= median && median <= hi, "{key} in {out}");
+    }
+    assert!(v["noise_floor"].as_f64().unwrap() >= 0.0, "{out}");
+    // Every kernel of the tuned program is in the profile, so the next fusion prices it exactly.
     let recorded = Profile::load(&profile).unwrap();
     for k in v["kernels"].as_array().unwrap() {
         let sig = k["signature"].as_str().unwrap();
@@ -187,6 +195,21 @@ fn measurements_flip_a_roofline_fusion_to_a_choice_that_measures_faster() {
     assert!(tuned_us * 2.0 < roofline_us, "{out}");
     let (roofline_ms, tuned_ms) = (v["roofline_measured_ms"].as_f64().unwrap(), v["measured_ms"].as_f64().unwrap());
     assert!(tuned_ms * 2.0 < roofline_ms, "{out}");
+    // The decision carries its interval, beyond the noise floor...
+    let ratio = &recompute["ratio_ci"];
+    assert!(ratio["hi"].as_f64().unwrap() < 1.0 - recompute["noise_floor"].as_f64().unwrap(), "{out}");
+    // ...and the profile alone fuses the program that was measured: `smelt-opt` with it
+    // keeps the gate out of the product too, and differs nowhere else.
+    assert!(v["converged"].as_bool().unwrap(), "{out}");
+    let fused = Command::new(env!("CARGO_BIN_EXE_smelt-opt"))
+        .arg(&model)
+        .arg(format!("--pass-pipeline=builtin.module(fuse{{cost-profile={}}})", profile.display()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&fused.stdout);
+    assert!(fused.status.success() && !text.contains("gelu_tanh_sigmoid_mul"), "{text}");
+    let decided = Profile::load(&profile).unwrap().fusion_decisions;
+    assert!(decided.iter().any(|d| d.flipped && d.ratio.is_some()), "{decided:?}");
 }
 
 #[test]

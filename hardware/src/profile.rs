@@ -9,6 +9,7 @@
 //! this version does not know are kept (`unknown`) and written back; a document from a newer
 //! schema is refused. Writes are atomic (a temporary file renamed over the target).
 
+use crate::stats::Interval;
 use crate::HardwareError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -55,6 +56,10 @@ pub struct Profile {
     /// variant's name (`winograd`). A run on that CPU takes them instead of probing.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub kernel_variants: BTreeMap<String, BTreeMap<String, String>>,
+    /// Fusion decisions `smelt tune` measured in context; the calibrated cost model keeps the
+    /// roofline's kernels where a decision did not flip.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fusion_decisions: Vec<FusionDecision>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -150,6 +155,45 @@ pub struct KernelRecord {
     pub trials: u32,
     #[serde(flatten)]
     pub unknown: Unknown,
+}
+
+/// A place where the roofline chose some kernels and the measurements others, decided by
+/// running both choices in alternation inside the same program (`smelt tune`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FusionDecision {
+    pub target: String,
+    /// What the roofline chose there.
+    pub roofline: Vec<DecidedKernel>,
+    /// What the measurements chose there.
+    pub tuned: Vec<DecidedKernel>,
+    /// Whether the tuned kernels replace the roofline's: only when they measured faster
+    /// beyond the noise floor.
+    pub flipped: bool,
+    /// Each side's time in microseconds, and tuned over roofline per round.
+    pub roofline_us: Option<Interval>,
+    pub tuned_us: Option<Interval>,
+    pub ratio: Option<Interval>,
+    pub noise_floor: f64,
+    pub rounds: u32,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// One kernel, or one op left unfused (`fused` false), of a [`FusionDecision`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DecidedKernel {
+    pub pattern: String,
+    pub signature: String,
+    pub fused: bool,
+}
+
+impl FusionDecision {
+    /// The same place and choices as `other` (whatever was measured).
+    pub fn same_choice(&self, other: &FusionDecision) -> bool {
+        self.target == other.target && self.roofline == other.roofline && self.tuned == other.tuned
+    }
 }
 
 impl FusionProfile {
@@ -271,6 +315,18 @@ impl Profile {
                 keep_unknown(&mut old.unknown, kept);
             }
             None => self.kernel_records.push(record),
+        }
+    }
+
+    /// Adds `decision`, replacing an earlier one between the same choices.
+    pub fn record_decision(&mut self, decision: FusionDecision) {
+        match self.fusion_decisions.iter_mut().find(|d| d.same_choice(&decision)) {
+            Some(old) => {
+                let kept = std::mem::take(&mut old.unknown);
+                *old = decision;
+                keep_unknown(&mut old.unknown, kept);
+            }
+            None => self.fusion_decisions.push(decision),
         }
     }
 

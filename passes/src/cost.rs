@@ -26,6 +26,11 @@ pub trait CostModel: Send + Sync {
     fn name(&self) -> &str;
     /// The cost of one kernel of `pattern` (`conv_bn_relu`, or the op name when unfused).
     fn estimate(&self, pattern: &str, work: &Work) -> Estimate;
+    /// What the extractor weighs a kernel at: its estimate, unless a decision measured in
+    /// context says otherwise.
+    fn choice_seconds(&self, pattern: &str, work: &Work) -> f64 {
+        self.estimate(pattern, work).seconds
+    }
     /// What the estimates so far rested on that a user should know (fallbacks).
     fn notes(&self) -> Vec<String> {
         Vec::new()
@@ -73,10 +78,23 @@ pub fn model(target: Target, profile: Option<&str>) -> Result<Arc<dyn CostModel>
 /// 3. operation profiles of the op: the roofline times the measured/roofline ratio, likewise
 ///    interpolated;
 /// 4. the roofline, with a note (`notes`) saying nothing was measured for the pattern.
+///
+/// Where the profile holds fusion decisions `smelt tune` measured in context, they choose
+/// ([`CostModel::choice_seconds`]): the fused kernels a flip chose win, those a decision chose
+/// against cannot be chosen, and everywhere else the roofline chooses, so a tuned program is
+/// the roofline's with the measured flips and nothing that was not measured in place. The
+/// estimates stay the measured ones. A profile without decisions (`smelt calibrate`) chooses
+/// by its measured prices.
 pub struct Calibrated {
     pub roofline: Roofline,
     pub profile: Profile,
     records: HashMap<String, f64>,
+    /// The profile holds `smelt tune`'s decisions for this target: they choose.
+    decided: bool,
+    /// Fused kernels a flip chose.
+    pinned: BTreeSet<String>,
+    /// Fused kernels a decision chose against.
+    refused: BTreeSet<String>,
     notes: Mutex<BTreeSet<String>>,
 }
 
@@ -88,7 +106,30 @@ impl Calibrated {
             .filter(|r| r.measured_us > 0.0 && (r.target.is_empty() || r.target == roofline.target.name))
             .map(|r| (r.signature.clone(), r.measured_us * 1e-6))
             .collect();
-        Calibrated { roofline, profile, records, notes: Mutex::new(BTreeSet::new()) }
+        let decisions: Vec<_> = profile
+            .fusion_decisions
+            .iter()
+            .filter(|d| d.target.is_empty() || d.target == roofline.target.name)
+            .collect();
+        let fused = |ks: &[smelt_hardware::profile::DecidedKernel]| {
+            ks.iter().filter(|k| k.fused).map(|k| k.signature.clone()).collect::<Vec<_>>()
+        };
+        // Elsewhere the roofline chooses anyway: only flips need pinning.
+        let pinned: BTreeSet<String> = decisions.iter().filter(|d| d.flipped).flat_map(|d| fused(&d.tuned)).collect();
+        let refused = decisions
+            .iter()
+            .flat_map(|d| fused(if d.flipped { &d.roofline } else { &d.tuned }))
+            .filter(|s| !pinned.contains(s))
+            .collect();
+        let decided = !decisions.is_empty();
+        Calibrated { roofline, profile, records, decided, pinned, refused, notes: Mutex::new(BTreeSet::new()) }
+    }
+
+    /// The same measurements, choosing by them alone: what `smelt tune` explores with before
+    /// it decides.
+    pub fn exploring(roofline: Roofline, mut profile: Profile) -> Calibrated {
+        profile.fusion_decisions.clear();
+        Calibrated::new(roofline, profile)
     }
 
     fn roofline_seconds(&self, flops: u64, bytes: u64, element: ElementType) -> f64 {
@@ -143,6 +184,30 @@ impl CostModel for Calibrated {
     }
 
     fn estimate(&self, pattern: &str, work: &Work) -> Estimate {
+        self.measured(pattern, work)
+    }
+
+    /// See the type's documentation: decisions, then the roofline, where there are decisions.
+    fn choice_seconds(&self, pattern: &str, work: &Work) -> f64 {
+        if !self.decided {
+            return self.measured(pattern, work).seconds;
+        }
+        // Unfused ops are never refused: something must compute every value.
+        if !work.parts.is_empty() {
+            if self.pinned.contains(&work.signature) {
+                return 0.0;
+            }
+            if self.refused.contains(&work.signature) {
+                return f64::INFINITY;
+            }
+        }
+        self.roofline.estimate(pattern, work).seconds
+    }
+}
+
+impl Calibrated {
+    /// The estimate from measurements alone (steps 1 to 4), before decisions.
+    fn measured(&self, pattern: &str, work: &Work) -> Estimate {
         let estimate = |seconds| Estimate { seconds, flops: work.flops, bytes: work.bytes };
         if let Some(&s) = self.records.get(&work.signature) {
             return estimate(s);
@@ -321,5 +386,45 @@ mod tests {
         let c = calibrated(r#"{"operation_profiles": [{"op": "relu", "bytes": 1048576, "latency_ms": 1.0}]}"#);
         let measured = c.estimate("relu", &work(1 << 20)).seconds;
         assert!((measured - 1e-3).abs() < 1e-9, "{measured}");
+    }
+
+    #[test]
+    fn decisions_choose_the_kernels_they_measured_faster_and_the_roofline_the_rest() {
+        let records = r#"{"signature": "conv2d(a)->b:f32", "measured_us": 300.0},
+                         {"signature": "relu(b)->b:f32", "measured_us": 10.0},
+                         {"signature": "conv_relu(a)->b:f32", "measured_us": 330.0},
+                         {"signature": "relu_add(b)->b:f32", "measured_us": 5.0}"#;
+        let decision = |flipped: bool| {
+            format!(
+                r#"{{"kernel_records": [{records}], "fusion_decisions": [
+                    {{"target": "host", "flipped": {flipped},
+                      "roofline": [{{"pattern": "conv_relu", "signature": "conv_relu(a)->b:f32", "fused": true}}],
+                      "tuned": [{{"pattern": "conv2d", "signature": "conv2d(a)->b:f32", "fused": false}},
+                                {{"pattern": "relu_add", "signature": "relu_add(b)->b:f32", "fused": true}}]}}]}}"#
+            )
+        };
+        let conv = Work { flops: 1_000_000_000, signature: "conv2d(a)->b:f32".into(), ..work(1 << 20) };
+        let relu = Work { signature: "relu(b)->b:f32".into(), ..work(1 << 21) };
+        let kernel = fused(vec![("conv2d".into(), conv.clone()), ("relu".into(), relu.clone())], "conv_relu(a)->b:f32");
+        let other = fused(vec![("relu".into(), relu)], "relu_add(b)->b:f32");
+
+        let kept = calibrated(&decision(false));
+        // Measured slower than its parts (330 against 310), but the roofline's choice: the
+        // roofline weighs it; the tuned fused kernel cannot be chosen.
+        assert_eq!(kept.choice_seconds("conv_relu", &kernel), kept.roofline.estimate("conv_relu", &kernel).seconds);
+        assert!(kept.choice_seconds("relu_add", &other).is_infinite());
+        // Unfused ops are never refused, and undecided ones are weighed by the roofline.
+        assert_eq!(kept.choice_seconds("conv2d", &conv), kept.roofline.estimate("conv2d", &conv).seconds);
+        // What kernels are predicted to take stays what was measured.
+        assert!((kept.estimate("conv_relu", &kernel).seconds - 330e-6).abs() < 1e-12);
+        assert!((kept.estimate("relu_add", &other).seconds - 5e-6).abs() < 1e-12);
+
+        let flipped = calibrated(&decision(true));
+        assert!(flipped.choice_seconds("conv_relu", &kernel).is_infinite());
+        assert_eq!(flipped.choice_seconds("relu_add", &other), 0.0);
+
+        // Exploring ignores the decisions: measured prices choose.
+        let exploring = Calibrated::exploring(host(), Profile::parse(&decision(false), "t.json").unwrap());
+        assert!((exploring.choice_seconds("conv_relu", &kernel) - 330e-6).abs() < 1e-12);
     }
 }

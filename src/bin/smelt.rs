@@ -146,6 +146,9 @@ enum Command {
         /// at most this many fuse -> run -> record rounds
         #[arg(long, default_value_t = 6)]
         max_rounds: usize,
+        /// seconds of alternating runs the in-context decisions may take, in all
+        #[arg(long, default_value_t = smelt::commands::tune::DEFAULT_BUDGET_S)]
+        budget: f64,
         /// worker threads (predictions are for this count; default 1)
         #[arg(long, default_value_t = 1)]
         threads: usize,
@@ -211,8 +214,15 @@ fn main() -> ExitCode {
         Command::Calibrate { o, quick, patterns, ops, target } => {
             finish(calibrate(&o, smelt::commands::calibrate::Options { quick, patterns, ops, target }))
         }
-        Command::Tune { model, o, target, iters, max_rounds, threads, json } => {
-            finish(tune(&model, &o, &target, iters, max_rounds, threads, json))
+        Command::Tune { model, o, target, iters, max_rounds, budget, threads, json } => {
+            let options = smelt::commands::tune::Options {
+                target: &target,
+                profile: std::path::Path::new(&o),
+                iters,
+                max_rounds,
+                budget_s: budget,
+            };
+            finish(tune(&model, &options, threads, json))
         }
         Command::Plan { model, how } => finish(smelt::commands::plan::plan_command(&model.source(), &how)),
         Command::FitTarget { timings, target, o, json } => finish(fit_target(&timings, &target, o.as_deref(), json)),
@@ -310,10 +320,7 @@ fn calibrate(path: &str, options: smelt::commands::calibrate::Options) -> Result
 
 fn tune(
     model: &ModelArgs,
-    path: &str,
-    target: &str,
-    iters: usize,
-    max_rounds: usize,
+    options: &smelt::commands::tune::Options,
     threads: usize,
     json: bool,
 ) -> Result<String, Failure> {
@@ -321,47 +328,20 @@ fn tune(
     let inputs = smelt::measure::random_inputs(&module).map_err(fail)?;
     let (module, _) = specialize_to_inputs(&module, &inputs).map_err(fail)?;
     smelt_runtime::workers::set_threads(threads);
-    let options = smelt::commands::tune::Options { target, profile: std::path::Path::new(path), iters, max_rounds };
+    let path = options.profile.display().to_string();
     let bar = smelt::progress::bar(1);
-    let t = smelt::commands::tune::tune(&module, &inputs, &options, &mut |done, total, what| {
+    let t = smelt::commands::tune::tune(&module, &inputs, options, &mut |done, total, what| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
         bar.set_message(what.to_string());
     })
     .map_err(fail)?;
     bar.finish_and_clear();
-    let last = &t.last;
     if json {
-        let value = t.to_json(&model.model, path, threads);
+        let value = t.to_json(&model.model, &path, threads);
         return Ok(serde_json::to_string_pretty(&value).expect("serializable") + "\n");
     }
-    let mut out = String::new();
-    for r in &t.rounds {
-        out.push_str(&format!(
-            "round {}: {} kernels ({} new), predicted {:.3} ms, measured {:.3} ms\n",
-            r.round, r.kernels, r.new_kernels, r.predicted_ms, r.measured_ms
-        ));
-    }
-    out.push_str(if t.converged { "converged: the kernels stopped changing\n" } else { "stopped at --max-rounds\n" });
-    out.push('\n');
-    out.push_str(&smelt::tables::accuracy_table(last, None));
-    if t.flips.is_empty() {
-        out.push_str("no fusion decision differs from the roofline's\n");
-    }
-    for f in &t.flips {
-        out.push_str(&format!(
-            "flipped ({}x): roofline [{}] -> tuned [{}]: {:.1} us measured against {:.1} us for the roofline's\n",
-            f.count, f.roofline, f.tuned, f.tuned_choice_us, f.roofline_choice_us
-        ));
-    }
-    if let Some(ms) = t.roofline_measured_ms {
-        out.push_str(&format!(
-            "model: the roofline's fusion measured {ms:.3} ms, the tuned one {:.3} ms\n",
-            last.model_ms
-        ));
-    }
-    out.push_str(&format!("recorded into {path}\n"));
-    Ok(out)
+    Ok(smelt::tables::tune_report(&t) + &format!("recorded into {path}\n"))
 }
 
 fn slot(s: &smelt_compiler::dialect::SlotDef) -> String {

@@ -1,29 +1,48 @@
-//! `smelt tune`: the measured feedback loop. Measure the unfused ops, then repeatedly fuse under
-//! the calibrated cost model, run, and record each kernel's measured time into the profile,
-//! until the chosen kernels stop changing: the same kernels as the round before, or a choice
-//! made only of kernels an earlier *fused* round measured (near-ties otherwise alternate
-//! forever). The last round's predictions then rest on earlier measurements of its kernels in a
-//! fused program, so its predicted-versus-measured comparison is out of sample. Measurements
-//! from the unfused run do not count for that: there a kernel runs after different neighbours,
-//! with different caches (ResNet-18's convolutions measured 8% apart).
+//! `smelt tune`: the measured feedback loop, in two phases.
+//!
+//! *Explore.* Measure the unfused ops, then repeatedly fuse under the calibrated cost model,
+//! run, and record each kernel's time into the profile, until the chosen kernels stop
+//! changing: the same kernels as the round before, or a choice made only of kernels an earlier
+//! *fused* round measured (near-ties otherwise alternate forever).
+//!
+//! *Decide.* Exploration prices kernels measured in different programs: a kernel runs after
+//! other neighbours, with other caches, and ResNet-18's convolutions measured 8% apart that
+//! way, more than most fusion decisions are worth. So wherever the explored choice differs
+//! from the roofline's, the two are compared in context: the roofline's program and the
+//! candidate run in alternation with every step timed, and each differing choice (all its
+//! places together) is compared round by round, as [`smelt_hardware::stats`] decides. It flips
+//! only when the candidate's kernels are faster beyond their noise floor; otherwise the
+//! profile records that the roofline's kernels stay. Last,
+//! the whole tuned program and the roofline's run in alternation; if the tuned one is slower
+//! beyond the noise floor, every flip is undone. A profile with decisions chooses as the
+//! roofline does except where a decision flipped ([`smelt_passes::cost::Calibrated`]), so it
+//! fuses exactly the program that was compared, whatever else it records.
 
-use crate::measure::{measure, predictor, Measured};
+use crate::measure::{explorer, measure, predictor, Measured};
 use petgraph::unionfind::UnionFind;
 use smelt_compiler::names;
 use smelt_compiler::Module;
-use smelt_hardware::profile::{FusionProfile, Profile};
+use smelt_hardware::profile::{DecidedKernel, FusionDecision, FusionProfile, Profile};
+use smelt_hardware::stats::{self, Comparison, Interval};
 use smelt_passes::cost::CostModel;
 use smelt_passes::fuse::Fuse;
+use smelt_passes::work::work_of;
+use smelt_runtime::exec::{EncodedInputs, Executable};
 use smelt_runtime::Literal;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+
+/// Seconds of alternating runs `tune` gives its decisions unless told otherwise.
+pub const DEFAULT_BUDGET_S: f64 = 30.0;
 
 pub struct Options<'a> {
     pub target: &'a str,
     pub profile: &'a Path,
     pub iters: usize,
     pub max_rounds: usize,
+    /// Seconds of alternating runs the decisions may take, in all.
+    pub budget_s: f64,
 }
 
 /// One extract -> run -> record round.
@@ -37,28 +56,53 @@ pub struct Round {
     pub new_kernels: usize,
 }
 
-/// Nodes the roofline fused one way and the tuned model another.
+/// A fusion decision as `tune` reports it: where the roofline chose some kernels and the
+/// measurements others, both measured in the same program.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Flip {
     pub roofline: String,
     pub tuned: String,
-    /// How many places in the model made this change.
+    /// How many places in the model had this choice.
     pub count: usize,
-    /// The roofline's kernels there, measured, in total.
+    /// Whether the tuned kernels replaced the roofline's.
+    pub flipped: bool,
+    /// The roofline's kernels there, all places together, median over the rounds.
     pub roofline_choice_us: f64,
-    /// The tuned kernels there, measured, in total.
+    /// The tuned kernels there, likewise.
     pub tuned_choice_us: f64,
+    pub roofline_choice_ci: Option<Interval>,
+    pub tuned_choice_ci: Option<Interval>,
+    /// Tuned over roofline, round by round.
+    pub ratio_ci: Option<Interval>,
+    pub noise_floor: f64,
+    pub rounds: u32,
+    /// Why the decision came out this way.
+    pub reason: String,
+}
+
+/// The tuned program against the roofline's, whole runs in alternation.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Acceptance {
+    pub comparison: Comparison,
+    /// Of the roofline's whole runs (an A/A comparison of consecutive runs).
+    pub noise_floor: f64,
+    pub rounds: usize,
+    /// The flips were undone: together they measured slower than the roofline's program.
+    pub undone: bool,
+    /// Places where the tuned program still differs from the roofline's without a flipped
+    /// decision saying it should.
+    pub unsettled: usize,
 }
 
 pub struct Tuned {
     pub rounds: Vec<Round>,
-    pub converged: bool,
-    /// The last round: predictions from earlier measurements beside fresh ones.
+    /// Exploration reached a fixed point (see the module documentation).
+    pub explored: bool,
+    /// The tuned program: predictions from the profile beside fresh measurements.
     pub last: Measured,
-    pub flips: Vec<Flip>,
-    /// The whole model as the roofline alone fused it, measured beside the tuned choice; only
-    /// when some decision flipped.
-    pub roofline_measured_ms: Option<f64>,
+    /// Every decision this run measured, flipped or not.
+    pub decisions: Vec<Flip>,
+    pub acceptance: Acceptance,
 }
 
 /// `module` fused under `model`: the same model that then predicts its kernels' times.
@@ -115,30 +159,52 @@ fn calibrated(target: &str, path: &Path) -> Result<Arc<dyn CostModel>, String> {
 }
 
 impl Tuned {
+    /// Every difference from the roofline's program is a flip measured faster in context
+    /// (none, where the flips were undone).
+    pub fn converged(&self) -> bool {
+        self.acceptance.unsettled == 0
+    }
+
+    /// The flips that stand.
+    pub fn flips(&self) -> impl Iterator<Item = &Flip> {
+        self.decisions.iter().filter(|d| d.flipped)
+    }
+
     /// The `--json` object `smelt tune` prints for `model` tuned into `profile`.
     pub fn to_json(&self, model: &str, profile: &str, threads: usize) -> serde_json::Value {
         let last = &self.last;
+        let a = &self.acceptance;
+        let ms = |i: &Interval| i.scaled(1e-3);
         serde_json::json!({
             "model": model,
             "profile": profile,
             "threads": threads,
             "rounds": self.rounds.len(),
-            "converged": self.converged,
+            "converged": self.converged(),
+            "explored_to_fixed_point": self.explored,
+            "unsettled_places": self.acceptance.unsettled,
             "predicted_ms": last.predicted_ms(),
-            "measured_ms": last.model_ms,
+            "measured_ms": a.comparison.candidate.median / 1e3,
+            "measured_ci": ms(&a.comparison.candidate),
+            "roofline_measured_ms": a.comparison.default.median / 1e3,
+            "roofline_measured_ci": ms(&a.comparison.default),
+            "ratio_ci": a.comparison.ratio,
+            "noise_floor": a.noise_floor,
+            "acceptance_rounds": a.rounds,
+            "flips_undone": a.undone,
             "kernel_median_abs_error": last.kernel_median_error(),
             "model_abs_error": last.model_error(),
             "history": self.rounds,
             "kernels": last.kernels,
-            "flips": self.flips,
-            "roofline_measured_ms": self.roofline_measured_ms,
+            "flips": self.flips().collect::<Vec<_>>(),
+            "within_noise": self.decisions.iter().filter(|d| !d.flipped).collect::<Vec<_>>(),
         })
     }
 }
 
 /// Tunes `module` (cleaned, unfused) on `inputs`, recording into `options.profile`;
 /// `progress(done, total, what)` hears of each step (the unfused run, each round, the
-/// comparison with the roofline's program).
+/// decisions, the comparison with the roofline's program).
 pub fn tune(
     module: &Module,
     inputs: &[Literal],
@@ -147,7 +213,7 @@ pub fn tune(
 ) -> Result<Tuned, String> {
     let target = options.target;
     let path = options.profile;
-    let steps = options.max_rounds.max(1) + 2;
+    let steps = options.max_rounds.max(1) + 3;
     // The unfused ops first: every candidate kernel's parts then have measured times.
     progress(0, steps, "measuring the unfused ops");
     let roofline = predictor(target, None)?;
@@ -159,12 +225,14 @@ pub fn tune(
     let mut seen_fused: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut previous: Option<Vec<String>> = None;
     let mut converged = false;
-    let mut last = None;
+    // Every distinct program exploration chose: each one's differences from the roofline's
+    // are decided below.
+    let mut proposals: Vec<(Vec<String>, Module)> = Vec::new();
     for round in 1..=options.max_rounds.max(1) {
         progress(round, steps, &format!("round {round}: fuse, measure, record"));
-        let model = calibrated(target, path)?;
+        let model = explorer(target, path)?;
         let m = fused(module, &model)?;
-        let measured = measure(m, inputs, options.iters, Some(model.as_ref()))?;
+        let measured = measure(m.clone(), inputs, options.iters, Some(model.as_ref()))?;
         let mut signatures: Vec<String> = measured.kernels.iter().map(|k| k.signature.clone()).collect();
         signatures.sort();
         rounds.push(Round {
@@ -178,57 +246,163 @@ pub fn tune(
         seen.extend(signatures.iter().cloned());
         seen_fused.extend(signatures.iter().cloned());
         record(path, &measured, target)?;
-        last = Some(measured);
+        if !proposals.iter().any(|(s, _)| *s == signatures) {
+            proposals.push((signatures.clone(), m));
+        }
         if previous.as_ref() == Some(&signatures) || measured_fused_before {
             converged = true;
             break;
         }
         previous = Some(signatures);
     }
-    let last = last.expect("at least one round");
-    progress(steps - 1, steps, "measuring the roofline's program beside the tuned one");
-    let (flips, roofline_measured_ms) =
-        flips(module, inputs, &roofline, calibrated(target, path)?, options.iters, &last)?;
-    Ok(Tuned { rounds, converged, last, flips, roofline_measured_ms })
+
+    progress(steps - 2, steps, "deciding in context: the roofline's kernels against the explored ones");
+    let roofline_module = fused(module, &roofline)?;
+    let mut baseline = Baseline {
+        original: Program::new(roofline_module.clone(), inputs)?,
+        copy: Program::new(roofline_module, inputs)?,
+    };
+    let mut budget = Budget { left_s: options.budget_s, sessions_left: proposals.len() + 1 };
+    let mut decisions = Vec::new();
+    // The latest proposals first: they rest on the most measurements.
+    for (_, proposal) in proposals.into_iter().rev() {
+        decisions.extend(decide(proposal, inputs, &mut baseline, target, path, &mut budget)?);
+    }
+    settle(path, target, &mut decisions)?;
+
+    progress(steps - 1, steps, "measuring the tuned program beside the roofline's");
+    let mut acceptance = accept(module, inputs, &mut baseline, target, path, &mut budget)?;
+    if acceptance.undone {
+        Profile::update(path, |p| {
+            for d in p.fusion_decisions.iter_mut().filter(|d| d.target == target && d.flipped) {
+                d.flipped = false;
+                d.unknown.insert("reason".into(), serde_json::Value::from(UNDONE));
+            }
+        })
+        .map_err(String::from)?;
+        for d in decisions.iter_mut().filter(|d| d.flipped) {
+            d.flipped = false;
+            d.reason = UNDONE.to_string();
+        }
+        let undone = accept(module, inputs, &mut baseline, target, path, &mut budget)?;
+        acceptance = Acceptance { undone: true, ..undone };
+    }
+    let model = calibrated(target, path)?;
+    let last = measure(fused(module, &model)?, inputs, options.iters, Some(model.as_ref()))?;
+    // Under decisions the roofline and the flips choose, so more measurements price the
+    // program's kernels without changing it; without any, they could.
+    if !decisions.is_empty() {
+        record(path, &last, target)?;
+    }
+    Ok(Tuned { rounds, explored: converged, last, decisions, acceptance })
 }
 
-/// Where the tuned module's kernels differ from what the roofline alone would have chosen:
-/// groups of kernels covering the same ONNX nodes, compared as wholes. Where any differ, the
-/// roofline's module is run too, so both sides of every flip are measurements; its whole-run
-/// median is returned beside them.
-fn flips(
-    module: &Module,
-    inputs: &[Literal],
-    roofline: &Arc<dyn CostModel>,
-    model: Arc<dyn CostModel>,
-    iters: usize,
-    tuned: &Measured,
-) -> Result<(Vec<Flip>, Option<f64>), String> {
-    let roofline_module = fused(module, roofline)?;
-    let m = &roofline_module;
+const UNDONE: &str = "undone: the tuned program measured slower than the roofline's as a whole";
+
+/// Alternating rounds per comparison, at least and at most.
+const MIN_ROUNDS: usize = 20;
+const MAX_ROUNDS: usize = 400;
+
+/// What is left of `--budget`, shared out over the comparisons still to come.
+struct Budget {
+    left_s: f64,
+    sessions_left: usize,
+}
+
+impl Budget {
+    fn next_session(&mut self) -> f64 {
+        let share = self.left_s / self.sessions_left.max(1) as f64;
+        self.sessions_left = self.sessions_left.saturating_sub(1);
+        share
+    }
+
+    fn spend(&mut self, seconds: f64) {
+        self.left_s = (self.left_s - seconds).max(0.0);
+    }
+}
+
+/// A compiled program with its inputs bound, and what each of its executed ops is.
+struct Program {
+    exe: Executable,
+    inputs: EncodedInputs,
+    placed: Vec<Placed>,
+}
+
+/// An executed op (a kernel or an op left unfused) as decisions name it.
+struct Placed {
+    /// Position in `@main`'s body.
+    index: usize,
+    nodes: Vec<String>,
+    kernel: DecidedKernel,
+}
+
+impl Program {
+    fn new(module: Module, inputs: &[Literal]) -> Result<Program, String> {
+        let placed = placed(&module)?;
+        let exe = Executable::compile(module)?;
+        let inputs = exe.encode_inputs(inputs)?;
+        Ok(Program { exe, inputs, placed })
+    }
+
+    /// One run with every step timed: the time of each placed op (in `placed` order) and
+    /// of the whole run, in microseconds.
+    fn timed_run(&mut self) -> Result<(Vec<f64>, f64), String> {
+        let run = self.exe.profile_run(&self.inputs)?;
+        let position: BTreeMap<usize, usize> = self.placed.iter().enumerate().map(|(i, p)| (p.index, i)).collect();
+        let mut per_op = vec![0.0; self.placed.len()];
+        for (info, t) in self.exe.steps().zip(&run.step_us) {
+            if let Some(&i) = position.get(&info.op_index) {
+                per_op[i] += t;
+            }
+        }
+        Ok((per_op, run.total_us))
+    }
+
+    fn run(&mut self) -> Result<f64, String> {
+        let t = std::time::Instant::now();
+        self.exe.run_encoded(&self.inputs)?;
+        Ok(t.elapsed().as_secs_f64() * 1e6)
+    }
+}
+
+fn placed(m: &Module) -> Result<Vec<Placed>, String> {
     let func = smelt_compiler::signature::main_function(m)?;
     let entry = m.body_of(func);
-    // (position in the body, pattern, nodes covered, time).
-    let mut chosen: Vec<(usize, String, Vec<String>, f64)> = Vec::new();
+    let mut placed = Vec::new();
     for (index, op) in m.block_ops(entry).enumerate() {
         let o = m.op(op);
         if matches!(o.name(), names::RETURN | names::CONSTANT) || o.def.is_view() {
             continue;
         }
+        let work = work_of(m, op);
         let pattern = o.attr("pattern").and_then(|p| p.as_str()).map(str::to_string);
         let pattern = pattern.unwrap_or_else(|| o.name().trim_start_matches("smelt.").to_string());
-        chosen.push((index, pattern, nodes(&smelt_runtime::exec::label_of(&o.loc)), 0.0));
+        let label = smelt_runtime::exec::label_of(&o.loc);
+        placed.push(Placed {
+            index,
+            nodes: label.split('+').filter(|n| !n.is_empty()).map(str::to_string).collect(),
+            kernel: DecidedKernel { pattern, fused: !work.parts.is_empty(), signature: work.signature },
+        });
     }
-    let tuned_kernels: Vec<(usize, String, Vec<String>, f64)> =
-        tuned.kernels.iter().map(|k| (k.index, k.pattern.clone(), nodes(&k.label), k.measured_us)).collect();
+    Ok(placed)
+}
 
-    // Both sides' kernels joined into groups through the nodes they cover.
-    let n = chosen.len();
-    let mut groups_of = UnionFind::<usize>::new(n + tuned_kernels.len());
+/// A choice on which two programs differ, wherever it occurs: for each place, the placed ops
+/// of each side that cover the same ONNX nodes.
+struct Choice {
+    decision: FusionDecision,
+    places: Vec<(Vec<usize>, Vec<usize>)>,
+}
+
+/// Where `tuned` chose other kernels than `roofline`: places are the smallest groups of both
+/// sides' ops that cover the same nodes; places with the same kernels on each side are one
+/// choice.
+fn choices(roofline: &[Placed], tuned: &[Placed], target: &str) -> Vec<Choice> {
+    let n = roofline.len();
+    let mut groups_of = UnionFind::<usize>::new(n + tuned.len());
     let mut owner: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, (_, _, ns, _)) in chosen.iter().enumerate().chain(tuned_kernels.iter().enumerate().map(|(j, k)| (n + j, k)))
-    {
-        for node in ns {
+    for (i, p) in roofline.iter().enumerate().chain(tuned.iter().enumerate().map(|(j, p)| (n + j, p))) {
+        for node in &p.nodes {
             match owner.get(node.as_str()) {
                 Some(&o) => {
                     groups_of.union(o, i);
@@ -239,48 +413,222 @@ fn flips(
             }
         }
     }
-    let mut groups: BTreeMap<usize, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
-    for i in 0..n + tuned_kernels.len() {
-        let g = groups.entry(groups_of.find_mut(i)).or_default();
+    let mut places: BTreeMap<usize, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    for i in 0..n + tuned.len() {
+        let place = places.entry(groups_of.find_mut(i)).or_default();
         if i < n {
-            g.0.push(i);
+            place.0.push(i);
         } else {
-            g.1.push(i - n);
+            place.1.push(i - n);
         }
     }
-    let names = |ids: &[usize], side: &[(usize, String, Vec<String>, f64)]| {
-        ids.iter().map(|&i| side[i].1.clone()).collect::<Vec<_>>().join(" + ")
+    let kernels = |ids: &[usize], side: &[Placed]| {
+        let mut ks: Vec<DecidedKernel> = ids.iter().map(|&i| side[i].kernel.clone()).collect();
+        ks.sort_by(|a, b| (&a.signature, &a.pattern).cmp(&(&b.signature, &b.pattern)));
+        ks
     };
-    let differing: Vec<&(Vec<usize>, Vec<usize>)> = groups
-        .values()
-        .filter(|(r, t)| !r.is_empty() && !t.is_empty() && names(r, &chosen) != names(t, &tuned_kernels))
-        .collect();
-    if differing.is_empty() {
-        return Ok((Vec::new(), None));
-    }
-    let measured = measure(roofline_module.clone(), inputs, iters, Some(model.as_ref()))?;
-    for k in &measured.kernels {
-        if let Some(c) = chosen.iter_mut().find(|c| c.0 == k.index) {
-            c.3 = k.measured_us;
+    let mut choices: Vec<Choice> = Vec::new();
+    for (r, t) in places.into_values() {
+        let (rk, tk) = (kernels(&r, roofline), kernels(&t, tuned));
+        if r.is_empty() || t.is_empty() || rk == tk {
+            continue;
+        }
+        let decision = FusionDecision { target: target.to_string(), roofline: rk, tuned: tk, ..Default::default() };
+        match choices.iter_mut().find(|c| c.decision.same_choice(&decision)) {
+            Some(c) => c.places.push((r, t)),
+            None => choices.push(Choice { decision, places: vec![(r, t)] }),
         }
     }
-    let mut flips: BTreeMap<(String, String), Flip> = BTreeMap::new();
-    for (r, t) in differing {
-        let (before, after) = (names(r, &chosen), names(t, &tuned_kernels));
-        let f = flips.entry((before.clone(), after.clone())).or_insert(Flip {
-            roofline: before,
-            tuned: after,
-            count: 0,
-            roofline_choice_us: 0.0,
-            tuned_choice_us: 0.0,
-        });
-        f.count += 1;
-        f.roofline_choice_us += r.iter().map(|&i| chosen[i].3).sum::<f64>();
-        f.tuned_choice_us += t.iter().map(|&j| tuned_kernels[j].3).sum::<f64>();
-    }
-    Ok((flips.into_values().collect(), Some(measured.model_ms)))
+    choices
 }
 
-fn nodes(label: &str) -> Vec<String> {
-    label.split('+').filter(|n| !n.is_empty()).map(str::to_string).collect()
+/// Compares, in context, every choice on which `proposal` differs from the roofline's program
+/// and the profile has not decided, and records the decisions.
+fn decide(
+    proposal: Module,
+    inputs: &[Literal],
+    baseline: &mut Baseline,
+    target: &str,
+    path: &Path,
+    budget: &mut Budget,
+) -> Result<Vec<Flip>, String> {
+    let session_s = budget.next_session();
+    let decided = Profile::load(path).map_err(String::from)?.fusion_decisions;
+    let proposal_placed = placed(&proposal)?;
+    let open: Vec<Choice> = choices(&baseline.original.placed, &proposal_placed, target)
+        .into_iter()
+        .filter(|c| !decided.iter().any(|d| d.same_choice(&c.decision)))
+        .collect();
+    if open.is_empty() {
+        return Ok(Vec::new());
+    }
+    let started = std::time::Instant::now();
+    let mut tuned = Program::new(proposal, inputs)?;
+    // A warm-up round, which also says how many rounds the budget buys.
+    let warm = std::time::Instant::now();
+    baseline.original.timed_run()?;
+    baseline.copy.timed_run()?;
+    tuned.timed_run()?;
+    let count = stats::rounds_within(session_s, warm.elapsed().as_secs_f64(), MIN_ROUNDS, MAX_ROUNDS);
+    // Per round: each op's time in the roofline's program, its copy, the proposal.
+    let mut rounds: Vec<[Vec<f64>; 3]> = Vec::with_capacity(count);
+    for round in 0..count {
+        let mut times: [Vec<f64>; 3] = Default::default();
+        // The order turns each round, so no program always runs after the same one.
+        for k in 0..3 {
+            let which = (round + k) % 3;
+            let program = match which {
+                0 => &mut baseline.original,
+                1 => &mut baseline.copy,
+                _ => &mut tuned,
+            };
+            times[which] = program.timed_run()?.0;
+        }
+        rounds.push(times);
+    }
+    budget.spend(started.elapsed().as_secs_f64());
+    let mut flips = Vec::new();
+    for choice in open {
+        let mut d = choice.decision.clone();
+        let (roofline_ops, tuned_ops) = regions(&choice, &baseline.original.placed, &proposal_placed);
+        let sum = |run: &Vec<f64>, ops: &[usize]| ops.iter().map(|&i| run[i]).sum::<f64>();
+        let roofline: Vec<f64> = rounds.iter().map(|r| sum(&r[0], &roofline_ops)).collect();
+        let copy: Vec<f64> = rounds.iter().map(|r| sum(&r[1], &roofline_ops)).collect();
+        let tuned: Vec<f64> = rounds.iter().map(|r| sum(&r[2], &tuned_ops)).collect();
+        let c = Comparison::of(&roofline, &tuned);
+        d.noise_floor = stats::noise_floor(&roofline, &copy);
+        d.flipped = c.replaces_default(d.noise_floor);
+        d.roofline_us = Some(c.default);
+        d.tuned_us = Some(c.candidate);
+        d.ratio = Some(c.ratio);
+        d.rounds = rounds.len() as u32;
+        let reason = if d.flipped {
+            "flipped: faster beyond the noise floor"
+        } else if c.slower_than_default(d.noise_floor) {
+            "kept: the tuned kernels measured slower"
+        } else {
+            "kept: within noise"
+        };
+        d.unknown.insert("reason".into(), serde_json::Value::from(reason));
+        flips.push(report(&d, choice.places.len(), reason.to_string()));
+        Profile::update(path, |p| p.record_decision(d)).map_err(String::from)?;
+    }
+    Ok(flips)
+}
+
+/// Where two flipped decisions replace the same roofline kernels by different ones, only the
+/// faster stays flipped.
+fn settle(path: &Path, target: &str, decisions: &mut [Flip]) -> Result<(), String> {
+    const BEATEN: &str = "kept: another alternative there measured faster";
+    let beaten: Vec<FusionDecision> = Profile::update(path, |p| {
+        let flipped: Vec<FusionDecision> =
+            p.fusion_decisions.iter().filter(|d| d.target == target && d.flipped).cloned().collect();
+        let ratio = |d: &FusionDecision| d.ratio.map_or(f64::INFINITY, |r| r.median);
+        let beaten: Vec<FusionDecision> = flipped
+            .iter()
+            .filter(|d| flipped.iter().any(|o| o.roofline == d.roofline && o.tuned != d.tuned && ratio(o) < ratio(d)))
+            .cloned()
+            .collect();
+        for d in p.fusion_decisions.iter_mut().filter(|d| beaten.iter().any(|b| b.same_choice(d))) {
+            d.flipped = false;
+            d.unknown.insert("reason".into(), serde_json::Value::from(BEATEN));
+        }
+        beaten
+    })
+    .map_err(String::from)?;
+    for b in &beaten {
+        let r = report(b, 0, String::new());
+        for d in decisions.iter_mut().filter(|d| d.flipped && d.roofline == r.roofline && d.tuned == r.tuned) {
+            d.flipped = false;
+            d.reason = BEATEN.to_string();
+        }
+    }
+    Ok(())
+}
+
+fn report(d: &FusionDecision, count: usize, reason: String) -> Flip {
+    let names = |ks: &[DecidedKernel]| ks.iter().map(|k| k.pattern.clone()).collect::<Vec<_>>().join(" + ");
+    Flip {
+        roofline: names(&d.roofline),
+        tuned: names(&d.tuned),
+        count,
+        flipped: d.flipped,
+        roofline_choice_us: d.roofline_us.map_or(0.0, |i| i.median),
+        tuned_choice_us: d.tuned_us.map_or(0.0, |i| i.median),
+        roofline_choice_ci: d.roofline_us,
+        tuned_choice_ci: d.tuned_us,
+        ratio_ci: d.ratio,
+        noise_floor: d.noise_floor,
+        rounds: d.rounds,
+        reason,
+    }
+}
+
+/// The program the profile now fuses against the roofline's, whole runs in alternation.
+fn accept(
+    module: &Module,
+    inputs: &[Literal],
+    baseline: &mut Baseline,
+    target: &str,
+    path: &Path,
+    budget: &mut Budget,
+) -> Result<Acceptance, String> {
+    let started = std::time::Instant::now();
+    let session_s = budget.next_session();
+    let mut tuned = Program::new(fused(module, &calibrated(target, path)?)?, inputs)?;
+    let warm = std::time::Instant::now();
+    baseline.original.run()?;
+    baseline.copy.run()?;
+    tuned.run()?;
+    let count = stats::rounds_within(session_s, warm.elapsed().as_secs_f64(), MIN_ROUNDS, MAX_ROUNDS);
+    let mut times: [Vec<f64>; 3] = Default::default();
+    for round in 0..count {
+        for k in 0..3 {
+            let which = (round + k) % 3;
+            let program = match which {
+                0 => &mut baseline.original,
+                1 => &mut baseline.copy,
+                _ => &mut tuned,
+            };
+            times[which].push(program.run()?);
+        }
+    }
+    budget.spend(started.elapsed().as_secs_f64());
+    let comparison = Comparison::of(&times[0], &times[2]);
+    let noise_floor = stats::noise_floor(&times[0], &times[1]);
+    let differing = choices(&baseline.original.placed, &tuned.placed, target);
+    let flipped = Profile::load(path).map_err(String::from)?.fusion_decisions;
+    let unsettled = differing
+        .iter()
+        .filter(|c| !flipped.iter().any(|d| d.flipped && d.same_choice(&c.decision)))
+        .map(|c| c.places.len())
+        .sum();
+    let undone = !differing.is_empty() && comparison.ratio.median > 1.0 + noise_floor;
+    Ok(Acceptance { comparison, noise_floor, rounds: count, undone, unsettled })
+}
+
+/// The ops a choice's time is summed over, on each side: its places, and the op right after
+/// each place where both programs run the same one there. That op reads what the place
+/// wrote, and how the place left the caches shows in its time.
+fn regions(choice: &Choice, roofline: &[Placed], tuned: &[Placed]) -> (Vec<usize>, Vec<usize>) {
+    let (mut r_ops, mut t_ops) = (Vec::new(), Vec::new());
+    for (r, t) in &choice.places {
+        r_ops.extend(r);
+        t_ops.extend(t);
+        let next = |ids: &[usize], side: &[Placed]| ids.iter().max().map(|&i| i + 1).filter(|&i| i < side.len());
+        if let (Some(nr), Some(nt)) = (next(r, roofline), next(t, tuned)) {
+            if roofline[nr].nodes == tuned[nt].nodes && roofline[nr].kernel == tuned[nt].kernel {
+                r_ops.push(nr);
+                t_ops.push(nt);
+            }
+        }
+    }
+    (r_ops, t_ops)
+}
+
+/// The roofline's program, compiled twice: alternating the two copies measures the noise
+/// floor, placement effects included.
+struct Baseline {
+    original: Program,
+    copy: Program,
 }

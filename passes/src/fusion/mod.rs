@@ -179,8 +179,9 @@ impl Program {
 
     /// What running `node` alone costs under `model`: zero for leaves, views and anything
     /// computable at compile time, infinite when it cannot be built.
+    /// Priced as the extractor weighs it ([`CostModel::choice_seconds`]).
     pub fn node_cost(&mut self, node: &Node, model: &dyn CostModel) -> f64 {
-        self.node_estimate(node, model).map_or(f64::INFINITY, |e| e.seconds)
+        self.node_estimate(node, model, true).map_or(f64::INFINITY, |e| e.seconds)
     }
 
     /// [`Program::node_cost`], with kernels of one template on inputs alike priced once: a
@@ -211,8 +212,18 @@ impl Program {
         cost
     }
 
-    fn node_estimate(&mut self, node: &Node, model: &dyn CostModel) -> Option<Estimate> {
+    /// `node`'s estimate under `model`; with `choice`, its seconds are what the extractor
+    /// weighs instead.
+    fn node_estimate(&mut self, node: &Node, model: &dyn CostModel, choice: bool) -> Option<Estimate> {
         let zero = Estimate { seconds: 0.0, flops: 0, bytes: 0 };
+        let priced = |pattern: &str, work: &crate::work::Work| {
+            let e = model.estimate(pattern, work);
+            if choice {
+                Estimate { seconds: model.choice_seconds(pattern, work), ..e }
+            } else {
+                e
+            }
+        };
         let eg = &mut self.egraph;
         let values: Option<Vec<ValueId>> = node.operands().iter().map(|&c| eg[c].data.value).collect();
         match node {
@@ -228,7 +239,7 @@ impl Program {
                 if smelt_compiler::dialect::lookup(key.name).is_some_and(|d| d.is_view()) {
                     return Some(zero);
                 }
-                Some(model.estimate(key.name.trim_start_matches("smelt."), &work_of(m, op)))
+                Some(priced(key.name.trim_start_matches("smelt."), &work_of(m, op)))
             }
             Node::Kernel(t, _) => {
                 let values = values?;
@@ -236,7 +247,7 @@ impl Program {
                 let m = &eg.analysis.scratch;
                 let pattern = kernels::pattern_name(m, &ops);
                 let root = m.op(*ops.last()?).result();
-                Some(model.estimate(&pattern, &kernel_work(m, &pattern, &ops, &values, &[root])))
+                Some(priced(&pattern, &kernel_work(m, &pattern, &ops, &values, &[root])))
             }
         }
     }
@@ -348,7 +359,7 @@ impl Program {
                 m.op(op).results()[*i as usize]
             }
             Node::Kernel(t, children) => {
-                let estimate = model.and_then(|model| self.node_estimate(&node, model));
+                let estimate = model.and_then(|model| self.node_estimate(&node, model, false));
                 let pattern = self.pattern_of(*t, children).map_err(fail)?;
                 self.emit_kernel(m, class, *t, &inputs, before, &pattern, estimate).map_err(fail)?
             }
