@@ -125,6 +125,7 @@ impl Measured {
                 predicted_us: k.predicted_us,
                 measured_us: k.measured_us,
                 trials: self.trials,
+                parts: k.parts.iter().map(|(_, signature)| signature.clone()).collect(),
                 ..KernelRecord::default()
             })
             .collect()

@@ -165,8 +165,11 @@ pub fn tune_report(t: &crate::commands::tune::Tuned) -> String {
         c.ratio.hi,
         a.noise_floor * 100.0
     ));
-    if a.undone {
-        out.push_str("the flips together measured slower than the roofline's program: undone\n");
+    if a.identical {
+        out.push_str("the tuned program runs the roofline's kernels: the two differ only by where a compilation lands in memory\n");
+    }
+    if let Some(why) = &a.undone {
+        out.push_str(&format!("flips {why}\n"));
     }
     out.push_str(&match a.unsettled {
         0 => "converged: every difference from the roofline's program is a measured flip\n".to_string(),

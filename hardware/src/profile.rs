@@ -153,6 +153,9 @@ pub struct KernelRecord {
     /// Median of the measured runs.
     pub measured_us: f64,
     pub trials: u32,
+    /// A fused kernel's body ops as they would run alone, by signature.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

@@ -80,8 +80,8 @@ pub fn model(target: Target, profile: Option<&str>) -> Result<Arc<dyn CostModel>
 /// 4. the roofline, with a note (`notes`) saying nothing was measured for the pattern.
 ///
 /// Where the profile holds fusion decisions `smelt tune` measured in context, they choose
-/// ([`CostModel::choice_seconds`]): the fused kernels a flip chose win, those a decision chose
-/// against cannot be chosen, and everywhere else the roofline chooses, so a tuned program is
+/// ([`CostModel::choice_seconds`]): the kernels a flip chose win, the fused ones it chose against
+/// cannot be chosen, and everywhere else the roofline chooses, so a tuned program is
 /// the roofline's with the measured flips and nothing that was not measured in place. The
 /// estimates stay the measured ones. A profile without decisions (`smelt calibrate`) chooses
 /// by its measured prices.
@@ -89,11 +89,13 @@ pub struct Calibrated {
     pub roofline: Roofline,
     pub profile: Profile,
     records: HashMap<String, f64>,
+    /// Measured fused kernels: their parts' signatures (sorted) and time.
+    measured_kernels: Vec<(Vec<String>, f64)>,
     /// The profile holds `smelt tune`'s decisions for this target: they choose.
     decided: bool,
-    /// Fused kernels a flip chose.
+    /// Kernels and unfused ops a flip chose.
     pinned: BTreeSet<String>,
-    /// Fused kernels a decision chose against.
+    /// Fused kernels a flip chose against.
     refused: BTreeSet<String>,
     notes: Mutex<BTreeSet<String>>,
 }
@@ -106,6 +108,17 @@ impl Calibrated {
             .filter(|r| r.measured_us > 0.0 && (r.target.is_empty() || r.target == roofline.target.name))
             .map(|r| (r.signature.clone(), r.measured_us * 1e-6))
             .collect();
+        let measured_kernels = profile
+            .kernel_records
+            .iter()
+            .filter(|r| r.measured_us > 0.0 && r.parts.len() > 1)
+            .filter(|r| r.target.is_empty() || r.target == roofline.target.name)
+            .map(|r| {
+                let mut parts = r.parts.clone();
+                parts.sort();
+                (parts, r.measured_us * 1e-6)
+            })
+            .collect();
         let decisions: Vec<_> = profile
             .fusion_decisions
             .iter()
@@ -114,15 +127,29 @@ impl Calibrated {
         let fused = |ks: &[smelt_hardware::profile::DecidedKernel]| {
             ks.iter().filter(|k| k.fused).map(|k| k.signature.clone()).collect::<Vec<_>>()
         };
-        // Elsewhere the roofline chooses anyway: only flips need pinning.
-        let pinned: BTreeSet<String> = decisions.iter().filter(|d| d.flipped).flat_map(|d| fused(&d.tuned)).collect();
+        // Elsewhere the roofline chooses anyway: only flips need pinning, ops left unfused
+        // included (a flip may be to split a kernel).
+        let pinned: BTreeSet<String> =
+            decisions.iter().filter(|d| d.flipped).flat_map(|d| d.tuned.iter().map(|k| k.signature.clone())).collect();
+        // A decision kept the roofline's kernels: the roofline chooses them anyway, and
+        // refusing the tuned ones could refuse a kernel the roofline chose somewhere else.
         let refused = decisions
             .iter()
-            .flat_map(|d| fused(if d.flipped { &d.roofline } else { &d.tuned }))
+            .filter(|d| d.flipped)
+            .flat_map(|d| fused(&d.roofline))
             .filter(|s| !pinned.contains(s))
             .collect();
         let decided = !decisions.is_empty();
-        Calibrated { roofline, profile, records, decided, pinned, refused, notes: Mutex::new(BTreeSet::new()) }
+        Calibrated {
+            roofline,
+            profile,
+            records,
+            measured_kernels,
+            decided,
+            pinned,
+            refused,
+            notes: Mutex::new(BTreeSet::new()),
+        }
     }
 
     /// The same measurements, choosing by them alone: what `smelt tune` explores with before
@@ -192,20 +219,33 @@ impl CostModel for Calibrated {
         if !self.decided {
             return self.measured(pattern, work).seconds;
         }
+        if self.pinned.contains(&work.signature) {
+            return 0.0;
+        }
         // Unfused ops are never refused: something must compute every value.
-        if !work.parts.is_empty() {
-            if self.pinned.contains(&work.signature) {
-                return 0.0;
-            }
-            if self.refused.contains(&work.signature) {
-                return f64::INFINITY;
-            }
+        if !work.parts.is_empty() && self.refused.contains(&work.signature) {
+            return f64::INFINITY;
         }
         self.roofline.estimate(pattern, work).seconds
     }
 }
 
 impl Calibrated {
+    /// The longest measured fused kernel whose parts are a strict subset of `work`'s.
+    fn measured_subset(&self, work: &Work) -> f64 {
+        let mut parts: Vec<&str> = work.parts.iter().map(|(_, w)| w.signature.as_str()).collect();
+        parts.sort();
+        let contains = |subset: &[String]| {
+            let mut rest = parts.iter();
+            subset.iter().all(|s| rest.any(|p| p == s))
+        };
+        self.measured_kernels
+            .iter()
+            .filter(|(sub, _)| sub.len() < parts.len() && contains(sub))
+            .map(|(_, t)| *t)
+            .fold(0.0, f64::max)
+    }
+
     /// The estimate from measurements alone (steps 1 to 4), before decisions.
     fn measured(&self, pattern: &str, work: &Work) -> Estimate {
         let estimate = |seconds| Estimate { seconds, flops: work.flops, bytes: work.bytes };
@@ -239,7 +279,12 @@ impl Calibrated {
                     .filter(|(p, _)| !CONTRACTIONS.contains(&p.trim_start_matches("smelt.")))
                     .map(|(p, w)| self.estimate(p, w).seconds)
                     .sum();
-                return estimate((unfused() - saving.min(absorbed)) * (1.0 + UNMEASURED_MARGIN));
+                // A kernel that does all a measured kernel does and more (a BatchNorm kept as
+                // an epilogue where the measured kernel had it folded) takes at least as long:
+                // its parts were measured alone, in another program, the measured kernel in
+                // place, and the two are not comparable otherwise.
+                let composed = unfused() - saving.min(absorbed);
+                return estimate(composed.max(self.measured_subset(work)) * (1.0 + UNMEASURED_MARGIN));
             }
         }
         let mut ops: Vec<(f64, f64)> = self
@@ -410,9 +455,9 @@ mod tests {
 
         let kept = calibrated(&decision(false));
         // Measured slower than its parts (330 against 310), but the roofline's choice: the
-        // roofline weighs it; the tuned fused kernel cannot be chosen.
+        // roofline weighs both sides, and chooses as it did.
         assert_eq!(kept.choice_seconds("conv_relu", &kernel), kept.roofline.estimate("conv_relu", &kernel).seconds);
-        assert!(kept.choice_seconds("relu_add", &other).is_infinite());
+        assert_eq!(kept.choice_seconds("relu_add", &other), kept.roofline.estimate("relu_add", &other).seconds);
         // Unfused ops are never refused, and undecided ones are weighed by the roofline.
         assert_eq!(kept.choice_seconds("conv2d", &conv), kept.roofline.estimate("conv2d", &conv).seconds);
         // What kernels are predicted to take stays what was measured.
@@ -422,9 +467,37 @@ mod tests {
         let flipped = calibrated(&decision(true));
         assert!(flipped.choice_seconds("conv_relu", &kernel).is_infinite());
         assert_eq!(flipped.choice_seconds("relu_add", &other), 0.0);
+        assert_eq!(flipped.choice_seconds("conv2d", &conv), 0.0);
 
         // Exploring ignores the decisions: measured prices choose.
         let exploring = Calibrated::exploring(host(), Profile::parse(&decision(false), "t.json").unwrap());
         assert!((exploring.choice_seconds("conv_relu", &kernel) - 330e-6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_kernel_that_does_more_than_a_measured_one_is_not_priced_below_it() {
+        // conv_relu measured in place at 500 us; its parts alone, in the unfused program, 300
+        // and 10. The same kernel with an unfolded BatchNorm must not look cheaper.
+        let c = calibrated(
+            r#"{"kernel_records": [{"signature": "conv2d(a)->b:f32", "measured_us": 300.0},
+                                    {"signature": "relu(b)->b:f32", "measured_us": 10.0},
+                                    {"signature": "batch_norm(b)->b:f32", "measured_us": 10.0},
+                                    {"signature": "conv_relu(a)->b:f32", "measured_us": 500.0,
+                                     "parts": ["conv2d(a)->b:f32", "relu(b)->b:f32"]}]}"#,
+        );
+        let part = |op: &str, flops| {
+            (
+                op.to_string(),
+                Work {
+                    flops,
+                    signature: format!("{op}({})->b:f32", if op == "conv2d" { "a" } else { "b" }),
+                    ..work(1 << 20)
+                },
+            )
+        };
+        let parts = vec![part("conv2d", 1_000_000_000), part("batch_norm", 0), part("relu", 0)];
+        let unfolded = fused(parts, "conv_bn_relu(a)->b:f32");
+        let price = c.estimate("conv_bn_relu", &unfolded).seconds;
+        assert!((price - 500e-6 * (1.0 + UNMEASURED_MARGIN)).abs() < 1e-12, "{price}");
     }
 }

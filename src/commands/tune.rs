@@ -87,11 +87,15 @@ pub struct Acceptance {
     /// Of the roofline's whole runs (an A/A comparison of consecutive runs).
     pub noise_floor: f64,
     pub rounds: usize,
-    /// The flips were undone: together they measured slower than the roofline's program.
-    pub undone: bool,
+    /// Why the flips were undone: together they measured slower than the roofline's program,
+    /// or fused a program that differs from it where nothing was measured.
+    pub undone: Option<String>,
     /// Places where the tuned program still differs from the roofline's without a flipped
     /// decision saying it should.
     pub unsettled: usize,
+    /// The tuned program runs the roofline's kernels: the comparison is an A/A one, and what
+    /// it shows is the noise between two compilations.
+    pub identical: bool,
 }
 
 pub struct Tuned {
@@ -192,6 +196,7 @@ impl Tuned {
             "noise_floor": a.noise_floor,
             "acceptance_rounds": a.rounds,
             "flips_undone": a.undone,
+            "same_as_roofline": a.identical,
             "kernel_median_abs_error": last.kernel_median_error(),
             "model_abs_error": last.model_error(),
             "history": self.rounds,
@@ -212,13 +217,17 @@ pub fn tune(
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<Tuned, String> {
     let target = options.target;
+    // Records and decisions are labelled by the target's name, as the cost model looks them up
+    // (`--target` may be a .toml path).
+    let name = smelt_hardware::target::Target::load(target).map_err(String::from)?.name;
+    let name = name.as_str();
     let path = options.profile;
     let steps = options.max_rounds.max(1) + 3;
     // The unfused ops first: every candidate kernel's parts then have measured times.
     progress(0, steps, "measuring the unfused ops");
     let roofline = predictor(target, None)?;
     let unfused = measure(module.clone(), inputs, options.iters, Some(roofline.as_ref()))?;
-    record(path, &unfused, target)?;
+    record(path, &unfused, name)?;
 
     let mut rounds = Vec::new();
     let mut seen: std::collections::HashSet<String> = unfused.kernels.iter().map(|k| k.signature.clone()).collect();
@@ -245,7 +254,7 @@ pub fn tune(
         let measured_fused_before = signatures.iter().all(|s| seen_fused.contains(s));
         seen.extend(signatures.iter().cloned());
         seen_fused.extend(signatures.iter().cloned());
-        record(path, &measured, target)?;
+        record(path, &measured, name)?;
         if !proposals.iter().any(|(s, _)| *s == signatures) {
             proposals.push((signatures.clone(), m));
         }
@@ -262,42 +271,54 @@ pub fn tune(
         original: Program::new(roofline_module.clone(), inputs)?,
         copy: Program::new(roofline_module, inputs)?,
     };
-    let mut budget = Budget { left_s: options.budget_s, sessions_left: proposals.len() + 1 };
+    let mut budget = Budget { left_s: options.budget_s, sessions_left: proposals.len() + SETTLING_PASSES + 1 };
     let mut decisions = Vec::new();
     // The latest proposals first: they rest on the most measurements.
     for (_, proposal) in proposals.into_iter().rev() {
-        decisions.extend(decide(proposal, inputs, &mut baseline, target, path, &mut budget)?);
+        decisions.extend(decide(proposal, inputs, &mut baseline, name, path, &mut budget)?);
     }
-    settle(path, target, &mut decisions)?;
+    settle(path, name, &mut decisions)?;
+    // Flips together can open a choice no proposal had (a pinned kernel next to a refused
+    // one): the program the decisions fuse is a proposal too.
+    for _ in 0..SETTLING_PASSES {
+        let settled = fused(module, &calibrated(target, path)?)?;
+        let before = decisions.len();
+        decisions.extend(decide(settled, inputs, &mut baseline, name, path, &mut budget)?);
+        if decisions.len() == before {
+            break;
+        }
+        settle(path, name, &mut decisions)?;
+    }
 
     progress(steps - 1, steps, "measuring the tuned program beside the roofline's");
-    let mut acceptance = accept(module, inputs, &mut baseline, target, path, &mut budget)?;
-    if acceptance.undone {
+    let mut acceptance = accept(module, inputs, &mut baseline, (target, name), path, &mut budget)?;
+    if let Some(why) = acceptance.undone.clone() {
         Profile::update(path, |p| {
-            for d in p.fusion_decisions.iter_mut().filter(|d| d.target == target && d.flipped) {
+            for d in p.fusion_decisions.iter_mut().filter(|d| d.target == name && d.flipped) {
                 d.flipped = false;
-                d.unknown.insert("reason".into(), serde_json::Value::from(UNDONE));
+                d.unknown.insert("reason".into(), serde_json::Value::from(why.as_str()));
             }
         })
         .map_err(String::from)?;
         for d in decisions.iter_mut().filter(|d| d.flipped) {
             d.flipped = false;
-            d.reason = UNDONE.to_string();
+            d.reason = why.clone();
         }
-        let undone = accept(module, inputs, &mut baseline, target, path, &mut budget)?;
-        acceptance = Acceptance { undone: true, ..undone };
+        let after = accept(module, inputs, &mut baseline, (target, name), path, &mut budget)?;
+        acceptance = Acceptance { undone: Some(why), ..after };
     }
     let model = calibrated(target, path)?;
     let last = measure(fused(module, &model)?, inputs, options.iters, Some(model.as_ref()))?;
     // Under decisions the roofline and the flips choose, so more measurements price the
     // program's kernels without changing it; without any, they could.
     if !decisions.is_empty() {
-        record(path, &last, target)?;
+        record(path, &last, name)?;
     }
     Ok(Tuned { rounds, explored: converged, last, decisions, acceptance })
 }
 
-const UNDONE: &str = "undone: the tuned program measured slower than the roofline's as a whole";
+/// Comparisons of the program the decisions fuse, for choices the flips opened.
+const SETTLING_PASSES: usize = 2;
 
 /// Alternating rounds per comparison, at least and at most.
 const MIN_ROUNDS: usize = 20;
@@ -448,14 +469,14 @@ fn decide(
     proposal: Module,
     inputs: &[Literal],
     baseline: &mut Baseline,
-    target: &str,
+    name: &str,
     path: &Path,
     budget: &mut Budget,
 ) -> Result<Vec<Flip>, String> {
     let session_s = budget.next_session();
     let decided = Profile::load(path).map_err(String::from)?.fusion_decisions;
     let proposal_placed = placed(&proposal)?;
-    let open: Vec<Choice> = choices(&baseline.original.placed, &proposal_placed, target)
+    let open: Vec<Choice> = choices(&baseline.original.placed, &proposal_placed, name)
         .into_iter()
         .filter(|c| !decided.iter().any(|d| d.same_choice(&c.decision)))
         .collect();
@@ -569,7 +590,7 @@ fn accept(
     module: &Module,
     inputs: &[Literal],
     baseline: &mut Baseline,
-    target: &str,
+    (target, name): (&str, &str),
     path: &Path,
     budget: &mut Budget,
 ) -> Result<Acceptance, String> {
@@ -596,15 +617,23 @@ fn accept(
     budget.spend(started.elapsed().as_secs_f64());
     let comparison = Comparison::of(&times[0], &times[2]);
     let noise_floor = stats::noise_floor(&times[0], &times[1]);
-    let differing = choices(&baseline.original.placed, &tuned.placed, target);
+    let differing = choices(&baseline.original.placed, &tuned.placed, name);
     let flipped = Profile::load(path).map_err(String::from)?.fusion_decisions;
     let unsettled = differing
         .iter()
         .filter(|c| !flipped.iter().any(|d| d.flipped && d.same_choice(&c.decision)))
         .map(|c| c.places.len())
         .sum();
-    let undone = !differing.is_empty() && comparison.ratio.median > 1.0 + noise_floor;
-    Ok(Acceptance { comparison, noise_floor, rounds: count, undone, unsettled })
+    let undone = if differing.is_empty() {
+        None
+    } else if comparison.ratio.median > 1.0 + noise_floor {
+        Some("undone: the tuned program measured slower than the roofline's as a whole".to_string())
+    } else if unsettled > 0 {
+        Some(format!("undone: the flips together fused {unsettled} places that were not measured"))
+    } else {
+        None
+    };
+    Ok(Acceptance { comparison, noise_floor, rounds: count, undone, unsettled, identical: differing.is_empty() })
 }
 
 /// The ops a choice's time is summed over, on each side: its places, and the op right after
