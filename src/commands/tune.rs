@@ -485,44 +485,26 @@ fn decide(
     }
     let started = std::time::Instant::now();
     let mut tuned = Program::new(proposal, inputs)?;
-    // A warm-up round, which also says how many rounds the budget buys.
-    let warm = std::time::Instant::now();
-    baseline.original.timed_run()?;
-    baseline.copy.timed_run()?;
-    tuned.timed_run()?;
-    let count = stats::rounds_within(session_s, warm.elapsed().as_secs_f64(), MIN_ROUNDS, MAX_ROUNDS);
-    // Per round: each op's time in the roofline's program, its copy, the proposal.
-    let mut rounds: Vec<[Vec<f64>; 3]> = Vec::with_capacity(count);
-    for round in 0..count {
-        let mut times: [Vec<f64>; 3] = Default::default();
-        // The order turns each round, so no program always runs after the same one.
-        for k in 0..3 {
-            let which = (round + k) % 3;
-            let program = match which {
-                0 => &mut baseline.original,
-                1 => &mut baseline.copy,
-                _ => &mut tuned,
-            };
-            times[which] = program.timed_run()?.0;
-        }
-        rounds.push(times);
-    }
+    // Per program (the roofline's, its copy, the proposal), per round: each op's time.
+    let times = baseline.alongside(&mut tuned, session_s, |p| Ok(p.timed_run()?.0))?;
     budget.spend(started.elapsed().as_secs_f64());
     let mut flips = Vec::new();
     for choice in open {
         let mut d = choice.decision.clone();
         let (roofline_ops, tuned_ops) = regions(&choice, &baseline.original.placed, &proposal_placed);
-        let sum = |run: &Vec<f64>, ops: &[usize]| ops.iter().map(|&i| run[i]).sum::<f64>();
-        let roofline: Vec<f64> = rounds.iter().map(|r| sum(&r[0], &roofline_ops)).collect();
-        let copy: Vec<f64> = rounds.iter().map(|r| sum(&r[1], &roofline_ops)).collect();
-        let tuned: Vec<f64> = rounds.iter().map(|r| sum(&r[2], &tuned_ops)).collect();
+        let sum = |runs: &[Vec<f64>], ops: &[usize]| -> Vec<f64> {
+            runs.iter().map(|run| ops.iter().map(|&i| run[i]).sum()).collect()
+        };
+        let roofline = sum(&times[0], &roofline_ops);
+        let copy = sum(&times[1], &roofline_ops);
+        let tuned = sum(&times[2], &tuned_ops);
         let c = Comparison::of(&roofline, &tuned);
         d.noise_floor = stats::noise_floor(&roofline, &copy);
         d.flipped = c.replaces_default(d.noise_floor);
         d.roofline_us = Some(c.default);
         d.tuned_us = Some(c.candidate);
         d.ratio = Some(c.ratio);
-        d.rounds = rounds.len() as u32;
+        d.rounds = roofline.len() as u32;
         let reason = if d.flipped {
             "flipped: faster beyond the noise floor"
         } else if c.slower_than_default(d.noise_floor) {
@@ -597,23 +579,8 @@ fn accept(
     let started = std::time::Instant::now();
     let session_s = budget.next_session();
     let mut tuned = Program::new(fused(module, &calibrated(target, path)?)?, inputs)?;
-    let warm = std::time::Instant::now();
-    baseline.original.run()?;
-    baseline.copy.run()?;
-    tuned.run()?;
-    let count = stats::rounds_within(session_s, warm.elapsed().as_secs_f64(), MIN_ROUNDS, MAX_ROUNDS);
-    let mut times: [Vec<f64>; 3] = Default::default();
-    for round in 0..count {
-        for k in 0..3 {
-            let which = (round + k) % 3;
-            let program = match which {
-                0 => &mut baseline.original,
-                1 => &mut baseline.copy,
-                _ => &mut tuned,
-            };
-            times[which].push(program.run()?);
-        }
-    }
+    let times = baseline.alongside(&mut tuned, session_s, Program::run)?;
+    let count = times[0].len();
     budget.spend(started.elapsed().as_secs_f64());
     let comparison = Comparison::of(&times[0], &times[2]);
     let noise_floor = stats::noise_floor(&times[0], &times[1]);
@@ -660,4 +627,36 @@ fn regions(choice: &Choice, roofline: &[Placed], tuned: &[Placed]) -> (Vec<usize
 struct Baseline {
     original: Program,
     copy: Program,
+}
+
+impl Baseline {
+    /// Runs the roofline's program, its copy and `tuned` in alternation, as many rounds as
+    /// `budget_s` buys (a warm-up round says how many), the order turning each round so no
+    /// program always runs after the same one; `measure` runs one and says what it measured.
+    /// Returns the three programs' measurements, round by round.
+    fn alongside<T>(
+        &mut self,
+        tuned: &mut Program,
+        budget_s: f64,
+        mut measure: impl FnMut(&mut Program) -> Result<T, String>,
+    ) -> Result<[Vec<T>; 3], String> {
+        let warm = std::time::Instant::now();
+        for program in [&mut self.original, &mut self.copy, &mut *tuned] {
+            measure(program)?;
+        }
+        let count = stats::rounds_within(budget_s, warm.elapsed().as_secs_f64(), MIN_ROUNDS, MAX_ROUNDS);
+        let mut times: [Vec<T>; 3] = [Vec::with_capacity(count), Vec::with_capacity(count), Vec::with_capacity(count)];
+        for round in 0..count {
+            for k in 0..3 {
+                let which = (round + k) % 3;
+                let program = match which {
+                    0 => &mut self.original,
+                    1 => &mut self.copy,
+                    _ => &mut *tuned,
+                };
+                times[which].push(measure(program)?);
+            }
+        }
+        Ok(times)
+    }
 }
