@@ -50,15 +50,6 @@ impl Interval {
         Interval { median, lo: s[j], hi: s[n - 1 - j] }
     }
 
-    /// Half the interval's width over the median.
-    pub fn relative_half_width(&self) -> f64 {
-        if self.median > 0.0 {
-            (self.hi - self.lo) / 2.0 / self.median
-        } else {
-            0.0
-        }
-    }
-
     /// The interval scaled by `factor` (a unit change).
     pub fn scaled(&self, factor: f64) -> Interval {
         Interval { median: self.median * factor, lo: self.lo * factor, hi: self.hi * factor }
