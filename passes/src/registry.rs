@@ -66,6 +66,12 @@ pub static PASSES: &[PassInfo] = &[
         create: |_| Ok(Box::new(crate::widen_half::WidenHalf)),
     },
     PassInfo {
+        name: "integer-conv",
+        summary: "QDQ convolutions (8-bit activations, int8 weights) become smelt.quantized_conv2d, run with integer products",
+        options: &[],
+        create: |_| Ok(Box::new(crate::integer_conv::IntegerConv)),
+    },
+    PassInfo {
         name: "shape-inference",
         summary: "refine every result type to what its operands imply",
         options: &[],

@@ -920,6 +920,27 @@ pub(super) fn conv2d(v: &OpView, inputs: &[&Literal]) -> R<Vec<Literal>> {
     Ok(vec![round_to(conv2d_of(v, inputs[0], inputs[1], slot(v, inputs, "bias"))?)])
 }
 
+/// `conv2d(dequantize(quantize(x)), weight * w_scale) + bias`: x rounded to its 8-bit grid as
+/// QuantizeLinear rounds (the division in f32), then the f32 convolution of the exact values.
+pub(super) fn quantized_conv2d(v: &OpView, inputs: &[&Literal]) -> R<Vec<Literal>> {
+    let (x, w) = (inputs[0], inputs[1]);
+    let (scale, zero) = (inputs[2].to_f64()[0] as f32, inputs[3].to_f64()[0]);
+    let (lo, hi) = (inputs[3].element.lowest(), inputs[3].element.highest());
+    let grid =
+        |e: f64| (((((e as f32) / scale).round_ties_even() as f64 + zero).clamp(lo, hi) - zero) as f32 * scale) as f64;
+    let x = floats(x.shape.clone(), ElementType::F32, x.to_f64().iter().map(|&e| grid(e)).collect());
+    let w_scale = inputs[4].to_f64();
+    let per_out = w.shape.get(1..).map_or(1, |s| s.iter().product::<u64>().max(1)) as usize;
+    let weights: Vec<f64> = w
+        .to_f64()
+        .iter()
+        .enumerate()
+        .map(|(i, &q)| (q as f32 * w_scale[if w_scale.len() == 1 { 0 } else { i / per_out }] as f32) as f64)
+        .collect();
+    let w = floats(w.shape.clone(), ElementType::F32, weights);
+    Ok(vec![round_to(conv2d_of(v, &x, &w, slot(v, inputs, "bias"))?)])
+}
+
 fn conv2d_of(op: &OpView, x: &Literal, w: &Literal, bias: Option<&Literal>) -> R<Literal> {
     let (xs, ws) = (&x.shape, &w.shape);
     if xs.len() != 4 || ws.len() != 4 {

@@ -197,6 +197,36 @@ pub fn conv2d(v: &OpView) -> Result<Vec<Type>> {
     Ok(vec![tensor(Some(out), x.element)])
 }
 
+/// A conv2d's shape with an 8-bit input grid (scalar `x_scale` and `x_zero_point`, u8 or i8),
+/// int8 weights and one f32 weight scale per output channel (or one for all).
+pub fn quantized_conv2d(v: &OpView) -> Result<Vec<Type>> {
+    let (x, w, xs, xz, ws) = (v.tensor(0)?, v.tensor(1)?, v.tensor(2)?, v.tensor(3)?, v.tensor(4)?);
+    if x.element != ElementType::F32 || xs.element != ElementType::F32 || ws.element != ElementType::F32 {
+        return Err(format!(
+            "x, x_scale and w_scale must be f32, got {}, {} and {}",
+            x.element, xs.element, ws.element
+        ));
+    }
+    if w.element != ElementType::I8 || !matches!(xz.element, ElementType::U8 | ElementType::I8) {
+        return Err(format!("weight must be i8 and x_zero_point u8 or i8, got {} and {}", w.element, xz.element));
+    }
+    let scalar = |t: &TensorType| t.shape.as_ref().is_some_and(|s| s.iter().all(|d| *d == Dim::Known(1)));
+    if !scalar(xs) || !scalar(xz) {
+        return Err("x_scale and x_zero_point must hold one value".into());
+    }
+    let out_channels = w.shape.as_ref().and_then(|s| s.first().copied()).unwrap_or(Dim::Dynamic);
+    let per_channel =
+        ws.shape.as_ref().is_some_and(|s| s.len() == 1 && (s[0] == out_channels || s[0] == Dim::Known(1)));
+    if !scalar(ws) && !per_channel {
+        return Err(format!("w_scale must hold one value or one per output channel ({out_channels}), got {ws}"));
+    }
+    let mut ty = conv2d(v)?;
+    if let Some(t) = ty[0].as_tensor().cloned() {
+        ty[0] = Type::Tensor(t.with_element(ElementType::F32));
+    }
+    Ok(ty)
+}
+
 /// Transposed convolution: x [N, Cin, H, W], weight [Cin, Cout / group, kh, kw]; each
 /// output extent is `stride (in - 1) + output_padding + dilation (k - 1) + 1 - pads`.
 pub fn conv_transpose(v: &OpView) -> Result<Vec<Type>> {

@@ -223,6 +223,15 @@ ops! {
         .infer(conv2d)
         .eval(eval::conv2d)
         .flops(Flops::Custom(flops::conv2d, "2 x N x Cout x Hout x Wout x (Cin / group) x Kh x Kw (bias not counted, as PyTorch)"));
+    QUANTIZED_CONV2D = "smelt.quantized_conv2d": op(
+        "conv2d with integer products: x rounded to `x_scale` steps around `x_zero_point` (8-bit, as QuantizeLinear) times int8 weights scaled per output channel by `w_scale`, plus an optional f32 bias; what a QDQ convolution computes",
+    )
+        .operands(&[one("x"), one("weight"), one("x_scale"), one("x_zero_point"), one("w_scale"), opt("bias")])
+        .attrs(&[attr_each("strides", 1), attr_each("pads", 0), attr_each("dilations", 1), attr_int("group", 1)])
+        .class(OpClass::Contraction)
+        .infer(quantized_conv2d)
+        .eval(eval::quantized_conv2d)
+        .flops(Flops::Custom(flops::conv2d, "as conv2d: 2 x N x Cout x Hout x Wout x (Cin / group) x Kh x Kw"));
     CONV_TRANSPOSE = "smelt.conv_transpose": op(
         "2-D transposed convolution (the gradient of conv2d), NCHW input and IOHW weight, optional bias",
     )

@@ -78,7 +78,7 @@ fn op_shape(m: &Module, op: OpId, flops: u64) -> (Shape, u64) {
         Shape::Contraction { op: o.name(), batch, m: mm, n, k }
     };
     match o.name() {
-        names::CONV2D => {
+        names::CONV2D | names::QUANTIZED_CONV2D => {
             let w = dims(m, o.operands()[1]);
             let group = o.int_attr("group").max(1) as u64;
             let (Some(&cout), [n, _, spatial @ ..]) = (w.first(), out.as_slice()) else { return (flat, 0) };

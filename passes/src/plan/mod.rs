@@ -219,7 +219,7 @@ impl Job<'_> {
     /// The fraction of the matrix peak this launch's contraction reaches at best.
     pub fn contraction_efficiency(&self, target: &Target) -> f64 {
         let e = &target.efficiency;
-        let conv = matches!(self.launch.shape, Shape::Contraction { op: names::CONV2D, .. });
+        let conv = matches!(self.launch.shape, Shape::Contraction { op: names::CONV2D | names::QUANTIZED_CONV2D, .. });
         e.contraction(&self.math) * if conv { e.convolution } else { 1.0 }
     }
 

@@ -6,6 +6,7 @@
 pub mod blocked;
 pub mod depthwise;
 pub mod im2col;
+pub mod int8;
 pub mod winograd;
 
 pub use blocked::ChannelBlocked;

@@ -27,7 +27,14 @@ impl Lower {
             packed: Vec::new(),
             winograd: None,
             pack_b: false,
+            int8: None,
         };
+        if o.name() == names::QUANTIZED_CONV2D {
+            let plan = self.int8_plan(m, anchor, &conv)?;
+            *self.info.native_steps.entry(format!("int8 conv {}", plan.isa)).or_default() += 1;
+            self.info.gemm_steps += 1;
+            return Ok(Conv { int8: Some(plan), ..conv });
+        }
         let depthwise = g > 1 && g == conv.xs[1] && conv.os[1] == g;
         let window = conv.window();
         let winograd = match self.constant_f32(o.operands()[1]) {
@@ -136,6 +143,30 @@ impl Lower {
         Ok(conv)
     }
 
+    /// The integer plan of the quantized convolution `anchor`: its constant int8 weights
+    /// packed, its grid and scales read.
+    fn int8_plan(&self, m: &Module, anchor: OpId, conv: &Conv) -> Result<crate::conv::int8::Int8Conv, String> {
+        let o = m.op(anchor);
+        let value = |i: usize| {
+            let v = o.operands()[i];
+            constant_literal(m, *self.outer.get(&v).unwrap_or(&v))
+                .ok_or_else(|| format!("operand {i} of the quantized convolution is not a constant"))
+        };
+        let (w, x_scale, zero, w_scale) = (value(1)?, value(2)?, value(3)?, value(4)?);
+        if conv.group != 1 {
+            return Err("a quantized convolution with groups is not supported".into());
+        }
+        let reduction = conv.ws[1] * conv.ws[2] * conv.ws[3];
+        if reduction > crate::conv::int8::Int8Conv::MAX_REDUCTION {
+            return Err(format!("a quantized convolution sums {reduction} products per output, over i32's range"));
+        }
+        let weights: Vec<i8> = w.to_f64().iter().map(|&v| v as i8).collect();
+        let w_scale: Vec<f32> = w_scale.to_f64().iter().map(|&v| v as f32).collect();
+        let signed = zero.element == smelt_compiler::ElementType::I8;
+        let grid = (x_scale.to_f64()[0] as f32, zero.to_f64()[0] as i64, signed);
+        Ok(crate::conv::int8::Int8Conv::new(conv.window(), (conv.xs[1], conv.os[1]), &weights, grid, &w_scale))
+    }
+
     /// The depthwise plan for `conv`, by measurement where the weights are constants: plane
     /// by plane with 8 or (AVX-512) 16 output columns a step, or over blocks of 8 or 16
     /// channels (narrow planes fill vectors of columns badly).
@@ -216,8 +247,8 @@ impl Lower {
                 prefix_result = b.push(Ew::Add(prefix_result, ci));
             }
         }
-        if o.name() == names::CONV2D {
-            if let Some(&bias) = o.operands().get(2) {
+        if is_conv(o.name()) {
+            if let Some(bias) = conv_bias(&m, anchor) {
                 let bi = b.input(bias);
                 prefix_result = b.push(Ew::Add(prefix_result, bi));
             }
@@ -231,7 +262,7 @@ impl Lower {
         let result = *index.get(&out).unwrap_or(&prefix_result);
         // 2-D view of the output: conv [N, O, H, W] -> per (n, group) [O/g, H*W]; matmul
         // [..., M, N] -> per batch [M, N].
-        let conv = o.name() == names::CONV2D;
+        let conv = is_conv(o.name());
         let full: Vec<Vec<i64>> = inputs
             .iter()
             .map(|&v| {
@@ -258,7 +289,8 @@ impl Lower {
         // The micro-kernel (or the depthwise or Winograd output loop) applies the epilogue's
         // head in registers; the latter two take a bias by channel only, and no scale.
         let by_channel = conv_plan.as_ref().is_some_and(|c| c.depthwise.is_some() || c.winograd.is_some());
-        let split = post::split(&prog, result, &strides).filter(|(head, _)| {
+        let integer = conv_plan.as_ref().is_some_and(|c| c.int8.is_some());
+        let split = post::split(&prog, result, &strides).filter(|_| !integer).filter(|(head, _)| {
             !by_channel || (head.scale == 1.0 && head.bias.is_none_or(|b| b.per_row) && head.residual.is_none())
         });
         let (head, mut prog, mut result) = match split {
@@ -287,7 +319,7 @@ impl Lower {
         };
         let apply = Epilogue { head, f: epilogue, acts, extra, extra_2d };
         match o.name() {
-            names::CONV2D => {
+            names::CONV2D | names::QUANTIZED_CONV2D => {
                 let conv = conv_plan.expect("planned above");
                 let (x, w) = (self.locs[&o.operands()[0]], self.locs[&o.operands()[1]]);
                 Ok(Box::new(move |base| {
@@ -444,6 +476,8 @@ pub(super) struct Conv {
     winograd: Option<(crate::conv::winograd::Winograd, Loc)>,
     /// Pack the image block by block even where the product could read it in place.
     pack_b: bool,
+    /// A quantized convolution: integer products.
+    int8: Option<crate::conv::int8::Int8Conv>,
 }
 
 impl Conv {
@@ -461,6 +495,7 @@ impl Conv {
             packed: Vec::new(),
             winograd: None,
             pack_b: false,
+            int8: None,
         }
     }
 
@@ -490,6 +525,18 @@ impl Conv {
         let hw = ho * wo;
         let y_len = n * o * hw;
         let ys = std::slice::from_raw_parts_mut(y, y_len);
+        if let Some(plan) = &self.int8 {
+            let shared = Shared(base);
+            for b in 0..n {
+                let offsets = ep.offsets(&[(b, 0)]);
+                let image = std::slice::from_raw_parts(x.add(b * c * h * wd), c * h * wd);
+                let out = Shared(y.add(b * o * hw));
+                plan.run(image, out.get(), &|c0, rows, col, cols| {
+                    ep.apply(out.get(), hw, &offsets, (c0, rows, col, cols), shared.get())
+                });
+            }
+            return;
+        }
         match &self.depthwise {
             Some(crate::conv::DepthwisePlan::Columns(plan)) => {
                 let (xs, ws, ys, shared) = (Shared(x as *mut f32), Shared(w as *mut f32), Shared(y), Shared(base));
@@ -666,6 +713,9 @@ impl MatMul {
 
 pub(super) fn is_anchor(m: &Module, op: OpId) -> bool {
     let o = m.op(op);
+    if o.name() == names::QUANTIZED_CONV2D {
+        return m.value_type(o.operands()[0]).as_tensor().and_then(|t| t.static_shape()).is_some_and(|s| s.len() == 4);
+    }
     let f32s = o.operands().iter().chain(o.results()).all(|&v| f32_value(m, v));
     f32s && match o.name() {
         names::CONV2D => {
@@ -682,7 +732,7 @@ pub(super) fn is_anchor(m: &Module, op: OpId) -> bool {
 
 /// Whether `op`'s extra operands can be addressed in the anchor's 2-D output view.
 pub(super) fn epilogue_mergeable(m: &Module, anchor: OpId, op: OpId) -> bool {
-    if m.op(anchor).name() != names::CONV2D {
+    if !is_conv(m.op(anchor).name()) {
         return true;
     }
     let os = shape(m.value_type(m.op(anchor).result()).as_tensor().unwrap());
@@ -713,7 +763,26 @@ pub(super) fn hw_col_stride(s: &[i64], os: &[u64]) -> Option<i64> {
 }
 
 pub(super) fn is_conv_bias(m: &Module, conv: OpId, v: ValueId) -> bool {
-    m.op(conv).operands().get(2) == Some(&v)
+    conv_bias(m, conv) == Some(v)
+}
+
+/// Whether `name` is a convolution the anchor runs (NCHW output, per-channel epilogue).
+fn is_conv(name: &str) -> bool {
+    name == names::CONV2D || name == names::QUANTIZED_CONV2D
+}
+
+/// A convolution's bias operand.
+fn conv_bias(m: &Module, conv: OpId) -> Option<ValueId> {
+    smelt_compiler::dialect::OpView::new(m, conv).operand("bias")
+}
+
+/// The value of `v` when it is a constant.
+fn constant_literal(m: &Module, v: ValueId) -> Option<smelt_compiler::literal::Literal> {
+    let d = m.defining_op(v).filter(|&d| m.op(d).name() == names::CONSTANT)?;
+    match m.op(d).attr("value")? {
+        smelt_compiler::Attribute::Dense(dense) => smelt_compiler::literal::Literal::decode(dense, &m.resources),
+        _ => None,
+    }
 }
 
 /// Seconds one run of `conv` takes, with no epilogue, on a dummy image: what

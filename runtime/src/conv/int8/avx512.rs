@@ -1,0 +1,122 @@
+//! The tile with AVX-512 VNNI: `vpdpbusd` multiplies four unsigned input bytes (one 32-bit
+//! word, broadcast) by four int8 weights of each of 16 output channels and adds to i32 sums.
+//! Results leave by scatter: a tile's vector holds one pixel of 16 channels, NCHW wants the
+//! channels a plane apart.
+
+use super::{TileOut, CHANNELS, PIXELS};
+use std::arch::x86_64::*;
+
+/// As [`super::portable::tile`].
+///
+/// # Safety
+/// As there, on a CPU with AVX-512 F, BW and VNNI.
+pub(super) unsafe fn tile(
+    x: *const u8,
+    pixel_step: usize,
+    taps: &[usize],
+    quads: usize,
+    w: *const i8,
+    pixels: usize,
+    out: &TileOut,
+) {
+    macro_rules! with_pixels {
+        ($($n:literal)*) => {
+            match pixels {
+                $($n => tile_of::<$n>(x, pixel_step, taps, quads, w, out),)*
+                _ => tile_of::<PIXELS>(x, pixel_step, taps, quads, w, out),
+            }
+        };
+    }
+    with_pixels!(1 2 3 4 5 6 7 8 9 10 11)
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn tile_of<const P: usize>(
+    x: *const u8,
+    pixel_step: usize,
+    taps: &[usize],
+    quads: usize,
+    w: *const i8,
+    out: &TileOut,
+) {
+    let mut lo = [_mm512_setzero_si512(); P];
+    let mut hi = [_mm512_setzero_si512(); P];
+    let mut wp = w;
+    for &tap in taps {
+        let base = x.add(tap);
+        for q in 0..quads {
+            let w0 = _mm512_loadu_si512(wp as *const _);
+            let w1 = _mm512_loadu_si512(wp.add(64) as *const _);
+            wp = wp.add(CHANNELS * 4);
+            let at = base.add(4 * q);
+            for p in 0..P {
+                let a = _mm512_set1_epi32((at.add(p * pixel_step) as *const i32).read_unaligned());
+                lo[p] = _mm512_dpbusd_epi32(lo[p], a, w0);
+                hi[p] = _mm512_dpbusd_epi32(hi[p], a, w1);
+            }
+        }
+    }
+    let planes = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(out.channel_stride as i32),
+    );
+    let first = |n: usize| if n >= 16 { 0xffffu16 } else { ((1u32 << n) - 1) as u16 };
+    let (m0, m1) = (first(out.channels), first(out.channels.saturating_sub(16)));
+    let (k0, b0) = (_mm512_maskz_loadu_ps(m0, out.scale), _mm512_maskz_loadu_ps(m0, out.offset));
+    let (k1, b1) = (_mm512_maskz_loadu_ps(m1, out.scale.add(16)), _mm512_maskz_loadu_ps(m1, out.offset.add(16)));
+    let y1 = out.y.add(16 * out.channel_stride);
+    for p in 0..P {
+        let v0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo[p]), k0, b0);
+        _mm512_mask_i32scatter_ps::<4>(out.y.add(p), m0, planes, v0);
+        if m1 != 0 {
+            let v1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi[p]), k1, b1);
+            _mm512_mask_i32scatter_ps::<4>(y1.add(p), m1, planes, v1);
+        }
+    }
+}
+
+/// As [`super::portable::stage_row`], 16 pixels of four channels a step: each pixel's four
+/// bytes leave as one 32-bit word, scattered `pixel_bytes` apart.
+///
+/// # Safety
+/// As there, on a CPU with AVX-512 F and BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn stage_row(
+    x: *const f32,
+    plane: usize,
+    width: usize,
+    channels: usize,
+    x_scale: f32,
+    zero: f32,
+    staged: *mut u8,
+    pixel_bytes: usize,
+) {
+    let (scale, zero_v, top) = (_mm512_set1_ps(x_scale), _mm512_set1_ps(zero), _mm512_set1_ps(255.0));
+    let words = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(pixel_bytes as i32),
+    );
+    for q in 0..channels.div_ceil(4) {
+        let mut i = 0;
+        while i < width {
+            let n = (width - i).min(16);
+            let mask = if n == 16 { 0xffffu16 } else { ((1u32 << n) - 1) as u16 };
+            let mut word = _mm512_setzero_si512();
+            for j in 0..4 {
+                let c = 4 * q + j;
+                if c >= channels {
+                    break;
+                }
+                let v = _mm512_div_ps(_mm512_maskz_loadu_ps(mask, x.add(c * plane + i)), scale);
+                let r =
+                    _mm512_add_ps(_mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v), zero_v);
+                // max first: a NaN becomes 0, as the scalar conversion makes it.
+                let b = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(r, _mm512_setzero_ps()), top));
+                word = _mm512_or_si512(word, _mm512_sllv_epi32(b, _mm512_set1_epi32(8 * j as i32)));
+            }
+            _mm512_mask_i32scatter_epi32::<1>(staged.add(i * pixel_bytes + 4 * q) as *mut i32, mask, words, word);
+            i += 16;
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Convolutions with 8-bit integer products (`smelt.quantized_conv2d`).
+//!
+//! The input is quantized once per image onto its 8-bit grid, into a padded channels-last
+//! buffer of unsigned bytes (an int8 grid shifted by 128, its zero point with it; padding holds
+//! the zero point). There is no im2col: a tile of [`PIXELS`] output pixels of one row by
+//! [`CHANNELS`] output channels reads, for each tap and each group of four input channels, one
+//! 32-bit word per pixel straight from that buffer, broadcast against a vector of the packed
+//! weights (four int8 taps per output channel, the `vpdpbusd` layout). Sums are exact in i32;
+//! the zero point is taken out per output channel (`zero * sum of the channel's weights`, the
+//! padding included since it holds the zero point), then scaled to f32 and stored in NCHW,
+//! where the anchor's epilogue (bias, activation, residual, the next quantize round trip) runs
+//! on each finished row of the tile's channels.
+//!
+//! Kernels, one module per ISA, chosen at run time: AVX-512 VNNI ([`avx512`]), or portable
+//! code on the same layout ([`portable`]).
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod portable;
+
+use super::Window;
+use crate::workers::{parallel_ranges, Shared};
+
+/// Output channels per weight panel (two 16-lane vectors of i32 sums).
+pub const CHANNELS: usize = 32;
+/// Output pixels per tile, along one output row.
+pub const PIXELS: usize = 12;
+
+/// Where a tile's results go: `(sum - zero * sum of weights) * scale` of channel `c` and pixel
+/// `p` to `y[c * channel_stride + p]`, for the first `channels` channels of the panel.
+#[derive(Clone, Copy)]
+pub(crate) struct TileOut {
+    pub y: *mut f32,
+    pub channel_stride: usize,
+    pub channels: usize,
+    /// Per channel of the panel: `x_scale * w_scale`, and the zero point's share times it.
+    pub scale: *const f32,
+    pub offset: *const f32,
+}
+
+/// One tile: `(x, pixel_step, taps, quads, w, pixels, out)`.
+type TileFn = unsafe fn(*const u8, usize, &[usize], usize, *const i8, usize, &TileOut);
+
+/// One input row onto the grid: `(x, plane, width, channels, x_scale, zero, staged, pixel_bytes)`.
+type StageFn = unsafe fn(*const f32, usize, usize, usize, f32, f32, *mut u8, usize);
+
+/// A convolution planned for integer products: weights packed, per-channel factors computed.
+pub struct Int8Conv {
+    window: Window,
+    in_channels: usize,
+    out_channels: usize,
+    /// Input channels in groups of four (the last padded with zero weights).
+    quads: usize,
+    /// Per panel of [`CHANNELS`] output channels: `[tap][quad][channel][4]` int8.
+    weights: Vec<i8>,
+    /// Per output channel: `x_scale * w_scale`.
+    scale: Vec<f32>,
+    /// Per output channel: `-zero * sum of weights * scale`.
+    offset: Vec<f32>,
+    x_scale: f32,
+    /// The zero point on the unsigned grid (an int8 grid's plus 128).
+    zero: u8,
+    tile: TileFn,
+    stage_row: StageFn,
+    pub isa: &'static str,
+}
+
+/// The padded channels-last input: `[row][column][quad * 4]` bytes.
+struct Staged {
+    data: Vec<u8>,
+    row_bytes: usize,
+    pixel_bytes: usize,
+}
+
+impl Int8Conv {
+    /// Sums of `weights` (`[out][in][kh][kw]`, int8) over `in * kh * kw` must fit in i32:
+    /// at most this many taps per output (255 * 128 per tap).
+    pub const MAX_REDUCTION: usize = 65_000;
+
+    /// The plan for a convolution of `window` from `in_channels` to `out_channels` with int8
+    /// `weights`, input grid (`x_scale`, `zero`, `signed` for an int8 grid), and weight scales
+    /// (`w_scale`: one, or one per output channel).
+    pub fn new(
+        window: Window,
+        (in_channels, out_channels): (usize, usize),
+        weights: &[i8],
+        (x_scale, zero, signed): (f32, i64, bool),
+        w_scale: &[f32],
+    ) -> Int8Conv {
+        let [kh, kw] = window.kernel;
+        let taps = kh * kw;
+        let quads = in_channels.div_ceil(4);
+        let panels = out_channels.div_ceil(CHANNELS);
+        let mut packed = vec![0i8; panels * taps * quads * CHANNELS * 4];
+        let mut sums = vec![0i64; out_channels];
+        for (o, sum) in sums.iter_mut().enumerate() {
+            let (panel, lane) = (o / CHANNELS, o % CHANNELS);
+            for c in 0..in_channels {
+                for t in 0..taps {
+                    let w = weights[(o * in_channels + c) * taps + t];
+                    *sum += w as i64;
+                    let at = (((panel * taps + t) * quads + c / 4) * CHANNELS + lane) * 4 + c % 4;
+                    packed[at] = w;
+                }
+            }
+        }
+        let shift = if signed { 128 } else { 0 };
+        let zero = (zero + shift) as u8;
+        let scale: Vec<f32> =
+            (0..out_channels).map(|o| x_scale * w_scale[if w_scale.len() == 1 { 0 } else { o }]).collect();
+        let offset = sums.iter().zip(&scale).map(|(&s, &k)| -((zero as i64 * s) as f32) * k).collect();
+        let (tile, stage_row, isa) = kernel();
+        Int8Conv {
+            window,
+            in_channels,
+            out_channels,
+            quads,
+            weights: packed,
+            scale,
+            offset,
+            x_scale,
+            zero,
+            tile,
+            stage_row,
+            isa,
+        }
+    }
+
+    /// Quantizes one image `x` (`[in][h][w]` f32) into the padded channels-last buffer.
+    fn stage(&self, x: &[f32]) -> Staged {
+        let g = &self.window;
+        let [kh, kw] = g.kernel;
+        // Rows and columns every window may read, padding included.
+        let rows = ((g.ho - 1) * g.strides[0] + (kh - 1) * g.dilations[0] + 1).max(g.pads[0] + g.h);
+        let width = ((g.wo - 1) * g.strides[1] + (kw - 1) * g.dilations[1] + 1).max(g.pads[1] + g.w);
+        let pixel_bytes = self.quads * 4;
+        let row_bytes = width * pixel_bytes;
+        let mut data = vec![self.zero; rows * row_bytes];
+        let out = Shared(data.as_mut_ptr());
+        let (hw, zero) = (g.h * g.w, self.zero as f32);
+        // Rows of the input split over the workers; each writes its own rows of the buffer.
+        parallel_ranges(g.h, 8, |range| {
+            for y in range {
+                let row = (y + g.pads[0]) * row_bytes + g.pads[1] * pixel_bytes;
+                // SAFETY: row y of every channel lies in x; its pixels in the buffer sized above;
+                // workers write disjoint rows.
+                unsafe {
+                    let src = x[y * g.w..].as_ptr();
+                    debug_assert!(x.len() >= (self.in_channels - 1) * hw + (y + 1) * g.w);
+                    (self.stage_row)(
+                        src,
+                        hw,
+                        g.w,
+                        self.in_channels,
+                        self.x_scale,
+                        zero,
+                        out.get().add(row),
+                        pixel_bytes,
+                    );
+                }
+            }
+        });
+        Staged { data, row_bytes, pixel_bytes }
+    }
+
+    /// Runs on one image: `x` is `[in][h][w]`, `y` `[out][ho][wo]`; `epilogue(c0, channels,
+    /// column, columns)` runs on each finished block of y's `[out][ho * wo]` view.
+    ///
+    /// # Safety
+    /// `x` and `y` hold the image and the output of the planned shapes.
+    pub unsafe fn run(&self, x: &[f32], y: *mut f32, epilogue: &(dyn Fn(usize, usize, usize, usize) + Sync)) {
+        let staged = self.stage(x);
+        let g = &self.window;
+        let [kh, kw] = g.kernel;
+        let taps: Vec<usize> = (0..kh * kw)
+            .map(|t| (t / kw) * g.dilations[0] * staged.row_bytes + (t % kw) * g.dilations[1] * staged.pixel_bytes)
+            .collect();
+        let panels = self.out_channels.div_ceil(CHANNELS);
+        let hw = g.ho * g.wo;
+        let pixel_step = g.strides[1] * staged.pixel_bytes;
+        let out = Shared(y);
+        // Units of one panel by one output row, split over the workers: a worker keeps its
+        // panel's weights in cache over consecutive rows.
+        parallel_ranges(panels * g.ho, 4, |units| {
+            for unit in units {
+                let (panel, oy) = (unit / g.ho, unit % g.ho);
+                let c0 = panel * CHANNELS;
+                let channels = CHANNELS.min(self.out_channels - c0);
+                let w = self.weights[panel * taps.len() * self.quads * CHANNELS * 4..].as_ptr();
+                let row = staged.data.as_ptr().add(oy * g.strides[0] * staged.row_bytes);
+                let mut ox = 0;
+                while ox < g.wo {
+                    let pixels = PIXELS.min(g.wo - ox);
+                    let to = TileOut {
+                        y: out.get().add(c0 * hw + oy * g.wo + ox),
+                        channel_stride: hw,
+                        channels,
+                        scale: self.scale[c0..].as_ptr(),
+                        offset: self.offset[c0..].as_ptr(),
+                    };
+                    (self.tile)(row.add(ox * pixel_step), pixel_step, &taps, self.quads, w, pixels, &to);
+                    ox += pixels;
+                }
+                epilogue(c0, channels, oy * g.wo, g.wo);
+            }
+        });
+    }
+}
+
+/// The best tile kernel this CPU runs, and its name.
+fn kernel() -> (TileFn, StageFn, &'static str) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vnni")
+    {
+        return (avx512::tile, avx512::stage_row, "avx512vnni 12x32");
+    }
+    (portable::tile, portable::stage_row, "portable 12x32")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain definition: quantize, integer sums, scale.
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        x: &[f32],
+        g: &Window,
+        (cin, cout): (usize, usize),
+        w: &[i8],
+        (xs, zero, signed): (f32, i64, bool),
+        ws: &[f32],
+    ) -> Vec<f32> {
+        let (lo, hi) = if signed { (-128.0, 127.0) } else { (0.0, 255.0) };
+        let q = |v: f32| ((v / xs).round_ties_even() + zero as f32).clamp(lo, hi) - zero as f32;
+        let [kh, kw] = g.kernel;
+        let mut y = vec![0.0f32; cout * g.ho * g.wo];
+        for o in 0..cout {
+            for oy in 0..g.ho {
+                for ox in 0..g.wo {
+                    let mut acc = 0.0f64;
+                    for c in 0..cin {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * g.strides[0] + ky * g.dilations[0]) as isize - g.pads[0] as isize;
+                                let ix = (ox * g.strides[1] + kx * g.dilations[1]) as isize - g.pads[1] as isize;
+                                if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                    continue;
+                                }
+                                let v = q(x[(c * g.h + iy as usize) * g.w + ix as usize]) as f64;
+                                acc += v * w[((o * cin + c) * kh + ky) * kw + kx] as f64;
+                            }
+                        }
+                    }
+                    y[(o * g.ho + oy) * g.wo + ox] = (acc * (xs * ws[o.min(ws.len() - 1)]) as f64) as f32;
+                }
+            }
+        }
+        y
+    }
+
+    fn check(g: Window, cin: usize, cout: usize, signed: bool, tile: Option<(TileFn, StageFn, &'static str)>) {
+        let mut seed = 7u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32
+        };
+        let x: Vec<f32> = (0..cin * g.h * g.w).map(|_| next() * 4.0 - 1.0).collect();
+        let w: Vec<i8> = (0..cout * cin * g.kernel[0] * g.kernel[1]).map(|_| (next() * 255.0 - 128.0) as i8).collect();
+        let ws: Vec<f32> = (0..cout).map(|_| 0.001 + next() * 0.01).collect();
+        let grid = (0.02f32, if signed { -3 } else { 40 }, signed);
+        let mut plan = Int8Conv::new(g.clone(), (cin, cout), &w, grid, &ws);
+        if let Some((f, stage, name)) = tile {
+            (plan.tile, plan.stage_row, plan.isa) = (f, stage, name);
+        }
+        let mut y = vec![f32::NAN; cout * g.ho * g.wo];
+        unsafe { plan.run(&x, y.as_mut_ptr(), &|_, _, _, _| {}) };
+        let want = reference(&x, &g, (cin, cout), &w, grid, &ws);
+        for (i, (a, b)) in y.iter().zip(&want).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{}: element {i}: {a} vs {b}", plan.isa);
+        }
+    }
+
+    fn window(h: usize, w: usize, k: usize, s: usize, p: usize, d: usize) -> Window {
+        let ho = (h + 2 * p - d * (k - 1) - 1) / s + 1;
+        let wo = (w + 2 * p - d * (k - 1) - 1) / s + 1;
+        Window { h, w, ho, wo, kernel: [k, k], strides: [s, s], pads: [p, p], dilations: [d, d] }
+    }
+
+    #[test]
+    fn every_kernel_matches_the_definition() {
+        let mut kernels = vec![(portable::tile as TileFn, portable::stage_row as StageFn, "portable")];
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
+        {
+            kernels.push((avx512::tile as TileFn, avx512::stage_row as StageFn, "avx512vnni"));
+        }
+        for k in kernels {
+            check(window(9, 17, 3, 1, 1, 1), 5, 37, false, Some(k));
+            check(window(14, 14, 3, 2, 1, 1), 8, 32, true, Some(k));
+            check(window(7, 30, 1, 1, 0, 1), 13, 70, false, Some(k));
+            check(window(11, 11, 3, 1, 2, 2), 4, 3, true, Some(k));
+            check(window(12, 12, 7, 2, 3, 1), 3, 16, false, Some(k));
+        }
+    }
+}
