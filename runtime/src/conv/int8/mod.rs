@@ -11,9 +11,11 @@
 //! where the anchor's epilogue (bias, activation, residual, the next quantize round trip) runs
 //! on each finished row of the tile's channels.
 //!
-//! Kernels, one module per ISA, chosen at run time: AVX-512 VNNI ([`avx512`]), or portable
-//! code on the same layout ([`portable`]).
+//! Kernels, one module per ISA, chosen at run time: AVX-512 VNNI ([`avx512`]), AVX2's exact
+//! 16-bit products ([`avx2`]), or portable code on the same layout ([`portable`]).
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod portable;
@@ -216,6 +218,10 @@ fn kernel() -> (TileFn, StageFn, &'static str) {
     {
         return (avx512::tile, avx512::stage_row, "avx512vnni 12x32");
     }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        return (avx2::tile, avx2::stage_row, "avx2 1x32");
+    }
     (portable::tile, portable::stage_row, "portable 12x32")
 }
 
@@ -298,6 +304,10 @@ mod tests {
             && is_x86_feature_detected!("avx512vnni")
         {
             kernels.push((avx512::tile as TileFn, avx512::stage_row as StageFn, "avx512vnni"));
+        }
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") {
+            kernels.push((avx2::tile as TileFn, avx2::stage_row as StageFn, "avx2"));
         }
         for k in kernels {
             check(window(9, 17, 3, 1, 1, 1), 5, 37, false, Some(k));
