@@ -2,14 +2,20 @@
 //! (packed, Winograd or depthwise for convolutions) with the epilogue's head in registers and
 //! the rest as a JIT program applied to each finished block.
 
-use super::elementwise::{is_channel_param, take_trailing_activations, ProgramBuilder};
+use super::elementwise::{is_channel_param, round_trips_to_grid, take_trailing_activations, ProgramBuilder};
 use super::*;
 use crate::vmath::Activation;
 
 impl Lower {
     /// How the convolution `anchor` (output shape `os`) runs: Winograd, depthwise planes or a
     /// packed GEMM, with its weights transformed or packed now.
-    pub(super) fn conv_plan(&mut self, m: &Module, anchor: OpId, os: &[u64]) -> Result<Conv, String> {
+    pub(super) fn conv_plan(
+        &mut self,
+        m: &Module,
+        anchor: OpId,
+        os: &[u64],
+        in_tile: (Option<Vec<f32>>, Option<crate::conv::int8::Grid>),
+    ) -> Result<Conv, String> {
         let o = m.op(anchor);
         let xs = shape(&tensor_of(m, o.operands()[0])?);
         let ws = shape(&tensor_of(m, o.operands()[1])?);
@@ -30,7 +36,7 @@ impl Lower {
             int8: None,
         };
         if o.name() == names::QUANTIZED_CONV2D {
-            let plan = self.int8_plan(m, anchor, &conv)?;
+            let plan = self.int8_plan(m, anchor, &conv, in_tile)?;
             *self.info.native_steps.entry(format!("int8 conv {}", plan.isa)).or_default() += 1;
             self.info.gemm_steps += 1;
             return Ok(Conv { int8: Some(plan), ..conv });
@@ -145,7 +151,14 @@ impl Lower {
 
     /// The integer plan of the quantized convolution `anchor`: its constant int8 weights
     /// packed, its grid and scales read.
-    fn int8_plan(&self, m: &Module, anchor: OpId, conv: &Conv) -> Result<crate::conv::int8::Int8Conv, String> {
+    /// `in_tile`: the constant bias and the output grid its kernel applies.
+    fn int8_plan(
+        &self,
+        m: &Module,
+        anchor: OpId,
+        conv: &Conv,
+        (bias, grid): (Option<Vec<f32>>, Option<crate::conv::int8::Grid>),
+    ) -> Result<crate::conv::int8::Int8Conv, String> {
         let o = m.op(anchor);
         let value = |i: usize| {
             let v = o.operands()[i];
@@ -163,8 +176,11 @@ impl Lower {
         let weights: Vec<i8> = w.to_f64().iter().map(|&v| v as i8).collect();
         let w_scale: Vec<f32> = w_scale.to_f64().iter().map(|&v| v as f32).collect();
         let signed = zero.element == smelt_compiler::ElementType::I8;
-        let grid = (x_scale.to_f64()[0] as f32, zero.to_f64()[0] as i64, signed);
-        Ok(crate::conv::int8::Int8Conv::new(conv.window(), (conv.xs[1], conv.os[1]), &weights, grid, &w_scale))
+        let input = (x_scale.to_f64()[0] as f32, zero.to_f64()[0] as i64, signed);
+        let mut plan =
+            crate::conv::int8::Int8Conv::new(conv.window(), (conv.xs[1], conv.os[1]), &weights, input, &w_scale);
+        plan.finish_in_tile(bias.as_deref(), grid);
+        Ok(plan)
     }
 
     /// The depthwise plan for `conv`, by measurement where the weights are constants: plane
@@ -247,7 +263,13 @@ impl Lower {
                 prefix_result = b.push(Ew::Add(prefix_result, ci));
             }
         }
-        if is_conv(o.name()) {
+        // A quantized convolution adds a constant bias in its kernel.
+        let tile_bias = (o.name() == names::QUANTIZED_CONV2D)
+            .then(|| conv_bias(&m, anchor))
+            .flatten()
+            .and_then(|v| constant_literal(&m, *self.outer.get(&v).unwrap_or(&v)))
+            .map(|l| l.to_f64().iter().map(|&b| b as f32).collect::<Vec<f32>>());
+        if is_conv(o.name()) && tile_bias.is_none() {
             if let Some(bias) = conv_bias(&m, anchor) {
                 let bi = b.input(bias);
                 prefix_result = b.push(Ew::Add(prefix_result, bi));
@@ -258,8 +280,21 @@ impl Lower {
         for &op in &ops[1..] {
             b.op(&m, op)?;
         }
-        let (prog, inputs, index) = (b.prog, b.inputs, b.index);
+        let (mut prog, inputs, index) = (b.prog, b.inputs, b.index);
         let result = *index.get(&out).unwrap_or(&prefix_result);
+        round_trips_to_grid(&mut prog, result);
+        // ... and rounds its result to the next quantize's grid when that comes first.
+        let mut tile_grid = None;
+        if tile_bias.is_some() || (o.name() == names::QUANTIZED_CONV2D && conv_bias(&m, anchor).is_none()) {
+            let readers: Vec<usize> =
+                (0..prog.len()).filter(|&j| prog[j].operands().contains(&prefix_result)).collect();
+            if let ([j], true) = (readers.as_slice(), prog[prefix_result as usize] == Ew::Input(0)) {
+                if let Ew::Act(Activation::RoundToGrid { scale, lo, hi }, _) = prog[*j] {
+                    tile_grid = Some(crate::conv::int8::Grid { scale, lo, hi });
+                    prog[*j] = Ew::Input(0);
+                }
+            }
+        }
         // 2-D view of the output: conv [N, O, H, W] -> per (n, group) [O/g, H*W]; matmul
         // [..., M, N] -> per batch [M, N].
         let conv = is_conv(o.name());
@@ -285,7 +320,7 @@ impl Lower {
         let ldc = if conv { (os[2] * os[3]) as i64 } else { os[r - 1] as i64 };
         let mut strides = two_d.clone();
         strides[0] = (ldc, 1);
-        let conv_plan = if conv { Some(self.conv_plan(&m, anchor, &os)?) } else { None };
+        let conv_plan = if conv { Some(self.conv_plan(&m, anchor, &os, (tile_bias, tile_grid))?) } else { None };
         // The micro-kernel (or the depthwise or Winograd output loop) applies the epilogue's
         // head in registers; the latter two take a bias by channel only, and no scale.
         let by_channel = conv_plan.as_ref().is_some_and(|c| c.depthwise.is_some() || c.winograd.is_some());

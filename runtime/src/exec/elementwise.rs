@@ -32,6 +32,7 @@ impl Lower {
             inputs.iter().zip(strides).map(|(v, s)| strided::Operand::new(self.locs[v], s)).collect();
         operands.push(strided::Operand::new(self.locs[&out], strided::dense_strides(&out_shape)));
         let mut result = prog.len() as u32 - 1;
+        round_trips_to_grid(&mut prog, result);
         let acts = take_trailing_activations(&mut prog, &mut result);
         self.strided_then(prog, result, &out_shape, operands, acts)
     }
@@ -52,6 +53,46 @@ pub(super) fn take_trailing_activations(prog: &mut [Ew], result: &mut u32) -> Ve
     }
     acts.reverse();
     acts
+}
+
+/// Each `clamp(round(x / s), lo, hi) * s` of constants in `prog` (a quantize-dequantize
+/// pair as `canonicalize` leaves it) as one [`Activation::RoundToGrid`]: one unit the JIT
+/// expands without its NaN-propagating min/max sequences, and that runs at full width where it
+/// ends a kernel. The entries it replaces (never `result`) become dead constants.
+pub(super) fn round_trips_to_grid(prog: &mut [Ew], result: u32) {
+    let uses = |prog: &[Ew], v: u32| prog.iter().filter(|op| op.operands().contains(&v)).count();
+    let constant = |prog: &[Ew], v: u32| match prog[v as usize] {
+        Ew::Const(k) => Some(k),
+        _ => None,
+    };
+    for i in 0..prog.len() {
+        let Ew::Mul(a, k) = prog[i] else { continue };
+        let (stepped, scale) = match (constant(prog, k), constant(prog, a)) {
+            (Some(s), _) => (a, s),
+            (None, Some(s)) => (k, s),
+            _ => continue,
+        };
+        let Ew::Min(clipped, h) = prog[stepped as usize] else { continue };
+        let Ew::Max(rounded, l) = prog[clipped as usize] else { continue };
+        let Ew::Round(divided) = prog[rounded as usize] else { continue };
+        let Ew::Div(x, k2) = prog[divided as usize] else { continue };
+        let (Some(hi), Some(lo), Some(s2)) = (constant(prog, h), constant(prog, l), constant(prog, k2)) else {
+            continue;
+        };
+        let chain = [stepped, clipped, rounded, divided];
+        if s2 != scale
+            || lo.is_nan()
+            || hi.is_nan()
+            || lo > hi
+            || chain.iter().any(|&v| v == result || uses(prog, v) != 1)
+        {
+            continue;
+        }
+        prog[i] = Ew::Act(Activation::RoundToGrid { scale, lo, hi }, x);
+        for v in chain {
+            prog[v as usize] = Ew::Const(0.0);
+        }
+    }
 }
 
 /// An elementwise program under construction: ops appended in order, each distinct outside

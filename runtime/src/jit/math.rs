@@ -354,6 +354,13 @@ pub fn activate(b: &mut FunctionBuilder, ty: Type, act: Activation, x: Value) ->
             let hx = b.ins().fmul(x, half);
             b.ins().fmul(hx, p)
         }
+        Activation::RoundToGrid { scale, lo, hi } => {
+            let k = constant(b, ty, scale);
+            let steps = b.ins().fdiv(x, k);
+            let steps = b.ins().nearest(steps);
+            let steps = clamp(b, ty, steps, lo, hi);
+            b.ins().fmul(steps, k)
+        }
         Activation::HardSigmoid { alpha, beta } => {
             let a = constant(b, ty, alpha);
             let ax = b.ins().fmul(x, a);

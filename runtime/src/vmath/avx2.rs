@@ -50,6 +50,10 @@ impl Lanes for Avx2 {
         Avx2(_mm256_fmadd_ps(self.0, m.0, a.0))
     }
     #[inline(always)]
+    unsafe fn round(self) -> Self {
+        Avx2(_mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self.0))
+    }
+    #[inline(always)]
     unsafe fn abs(self) -> Self {
         Avx2(_mm256_andnot_ps(_mm256_set1_ps(-0.0), self.0))
     }

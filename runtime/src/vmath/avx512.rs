@@ -49,6 +49,10 @@ impl Lanes for Avx512 {
         Avx512(_mm512_fmadd_ps(self.0, m.0, a.0))
     }
     #[inline(always)]
+    unsafe fn round(self) -> Self {
+        Avx512(_mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self.0))
+    }
+    #[inline(always)]
     unsafe fn abs(self) -> Self {
         Avx512(_mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(self.0), _mm512_set1_epi32(0x7fff_ffff))))
     }

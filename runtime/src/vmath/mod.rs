@@ -42,6 +42,13 @@ pub enum Activation {
     Softplus,
     /// `x * tanh(softplus(x))`.
     Mish,
+    /// `clamp(round(x / scale), lo, hi) * scale`: `x` rounded to an integer grid of `scale`
+    /// steps, as a quantize-dequantize pair computes it (the division exact, halves to even).
+    RoundToGrid {
+        scale: f32,
+        lo: f32,
+        hi: f32,
+    },
 }
 
 /// One SIMD register of f32 lanes and what the activations need of it.
@@ -60,6 +67,8 @@ pub(crate) trait Lanes: Copy {
     unsafe fn div(self, o: Self) -> Self;
     /// `self * m + a`, fused where the ISA has it.
     unsafe fn mul_add(self, m: Self, a: Self) -> Self;
+    /// To the nearest integer, halves to even.
+    unsafe fn round(self) -> Self;
     unsafe fn abs(self) -> Self;
     /// `self < o` lane by lane (false for NaN).
     unsafe fn lt(self, o: Self) -> Self::Mask;
@@ -238,6 +247,10 @@ pub(crate) unsafe fn activate<V: Lanes>(act: Activation, x: V) -> V {
         Activation::HardSwish => x.mul(unit(x.mul(V::splat(1.0 / 6.0)).add(half))),
         Activation::Softplus => softplus(x),
         Activation::Mish => x.mul(tanh(softplus(x))),
+        Activation::RoundToGrid { scale, lo, hi } => {
+            let k = V::splat(scale);
+            x.div(k).round().clamp(lo, hi).mul(k)
+        }
     }
 }
 
@@ -339,10 +352,13 @@ mod tests {
             Activation::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
             Activation::Softplus => softplus(x),
             Activation::Mish => x * softplus(x).tanh(),
+            Activation::RoundToGrid { scale, lo, hi } => {
+                (((x as f32 / scale).round_ties_even().clamp(lo, hi)) * scale) as f64
+            }
         }
     }
 
-    const ALL: [Activation; 11] = [
+    const ALL: [Activation; 12] = [
         Activation::Exp,
         Activation::Sigmoid,
         Activation::Tanh,
@@ -354,6 +370,7 @@ mod tests {
         Activation::HardSwish,
         Activation::Softplus,
         Activation::Mish,
+        Activation::RoundToGrid { scale: 0.3, lo: -10.0, hi: 20.0 },
     ];
 
     /// Every activation on every width the CPU has matches f64 within 1e-6 relative (2e-6

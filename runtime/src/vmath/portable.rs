@@ -39,6 +39,9 @@ impl Lanes for Scalar {
     unsafe fn mul_add(self, m: Self, a: Self) -> Self {
         Scalar(self.0.mul_add(m.0, a.0))
     }
+    unsafe fn round(self) -> Self {
+        Scalar(self.0.round_ties_even())
+    }
     unsafe fn abs(self) -> Self {
         Scalar(self.0.abs())
     }

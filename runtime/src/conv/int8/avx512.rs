@@ -65,12 +65,20 @@ unsafe fn tile_of<const P: usize>(
     let (k0, b0) = (_mm512_maskz_loadu_ps(m0, out.scale), _mm512_maskz_loadu_ps(m0, out.offset));
     let (k1, b1) = (_mm512_maskz_loadu_ps(m1, out.scale.add(16)), _mm512_maskz_loadu_ps(m1, out.offset.add(16)));
     let y1 = out.y.add(16 * out.channel_stride);
+    let grid = out.grid.unwrap_or(super::Grid { scale: 1.0, lo: f32::NEG_INFINITY, hi: f32::INFINITY });
+    let (step, lowest, highest) = (_mm512_set1_ps(grid.scale), _mm512_set1_ps(grid.lo), _mm512_set1_ps(grid.hi));
+    let finish = |sum: __m512i, k: __m512, b: __m512| {
+        let v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), k, b);
+        if out.grid.is_none() {
+            return v;
+        }
+        let steps = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_div_ps(v, step));
+        _mm512_mul_ps(_mm512_min_ps(_mm512_max_ps(steps, lowest), highest), step)
+    };
     for p in 0..P {
-        let v0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo[p]), k0, b0);
-        _mm512_mask_i32scatter_ps::<4>(out.y.add(p), m0, planes, v0);
+        _mm512_mask_i32scatter_ps::<4>(out.y.add(p), m0, planes, finish(lo[p], k0, b0));
         if m1 != 0 {
-            let v1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi[p]), k1, b1);
-            _mm512_mask_i32scatter_ps::<4>(y1.add(p), m1, planes, v1);
+            _mm512_mask_i32scatter_ps::<4>(y1.add(p), m1, planes, finish(hi[p], k1, b1));
         }
     }
 }

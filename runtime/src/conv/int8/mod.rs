@@ -28,6 +28,15 @@ pub const CHANNELS: usize = 32;
 /// Output pixels per tile, along one output row.
 pub const PIXELS: usize = 12;
 
+/// A grid results are rounded to before they are stored: `clamp(round(v / scale), lo, hi) *
+/// scale`, the quantize-dequantize pair that follows a QDQ convolution.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Grid {
+    pub scale: f32,
+    pub lo: f32,
+    pub hi: f32,
+}
+
 /// Where a tile's results go: `(sum - zero * sum of weights) * scale` of channel `c` and pixel
 /// `p` to `y[c * channel_stride + p]`, for the first `channels` channels of the panel.
 #[derive(Clone, Copy)]
@@ -38,6 +47,22 @@ pub(crate) struct TileOut {
     /// Per channel of the panel: `x_scale * w_scale`, and the zero point's share times it.
     pub scale: *const f32,
     pub offset: *const f32,
+    pub grid: Option<Grid>,
+}
+
+impl TileOut {
+    /// The result for `sum`, the integer sum of channel `c`.
+    ///
+    /// # Safety
+    /// `c` is below `channels`.
+    #[inline(always)]
+    pub(crate) unsafe fn finish(&self, sum: i32, c: usize) -> f32 {
+        let v = sum as f32 * *self.scale.add(c) + *self.offset.add(c);
+        match self.grid {
+            None => v,
+            Some(g) => (v / g.scale).round_ties_even().clamp(g.lo, g.hi) * g.scale,
+        }
+    }
 }
 
 /// One tile: `(x, pixel_step, taps, quads, w, pixels, out)`.
@@ -57,8 +82,9 @@ pub struct Int8Conv {
     weights: Vec<i8>,
     /// Per output channel: `x_scale * w_scale`.
     scale: Vec<f32>,
-    /// Per output channel: `-zero * sum of weights * scale`.
+    /// Per output channel: `-zero * sum of weights * scale`, plus the bias.
     offset: Vec<f32>,
+    grid: Option<Grid>,
     x_scale: f32,
     /// The zero point on the unsigned grid (an int8 grid's plus 128).
     zero: u8,
@@ -122,10 +148,21 @@ impl Int8Conv {
             offset,
             x_scale,
             zero,
+            grid: None,
             tile,
             stage_row,
             isa,
         }
+    }
+
+    /// Adds `bias` (one per output channel) to every result, then rounds it to `grid`.
+    pub fn finish_in_tile(&mut self, bias: Option<&[f32]>, grid: Option<Grid>) {
+        if let Some(bias) = bias {
+            for (o, b) in self.offset.iter_mut().zip(bias) {
+                *o += b;
+            }
+        }
+        self.grid = grid;
     }
 
     /// Quantizes one image `x` (`[in][h][w]` f32) into the padded channels-last buffer.
@@ -199,6 +236,7 @@ impl Int8Conv {
                         channels,
                         scale: self.scale[c0..].as_ptr(),
                         offset: self.offset[c0..].as_ptr(),
+                        grid: self.grid,
                     };
                     (self.tile)(row.add(ox * pixel_step), pixel_step, &taps, self.quads, w, pixels, &to);
                     ox += pixels;
@@ -281,11 +319,28 @@ mod tests {
         if let Some((f, stage, name)) = tile {
             (plan.tile, plan.stage_row, plan.isa) = (f, stage, name);
         }
+        // Odd output channel counts also get a bias and round to a grid in the tile.
+        let finish = (cout % 2 == 1).then(|| {
+            let bias: Vec<f32> = (0..cout).map(|o| o as f32 * 0.25 - 1.0).collect();
+            (bias, Grid { scale: 0.05, lo: -40.0, hi: 60.0 })
+        });
+        if let Some((bias, grid)) = &finish {
+            plan.finish_in_tile(Some(bias), Some(*grid));
+        }
         let mut y = vec![f32::NAN; cout * g.ho * g.wo];
         unsafe { plan.run(&x, y.as_mut_ptr(), &|_, _, _, _| {}) };
-        let want = reference(&x, &g, (cin, cout), &w, grid, &ws);
+        let mut want = reference(&x, &g, (cin, cout), &w, grid, &ws);
+        if let Some((bias, grid)) = &finish {
+            let hw = g.ho * g.wo;
+            for (i, v) in want.iter_mut().enumerate() {
+                *v = ((*v + bias[i / hw]) / grid.scale).round_ties_even().clamp(grid.lo, grid.hi) * grid.scale;
+            }
+        }
         for (i, (a, b)) in y.iter().zip(&want).enumerate() {
-            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{}: element {i}: {a} vs {b}", plan.isa);
+            // Within a float rounding, or (a tie decided by it) one step of the grid.
+            let step = finish.as_ref().map_or(0.0, |(_, g)| g.scale * 1.001);
+            let close = (a - b).abs() <= 1e-4 * b.abs().max(1.0);
+            assert!(close || (a - b).abs() <= step, "{}: element {i}: {a} vs {b}", plan.isa);
         }
     }
 

@@ -33,9 +33,8 @@ pub(super) unsafe fn tile(
         }
     }
     for c in 0..out.channels {
-        let (k, b) = (*out.scale.add(c), *out.offset.add(c));
         for (p, sums) in sums.iter().enumerate().take(pixels) {
-            *out.y.add(c * out.channel_stride + p) = sums[c] as f32 * k + b;
+            *out.y.add(c * out.channel_stride + p) = out.finish(sums[c], c);
         }
     }
 }
