@@ -7,6 +7,7 @@ pub mod blocked;
 pub mod depthwise;
 pub mod im2col;
 pub mod int8;
+pub mod pool;
 pub mod winograd;
 
 pub use blocked::ChannelBlocked;

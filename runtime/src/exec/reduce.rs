@@ -151,6 +151,20 @@ impl Lower {
                     max: o.name() == names::MAX_POOL,
                     count_include_pad: o.bool_attr("count_include_pad"),
                 };
+                if program.max && crate::conv::pool::has_full_width_max() {
+                    *self.info.native_steps.entry(format!("{} {}", o.name(), crate::vmath::isa())).or_default() += 1;
+                    let (window, planes) = (program.window, product(&xs[..2]));
+                    let min = (ELEMENTS_PER_WORKER / (h * w).max(1)).max(1);
+                    return Ok(Some(Box::new(move |base| {
+                        let (x, y) = (Shared(resolve(x, base) as *mut f32), Shared(resolve(out, base) as *mut f32));
+                        crate::workers::parallel_ranges(planes, min, |range| {
+                            // SAFETY: x and y hold every plane at the window's sizes; workers
+                            // write disjoint planes.
+                            unsafe { crate::conv::pool::max_planes(&window, x.get(), y.get(), range) };
+                        });
+                        Ok(())
+                    })));
+                }
                 let f = self.jit.compile_pool(&program)?;
                 self.info.jit_functions += 1;
                 *self.info.native_steps.entry(o.name().to_string()).or_default() += 1;
