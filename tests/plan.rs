@@ -239,3 +239,20 @@ fn plan_trace_lays_the_predicted_schedule_out_as_run_traces_do() {
     let keys = |e: &Value| e.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&doc["traceEvents"][0]), keys(&events[0]));
 }
+
+/// A QDQ network's convolutions are planned on a GPU's int8 matrix units (priced at its int8
+/// peak); the host, which names no int8 rate, prices them as f32 products.
+#[test]
+fn quantized_convolutions_plan_on_int8_units() {
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/models/qdq_cnn/model.onnx"));
+    let mut m = smelt_compiler::onnx::import_file(path, &Default::default()).unwrap();
+    smelt_passes::run_pipeline(&mut m, smelt_passes::CLEANUP_PIPELINE).unwrap();
+    for (target, math) in [("h100-sxm", "i8"), ("host", "f32")] {
+        let p = plan(&m, target, 1);
+        let quantized: Vec<_> = p.kernels.iter().filter(|k| k.ops.contains(&"smelt.quantized_conv2d")).collect();
+        assert!(!quantized.is_empty(), "{target}: no quantized convolution planned");
+        for k in quantized {
+            assert_eq!(k.math, math, "{target}: {k:?}");
+        }
+    }
+}

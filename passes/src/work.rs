@@ -127,7 +127,7 @@ pub fn work_of(m: &Module, op: OpId) -> Work {
         flops: c.flops,
         bytes: c.bytes_read + c.bytes_written,
         intermediate_bytes: 0,
-        element: element_of(m, o.results()),
+        element: computed_in(m, &[op], o.results()),
         signature: signature(m, pattern, o.operands(), o.results()),
         parts: Vec::new(),
     };
@@ -186,10 +186,19 @@ pub fn kernel_work(m: &Module, pattern: &str, ops: &[OpId], inputs: &[ValueId], 
         flops: ops.iter().zip(&parts).map(|(&o, (_, w))| recomputed(o, w.flops)).sum(),
         bytes: boundary,
         intermediate_bytes: inner,
-        element: element_of(m, outputs),
+        element: computed_in(m, ops, outputs),
         signature: signature(m, pattern, inputs, outputs),
         parts,
     }
+}
+
+/// What `ops` compute in, the element their peak is looked up by: i8 for integer products
+/// (a quantized convolution), else their results' type.
+fn computed_in(m: &Module, ops: &[OpId], results: &[ValueId]) -> ElementType {
+    if ops.iter().any(|&o| m.op(o).name() == names::QUANTIZED_CONV2D) {
+        return ElementType::I8;
+    }
+    element_of(m, results)
 }
 
 fn element_of(m: &Module, results: &[ValueId]) -> ElementType {

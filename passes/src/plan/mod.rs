@@ -322,11 +322,19 @@ impl Plan {
 
 /// The math a launch's matrix work runs in.
 fn math_of(target: &Target, launch: &Launch, dtype: Dtype) -> String {
+    // Integer products run on the target's int8 matrix units where it has them.
+    if matches!(launch.shape, Shape::Contraction { op: names::QUANTIZED_CONV2D, .. })
+        && target.peak_tflops.contains_key("i8")
+    {
+        return "i8".to_string();
+    }
     let math = match dtype {
         Dtype::Bf16 => "bf16",
         Dtype::Tf32 => "tf32",
         Dtype::F32 => match (&target.gpu, &launch.shape) {
-            (Some(g), Shape::Contraction { op: names::CONV2D, .. }) => g.f32_conv_math.as_str(),
+            (Some(g), Shape::Contraction { op: names::CONV2D | names::QUANTIZED_CONV2D, .. }) => {
+                g.f32_conv_math.as_str()
+            }
             (Some(g), Shape::Contraction { .. } | Shape::Attention { .. }) => g.f32_matmul_math.as_str(),
             _ => "f32",
         },
