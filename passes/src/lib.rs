@@ -13,7 +13,7 @@ pub mod fold;
 pub mod fuse;
 pub mod fusion;
 pub mod graph;
-pub mod integer_conv;
+pub mod integer_products;
 pub mod manager;
 pub mod options;
 pub mod pipeline;
@@ -28,10 +28,10 @@ pub mod work;
 pub use manager::{run_one, run_pipeline, PassManager, PassManagerOptions};
 
 /// The cleanup that turns exporter output into the ops that matter.
-pub const CLEANUP_PIPELINE: &str = "builtin.module(widen-half,integer-conv,canonicalize,cse)";
+pub const CLEANUP_PIPELINE: &str = "builtin.module(widen-half,integer-products,canonicalize,cse)";
 
 /// What `smelt-opt MODEL.onnx` runs when no passes are named: cleanup, then fusion.
-pub const DEFAULT_PIPELINE: &str = "builtin.module(widen-half,integer-conv,canonicalize,cse,fuse)";
+pub const DEFAULT_PIPELINE: &str = "builtin.module(widen-half,integer-products,canonicalize,cse,fuse)";
 pub use smelt_compiler::diagnostics::Diagnostic;
 use smelt_compiler::Module;
 

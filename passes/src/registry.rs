@@ -66,10 +66,10 @@ pub static PASSES: &[PassInfo] = &[
         create: |_| Ok(Box::new(crate::widen_half::WidenHalf)),
     },
     PassInfo {
-        name: "integer-conv",
-        summary: "QDQ convolutions (8-bit activations, int8 weights) become smelt.quantized_conv2d, run with integer products",
+        name: "integer-products",
+        summary: "QDQ convolutions and matmuls (8-bit activations, int8 weights) become smelt.quantized_conv2d and smelt.quantized_matmul, run with integer products",
         options: &[],
-        create: |_| Ok(Box::new(crate::integer_conv::IntegerConv)),
+        create: |_| Ok(Box::new(crate::integer_products::IntegerProducts)),
     },
     PassInfo {
         name: "shape-inference",

@@ -920,25 +920,37 @@ pub(super) fn conv2d(v: &OpView, inputs: &[&Literal]) -> R<Vec<Literal>> {
     Ok(vec![round_to(conv2d_of(v, inputs[0], inputs[1], slot(v, inputs, "bias"))?)])
 }
 
-/// `conv2d(dequantize(quantize(x)), weight * w_scale) + bias`: x rounded to its 8-bit grid as
-/// QuantizeLinear rounds (the division in f32), then the f32 convolution of the exact values.
+/// `x` rounded to the 8-bit grid of `scale` and `zero` (scalars; the grid's type is the zero
+/// point's) as QuantizeLinear rounds (the division in f32), in f32 as DequantizeLinear gives it.
+fn on_grid(x: &Literal, scale: &Literal, zero: &Literal) -> Literal {
+    let (s, z) = (scale.to_f64()[0] as f32, zero.to_f64()[0]);
+    let (lo, hi) = (zero.element.lowest(), zero.element.highest());
+    let grid = |e: f64| (((((e as f32) / s).round_ties_even() as f64 + z).clamp(lo, hi) - z) as f32 * s) as f64;
+    floats(x.shape.clone(), ElementType::F32, x.to_f64().iter().map(|&e| grid(e)).collect())
+}
+
+/// Int8 `w` times `scale` (one value, or one per index `i / every % scale.len()`), in f32.
+fn scaled(w: &Literal, scale: &Literal, every: usize) -> Literal {
+    let scale = scale.to_f64();
+    let at = |i: usize| scale[if scale.len() == 1 { 0 } else { i / every.max(1) % scale.len() }] as f32;
+    let values = w.to_f64().iter().enumerate().map(|(i, &q)| (q as f32 * at(i)) as f64).collect();
+    floats(w.shape.clone(), ElementType::F32, values)
+}
+
+/// `conv2d(dequantize(quantize(x)), weight * w_scale) + bias`: x on its 8-bit grid
+/// ([`on_grid`]), then the f32 convolution of the exact values.
 pub(super) fn quantized_conv2d(v: &OpView, inputs: &[&Literal]) -> R<Vec<Literal>> {
-    let (x, w) = (inputs[0], inputs[1]);
-    let (scale, zero) = (inputs[2].to_f64()[0] as f32, inputs[3].to_f64()[0]);
-    let (lo, hi) = (inputs[3].element.lowest(), inputs[3].element.highest());
-    let grid =
-        |e: f64| (((((e as f32) / scale).round_ties_even() as f64 + zero).clamp(lo, hi) - zero) as f32 * scale) as f64;
-    let x = floats(x.shape.clone(), ElementType::F32, x.to_f64().iter().map(|&e| grid(e)).collect());
-    let w_scale = inputs[4].to_f64();
-    let per_out = w.shape.get(1..).map_or(1, |s| s.iter().product::<u64>().max(1)) as usize;
-    let weights: Vec<f64> = w
-        .to_f64()
-        .iter()
-        .enumerate()
-        .map(|(i, &q)| (q as f32 * w_scale[if w_scale.len() == 1 { 0 } else { i / per_out }] as f32) as f64)
-        .collect();
-    let w = floats(w.shape.clone(), ElementType::F32, weights);
+    let x = on_grid(inputs[0], inputs[2], inputs[3]);
+    let per_out = inputs[1].shape.get(1..).map_or(1, |s| s.iter().product::<u64>()) as usize;
+    let w = scaled(inputs[1], inputs[4], per_out);
     Ok(vec![round_to(conv2d_of(v, &x, &w, slot(v, inputs, "bias"))?)])
+}
+
+/// `matmul(dequantize(quantize(a)), b * b_scale)`, b's scale per column.
+pub(super) fn quantized_matmul(_: &OpView, inputs: &[&Literal]) -> R<Vec<Literal>> {
+    let a = on_grid(inputs[0], inputs[2], inputs[3]);
+    let b = scaled(inputs[1], inputs[4], 1);
+    Ok(vec![round_to(matmul_of(&a, &b, ElementType::F32)?)])
 }
 
 fn conv2d_of(op: &OpView, x: &Literal, w: &Literal, bias: Option<&Literal>) -> R<Literal> {

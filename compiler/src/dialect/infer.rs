@@ -227,6 +227,31 @@ pub fn quantized_conv2d(v: &OpView) -> Result<Vec<Type>> {
     Ok(ty)
 }
 
+/// A matmul's shape for an f32 `a` on an 8-bit grid (scalar scale and zero point) by an int8
+/// matrix `b` [K, N] with one f32 scale per column (or one for all).
+pub fn quantized_matmul(v: &OpView) -> Result<Vec<Type>> {
+    let (a, b, s, z, bs) = (v.tensor(0)?, v.tensor(1)?, v.tensor(2)?, v.tensor(3)?, v.tensor(4)?);
+    if a.element != ElementType::F32 || s.element != ElementType::F32 || bs.element != ElementType::F32 {
+        return Err(format!("a, a_scale and b_scale must be f32, got {}, {} and {}", a.element, s.element, bs.element));
+    }
+    if b.element != ElementType::I8 || !matches!(z.element, ElementType::U8 | ElementType::I8) {
+        return Err(format!("b must be i8 and a_zero_point u8 or i8, got {} and {}", b.element, z.element));
+    }
+    let scalar = |t: &TensorType| t.shape.as_ref().is_some_and(|s| s.iter().all(|d| *d == Dim::Known(1)));
+    if !scalar(s) || !scalar(z) {
+        return Err("a_scale and a_zero_point must hold one value".into());
+    }
+    if b.shape.as_ref().is_some_and(|s| s.len() != 2) {
+        return Err(format!("b must be a matrix [K, N], got {b}"));
+    }
+    let columns = b.shape.as_ref().and_then(|s| s.get(1).copied()).unwrap_or(Dim::Dynamic);
+    let per_column = bs.shape.as_ref().is_some_and(|s| s.len() == 1 && (s[0] == columns || s[0] == Dim::Known(1)));
+    if !scalar(bs) && !per_column {
+        return Err(format!("b_scale must hold one value or one per column ({columns}), got {bs}"));
+    }
+    Ok(vec![tensor(matmul_shape(a.shape.as_deref(), b.shape.as_deref())?, ElementType::F32)])
+}
+
 /// Transposed convolution: x [N, Cin, H, W], weight [Cin, Cout / group, kh, kw]; each
 /// output extent is `stride (in - 1) + output_padding + dilation (k - 1) + 1 - pads`.
 pub fn conv_transpose(v: &OpView) -> Result<Vec<Type>> {

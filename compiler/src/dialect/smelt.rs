@@ -254,6 +254,14 @@ ops! {
         .infer(batch_norm)
         .eval(eval::batch_norm)
         .flops(Flops::PerOutput(2));
+    QUANTIZED_MATMUL = "smelt.quantized_matmul": op(
+        "matmul with integer products: a rounded to `a_scale` steps around `a_zero_point` (8-bit, as QuantizeLinear) times an int8 matrix b ([K, N]) scaled per column by `b_scale`; what a QDQ matmul computes",
+    )
+        .operands(&[one("a"), one("b"), one("a_scale"), one("a_zero_point"), one("b_scale")])
+        .class(OpClass::Contraction)
+        .infer(quantized_matmul)
+        .eval(eval::quantized_matmul)
+        .flops(Flops::Custom(flops::matmul, "as matmul: 2 x batch x M x N x K"));
     MATMUL = "smelt.matmul": op("numpy matrix product with broadcast batch dimensions")
         .operands(&[one("a"), one("b")])
         .class(OpClass::Contraction)

@@ -159,12 +159,7 @@ impl Lower {
         conv: &Conv,
         (bias, grid): (Option<Vec<f32>>, Option<crate::conv::int8::Grid>),
     ) -> Result<crate::conv::int8::Int8Conv, String> {
-        let o = m.op(anchor);
-        let value = |i: usize| {
-            let v = o.operands()[i];
-            constant_literal(m, *self.outer.get(&v).unwrap_or(&v))
-                .ok_or_else(|| format!("operand {i} of the quantized convolution is not a constant"))
-        };
+        let value = |i: usize| self.constant_operand(m, anchor, i);
         let (w, x_scale, zero, w_scale) = (value(1)?, value(2)?, value(3)?, value(4)?);
         if conv.group != 1 {
             return Err("a quantized convolution with groups is not supported".into());
@@ -180,6 +175,37 @@ impl Lower {
         let mut plan =
             crate::conv::int8::Int8Conv::new(conv.window(), (conv.xs[1], conv.os[1]), &weights, input, &w_scale);
         plan.finish_in_tile(bias.as_deref(), grid);
+        Ok(plan)
+    }
+
+    /// Operand `i` of `op`, which must be a constant.
+    fn constant_operand(&self, m: &Module, op: OpId, i: usize) -> Result<smelt_compiler::literal::Literal, String> {
+        let v = m.op(op).operands()[i];
+        constant_literal(m, *self.outer.get(&v).unwrap_or(&v))
+            .ok_or_else(|| format!("operand {i} of '{}' is not a constant", m.op(op).name()))
+    }
+
+    /// The integer plan of the quantized matmul `anchor` (its constant int8 `b` transposed and
+    /// packed), rounding its results to `grid` when given.
+    fn int8_matrix_plan(
+        &self,
+        m: &Module,
+        anchor: OpId,
+        grid: Option<crate::conv::int8::Grid>,
+    ) -> Result<crate::conv::int8::Int8Conv, String> {
+        let value = |i: usize| self.constant_operand(m, anchor, i);
+        let (b, a_scale, zero, b_scale) = (value(1)?, value(2)?, value(3)?, value(4)?);
+        let (k, n) = (b.shape[0] as usize, b.shape[1] as usize);
+        if k > crate::conv::int8::Int8Conv::MAX_REDUCTION {
+            return Err(format!("a quantized matmul sums {k} products per output, over i32's range"));
+        }
+        let values = b.to_f64();
+        let transposed: Vec<i8> = (0..n * k).map(|i| values[(i % k) * n + i / k] as i8).collect();
+        let b_scale: Vec<f32> = b_scale.to_f64().iter().map(|&v| v as f32).collect();
+        let signed = zero.element == smelt_compiler::ElementType::I8;
+        let input = (a_scale.to_f64()[0] as f32, zero.to_f64()[0] as i64, signed);
+        let mut plan = crate::conv::int8::Int8Conv::matrix(k, n, &transposed, input, &b_scale);
+        plan.finish_in_tile(None, grid);
         Ok(plan)
     }
 
@@ -285,7 +311,9 @@ impl Lower {
         round_trips_to_grid(&mut prog, result);
         // ... and rounds its result to the next quantize's grid when that comes first.
         let mut tile_grid = None;
-        if tile_bias.is_some() || (o.name() == names::QUANTIZED_CONV2D && conv_bias(&m, anchor).is_none()) {
+        let integer_anchor = o.name() == names::QUANTIZED_MATMUL
+            || (o.name() == names::QUANTIZED_CONV2D && (tile_bias.is_some() || conv_bias(&m, anchor).is_none()));
+        if integer_anchor {
             let readers: Vec<usize> =
                 (0..prog.len()).filter(|&j| prog[j].operands().contains(&prefix_result)).collect();
             if let ([j], true) = (readers.as_slice(), prog[prefix_result as usize] == Ew::Input(0)) {
@@ -324,7 +352,7 @@ impl Lower {
         // The micro-kernel (or the depthwise or Winograd output loop) applies the epilogue's
         // head in registers; the latter two take a bias by channel only, and no scale.
         let by_channel = conv_plan.as_ref().is_some_and(|c| c.depthwise.is_some() || c.winograd.is_some());
-        let integer = conv_plan.as_ref().is_some_and(|c| c.int8.is_some());
+        let integer = conv_plan.as_ref().is_some_and(|c| c.int8.is_some()) || o.name() == names::QUANTIZED_MATMUL;
         let split = post::split(&prog, result, &strides).filter(|_| !integer).filter(|(head, _)| {
             !by_channel || (head.scale == 1.0 && head.bias.is_none_or(|b| b.per_row) && head.residual.is_none())
         });
@@ -365,6 +393,40 @@ impl Lower {
                     );
                     // SAFETY: the locations hold tensors of the shapes the plan checked.
                     unsafe { conv.run(x, w, y, &apply, base) };
+                    Ok(())
+                }))
+            }
+            names::QUANTIZED_MATMUL => {
+                self.info.gemm_steps += 1;
+                let (a, as_) = operand(0)?;
+                let plan = self.int8_matrix_plan(&m, anchor, tile_grid)?;
+                *self.info.native_steps.entry(format!("int8 matmul {}", plan.isa)).or_default() += 1;
+                let (k, n) = (as_[as_.len() - 1] as usize, os[r - 1] as usize);
+                let batch: Vec<u64> = os[..r - 2].to_vec();
+                // One product over every row when the epilogue's inputs chain like the rows.
+                let rows_chain = |s: &Vec<i64>| (0..r.saturating_sub(2)).all(|d| s[d] == s[d + 1] * os[d + 1] as i64);
+                let fold = full.iter().skip(1).all(rows_chain);
+                let (batch, rows) = if fold {
+                    (Vec::new(), os[..r - 1].iter().product::<u64>() as usize)
+                } else {
+                    (batch, os[r - 2] as usize)
+                };
+                Ok(Box::new(move |base| {
+                    let (a, y) = (resolve(a, base) as *const f32, resolve(out_loc, base) as *mut f32);
+                    let mut i = 0usize;
+                    for_each_index(&batch, |idx| {
+                        let dims: Vec<(usize, usize)> = idx.iter().enumerate().map(|(d, &x)| (x as usize, d)).collect();
+                        let offsets = apply.offsets(&dims);
+                        let (yb, shared) = (Shared(unsafe { y.add(i * rows * n) }), Shared(base));
+                        // SAFETY: a and y hold the batch's rows at the planned widths.
+                        unsafe {
+                            let ab = std::slice::from_raw_parts(a.add(i * rows * k), rows * k);
+                            plan.run_matrix(ab, rows, yb.get(), &|r0, rows, c0, cols| {
+                                apply.apply(yb.get(), n, &offsets, (r0, rows, c0, cols), shared.get())
+                            });
+                        }
+                        i += 1;
+                    });
                     Ok(())
                 }))
             }
@@ -750,6 +812,9 @@ pub(super) fn is_anchor(m: &Module, op: OpId) -> bool {
     let o = m.op(op);
     if o.name() == names::QUANTIZED_CONV2D {
         return m.value_type(o.operands()[0]).as_tensor().and_then(|t| t.static_shape()).is_some_and(|s| s.len() == 4);
+    }
+    if o.name() == names::QUANTIZED_MATMUL {
+        return m.value_type(o.operands()[0]).as_tensor().and_then(|t| t.static_shape()).is_some_and(|s| s.len() >= 2);
     }
     let f32s = o.operands().iter().chain(o.results()).all(|&v| f32_value(m, v));
     f32s && match o.name() {

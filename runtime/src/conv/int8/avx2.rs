@@ -42,7 +42,7 @@ pub(super) unsafe fn tile(
         }
         for c in 0..out.channels {
             let sum = parts[2 * c] + parts[2 * c + 1];
-            *out.y.add(c * out.channel_stride + p) = out.finish(sum, c);
+            *out.y.add(c * out.channel_stride + p * out.pixel_stride) = out.finish(sum, c);
         }
     }
 }

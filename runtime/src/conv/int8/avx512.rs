@@ -76,10 +76,37 @@ unsafe fn tile_of<const P: usize>(
         _mm512_mul_ps(_mm512_min_ps(_mm512_max_ps(steps, lowest), highest), step)
     };
     for p in 0..P {
-        _mm512_mask_i32scatter_ps::<4>(out.y.add(p), m0, planes, finish(lo[p], k0, b0));
-        if m1 != 0 {
-            _mm512_mask_i32scatter_ps::<4>(y1.add(p), m1, planes, finish(hi[p], k1, b1));
+        let (v0, at) = (finish(lo[p], k0, b0), p * out.pixel_stride);
+        if out.channel_stride == 1 {
+            _mm512_mask_storeu_ps(out.y.add(at), m0, v0);
+            if m1 != 0 {
+                _mm512_mask_storeu_ps(out.y.add(at + 16), m1, finish(hi[p], k1, b1));
+            }
+            continue;
         }
+        _mm512_mask_i32scatter_ps::<4>(out.y.add(at), m0, planes, v0);
+        if m1 != 0 {
+            _mm512_mask_i32scatter_ps::<4>(y1.add(at), m1, planes, finish(hi[p], k1, b1));
+        }
+    }
+}
+
+/// As [`super::portable::stage_matrix_row`], 16 elements a step.
+///
+/// # Safety
+/// As there, on a CPU with AVX-512 F and BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(super) unsafe fn stage_matrix_row(x: *const f32, len: usize, x_scale: f32, zero: f32, staged: *mut u8) {
+    let (scale, zero_v, top) = (_mm512_set1_ps(x_scale), _mm512_set1_ps(zero), _mm512_set1_ps(255.0));
+    let mut i = 0;
+    while i < len {
+        let n = (len - i).min(16);
+        let mask = if n == 16 { 0xffffu16 } else { ((1u32 << n) - 1) as u16 };
+        let v = _mm512_div_ps(_mm512_maskz_loadu_ps(mask, x.add(i)), scale);
+        let r = _mm512_add_ps(_mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v), zero_v);
+        let b = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(r, _mm512_setzero_ps()), top));
+        _mm512_mask_cvtepi32_storeu_epi8(staged.add(i) as *mut _, mask, b);
+        i += 16;
     }
 }
 

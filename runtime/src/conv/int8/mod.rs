@@ -38,11 +38,13 @@ pub struct Grid {
 }
 
 /// Where a tile's results go: `(sum - zero * sum of weights) * scale` of channel `c` and pixel
-/// `p` to `y[c * channel_stride + p]`, for the first `channels` channels of the panel.
+/// `p` to `y[c * channel_stride + p * pixel_stride]`, for the first `channels` channels of the
+/// panel (NCHW: pixels 1 apart; a matrix product's rows: channels 1 apart).
 #[derive(Clone, Copy)]
 pub(crate) struct TileOut {
     pub y: *mut f32,
     pub channel_stride: usize,
+    pub pixel_stride: usize,
     pub channels: usize,
     /// Per channel of the panel: `x_scale * w_scale`, and the zero point's share times it.
     pub scale: *const f32,
@@ -71,6 +73,10 @@ type TileFn = unsafe fn(*const u8, usize, &[usize], usize, *const i8, usize, &Ti
 /// One input row onto the grid: `(x, plane, width, channels, x_scale, zero, staged, pixel_bytes)`.
 type StageFn = unsafe fn(*const f32, usize, usize, usize, f32, f32, *mut u8, usize);
 
+/// One matrix row onto the grid, its elements to consecutive bytes: `(x, len, x_scale, zero,
+/// staged)`.
+type StageRowFn = unsafe fn(*const f32, usize, f32, f32, *mut u8);
+
 /// A convolution planned for integer products: weights packed, per-channel factors computed.
 pub struct Int8Conv {
     window: Window,
@@ -90,6 +96,7 @@ pub struct Int8Conv {
     zero: u8,
     tile: TileFn,
     stage_row: StageFn,
+    stage_matrix_row: StageRowFn,
     pub isa: &'static str,
 }
 
@@ -137,7 +144,7 @@ impl Int8Conv {
         let scale: Vec<f32> =
             (0..out_channels).map(|o| x_scale * w_scale[if w_scale.len() == 1 { 0 } else { o }]).collect();
         let offset = sums.iter().zip(&scale).map(|(&s, &k)| -((zero as i64 * s) as f32) * k).collect();
-        let (tile, stage_row, isa) = kernel();
+        let (tile, stage_row, stage_matrix_row, isa) = kernel();
         Int8Conv {
             window,
             in_channels,
@@ -151,6 +158,7 @@ impl Int8Conv {
             grid: None,
             tile,
             stage_row,
+            stage_matrix_row,
             isa,
         }
     }
@@ -163,6 +171,69 @@ impl Int8Conv {
             }
         }
         self.grid = grid;
+    }
+
+    /// The plan for a matrix product `a [M, K] x b [K, N]` with int8 `b_transposed` ([N, K]):
+    /// a 1x1 convolution whose pixels are a's rows and whose channels are its columns.
+    pub fn matrix(k: usize, n: usize, b_transposed: &[i8], grid: (f32, i64, bool), b_scale: &[f32]) -> Int8Conv {
+        let window =
+            Window { h: 1, w: 1, ho: 1, wo: 1, kernel: [1, 1], strides: [1, 1], pads: [0, 0], dilations: [1, 1] };
+        Int8Conv::new(window, (k, n), b_transposed, grid, b_scale)
+    }
+
+    /// Runs a matrix plan on `rows` rows of `a` ([rows, K] f32) into `y` ([rows, N]);
+    /// `epilogue(row0, rows, col0, cols)` runs on each finished block of y.
+    ///
+    /// # Safety
+    /// `a` and `y` hold `rows` rows of the planned widths.
+    pub unsafe fn run_matrix(
+        &self,
+        a: &[f32],
+        rows: usize,
+        y: *mut f32,
+        epilogue: &(dyn Fn(usize, usize, usize, usize) + Sync),
+    ) {
+        let (k, n) = (self.in_channels, self.out_channels);
+        let pixel_bytes = self.quads * 4;
+        let mut staged = vec![self.zero; rows * pixel_bytes];
+        let to = Shared(staged.as_mut_ptr());
+        parallel_ranges(rows, 64, |range| {
+            for r in range {
+                // SAFETY: row r of a and of the staged copy; workers write disjoint rows.
+                unsafe {
+                    (self.stage_matrix_row)(
+                        a[r * k..].as_ptr(),
+                        k,
+                        self.x_scale,
+                        self.zero as f32,
+                        to.get().add(r * pixel_bytes),
+                    )
+                };
+            }
+        });
+        let (panels, tiles) = (n.div_ceil(CHANNELS), rows.div_ceil(PIXELS));
+        let out = Shared(y);
+        // Units of one panel by one tile of rows, panel-major: a worker keeps its panel's
+        // weights in cache over consecutive tiles.
+        parallel_ranges(panels * tiles, 4, |units| {
+            for unit in units {
+                let (panel, tile) = (unit / tiles, unit % tiles);
+                let (c0, r0) = (panel * CHANNELS, tile * PIXELS);
+                let (channels, pixels) = (CHANNELS.min(n - c0), PIXELS.min(rows - r0));
+                let w = self.weights[panel * self.quads * CHANNELS * 4..].as_ptr();
+                let to = TileOut {
+                    y: out.get().add(r0 * n + c0),
+                    channel_stride: 1,
+                    pixel_stride: n,
+                    channels,
+                    scale: self.scale[c0..].as_ptr(),
+                    offset: self.offset[c0..].as_ptr(),
+                    grid: self.grid,
+                };
+                (self.tile)(staged.as_ptr().add(r0 * pixel_bytes), pixel_bytes, &[0], self.quads, w, pixels, &to);
+                epilogue(r0, pixels, c0, channels);
+            }
+        });
     }
 
     /// Quantizes one image `x` (`[in][h][w]` f32) into the padded channels-last buffer.
@@ -233,6 +304,7 @@ impl Int8Conv {
                     let to = TileOut {
                         y: out.get().add(c0 * hw + oy * g.wo + ox),
                         channel_stride: hw,
+                        pixel_stride: 1,
                         channels,
                         scale: self.scale[c0..].as_ptr(),
                         offset: self.offset[c0..].as_ptr(),
@@ -248,19 +320,19 @@ impl Int8Conv {
 }
 
 /// The best tile kernel this CPU runs, and its name.
-fn kernel() -> (TileFn, StageFn, &'static str) {
+fn kernel() -> (TileFn, StageFn, StageRowFn, &'static str) {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512vnni")
     {
-        return (avx512::tile, avx512::stage_row, "avx512vnni 12x32");
+        return (avx512::tile, avx512::stage_row, avx512::stage_matrix_row, "avx512vnni 12x32");
     }
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") {
-        return (avx2::tile, avx2::stage_row, "avx2 1x32");
+        return (avx2::tile, avx2::stage_row, portable::stage_matrix_row, "avx2 1x32");
     }
-    (portable::tile, portable::stage_row, "portable 12x32")
+    (portable::tile, portable::stage_row, portable::stage_matrix_row, "portable 12x32")
 }
 
 #[cfg(test)]
@@ -348,6 +420,45 @@ mod tests {
         let ho = (h + 2 * p - d * (k - 1) - 1) / s + 1;
         let wo = (w + 2 * p - d * (k - 1) - 1) / s + 1;
         Window { h, w, ho, wo, kernel: [k, k], strides: [s, s], pads: [p, p], dilations: [d, d] }
+    }
+
+    /// A matrix product through every kernel against the plain definition.
+    #[test]
+    fn matrix_products_match_the_definition() {
+        let (rows, k, n) = (29, 37, 45);
+        let a: Vec<f32> = (0..rows * k).map(|i| ((i * 7919) % 1000) as f32 / 250.0 - 2.0).collect();
+        let b: Vec<i8> = (0..k * n).map(|i| ((i * 104_729) % 255) as i32 - 127).map(|v| v as i8).collect();
+        let scales: Vec<f32> = (0..n).map(|j| 0.001 * (1 + j % 7) as f32).collect();
+        let (xs, zero) = (0.03f32, 9i64);
+        let q = |v: f32| ((v / xs).round_ties_even() + zero as f32).clamp(-128.0, 127.0) - zero as f32;
+        let transposed: Vec<i8> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        let mut kernels =
+            vec![(portable::tile as TileFn, portable::stage_row as StageFn, portable::stage_matrix_row as StageRowFn)];
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
+        {
+            kernels.push((avx512::tile, avx512::stage_row, avx512::stage_matrix_row));
+        }
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") {
+            kernels.push((avx2::tile, avx2::stage_row, portable::stage_matrix_row));
+        }
+        for (tile, stage, stage_matrix) in kernels {
+            let mut plan = Int8Conv::matrix(k, n, &transposed, (xs, zero, true), &scales);
+            (plan.tile, plan.stage_row, plan.stage_matrix_row) = (tile, stage, stage_matrix);
+            let mut y = vec![f32::NAN; rows * n];
+            unsafe { plan.run_matrix(&a, rows, y.as_mut_ptr(), &|_, _, _, _| {}) };
+            for r in 0..rows {
+                for j in 0..n {
+                    let want: f64 = (0..k).map(|i| q(a[r * k + i]) as f64 * b[i * n + j] as f64).sum::<f64>()
+                        * (xs * scales[j]) as f64;
+                    let got = y[r * n + j];
+                    assert!((got as f64 - want).abs() <= 1e-4 * want.abs().max(1.0), "({r}, {j}): {got} vs {want}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -34,8 +34,19 @@ pub(super) unsafe fn tile(
     }
     for c in 0..out.channels {
         for (p, sums) in sums.iter().enumerate().take(pixels) {
-            *out.y.add(c * out.channel_stride + p) = out.finish(sums[c], c);
+            *out.y.add(c * out.channel_stride + p * out.pixel_stride) = out.finish(sums[c], c);
         }
+    }
+}
+
+/// Matrix row `x` (`len` floats) onto the 8-bit grid, element `i` to `staged[i]`, as
+/// [`stage_row`] rounds.
+///
+/// # Safety
+/// `x` holds `len` floats and `staged` `len` bytes.
+pub(super) unsafe fn stage_matrix_row(x: *const f32, len: usize, x_scale: f32, zero: f32, staged: *mut u8) {
+    for i in 0..len {
+        *staged.add(i) = ((*x.add(i) / x_scale).round_ties_even() + zero).clamp(0.0, 255.0) as u8;
     }
 }
 
