@@ -112,7 +112,8 @@ def fp16_copy(model):
 
 def qdq_copy(model):
     """The export quantized by ONNX Runtime's `quantize_static` to the QDQ form (int8 weights
-    per channel, uint8 activations per tensor), calibrated on 8 seeded random inputs."""
+    per channel, uint8 activations per tensor), calibrated on 8 seeded random inputs (token
+    ids below 1000 for integer inputs)."""
     import tempfile
 
     import numpy as np
@@ -123,13 +124,18 @@ def qdq_copy(model):
     if out.exists():
         return out
     m = onnx.load(str(model))
-    name = m.graph.input[0].name
-    shape = [d.dim_value or 1 for d in m.graph.input[0].type.tensor_type.shape.dim]
     rng = np.random.default_rng(0)
+
+    def sample(value):
+        shape = [d.dim_value or 1 for d in value.type.tensor_type.shape.dim]
+        if value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT:
+            return rng.standard_normal(shape).astype(np.float32)
+        # Token ids (BERT's input): a small vocabulary range.
+        return rng.integers(0, 1000, shape).astype(onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type))
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.left = iter({name: rng.standard_normal(shape).astype(np.float32)} for _ in range(8))
+            self.left = iter({i.name: sample(i) for i in m.graph.input} for _ in range(8))
 
         def get_next(self):
             return next(self.left, None)
