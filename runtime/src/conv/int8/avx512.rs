@@ -56,6 +56,14 @@ unsafe fn tile_of<const P: usize>(
             }
         }
     }
+    // Out of the registers in one unrolled pass (indexing them in the loop below would keep
+    // a stack copy of every sum updated in the loop above).
+    let mut sums = [0i32; PIXELS * CHANNELS];
+    for p in 0..P {
+        _mm512_storeu_si512(sums.as_mut_ptr().add(p * CHANNELS) as *mut _, lo[p]);
+        _mm512_storeu_si512(sums.as_mut_ptr().add(p * CHANNELS + 16) as *mut _, hi[p]);
+    }
+    let sum = |p: usize, half: usize| _mm512_loadu_si512(sums.as_ptr().add(p * CHANNELS + 16 * half) as *const _);
     let planes = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
         _mm512_set1_epi32(out.channel_stride as i32),
@@ -76,17 +84,17 @@ unsafe fn tile_of<const P: usize>(
         _mm512_mul_ps(_mm512_min_ps(_mm512_max_ps(steps, lowest), highest), step)
     };
     for p in 0..P {
-        let (v0, at) = (finish(lo[p], k0, b0), p * out.pixel_stride);
+        let (v0, at) = (finish(sum(p, 0), k0, b0), p * out.pixel_stride);
         if out.channel_stride == 1 {
             _mm512_mask_storeu_ps(out.y.add(at), m0, v0);
             if m1 != 0 {
-                _mm512_mask_storeu_ps(out.y.add(at + 16), m1, finish(hi[p], k1, b1));
+                _mm512_mask_storeu_ps(out.y.add(at + 16), m1, finish(sum(p, 1), k1, b1));
             }
             continue;
         }
         _mm512_mask_i32scatter_ps::<4>(out.y.add(at), m0, planes, v0);
         if m1 != 0 {
-            _mm512_mask_i32scatter_ps::<4>(y1.add(at), m1, planes, finish(hi[p], k1, b1));
+            _mm512_mask_i32scatter_ps::<4>(y1.add(at), m1, planes, finish(sum(p, 1), k1, b1));
         }
     }
 }
