@@ -178,6 +178,13 @@ impl Lower {
         Ok(plan)
     }
 
+    /// Whether `op`, if it multiplies by int8 weights, has them as constants (the integer
+    /// kernels pack them ahead of time; the reference semantics run the rest).
+    pub(super) fn has_constant_integer_weights(&self, m: &Module, op: OpId) -> bool {
+        !matches!(m.op(op).name(), names::QUANTIZED_CONV2D | names::QUANTIZED_MATMUL)
+            || (1..5).all(|i| self.constant_operand(m, op, i).is_ok())
+    }
+
     /// Operand `i` of `op`, which must be a constant.
     fn constant_operand(&self, m: &Module, op: OpId, i: usize) -> Result<smelt_compiler::literal::Literal, String> {
         let v = m.op(op).operands()[i];
