@@ -56,7 +56,7 @@ pub(super) unsafe fn tile(
 pub(super) unsafe fn stage_row(
     x: *const f32,
     plane: usize,
-    width: usize,
+    (width, step): (usize, usize),
     channels: usize,
     x_scale: f32,
     zero: f32,
@@ -68,7 +68,7 @@ pub(super) unsafe fn stage_row(
     for c in 0..channels {
         let row = x.add(c * plane);
         let mut i = 0;
-        while i + 8 <= width {
+        while step == 1 && i + 8 <= width {
             let v = _mm256_div_ps(_mm256_loadu_ps(row.add(i)), scale);
             let r = _mm256_add_ps(_mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v), zero_v);
             // max first: a NaN becomes 0, as the scalar conversion makes it.
@@ -80,7 +80,7 @@ pub(super) unsafe fn stage_row(
             i += 8;
         }
         for i in i..width {
-            let v = *row.add(i);
+            let v = *row.add(i * step);
             *staged.add(i * pixel_bytes + c) = ((v / x_scale).round_ties_even() + zero).clamp(0.0, 255.0) as u8;
         }
     }

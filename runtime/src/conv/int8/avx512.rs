@@ -166,7 +166,7 @@ pub(super) unsafe fn stage_matrix_row(x: *const f32, len: usize, x_scale: f32, z
 pub(super) unsafe fn stage_row(
     x: *const f32,
     plane: usize,
-    width: usize,
+    (width, step): (usize, usize),
     channels: usize,
     x_scale: f32,
     zero: f32,
@@ -174,6 +174,10 @@ pub(super) unsafe fn stage_row(
     pixel_bytes: usize,
 ) {
     let (scale, zero_v, top) = (_mm512_set1_ps(x_scale), _mm512_set1_ps(zero), _mm512_set1_ps(255.0));
+    let columns = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(step as i32),
+    );
     let words = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
         _mm512_set1_epi32(pixel_bytes as i32),
@@ -189,7 +193,13 @@ pub(super) unsafe fn stage_row(
                 if c >= channels {
                     break;
                 }
-                let v = _mm512_div_ps(_mm512_maskz_loadu_ps(mask, x.add(c * plane + i)), scale);
+                let at = x.add(c * plane + i * step);
+                let v = if step == 1 {
+                    _mm512_maskz_loadu_ps(mask, at)
+                } else {
+                    _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, columns, at)
+                };
+                let v = _mm512_div_ps(v, scale);
                 let r =
                     _mm512_add_ps(_mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v), zero_v);
                 // max first: a NaN becomes 0, as the scalar conversion makes it.

@@ -70,8 +70,9 @@ impl TileOut {
 /// One tile: `(x, pixel_step, taps, quads, w, pixels, out)`.
 type TileFn = unsafe fn(*const u8, usize, &[usize], usize, *const i8, usize, &TileOut);
 
-/// One input row onto the grid: `(x, plane, width, channels, x_scale, zero, staged, pixel_bytes)`.
-type StageFn = unsafe fn(*const f32, usize, usize, usize, f32, f32, *mut u8, usize);
+/// One input row onto the grid: `(x, plane, (width, column_step), channels, x_scale, zero,
+/// staged, pixel_bytes)`.
+type StageFn = unsafe fn(*const f32, usize, (usize, usize), usize, f32, f32, *mut u8, usize);
 
 /// One matrix row onto the grid, its elements to consecutive bytes: `(x, len, x_scale, zero,
 /// staged)`.
@@ -79,7 +80,12 @@ type StageRowFn = unsafe fn(*const f32, usize, f32, f32, *mut u8);
 
 /// A convolution planned for integer products: weights packed, per-channel factors computed.
 pub struct Int8Conv {
+    /// The window the tiles run: a 1x1 convolution with strides runs unstrided on the pixels
+    /// it samples, which alone are staged.
     window: Window,
+    /// The input's rows and columns, and every how many of them are staged.
+    input: [usize; 2],
+    sample: [usize; 2],
     in_channels: usize,
     out_channels: usize,
     /// Input channels in groups of four (the last padded with zero weights).
@@ -122,6 +128,16 @@ impl Int8Conv {
         (x_scale, zero, signed): (f32, i64, bool),
         w_scale: &[f32],
     ) -> Int8Conv {
+        let input = [window.h, window.w];
+        let pointwise = window.kernel == [1, 1] && window.pads == [0, 0] && window.strides != [1, 1];
+        let (window, sample) = if pointwise {
+            let (ho, wo) = (window.ho, window.wo);
+            let unstrided =
+                Window { h: ho, w: wo, ho, wo, kernel: [1, 1], strides: [1, 1], pads: [0, 0], dilations: [1, 1] };
+            (unstrided, window.strides)
+        } else {
+            (window, [1, 1])
+        };
         let [kh, kw] = window.kernel;
         let taps = kh * kw;
         let quads = in_channels.div_ceil(4);
@@ -147,6 +163,8 @@ impl Int8Conv {
         let (tile, stage_row, stage_matrix_row, isa) = kernel();
         Int8Conv {
             window,
+            input,
+            sample,
             in_channels,
             out_channels,
             quads,
@@ -247,20 +265,22 @@ impl Int8Conv {
         let row_bytes = width * pixel_bytes;
         let mut data = vec![self.zero; rows * row_bytes];
         let out = Shared(data.as_mut_ptr());
-        let (hw, zero) = (g.h * g.w, self.zero as f32);
+        let ([h, w], [sh, sw]) = (self.input, self.sample);
+        let (hw, zero) = (h * w, self.zero as f32);
         // Rows of the input split over the workers; each writes its own rows of the buffer.
         parallel_ranges(g.h, 8, |range| {
             for y in range {
                 let row = (y + g.pads[0]) * row_bytes + g.pads[1] * pixel_bytes;
-                // SAFETY: row y of every channel lies in x; its pixels in the buffer sized above;
-                // workers write disjoint rows.
+                // SAFETY: row y * sh of every channel lies in x, and its columns up to
+                // (g.w - 1) * sw; its pixels in the buffer sized above; workers write
+                // disjoint rows.
                 unsafe {
-                    let src = x[y * g.w..].as_ptr();
-                    debug_assert!(x.len() >= (self.in_channels - 1) * hw + (y + 1) * g.w);
+                    let src = x[y * sh * w..].as_ptr();
+                    debug_assert!(x.len() > (self.in_channels - 1) * hw + y * sh * w + (g.w - 1) * sw);
                     (self.stage_row)(
                         src,
                         hw,
-                        g.w,
+                        (g.w, sw),
                         self.in_channels,
                         self.x_scale,
                         zero,
@@ -481,6 +501,8 @@ mod tests {
             check(window(7, 30, 1, 1, 0, 1), 13, 70, false, Some(k));
             check(window(11, 11, 3, 1, 2, 2), 4, 3, true, Some(k));
             check(window(12, 12, 7, 2, 3, 1), 3, 16, false, Some(k));
+            check(window(13, 21, 1, 2, 0, 1), 6, 21, true, Some(k));
+            check(window(10, 17, 1, 3, 0, 1), 9, 33, false, Some(k));
         }
     }
 }

@@ -50,17 +50,19 @@ pub(super) unsafe fn stage_matrix_row(x: *const f32, len: usize, x_scale: f32, z
     }
 }
 
-/// Row `x` (channels `plane` floats apart, `width` pixels) onto the 8-bit grid: pixel `i`'s
+/// Row `x` (channels `plane` floats apart, `width` pixels `step` floats apart) onto the 8-bit
+/// grid: pixel `i`'s
 /// channel `c` to `staged[i * pixel_bytes + c]`, as QuantizeLinear rounds (halves to even,
 /// saturating), `zero` already on the unsigned grid.
 ///
 /// # Safety
-/// `x` holds `channels` rows of `width` floats `plane` apart; `staged` holds `width` pixels.
+/// `x` holds `channels` rows of `(width - 1) * step + 1` floats `plane` apart; `staged` holds
+/// `width` pixels.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn stage_row(
     x: *const f32,
     plane: usize,
-    width: usize,
+    (width, step): (usize, usize),
     channels: usize,
     x_scale: f32,
     zero: f32,
@@ -68,8 +70,8 @@ pub(super) unsafe fn stage_row(
     pixel_bytes: usize,
 ) {
     for c in 0..channels {
-        let row = std::slice::from_raw_parts(x.add(c * plane), width);
-        for (i, &v) in row.iter().enumerate() {
+        for i in 0..width {
+            let v = *x.add(c * plane + i * step);
             *staged.add(i * pixel_bytes + c) = ((v / x_scale).round_ties_even() + zero).clamp(0.0, 255.0) as u8;
         }
     }
