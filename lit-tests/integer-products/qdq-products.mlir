@@ -90,3 +90,20 @@ func.func @matmul_per_column(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
   %y = "smelt.matmul"(%dq, %dw) : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<4x2xf32>
   return %y : tensor<4x2xf32>
 }
+
+// A depthwise (grouped) QDQ convolution keeps the f32 kernels.
+// CHECK-LABEL: func.func @depthwise
+func.func @depthwise(%x: tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32> {
+  %s = "smelt.constant"() {value = dense<0.5> : tensor<f32>} : () -> tensor<f32>
+  %z = "smelt.constant"() {value = dense<10> : tensor<ui8>} : () -> tensor<ui8>
+  %w = "smelt.constant"() {value = dense<[[[[1]]], [[[-2]]]]> : tensor<2x1x1x1xi8>} : () -> tensor<2x1x1x1xi8>
+  %ws = "smelt.constant"() {value = dense<[0.25, 0.125]> : tensor<2xf32>} : () -> tensor<2xf32>
+  %wz = "smelt.constant"() {value = dense<0> : tensor<2xi8>} : () -> tensor<2xi8>
+  // CHECK: "smelt.conv2d"
+  // CHECK-NOT: quantized_conv2d
+  %q = "smelt.quantize_linear"(%x, %s, %z) : (tensor<1x2x3x3xf32>, tensor<f32>, tensor<ui8>) -> tensor<1x2x3x3xui8>
+  %dq = "smelt.dequantize_linear"(%q, %s, %z) : (tensor<1x2x3x3xui8>, tensor<f32>, tensor<ui8>) -> tensor<1x2x3x3xf32>
+  %dw = "smelt.dequantize_linear"(%w, %ws, %wz) {axis = 0 : i64} : (tensor<2x1x1x1xi8>, tensor<2xf32>, tensor<2xi8>) -> tensor<2x1x1x1xf32>
+  %y = "smelt.conv2d"(%dq, %dw) {group = 2 : i64} : (tensor<1x2x3x3xf32>, tensor<2x1x1x1xf32>) -> tensor<1x2x3x3xf32>
+  return %y : tensor<1x2x3x3xf32>
+}

@@ -91,6 +91,11 @@ fn is_f32(m: &Module, v: ValueId) -> bool {
 
 /// The operands of `quantized_conv2d` for `conv`, when it is a QDQ convolution.
 fn match_conv(m: &Module, conv: OpId) -> Option<Vec<ValueId>> {
+    // Grouped and depthwise convolutions keep the f32 kernels (the integer tile reads four
+    // input channels of one group a step).
+    if m.op(conv).int_attr("group") != 1 {
+        return None;
+    }
     let operands = m.op(conv).operands();
     let [x, x_scale, x_zero] = activation_grid(m, conv, operands[0])?;
     let (w, w_scale) = int8_weights(m, conv, operands[1], 4, 0)?;

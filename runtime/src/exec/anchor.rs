@@ -178,11 +178,14 @@ impl Lower {
         Ok(plan)
     }
 
-    /// Whether `op`, if it multiplies by int8 weights, has them as constants (the integer
-    /// kernels pack them ahead of time; the reference semantics run the rest).
+    /// Whether `op`, if it multiplies by int8 weights, is one the integer kernels run: weights
+    /// and grids constant (packed ahead of time), one group. The reference semantics run the
+    /// rest.
     pub(super) fn has_constant_integer_weights(&self, m: &Module, op: OpId) -> bool {
-        !matches!(m.op(op).name(), names::QUANTIZED_CONV2D | names::QUANTIZED_MATMUL)
-            || (1..5).all(|i| self.constant_operand(m, op, i).is_ok())
+        let o = m.op(op);
+        !matches!(o.name(), names::QUANTIZED_CONV2D | names::QUANTIZED_MATMUL)
+            || ((1..5).all(|i| self.constant_operand(m, op, i).is_ok())
+                && (o.name() == names::QUANTIZED_MATMUL || o.int_attr("group") == 1))
     }
 
     /// Operand `i` of `op`, which must be a constant.
