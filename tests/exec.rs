@@ -1227,3 +1227,17 @@ fn random_quantized_products_match_the_reference() {
         }
     }
 }
+
+/// `quantize_dynamic`'s model (DynamicQuantizeLinear: scale and zero point computed from the
+/// data) compiles to native steps only, fused and unfused.
+#[test]
+fn dynamic_quantization_runs_without_reference_steps() {
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/models/dynamic_quantized/model.onnx"));
+    for pipeline in [smelt_passes::DEFAULT_PIPELINE, smelt_passes::CLEANUP_PIPELINE] {
+        let mut m = import_file(path, &ImportOptions::default()).unwrap();
+        smelt_passes::run_pipeline(&mut m, pipeline).unwrap();
+        let exe = Executable::compile(m).unwrap();
+        assert!(exe.info.reference_steps.is_empty(), "{pipeline}: {:?}", exe.info.reference_steps);
+        assert!(exe.info.native_steps.contains_key("smelt.quantize_linear"), "{:?}", exe.info);
+    }
+}

@@ -314,6 +314,33 @@ impl Lower {
                     )
                 })
             }
+            // Per tensor, with the scale and zero point read at run time (DynamicQuantizeLinear
+            // computes them from the data).
+            names::QUANTIZE_LINEAR
+                if f32_value(&m, o.operands()[0])
+                    && f32_value(&m, o.operands()[1])
+                    && matches!(out_t.element, ElementType::U8 | ElementType::I8)
+                    && input(2)?.2 == out_t.element
+                    && input(1)?.1.iter().product::<usize>() == 1
+                    && input(2)?.1.iter().product::<usize>() == 1 =>
+            {
+                let (x, _, _) = input(0)?;
+                let ((scale, _, _), (zero, _, _)) = (input(1)?, input(2)?);
+                let signed = out_t.element == ElementType::I8;
+                *self.info.native_steps.entry(o.name().to_string()).or_default() += 1;
+                Box::new(move |base| {
+                    // SAFETY: the locations hold the tensors of the op's types: f32 scale, one
+                    // byte zero point, out_len f32 in and bytes out.
+                    unsafe {
+                        let s = *(resolve(scale, base) as *const f32);
+                        let z = *resolve(zero, base);
+                        let z = if signed { z as i8 as i64 } else { z as i64 };
+                        let out = std::slice::from_raw_parts_mut(resolve(out, base), out_len);
+                        crate::conv::int8::quantize(slice(resolve(x, base), out_len), s, z, signed, out);
+                    }
+                    Ok(())
+                })
+            }
             names::MOD if o.operands().iter().all(|&v| f32_value(&m, v)) => {
                 let (x, xs, _) = input(0)?;
                 let (y, ys, _) = input(1)?;

@@ -339,6 +339,32 @@ impl Int8Conv {
     }
 }
 
+/// QuantizeLinear with one scale and zero point: `saturate(round_half_even(x / scale) + zero)`
+/// into bytes of the grid's type (`signed`: i8, else u8), at the CPU's full width.
+pub fn quantize(x: &[f32], scale: f32, zero: i64, signed: bool, out: &mut [u8]) {
+    let (_, _, stage, _) = kernel();
+    let shift = if signed { 128 } else { 0 };
+    let chunk = 1 << 14;
+    let to = Shared(out.as_mut_ptr());
+    parallel_ranges(x.len().div_ceil(chunk), 4, |range| {
+        for c in range {
+            let (start, end) = (c * chunk, ((c + 1) * chunk).min(x.len()));
+            // SAFETY: elements start..end of x and out; workers take disjoint chunks.
+            unsafe {
+                let out = to.get().add(start);
+                stage(x[start..].as_ptr(), end - start, scale, (zero + shift) as f32, out);
+                if signed {
+                    // The unsigned grid shifted back: u - 128 as a two's-complement byte; NaN
+                    // is 0, as the reference semantics convert it.
+                    for i in 0..end - start {
+                        *out.add(i) = if x[start + i].is_nan() { 0 } else { *out.add(i) ^ 0x80 };
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// The best tile kernel this CPU runs, and its name.
 fn kernel() -> (TileFn, StageFn, StageRowFn, &'static str) {
     #[cfg(target_arch = "x86_64")]
@@ -440,6 +466,23 @@ mod tests {
         let ho = (h + 2 * p - d * (k - 1) - 1) / s + 1;
         let wo = (w + 2 * p - d * (k - 1) - 1) / s + 1;
         Window { h, w, ho, wo, kernel: [k, k], strides: [s, s], pads: [p, p], dilations: [d, d] }
+    }
+
+    /// QuantizeLinear's definition on halves, saturation and NaN, for both grid types.
+    #[test]
+    fn quantize_rounds_halves_to_even_and_saturates() {
+        let mut x: Vec<f32> = (-700..700).map(|i| i as f32 * 0.25).collect();
+        x.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30, -0.0]);
+        for (zero, signed) in [(3, false), (200, false), (-5, true), (100, true)] {
+            let mut out = vec![0u8; x.len()];
+            quantize(&x, 0.5, zero, signed, &mut out);
+            let (lo, hi) = if signed { (-128.0, 127.0) } else { (0.0, 255.0) };
+            for (i, (&v, &q)) in x.iter().zip(&out).enumerate() {
+                let want = ((v / 0.5).round_ties_even() as f64 + zero as f64).clamp(lo, hi) as i64;
+                let got = if signed { q as i8 as i64 } else { q as i64 };
+                assert_eq!(got, want, "{v} (element {i}), zero {zero}, signed {signed}");
+            }
+        }
     }
 
     /// A matrix product through every kernel against the plain definition.
