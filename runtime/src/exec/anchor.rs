@@ -150,8 +150,8 @@ impl Lower {
     }
 
     /// The integer plan of the quantized convolution `anchor`: its constant int8 weights
-    /// packed, its grid and scales read.
-    /// `in_tile`: the constant bias and the output grid its kernel applies.
+    /// packed, its grid and scales read, and the constant bias and output grid its tile
+    /// applies.
     fn int8_plan(
         &self,
         m: &Module,
@@ -170,18 +170,20 @@ impl Lower {
         }
         let weights: Vec<i8> = w.to_f64().iter().map(|&v| v as i8).collect();
         let w_scale: Vec<f32> = w_scale.to_f64().iter().map(|&v| v as f32).collect();
-        let signed = zero.element == smelt_compiler::ElementType::I8;
-        let input = (x_scale.to_f64()[0] as f32, zero.to_f64()[0] as i64, signed);
-        let mut plan =
-            crate::conv::int8::Int8Conv::new(conv.window(), (conv.xs[1], conv.os[1]), &weights, input, &w_scale);
+        let mut plan = crate::conv::int8::Int8Conv::new(
+            conv.window(),
+            (conv.xs[1], conv.os[1]),
+            &weights,
+            input_grid(&x_scale, &zero),
+            &w_scale,
+        );
         plan.finish_in_tile(bias.as_deref(), grid);
         Ok(plan)
     }
 
-    /// Whether `op`, if it multiplies by int8 weights, is one the integer kernels run: weights
-    /// and grids constant (packed ahead of time), one group. The reference semantics run the
-    /// rest.
-    pub(super) fn has_constant_integer_weights(&self, m: &Module, op: OpId) -> bool {
+    /// Whether `op`, if it is a quantized product, is one the integer kernels run: weights and
+    /// grids constant (packed ahead of time), one group. The reference semantics run the rest.
+    pub(super) fn integer_kernel_runs(&self, m: &Module, op: OpId) -> bool {
         let o = m.op(op);
         !matches!(o.name(), names::QUANTIZED_CONV2D | names::QUANTIZED_MATMUL)
             || ((1..5).all(|i| self.constant_operand(m, op, i).is_ok())
@@ -212,9 +214,7 @@ impl Lower {
         let values = b.to_f64();
         let transposed: Vec<i8> = (0..n * k).map(|i| values[(i % k) * n + i / k] as i8).collect();
         let b_scale: Vec<f32> = b_scale.to_f64().iter().map(|&v| v as f32).collect();
-        let signed = zero.element == smelt_compiler::ElementType::I8;
-        let input = (a_scale.to_f64()[0] as f32, zero.to_f64()[0] as i64, signed);
-        let mut plan = crate::conv::int8::Int8Conv::matrix(k, n, &transposed, input, &b_scale);
+        let mut plan = crate::conv::int8::Int8Conv::matrix(k, n, &transposed, input_grid(&a_scale, &zero), &b_scale);
         plan.finish_in_tile(None, grid);
         Ok(plan)
     }
@@ -884,6 +884,11 @@ fn is_conv(name: &str) -> bool {
 /// A convolution's bias operand.
 fn conv_bias(m: &Module, conv: OpId) -> Option<ValueId> {
     smelt_compiler::dialect::OpView::new(m, conv).operand("bias")
+}
+
+/// An input's 8-bit grid as the integer kernels take it: (scale, zero point, whether int8).
+fn input_grid(scale: &smelt_compiler::literal::Literal, zero: &smelt_compiler::literal::Literal) -> (f32, i64, bool) {
+    (scale.to_f64()[0] as f32, zero.to_f64()[0] as i64, zero.element == smelt_compiler::ElementType::I8)
 }
 
 /// The value of `v` when it is a constant.

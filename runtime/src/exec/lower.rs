@@ -222,7 +222,7 @@ impl Lower {
         while i < ops.len() {
             let op = ops[i];
             let mut end = i + 1;
-            let anchor = is_anchor(&m, op) && self.has_constant_integer_weights(&m, op);
+            let anchor = is_anchor(&m, op) && self.integer_kernel_runs(&m, op);
             if anchor || ew_lowerable(&m, op) {
                 // Extend with elementwise ops that read the previous result and keep its shape.
                 // An elementwise chain may also grow into a consumer that broadcasts it: the
