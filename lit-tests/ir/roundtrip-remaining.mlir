@@ -170,6 +170,15 @@ func.func @quantization(%x: tensor<2x3xf32>, %s: tensor<f32>, %z: tensor<ui8>, %
   return %1, %2, %3 : tensor<2x3xf32>, tensor<2x3xi8>, tensor<2x3xf32>
 }
 
+// CHECK-LABEL: func.func @quantized_products
+func.func @quantized_products(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xi8>, %s: tensor<f32>, %z: tensor<ui8>, %ws: tensor<4xf32>, %b: tensor<4xf32>, %a: tensor<2x5x3xf32>, %m: tensor<3x6xi8>, %ms: tensor<6xf32>) -> (tensor<1x4x4x4xf32>, tensor<2x5x6xf32>) {
+  // CHECK: "smelt.quantized_conv2d"(%arg0, %arg1, %arg2, %arg3, %arg4, %arg5) {pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xi8>, tensor<f32>, tensor<ui8>, tensor<4xf32>, tensor<4xf32>) -> tensor<1x4x4x4xf32>
+  %0 = "smelt.quantized_conv2d"(%x, %w, %s, %z, %ws, %b) {pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xi8>, tensor<f32>, tensor<ui8>, tensor<4xf32>, tensor<4xf32>) -> tensor<1x4x4x4xf32>
+  // CHECK: "smelt.quantized_matmul"(%arg6, %arg7, %arg2, %arg3, %arg8) : (tensor<2x5x3xf32>, tensor<3x6xi8>, tensor<f32>, tensor<ui8>, tensor<6xf32>) -> tensor<2x5x6xf32>
+  %1 = "smelt.quantized_matmul"(%a, %m, %s, %z, %ms) : (tensor<2x5x3xf32>, tensor<3x6xi8>, tensor<f32>, tensor<ui8>, tensor<6xf32>) -> tensor<2x5x6xf32>
+  return %0, %1 : tensor<1x4x4x4xf32>, tensor<2x5x6xf32>
+}
+
 // CHECK-LABEL: func.func @conv_transpose
 func.func @conv_transpose(%x: tensor<1x4x3x3xf32>, %w: tensor<4x2x3x3xf32>) -> tensor<1x4x6x6xf32> {
   // CHECK: "smelt.conv_transpose"(%arg0, %arg1) {group = 2 : i64, output_padding = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>}
