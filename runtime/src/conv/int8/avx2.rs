@@ -81,7 +81,7 @@ pub(super) unsafe fn stage_row(
         }
         for i in i..width {
             let v = *row.add(i * step);
-            *staged.add(i * pixel_bytes + c) = ((v / x_scale).round_ties_even() + zero).clamp(0.0, 255.0) as u8;
+            *staged.add(i * pixel_bytes + c) = super::portable::quantize_one(v, x_scale, zero);
         }
     }
 }

@@ -39,6 +39,13 @@ pub(super) unsafe fn tile(
     }
 }
 
+/// `v` on the unsigned 8-bit grid: QuantizeLinear's rounding (halves to even) and saturation,
+/// `zero` already on the unsigned grid; NaN becomes 0.
+#[inline(always)]
+pub(super) fn quantize_one(v: f32, x_scale: f32, zero: f32) -> u8 {
+    ((v / x_scale).round_ties_even() + zero).clamp(0.0, 255.0) as u8
+}
+
 /// Matrix row `x` (`len` floats) onto the 8-bit grid, element `i` to `staged[i]`, as
 /// [`stage_row`] rounds.
 ///
@@ -46,7 +53,7 @@ pub(super) unsafe fn tile(
 /// `x` holds `len` floats and `staged` `len` bytes.
 pub(super) unsafe fn stage_matrix_row(x: *const f32, len: usize, x_scale: f32, zero: f32, staged: *mut u8) {
     for i in 0..len {
-        *staged.add(i) = ((*x.add(i) / x_scale).round_ties_even() + zero).clamp(0.0, 255.0) as u8;
+        *staged.add(i) = quantize_one(*x.add(i), x_scale, zero);
     }
 }
 
@@ -72,7 +79,7 @@ pub(super) unsafe fn stage_row(
     for c in 0..channels {
         for i in 0..width {
             let v = *x.add(c * plane + i * step);
-            *staged.add(i * pixel_bytes + c) = ((v / x_scale).round_ties_even() + zero).clamp(0.0, 255.0) as u8;
+            *staged.add(i * pixel_bytes + c) = quantize_one(v, x_scale, zero);
         }
     }
 }
