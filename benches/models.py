@@ -16,6 +16,10 @@ as PyTorch's exporter writes them, with seeded random weights inline:
 - `alexnet`: the ONNX model zoo's BVLC AlexNet: 11x11 stride-4 and grouped convolutions,
   `LRN` (size 5) after the first two, three fully connected layers.
 
+- `inception_v1`: GoogLeNet (Inception-v1) without its auxiliary heads: nine inception modules
+  of four branches (1x1; 1x1 -> 3x3; 1x1 -> 5x5; 3x3 max pool -> 1x1) joined by `Concat`; the
+  three 1x1 convolutions reading a module's input are what `merge-parallel-convs` merges.
+
 - `dcgan_generator`: DCGAN's generator from a 4x4 map: stride-2 4x4 `ConvTranspose`s 512 ->
   256 -> 128 -> 64 -> 3 with ReLU, `Tanh` at the end (64x64 output).
 
@@ -206,6 +210,36 @@ def alexnet():
     return g.model()
 
 
+def inception_v1():
+    g = Graph(2014)
+
+    def conv(x, cin, cout, k, stride=1):
+        return g.op("Relu", [g.conv(x, cin, cout, k, stride)])
+
+    def pool(x, k=3, stride=2):
+        return g.op("MaxPool", [x], kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4)
+
+    def inception(x, cin, c1, c3r, c3, c5r, c5, cp):
+        b1 = conv(x, cin, c1, 1)
+        b3 = conv(conv(x, cin, c3r, 1), c3r, c3, 3)
+        b5 = conv(conv(x, cin, c5r, 1), c5r, c5, 5)
+        bp = conv(pool(x, 3, 1), cin, cp, 1)
+        return g.op("Concat", [b1, b3, b5, bp], axis=1), c1 + c3 + c5 + cp
+
+    x = pool(conv("input", 3, 64, 7, 2))
+    x = pool(conv(conv(x, 64, 64, 1), 64, 192, 3))
+    c = 192
+    for i, spec in enumerate([(64, 96, 128, 16, 32, 32), (128, 128, 192, 32, 96, 64), (192, 96, 208, 16, 48, 64),
+                              (160, 112, 224, 24, 64, 64), (128, 128, 256, 24, 64, 64), (112, 144, 288, 32, 64, 64),
+                              (256, 160, 320, 32, 128, 128), (256, 160, 320, 32, 128, 128),
+                              (384, 192, 384, 48, 128, 128)]):
+        x, c = inception(x, c, *spec)
+        if i in (1, 6):
+            x = pool(x)
+    g.head(x, c)
+    return g.model()
+
+
 def dcgan_generator():
     g = Graph(64)
     x = "input"
@@ -223,7 +257,7 @@ def dcgan_generator():
 
 
 BUILDERS = {"resnet50": resnet50, "efficientnet_b0": efficientnet_b0, "convnext_tiny": convnext_tiny,
-            "alexnet": alexnet, "dcgan_generator": dcgan_generator}
+            "alexnet": alexnet, "inception_v1": inception_v1, "dcgan_generator": dcgan_generator}
 
 
 def build(name, out_dir=DEFAULT_OUT):

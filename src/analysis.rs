@@ -48,6 +48,7 @@ pub fn report(path: impl AsRef<Path>, options: &SessionOptions) -> Result<serde_
         target: options.target.clone(),
         cost_profile: options.cost_profile.as_ref().map(|p| p.display().to_string()),
         measure: None,
+        algebra: options.algebra,
     };
     Ok(crate::commands::report::analyse(&source, &report_options)?.to_json(&source.path))
 }
@@ -57,8 +58,12 @@ pub fn report(path: impl AsRef<Path>, options: &SessionOptions) -> Result<serde_
 pub fn plan(path: impl AsRef<Path>, target: &str, options: &SessionOptions) -> Result<serde_json::Value> {
     let source = source(path.as_ref(), options);
     let (_, cleaned) = source.load_static()?;
-    let plan = crate::commands::plan::plan_model(&cleaned, target, &Default::default())
-        .map_err(|e| Error::Other(format!("{}: {e}", source.path)))?;
+    let plan = crate::commands::plan::plan_model(
+        &cleaned,
+        target,
+        &smelt_passes::plan::PlanOptions { algebra: options.algebra, ..Default::default() },
+    )
+    .map_err(|e| Error::Other(format!("{}: {e}", source.path)))?;
     Ok(crate::commands::plan::to_json(&source.path, &plan))
 }
 

@@ -65,6 +65,8 @@ pub struct SessionOptions {
     pub cost_profile: Option<PathBuf>,
     /// Pinned extents of symbolic input dimensions, by input name.
     pub shapes: HashMap<String, Vec<u64>>,
+    /// Fusion may substitute ops (merge parallel products); `false` is `--no-algebra`.
+    pub algebra: bool,
 }
 
 impl Default for SessionOptions {
@@ -76,6 +78,7 @@ impl Default for SessionOptions {
             target: "host".to_string(),
             cost_profile: None,
             shapes: HashMap::new(),
+            algebra: true,
         }
     }
 }
@@ -338,8 +341,11 @@ impl Session {
         let module = match self.options.mode {
             Mode::Fused => {
                 let mut m = module;
-                smelt_passes::run_one(&mut m, &mut smelt_passes::fuse::Fuse::new(self.cost_model.clone()))
-                    .map_err(|ds| Error::Other(crate::driver::render(&Default::default(), &ds)))?;
+                smelt_passes::run_one(
+                    &mut m,
+                    &mut smelt_passes::fuse::Fuse::new(self.cost_model.clone()).algebra(self.options.algebra),
+                )
+                .map_err(|ds| Error::Other(crate::driver::render(&Default::default(), &ds)))?;
                 m
             }
             _ => module,

@@ -347,6 +347,48 @@ fn attention_reads_split_projections_in_place() {
     }
 }
 
+/// Attention over a merged QKV product cut the way `merge-parallel-products` cuts it (a slice
+/// of the last axis per operand, then BERT's reshape and transpose into heads): every slice,
+/// reshape and transpose is a strided view, none copied, and the result matches the reference.
+#[test]
+fn attention_reads_sliced_projections_in_place() {
+    let mut r = Lcg(11);
+    for _ in 0..6 {
+        let (heads, lq, d) = (1 + r.next(4), 1 + r.next(20), 1 + r.next(16));
+        let width = heads * d;
+        let (tx, tw, th) = (ty(&[1, lq, 3 * width]), ty(&[1, lq, width]), ty(&[1, lq, heads, d]));
+        let (tq, tk) = (ty(&[1, heads, lq, d]), ty(&[1, heads, d, lq]));
+        let operand = |i: u64, name: &str, perm: &str, tout: &str| {
+            format!(
+                "%{name}s = \"smelt.slice\"(%x, %b{i}, %e{i}, %axis) : ({tx}, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> {tw}\n  \
+                 %{name}r = \"smelt.reshape\"(%{name}s, %heads) : ({tw}, tensor<4xi64>) -> {th}\n  \
+                 %{name} = \"smelt.transpose\"(%{name}r) {{perm = array<i64: {perm}>}} : ({th}) -> {tout}\n  "
+            )
+        };
+        let bounds: String = (0..3)
+            .map(|i| {
+                format!("%b{i} = {}\n  %e{i} = {}\n  ", ints(&[(i * width) as i64]), ints(&[((i + 1) * width) as i64]))
+            })
+            .collect();
+        let text = format!(
+            "func.func @main(%x: {tx}) -> {tq} {{\n  \
+             {bounds}%axis = {axis}\n  \
+             %heads = {shape_heads}\n  \
+             {q}{k}{v}\
+             %0 = \"smelt.attention\"(%q, %k, %v) {{scale = 0.25 : f32}} : ({tq}, {tk}, {tq}) -> {tq}\n  \
+             return %0 : {tq}\n}}",
+            axis = ints(&[-1]),
+            shape_heads = ints(&[1, lq as i64, heads as i64, d as i64]),
+            q = operand(0, "q", "0, 2, 1, 3", &tq),
+            k = operand(1, "k", "0, 2, 3, 1", &tk),
+            v = operand(2, "v", "0, 2, 1, 3", &tq),
+        );
+        check(&text, &[r.tensor(&[1, lq, 3 * width])]);
+        let exe = Executable::compile(parse_module(&text, "sliced.mlir").unwrap()).unwrap();
+        assert_eq!(exe.info.strided_views, 9, "{text}");
+    }
+}
+
 /// Elementwise chains on a smaller shape fused into a consumer that broadcasts them: the kernel
 /// evaluates the chain per element of the larger shape, each input read through its own
 /// broadcast strides (ranks differ, ones anywhere).

@@ -26,6 +26,11 @@ fn fewest_ops(eg: &EGraph, node: &Node) -> f64 {
 
 /// Saturates `text`'s function with the rules, extracts the smallest program and folds it.
 fn rewrite(text: &str) -> (Module, Module, Stats) {
+    rewrite_by(text, fewest_ops)
+}
+
+/// [`rewrite`] under another extraction cost.
+fn rewrite_by(text: &str, cost: impl Fn(&EGraph, &Node) -> f64) -> (Module, Module, Stats) {
     let original = parse_module(text, "rule.mlir").unwrap_or_else(|d| panic!("{d:?}"));
     verify(&original).unwrap();
     let mut rewritten = original.clone();
@@ -33,7 +38,7 @@ fn rewrite(text: &str) -> (Module, Module, Stats) {
     let mut program = Program::from_function(&rewritten, func).unwrap();
     let mut stats = Stats::default();
     program.saturate(&Limits { kernel_rounds: 0, ..Limits::default() }, &mut stats);
-    let extraction = program.extract_by(fewest_ops);
+    let extraction = program.extract_by(cost);
     program.rebuild(&mut rewritten, &extraction, None).unwrap();
     smelt_passes::fold::fold_pass().run(&mut rewritten).unwrap();
     verify(&rewritten).unwrap_or_else(|d| panic!("{d:?}\n{}", print_module(&rewritten, PrintOptions::default())));
@@ -367,4 +372,144 @@ fn fused_lit_examples_compute_the_same_values() {
             }
         }
     }
+}
+
+/// Products cost 10, anything else that runs 1: a merge of n products (1 product, n slices)
+/// is cheaper than n products whenever n >= 2.
+fn products_dear(eg: &EGraph, node: &Node) -> f64 {
+    match node.op_name() {
+        Some("smelt.matmul" | "smelt.conv2d" | "smelt.gemm")
+            if !node.operands().iter().all(|&c| eg[c].data.constant) =>
+        {
+            10.0
+        }
+        _ => fewest_ops(eg, node),
+    }
+}
+
+fn dense(shape: &[u64], seed: u64) -> String {
+    fn nested(values: &[f64], shape: &[u64]) -> String {
+        match shape {
+            [] => format!("{:.4}", values[0]),
+            [_, rest @ ..] => {
+                let step = rest.iter().product::<u64>() as usize;
+                let parts: Vec<String> = values.chunks(step).map(|c| nested(c, rest)).collect();
+                format!("[{}]", parts.join(", "))
+            }
+        }
+    }
+    let literal = random(shape, seed, -1.0, 1.0);
+    let ty = ty(shape);
+    format!("\"smelt.constant\"() {{value = dense<{}> : {ty}}} : () -> {ty}", nested(&literal.to_f64(), shape))
+}
+
+fn ty(shape: &[u64]) -> String {
+    let dims: Vec<String> = shape.iter().map(u64::to_string).collect();
+    format!("tensor<{}xf32>", dims.join("x"))
+}
+
+/// Parallel matmuls and convolutions on random shapes that meet the rules' conditions (bias or
+/// not, 2-D and 3-D inputs, strided windows) merge into one product whose slices compute what
+/// each original did.
+#[test]
+fn parallel_products_merge() {
+    let mut seed = 1;
+    for case in 0..8 {
+        let n = 2 + case % 3;
+        let biased = case % 2 == 0;
+        let mut body = String::new();
+        let mut results = Vec::new();
+        let (input, rule, product) = if case < 4 {
+            let (rows, k) = (2 + case as u64, 3 + case as u64);
+            let x = if case % 2 == 0 { vec![rows, k] } else { vec![2, rows, k] };
+            for i in 0..n {
+                let width = 2 + ((case + i) % 4) as u64;
+                let mut out = x.clone();
+                *out.last_mut().unwrap() = width;
+                seed += 1;
+                body += &format!("  %w{i} = {}\n", dense(&[k, width], seed));
+                body += &format!(
+                    "  %p{i} = \"smelt.matmul\"(%x, %w{i}) : ({}, {}) -> {}\n",
+                    ty(&x),
+                    ty(&[k, width]),
+                    ty(&out)
+                );
+                let mut result = format!("%p{i}");
+                if biased {
+                    seed += 1;
+                    body += &format!("  %b{i} = {}\n", dense(&[width], seed));
+                    body += &format!(
+                        "  %r{i} = \"smelt.add\"(%p{i}, %b{i}) : ({}, {}) -> {}\n",
+                        ty(&out),
+                        ty(&[width]),
+                        ty(&out)
+                    );
+                    result = format!("%r{i}");
+                }
+                results.push((result, ty(&out)));
+            }
+            (ty(&x), "merge-parallel-matmuls", "smelt.matmul")
+        } else {
+            let (c, hw, window, stride) = (2 + case as u64 % 3, 6, 1 + 2 * (case as u64 % 2), 1 + case as u64 / 6);
+            let x = vec![1, c, hw, hw];
+            let attrs = format!(
+                "{{dilations = array<i64: 1, 1>, group = 1 : i64, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: {stride}, {stride}>}}"
+            );
+            let side = (hw + 2 - window) / stride + 1;
+            for i in 0..n {
+                let outc = 1 + ((case + i) % 3) as u64;
+                let out = vec![1, outc, side, side];
+                seed += 1;
+                body += &format!("  %w{i} = {}\n", dense(&[outc, c, window, window], seed));
+                let (bias, bias_ty) = if biased {
+                    seed += 1;
+                    body += &format!("  %b{i} = {}\n", dense(&[outc], seed));
+                    (format!(", %b{i}"), format!(", {}", ty(&[outc])))
+                } else {
+                    (String::new(), String::new())
+                };
+                body += &format!(
+                    "  %p{i} = \"smelt.conv2d\"(%x, %w{i}{bias}) {attrs} : ({}, {}{bias_ty}) -> {}\n",
+                    ty(&x),
+                    ty(&[outc, c, window, window]),
+                    ty(&out)
+                );
+                results.push((format!("%p{i}"), ty(&out)));
+            }
+            (ty(&x), "merge-parallel-convs", "smelt.conv2d")
+        };
+        let names: Vec<&str> = results.iter().map(|r| r.0.as_str()).collect();
+        let types: Vec<&str> = results.iter().map(|r| r.1.as_str()).collect();
+        let text = format!(
+            "func.func @f(%x: {input}) -> ({}) {{\n{body}  return {} : {}\n}}",
+            types.join(", "),
+            names.join(", "),
+            types.join(", ")
+        );
+        let (original, rewritten, stats) = rewrite_by(&text, products_dear);
+        let printed = print_module(&rewritten, PrintOptions::default());
+        assert_eq!(stats.rules_applied.get(rule), Some(&n), "{text}\n{printed}");
+        // A 2-D matmul with its bias may come out as the gemm it also equals.
+        let products = printed.matches(product).count() + printed.matches("smelt.gemm").count();
+        assert_eq!(products, 1, "{printed}");
+        assert_eq!(printed.matches("smelt.slice").count(), n, "{printed}");
+        assert!(!printed.contains("smelt.concat"), "weights not folded:\n{printed}");
+        let err = compare(&original, &rewritten, (-2.0, 2.0));
+        assert!(err < 1e-5, "{rule}: relative error {err}\n{text}\n{printed}");
+    }
+}
+
+/// Products whose weights are not constant, or differ in inner extent or attributes, stay apart.
+#[test]
+fn products_that_differ_do_not_merge() {
+    let text = r#"
+func.func @f(%x: tensor<1x2x6x6xf32>, %w: tensor<3x2x1x1xf32>) -> (tensor<1x3x6x6xf32>, tensor<1x3x6x6xf32>, tensor<1x3x3x3xf32>) {
+  %v = "smelt.constant"() {value = dense<0.5> : tensor<3x2x1x1xf32>} : () -> tensor<3x2x1x1xf32>
+  %0 = "smelt.conv2d"(%x, %w) : (tensor<1x2x6x6xf32>, tensor<3x2x1x1xf32>) -> tensor<1x3x6x6xf32>
+  %1 = "smelt.conv2d"(%x, %v) : (tensor<1x2x6x6xf32>, tensor<3x2x1x1xf32>) -> tensor<1x3x6x6xf32>
+  %2 = "smelt.conv2d"(%x, %v) {strides = array<i64: 2, 2>} : (tensor<1x2x6x6xf32>, tensor<3x2x1x1xf32>) -> tensor<1x3x3x3xf32>
+  return %0, %1, %2 : tensor<1x3x6x6xf32>, tensor<1x3x6x6xf32>, tensor<1x3x3x3xf32>
+}"#;
+    let (_, _, stats) = rewrite_by(text, products_dear);
+    assert!(!stats.rules_applied.contains_key("merge-parallel-convs"), "{:?}", stats.rules_applied);
 }

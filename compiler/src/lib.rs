@@ -20,6 +20,7 @@ pub mod scalar;
 pub mod signature;
 pub mod types;
 pub mod verifier;
+pub mod views;
 
 pub use attributes::Attribute;
 pub use dialect::names;

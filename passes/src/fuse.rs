@@ -30,6 +30,14 @@ impl Fuse {
     }
 }
 
+impl Fuse {
+    /// With `false`, vertical fusion and recognitions only (`fuse{algebra=false}`).
+    pub fn algebra(mut self, on: bool) -> Fuse {
+        self.limits.algebra = on;
+        self
+    }
+}
+
 impl Default for Fuse {
     /// The roofline of the `host` target.
     fn default() -> Self {
@@ -47,6 +55,11 @@ pub const OPTIONS: &[PassOption] = &[
     PassOption { name: "max-iterations", help: "equality saturation iterations", default: "12" },
     PassOption { name: "max-nodes", help: "e-graph node limit", default: "200000" },
     PassOption { name: "time-limit-ms", help: "saturation time limit (a safety net)", default: "10000" },
+    PassOption {
+        name: "algebra",
+        help: "also substitute which ops run (merge parallel products); false: vertical fusion and recognitions only",
+        default: "true",
+    },
 ];
 
 impl Fuse {
@@ -60,6 +73,7 @@ impl Fuse {
                 iterations: o.get(OPTIONS, "max-iterations")?,
                 nodes: o.get(OPTIONS, "max-nodes")?,
                 time: Duration::from_millis(o.get(OPTIONS, "time-limit-ms")?),
+                algebra: o.get(OPTIONS, "algebra")?,
                 ..Limits::default()
             },
             ..Fuse::new(model)

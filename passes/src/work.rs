@@ -40,8 +40,24 @@ pub(crate) fn dims(ty: &Type) -> Vec<u64> {
     ty.as_tensor().and_then(|t| t.static_shape()).unwrap_or_default()
 }
 
+/// Whether `v` is known at compile time: a constant, or a pure op over such values (folded
+/// BatchNorm weights, concatenated weights of merged products) that the fold after fusion
+/// evaluates once.
+pub fn computed_at_compile_time(m: &Module, v: ValueId) -> bool {
+    fn within(m: &Module, v: ValueId, depth: usize) -> bool {
+        let Some(d) = m.defining_op(v) else { return false };
+        let o = m.op(d);
+        o.name() == names::CONSTANT
+            || depth > 0
+                && o.def.traits.pure
+                && !o.operands().is_empty()
+                && o.operands().iter().all(|&x| within(m, x, depth - 1))
+    }
+    within(m, v, 8)
+}
+
 fn is_constant(m: &Module, v: ValueId) -> bool {
-    m.defining_op(v).is_some_and(|d| m.op(d).name() == names::CONSTANT)
+    computed_at_compile_time(m, v)
 }
 
 /// FLOPs of one op (not a kernel) by its table rule, and the conv/matmul part.

@@ -62,6 +62,7 @@ impl Options {
             target: self.target,
             cost_profile: self.cost_profile,
             shapes: self.shapes.unwrap_or_default(),
+            ..SessionOptions::default()
         })
     }
 }

@@ -126,6 +126,12 @@ fn command() -> Command {
                 .help("calibration profile for `fuse` (sets fuse{cost-profile=...} where not given)"),
         )
         .arg(
+            Arg::new("no-algebra")
+                .long("no-algebra")
+                .action(ArgAction::SetTrue)
+                .help("`fuse` without substitutions: vertical fusion and recognitions only (sets fuse{algebra=false} where not given)"),
+        )
+        .arg(
             Arg::new("import-only")
                 .long("import-only")
                 .action(ArgAction::SetTrue)
@@ -294,14 +300,19 @@ fn run() -> Result<(), Failure> {
     }
 }
 
-/// `--target` and `--cost-profile` fill in the `fuse` options a pipeline leaves unset.
+/// `--target`, `--cost-profile` and `--no-algebra` fill in the `fuse` options a pipeline
+/// leaves unset.
 fn apply_cost_flags(entries: &mut [(usize, String, Options)], matches: &clap::ArgMatches) {
-    for (flag, option) in [("target", "target"), ("cost-profile", "cost-profile")] {
-        if let Some(value) = matches.get_one::<String>(flag) {
-            for (_, name, options) in entries.iter_mut().filter(|e| e.1 == "fuse") {
-                let _ = name;
-                options.0.entry(option.to_string()).or_insert_with(|| value.clone());
-            }
+    let no_algebra = matches.get_flag("no-algebra").then(|| "false".to_string());
+    let given = [
+        ("target", matches.get_one::<String>("target").cloned()),
+        ("cost-profile", matches.get_one::<String>("cost-profile").cloned()),
+        ("algebra", no_algebra),
+    ];
+    for (option, value) in given {
+        let Some(value) = value else { continue };
+        for (_, _, options) in entries.iter_mut().filter(|e| e.1 == "fuse") {
+            options.0.entry(option.to_string()).or_insert_with(|| value.clone());
         }
     }
 }

@@ -107,6 +107,10 @@ enum Command {
         /// with --measure: timed runs
         #[arg(long, default_value_t = 10)]
         iters: usize,
+        /// fuse without substitutions (merged parallel products): vertical fusion and
+        /// recognitions only
+        #[arg(long)]
+        no_algebra: bool,
     },
     /// Measure this machine into a calibration profile: compute and bandwidth ceilings, every
     /// op kind over a shape sweep, and the seeds' fusion patterns fused versus unfused through
@@ -206,9 +210,9 @@ fn main() -> ExitCode {
         Command::Conformance { dirs, verbose, no_execute, mode } => {
             smelt::commands::conformance::conformance(&dirs, verbose, (!no_execute).then_some(mode.as_str()))
         }
-        Command::Report { model, json, batch, target, cost_profile, measure, svg, iters } => {
+        Command::Report { model, json, batch, target, cost_profile, measure, svg, iters, no_algebra } => {
             let measure = measure.then_some(MeasureOptions { svg, iters });
-            let options = ReportOptions { json, batch, target, cost_profile, measure };
+            let options = ReportOptions { json, batch, target, cost_profile, measure, algebra: !no_algebra };
             finish(smelt::commands::report::report(&model.source(), &options))
         }
         Command::Calibrate { o, quick, patterns, ops, target } => {

@@ -36,6 +36,10 @@ pub struct PlanArgs {
     /// --profile-kernels FILE`, so predicted and measured lay side by side)
     #[arg(long, value_name = "FILE")]
     pub trace: Option<String>,
+    /// fuse without substitutions (merged parallel products): vertical fusion and
+    /// recognitions only
+    #[arg(long)]
+    pub no_algebra: bool,
 }
 
 /// `smelt plan`: the plan of `model` as a table or JSON, written where `args` say.
@@ -44,6 +48,7 @@ pub fn plan_command(model: &ModelSource, args: &PlanArgs) -> Result<String, Fail
         batch: args.batch,
         dtype: Dtype::parse(&args.dtype).map_err(fail)?,
         launch: LaunchMode::parse(&args.launch).map_err(fail)?,
+        algebra: !args.no_algebra,
     };
     let (_, cleaned) = model.load_static()?;
     let p = plan_model(&cleaned, &args.target, &options).map_err(|e| Failure(format!("{}: error: {e}", model.path)))?;
@@ -72,7 +77,7 @@ pub fn plan_model(cleaned: &Module, target_spec: &str, options: &PlanOptions) ->
     let target = Target::load(target_spec)?;
     let mut fused = cleaned.clone();
     let model: Arc<dyn CostModel> = Arc::new(Roofline { target: target.clone() });
-    smelt_passes::run_one(&mut fused, &mut Fuse::new(model))
+    smelt_passes::run_one(&mut fused, &mut Fuse::new(model).algebra(options.algebra))
         .map_err(|ds| crate::driver::render(&SourceMap::default(), &ds))?;
     let unfused = plan(cleaned, &target, options)?;
     Ok(plan(&fused, &target, options)?.with_unfused(&unfused))

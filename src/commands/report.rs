@@ -26,6 +26,8 @@ pub struct ReportOptions {
     pub target: String,
     pub cost_profile: Option<String>,
     pub measure: Option<MeasureOptions>,
+    /// Fuse with substitutions (`fuse{algebra}`).
+    pub algebra: bool,
 }
 
 /// `smelt report`: the characterization and fusion report of `model`, as text or JSON, with
@@ -88,13 +90,17 @@ pub fn analyse(model: &ModelSource, options: &ReportOptions) -> Result<Analysis,
     let (imported, module) = model.load_static()?;
     let mut c = characterize(&module, &target, batch);
     c.params = count_params(&imported);
-    let (fusion, fused) = fuse_and_report(&module, target_name, cost_profile)?;
+    let (fusion, fused) = fuse_and_report(&module, target_name, cost_profile, options.algebra)?;
     let measured = match measure {
         None => None,
         Some(how) => {
             let inputs = crate::measure::random_inputs(&module).map_err(fail)?;
             let (specialized, changed) = specialize_to_inputs(&module, &inputs).map_err(fail)?;
-            let fused = if changed { fuse_and_report(&specialized, target_name, cost_profile)?.1 } else { fused };
+            let fused = if changed {
+                fuse_and_report(&specialized, target_name, cost_profile, options.algebra)?.1
+            } else {
+                fused
+            };
             smelt_runtime::workers::set_threads(1);
             let cost_model = crate::measure::predictor(target_name, cost_profile).map_err(fail)?;
             let m = crate::measure::measure(fused, &inputs, how.iters, Some(cost_model.as_ref())).map_err(fail)?;
@@ -124,10 +130,11 @@ fn fuse_and_report(
     module: &Module,
     target: &str,
     cost_profile: Option<&str>,
+    algebra: bool,
 ) -> Result<(FusionReport, Module), Failure> {
     let target = Target::load(target).map_err(fail)?;
     let model = smelt_passes::cost::model(target, cost_profile).map_err(fail)?;
-    let mut fuse = Fuse { compare_extractors: true, ..Fuse::new(model.clone()) };
+    let mut fuse = Fuse { compare_extractors: true, ..Fuse::new(model.clone()).algebra(algebra) };
     let mut fused = module.clone();
     smelt_passes::PassManager::default()
         .run_pass(&mut fuse, &mut fused, &mut std::io::stderr())

@@ -49,6 +49,10 @@ pub struct RunOptions {
     /// print one JSON object
     #[arg(long)]
     pub json: bool,
+    /// fuse without substitutions (merged parallel products): vertical fusion and
+    /// recognitions only
+    #[arg(long)]
+    pub no_algebra: bool,
 }
 
 /// `smelt run`: runs `model` on `input` tensor files (seeded random inputs when none) as
@@ -100,7 +104,7 @@ pub fn run_model(model: &ModelSource, input: &[String], how: &RunOptions) -> Res
             // Fused by the model that prices its kernels: the target on these threads.
             let mut m = module.clone();
             smelt_passes::PassManager::default()
-                .run_pass(&mut Fuse::new(cost_model.clone()), &mut m, &mut std::io::stderr())
+                .run_pass(&mut Fuse::new(cost_model.clone()).algebra(!how.no_algebra), &mut m, &mut std::io::stderr())
                 .map_err(|ds| Failure(crate::driver::render(&SourceMap::default(), &ds)))?;
             let t = crate::measure::measure(m, &inputs, how.iters, priced(true)).map_err(fail)?;
             report["fused_ms"] = t.model_ms.into();

@@ -27,10 +27,14 @@ pub fn fold_constant(v: &OpView) -> Option<Vec<Folded>> {
     }
     let results = v.module.op(v.id).results();
     // Folding may produce as much data as it consumes (a folded BatchNorm rewrites a whole
-    // weight tensor), but never blows a small constant up into a large one.
+    // weight tensor, a concatenation joins the weights of merged products), but never blows a
+    // small constant up into a large one.
     let elements = |x: &crate::ir::ValueId| v.module.value_type(*x).as_tensor().and_then(TensorType::num_elements);
-    let largest_input = v.operands().iter().filter_map(elements).max().unwrap_or(0);
-    let small = |r: &crate::ir::ValueId| elements(r).is_some_and(|n| n <= MAX_FOLD_ELEMENTS.max(largest_input));
+    let consumed = match v.def().name {
+        names::CONCAT => v.operands().iter().filter_map(elements).sum(),
+        _ => v.operands().iter().filter_map(elements).max().unwrap_or(0),
+    };
+    let small = |r: &crate::ir::ValueId| elements(r).is_some_and(|n| n <= MAX_FOLD_ELEMENTS.max(consumed));
     if results.is_empty() || !results.iter().all(small) {
         return None;
     }

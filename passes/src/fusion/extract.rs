@@ -6,8 +6,11 @@
 //! than once per path (a tree extractor's overcount). Greedy choices are made class by class,
 //! and a kernel that fuses a value some other consumer also needs would compute it twice; a
 //! local search then revisits each chosen kernel against the class's other nodes with the
-//! whole program's cost, and keeps changes that lower it. Ties break by node order, so the
-//! result is deterministic.
+//! whole program's cost, and keeps changes that lower it. A substitution that merges products
+//! pays only when all its slices are used at once, which no class-by-class choice sees: each
+//! merged class is also tried as one move (every class holding a slice of it switches to the
+//! slice), kept when the whole program's cost falls. Ties break by node order, so the result is
+//! deterministic.
 
 use super::lang::{EGraph, Node};
 use egg::{Id, Language};
@@ -92,6 +95,7 @@ pub fn greedy_dag(eg: &EGraph, roots: &[Id], node_cost: &mut dyn FnMut(&Node) ->
     }
     let mut choice: BTreeMap<Id, Node> = best.iter().map(|(&c, s)| (c, s.node.clone())).collect();
     let roots: Vec<Id> = roots.iter().map(|&r| eg.find(r)).collect();
+    use_merged(eg, &roots, &mut choice, &own_cost);
     improve(eg, &roots, &mut choice, &own_cost, node_cost);
     let needed = needed(eg, &roots, &choice).expect("greedy choices are acyclic");
     choice.retain(|c, _| needed.contains(c));
@@ -134,6 +138,43 @@ fn total(eg: &EGraph, roots: &[Id], choice: &BTreeMap<Id, Node>, own: &HashMap<N
     let mut classes: Vec<&Id> = needed.iter().collect();
     classes.sort();
     Some(classes.into_iter().map(|c| own.get(&choice[c]).copied().unwrap_or(f64::INFINITY)).sum())
+}
+
+/// Tries each merged class of a substitution as one move: every needed class with a node
+/// reading it switches to that node (its slice of the merged product).
+fn use_merged(eg: &EGraph, roots: &[Id], choice: &mut BTreeMap<Id, Node>, own: &HashMap<Node, f64>) {
+    let Some(mut current) = total(eg, roots, choice, own) else { return };
+    let mut merged: Vec<Id> = eg.analysis.substituted.iter().map(|&(c, _)| eg.find(c)).collect();
+    merged.sort();
+    merged.dedup();
+    for z in merged {
+        if !choice.contains_key(&z) {
+            continue;
+        }
+        let Some(needed_now) = needed(eg, roots, choice) else { return };
+        let mut readers: Vec<(Id, Node)> = needed_now
+            .iter()
+            .filter_map(|&c| {
+                let node = eg[c].nodes.iter().find(|n| n.children().iter().any(|&k| eg.find(k) == z))?;
+                let ready = node.children().iter().all(|&k| choice.contains_key(&eg.find(k)));
+                (ready && own.contains_key(node)).then(|| (c, node.clone()))
+            })
+            .collect();
+        readers.sort();
+        if readers.len() < 2 {
+            continue;
+        }
+        let previous: Vec<(Id, Node)> =
+            readers.iter().map(|(c, n)| (*c, choice.insert(*c, n.clone()).expect("chosen"))).collect();
+        match total(eg, roots, choice, own) {
+            Some(t) if t < current - 1e-12 * current.abs() => current = t,
+            _ => {
+                for (c, n) in previous {
+                    choice.insert(c, n);
+                }
+            }
+        }
+    }
 }
 
 /// Revisits each needed class whose choice is a kernel: tries every other node of the class

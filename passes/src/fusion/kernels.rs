@@ -208,7 +208,7 @@ pub(crate) fn consumed_only_by(eg: &EGraph, producer: Id, class: Id, node: &Node
 
 /// Whether every reader of `c` in the input program is `class`, directly or through at most
 /// `depth` more classes that feed only `class`.
-fn feeds_only(eg: &EGraph, c: Id, class: Id, depth: usize) -> bool {
+pub(crate) fn feeds_only(eg: &EGraph, c: Id, class: Id, depth: usize) -> bool {
     let data = &eg[c].data;
     let consumers: Vec<Id> = data.consumers.iter().map(|&x| eg.find(x)).collect();
     !consumers.is_empty()
@@ -294,7 +294,7 @@ pub fn grow(eg: &mut EGraph, roots: &[Id], fresh: Option<&[(u32, Vec<Id>)]>) -> 
 /// A readable name for a kernel body, the key calibration data is stored under:
 /// `conv_bn_relu`, `dwconv_relu6_conv`, `matmul_bias_gelu`, `attention`.
 pub fn pattern_name(m: &Module, ops: &[OpId]) -> String {
-    let constant = |v| m.defining_op(v).is_some_and(|d| m.op(d).name() == names::CONSTANT);
+    let constant = |v| crate::work::computed_at_compile_time(m, v);
     let parts: Vec<String> = ops
         .iter()
         .map(|&op| {

@@ -247,6 +247,8 @@ pub struct Tensors {
     /// Constants rewrites introduced, by printed value: applying a rule again reuses them, so
     /// saturation can reach a fixed point.
     constant_ids: HashMap<String, u32>,
+    /// Classes a substitution added, with the rule's name (`Stats::substitutions`).
+    pub substituted: Vec<(egg::Id, &'static str)>,
 }
 
 pub type EGraph = egg::EGraph<Node, Tensors>;
@@ -266,6 +268,7 @@ impl Tensors {
             templates: Vec::new(),
             template_ids: HashMap::new(),
             constant_ids: HashMap::new(),
+            substituted: Vec::new(),
         };
         t.intern_attrs(Attrs::new());
         t

@@ -1,8 +1,9 @@
 //! E-graph fusion: the machinery behind the `fuse` pass.
 //!
 //! 1. [`Program::from_function`] turns a function body into an e-graph ([`lang`]).
-//! 2. Equality saturation with [`rules`] (bounded by nodes, iterations and time) adds the
-//!    algebraic and recognized forms beside the originals.
+//! 2. Equality saturation with [`rules`] and, unless `algebra` is off, [`substitutions`]
+//!    (bounded by nodes, iterations and time) adds the algebraic, substituted and recognized
+//!    forms beside the originals.
 //! 3. [`kernels::grow`] adds fused-kernel alternatives, one op per round.
 //! 4. [`extract::greedy_dag`] picks the cheapest program under a [`CostModel`], each shared
 //!    value counted once.
@@ -14,6 +15,8 @@ pub mod kernels;
 pub mod lang;
 pub mod report;
 pub mod rules;
+pub mod substitutions;
+mod views;
 
 use crate::cost::{CostModel, Estimate};
 use crate::work::{kernel_work, work_of};
@@ -36,11 +39,19 @@ pub struct Limits {
     pub nodes: usize,
     pub time: Duration,
     pub kernel_rounds: usize,
+    /// Also rewrite which ops run ([`substitutions`]), not only how they group.
+    pub algebra: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { iterations: 12, nodes: 200_000, time: Duration::from_secs(10), kernel_rounds: kernels::MAX_KERNEL_OPS }
+        Limits {
+            iterations: 12,
+            nodes: 200_000,
+            time: Duration::from_secs(10),
+            kernel_rounds: kernels::MAX_KERNEL_OPS,
+            algebra: true,
+        }
     }
 }
 
@@ -52,7 +63,12 @@ pub struct Stats {
     pub iterations: usize,
     pub stop_reason: String,
     pub rules_applied: BTreeMap<String, usize>,
+    /// Substitutions the extracted program uses, by rule.
+    pub substitutions: BTreeMap<String, usize>,
     pub kernel_alternatives: usize,
+    /// Wall time of saturation and kernel growth, and of extraction.
+    pub search_ms: f64,
+    pub extraction_ms: f64,
     /// The extracted program's predicted cost, each shared value counted once.
     pub dag_extraction_ms: f64,
     /// A tree extractor's choice priced the same way, where asked for.
@@ -143,8 +159,12 @@ impl Program {
 
     /// Saturates with every rule, then grows kernels.
     pub fn saturate(&mut self, limits: &Limits, stats: &mut Stats) {
+        let started = std::time::Instant::now();
         let mut egraph = std::mem::replace(&mut self.egraph, EGraph::new(Tensors::new(&Module::default())));
-        let rules = rules::all(&mut egraph.analysis);
+        let mut rules = rules::all(&mut egraph.analysis);
+        if limits.algebra {
+            rules.extend(substitutions::all());
+        }
         let runner = egg::Runner::<Node, Tensors, ()>::new(Tensors::new(&Module::default()))
             .with_egraph(egraph)
             .with_iter_limit(limits.iterations)
@@ -175,6 +195,7 @@ impl Program {
         }
         stats.egraph_classes = self.egraph.number_of_classes();
         stats.egraph_nodes = self.egraph.total_number_of_nodes();
+        stats.search_ms = started.elapsed().as_secs_f64() * 1e3;
     }
 
     /// What running `node` alone costs under `model`: zero for leaves, views and anything
@@ -197,7 +218,7 @@ impl Program {
             .map(|(i, &c)| {
                 let v = self.egraph[c].data.value?;
                 let first = node.operands().iter().position(|&d| self.egraph[d].data.value == Some(v)).unwrap_or(i);
-                let constant = m.defining_op(v).is_some_and(|d| m.op(d).name() == names::CONSTANT);
+                let constant = crate::work::computed_at_compile_time(m, v);
                 let inlined = crate::work::inlined_constant(m, v).map(|_| v);
                 Some((m.value_type(v).clone(), constant, inlined, first))
             })
@@ -253,17 +274,36 @@ impl Program {
     }
 
     /// Extracts the cheapest program; with `compare_tree`, also prices a tree extractor's choice.
+    /// Movement ops that attention reads in place cost nothing ([`smelt_compiler::views`]).
     pub fn extract(&mut self, model: &dyn CostModel, compare_tree: bool, stats: &mut Stats) -> extract::Extraction {
-        let nodes: Vec<Node> = self.egraph.classes().flat_map(|c| c.nodes.clone()).collect();
+        let started = std::time::Instant::now();
+        let in_place = views::read_in_place(&self.egraph);
+        let nodes: Vec<(Id, Node)> =
+            self.egraph.classes().flat_map(|c| c.nodes.iter().map(move |n| (c.id, n.clone()))).collect();
         let mut cache = KernelCosts::default();
-        let costs: HashMap<Node, f64> =
-            nodes.into_iter().map(|n| (n.clone(), self.node_cost_cached(&n, model, &mut cache))).collect();
+        let costs: HashMap<Node, f64> = nodes
+            .into_iter()
+            .map(|(c, n)| {
+                let cost = if in_place.contains(&c) && views::is_view_movement(&n) {
+                    0.0
+                } else {
+                    self.node_cost_cached(&n, model, &mut cache)
+                };
+                (n, cost)
+            })
+            .collect();
         let mut lookup = |n: &Node| costs.get(n).copied().unwrap_or(f64::INFINITY);
         let extraction = extract::greedy_dag(&self.egraph, &self.roots, &mut lookup);
         stats.dag_extraction_ms = extraction.cost * 1e3;
         if compare_tree {
             stats.tree_extraction_ms = Some(extract::tree_choice_cost(&self.egraph, &self.roots, &mut lookup) * 1e3);
         }
+        for &(class, rule) in &self.egraph.analysis.substituted {
+            if extraction.choice.contains_key(&self.egraph.find(class)) {
+                *stats.substitutions.entry(rule.to_string()).or_default() += 1;
+            }
+        }
+        stats.extraction_ms = started.elapsed().as_secs_f64() * 1e3;
         extraction
     }
 

@@ -2,7 +2,8 @@
 //! after, kernels per pattern, and how the e-graph search went. `smelt report` prints it.
 //!
 //! Counting: a *kernel* is one launched unit — an executed op or a `smelt.kernel`; views
-//! (reshape, flatten, squeeze, unsqueeze, identity, dropout) launch nothing and count 0.
+//! (reshape, flatten, squeeze, unsqueeze, identity, dropout) and the movement ops attention
+//! reads in place ([`smelt_compiler::views`]) launch nothing and count 0.
 //! *Traffic* is what each kernel reads and writes at its boundary ([`op_cost`]), so values kept
 //! inside a kernel no longer count.
 
@@ -11,9 +12,11 @@ use crate::characterize::executed_ops;
 use crate::cost::CostModel;
 use crate::work::{op_cost, work_of};
 use serde::Serialize;
+use smelt_compiler::ir::{OpId, ValueId};
 use smelt_compiler::names;
+use smelt_compiler::views::{strided_views, StridedView};
 use smelt_compiler::Module;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct FusionReport {
@@ -50,11 +53,13 @@ struct Totals {
 
 fn totals(m: &Module, model: &dyn CostModel) -> Totals {
     let mut t = Totals { kernels: 0, traffic: 0, flops: 0, flops_mm: 0, predicted_s: 0.0 };
-    for op in executed_ops(m) {
+    let ops = executed_ops(m);
+    let in_place = strided_views(m, &ops);
+    for op in ops {
         let c = op_cost(m, op);
         t.flops += c.flops;
         t.flops_mm += c.flops_conv_matmul;
-        if m.op(op).def.is_view() {
+        if launches_nothing(m, op, &in_place) {
             continue;
         }
         t.kernels += 1;
@@ -65,15 +70,21 @@ fn totals(m: &Module, model: &dyn CostModel) -> Totals {
     t
 }
 
+fn launches_nothing(m: &Module, op: OpId, in_place: &HashMap<ValueId, StridedView>) -> bool {
+    m.op(op).def.is_view() || m.op(op).results().first().is_some_and(|r| in_place.contains_key(r))
+}
+
 pub fn fusion_report(unfused: &Module, fused: &Module, stats: &[Stats], model: &dyn CostModel) -> FusionReport {
     let (b, a) = (totals(unfused, model), totals(fused, model));
     let mut pattern_counts = BTreeMap::new();
     let mut unfused_op_counts = BTreeMap::new();
-    for op in executed_ops(fused) {
+    let ops = executed_ops(fused);
+    let in_place = strided_views(fused, &ops);
+    for op in ops {
         let o = fused.op(op);
         match o.attr("pattern").and_then(|p| p.as_str()) {
             Some(p) if o.name() == names::KERNEL => *pattern_counts.entry(p.to_string()).or_default() += 1,
-            _ if o.def.is_view() => {}
+            _ if launches_nothing(fused, op, &in_place) => {}
             _ => *unfused_op_counts.entry(o.name().to_string()).or_default() += 1,
         }
     }

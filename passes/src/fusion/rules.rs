@@ -138,12 +138,12 @@ fn const_ints(eg: &EGraph, id: Id) -> Option<Vec<i64>> {
     }
 }
 
-fn add_attrs(eg: &mut EGraph, attrs: Attrs) -> Id {
+pub(super) fn add_attrs(eg: &mut EGraph, attrs: Attrs) -> Id {
     let i = eg.analysis.intern_attrs(attrs);
     eg.add(Node::Attrs(i))
 }
 
-fn add_op(eg: &mut EGraph, name: &'static str, operands: &[Id], attrs: Id) -> Id {
+pub(super) fn add_op(eg: &mut EGraph, name: &'static str, operands: &[Id], attrs: Id) -> Id {
     eg.add(Node::op(name, operands, attrs))
 }
 
@@ -152,7 +152,7 @@ fn scalar(eg: &mut EGraph, element: ElementType, value: f64) -> Id {
     eg.add(Node::Leaf(leaf))
 }
 
-fn ints(eg: &mut EGraph, values: &[i64]) -> Id {
+pub(super) fn ints(eg: &mut EGraph, values: &[i64]) -> Id {
     let ty = TensorType { shape: Some(vec![Dim::Known(values.len() as u64)]), element: ElementType::I64 };
     let leaf = eg.analysis.new_constant(DenseElements::from_i64(ty, values));
     eg.add(Node::Leaf(leaf))

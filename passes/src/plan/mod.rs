@@ -115,11 +115,13 @@ pub struct PlanOptions {
     pub batch: Option<u64>,
     pub dtype: Dtype,
     pub launch: LaunchMode,
+    /// The fused plan's fusion substitutes ops (`fuse{algebra}`).
+    pub algebra: bool,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { batch: None, dtype: Dtype::F32, launch: LaunchMode::Graph }
+        PlanOptions { batch: None, dtype: Dtype::F32, launch: LaunchMode::Graph, algebra: true }
     }
 }
 
@@ -368,13 +370,15 @@ pub fn plan(module: &Module, target: &Target, options: &PlanOptions) -> Result<P
     let launches = describe::launches(&m);
 
     // Buffers: every value a launch reads or writes, with its producer and last use. Values
-    // that pass through view ops keep the identity of what they view.
+    // that pass through view ops, or that attention reads in place, keep the identity of what
+    // they view.
     let func = m.functions().first().copied().ok_or("the module has no function to plan")?;
     let entry = m.body_of(func);
     let mut alias: HashMap<ValueId, ValueId> = HashMap::new();
+    let in_place = smelt_compiler::views::strided_views(&m, &m.block_ops(entry).collect::<Vec<_>>());
     for op in m.block_ops(entry) {
         let o = m.op(op);
-        if o.def.is_view() {
+        if o.def.is_view() || o.results().first().is_some_and(|r| in_place.contains_key(r)) {
             if let (Some(&src), Some(&dst)) = (o.operands().first(), o.results().first()) {
                 let root = alias.get(&src).copied().unwrap_or(src);
                 alias.insert(dst, root);

@@ -3,8 +3,8 @@
 //! - **Memory plan.** Every value gets a byte range in one arena, assigned in execution order by
 //!   first fit with liveness-based reuse (a value's range is free after its last use). Views
 //!   (reshape, flatten, squeeze, unsqueeze, identity) alias their input; movement ops that
-//!   only attention reads are strided views of their root ([`views`]), never run. Weights are
-//!   read in place from the module's resources (memory-mapped files). Kernel intermediates and
+//!   only attention reads are strided views of their root ([`smelt_compiler::views`]), never
+//!   run. Weights are read in place from the module's resources (memory-mapped files). Kernel intermediates and
 //!   im2col buffers are arena ranges that die with their step. `peak_bytes` is the arena's
 //!   size.
 //! - **Steps.** Each executed op or `smelt.kernel` becomes steps. A body is cut into segments:
@@ -19,8 +19,7 @@
 //! Files: `lower` (the memory plan and each op's step), `arena` (first-fit placement),
 //! `anchor` (conv / matmul / gemm with epilogues), `elementwise` (JIT programs of op chains),
 //! `attention`, `reduce` (rows, reductions, pools), `movement` and `strided` (copies as
-//! strided programs), `views` (movement ops attention reads in place), `post` (the epilogue
-//! head the micro-kernel applies in registers).
+//! strided programs), `post` (the epilogue head the micro-kernel applies in registers).
 
 use crate::gemm::{sgemm_prepacked, Bias, Post, View};
 use crate::jit::{Elementwise, Ew, EwFn, Jit};
@@ -32,6 +31,7 @@ use smelt_compiler::dialect::eval::evaluate;
 use smelt_compiler::ir::{Module, OpId, Operation, ValueId};
 use smelt_compiler::literal::Literal;
 use smelt_compiler::names;
+use smelt_compiler::views::{self, StridedView};
 use smelt_compiler::{ElementType, TensorType};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,7 +45,6 @@ mod movement;
 mod post;
 mod reduce;
 mod strided;
-mod views;
 
 /// What compilation produced, for reports.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -171,8 +170,8 @@ struct Lower {
     temps: Vec<usize>,
     /// Kernel block arguments and the values they stand for.
     outer: HashMap<ValueId, ValueId>,
-    /// Values never materialized: attention reads them in place ([`views`]).
-    views: HashMap<ValueId, views::StridedView>,
+    /// Values never materialized: attention reads them in place ([`smelt_compiler::views`]).
+    views: HashMap<ValueId, StridedView>,
 }
 
 impl Executable {

@@ -22,14 +22,7 @@ impl Operand {
     }
 }
 
-/// Row-major strides of `shape`, in elements.
-pub(super) fn dense_strides(shape: &[u64]) -> Vec<i64> {
-    let mut s = vec![1i64; shape.len()];
-    for d in (0..shape.len().saturating_sub(1)).rev() {
-        s[d] = s[d + 1] * shape[d + 1] as i64;
-    }
-    s
-}
+pub(super) use smelt_compiler::views::dense_strides;
 
 /// Below this many elements per worker a split costs more than it saves.
 pub(super) const ELEMENTS_PER_WORKER: usize = 16 * 1024;

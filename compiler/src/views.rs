@@ -1,6 +1,7 @@
 //! Strided views: values that data-movement ops make from another value and that only
 //! attention reads. They are never copied: attention's products read the root buffer
-//! through the view's strides.
+//! through the view's strides. The executor reads them so; the fusion cost model and the
+//! report count them as free, from this one analysis.
 //!
 //! A ViT-B/16 layer splits its fused QKV product into queries, keys and values by a
 //! transpose, three selects by a constant index and three more transposes into heads, each a
@@ -9,31 +10,31 @@
 //! another row-major slice: no copy is needed.
 //!
 //! A movement op becomes a view when every user of its result is attention (as queries, keys
-//! or values, not the mask) or another such view. Transposes, selects (a gather by one
-//! constant index) and the aliasing ops (reshape, squeeze, ...) compose; a reshape that would
-//! merge axes the strides keep apart is copied as before.
+//! or values, not the mask) or another such view. Transposes, slices with constant bounds
+//! (the Q, K and V of a merged projection), selects (a gather by one constant index) and the
+//! aliasing ops (reshape, squeeze, ...) compose; a reshape that would merge axes the strides
+//! keep apart is copied as before.
 
-use smelt_compiler::names;
 use std::collections::{HashMap, HashSet};
 
-use smelt_compiler::dialect::OpView;
-use smelt_compiler::ir::{Module, OpId, ValueId};
-use smelt_compiler::ElementType;
-
-use super::strided::dense_strides;
-use super::{is_view, shape, tensor_of};
+use crate::dialect::infer::{normalize_axis, slice_bounds};
+use crate::dialect::OpView;
+use crate::ir::{Module, OpId, ValueId};
+use crate::names;
+use crate::types::TensorType;
+use crate::ElementType;
 
 /// A value read in place from `root`'s buffer: element `idx` is at
 /// `offset + sum(idx[d] * strides[d])` (in elements) from the root's start.
 #[derive(Clone, Debug, PartialEq)]
-pub(super) struct StridedView {
+pub struct StridedView {
     pub root: ValueId,
     pub offset: i64,
     pub strides: Vec<i64>,
 }
 
 /// The results of `ops` (one block, in order) that attention reads as strided views.
-pub(super) fn strided_views(m: &Module, ops: &[OpId]) -> HashMap<ValueId, StridedView> {
+pub fn strided_views(m: &Module, ops: &[OpId]) -> HashMap<ValueId, StridedView> {
     // Which candidates could be views, assuming every candidate input is one.
     let mut possible: HashMap<ValueId, StridedView> = HashMap::new();
     for &op in ops {
@@ -50,7 +51,7 @@ pub(super) fn strided_views(m: &Module, ops: &[OpId]) -> HashMap<ValueId, Stride
             continue;
         }
         let uses = m.value(o.result()).uses();
-        let read_as_view = |u: &smelt_compiler::ir::Use| {
+        let read_as_view = |u: &crate::ir::Use| {
             let user = m.op(u.user);
             (native_attention(m, u.user) && u.operand < 3)
                 || user.results().len() == 1 && deferred.contains(&user.result())
@@ -73,7 +74,7 @@ pub(super) fn strided_views(m: &Module, ops: &[OpId]) -> HashMap<ValueId, Stride
 
 /// Whether `op` is attention the executor runs natively (f32 throughout), reading its
 /// queries, keys and values through strides.
-pub(super) fn native_attention(m: &Module, op: OpId) -> bool {
+pub fn native_attention(m: &Module, op: OpId) -> bool {
     let o = m.op(op);
     o.name() == names::ATTENTION
         && o.operands().iter().chain(o.results()).all(|&v| m.value_type(v).element() == Some(ElementType::F32))
@@ -82,16 +83,17 @@ pub(super) fn native_attention(m: &Module, op: OpId) -> bool {
 /// The view `op`'s result is of its input (itself a view in `views`, or materialized).
 fn view_of(m: &Module, op: OpId, views: &HashMap<ValueId, StridedView>) -> Option<StridedView> {
     let o = m.op(op);
-    let is_view = is_view(o);
-    if !(is_view || matches!(o.name(), names::TRANSPOSE | names::GATHER)) || o.results().len() != 1 {
+    if !(o.def.is_view() || matches!(o.name(), names::TRANSPOSE | names::GATHER | names::SLICE))
+        || o.results().len() != 1
+    {
         return None;
     }
     let x = o.operands()[0];
-    let (xt, rt) = (tensor_of(m, x).ok()?, tensor_of(m, o.result()).ok()?);
+    let (xt, rt) = (static_tensor(m, x)?, static_tensor(m, o.result())?);
     if xt.element != ElementType::F32 || rt.element != xt.element {
         return None;
     }
-    let (xs, rs) = (shape(&xt), shape(&rt));
+    let (xs, rs) = (xt.static_shape()?, rt.static_shape()?);
     if xs.contains(&0) {
         return None;
     }
@@ -108,11 +110,11 @@ fn view_of(m: &Module, op: OpId, views: &HashMap<ValueId, StridedView>) -> Optio
         names::GATHER => {
             // A select: one constant index (a 0-d indices tensor) drops the axis.
             let indices = o.operands()[1];
-            if !shape(&tensor_of(m, indices).ok()?).is_empty() {
+            if !m.value_type(indices).as_tensor()?.static_shape()?.is_empty() {
                 return None;
             }
             let &[i] = view.const_ints(indices)?.as_slice() else { return None };
-            let axis = smelt_compiler::dialect::infer::normalize_axis(view.int("axis"), xs.len()).ok()?;
+            let axis = normalize_axis(view.int("axis"), xs.len()).ok()?;
             let n = xs[axis] as i64;
             let i = if i < 0 { i + n } else { i };
             if !(0..n).contains(&i) {
@@ -122,11 +124,48 @@ fn view_of(m: &Module, op: OpId, views: &HashMap<ValueId, StridedView>) -> Optio
             let stride = strides.remove(axis);
             Some(StridedView { root: input.root, offset: input.offset + i * stride, strides })
         }
+        names::SLICE => {
+            // Constant bounds only; the result's extents come from the inferred type.
+            let bound = |name: &str| view.operand(name).map(|v| view.const_ints(v));
+            let (Some(Some(starts)), Some(Some(ends))) = (bound("starts"), bound("ends")) else { return None };
+            let axes = match bound("axes") {
+                Some(a) => a?,
+                None => (0..starts.len() as i64).collect(),
+            };
+            let steps = match bound("steps") {
+                Some(s) => s?,
+                None => vec![1; starts.len()],
+            };
+            if axes.len() != starts.len() || ends.len() != starts.len() || steps.len() != starts.len() {
+                return None;
+            }
+            let (mut offset, mut strides) = (input.offset, input.strides.clone());
+            for i in 0..starts.len() {
+                let a = normalize_axis(axes[i], xs.len()).ok()?;
+                let (start, _) = slice_bounds(starts[i], ends[i], steps[i], xs[a] as i64);
+                offset += start * input.strides[a];
+                strides[a] = input.strides[a] * steps[i];
+            }
+            Some(StridedView { root: input.root, offset, strides })
+        }
         _ => {
             let strides = reshaped_strides(&xs, &input.strides, &rs)?;
             Some(StridedView { strides, ..input })
         }
     }
+}
+
+/// Row-major strides (in elements) of a dense tensor of `shape`.
+pub fn dense_strides(shape: &[u64]) -> Vec<i64> {
+    let mut s = vec![1i64; shape.len()];
+    for d in (0..shape.len().saturating_sub(1)).rev() {
+        s[d] = s[d + 1] * shape[d + 1] as i64;
+    }
+    s
+}
+
+fn static_tensor(m: &Module, v: ValueId) -> Option<&TensorType> {
+    m.value_type(v).as_tensor().filter(|t| t.static_shape().is_some())
 }
 
 /// The strides of a view of `dims` (under `strides`) reshaped to `to`, when no axis of `to`
