@@ -389,6 +389,35 @@ fn attention_reads_sliced_projections_in_place() {
     }
 }
 
+/// Channel ranges of a batch-1 NCHW value (what a merged convolution's slices are) alias it when
+/// they start on a 64-byte boundary, and are copied otherwise; both match the reference, read
+/// by a convolution and returned.
+#[test]
+fn contiguous_slices_alias_their_input() {
+    let mut r = Lcg(31);
+    for case in 0..8 {
+        let (c, hw) = (4 + r.next(12), [4, 5, 8][case % 3]);
+        let (from, to) = (r.next(c / 2), c / 2 + r.next(c / 2) + 1);
+        let (tx, ts) = (ty(&[1, c, hw, hw]), ty(&[1, to - from, hw, hw]));
+        let (tw, tout) = (ty(&[3, to - from, 1, 1]), ty(&[1, 3, hw, hw]));
+        let text = format!(
+            "func.func @main(%x: {tx}, %w: {tw}) -> ({tout}, {ts}) {{\n  \
+             %r = \"smelt.relu\"(%x) : ({tx}) -> {tx}\n  \
+             %b = {b}\n  %e = {e}\n  %a = {a}\n  \
+             %s = \"smelt.slice\"(%r, %b, %e, %a) : ({tx}, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> {ts}\n  \
+             %y = \"smelt.conv2d\"(%s, %w) : ({ts}, {tw}) -> {tout}\n  \
+             return %y, %s : {tout}, {ts}\n}}",
+            b = ints(&[from as i64]),
+            e = ints(&[to as i64]),
+            a = ints(&[1]),
+        );
+        check(&text, &[r.tensor(&[1, c, hw, hw]), r.tensor(&[3, to - from, 1, 1])]);
+        let exe = Executable::compile(parse_module(&text, "slice.mlir").unwrap()).unwrap();
+        let aligned = (from * hw * hw * 4) % 64 == 0;
+        assert_eq!(exe.info.native_steps.contains_key("smelt.slice"), !aligned, "{text}");
+    }
+}
+
 /// Elementwise chains on a smaller shape fused into a consumer that broadcasts them: the kernel
 /// evaluates the chain per element of the larger shape, each input read through its own
 /// broadcast strides (ranks differ, ones anywhere).

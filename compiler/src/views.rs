@@ -125,27 +125,9 @@ fn view_of(m: &Module, op: OpId, views: &HashMap<ValueId, StridedView>) -> Optio
             Some(StridedView { root: input.root, offset: input.offset + i * stride, strides })
         }
         names::SLICE => {
-            // Constant bounds only; the result's extents come from the inferred type.
-            let bound = |name: &str| view.operand(name).map(|v| view.const_ints(v));
-            let (Some(Some(starts)), Some(Some(ends))) = (bound("starts"), bound("ends")) else { return None };
-            let axes = match bound("axes") {
-                Some(a) => a?,
-                None => (0..starts.len() as i64).collect(),
-            };
-            let steps = match bound("steps") {
-                Some(s) => s?,
-                None => vec![1; starts.len()],
-            };
-            if axes.len() != starts.len() || ends.len() != starts.len() || steps.len() != starts.len() {
-                return None;
-            }
-            let (mut offset, mut strides) = (input.offset, input.strides.clone());
-            for i in 0..starts.len() {
-                let a = normalize_axis(axes[i], xs.len()).ok()?;
-                let (start, _) = slice_bounds(starts[i], ends[i], steps[i], xs[a] as i64);
-                offset += start * input.strides[a];
-                strides[a] = input.strides[a] * steps[i];
-            }
+            let (starts, steps) = slice_starts_and_steps(&view, &xs)?;
+            let offset = input.offset + starts.iter().zip(&input.strides).map(|(s, t)| s * t).sum::<i64>();
+            let strides = steps.iter().zip(&input.strides).map(|(s, t)| s * t).collect();
             Some(StridedView { root: input.root, offset, strides })
         }
         _ => {
@@ -153,6 +135,60 @@ fn view_of(m: &Module, op: OpId, views: &HashMap<ValueId, StridedView>) -> Optio
             Some(StridedView { strides, ..input })
         }
     }
+}
+
+/// Per axis of an input of extents `xs`, where a slice with constant bounds starts and its step
+/// (0 and 1 on the axes it leaves whole).
+fn slice_starts_and_steps(view: &OpView, xs: &[u64]) -> Option<(Vec<i64>, Vec<i64>)> {
+    let bound = |name: &str| view.operand(name).map(|v| view.const_ints(v));
+    let (Some(Some(starts)), Some(Some(ends))) = (bound("starts"), bound("ends")) else { return None };
+    let axes = match bound("axes") {
+        Some(a) => a?,
+        None => (0..starts.len() as i64).collect(),
+    };
+    let steps = match bound("steps") {
+        Some(s) => s?,
+        None => vec![1; starts.len()],
+    };
+    if axes.len() != starts.len() || ends.len() != starts.len() || steps.len() != starts.len() {
+        return None;
+    }
+    let (mut from, mut step) = (vec![0i64; xs.len()], vec![1i64; xs.len()]);
+    for i in 0..starts.len() {
+        let a = normalize_axis(axes[i], xs.len()).ok()?;
+        from[a] = slice_bounds(starts[i], ends[i], steps[i], xs[a] as i64).0;
+        step[a] = steps[i];
+    }
+    Some((from, step))
+}
+
+/// Where a slice's result lies in its input, in bytes, when it is one contiguous range that
+/// starts on a 64-byte boundary (a channel range of a batch-1 NCHW tensor, rows of a matrix):
+/// the result can alias its input instead of being copied.
+pub fn contiguous_slice(m: &Module, op: OpId) -> Option<u64> {
+    let o = m.op(op);
+    if o.name() != names::SLICE || o.results().len() != 1 {
+        return None;
+    }
+    let (xt, rt) = (static_tensor(m, o.operands()[0])?, static_tensor(m, o.result())?);
+    let (xs, rs) = (xt.static_shape()?, rt.static_shape()?);
+    if xt.element != rt.element || xs.len() != rs.len() || rs.contains(&0) {
+        return None;
+    }
+    let (starts, steps) = slice_starts_and_steps(&OpView::new(m, op), &xs)?;
+    // Leading axes of extent one in the result, then one partial axis read with step one,
+    // then whole axes.
+    let partial = (0..rs.len()).find(|&d| rs[d] != 1 || xs[d] != 1).unwrap_or(rs.len());
+    let whole_after = (partial + 1..rs.len()).all(|d| rs[d] == xs[d]);
+    let unit_before = (0..partial).all(|d| rs[d] == 1);
+    let forward = (0..rs.len()).all(|d| steps[d] == 1 || rs[d] == 1);
+    if !whole_after || !unit_before || !forward {
+        return None;
+    }
+    let strides = dense_strides(&xs);
+    let elements: i64 = starts.iter().zip(&strides).map(|(s, t)| s * t).sum();
+    let bytes = u64::try_from(elements).ok()? * xt.element.byte_size() as u64;
+    bytes.is_multiple_of(64).then_some(bytes)
 }
 
 /// Row-major strides (in elements) of a dense tensor of `shape`.

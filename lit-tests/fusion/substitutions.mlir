@@ -1,11 +1,11 @@
 // RUN: %smelt-opt %s --pass-pipeline='builtin.module(fuse)' | FileCheck %s
 // RUN: %smelt-opt %s --pass-pipeline='builtin.module(fuse{algebra=false})' | FileCheck %s --check-prefix=NOALG
 // RUN: %smelt-opt %s --pass-pipeline='builtin.module(fuse)' --no-algebra | FileCheck %s --check-prefix=NOALG
-// Substitutions: an attention layer's Q, K and V projections (one input, constant weights and
-// biases) merge into one product with the weights and biases concatenated (folded after
-// fusion); each projection is a slice of it, which attention reads in place. Without algebra
-// the three products stay.
+// Substitutions: products of one input with constant weights merge into one product with the
+// weights and biases concatenated (folded after fusion); each original is a slice of it.
+// Without algebra the products stay.
 
+// An attention layer's Q, K and V projections; attention reads the slices in place.
 // CHECK-LABEL: func.func @qkv
 // CHECK: "smelt.matmul"({{.*}}) : (tensor<1x8x16xf32>, tensor<16x48xf32>) -> tensor<1x8x48xf32>
 // CHECK-NOT: "smelt.matmul"
@@ -36,4 +36,26 @@ func.func @qkv(%x: tensor<1x8x16xf32>) -> tensor<1x2x8x8xf32> {
   %v = "smelt.transpose"(%v2) {perm = array<i64: 0, 2, 1, 3>} : (tensor<1x8x2x8xf32>) -> tensor<1x2x8x8xf32>
   %0 = "smelt.attention"(%q, %k, %v) {scale = 0.35355 : f32} : (tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32>
   return %0 : tensor<1x2x8x8xf32>
+}
+
+// CHECK-LABEL: func.func @branches
+// CHECK: "smelt.conv2d"({{.*}}) : (tensor<1x4x4x4xf32>, tensor<8x4x1x1xf32>, tensor<8xf32>) -> tensor<1x8x4x4xf32>
+// CHECK: "smelt.relu"
+// CHECK-NOT: "smelt.conv2d"
+// CHECK-COUNT-2: "smelt.slice"
+// NOALG-LABEL: func.func @branches
+// NOALG-COUNT-2: "smelt.conv2d"({{.*}}) : (tensor<1x4x4x4xf32>, tensor<4x4x1x1xf32>, tensor<4xf32>) -> tensor<1x4x4x4xf32>
+// NOALG-NOT: "smelt.slice"
+// Two 1x1 branches of one input, each with its ReLU (an Inception module's): one convolution
+// with the ReLU before the channel slices, which alias its result.
+func.func @branches(%x: tensor<1x4x4x4xf32>) -> (tensor<1x4x4x4xf32>, tensor<1x4x4x4xf32>) {
+  %w1 = "smelt.constant"() {value = dense<[[[[0.246]], [[0.484]], [[0.59]], [[0.885]]], [[[0.48]], [[0.845]], [[-0.942]], [[-0.069]]], [[[0.887]], [[0.298]], [[0.802]], [[-0.774]]], [[[-0.062]], [[-0.507]], [[0.088]], [[0.148]]]]> : tensor<4x4x1x1xf32>} : () -> tensor<4x4x1x1xf32>
+  %b1 = "smelt.constant"() {value = dense<[-0.974, -0.567, -0.441, 0.833]> : tensor<4xf32>} : () -> tensor<4xf32>
+  %c1 = "smelt.conv2d"(%x, %w1, %b1) : (tensor<1x4x4x4xf32>, tensor<4x4x1x1xf32>, tensor<4xf32>) -> tensor<1x4x4x4xf32>
+  %r1 = "smelt.relu"(%c1) : (tensor<1x4x4x4xf32>) -> tensor<1x4x4x4xf32>
+  %w2 = "smelt.constant"() {value = dense<[[[[0.531]], [[-0.681]], [[0.594]], [[-0.722]]], [[[0.235]], [[-0.747]], [[-0.996]], [[0.743]]], [[[-0.581]], [[-0.569]], [[0.965]], [[0.745]]], [[[-0.421]], [[0.923]], [[0.078]], [[0.356]]]]> : tensor<4x4x1x1xf32>} : () -> tensor<4x4x1x1xf32>
+  %b2 = "smelt.constant"() {value = dense<[-0.59, 0.882, 0.381, 0.933]> : tensor<4xf32>} : () -> tensor<4xf32>
+  %c2 = "smelt.conv2d"(%x, %w2, %b2) : (tensor<1x4x4x4xf32>, tensor<4x4x1x1xf32>, tensor<4xf32>) -> tensor<1x4x4x4xf32>
+  %r2 = "smelt.relu"(%c2) : (tensor<1x4x4x4xf32>) -> tensor<1x4x4x4xf32>
+  return %r1, %r2 : tensor<1x4x4x4xf32>, tensor<1x4x4x4xf32>
 }

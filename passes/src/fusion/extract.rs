@@ -140,8 +140,9 @@ fn total(eg: &EGraph, roots: &[Id], choice: &BTreeMap<Id, Node>, own: &HashMap<N
     Some(classes.into_iter().map(|c| own.get(&choice[c]).copied().unwrap_or(f64::INFINITY)).sum())
 }
 
-/// Tries each merged class of a substitution as one move: every needed class with a node
-/// reading it switches to that node (its slice of the merged product).
+/// Tries each merged class of a substitution as one move: every needed class holding a slice
+/// of it, or of an elementwise op applied to it (the products' epilogue moved before their
+/// slices), switches to that slice.
 fn use_merged(eg: &EGraph, roots: &[Id], choice: &mut BTreeMap<Id, Node>, own: &HashMap<Node, f64>) {
     let Some(mut current) = total(eg, roots, choice, own) else { return };
     let mut merged: Vec<Id> = eg.analysis.substituted.iter().map(|&(c, _)| eg.find(c)).collect();
@@ -152,10 +153,11 @@ fn use_merged(eg: &EGraph, roots: &[Id], choice: &mut BTreeMap<Id, Node>, own: &
             continue;
         }
         let Some(needed_now) = needed(eg, roots, choice) else { return };
+        let sources = sliced_forms(eg, z);
         let mut readers: Vec<(Id, Node)> = needed_now
             .iter()
             .filter_map(|&c| {
-                let node = eg[c].nodes.iter().find(|n| n.children().iter().any(|&k| eg.find(k) == z))?;
+                let node = eg[c].nodes.iter().find(|n| slices_of(eg, n, &sources))?;
                 let ready = node.children().iter().all(|&k| choice.contains_key(&eg.find(k)));
                 (ready && own.contains_key(node)).then(|| (c, node.clone()))
             })
@@ -175,6 +177,29 @@ fn use_merged(eg: &EGraph, roots: &[Id], choice: &mut BTreeMap<Id, Node>, own: &
             }
         }
     }
+}
+
+/// The classes a merged product `z` is sliced from: `z`, and elementwise ops over it.
+pub(super) fn sliced_forms(eg: &EGraph, z: Id) -> HashSet<Id> {
+    let mut sources: HashSet<Id> = HashSet::default();
+    sources.insert(z);
+    for parent in eg[z].parents() {
+        let parent = eg.find(parent);
+        let elementwise = |n: &Node| {
+            n.op_name().is_some_and(|o| super::kernels::role(o) == super::kernels::Role::Elementwise)
+                && n.operands().iter().any(|&k| eg.find(k) == z)
+        };
+        if eg[parent].nodes.iter().any(elementwise) {
+            sources.insert(parent);
+        }
+    }
+    sources
+}
+
+/// Whether `node` slices one of `sources`.
+pub(super) fn slices_of(eg: &EGraph, node: &Node, sources: &HashSet<Id>) -> bool {
+    node.op_name() == Some(smelt_compiler::names::SLICE)
+        && node.operands().first().is_some_and(|&k| sources.contains(&eg.find(k)))
 }
 
 /// Revisits each needed class whose choice is a kernel: tries every other node of the class

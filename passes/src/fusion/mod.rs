@@ -257,7 +257,9 @@ impl Program {
                 let Some(Node::Attrs(attrs)) = eg[*children.last()?].nodes.first().cloned() else { return None };
                 let op = eg.analysis.build(key.name, &values?, attrs, key.results as usize).ok()?;
                 let m = &eg.analysis.scratch;
-                if smelt_compiler::dialect::lookup(key.name).is_some_and(|d| d.is_view()) {
+                let aliases = smelt_compiler::dialect::lookup(key.name).is_some_and(|d| d.is_view())
+                    || smelt_compiler::views::contiguous_slice(m, op).is_some();
+                if aliases {
                     return Some(zero);
                 }
                 Some(priced(key.name.trim_start_matches("smelt."), &work_of(m, op)))
@@ -298,8 +300,10 @@ impl Program {
         if compare_tree {
             stats.tree_extraction_ms = Some(extract::tree_choice_cost(&self.egraph, &self.roots, &mut lookup) * 1e3);
         }
+        // A merge is used when the program reads a slice of it.
         for &(class, rule) in &self.egraph.analysis.substituted {
-            if extraction.choice.contains_key(&self.egraph.find(class)) {
+            let sources = extract::sliced_forms(&self.egraph, self.egraph.find(class));
+            if extraction.choice.values().any(|n| extract::slices_of(&self.egraph, n, &sources)) {
                 *stats.substitutions.entry(rule.to_string()).or_default() += 1;
             }
         }

@@ -2,8 +2,9 @@
 //! after, kernels per pattern, and how the e-graph search went. `smelt report` prints it.
 //!
 //! Counting: a *kernel* is one launched unit — an executed op or a `smelt.kernel`; views
-//! (reshape, flatten, squeeze, unsqueeze, identity, dropout) and the movement ops attention
-//! reads in place ([`smelt_compiler::views`]) launch nothing and count 0.
+//! (reshape, flatten, squeeze, unsqueeze, identity, dropout), contiguous slices (they alias
+//! their input) and the movement ops attention reads in place ([`smelt_compiler::views`])
+//! launch nothing and count 0.
 //! *Traffic* is what each kernel reads and writes at its boundary ([`op_cost`]), so values kept
 //! inside a kernel no longer count.
 
@@ -14,7 +15,7 @@ use crate::work::{op_cost, work_of};
 use serde::Serialize;
 use smelt_compiler::ir::{OpId, ValueId};
 use smelt_compiler::names;
-use smelt_compiler::views::{strided_views, StridedView};
+use smelt_compiler::views::{contiguous_slice, strided_views, StridedView};
 use smelt_compiler::Module;
 use std::collections::{BTreeMap, HashMap};
 
@@ -71,7 +72,9 @@ fn totals(m: &Module, model: &dyn CostModel) -> Totals {
 }
 
 fn launches_nothing(m: &Module, op: OpId, in_place: &HashMap<ValueId, StridedView>) -> bool {
-    m.op(op).def.is_view() || m.op(op).results().first().is_some_and(|r| in_place.contains_key(r))
+    m.op(op).def.is_view()
+        || contiguous_slice(m, op).is_some()
+        || m.op(op).results().first().is_some_and(|r| in_place.contains_key(r))
 }
 
 pub fn fusion_report(unfused: &Module, fused: &Module, stats: &[Stats], model: &dyn CostModel) -> FusionReport {

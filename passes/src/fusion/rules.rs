@@ -89,7 +89,7 @@ where
     }
 }
 
-fn var(name: &str) -> Var {
+pub(super) fn var(name: &str) -> Var {
     name.parse().expect("a pattern variable")
 }
 

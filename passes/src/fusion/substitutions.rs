@@ -11,6 +11,10 @@
 //!   none) become one convolution with the output channels concatenated; each original is a
 //!   slice of the channel axis (Inception's and SqueezeNet's parallel 1x1 branches).
 //!
+//! - `NAME-before-slice` (one rule per one-operand elementwise op): `relu(slice(y))` is
+//!   `slice(relu(y))`, so the merged product keeps its products' epilogue (Inception's ReLUs)
+//!   and the slices read the finished values.
+//!
 //! Which products read a class is a property of its siblings, which egg's patterns cannot
 //! express, so each rule is a [`ParallelProducts`] searcher (one match per input class with at
 //! least two such products) and the same type as applier. Concatenated weights are constant
@@ -22,7 +26,7 @@
 //! ([`smelt_compiler::views`]).
 
 use super::lang::{Attrs, EGraph, Node, Tensors};
-use super::rules::{add_attrs, add_op, attrs, ints, is_constant, tensor};
+use super::rules::{add_attrs, add_op, attrs, ints, is_constant, lhs, tensor, var, Build};
 use egg::{Applier, Id, Language, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
 use smelt_compiler::attributes::Attribute;
 use smelt_compiler::names;
@@ -47,11 +51,38 @@ impl Family {
 
 /// The substitution rules, in a fixed order.
 pub fn all() -> Vec<Rewrite<Node, Tensors>> {
-    [Family::MatMul, Family::Conv]
+    let mut rules: Vec<Rewrite<Node, Tensors>> = [Family::MatMul, Family::Conv]
         .into_iter()
         .map(|f| {
             Rewrite::new(f.rule_name(), ParallelProducts(f), ParallelProducts(f))
                 .unwrap_or_else(|e| panic!("rule {}: {e}", f.rule_name()))
+        })
+        .collect();
+    rules.extend(elementwise_before_slices());
+    rules
+}
+
+/// `f(slice(y, ...))` = `slice(f(y), ...)` for every elementwise op of one operand.
+fn elementwise_before_slices() -> Vec<Rewrite<Node, Tensors>> {
+    let unary = smelt_compiler::dialect::all_ops().filter(|d| {
+        d.class == smelt_compiler::dialect::OpClass::Elementwise
+            && d.results.len() == 1
+            && d.operands.len() == 1
+            && matches!(d.operands[0].arity, smelt_compiler::dialect::Arity::One)
+    });
+    unary
+        .map(|d| {
+            let short = d.name.trim_start_matches("smelt.");
+            let name = format!("{short}-before-slice");
+            let op: &'static str = d.name;
+            let searcher = lhs(&format!("({short}@a (slice ?y ?s ?e ?axes))"));
+            let applier = Build(move |eg: &mut EGraph, _: Id, s: &Subst| {
+                let [y, starts, ends, axes, a] = ["?y", "?s", "?e", "?axes", "?a"].map(|v| s[var(v)]);
+                let applied = add_op(eg, op, &[y], a);
+                let none = add_attrs(eg, Attrs::new());
+                Some(add_op(eg, names::SLICE, &[applied, starts, ends, axes], none))
+            });
+            Rewrite::new(name.clone(), searcher, applier).unwrap_or_else(|e| panic!("rule {name}: {e}"))
         })
         .collect()
 }

@@ -138,15 +138,16 @@ fn op_shape(m: &Module, op: OpId, flops: u64) -> (Shape, u64) {
     }
 }
 
-/// The launches of `@main`, in program order. Views, and the movement ops attention reads in
-/// place ([`smelt_compiler::views`]), launch nothing.
+/// The launches of `@main`, in program order. Views, contiguous slices and the movement ops
+/// attention reads in place ([`smelt_compiler::views`]) launch nothing.
 pub fn launches(m: &Module) -> Vec<Launch> {
     let mut out = Vec::new();
     let ops = executed_ops(m);
     let in_place = smelt_compiler::views::strided_views(m, &ops);
     for op in ops {
         let o = m.op(op);
-        if o.def.is_view() || o.results().first().is_some_and(|r| in_place.contains_key(r)) {
+        let aliases = o.def.is_view() || smelt_compiler::views::contiguous_slice(m, op).is_some();
+        if aliases || o.results().first().is_some_and(|r| in_place.contains_key(r)) {
             continue;
         }
         let work = work_of(m, op);

@@ -43,7 +43,10 @@ impl Executable {
             for &v in o.operands() {
                 last_use.insert(root_of(&root, v), if op == ret { usize::MAX } else { i });
             }
-            if is_view(o) || o.results().first().is_some_and(|r| lower.views.contains_key(r)) {
+            if is_view(o)
+                || views::contiguous_slice(m, op).is_some()
+                || o.results().first().is_some_and(|r| lower.views.contains_key(r))
+            {
                 root.insert(o.result(), root_of(&root, o.operands()[0]));
             }
         }
@@ -62,6 +65,7 @@ impl Executable {
         let mut steps = Vec::new();
         for (i, &op) in ops.iter().enumerate() {
             let o = m.op(op);
+            let aliased_slice = views::contiguous_slice(m, op);
             match o.name() {
                 names::RETURN => {}
                 _ if o.results().first().is_some_and(|r| lower.views.contains_key(r)) => {}
@@ -71,6 +75,14 @@ impl Executable {
                 }
                 _ if is_view(o) => {
                     let loc = lower.locs[&o.operands()[0]];
+                    lower.locs.insert(o.result(), loc);
+                }
+                _ if aliased_slice.is_some() => {
+                    let bytes = aliased_slice.unwrap_or_default() as usize;
+                    let loc = match lower.locs[&o.operands()[0]] {
+                        Loc::Arena(at) => Loc::Arena(at + bytes),
+                        Loc::Raw(p) => Loc::Raw(p.wrapping_add(bytes)),
+                    };
                     lower.locs.insert(o.result(), loc);
                 }
                 _ => {
