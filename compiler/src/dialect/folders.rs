@@ -25,6 +25,9 @@ pub fn fold_constant(v: &OpView) -> Option<Vec<Folded>> {
     if let Some(splat) = fold_splat(v) {
         return Some(splat);
     }
+    if let Some(joined) = fold_concat_bytes(v) {
+        return Some(joined);
+    }
     let results = v.module.op(v.id).results();
     // Folding may produce as much data as it consumes (a folded BatchNorm rewrites a whole
     // weight tensor, a concatenation joins the weights of merged products), but never blows a
@@ -43,6 +46,43 @@ pub fn fold_constant(v: &OpView) -> Option<Vec<Folded>> {
     let refs: Vec<&Literal> = inputs.iter().collect();
     let outputs = super::eval::evaluate(v.module, v.id, &refs).ok()?;
     Some(outputs.iter().map(|l| Folded::Constant(l.to_dense())).collect())
+}
+
+/// A concatenation of dense constants as bytes: the merged weights of parallel products are
+/// megabytes, which the reference evaluation would widen to f64 and back.
+fn fold_concat_bytes(v: &OpView) -> Option<Vec<Folded>> {
+    if v.def().name != names::CONCAT {
+        return None;
+    }
+    let out = v.result_type(0).as_tensor()?.clone();
+    let shape = out.static_shape()?;
+    let axis = super::infer::normalize_axis(v.int("axis"), shape.len()).ok()?;
+    let size = out.element.byte_size();
+    let outer: u64 = shape[..axis].iter().product();
+    let mut parts: Vec<(&[u8], usize)> = Vec::new();
+    for &o in v.operands() {
+        let d = v.constant_of(o)?;
+        let s = d.ty.static_shape()?;
+        if d.ty.element != out.element || d.is_splat() {
+            return None;
+        }
+        let bytes: &[u8] = match &d.storage {
+            DenseStorage::Inline(b) => b,
+            DenseStorage::Resource(h) => v.module.resources.get(h)?.bytes(),
+        };
+        let row = s[axis..].iter().product::<u64>() as usize * size;
+        if bytes.len() != row * outer as usize {
+            return None;
+        }
+        parts.push((bytes, row));
+    }
+    let mut joined = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+    for r in 0..outer as usize {
+        for (bytes, row) in &parts {
+            joined.extend_from_slice(&bytes[r * row..(r + 1) * row]);
+        }
+    }
+    Some(vec![Folded::Constant(DenseElements { ty: out, storage: DenseStorage::Inline(joined.into()) })])
 }
 
 /// A splat through an op that only fills, moves or repeats elements stays a splat: one value
