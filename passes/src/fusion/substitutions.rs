@@ -22,8 +22,8 @@
 //! are a concatenation; its slices are already slices), so saturation ends.
 //!
 //! Whether a merge is used is the extractor's call: the merged product saves launches and
-//! reads its input once, the slices cost a copy each unless attention reads them in place
-//! ([`smelt_compiler::views`]).
+//! reads its input once; a slice costs a copy unless it aliases the merged result (one
+//! contiguous range) or attention reads it in place ([`smelt_compiler::views`]).
 
 use super::lang::{Attrs, EGraph, Node, Tensors};
 use super::rules::{add_attrs, add_op, attrs, ints, is_constant, lhs, tensor, var, Build};
