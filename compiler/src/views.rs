@@ -14,6 +14,9 @@
 //! (the Q, K and V of a merged projection), selects (a gather by one constant index) and the
 //! aliasing ops (reshape, squeeze, ...) compose; a reshape that would merge axes the strides
 //! keep apart is copied as before.
+//!
+//! Whoever reads it, a slice that is one contiguous range of its input ([`contiguous_slice`])
+//! aliases the input at an offset, as a reshape aliases it at none.
 
 use std::collections::{HashMap, HashSet};
 
@@ -138,8 +141,8 @@ fn view_of(m: &Module, op: OpId, views: &HashMap<ValueId, StridedView>) -> Optio
 }
 
 /// Per axis of an input of extents `xs`, where a slice with constant bounds starts and its step
-/// (0 and 1 on the axes it leaves whole).
-fn slice_starts_and_steps(view: &OpView, xs: &[u64]) -> Option<(Vec<i64>, Vec<i64>)> {
+/// (0 and 1 on the axes it leaves whole); `None` when a bound is not constant.
+pub fn slice_starts_and_steps(view: &OpView, xs: &[u64]) -> Option<(Vec<i64>, Vec<i64>)> {
     let bound = |name: &str| view.operand(name).map(|v| view.const_ints(v));
     let (Some(Some(starts)), Some(Some(ends))) = (bound("starts"), bound("ends")) else { return None };
     let axes = match bound("axes") {

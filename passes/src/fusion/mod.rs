@@ -286,7 +286,7 @@ impl Program {
         let costs: HashMap<Node, f64> = nodes
             .into_iter()
             .map(|(c, n)| {
-                let cost = if in_place.contains(&c) && views::is_view_movement(&n) {
+                let cost = if in_place.contains(&c) && views::is_view_movement(&self.egraph, &n) {
                     0.0
                 } else {
                     self.node_cost_cached(&n, model, &mut cache)

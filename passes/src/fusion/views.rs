@@ -13,11 +13,14 @@ use egg::Id;
 use rustc_hash::FxHashSet as HashSet;
 use smelt_compiler::{names, ElementType};
 
-/// Whether `node` is a movement op of the kinds attention reads in place.
-pub(super) fn is_view_movement(node: &Node) -> bool {
+/// Whether `node` is a movement op of the kinds attention reads in place (a gather only as a
+/// select: one index, a 0-d tensor).
+pub(super) fn is_view_movement(eg: &EGraph, node: &Node) -> bool {
     let Node::Op(key, _) = node else { return false };
+    let select = || node.operands().get(1).and_then(|&i| tensor(eg, i)).is_some_and(|t| t.rank() == Some(0));
     key.results == 1
-        && (matches!(key.name, names::TRANSPOSE | names::SLICE | names::GATHER)
+        && (matches!(key.name, names::TRANSPOSE | names::SLICE)
+            || key.name == names::GATHER && select()
             || smelt_compiler::dialect::lookup(key.name).is_some_and(|d| d.is_view()))
 }
 
@@ -25,7 +28,7 @@ pub(super) fn is_view_movement(node: &Node) -> bool {
 pub(super) fn read_in_place(eg: &EGraph) -> HashSet<Id> {
     let f32 = |c: Id| tensor(eg, c).is_some_and(|t| t.element == ElementType::F32);
     let mut set: HashSet<Id> =
-        eg.classes().filter(|c| f32(c.id) && c.nodes.iter().any(is_view_movement)).map(|c| c.id).collect();
+        eg.classes().filter(|c| f32(c.id) && c.nodes.iter().any(|n| is_view_movement(eg, n))).map(|c| c.id).collect();
     loop {
         let mut dropped: Vec<Id> = set.iter().copied().filter(|&c| !read_only_as_view(eg, c, &set)).collect();
         if dropped.is_empty() {
@@ -64,7 +67,10 @@ fn read_only_as_view(eg: &EGraph, c: Id, set: &HashSet<Id>) -> bool {
         .collect();
     let read_as_view = |k: Id| {
         set.contains(&k)
-            && eg[k].nodes.iter().any(|n| is_view_movement(n) && n.operands().first().is_some_and(|&o| eg.find(o) == c))
+            && eg[k]
+                .nodes
+                .iter()
+                .any(|n| is_view_movement(eg, n) && n.operands().first().is_some_and(|&o| eg.find(o) == c))
     };
     // A reader that is attention, or part of the decomposed form only attention reads.
     let read_by_attention =

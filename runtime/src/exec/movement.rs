@@ -5,10 +5,11 @@
 //! reflection, edge or wrap, and gathers by computed indices past axis 0) stays with the
 //! reference semantics.
 
-use smelt_compiler::dialect::infer::{normalize_axis, slice_bounds};
+use smelt_compiler::dialect::infer::normalize_axis;
 use smelt_compiler::dialect::OpView;
 use smelt_compiler::ir::OpId;
 use smelt_compiler::names;
+use smelt_compiler::views::slice_starts_and_steps;
 
 use super::strided::{dense_strides, Operand};
 use super::{broadcast_strides, shape, tensor_of, Lower, Step};
@@ -62,25 +63,9 @@ impl Lower {
                 }
             }
             names::SLICE => {
-                let get = |name: &str| view.operand(name).map(|v| view.const_ints(v));
-                let (Some(Some(starts)), Some(Some(ends))) = (get("starts"), get("ends")) else { return Ok(None) };
-                let axes = match get("axes") {
-                    Some(Some(a)) => a,
-                    Some(None) => return Ok(None),
-                    None => (0..starts.len() as i64).collect(),
-                };
-                let steps = match get("steps") {
-                    Some(Some(s)) => s,
-                    Some(None) => return Ok(None),
-                    None => vec![1; starts.len()],
-                };
-                let (mut offset, mut strides) = (0i64, xstrides.clone());
-                for i in 0..starts.len() {
-                    let a = normalize_axis(axes[i], xs.len())?;
-                    let (start, _) = slice_bounds(starts[i], ends[i], steps[i], xs[a] as i64);
-                    offset += start * xstrides[a];
-                    strides[a] = xstrides[a] * steps[i];
-                }
+                let Some((starts, steps)) = slice_starts_and_steps(&view, &xs) else { return Ok(None) };
+                let offset = starts.iter().zip(&xstrides).map(|(s, t)| s * t).sum();
+                let strides = steps.iter().zip(&xstrides).map(|(s, t)| s * t).collect();
                 let os = out_shape(0)?;
                 pieces.push((
                     os.clone(),
