@@ -194,6 +194,15 @@ pub fn contiguous_slice(m: &Module, op: OpId) -> Option<u64> {
     bytes.is_multiple_of(64).then_some(bytes)
 }
 
+/// Whether `op` launches nothing: a view op, a contiguous slice, or a movement op attention
+/// reads in place (`attention_views`, from [`strided_views`] over the same block).
+pub fn runs_nothing(m: &Module, op: OpId, attention_views: &HashMap<ValueId, StridedView>) -> bool {
+    let o = m.op(op);
+    o.def.is_view()
+        || contiguous_slice(m, op).is_some()
+        || o.results().first().is_some_and(|r| attention_views.contains_key(r))
+}
+
 /// Row-major strides (in elements) of a dense tensor of `shape`.
 pub fn dense_strides(shape: &[u64]) -> Vec<i64> {
     let mut s = vec![1i64; shape.len()];

@@ -56,10 +56,6 @@ pub fn computed_at_compile_time(m: &Module, v: ValueId) -> bool {
     within(m, v, 8)
 }
 
-fn is_constant(m: &Module, v: ValueId) -> bool {
-    computed_at_compile_time(m, v)
-}
-
 /// FLOPs of one op (not a kernel) by its table rule, and the conv/matmul part.
 fn op_flops(m: &Module, op: OpId) -> (u64, u64) {
     let f = m.op(op).def.count_flops(&OpView::new(m, op));
@@ -88,7 +84,7 @@ pub fn op_cost(m: &Module, op: OpId) -> OpCost {
             let whole = bytes(m.value_type(v));
             let b = gathered_bytes(m, op, slot).map_or(whole, |g| g.min(whole));
             read += b;
-            if is_constant(m, v) {
+            if computed_at_compile_time(m, v) {
                 weights += b;
             }
         }

@@ -13,11 +13,10 @@ use crate::characterize::executed_ops;
 use crate::cost::CostModel;
 use crate::work::{op_cost, work_of};
 use serde::Serialize;
-use smelt_compiler::ir::{OpId, ValueId};
 use smelt_compiler::names;
-use smelt_compiler::views::{contiguous_slice, strided_views, StridedView};
+use smelt_compiler::views::{runs_nothing, strided_views};
 use smelt_compiler::Module;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct FusionReport {
@@ -60,7 +59,7 @@ fn totals(m: &Module, model: &dyn CostModel) -> Totals {
         let c = op_cost(m, op);
         t.flops += c.flops;
         t.flops_mm += c.flops_conv_matmul;
-        if launches_nothing(m, op, &in_place) {
+        if runs_nothing(m, op, &in_place) {
             continue;
         }
         t.kernels += 1;
@@ -69,12 +68,6 @@ fn totals(m: &Module, model: &dyn CostModel) -> Totals {
         t.predicted_s += model.estimate(pattern, &work_of(m, op)).seconds;
     }
     t
-}
-
-fn launches_nothing(m: &Module, op: OpId, in_place: &HashMap<ValueId, StridedView>) -> bool {
-    m.op(op).def.is_view()
-        || contiguous_slice(m, op).is_some()
-        || m.op(op).results().first().is_some_and(|r| in_place.contains_key(r))
 }
 
 pub fn fusion_report(unfused: &Module, fused: &Module, stats: &[Stats], model: &dyn CostModel) -> FusionReport {
@@ -87,7 +80,7 @@ pub fn fusion_report(unfused: &Module, fused: &Module, stats: &[Stats], model: &
         let o = fused.op(op);
         match o.attr("pattern").and_then(|p| p.as_str()) {
             Some(p) if o.name() == names::KERNEL => *pattern_counts.entry(p.to_string()).or_default() += 1,
-            _ if launches_nothing(fused, op, &in_place) => {}
+            _ if runs_nothing(fused, op, &in_place) => {}
             _ => *unfused_op_counts.entry(o.name().to_string()).or_default() += 1,
         }
     }

@@ -146,8 +146,7 @@ pub fn launches(m: &Module) -> Vec<Launch> {
     let in_place = smelt_compiler::views::strided_views(m, &ops);
     for op in ops {
         let o = m.op(op);
-        let aliases = o.def.is_view() || smelt_compiler::views::contiguous_slice(m, op).is_some();
-        if aliases || o.results().first().is_some_and(|r| in_place.contains_key(r)) {
+        if smelt_compiler::views::runs_nothing(m, op, &in_place) {
             continue;
         }
         let work = work_of(m, op);

@@ -378,8 +378,7 @@ pub fn plan(module: &Module, target: &Target, options: &PlanOptions) -> Result<P
     let in_place = smelt_compiler::views::strided_views(&m, &m.block_ops(entry).collect::<Vec<_>>());
     for op in m.block_ops(entry) {
         let o = m.op(op);
-        let aliases = o.def.is_view() || smelt_compiler::views::contiguous_slice(&m, op).is_some();
-        if aliases || o.results().first().is_some_and(|r| in_place.contains_key(r)) {
+        if smelt_compiler::views::runs_nothing(&m, op, &in_place) {
             if let (Some(&src), Some(&dst)) = (o.operands().first(), o.results().first()) {
                 let root = alias.get(&src).copied().unwrap_or(src);
                 alias.insert(dst, root);

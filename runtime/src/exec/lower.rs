@@ -43,10 +43,7 @@ impl Executable {
             for &v in o.operands() {
                 last_use.insert(root_of(&root, v), if op == ret { usize::MAX } else { i });
             }
-            if is_view(o)
-                || views::contiguous_slice(m, op).is_some()
-                || o.results().first().is_some_and(|r| lower.views.contains_key(r))
-            {
+            if views::runs_nothing(m, op, &lower.views) {
                 root.insert(o.result(), root_of(&root, o.operands()[0]));
             }
         }
